@@ -1,0 +1,237 @@
+//! Users: one tenant each, one role each, email unique within the tenant.
+
+use diesel::prelude::*;
+
+use affnet_db::schema::users;
+use affnet_db::{DbConn, FieldErrors, Micros, TenantId, UserId};
+
+use crate::{password, throttle, AccountsError, Role};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize,
+    diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    Active,
+    /// Signed up, waiting for an admin's approval.
+    Pending,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Pending => "pending",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+}
+
+impl std::str::FromStr for UserStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "active" => Ok(UserStatus::Active),
+            "pending" => Ok(UserStatus::Pending),
+            "disabled" => Ok(UserStatus::Disabled),
+            other => Err(format!("unknown user status '{other}'")),
+        }
+    }
+}
+
+affnet_db::text_sql!(UserStatus);
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub created_at: Micros,
+    pub last_login_at: Option<Micros>,
+}
+
+/// What it takes to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub password: &'a str,
+}
+
+/// Lower-cases and trims an email address, the form it is stored and looked up in.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A deliberately plain check: one `@`, something before it, a dotted domain after it.
+pub fn validate_email(email: &str, errors: &mut FieldErrors) {
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if !valid {
+        errors.add("email", "enter an email address such as name@example.com");
+    }
+}
+
+impl User {
+    /// Creates a user of `tenant`. Hashes the password (slow: call off the async executor).
+    pub fn create(conn: &mut DbConn, tenant: TenantId, new: &NewUser<'_>, now: Micros) -> Result<User, AccountsError> {
+        let email = normalize_email(new.email);
+        let name = new.name.trim();
+        let mut errors = FieldErrors::new();
+        validate_email(&email, &mut errors);
+        if name.chars().count() > 200 {
+            errors.add("name", "use at most 200 characters");
+        }
+        if let Err(e) = password::check_policy(new.password, "password") {
+            errors.0.extend(e.0);
+        }
+        errors.into_result()?;
+        if User::find_by_email(conn, tenant, &email)?.is_some() {
+            return Err(FieldErrors::single("email", "a user with this email already exists in this network").into());
+        }
+        let display_name = if name.is_empty() { email.split('@').next().unwrap_or_default() } else { name };
+        let id: UserId = diesel::insert_into(users::table)
+            .values((
+                users::tenant_id.eq(tenant),
+                users::email.eq(&email),
+                users::name.eq(display_name),
+                users::role.eq(new.role),
+                users::status.eq(UserStatus::Active),
+                users::password_hash.eq(password::hash(new.password)),
+                users::created_at.eq(now),
+            ))
+            .returning(users::id)
+            .get_result(conn)
+            .map_err(|e| match affnet_db::DbError::from(e) {
+                affnet_db::DbError::UniqueViolation(_) => {
+                    AccountsError::Invalid(FieldErrors::single("email", "a user with this email already exists in this network"))
+                }
+                other => other.into(),
+            })?;
+        User::find(conn, tenant, id)
+    }
+
+    /// The user `id` of `tenant`; a user of another tenant is simply not found.
+    pub fn find(conn: &mut DbConn, tenant: TenantId, id: UserId) -> Result<User, AccountsError> {
+        Ok(users::table
+            .filter(users::tenant_id.eq(tenant))
+            .filter(users::id.eq(id))
+            .select(User::as_select())
+            .first(conn)?)
+    }
+
+    pub fn find_by_email(conn: &mut DbConn, tenant: TenantId, email: &str) -> Result<Option<User>, AccountsError> {
+        Ok(users::table
+            .filter(users::tenant_id.eq(tenant))
+            .filter(users::email.eq(normalize_email(email)))
+            .select(User::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// The tenant's users, newest first, optionally of one role.
+    pub fn list(conn: &mut DbConn, tenant: TenantId, role: Option<Role>, limit: i64, offset: i64) -> Result<Vec<User>, AccountsError> {
+        let mut q = users::table.filter(users::tenant_id.eq(tenant)).into_boxed();
+        if let Some(role) = role {
+            q = q.filter(users::role.eq(role));
+        }
+        Ok(q.order(users::id.desc()).limit(limit).offset(offset).select(User::as_select()).load(conn)?)
+    }
+
+    pub fn count(conn: &mut DbConn, tenant: TenantId) -> Result<i64, AccountsError> {
+        Ok(users::table.filter(users::tenant_id.eq(tenant)).count().get_result(conn)?)
+    }
+
+    /// Checks an email and password for `tenant`, under the sign-in throttle. Every failure is
+    /// recorded; a success clears the email's failures. Slow on purpose (argon2id): call off the
+    /// async executor.
+    pub fn authenticate(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        email: &str,
+        password_attempt: &str,
+        ip: &str,
+        now: Micros,
+    ) -> Result<User, AccountsError> {
+        let email = normalize_email(email);
+        throttle::check(conn, tenant, &email, ip, now)?;
+        let user = User::find_by_email(conn, tenant, &email)?;
+        let hash = user.as_ref().map_or(password::dummy_hash(), |u| u.password_hash.as_str());
+        let matches = password::verify(password_attempt, hash);
+        match user {
+            Some(user) if matches => {
+                if user.status != UserStatus::Active {
+                    return Err(AccountsError::Disabled);
+                }
+                throttle::clear(conn, tenant, &email)?;
+                diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(user.id)))
+                    .set(users::last_login_at.eq(Some(now)))
+                    .execute(conn)?;
+                Ok(user)
+            }
+            _ => {
+                throttle::record_failure(conn, tenant, &email, ip, now)?;
+                Err(AccountsError::BadCredentials)
+            }
+        }
+    }
+
+    /// Replaces the password (policy-checked).
+    pub fn set_password(conn: &mut DbConn, tenant: TenantId, id: UserId, new_password: &str) -> Result<(), AccountsError> {
+        password::check_policy(new_password, "password")?;
+        let n = diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
+            .set(users::password_hash.eq(password::hash(new_password)))
+            .execute(conn)?;
+        if n == 0 {
+            return Err(AccountsError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub fn set_status(conn: &mut DbConn, tenant: TenantId, id: UserId, status: UserStatus) -> Result<(), AccountsError> {
+        let n = diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
+            .set(users::status.eq(status))
+            .execute(conn)?;
+        if n == 0 {
+            return Err(AccountsError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_rules() {
+        for ok in ["a@b.co", "first.last+tag@example.com"] {
+            let mut e = FieldErrors::new();
+            validate_email(ok, &mut e);
+            assert!(e.is_empty(), "{ok}");
+        }
+        for bad in ["", "a", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@.co", "a@b."] {
+            let mut e = FieldErrors::new();
+            validate_email(bad, &mut e);
+            assert!(!e.is_empty(), "{bad}");
+        }
+        assert_eq!(normalize_email("  Jo@Example.COM "), "jo@example.com");
+    }
+}

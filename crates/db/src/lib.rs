@@ -1,0 +1,37 @@
+//! affnet's storage layer: one connection type that is SQLite or PostgreSQL (chosen at run time
+//! from `DATABASE_URL`), its r2d2 pool, the diesel schema, the embedded migrations of both
+//! backends, and the value newtypes (ids, money, time) every other crate speaks in.
+//!
+//! It knows nothing of HTTP or business rules: domain crates build their queries on top of it.
+
+pub mod conn;
+pub mod error;
+pub mod ids;
+pub mod migrate;
+pub mod money;
+pub mod pool;
+pub mod schema;
+pub mod settings;
+pub mod time;
+pub mod validation;
+
+pub use conn::{Backend, DatabaseUrl, DbConn};
+pub use error::DbError;
+pub use ids::*;
+pub use money::{Currency, Money, MoneyError};
+pub use pool::{DbPool, PooledConn};
+pub use time::{Clock, ManualClock, Micros, SystemClock};
+pub use validation::FieldErrors;
+
+/// Runs `$body` with `$c` bound to the concrete connection (`SqliteConnection` or
+/// `PgConnection`), for the few queries diesel's `MultiBackend` cannot express (batch inserts,
+/// upserts, backend-specific locking). Write the query once, generically, inside the body.
+#[macro_export]
+macro_rules! with_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::DbConn::Sqlite($c) => $body,
+            $crate::DbConn::Pg($c) => $body,
+        }
+    };
+}

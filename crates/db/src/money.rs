@@ -1,0 +1,190 @@
+//! Money in integer minor units with its ISO 4217 currency. No floats, ever.
+
+use std::fmt;
+
+/// An ISO 4217 currency code (three upper-case letters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("currency must be a three-letter ISO 4217 code such as USD")]
+    BadCurrency,
+    #[error("amount must be a plain decimal number such as 12.50")]
+    NotADecimal,
+    #[error("amount must not be negative")]
+    Negative,
+    #[error("amount has more decimal places than the currency allows ({0})")]
+    TooPrecise(u32),
+    #[error("amount is too large")]
+    TooLarge,
+}
+
+impl Currency {
+    pub const USD: Currency = Currency(*b"USD");
+
+    pub fn parse(code: &str) -> Result<Self, MoneyError> {
+        let b = code.trim().as_bytes();
+        if b.len() != 3 || !b.iter().all(u8::is_ascii_alphabetic) {
+            return Err(MoneyError::BadCurrency);
+        }
+        Ok(Currency([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase(), b[2].to_ascii_uppercase()]))
+    }
+
+    pub fn code(&self) -> &str {
+        // Built only from ASCII letters.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+
+    /// Digits after the decimal point (ISO 4217 minor unit).
+    pub fn minor_digits(&self) -> u32 {
+        match self.code() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+            | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            _ => 2,
+        }
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = MoneyError;
+    fn try_from(s: String) -> Result<Self, MoneyError> {
+        Currency::parse(&s)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.code().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// An amount in the currency's minor units (cents for USD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+/// Largest amount accepted from outside: 10^13 minor units (100 billion dollars).
+const MAX_MINOR: i64 = 10_000_000_000_000;
+
+impl Money {
+    pub fn new(minor: i64, currency: Currency) -> Self {
+        Self { minor, currency }
+    }
+
+    /// Parses a non-negative decimal such as `12`, `12.5` or `12.50` into minor units. Refuses
+    /// exponents, thousands separators, decimal commas, signs, and more decimals than the
+    /// currency has, so that `1e400` or `12,50` can never be misread.
+    pub fn parse_decimal(s: &str, currency: Currency) -> Result<Self, MoneyError> {
+        let s = s.trim();
+        if s.starts_with('-') {
+            return Err(MoneyError::Negative);
+        }
+        let (int, frac) = match s.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (s, ""),
+        };
+        let digits_only = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if (int.is_empty() && frac.is_empty()) || !digits_only(int) || !digits_only(frac) || (s.ends_with('.') && frac.is_empty() && int.is_empty()) {
+            return Err(MoneyError::NotADecimal);
+        }
+        let digits = currency.minor_digits();
+        let frac = frac.trim_end_matches('0');
+        if frac.len() > digits as usize {
+            return Err(MoneyError::TooPrecise(digits));
+        }
+        if int.trim_start_matches('0').len() > 14 {
+            return Err(MoneyError::TooLarge);
+        }
+        let int_value: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| MoneyError::TooLarge)? };
+        let scale = 10_i64.pow(digits);
+        let mut frac_value: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| MoneyError::NotADecimal)? };
+        frac_value *= 10_i64.pow(digits - frac.len() as u32);
+        let minor = int_value
+            .checked_mul(scale)
+            .and_then(|v| v.checked_add(frac_value))
+            .filter(|v| *v <= MAX_MINOR)
+            .ok_or(MoneyError::TooLarge)?;
+        Ok(Self { minor, currency })
+    }
+
+    /// The amount as a decimal with the currency's minor digits: 250 USD cents → `2.50`.
+    pub fn decimal(&self) -> String {
+        let digits = self.currency.minor_digits();
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let abs = self.minor.unsigned_abs();
+        if digits == 0 {
+            return format!("{sign}{abs}");
+        }
+        let scale = 10_u64.pow(digits);
+        format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = digits as usize)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.decimal(), self.currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd(s: &str) -> Result<i64, MoneyError> {
+        Money::parse_decimal(s, Currency::USD).map(|m| m.minor)
+    }
+
+    #[test]
+    fn parses_plain_decimals() {
+        for (input, minor) in [("12", 1200), ("12.5", 1250), ("12.50", 1250), ("0.01", 1), (".5", 50), ("7.", 700), ("0012.000", 1200)] {
+            assert_eq!(usd(input), Ok(minor), "{input}");
+        }
+        let jpy = Currency::parse("jpy").unwrap();
+        assert_eq!(Money::parse_decimal("150", jpy).unwrap().minor, 150);
+        assert_eq!(Money::parse_decimal("1.5", jpy), Err(MoneyError::TooPrecise(0)));
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!(Money::parse_decimal("1.234", kwd).unwrap().minor, 1234);
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for (input, err) in [
+            ("-1", MoneyError::Negative),
+            ("1e400", MoneyError::NotADecimal),
+            ("12,50", MoneyError::NotADecimal),
+            ("1,000.00", MoneyError::NotADecimal),
+            ("", MoneyError::NotADecimal),
+            (".", MoneyError::NotADecimal),
+            ("+5", MoneyError::NotADecimal),
+            ("NaN", MoneyError::NotADecimal),
+            ("1.2.3", MoneyError::NotADecimal),
+            ("0.001", MoneyError::TooPrecise(2)),
+            ("99999999999999999999", MoneyError::TooLarge),
+            ("100000000001", MoneyError::TooLarge),
+        ] {
+            assert_eq!(usd(input), Err(err), "{input}");
+        }
+    }
+
+    #[test]
+    fn formats_with_minor_digits() {
+        assert_eq!(Money::new(250, Currency::USD).decimal(), "2.50");
+        assert_eq!(Money::new(5, Currency::USD).decimal(), "0.05");
+        assert_eq!(Money::new(-5, Currency::USD).decimal(), "-0.05");
+        assert_eq!(Money::new(150, Currency::parse("JPY").unwrap()).decimal(), "150");
+        assert_eq!(Money::new(1234, Currency::parse("KWD").unwrap()).to_string(), "1.234 KWD");
+        assert_eq!(Currency::parse("usd"), Ok(Currency::USD));
+        assert_eq!(Currency::parse("US"), Err(MoneyError::BadCurrency));
+    }
+}

@@ -1,0 +1,63 @@
+//! The r2d2 pool of [`DbConn`]s.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, PooledConnection};
+
+use crate::{Backend, DatabaseUrl, DbConn, DbError};
+
+/// Opens connections of the backend a [`DatabaseUrl`] names.
+#[derive(Debug)]
+pub struct DbManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        self.url.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// A cheap-to-clone handle on the pool.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: r2d2::Pool<DbManager>,
+    backend: Backend,
+}
+
+pub type PooledConn = PooledConnection<DbManager>;
+
+impl DbPool {
+    /// Builds the pool and opens its first connection, so a bad URL or an unreachable server is
+    /// reported at start-up, not at the first request.
+    pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Self, DbError> {
+        let backend = url.backend();
+        // One SQLite file takes one writer at a time; a few readers beside it are plenty.
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size.max(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build_unchecked(DbManager { url: url.clone() });
+        drop(pool.get().map_err(DbError::from)?);
+        Ok(Self { pool, backend })
+    }
+
+    pub fn get(&self) -> Result<PooledConn, DbError> {
+        self.pool.get().map_err(DbError::from)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
