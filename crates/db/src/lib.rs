@@ -12,6 +12,8 @@ pub mod money;
 pub mod pool;
 pub mod schema;
 pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 pub mod validation;
 

@@ -1,0 +1,91 @@
+//! Both migration sets must build the same tables with the same columns, types and nullability,
+//! so that one `schema.rs` serves both backends.
+
+use std::collections::BTreeMap;
+
+use affnet_db::testing::TestDb;
+use affnet_db::{Backend, DbConn};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+#[derive(QueryableByName)]
+struct Column {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    data_type: String,
+    #[diesel(sql_type = BigInt)]
+    not_null: i64,
+}
+
+/// table → column → (portable type, NOT NULL)
+type Shape = BTreeMap<String, BTreeMap<String, (String, bool)>>;
+
+fn portable(t: &str) -> String {
+    match t.to_ascii_lowercase().as_str() {
+        "integer" | "bigint" | "int8" => "bigint".into(),
+        "text" => "text".into(),
+        "boolean" | "bool" => "boolean".into(),
+        other => other.into(),
+    }
+}
+
+fn shape(backend: Backend) -> Shape {
+    let db = TestDb::new(backend);
+    let mut conn = db.url.connect().unwrap();
+    let cols: Vec<Column> = match &mut conn {
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "SELECT m.name AS table_name, p.name AS column_name, p.type AS data_type,
+                    CAST(p.\"notnull\" OR p.pk AS BIGINT) AS not_null
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name != '__diesel_schema_migrations'",
+        )
+        .load(c)
+        .unwrap(),
+        DbConn::Pg(c) => diesel::sql_query(
+            "SELECT table_name::text, column_name::text, data_type::text,
+                    CAST(CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END AS BIGINT) AS not_null
+             FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name != '__diesel_schema_migrations'",
+        )
+        .load(c)
+        .unwrap(),
+    };
+    let mut out = Shape::new();
+    for c in cols {
+        out.entry(c.table_name).or_default().insert(c.column_name, (portable(&c.data_type), c.not_null != 0));
+    }
+    out
+}
+
+#[test]
+fn sqlite_and_postgres_migrations_build_the_same_schema() {
+    let sqlite = shape(Backend::Sqlite);
+    let pg = shape(Backend::Postgres);
+    assert!(sqlite.contains_key("users") && sqlite.contains_key("tenants"), "{sqlite:?}");
+    for (table, cols) in &sqlite {
+        assert_eq!(Some(cols), pg.get(table), "table {table} differs between SQLite and PostgreSQL");
+    }
+    assert_eq!(sqlite.keys().collect::<Vec<_>>(), pg.keys().collect::<Vec<_>>());
+}
+
+#[test]
+fn every_tenant_owned_table_has_a_not_null_tenant_id() {
+    for (table, cols) in shape(Backend::Postgres) {
+        if ["tenants", "app_settings"].contains(&table.as_str()) {
+            continue;
+        }
+        assert_eq!(cols.get("tenant_id"), Some(&("bigint".to_owned(), true)), "{table} lacks tenant_id");
+    }
+}
+
+#[test]
+fn migrating_twice_is_a_no_op_on_both_backends() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let db = TestDb::new(backend);
+        let mut conn = db.url.connect().unwrap();
+        assert!(affnet_db::migrate::run_pending(&mut conn).unwrap().is_empty());
+    }
+}
