@@ -60,4 +60,9 @@ impl DbPool {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// Checks that the database answers (for readiness probes). Blocking.
+    pub fn ping(&self) -> Result<(), DbError> {
+        self.get()?.batch_execute("SELECT 1").map_err(DbError::from)
+    }
 }

@@ -1,1 +1,67 @@
-fn main() {}
+//! `affnet`: the single binary of an affnet node.
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+
+use affnet_server::cli::{Cli, CliError, Command, TenantCommand, UserCommand};
+use affnet_server::{app, cli, startup, Config};
+use clap::Parser;
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AFFNET_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve(config: Config) -> Result<(), CliError> {
+    config.log();
+    let pool = startup::connect_and_migrate(&config)?;
+    let state = startup::app_state(&config, pool)?;
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| CliError::Refused(format!("AFFNET_LISTEN: cannot listen on {}: {e}", config.listen)))?;
+    tracing::info!(listen = %config.listen, public_url = %config.public_url, "affnet is serving");
+    actix_web::rt::System::new().block_on(async move {
+        let server = app::http_server(state, listener, config.workers, config.shutdown_timeout)?;
+        server.await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let config = Config::from_env()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Migrate => {
+            startup::connect_and_migrate(&config)?;
+            Ok(())
+        }
+        Command::Tenant { command: TenantCommand::Create { slug, name, admin_email, admin_password } } => {
+            println!("{}", cli::tenant_create(&config, &slug, &name, &admin_email, &admin_password)?);
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { tenant, email, role, password, name } } => {
+            println!("{}", cli::user_create(&config, &tenant, &email, role, &password, &name)?);
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = std::env::var("AFFNET_LOG_FORMAT").is_ok_and(|v| v == "json");
+    init_logging(json);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `/api/v1/me` and `/api/v1/users`.
+
+use actix_web::{web, HttpResponse};
+use affnet_accounts::{NewUser, Role, Tenant, User};
+use affnet_db::{FieldErrors, UserId};
+
+use super::{Page, Pagination};
+use crate::auth::ApiUser;
+use crate::{ApiError, AppError, AppState};
+
+#[derive(serde::Serialize)]
+pub struct UserJson {
+    id: UserId,
+    email: String,
+    name: String,
+    role: Role,
+    status: &'static str,
+    created_at: String,
+    last_login_at: Option<String>,
+}
+
+impl From<User> for UserJson {
+    fn from(u: User) -> Self {
+        UserJson {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            status: u.status.as_str(),
+            created_at: u.created_at.rfc3339(),
+            last_login_at: u.last_login_at.map(|t| t.rfc3339()),
+        }
+    }
+}
+
+/// `GET /api/v1/me`: the key's user and network.
+pub async fn me(state: web::Data<AppState>, me: ApiUser) -> Result<HttpResponse, ApiError> {
+    let tenant_id = me.user.tenant_id;
+    let tenant = state.db(move |c| Ok(Tenant::find(c, tenant_id)?)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "user": UserJson::from(me.user),
+        "network": { "id": tenant.id, "slug": tenant.slug, "name": tenant.name },
+    })))
+}
+
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    role: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// `GET /api/v1/users` (admins and managers)
+pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    me.require(&[Role::Admin, Role::Manager])?;
+    let role = match q.role.as_deref() {
+        Some(r) => Some(r.parse::<Role>().map_err(|m| ApiError(AppError::Invalid(FieldErrors::single("role", m))))?),
+        None => None,
+    };
+    let (limit, offset, page) = Pagination { page: q.page, per_page: q.per_page }.limit_offset()?;
+    let tenant = me.user.tenant_id;
+    let (users, total) = state
+        .db(move |c| Ok((User::list(c, tenant, role, limit, offset)?, User::count(c, tenant)?)))
+        .await?;
+    Ok(HttpResponse::Ok().json(Page { data: users.into_iter().map(UserJson::from).collect(), page, per_page: limit, total }))
+}
+
+/// `GET /api/v1/users/{id}`: staff see any user of their network, others only themselves; a
+/// user of another network is not found.
+pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let id = UserId(id.into_inner());
+    if !me.user.role.is_staff() && id != me.user.id {
+        return Err(AppError::Forbidden.into());
+    }
+    let tenant = me.user.tenant_id;
+    let user = state.db(move |c| Ok(User::find(c, tenant, id)?)).await?;
+    Ok(HttpResponse::Ok().json(UserJson::from(user)))
+}
+
+#[derive(serde::Deserialize)]
+pub struct CreateUser {
+    email: String,
+    #[serde(default)]
+    name: String,
+    role: String,
+    password: String,
+}
+
+/// `POST /api/v1/users` (admins): 201 with the user, or 422 with a field → message map.
+pub async fn create(state: web::Data<AppState>, me: ApiUser, body: web::Json<CreateUser>) -> Result<HttpResponse, ApiError> {
+    me.require(&[Role::Admin])?;
+    let body = body.into_inner();
+    let role = body.role.parse::<Role>().map_err(|m| ApiError(AppError::Invalid(FieldErrors::single("role", m))))?;
+    let (tenant, now) = (me.user.tenant_id, state.clock.now());
+    let user = state
+        .db(move |c| {
+            let new = NewUser { email: &body.email, name: &body.name, role, password: &body.password };
+            Ok(User::create(c, tenant, &new, now)?)
+        })
+        .await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, user = %user.id, "user created through the API");
+    Ok(HttpResponse::Created().json(UserJson::from(user)))
+}

@@ -1,0 +1,161 @@
+//! Who is asking: the signed-in user of a page (from the session) or the user behind an API key
+//! (`Authorization: Bearer`), with their tenant. Role extractors make each route's role check
+//! part of its signature.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use affnet_accounts::{ApiKey, Role, Tenant, User, UserStatus};
+
+use crate::session::Session;
+use crate::{ApiError, AppError, AppState};
+
+/// The signed-in user of a page, with their tenant. Everything a page does is scoped to
+/// `tenant.id`.
+pub struct CurrentUser {
+    pub user: User,
+    pub tenant: Tenant,
+    pub session: Session,
+}
+
+impl CurrentUser {
+    pub fn role(&self) -> Role {
+        self.user.role
+    }
+}
+
+pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal("application state missing".into()))
+}
+
+/// The client's address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
+pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
+    if trust_proxy {
+        if let Some(ip) = req.connection_info().realip_remote_addr() {
+            return ip.to_owned();
+        }
+    }
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = Session::extract(req).into_inner();
+        let state = state(req);
+        Box::pin(async move {
+            let (session, state) = (session?, state?);
+            let Some((user_id, tenant_id)) = session.user() else {
+                let expired = session.expired_tenant();
+                let tenant_slug = match expired {
+                    Some(t) => state.db(move |c| Ok(Tenant::find(c, t).ok().map(|t| t.slug))).await?,
+                    None => None,
+                };
+                return Err(AppError::Unauthorized { tenant_slug, expired: expired.is_some() });
+            };
+            let found = state
+                .db(move |c| {
+                    let user = User::find(c, tenant_id, user_id).ok();
+                    let tenant = Tenant::find(c, tenant_id).ok();
+                    Ok(user.zip(tenant))
+                })
+                .await?;
+            match found {
+                Some((user, tenant)) if user.status == UserStatus::Active => Ok(CurrentUser { user, tenant, session }),
+                other => {
+                    session.sign_out(state.clock.now());
+                    Err(AppError::Unauthorized { tenant_slug: other.map(|(_, t)| t.slug), expired: false })
+                }
+            }
+        })
+    }
+}
+
+/// Declares an extractor that admits only some roles (403 for the others).
+macro_rules! role_extractor {
+    ($(#[$meta:meta])* $name:ident: $($role:path),+) => {
+        $(#[$meta])*
+        pub struct $name(pub CurrentUser);
+
+        impl Deref for $name {
+            type Target = CurrentUser;
+            fn deref(&self) -> &CurrentUser {
+                &self.0
+            }
+        }
+
+        impl FromRequest for $name {
+            type Error = AppError;
+            type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+            fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+                let me = CurrentUser::from_request(req, payload);
+                Box::pin(async move {
+                    let me = me.await?;
+                    if [$($role),+].contains(&me.user.role) {
+                        Ok($name(me))
+                    } else {
+                        Err(AppError::Forbidden)
+                    }
+                })
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// Network staff: admins and affiliate managers.
+    Staff: Role::Admin, Role::Manager
+);
+role_extractor!(
+    /// Network admins only (users, settings).
+    NetworkAdmin: Role::Admin
+);
+role_extractor!(AffiliateUser: Role::Affiliate);
+role_extractor!(AdvertiserUser: Role::Advertiser);
+
+/// The user behind the API key of an `/api/v1` request.
+pub struct ApiUser {
+    pub user: User,
+}
+
+impl ApiUser {
+    /// Refuses (403) unless the key's user has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.user.role) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden.into())
+        }
+    }
+}
+
+impl FromRequest for ApiUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned());
+        let state = state(req);
+        Box::pin(async move {
+            let state = state?;
+            let unauthorized = || ApiError(AppError::Unauthorized { tenant_slug: None, expired: false });
+            let token = token.ok_or_else(unauthorized)?;
+            let now = state.clock.now();
+            let user = state.db(move |c| Ok(ApiKey::authenticate(c, &token, now)?)).await?;
+            user.map(|user| ApiUser { user }).ok_or_else(unauthorized)
+        })
+    }
+}

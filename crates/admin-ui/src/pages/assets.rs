@@ -1,0 +1,12 @@
+//! Static assets, compiled into the binary so a release build serves them from anywhere.
+
+use actix_web::HttpResponse;
+
+const STYLESHEET: &str = include_str!("../../../../static/affnet.css");
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(STYLESHEET)
+}

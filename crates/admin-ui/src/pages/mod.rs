@@ -1,0 +1,51 @@
+//! The server-rendered pages, behind the session middleware and security headers.
+
+pub mod api_keys;
+pub mod assets;
+pub mod home;
+pub mod sign_in;
+pub mod users;
+
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::web;
+
+use crate::AppError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/affnet.css", web::get().to(assets::stylesheet));
+    cfg.service(
+        web::scope("")
+            .wrap(from_fn(crate::session::middleware))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "same-origin"))
+                    .add(("Cache-Control", "no-store"))
+                    .add((
+                        "Content-Security-Policy",
+                        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                    )),
+            )
+            .route("/", web::get().to(home::root))
+            .route("/login", web::get().to(sign_in::find_network))
+            .route("/t/{slug}/login", web::get().to(sign_in::form))
+            .route("/t/{slug}/login", web::post().to(sign_in::submit))
+            .route("/logout", web::post().to(sign_in::sign_out))
+            .route("/admin", web::get().to(home::staff))
+            .route("/affiliate", web::get().to(home::affiliate))
+            .route("/advertiser", web::get().to(home::advertiser))
+            .route("/admin/users", web::get().to(users::list))
+            .route("/admin/users", web::post().to(users::create))
+            .route("/admin/users/{id}", web::get().to(users::show))
+            .route("/admin/users/{id}/status", web::post().to(users::set_status))
+            .route("/account/api-keys", web::get().to(api_keys::list))
+            .route("/account/api-keys", web::post().to(api_keys::create))
+            .route("/account/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
+            .default_service(web::to(not_found)),
+    );
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}

@@ -1,0 +1,165 @@
+//! Signing in and out. The sign-in page of a network lives at `/t/{slug}/login`: the only place
+//! a page learns its tenant from the URL. `/login` just asks which network.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use affnet_accounts::{AccountsError, Tenant, User};
+use askama::Template;
+
+use crate::auth::{client_ip, CurrentUser};
+use crate::csrf::{CsrfForm, NoFields};
+use crate::layout::{home_for, render, see_other, Layout};
+use crate::session::Session;
+use crate::{AppError, AppState};
+
+#[derive(Template)]
+#[template(path = "sign_in/find_network.html")]
+struct FindNetworkPage {
+    l: Layout,
+    network: String,
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct FindNetworkQuery {
+    network: Option<String>,
+}
+
+/// `GET /login`: which network? Then on to its sign-in page.
+pub async fn find_network(session: Session, q: web::Query<FindNetworkQuery>) -> Result<HttpResponse, AppError> {
+    let mut error = None;
+    let network = q.network.as_deref().unwrap_or("").trim().to_lowercase();
+    if !network.is_empty() {
+        let mut e = affnet_db::FieldErrors::new();
+        affnet_accounts::tenant::validate_slug(&network, &mut e);
+        if e.is_empty() {
+            return Ok(see_other(&format!("/t/{network}/login")));
+        }
+        error = Some("A network address is made of lower-case letters, digits and dashes.".to_owned());
+    }
+    let page = FindNetworkPage { l: Layout::anonymous(&session, "Sign in"), network, error };
+    render(if page.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }, &page)
+}
+
+#[derive(Template)]
+#[template(path = "sign_in/form.html")]
+struct SignInPage {
+    l: Layout,
+    tenant: Tenant,
+    email: String,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+async fn tenant_by_slug(state: &AppState, slug: String) -> Result<Tenant, AppError> {
+    state.db(move |c| Tenant::find_by_slug(c, &slug)?.ok_or(AppError::NotFound)).await
+}
+
+/// Only same-site paths are followed after sign-in (no open redirect).
+fn safe_next(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 1000)
+}
+
+/// `GET /t/{slug}/login`
+pub async fn form(
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+    q: web::Query<NextQuery>,
+) -> Result<HttpResponse, AppError> {
+    let tenant = tenant_by_slug(&state, slug.into_inner()).await?;
+    let page = SignInPage {
+        l: Layout::anonymous(&session, format!("Sign in to {}", tenant.name)),
+        tenant,
+        email: String::new(),
+        next: safe_next(q.next.as_deref()).unwrap_or("").to_owned(),
+        error: None,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(serde::Deserialize)]
+pub struct SignInForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// `POST /t/{slug}/login`
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+    CsrfForm(form): CsrfForm<SignInForm>,
+) -> Result<HttpResponse, AppError> {
+    let tenant = tenant_by_slug(&state, slug.into_inner()).await?;
+    let ip = client_ip(&req, state.web.trust_proxy);
+    let now = state.clock.now();
+    let (tenant_id, email, password) = (tenant.id, form.email.clone(), form.password);
+    let result = state
+        .db(move |c| Ok(User::authenticate(c, tenant_id, &email, &password, &ip, now)))
+        .await?;
+    let (status, message) = match result {
+        Ok(user) => {
+            tracing::info!(tenant = %tenant.slug, user = %user.id, "signed in");
+            session.sign_in(user.id, tenant.id, now);
+            let next = safe_next(form.next.as_deref()).unwrap_or(home_for(user.role));
+            return Ok(see_other(next));
+        }
+        Err(AccountsError::BadCredentials) => (StatusCode::UNAUTHORIZED, "Wrong email or password.".to_owned()),
+        Err(AccountsError::Throttled { retry_after_secs }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed attempts. For your security, sign-in is paused for {} minute(s).",
+                (retry_after_secs + 59) / 60
+            ),
+        ),
+        Err(AccountsError::Disabled) => {
+            (StatusCode::FORBIDDEN, "This account is not active. Contact your network's administrator.".to_owned())
+        }
+        Err(other) => return Err(other.into()),
+    };
+    tracing::info!(tenant = %tenant.slug, status = status.as_u16(), "sign-in refused");
+    let page = SignInPage {
+        l: Layout::anonymous(&session, format!("Sign in to {}", tenant.name)),
+        tenant,
+        email: form.email,
+        next: safe_next(form.next.as_deref()).unwrap_or("").to_owned(),
+        error: Some(message),
+    };
+    render(status, &page)
+}
+
+/// `POST /logout`
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    me: Option<CurrentUser>,
+    session: Session,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    session.sign_out(state.clock.now());
+    session.flash("info", "You have signed out.");
+    Ok(match me {
+        Some(me) => see_other(&format!("/t/{}/login", me.tenant.slug)),
+        None => see_other("/login"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/admin/users")), Some("/admin/users"));
+        for bad in ["//evil.example", "https://evil.example", "/\\evil", "admin"] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad}");
+        }
+    }
+}

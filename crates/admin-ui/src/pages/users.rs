@@ -1,0 +1,147 @@
+//! The network's users (admins only): list, create, view, disable/enable.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use affnet_accounts::{NewUser, Role, User, UserStatus};
+use affnet_db::{FieldErrors, UserId};
+use askama::Template;
+
+use crate::auth::NetworkAdmin;
+use crate::csrf::CsrfForm;
+use crate::layout::{render, see_other, Layout};
+use crate::{AppError, AppState};
+
+#[derive(Default, serde::Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage {
+    l: Layout,
+    users: Vec<User>,
+    roles: [Role; 4],
+    filter: String,
+    form: UserForm,
+    errors: FieldErrors,
+}
+
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    role: Option<String>,
+}
+
+async fn users_page(
+    state: &AppState,
+    me: &NetworkAdmin,
+    filter: Option<Role>,
+    form: UserForm,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let tenant = me.tenant.id;
+    let users = state.db(move |c| Ok(User::list(c, tenant, filter, 500, 0)?)).await?;
+    let page = UsersPage {
+        l: Layout::for_user(me, "Users", "/admin/users"),
+        users,
+        roles: Role::ALL,
+        filter: filter.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+        form,
+        errors,
+    };
+    render(status, &page)
+}
+
+/// `GET /admin/users`
+pub async fn list(state: web::Data<AppState>, me: NetworkAdmin, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
+    let filter = match q.role.as_deref().filter(|r| !r.is_empty()) {
+        Some(r) => Some(r.parse::<Role>().map_err(AppError::BadRequest)?),
+        None => None,
+    };
+    users_page(&state, &me, filter, UserForm { role: "affiliate".into(), ..UserForm::default() }, FieldErrors::new(), StatusCode::OK).await
+}
+
+/// `POST /admin/users`
+pub async fn create(state: web::Data<AppState>, me: NetworkAdmin, CsrfForm(form): CsrfForm<UserForm>) -> Result<HttpResponse, AppError> {
+    let role = match form.role.parse::<Role>() {
+        Ok(r) => r,
+        Err(msg) => {
+            return users_page(&state, &me, None, form, FieldErrors::single("role", msg), StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    let (tenant, now) = (me.tenant.id, state.clock.now());
+    let (email, name, password) = (form.email.clone(), form.name.clone(), form.password.clone());
+    let created = state
+        .db(move |c| Ok(User::create(c, tenant, &NewUser { email: &email, name: &name, role, password: &password }, now)))
+        .await?;
+    match created {
+        Ok(user) => {
+            tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %user.id, role = %user.role, "user created");
+            me.session.flash("success", format!("{} ({}) can now sign in.", user.email, user.role.label()));
+            Ok(see_other(&format!("/admin/users/{}", user.id)))
+        }
+        Err(affnet_accounts::AccountsError::Invalid(errors)) => {
+            let form = UserForm { password: String::new(), ..form };
+            users_page(&state, &me, None, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/user.html")]
+struct UserPage {
+    l: Layout,
+    user: User,
+    slug: String,
+    is_self: bool,
+}
+
+/// `GET /admin/users/{id}`: a user of another network is not found.
+pub async fn show(state: web::Data<AppState>, me: NetworkAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let (tenant, id) = (me.tenant.id, UserId(id.into_inner()));
+    let user = state.db(move |c| Ok(User::find(c, tenant, id)?)).await?;
+    let page = UserPage {
+        l: Layout::for_user(&me, user.email.clone(), "/admin/users"),
+        is_self: user.id == me.user.id,
+        user,
+        slug: me.tenant.slug.clone(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(serde::Deserialize)]
+pub struct StatusForm {
+    status: String,
+}
+
+/// `POST /admin/users/{id}/status`: disable or re-enable a user (never oneself).
+pub async fn set_status(
+    state: web::Data<AppState>,
+    me: NetworkAdmin,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<StatusForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = UserId(id.into_inner());
+    let status = match form.status.as_str() {
+        "active" => UserStatus::Active,
+        "disabled" => UserStatus::Disabled,
+        _ => return Err(AppError::BadRequest("status must be active or disabled".into())),
+    };
+    if id == me.user.id {
+        return Err(AppError::BadRequest("you cannot change the status of your own account".into()));
+    }
+    let tenant = me.tenant.id;
+    state.db(move |c| Ok(User::set_status(c, tenant, id, status)?)).await?;
+    tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, status = status.as_str(), "user status changed");
+    me.session.flash("success", format!("User is now {}.", status.as_str()));
+    Ok(see_other(&format!("/admin/users/{id}")))
+}

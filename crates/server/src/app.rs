@@ -1,0 +1,48 @@
+//! The actix application: operations endpoints and the tracking endpoints at the root (outside
+//! the session middleware, so clicks never pay for cookies), then the pages and the API.
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpServer};
+use affnet_admin_ui::AppState;
+
+use crate::ops;
+
+/// Every route of the application.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(ops::healthz)).route("/readyz", web::get().to(ops::readyz));
+    affnet_admin_ui::configure(cfg);
+}
+
+/// Logs each request (method, path without query, status, latency); failures louder.
+async fn log_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let (method, path) = (req.method().clone(), req.path().to_owned());
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    let micros = started.elapsed().as_micros() as u64;
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, micros, "request");
+    } else {
+        tracing::debug!(%method, %path, status, micros, "request");
+    }
+    Ok(res)
+}
+
+/// The HTTP server on `listener`, not yet awaited.
+pub fn http_server(state: AppState, listener: TcpListener, workers: usize, shutdown_timeout: u64) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).wrap(from_fn(log_requests)).configure(routes))
+        .workers(workers)
+        .shutdown_timeout(shutdown_timeout)
+        .listen(listener)?
+        .run();
+    Ok(server)
+}

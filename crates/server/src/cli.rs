@@ -1,0 +1,127 @@
+//! The command line: `affnet [serve]`, `affnet migrate`, `affnet tenant create`,
+//! `affnet user create`.
+
+use affnet_accounts::{AccountsError, NewUser, Role, Tenant, User};
+use affnet_db::Micros;
+use clap::{Parser, Subcommand};
+
+use crate::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "affnet", version, about = "affnet: an affiliate network with exact server-to-server tracking")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve HTTP on AFFNET_LISTEN (the default command).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage networks (tenants).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage users of a network.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a network with its first admin; prints the network and an admin API key as JSON.
+    Create {
+        /// Unique short name, used in sign-in URLs (/t/<slug>/login): lower-case letters, digits, dashes.
+        #[arg(long)]
+        slug: String,
+        /// Display name of the network.
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        /// At least 10 characters (or set AFFNET_ADMIN_PASSWORD to keep it out of shell history).
+        #[arg(long, env = "AFFNET_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user in a network; prints the user as JSON.
+    Create {
+        /// The network's slug.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// admin, manager, affiliate or advertiser.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// At least 10 characters (or set AFFNET_USER_PASSWORD).
+        #[arg(long, env = "AFFNET_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+/// A command's failure, printed as one line on stderr with a non-zero exit.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Db(#[from] affnet_db::DbError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<AccountsError> for CliError {
+    fn from(e: AccountsError) -> Self {
+        match e {
+            AccountsError::Invalid(fields) => CliError::Refused(
+                fields.0.iter().map(|(k, v)| format!("--{}: {v}", k.replace('_', "-"))).collect::<Vec<_>>().join("; "),
+            ),
+            AccountsError::Db(e) => CliError::Db(e),
+            other => CliError::Refused(other.to_string()),
+        }
+    }
+}
+
+/// `affnet tenant create`
+pub fn tenant_create(config: &Config, slug: &str, name: &str, email: &str, password: &str) -> Result<String, CliError> {
+    let pool = crate::startup::connect_and_migrate(config)?;
+    let mut conn = pool.get()?;
+    let p = Tenant::provision(&mut conn, slug, name, email, password, Micros::now())?;
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "tenant": { "id": p.tenant.id, "slug": p.tenant.slug, "name": p.tenant.name },
+        "admin": { "id": p.admin.id, "email": p.admin.email, "role": p.admin.role },
+        "api_key": p.api_key.token,
+        "sign_in_url": format!("{}/t/{}/login", config.public_url, p.tenant.slug),
+    }))
+    .unwrap_or_default())
+}
+
+/// `affnet user create`
+pub fn user_create(config: &Config, tenant: &str, email: &str, role: Role, password: &str, name: &str) -> Result<String, CliError> {
+    let pool = crate::startup::connect_and_migrate(config)?;
+    let mut conn = pool.get()?;
+    let tenant = Tenant::find_by_slug(&mut conn, tenant)?
+        .ok_or_else(|| CliError::Refused(format!("--tenant: no network with slug '{tenant}'")))?;
+    let user = User::create(&mut conn, tenant.id, &NewUser { email, name, role, password }, Micros::now())?;
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "id": user.id, "tenant": tenant.slug, "email": user.email, "name": user.name, "role": user.role,
+    }))
+    .unwrap_or_default())
+}

@@ -1,0 +1,111 @@
+//! Every setting, declared once with its default, read once from the environment, validated at
+//! start-up and printed with secrets masked.
+
+use std::net::SocketAddr;
+
+use affnet_db::DatabaseUrl;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}: {message}")]
+    Invalid { name: &'static str, message: String },
+    #[error(transparent)]
+    Database(#[from] affnet_db::DbError),
+}
+
+#[derive(Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: `sqlite://affnet.db` (default) or `postgres://user@host/db`.
+    pub database_url: DatabaseUrl,
+    /// `AFFNET_LISTEN`: address to serve on (default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// `AFFNET_PUBLIC_URL`: the base URL users and advertisers reach (default `http://<listen>`).
+    pub public_url: String,
+    /// `AFFNET_SECRET_KEY`: at least 32 characters; encrypts session cookies. When unset, a key is
+    /// generated once and kept in the database, so all nodes on one database share it.
+    pub secret_key: Option<String>,
+    /// `AFFNET_TRUST_PROXY`: take client addresses from `X-Forwarded-For` (default `false`).
+    pub trust_proxy: bool,
+    /// `AFFNET_DB_POOL_SIZE`: database connections per node (default 10).
+    pub db_pool_size: u32,
+    /// `AFFNET_WORKERS`: HTTP worker threads (default: one per core).
+    pub workers: usize,
+    /// `AFFNET_SHUTDOWN_TIMEOUT`: seconds in-flight requests get on SIGTERM (default 10).
+    pub shutdown_timeout: u64,
+    /// `AFFNET_LOG_FORMAT`: `text` (default) or `json`.
+    pub log_json: bool,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, default: T, what: &str) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid { name, message: format!("'{v}' is not {what}") }),
+    }
+}
+
+fn parse_bool(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+        Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+        Some(v) => Err(ConfigError::Invalid { name, message: format!("'{v}' is not true or false") }),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let database_url = DatabaseUrl::parse(&var("DATABASE_URL").unwrap_or_else(|| "sqlite://affnet.db".into()))?;
+        let listen: SocketAddr = parse("AFFNET_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)), "an address such as 127.0.0.1:8080")?;
+        let public_url = var("AFFNET_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid { name: "AFFNET_PUBLIC_URL", message: "must start with http:// or https://".into() });
+        }
+        let secret_key = var("AFFNET_SECRET_KEY");
+        if secret_key.as_ref().is_some_and(|k| k.len() < 32) {
+            return Err(ConfigError::Invalid { name: "AFFNET_SECRET_KEY", message: "must be at least 32 characters".into() });
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = parse("AFFNET_WORKERS", cores, "a number of threads")?;
+        let db_pool_size = parse("AFFNET_DB_POOL_SIZE", 10u32, "a number of connections")?;
+        if workers == 0 || db_pool_size == 0 {
+            return Err(ConfigError::Invalid { name: "AFFNET_WORKERS/AFFNET_DB_POOL_SIZE", message: "must be at least 1".into() });
+        }
+        let log_json = match var("AFFNET_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid { name: "AFFNET_LOG_FORMAT", message: format!("'{other}' is not text or json") })
+            }
+        };
+        Ok(Config {
+            database_url,
+            listen,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            secret_key,
+            trust_proxy: parse_bool("AFFNET_TRUST_PROXY", false)?,
+            db_pool_size,
+            workers,
+            shutdown_timeout: parse("AFFNET_SHUTDOWN_TIMEOUT", 10u64, "a number of seconds")?,
+            log_json,
+        })
+    }
+
+    /// Logs every setting, secrets masked.
+    pub fn log(&self) {
+        tracing::info!(
+            database_url = %self.database_url.masked(),
+            listen = %self.listen,
+            public_url = %self.public_url,
+            secret_key = if self.secret_key.is_some() { "set (masked)" } else { "generated, stored in the database" },
+            trust_proxy = self.trust_proxy,
+            db_pool_size = self.db_pool_size,
+            workers = self.workers,
+            shutdown_timeout = self.shutdown_timeout,
+            "configuration"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The affnet binary's library half: configuration from the environment, the CLI, assembly of
+//! the actix app (tracking endpoints, pages, API, operations), and start-up. Integration tests
+//! start the same server this way.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod ops;
+pub mod startup;
+
+pub use config::Config;
