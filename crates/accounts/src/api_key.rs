@@ -44,7 +44,13 @@ fn prefix_of(token: &str) -> Option<&str> {
 
 impl ApiKey {
     /// Creates a key for `user` of `tenant`.
-    pub fn create(conn: &mut DbConn, tenant: TenantId, user: UserId, label: &str, now: Micros) -> Result<NewApiKey, AccountsError> {
+    pub fn create(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        user: UserId,
+        label: &str,
+        now: Micros,
+    ) -> Result<NewApiKey, AccountsError> {
         let label = label.trim();
         if label.chars().count() > 100 {
             return Err(FieldErrors::single("label", "use at most 100 characters").into());
@@ -92,9 +98,11 @@ impl ApiKey {
         }
         // Record use at most once a minute: a busy integration must not write on every call.
         if key.last_used_at.is_none_or(|t| now.0 - t.0 > Micros::MINUTE) {
-            diesel::update(api_keys::table.filter(api_keys::tenant_id.eq(key.tenant_id)).filter(api_keys::id.eq(key.id)))
-                .set(api_keys::last_used_at.eq(Some(now)))
-                .execute(conn)?;
+            diesel::update(
+                api_keys::table.filter(api_keys::tenant_id.eq(key.tenant_id)).filter(api_keys::id.eq(key.id)),
+            )
+            .set(api_keys::last_used_at.eq(Some(now)))
+            .execute(conn)?;
         }
         Ok(Some(user))
     }
@@ -110,7 +118,13 @@ impl ApiKey {
     }
 
     /// Revokes key `id` of `user`; another user's key is not found.
-    pub fn revoke(conn: &mut DbConn, tenant: TenantId, user: UserId, id: ApiKeyId, now: Micros) -> Result<(), AccountsError> {
+    pub fn revoke(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        user: UserId,
+        id: ApiKeyId,
+        now: Micros,
+    ) -> Result<(), AccountsError> {
         let n = diesel::update(
             api_keys::table
                 .filter(api_keys::tenant_id.eq(tenant))

@@ -39,11 +39,7 @@ impl Tenant {
             return Err(FieldErrors::single("slug", format!("a network with slug '{slug}' already exists")).into());
         }
         let id: TenantId = diesel::insert_into(tenants::table)
-            .values((
-                tenants::slug.eq(slug),
-                tenants::name.eq(name),
-                tenants::created_at.eq(now),
-            ))
+            .values((tenants::slug.eq(slug), tenants::name.eq(name), tenants::created_at.eq(now)))
             .returning(tenants::id)
             .get_result(conn)?;
         Tenant::find(conn, id)
@@ -54,11 +50,7 @@ impl Tenant {
     }
 
     pub fn find_by_slug(conn: &mut DbConn, slug: &str) -> Result<Option<Tenant>, AccountsError> {
-        Ok(tenants::table
-            .filter(tenants::slug.eq(slug))
-            .select(Tenant::as_select())
-            .first(conn)
-            .optional()?)
+        Ok(tenants::table.filter(tenants::slug.eq(slug)).select(Tenant::as_select()).first(conn).optional()?)
     }
 }
 
@@ -83,7 +75,8 @@ impl Tenant {
     ) -> Result<ProvisionedTenant, AccountsError> {
         conn.transaction(|conn| {
             let tenant = Tenant::create(conn, slug, name, now)?;
-            let new = crate::NewUser { email: admin_email, name: "", role: crate::Role::Admin, password: admin_password };
+            let new =
+                crate::NewUser { email: admin_email, name: "", role: crate::Role::Admin, password: admin_password };
             let admin = crate::User::create(conn, tenant.id, &new, now).map_err(|e| match e {
                 AccountsError::Invalid(f) => AccountsError::Invalid(FieldErrors(
                     f.0.into_iter().map(|(k, v)| (format!("admin_{k}"), v)).collect(),

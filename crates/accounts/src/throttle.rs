@@ -18,9 +18,8 @@ pub const MAX_PER_IP: i64 = 20;
 /// Refuses with [`AccountsError::Throttled`] when the email or IP has failed too often lately.
 pub fn check(conn: &mut DbConn, tenant: TenantId, email: &str, ip: &str, now: Micros) -> Result<(), AccountsError> {
     let since = now.minus(WINDOW);
-    let recent = login_failures::table
-        .filter(login_failures::tenant_id.eq(tenant))
-        .filter(login_failures::at.gt(since.0));
+    let recent =
+        login_failures::table.filter(login_failures::tenant_id.eq(tenant)).filter(login_failures::at.gt(since.0));
     let by_email: Vec<i64> = recent
         .filter(login_failures::email.eq(email))
         .order(login_failures::at.desc())
@@ -40,14 +39,20 @@ pub fn check(conn: &mut DbConn, tenant: TenantId, email: &str, ip: &str, now: Mi
         .filter_map(|(times, _)| times.last().map(|oldest| oldest + WINDOW))
         .max();
     match locked_until {
-        Some(until) if until > now.0 => Err(AccountsError::Throttled {
-            retry_after_secs: ((until - now.0) / Micros::SECOND).max(1),
-        }),
+        Some(until) if until > now.0 => {
+            Err(AccountsError::Throttled { retry_after_secs: ((until - now.0) / Micros::SECOND).max(1) })
+        }
         _ => Ok(()),
     }
 }
 
-pub fn record_failure(conn: &mut DbConn, tenant: TenantId, email: &str, ip: &str, now: Micros) -> Result<(), AccountsError> {
+pub fn record_failure(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    email: &str,
+    ip: &str,
+    now: Micros,
+) -> Result<(), AccountsError> {
     diesel::insert_into(login_failures::table)
         .values((
             login_failures::tenant_id.eq(tenant),
@@ -69,9 +74,7 @@ pub fn record_failure(conn: &mut DbConn, tenant: TenantId, email: &str, ip: &str
 
 pub fn clear(conn: &mut DbConn, tenant: TenantId, email: &str) -> Result<(), AccountsError> {
     diesel::delete(
-        login_failures::table
-            .filter(login_failures::tenant_id.eq(tenant))
-            .filter(login_failures::email.eq(email)),
+        login_failures::table.filter(login_failures::tenant_id.eq(tenant)).filter(login_failures::email.eq(email)),
     )
     .execute(conn)?;
     Ok(())

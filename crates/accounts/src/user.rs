@@ -8,8 +8,15 @@ use affnet_db::{DbConn, FieldErrors, Micros, TenantId, UserId};
 use crate::{password, throttle, AccountsError, Role};
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize,
-    diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
 )]
 #[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
@@ -120,9 +127,10 @@ impl User {
             .returning(users::id)
             .get_result(conn)
             .map_err(|e| match affnet_db::DbError::from(e) {
-                affnet_db::DbError::UniqueViolation(_) => {
-                    AccountsError::Invalid(FieldErrors::single("email", "a user with this email already exists in this network"))
-                }
+                affnet_db::DbError::UniqueViolation(_) => AccountsError::Invalid(FieldErrors::single(
+                    "email",
+                    "a user with this email already exists in this network",
+                )),
                 other => other.into(),
             })?;
         User::find(conn, tenant, id)
@@ -147,7 +155,13 @@ impl User {
     }
 
     /// The tenant's users, newest first, optionally of one role.
-    pub fn list(conn: &mut DbConn, tenant: TenantId, role: Option<Role>, limit: i64, offset: i64) -> Result<Vec<User>, AccountsError> {
+    pub fn list(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        role: Option<Role>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<User>, AccountsError> {
         let mut q = users::table.filter(users::tenant_id.eq(tenant)).into_boxed();
         if let Some(role) = role {
             q = q.filter(users::role.eq(role));
@@ -194,7 +208,12 @@ impl User {
     }
 
     /// Replaces the password (policy-checked).
-    pub fn set_password(conn: &mut DbConn, tenant: TenantId, id: UserId, new_password: &str) -> Result<(), AccountsError> {
+    pub fn set_password(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        id: UserId,
+        new_password: &str,
+    ) -> Result<(), AccountsError> {
         password::check_policy(new_password, "password")?;
         let n = diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
             .set(users::password_hash.eq(password::hash(new_password)))
@@ -205,7 +224,12 @@ impl User {
         Ok(())
     }
 
-    pub fn set_status(conn: &mut DbConn, tenant: TenantId, id: UserId, status: UserStatus) -> Result<(), AccountsError> {
+    pub fn set_status(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        id: UserId,
+        status: UserStatus,
+    ) -> Result<(), AccountsError> {
         let n = diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
             .set(users::status.eq(status))
             .execute(conn)?;

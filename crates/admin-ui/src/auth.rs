@@ -28,9 +28,7 @@ impl CurrentUser {
 }
 
 pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| AppError::Internal("application state missing".into()))
+    req.app_data::<web::Data<AppState>>().cloned().ok_or_else(|| AppError::Internal("application state missing".into()))
 }
 
 /// The client's address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.

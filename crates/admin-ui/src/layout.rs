@@ -36,7 +36,9 @@ pub struct Layout {
 pub fn nav_for(role: Role) -> Vec<NavItem> {
     let item = |href, label| NavItem { href, label };
     match role {
-        Role::Admin => vec![item("/admin", "Dashboard"), item("/admin/users", "Users"), item("/account/api-keys", "API keys")],
+        Role::Admin => {
+            vec![item("/admin", "Dashboard"), item("/admin/users", "Users"), item("/account/api-keys", "API keys")]
+        }
         Role::Manager => vec![item("/admin", "Dashboard"), item("/account/api-keys", "API keys")],
         Role::Affiliate => vec![item("/affiliate", "Dashboard"), item("/account/api-keys", "API keys")],
         Role::Advertiser => vec![item("/advertiser", "Dashboard"), item("/account/api-keys", "API keys")],

@@ -57,9 +57,7 @@ impl DatabaseUrl {
             }
             return Ok(Self { backend: Backend::Postgres, target: url.to_owned() });
         }
-        Err(DbError::BadUrl(
-            "DATABASE_URL must start with sqlite:// or postgres:// (e.g. sqlite://affnet.db)".into(),
-        ))
+        Err(DbError::BadUrl("DATABASE_URL must start with sqlite:// or postgres:// (e.g. sqlite://affnet.db)".into()))
     }
 
     pub fn backend(&self) -> Backend {
@@ -78,8 +76,7 @@ impl DatabaseUrl {
     pub fn connect(&self) -> Result<DbConn, DbError> {
         match self.backend {
             Backend::Sqlite => {
-                let mut c = SqliteConnection::establish(&self.target)
-                    .map_err(|e| DbError::Connect(e.to_string()))?;
+                let mut c = SqliteConnection::establish(&self.target).map_err(|e| DbError::Connect(e.to_string()))?;
                 // WAL lets readers run beside the writer; FULL makes an acknowledged commit
                 // durable across power loss; the busy timeout turns lock contention into a wait.
                 c.batch_execute(

@@ -40,8 +40,8 @@ impl Currency {
     /// Digits after the decimal point (ISO 4217 minor unit).
     pub fn minor_digits(&self) -> u32 {
         match self.code() {
-            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-            | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+            | "VUV" | "XAF" | "XOF" | "XPF" => 0,
             "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
             _ => 2,
         }
@@ -95,7 +95,11 @@ impl Money {
             None => (s, ""),
         };
         let digits_only = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-        if (int.is_empty() && frac.is_empty()) || !digits_only(int) || !digits_only(frac) || (s.ends_with('.') && frac.is_empty() && int.is_empty()) {
+        if (int.is_empty() && frac.is_empty())
+            || !digits_only(int)
+            || !digits_only(frac)
+            || (s.ends_with('.') && frac.is_empty() && int.is_empty())
+        {
             return Err(MoneyError::NotADecimal);
         }
         let digits = currency.minor_digits();
@@ -108,7 +112,8 @@ impl Money {
         }
         let int_value: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| MoneyError::TooLarge)? };
         let scale = 10_i64.pow(digits);
-        let mut frac_value: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| MoneyError::NotADecimal)? };
+        let mut frac_value: i64 =
+            if frac.is_empty() { 0 } else { frac.parse().map_err(|_| MoneyError::NotADecimal)? };
         frac_value *= 10_i64.pow(digits - frac.len() as u32);
         let minor = int_value
             .checked_mul(scale)
@@ -147,7 +152,9 @@ mod tests {
 
     #[test]
     fn parses_plain_decimals() {
-        for (input, minor) in [("12", 1200), ("12.5", 1250), ("12.50", 1250), ("0.01", 1), (".5", 50), ("7.", 700), ("0012.000", 1200)] {
+        for (input, minor) in
+            [("12", 1200), ("12.5", 1250), ("12.50", 1250), ("0.01", 1), (".5", 50), ("7.", 700), ("0012.000", 1200)]
+        {
             assert_eq!(usd(input), Ok(minor), "{input}");
         }
         let jpy = Currency::parse("jpy").unwrap();

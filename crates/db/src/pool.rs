@@ -47,6 +47,7 @@ impl DbPool {
         // One SQLite file takes one writer at a time; a few readers beside it are plenty.
         let pool = r2d2::Pool::builder()
             .max_size(max_size.max(1))
+            .min_idle(Some(2.min(max_size.max(1))))
             .connection_timeout(Duration::from_secs(10))
             .build_unchecked(DbManager { url: url.clone() });
         drop(pool.get().map_err(DbError::from)?);

@@ -6,8 +6,18 @@ use std::sync::Arc;
 
 /// A UTC instant as microseconds since the Unix epoch; stored as `BIGINT`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-    diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
 )]
 #[diesel(sql_type = diesel::sql_types::BigInt)]
 #[serde(transparent)]
@@ -22,9 +32,7 @@ impl Micros {
     pub const DAY: i64 = 24 * Self::HOUR;
 
     pub fn now() -> Self {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Micros(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
     }
 
@@ -57,9 +65,7 @@ impl Micros {
 
     /// RFC 3339 in UTC, for JSON.
     pub fn rfc3339(self) -> String {
-        self.to_offset_datetime()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
+        self.to_offset_datetime().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
     }
 }
 

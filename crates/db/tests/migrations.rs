@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! Both migration sets must build the same tables with the same columns, types and nullability,
 //! so that one `schema.rs` serves both backends.
 

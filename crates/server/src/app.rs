@@ -37,12 +37,18 @@ async fn log_requests(
 }
 
 /// The HTTP server on `listener`, not yet awaited.
-pub fn http_server(state: AppState, listener: TcpListener, workers: usize, shutdown_timeout: u64) -> std::io::Result<Server> {
+pub fn http_server(
+    state: AppState,
+    listener: TcpListener,
+    workers: usize,
+    shutdown_timeout: u64,
+) -> std::io::Result<Server> {
     let state = web::Data::new(state);
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).wrap(from_fn(log_requests)).configure(routes))
-        .workers(workers)
-        .shutdown_timeout(shutdown_timeout)
-        .listen(listener)?
-        .run();
+    let server =
+        HttpServer::new(move || App::new().app_data(state.clone()).wrap(from_fn(log_requests)).configure(routes))
+            .workers(workers)
+            .shutdown_timeout(shutdown_timeout)
+            .listen(listener)?
+            .run();
     Ok(server)
 }

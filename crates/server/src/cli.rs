@@ -99,10 +99,20 @@ impl From<AccountsError> for CliError {
     }
 }
 
+/// One migrated connection for a one-shot command. (Not a pool: a pool opens connections on
+/// background threads, and a process that exits while libpq is connecting there can crash.)
+pub fn connect_one(config: &Config) -> Result<affnet_db::DbConn, CliError> {
+    let mut conn = config.database_url.connect()?;
+    let applied = affnet_db::migrate::run_pending(&mut conn)?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    Ok(conn)
+}
+
 /// `affnet tenant create`
 pub fn tenant_create(config: &Config, slug: &str, name: &str, email: &str, password: &str) -> Result<String, CliError> {
-    let pool = crate::startup::connect_and_migrate(config)?;
-    let mut conn = pool.get()?;
+    let mut conn = connect_one(config)?;
     let p = Tenant::provision(&mut conn, slug, name, email, password, Micros::now())?;
     Ok(serde_json::to_string_pretty(&serde_json::json!({
         "tenant": { "id": p.tenant.id, "slug": p.tenant.slug, "name": p.tenant.name },
@@ -114,9 +124,15 @@ pub fn tenant_create(config: &Config, slug: &str, name: &str, email: &str, passw
 }
 
 /// `affnet user create`
-pub fn user_create(config: &Config, tenant: &str, email: &str, role: Role, password: &str, name: &str) -> Result<String, CliError> {
-    let pool = crate::startup::connect_and_migrate(config)?;
-    let mut conn = pool.get()?;
+pub fn user_create(
+    config: &Config,
+    tenant: &str,
+    email: &str,
+    role: Role,
+    password: &str,
+    name: &str,
+) -> Result<String, CliError> {
+    let mut conn = connect_one(config)?;
     let tenant = Tenant::find_by_slug(&mut conn, tenant)?
         .ok_or_else(|| CliError::Refused(format!("--tenant: no network with slug '{tenant}'")))?;
     let user = User::create(&mut conn, tenant.id, &NewUser { email, name, role, password }, Micros::now())?;

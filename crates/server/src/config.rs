@@ -59,26 +59,39 @@ fn parse_bool(name: &'static str, default: bool) -> Result<bool, ConfigError> {
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let database_url = DatabaseUrl::parse(&var("DATABASE_URL").unwrap_or_else(|| "sqlite://affnet.db".into()))?;
-        let listen: SocketAddr = parse("AFFNET_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)), "an address such as 127.0.0.1:8080")?;
+        let listen: SocketAddr =
+            parse("AFFNET_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)), "an address such as 127.0.0.1:8080")?;
         let public_url = var("AFFNET_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(ConfigError::Invalid { name: "AFFNET_PUBLIC_URL", message: "must start with http:// or https://".into() });
+            return Err(ConfigError::Invalid {
+                name: "AFFNET_PUBLIC_URL",
+                message: "must start with http:// or https://".into(),
+            });
         }
         let secret_key = var("AFFNET_SECRET_KEY");
         if secret_key.as_ref().is_some_and(|k| k.len() < 32) {
-            return Err(ConfigError::Invalid { name: "AFFNET_SECRET_KEY", message: "must be at least 32 characters".into() });
+            return Err(ConfigError::Invalid {
+                name: "AFFNET_SECRET_KEY",
+                message: "must be at least 32 characters".into(),
+            });
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let workers = parse("AFFNET_WORKERS", cores, "a number of threads")?;
         let db_pool_size = parse("AFFNET_DB_POOL_SIZE", 10u32, "a number of connections")?;
         if workers == 0 || db_pool_size == 0 {
-            return Err(ConfigError::Invalid { name: "AFFNET_WORKERS/AFFNET_DB_POOL_SIZE", message: "must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                name: "AFFNET_WORKERS/AFFNET_DB_POOL_SIZE",
+                message: "must be at least 1".into(),
+            });
         }
         let log_json = match var("AFFNET_LOG_FORMAT").as_deref() {
             None | Some("text") => false,
             Some("json") => true,
             Some(other) => {
-                return Err(ConfigError::Invalid { name: "AFFNET_LOG_FORMAT", message: format!("'{other}' is not text or json") })
+                return Err(ConfigError::Invalid {
+                    name: "AFFNET_LOG_FORMAT",
+                    message: format!("'{other}' is not text or json"),
+                })
             }
         };
         Ok(Config {

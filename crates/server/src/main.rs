@@ -39,7 +39,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Migrate => {
-            startup::connect_and_migrate(&config)?;
+            cli::connect_one(&config)?;
+            tracing::info!("database schema is up to date");
             Ok(())
         }
         Command::Tenant { command: TenantCommand::Create { slug, name, admin_email, admin_password } } => {

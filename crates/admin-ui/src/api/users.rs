@@ -59,10 +59,14 @@ pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQue
     };
     let (limit, offset, page) = Pagination { page: q.page, per_page: q.per_page }.limit_offset()?;
     let tenant = me.user.tenant_id;
-    let (users, total) = state
-        .db(move |c| Ok((User::list(c, tenant, role, limit, offset)?, User::count(c, tenant)?)))
-        .await?;
-    Ok(HttpResponse::Ok().json(Page { data: users.into_iter().map(UserJson::from).collect(), page, per_page: limit, total }))
+    let (users, total) =
+        state.db(move |c| Ok((User::list(c, tenant, role, limit, offset)?, User::count(c, tenant)?))).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: users.into_iter().map(UserJson::from).collect(),
+        page,
+        per_page: limit,
+        total,
+    }))
 }
 
 /// `GET /api/v1/users/{id}`: staff see any user of their network, others only themselves; a
@@ -87,7 +91,11 @@ pub struct CreateUser {
 }
 
 /// `POST /api/v1/users` (admins): 201 with the user, or 422 with a field → message map.
-pub async fn create(state: web::Data<AppState>, me: ApiUser, body: web::Json<CreateUser>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    body: web::Json<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
     me.require(&[Role::Admin])?;
     let body = body.into_inner();
     let role = body.role.parse::<Role>().map_err(|m| ApiError(AppError::Invalid(FieldErrors::single("role", m))))?;

@@ -20,7 +20,12 @@ struct ApiKeysPage {
     public_url: String,
 }
 
-async fn page(state: &AppState, me: &CurrentUser, new_token: Option<String>, status: StatusCode) -> Result<HttpResponse, AppError> {
+async fn page(
+    state: &AppState,
+    me: &CurrentUser,
+    new_token: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
     let (tenant, user) = (me.tenant.id, me.user.id);
     let keys = state.db(move |c| Ok(ApiKey::list_for_user(c, tenant, user)?)).await?;
     let page = ApiKeysPage {
@@ -45,7 +50,11 @@ pub struct NewKeyForm {
 
 /// `POST /account/api-keys`: answers the page itself (not a redirect), so the token is never
 /// stored anywhere but in this one response.
-pub async fn create(state: web::Data<AppState>, me: CurrentUser, CsrfForm(form): CsrfForm<NewKeyForm>) -> Result<HttpResponse, AppError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    me: CurrentUser,
+    CsrfForm(form): CsrfForm<NewKeyForm>,
+) -> Result<HttpResponse, AppError> {
     let (tenant, user, now) = (me.tenant.id, me.user.id, state.clock.now());
     let created = state.db(move |c| Ok(ApiKey::create(c, tenant, user, &form.label, now)?)).await?;
     tracing::info!(tenant = %me.tenant.slug, user = %user, key = %created.key.prefix, "API key created");

@@ -58,7 +58,10 @@ struct AffiliateDashboard {
 
 /// `GET /affiliate`
 pub async fn affiliate(state: web::Data<AppState>, me: AffiliateUser) -> Result<HttpResponse, AppError> {
-    ok(&AffiliateDashboard { l: Layout::for_user(&me, "Dashboard", "/affiliate"), public_url: state.web.public_url.clone() })
+    ok(&AffiliateDashboard {
+        l: Layout::for_user(&me, "Dashboard", "/affiliate"),
+        public_url: state.web.public_url.clone(),
+    })
 }
 
 #[derive(Template)]
@@ -70,5 +73,8 @@ struct AdvertiserDashboard {
 
 /// `GET /advertiser`
 pub async fn advertiser(state: web::Data<AppState>, me: AdvertiserUser) -> Result<HttpResponse, AppError> {
-    ok(&AdvertiserDashboard { l: Layout::for_user(&me, "Dashboard", "/advertiser"), public_url: state.web.public_url.clone() })
+    ok(&AdvertiserDashboard {
+        l: Layout::for_user(&me, "Dashboard", "/advertiser"),
+        public_url: state.web.public_url.clone(),
+    })
 }

@@ -102,9 +102,7 @@ pub async fn submit(
     let ip = client_ip(&req, state.web.trust_proxy);
     let now = state.clock.now();
     let (tenant_id, email, password) = (tenant.id, form.email.clone(), form.password);
-    let result = state
-        .db(move |c| Ok(User::authenticate(c, tenant_id, &email, &password, &ip, now)))
-        .await?;
+    let result = state.db(move |c| Ok(User::authenticate(c, tenant_id, &email, &password, &ip, now))).await?;
     let (status, message) = match result {
         Ok(user) => {
             tracing::info!(tenant = %tenant.slug, user = %user.id, "signed in");

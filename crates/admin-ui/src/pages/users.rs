@@ -61,26 +61,52 @@ async fn users_page(
 }
 
 /// `GET /admin/users`
-pub async fn list(state: web::Data<AppState>, me: NetworkAdmin, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    me: NetworkAdmin,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
     let filter = match q.role.as_deref().filter(|r| !r.is_empty()) {
         Some(r) => Some(r.parse::<Role>().map_err(AppError::BadRequest)?),
         None => None,
     };
-    users_page(&state, &me, filter, UserForm { role: "affiliate".into(), ..UserForm::default() }, FieldErrors::new(), StatusCode::OK).await
+    users_page(
+        &state,
+        &me,
+        filter,
+        UserForm { role: "affiliate".into(), ..UserForm::default() },
+        FieldErrors::new(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `POST /admin/users`
-pub async fn create(state: web::Data<AppState>, me: NetworkAdmin, CsrfForm(form): CsrfForm<UserForm>) -> Result<HttpResponse, AppError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    me: NetworkAdmin,
+    CsrfForm(form): CsrfForm<UserForm>,
+) -> Result<HttpResponse, AppError> {
     let role = match form.role.parse::<Role>() {
         Ok(r) => r,
         Err(msg) => {
-            return users_page(&state, &me, None, form, FieldErrors::single("role", msg), StatusCode::UNPROCESSABLE_ENTITY).await;
+            return users_page(
+                &state,
+                &me,
+                None,
+                form,
+                FieldErrors::single("role", msg),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
     let (email, name, password) = (form.email.clone(), form.name.clone(), form.password.clone());
     let created = state
-        .db(move |c| Ok(User::create(c, tenant, &NewUser { email: &email, name: &name, role, password: &password }, now)))
+        .db(move |c| {
+            Ok(User::create(c, tenant, &NewUser { email: &email, name: &name, role, password: &password }, now))
+        })
         .await?;
     match created {
         Ok(user) => {

@@ -1,0 +1,10 @@
+//! Integration tests: real HTTP against the real server, on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod cli;
+mod ops;
+mod pages;
+mod sign_in;
+mod support;

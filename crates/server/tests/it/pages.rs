@@ -1,0 +1,177 @@
+//! Role checks on pages, the users pages (validation, tenant isolation), API key pages.
+
+use affnet_accounts::Role;
+use affnet_db::Backend;
+
+use crate::support::{TestApp, PASSWORD};
+
+async fn each_page_admits_only_its_roles(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    app.user(&net.tenant, "mgr@acme.test", Role::Manager);
+    app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    app.user(&net.tenant, "adv@acme.test", Role::Advertiser);
+    let pages = ["/admin", "/admin/users", "/affiliate", "/advertiser", "/account/api-keys"];
+    for (email, allowed) in [
+        ("admin@acme.test", vec!["/admin", "/admin/users", "/account/api-keys"]),
+        ("mgr@acme.test", vec!["/admin", "/account/api-keys"]),
+        ("aff@acme.test", vec!["/affiliate", "/account/api-keys"]),
+        ("adv@acme.test", vec!["/advertiser", "/account/api-keys"]),
+    ] {
+        let b = app.browser();
+        b.sign_in("acme", email, PASSWORD).await;
+        for page in pages {
+            let res = b.get(page).await;
+            let expected = if allowed.contains(&page) { 200 } else { 403 };
+            assert_eq!(res.status, expected, "{email} on {page}");
+            if expected == 403 {
+                assert!(res.body.contains("You do not have access to this page"));
+            }
+        }
+        // The navigation offers exactly the allowed sections.
+        let home = b.get(allowed[0]).await.body;
+        for page in pages {
+            assert_eq!(home.contains(&format!("href=\"{page}\"")), allowed.contains(&page), "{email} nav {page}");
+        }
+    }
+    // A role's form action is refused for another role, even with a valid token.
+    let aff = app.browser();
+    aff.sign_in("acme", "aff@acme.test", PASSWORD).await;
+    let res = aff
+        .submit("/affiliate", "/admin/users", &[("email", "x@acme.test"), ("role", "admin"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(app.users_of(&net.tenant).len(), 4);
+    app.stop().await;
+}
+
+async fn an_admin_creates_a_user_who_can_then_sign_in(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let b = app.browser();
+    b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let res = b
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[("email", " Jo@Example.com "), ("name", "Jo"), ("role", "affiliate"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let location = res.location.unwrap();
+    let page = b.get(&location).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("jo@example.com (Affiliate) can now sign in."));
+    assert!(page.body.contains("Affiliate"));
+    let list = b.get("/admin/users?role=affiliate").await;
+    assert!(list.body.contains("jo@example.com") && !list.body.contains(">admin@acme.test<"));
+    let jo = app.browser().sign_in("acme", "jo@example.com", PASSWORD).await;
+    assert_eq!(jo.location.as_deref(), Some("/affiliate"));
+    assert_eq!(app.users_of(&net.tenant).len(), 2);
+    app.stop().await;
+}
+
+async fn bad_user_input_is_shown_next_to_its_field_and_changes_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let b = app.browser();
+    b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    for (form, field_message) in [
+        (
+            [("email", "not-an-email"), ("role", "affiliate"), ("password", PASSWORD)],
+            "enter an email address such as name@example.com",
+        ),
+        ([("email", "jo@example.com"), ("role", "affiliate"), ("password", "short")], "use at least 10 characters"),
+        (
+            [("email", "jo@example.com"), ("role", "superuser"), ("password", PASSWORD)],
+            "unknown role &#39;superuser&#39;",
+        ),
+        (
+            [("email", "ADMIN@acme.test"), ("role", "admin"), ("password", PASSWORD)],
+            "a user with this email already exists in this network",
+        ),
+    ] {
+        let res = b.submit("/admin/users", "/admin/users", &form).await;
+        assert_eq!(res.status, 422, "{form:?}");
+        assert!(res.body.contains(&format!("<p class=\"field-error\">{field_message}")), "{form:?}: {}", res.body);
+        assert!(res.body.contains(&format!("value=\"{}\"", form[0].1.replace('"', ""))), "input kept");
+    }
+    assert_eq!(app.users_of(&net.tenant).len(), 1);
+    let res = b.submit("/admin/users", "/admin/users?role=nope", &[]).await;
+    assert_eq!(res.status, 422, "missing fields are validation errors too");
+    assert_eq!(b.get("/admin/users?role=nope").await.status, 400);
+    app.stop().await;
+}
+
+async fn a_user_of_another_network_is_not_found(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let other = app.network("globex");
+    let globex_aff = app.user(&other.tenant, "aff@globex.test", Role::Affiliate);
+    let b = app.browser();
+    b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    for path in [format!("/admin/users/{}", globex_aff.id), format!("/admin/users/{}", other.admin.id)] {
+        let res = b.get(&path).await;
+        assert_eq!(res.status, 404, "{path}");
+        assert!(!res.body.contains("globex"));
+        let changed = b.submit("/admin/users", &format!("{path}/status"), &[("status", "disabled")]).await;
+        assert_eq!(changed.status, 404);
+    }
+    // globex's affiliate still signs in: nothing changed.
+    assert_eq!(app.browser().sign_in("globex", "aff@globex.test", PASSWORD).await.status, 303);
+    // An acme admin's session does not open globex's pages under globex's sign-in either.
+    let globex_login = b.sign_in("globex", "admin@acme.test", PASSWORD).await;
+    assert_eq!(globex_login.status, 401);
+    assert_eq!(b.get("/admin/users").await.status, 200, "still signed in to acme");
+    app.stop().await;
+}
+
+async fn api_keys_are_shown_once_and_can_be_revoked(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let b = app.browser();
+    b.sign_in("acme", "aff@acme.test", PASSWORD).await;
+    let created = b.submit("/account/api-keys", "/account/api-keys", &[("label", "my tracker")]).await;
+    assert_eq!(created.status, 201);
+    let start = created.body.find("<pre class=\"code\">afk_").unwrap() + "<pre class=\"code\">".len();
+    let token = created.body[start..].split('<').next().unwrap().to_owned();
+    assert_eq!(token.len(), 4 + 12 + 1 + 48);
+    let me = app.api(&token).get("/api/v1/me").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["user"]["email"], "aff@acme.test");
+    let listed = b.get("/account/api-keys").await;
+    assert!(listed.body.contains("my tracker"));
+    assert!(!listed.body.contains(&token), "the token is never shown again");
+    let id = listed.body.split("/account/api-keys/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+
+    // Another user cannot revoke it.
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let path = format!("/account/api-keys/{id}/revoke");
+    assert_eq!(admin.submit("/account/api-keys", &path, &[]).await.status, 404);
+    assert_eq!(app.api(&token).get("/api/v1/me").await.status, 200);
+
+    let revoked = b.submit("/account/api-keys", &path, &[]).await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(app.api(&token).get("/api/v1/me").await.status, 401);
+    assert!(b.get("/account/api-keys").await.body.contains("revoked"));
+    app.stop().await;
+}
+
+async fn unknown_pages_get_a_404_page(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = app.browser().get("/no/such/page").await;
+    assert_eq!(res.status, 404);
+    assert!(res.body.contains("<h1>Not Found</h1>"));
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    each_page_admits_only_its_roles,
+    an_admin_creates_a_user_who_can_then_sign_in,
+    bad_user_input_is_shown_next_to_its_field_and_changes_nothing,
+    a_user_of_another_network_is_not_found,
+    api_keys_are_shown_once_and_can_be_revoked,
+    unknown_pages_get_a_404_page,
+);

@@ -1,0 +1,192 @@
+//! Signing in and out, wrong passwords, throttling, expired sessions, unknown networks, CSRF.
+
+use affnet_accounts::session::IDLE_TIMEOUT;
+use affnet_db::Backend;
+
+use crate::support::{TestApp, PASSWORD};
+
+async fn sign_in_lands_on_the_role_page_and_sign_out_ends_the_session(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let b = app.browser();
+
+    let anonymous = b.get("/admin").await;
+    assert_eq!(anonymous.status, 401);
+    assert!(anonymous.body.contains("Sign in"), "{}", anonymous.body);
+
+    let signed_in = b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(signed_in.location.as_deref(), Some("/admin"));
+    let cookie = signed_in.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("admin@acme.test"), "the cookie is encrypted: {cookie}");
+
+    let dashboard = b.get("/admin").await;
+    assert_eq!(dashboard.status, 200);
+    assert!(dashboard.body.contains("acme network"));
+    assert!(dashboard.body.contains("/t/acme/login"));
+    assert_eq!(b.get("/").await.location.as_deref(), Some("/admin"));
+
+    let out = b.submit("/admin", "/logout", &[]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location.as_deref(), Some("/t/acme/login"));
+    assert!(b.get("/t/acme/login").await.body.contains("You have signed out."));
+    assert_eq!(b.get("/admin").await.status, 401);
+    app.stop().await;
+}
+
+async fn each_role_lands_on_its_own_page(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    for (email, role, home) in [
+        ("mgr@acme.test", affnet_accounts::Role::Manager, "/admin"),
+        ("aff@acme.test", affnet_accounts::Role::Affiliate, "/affiliate"),
+        ("adv@acme.test", affnet_accounts::Role::Advertiser, "/advertiser"),
+    ] {
+        app.user(&net.tenant, email, role);
+        let b = app.browser();
+        let res = b.sign_in("acme", email, PASSWORD).await;
+        assert_eq!(res.location.as_deref(), Some(home), "{email}");
+        let page = b.get(home).await;
+        assert_eq!(page.status, 200, "{email}");
+        assert!(page.body.contains(role.label()), "{email} sees their role");
+    }
+    app.stop().await;
+}
+
+async fn a_wrong_password_or_unknown_email_is_refused_the_same_way(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let b = app.browser();
+    for (email, password) in [("admin@acme.test", "wrong password!"), ("nobody@acme.test", PASSWORD)] {
+        let res = b.sign_in("acme", email, password).await;
+        assert_eq!(res.status, 401);
+        assert!(res.body.contains("Wrong email or password."));
+        assert!(res.body.contains(&format!("value=\"{email}\"")), "the email is kept in the form");
+    }
+    assert_eq!(b.get("/admin").await.status, 401);
+    app.stop().await;
+}
+
+async fn repeated_failures_throttle_even_the_right_password(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    app.user(&net.tenant, "other@acme.test", affnet_accounts::Role::Manager);
+    let b = app.browser();
+    for _ in 0..affnet_accounts::throttle::MAX_PER_EMAIL {
+        assert_eq!(b.sign_in("acme", "admin@acme.test", "wrong password!").await.status, 401);
+    }
+    let locked = b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    assert_eq!(locked.status, 429);
+    assert!(locked.body.contains("Too many failed attempts"));
+    assert_eq!(locked.headers.get("set-cookie"), None, "no session was started");
+    // Another email of the same network is not locked by these failures.
+    assert_eq!(app.browser().sign_in("acme", "other@acme.test", PASSWORD).await.status, 303);
+    // After the window, the right password works again.
+    app.clock.advance(affnet_accounts::throttle::WINDOW + 1);
+    let ok = b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    assert_eq!(ok.status, 303);
+    app.stop().await;
+}
+
+async fn an_idle_session_expires_with_a_clear_message(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let b = app.browser();
+    b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    assert_eq!(b.get("/admin").await.status, 200);
+    app.clock.advance(IDLE_TIMEOUT + affnet_db::Micros::SECOND);
+    let expired = b.get("/admin").await;
+    assert_eq!(expired.status, 401);
+    assert!(expired.body.contains("Your session has expired"), "{}", expired.body);
+    assert!(expired.body.contains("/t/acme/login"), "offers this network's sign-in");
+    app.stop().await;
+}
+
+async fn an_active_session_does_not_expire(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let b = app.browser();
+    b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    for _ in 0..3 {
+        app.clock.advance(IDLE_TIMEOUT / 2);
+        assert_eq!(b.get("/admin").await.status, 200);
+    }
+    app.stop().await;
+}
+
+async fn an_unknown_network_is_not_found(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let b = app.browser();
+    let page = b.get("/t/nosuch/login").await;
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("Not Found"));
+    // Posting to it (even with a valid token of this browser) changes nothing.
+    let token = b.get("/t/acme/login").await.csrf();
+    let res = b
+        .post("/t/nosuch/login", &[("csrf_token", &token), ("email", "admin@acme.test"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, 404);
+    assert_eq!(b.get("/login?network=acme").await.location.as_deref(), Some("/t/acme/login"));
+    assert_eq!(b.get("/login?network=..%2Fadmin").await.status, 422);
+    app.stop().await;
+}
+
+async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let b = app.browser();
+    // Sign-in itself needs the token.
+    let res = b.post("/t/acme/login", &[("email", "admin@acme.test"), ("password", PASSWORD)]).await;
+    assert_eq!(res.status, 403);
+    assert!(res.body.contains("reload the page"));
+    b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let form = [("email", "new@acme.test"), ("role", "affiliate"), ("password", PASSWORD)];
+    assert_eq!(b.post("/admin/users", &form).await.status, 403);
+    let mut forged = vec![("csrf_token", "0000")];
+    forged.extend_from_slice(&form);
+    assert_eq!(b.post("/admin/users", &forged).await.status, 403);
+    assert_eq!(app.users_of(&net.tenant).len(), 1, "no user was created");
+    // Another browser's token does not work in this session either.
+    let other = app.browser();
+    let foreign_token = other.get("/t/acme/login").await.csrf();
+    let mut foreign = vec![("csrf_token", foreign_token.as_str())];
+    foreign.extend_from_slice(&form);
+    assert_eq!(b.post("/admin/users", &foreign).await.status, 403);
+    assert_eq!(b.post("/logout", &[]).await.status, 403);
+    assert_eq!(b.get("/admin").await.status, 200, "still signed in");
+    app.stop().await;
+}
+
+async fn a_disabled_user_cannot_sign_in_and_is_signed_out(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let aff = app.user(&net.tenant, "aff@acme.test", affnet_accounts::Role::Affiliate);
+    let aff_browser = app.browser();
+    aff_browser.sign_in("acme", "aff@acme.test", PASSWORD).await;
+    assert_eq!(aff_browser.get("/affiliate").await.status, 200);
+
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let page = format!("/admin/users/{}", aff.id);
+    let res = admin.submit(&page, &format!("{page}/status"), &[("status", "disabled")]).await;
+    assert_eq!(res.status, 303);
+
+    assert_eq!(aff_browser.get("/affiliate").await.status, 401);
+    let again = app.browser().sign_in("acme", "aff@acme.test", PASSWORD).await;
+    assert_eq!(again.status, 403);
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    sign_in_lands_on_the_role_page_and_sign_out_ends_the_session,
+    each_role_lands_on_its_own_page,
+    a_wrong_password_or_unknown_email_is_refused_the_same_way,
+    repeated_failures_throttle_even_the_right_password,
+    an_idle_session_expires_with_a_clear_message,
+    an_active_session_does_not_expire,
+    an_unknown_network_is_not_found,
+    a_form_without_its_csrf_token_is_refused_and_changes_nothing,
+    a_disabled_user_cannot_sign_in_and_is_signed_out,
+);

@@ -1,0 +1,195 @@
+//! The test app: a real affnet server on a free loopback port, over a throw-away database of the
+//! chosen backend, with a clock the test moves by hand; and a browser-like client that keeps
+//! cookies and reads CSRF tokens from pages.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::cookie::Key;
+use affnet_accounts::tenant::ProvisionedTenant;
+use affnet_accounts::{NewUser, Role, Tenant, User};
+use affnet_admin_ui::{AppState, WebConfig};
+use affnet_db::testing::TestDb;
+use affnet_db::{Backend, Clock, DbPool, ManualClock, Micros};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: DbPool,
+    pub clock: ManualClock,
+    handle: actix_web::dev::ServerHandle,
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        let db = TestDb::new(backend);
+        let pool = db.pool();
+        let clock = ManualClock::at(Micros::now());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = AppState {
+            pool: pool.clone(),
+            clock: Arc::new(clock.clone()),
+            web: WebConfig {
+                cookie_key: Key::derive_from(&[7u8; 64]),
+                secure_cookies: false,
+                trust_proxy: false,
+                public_url: base.clone(),
+            },
+        };
+        let server = affnet_server::app::http_server(state, listener, 1, 1).unwrap();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        TestApp { base, pool, clock, handle, _db: db }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A network with its admin (password [`PASSWORD`]) and an admin API key.
+    pub fn network(&self, slug: &str) -> ProvisionedTenant {
+        let mut conn = self.pool.get().unwrap();
+        Tenant::provision(
+            &mut conn,
+            slug,
+            &format!("{slug} network"),
+            &format!("admin@{slug}.test"),
+            PASSWORD,
+            self.clock.now(),
+        )
+        .unwrap()
+    }
+
+    /// A user of `tenant` with `role` (password [`PASSWORD`]).
+    pub fn user(&self, tenant: &Tenant, email: &str, role: Role) -> User {
+        let mut conn = self.pool.get().unwrap();
+        User::create(&mut conn, tenant.id, &NewUser { email, name: "", role, password: PASSWORD }, self.clock.now())
+            .unwrap()
+    }
+
+    pub fn users_of(&self, tenant: &Tenant) -> Vec<User> {
+        let mut conn = self.pool.get().unwrap();
+        User::list(&mut conn, tenant.id, None, 1000, 0).unwrap()
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn api(&self, token: &str) -> Api {
+        Api { base: self.base.clone(), token: token.to_owned(), client: reqwest::Client::new() }
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Page {
+    async fn from(res: reqwest::Response) -> Page {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let location = headers.get("location").map(|v| v.to_str().unwrap().to_owned());
+        Page { status, location, body: res.text().await.unwrap(), headers }
+    }
+
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start =
+            self.body.find(marker).unwrap_or_else(|| panic!("no CSRF token on page:\n{}", self.body)) + marker.len();
+        self.body[start..].split('"').next().unwrap().to_owned()
+    }
+}
+
+/// A cookie-keeping client that does not follow redirects, like a browser tab we inspect.
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> Page {
+        Page::from(self.client.get(format!("{}{}", self.base, path)).send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        Page::from(self.client.post(format!("{}{}", self.base, path)).form(form).send().await.unwrap()).await
+    }
+
+    /// Posts `form` with the CSRF token taken from the page at `form_page`.
+    pub async fn submit(&self, form_page: &str, action: &str, form: &[(&str, &str)]) -> Page {
+        let token = self.get(form_page).await.csrf();
+        let mut fields = vec![("csrf_token", token.as_str())];
+        fields.extend_from_slice(form);
+        self.post(action, &fields).await
+    }
+
+    pub async fn sign_in(&self, slug: &str, email: &str, password: &str) -> Page {
+        let login = format!("/t/{slug}/login");
+        self.submit(&login, &login, &[("email", email), ("password", password)]).await
+    }
+}
+
+/// An API client with a bearer token.
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    pub client: reqwest::Client,
+}
+
+pub struct Json {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Api {
+    pub async fn get(&self, path: &str) -> Json {
+        let res = self.client.get(format!("{}{}", self.base, path)).bearer_auth(&self.token).send().await.unwrap();
+        Json { status: res.status().as_u16(), body: res.json().await.unwrap_or(serde_json::Value::Null) }
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> Json {
+        let res = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        Json { status: res.status().as_u16(), body: res.json().await.unwrap_or(serde_json::Value::Null) }
+    }
+}
+
+/// Runs each named `async fn(Backend)` as two tests: on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[actix_web::test] async fn $name() { super::$name(affnet_db::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[actix_web::test] async fn $name() { super::$name(affnet_db::Backend::Postgres).await } )*
+        }
+    };
+}
