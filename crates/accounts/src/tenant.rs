@@ -75,8 +75,14 @@ impl Tenant {
     ) -> Result<ProvisionedTenant, AccountsError> {
         conn.transaction(|conn| {
             let tenant = Tenant::create(conn, slug, name, now)?;
-            let new =
-                crate::NewUser { email: admin_email, name: "", role: crate::Role::Admin, password: admin_password };
+            let new = crate::NewUser {
+                email: admin_email,
+                name: "",
+                role: crate::Role::Admin,
+                password: admin_password,
+                advertiser_id: None,
+                affiliate_id: None,
+            };
             let admin = crate::User::create(conn, tenant.id, &new, now).map_err(|e| match e {
                 AccountsError::Invalid(f) => AccountsError::Invalid(FieldErrors(
                     f.0.into_iter().map(|(k, v)| (format!("admin_{k}"), v)).collect(),

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use affnet_db::schema::users;
-use affnet_db::{DbConn, FieldErrors, Micros, TenantId, UserId};
+use affnet_db::schema::{advertisers, affiliates, users};
+use affnet_db::{AdvertiserId, AffiliateId, DbConn, FieldErrors, Micros, TenantId, UserId};
 
 use crate::{password, throttle, AccountsError, Role};
 
@@ -64,6 +64,10 @@ pub struct User {
     pub password_hash: String,
     pub created_at: Micros,
     pub last_login_at: Option<Micros>,
+    /// The advertiser company a user of role `advertiser` works for.
+    pub advertiser_id: Option<AdvertiserId>,
+    /// The affiliate company a user of role `affiliate` works for.
+    pub affiliate_id: Option<AffiliateId>,
 }
 
 /// What it takes to create a user.
@@ -73,6 +77,10 @@ pub struct NewUser<'a> {
     pub name: &'a str,
     pub role: Role,
     pub password: &'a str,
+    /// Required for role `advertiser`: the company (of the same tenant) the user belongs to.
+    pub advertiser_id: Option<AdvertiserId>,
+    /// Required for role `affiliate`: the company (of the same tenant) the user belongs to.
+    pub affiliate_id: Option<AffiliateId>,
 }
 
 /// Lower-cases and trims an email address, the form it is stored and looked up in.
@@ -96,6 +104,51 @@ pub fn validate_email(email: &str, errors: &mut FieldErrors) {
     }
 }
 
+/// A user of role `affiliate` or `advertiser` belongs to a company of the same tenant.
+fn check_company(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    new: &NewUser<'_>,
+    errors: &mut FieldErrors,
+) -> Result<(), AccountsError> {
+    match new.role {
+        Role::Affiliate => {
+            let found = match new.affiliate_id {
+                Some(id) => {
+                    affiliates::table
+                        .filter(affiliates::tenant_id.eq(tenant))
+                        .filter(affiliates::id.eq(id))
+                        .count()
+                        .get_result::<i64>(conn)?
+                        > 0
+                }
+                None => false,
+            };
+            if !found {
+                errors.add("affiliate_id", "an affiliate user belongs to an affiliate company of this network");
+            }
+        }
+        Role::Advertiser => {
+            let found = match new.advertiser_id {
+                Some(id) => {
+                    advertisers::table
+                        .filter(advertisers::tenant_id.eq(tenant))
+                        .filter(advertisers::id.eq(id))
+                        .count()
+                        .get_result::<i64>(conn)?
+                        > 0
+                }
+                None => false,
+            };
+            if !found {
+                errors.add("advertiser_id", "an advertiser user belongs to an advertiser company of this network");
+            }
+        }
+        Role::Admin | Role::Manager => {}
+    }
+    Ok(())
+}
+
 impl User {
     /// Creates a user of `tenant`. Hashes the password (slow: call off the async executor).
     pub fn create(conn: &mut DbConn, tenant: TenantId, new: &NewUser<'_>, now: Micros) -> Result<User, AccountsError> {
@@ -109,6 +162,7 @@ impl User {
         if let Err(e) = password::check_policy(new.password, "password") {
             errors.0.extend(e.0);
         }
+        check_company(conn, tenant, new, &mut errors)?;
         errors.into_result()?;
         if User::find_by_email(conn, tenant, &email)?.is_some() {
             return Err(FieldErrors::single("email", "a user with this email already exists in this network").into());
@@ -123,6 +177,8 @@ impl User {
                 users::status.eq(UserStatus::Active),
                 users::password_hash.eq(password::hash(new.password)),
                 users::created_at.eq(now),
+                users::advertiser_id.eq(new.advertiser_id.filter(|_| new.role == Role::Advertiser)),
+                users::affiliate_id.eq(new.affiliate_id.filter(|_| new.role == Role::Affiliate)),
             ))
             .returning(users::id)
             .get_result(conn)

@@ -3,9 +3,30 @@
 use std::fmt;
 
 /// An ISO 4217 currency code (three upper-case letters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
 #[serde(try_from = "String", into = "String")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub struct Currency([u8; 3]);
+
+crate::text_sql!(Currency);
+
+impl std::str::FromStr for Currency {
+    type Err = MoneyError;
+    fn from_str(s: &str) -> Result<Self, MoneyError> {
+        Currency::parse(s)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
@@ -30,6 +51,10 @@ impl Currency {
             return Err(MoneyError::BadCurrency);
         }
         Ok(Currency([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase(), b[2].to_ascii_uppercase()]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.code()
     }
 
     pub fn code(&self) -> &str {

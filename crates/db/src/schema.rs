@@ -28,6 +28,8 @@ diesel::table! {
         password_hash -> Text,
         created_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
+        advertiser_id -> Nullable<BigInt>,
+        affiliate_id -> Nullable<BigInt>,
     }
 }
 
@@ -57,4 +59,134 @@ diesel::table! {
 
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(api_keys -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, users, api_keys, login_failures);
+
+diesel::table! {
+    advertisers (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        contact_name -> Text,
+        contact_email -> Text,
+        status -> Text,
+        notes -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    affiliates (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        contact_email -> Text,
+        status -> Text,
+        manager_user_id -> Nullable<BigInt>,
+        notes -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    offers (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        advertiser_id -> BigInt,
+        name -> Text,
+        description -> Text,
+        offer_url -> Text,
+        preview_url -> Text,
+        fallback_url -> Text,
+        status -> Text,
+        visibility -> Text,
+        currency -> Text,
+        payout_type -> Text,
+        payout_flat -> BigInt,
+        payout_bps -> BigInt,
+        revenue_type -> Text,
+        revenue_flat -> BigInt,
+        revenue_bps -> BigInt,
+        conversion_status -> Text,
+        min_click_age_secs -> BigInt,
+        max_click_age_secs -> BigInt,
+        daily_cap -> Nullable<BigInt>,
+        total_cap -> Nullable<BigInt>,
+        cap_unit -> Text,
+        over_cap -> Text,
+        dedupe_adv_sub -> Bool,
+        one_per_click -> Bool,
+        require_token -> Bool,
+        security_token -> Text,
+        ip_allowlist -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    goals (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        offer_id -> BigInt,
+        name -> Text,
+        status -> Text,
+        payout_type -> Text,
+        payout_flat -> BigInt,
+        payout_bps -> BigInt,
+        revenue_type -> Text,
+        revenue_flat -> BigInt,
+        revenue_bps -> BigInt,
+        allow_multiple -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    offer_access (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        status -> Text,
+        message -> Text,
+        note -> Text,
+        requested_at -> BigInt,
+        decided_at -> Nullable<BigInt>,
+        decided_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    payout_overrides (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        offer_id -> BigInt,
+        goal_id -> Nullable<BigInt>,
+        affiliate_id -> BigInt,
+        payout_type -> Text,
+        payout_flat -> BigInt,
+        payout_bps -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(offers -> advertisers (advertiser_id));
+diesel::joinable!(goals -> offers (offer_id));
+diesel::joinable!(offer_access -> offers (offer_id));
+diesel::joinable!(offer_access -> affiliates (affiliate_id));
+diesel::joinable!(payout_overrides -> offers (offer_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    users,
+    api_keys,
+    login_failures,
+    advertisers,
+    affiliates,
+    offers,
+    goals,
+    offer_access,
+    payout_overrides,
+);

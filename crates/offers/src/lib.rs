@@ -1,5 +1,91 @@
-//! affnet's catalogue: advertisers, affiliates, offers, goals, payouts and revenue,
-//! per-affiliate access and payout overrides, caps and attribution windows (built out by the
-//! offers issue). Plain functions over a connection; nothing of HTTP.
+//! affnet's catalogue: advertisers, affiliates, offers and their goals, payouts and revenue,
+//! per-affiliate access and payout overrides, caps, attribution windows, advertiser security
+//! tokens and IP allow-lists.
+//!
+//! Plain functions over a connection, each taking the tenant it works in; nothing of HTTP. The
+//! effective payout of a conversion is decided in one place: [`payout::resolve`].
 
+pub mod access;
+pub mod advertiser;
+pub mod affiliate;
+pub mod error;
+pub mod goal;
+pub mod ip_allowlist;
 pub mod macros;
+pub mod offer;
+pub mod payout;
+pub mod payout_override;
+pub mod url;
+
+pub use access::{AccessStatus, Decision, OfferAccess};
+pub use advertiser::{Advertiser, AdvertiserInput, AdvertiserStatus};
+pub use affiliate::{Affiliate, AffiliateInput, AffiliateStatus};
+pub use error::OffersError;
+pub use goal::{Goal, GoalInput, GoalStatus};
+pub use offer::{CapUnit, ConversionStatus, Offer, OfferFilter, OfferInput, OfferStatus, OverCap, Visibility};
+pub use payout::{PayoutType, Rate};
+pub use payout_override::{OverrideInput, PayoutOverride};
+
+/// Declares a text-stored enum: `as_str`, `FromStr` (with an error naming the allowed words),
+/// `ALL`, serde as the same words, and diesel `Text` mapping.
+#[macro_export]
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash,
+            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "'{}' is not one of: {}",
+                        other.chars().take(40).collect::<String>(),
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        affnet_db::text_sql!($name);
+    };
+}
+
+/// A `LIKE` pattern matching `search` anywhere. `%` and `\` are dropped from the search text so
+/// that it is read literally on both backends (which disagree on the default escape character).
+pub fn like_pattern(search: &str) -> String {
+    let cleaned: String = search.chars().filter(|c| *c != '%' && *c != '\\').take(100).collect();
+    format!("%{cleaned}%")
+}

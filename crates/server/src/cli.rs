@@ -4,6 +4,7 @@
 use affnet_accounts::{AccountsError, NewUser, Role, Tenant, User};
 use affnet_db::Micros;
 use clap::{Parser, Subcommand};
+use diesel::Connection;
 
 use crate::Config;
 
@@ -67,6 +68,14 @@ pub enum UserCommand {
         password: String,
         #[arg(long, default_value = "")]
         name: String,
+        /// For role affiliate or advertiser: the id of the company (of the same network) the user
+        /// joins. Without it, a new active company named by --company is created.
+        #[arg(long)]
+        company_id: Option<i64>,
+        /// For role affiliate or advertiser without --company-id: the new company's name
+        /// (default: the user's email).
+        #[arg(long)]
+        company: Option<String>,
     },
 }
 
@@ -85,6 +94,12 @@ pub enum CliError {
     Refused(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<diesel::result::Error> for CliError {
+    fn from(e: diesel::result::Error) -> Self {
+        CliError::Db(e.into())
+    }
 }
 
 impl From<AccountsError> for CliError {
@@ -123,21 +138,74 @@ pub fn tenant_create(config: &Config, slug: &str, name: &str, email: &str, passw
     .unwrap_or_default())
 }
 
-/// `affnet user create`
-pub fn user_create(
-    config: &Config,
-    tenant: &str,
-    email: &str,
-    role: Role,
-    password: &str,
-    name: &str,
-) -> Result<String, CliError> {
+/// What `affnet user create` is asked to do.
+pub struct UserCreate<'a> {
+    pub tenant: &'a str,
+    pub email: &'a str,
+    pub role: Role,
+    pub password: &'a str,
+    pub name: &'a str,
+    pub company_id: Option<i64>,
+    pub company: Option<&'a str>,
+}
+
+/// `affnet user create`: for an affiliate or advertiser user, joins the given company or creates
+/// one, in the same transaction as the user.
+pub fn user_create(config: &Config, args: &UserCreate<'_>) -> Result<String, CliError> {
+    use affnet_offers::{Advertiser, AdvertiserInput, Affiliate, AffiliateInput};
     let mut conn = connect_one(config)?;
-    let tenant = Tenant::find_by_slug(&mut conn, tenant)?
-        .ok_or_else(|| CliError::Refused(format!("--tenant: no network with slug '{tenant}'")))?;
-    let user = User::create(&mut conn, tenant.id, &NewUser { email, name, role, password }, Micros::now())?;
+    let tenant = Tenant::find_by_slug(&mut conn, args.tenant)?
+        .ok_or_else(|| CliError::Refused(format!("--tenant: no network with slug '{}'", args.tenant)))?;
+    let now = Micros::now();
+    let company_name = args.company.unwrap_or(args.email).to_owned();
+    let user = conn.transaction(|conn| {
+        let (mut advertiser_id, mut affiliate_id) = (None, None);
+        match (args.role, args.company_id) {
+            (Role::Affiliate, Some(id)) => affiliate_id = Some(affnet_db::AffiliateId(id)),
+            (Role::Advertiser, Some(id)) => advertiser_id = Some(affnet_db::AdvertiserId(id)),
+            (Role::Affiliate, None) => {
+                let input = AffiliateInput {
+                    name: company_name,
+                    contact_email: args.email.to_owned(),
+                    status: Some("active".into()),
+                    ..Default::default()
+                };
+                affiliate_id = Some(Affiliate::create(conn, tenant.id, &input, now).map_err(offers_error)?.id);
+            }
+            (Role::Advertiser, None) => {
+                let input =
+                    AdvertiserInput { name: company_name, contact_email: args.email.to_owned(), ..Default::default() };
+                advertiser_id = Some(Advertiser::create(conn, tenant.id, &input, now).map_err(offers_error)?.id);
+            }
+            (_, Some(_)) => {
+                return Err(CliError::Refused(
+                    "--company-id: only affiliate and advertiser users belong to a company".into(),
+                ))
+            }
+            _ => {}
+        }
+        let new = NewUser {
+            email: args.email,
+            name: args.name,
+            role: args.role,
+            password: args.password,
+            advertiser_id,
+            affiliate_id,
+        };
+        Ok::<_, CliError>(User::create(conn, tenant.id, &new, now)?)
+    })?;
     Ok(serde_json::to_string_pretty(&serde_json::json!({
         "id": user.id, "tenant": tenant.slug, "email": user.email, "name": user.name, "role": user.role,
+        "affiliate_id": user.affiliate_id, "advertiser_id": user.advertiser_id,
     }))
     .unwrap_or_default())
+}
+
+fn offers_error(e: affnet_offers::OffersError) -> CliError {
+    match e {
+        affnet_offers::OffersError::Invalid(fields) => CliError::Refused(
+            fields.0.iter().map(|(k, v)| format!("--company ({k}): {v}")).collect::<Vec<_>>().join("; "),
+        ),
+        other => CliError::Refused(other.to_string()),
+    }
 }

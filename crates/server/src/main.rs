@@ -47,8 +47,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", cli::tenant_create(&config, &slug, &name, &admin_email, &admin_password)?);
             Ok(())
         }
-        Command::User { command: UserCommand::Create { tenant, email, role, password, name } } => {
-            println!("{}", cli::user_create(&config, &tenant, &email, role, &password, &name)?);
+        Command::User { command: UserCommand::Create { tenant, email, role, password, name, company_id, company } } => {
+            let args = cli::UserCreate {
+                tenant: &tenant,
+                email: &email,
+                role,
+                password: &password,
+                name: &name,
+                company_id,
+                company: company.as_deref(),
+            };
+            println!("{}", cli::user_create(&config, &args)?);
             Ok(())
         }
     }

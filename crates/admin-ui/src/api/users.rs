@@ -17,6 +17,8 @@ pub struct UserJson {
     status: &'static str,
     created_at: String,
     last_login_at: Option<String>,
+    advertiser_id: Option<affnet_db::AdvertiserId>,
+    affiliate_id: Option<affnet_db::AffiliateId>,
 }
 
 impl From<User> for UserJson {
@@ -29,6 +31,8 @@ impl From<User> for UserJson {
             status: u.status.as_str(),
             created_at: u.created_at.rfc3339(),
             last_login_at: u.last_login_at.map(|t| t.rfc3339()),
+            advertiser_id: u.advertiser_id,
+            affiliate_id: u.affiliate_id,
         }
     }
 }
@@ -88,6 +92,12 @@ pub struct CreateUser {
     name: String,
     role: String,
     password: String,
+    /// Required for role `advertiser`.
+    #[serde(default)]
+    advertiser_id: Option<affnet_db::AdvertiserId>,
+    /// Required for role `affiliate`.
+    #[serde(default)]
+    affiliate_id: Option<affnet_db::AffiliateId>,
 }
 
 /// `POST /api/v1/users` (admins): 201 with the user, or 422 with a field → message map.
@@ -102,7 +112,14 @@ pub async fn create(
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let user = state
         .db(move |c| {
-            let new = NewUser { email: &body.email, name: &body.name, role, password: &body.password };
+            let new = NewUser {
+                email: &body.email,
+                name: &body.name,
+                role,
+                password: &body.password,
+                advertiser_id: body.advertiser_id,
+                affiliate_id: body.affiliate_id,
+            };
             Ok(User::create(c, tenant, &new, now)?)
         })
         .await?;

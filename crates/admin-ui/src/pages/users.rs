@@ -21,6 +21,9 @@ pub struct UserForm {
     role: String,
     #[serde(default)]
     password: String,
+    /// For role affiliate / advertiser: the company's id.
+    #[serde(default)]
+    company_id: String,
 }
 
 #[derive(Template)]
@@ -103,9 +106,18 @@ pub async fn create(
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
     let (email, name, password) = (form.email.clone(), form.name.clone(), form.password.clone());
+    let company = form.company_id.trim().parse::<i64>().ok();
     let created = state
         .db(move |c| {
-            Ok(User::create(c, tenant, &NewUser { email: &email, name: &name, role, password: &password }, now))
+            let new = NewUser {
+                email: &email,
+                name: &name,
+                role,
+                password: &password,
+                advertiser_id: company.map(affnet_db::AdvertiserId),
+                affiliate_id: company.map(affnet_db::AffiliateId),
+            };
+            Ok(User::create(c, tenant, &new, now))
         })
         .await?;
     match created {

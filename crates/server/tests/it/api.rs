@@ -105,15 +105,30 @@ async fn creating_a_user_validates_every_field(backend: Backend) {
     let app = TestApp::start(backend).await;
     let net = app.network("acme");
     let api = app.api(&net.api_key.token);
+    let advertiser = app.advertiser(&net.tenant, "Shop").id;
+    let other = app.network("globex");
+    let foreign_advertiser = app.advertiser(&other.tenant, "Foreign shop").id;
+    let foreign = api
+        .post(
+            "/api/v1/users",
+            json!({"email": "f@acme.test", "role": "advertiser", "password": PASSWORD, "advertiser_id": foreign_advertiser}),
+        )
+        .await;
+    assert_eq!(foreign.status, 422);
+    assert_eq!(
+        foreign.body["fields"]["advertiser_id"],
+        "an advertiser user belongs to an advertiser company of this network"
+    );
     let created = api
         .post(
             "/api/v1/users",
-            json!({"email": "New@Acme.test", "name": "New", "role": "advertiser", "password": PASSWORD}),
+            json!({"email": "New@Acme.test", "name": "New", "role": "advertiser", "password": PASSWORD, "advertiser_id": advertiser}),
         )
         .await;
     assert_eq!(created.status, 201);
     assert_eq!(created.body["email"], "new@acme.test");
     assert_eq!(created.body["role"], "advertiser");
+    assert_eq!(created.body["advertiser_id"], advertiser.0);
 
     let bad = api.post("/api/v1/users", json!({"email": "nope", "role": "advertiser", "password": "short"})).await;
     assert_eq!(bad.status, 422);
@@ -121,7 +136,7 @@ async fn creating_a_user_validates_every_field(backend: Backend) {
     assert_eq!(bad.body["fields"]["email"], "enter an email address such as name@example.com");
     assert_eq!(bad.body["fields"]["password"], "use at least 10 characters");
     let dup =
-        api.post("/api/v1/users", json!({"email": "new@acme.test", "role": "affiliate", "password": PASSWORD})).await;
+        api.post("/api/v1/users", json!({"email": "new@acme.test", "role": "manager", "password": PASSWORD})).await;
     assert_eq!(dup.status, 422);
     assert_eq!(dup.body["fields"]["email"], "a user with this email already exists in this network");
     let role = api.post("/api/v1/users", json!({"email": "r@acme.test", "role": "owner", "password": PASSWORD})).await;

@@ -50,11 +50,27 @@ async fn an_admin_creates_a_user_who_can_then_sign_in(backend: Backend) {
     let net = app.network("acme");
     let b = app.browser();
     b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let company = app.affiliate(&net.tenant, "Jo Media").id.to_string();
+    let without_company = b
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[("email", "jo@example.com"), ("role", "affiliate"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(without_company.status, 422);
+    assert!(without_company.body.contains("an affiliate user belongs to an affiliate company of this network"));
     let res = b
         .submit(
             "/admin/users",
             "/admin/users",
-            &[("email", " Jo@Example.com "), ("name", "Jo"), ("role", "affiliate"), ("password", PASSWORD)],
+            &[
+                ("email", " Jo@Example.com "),
+                ("name", "Jo"),
+                ("role", "affiliate"),
+                ("password", PASSWORD),
+                ("company_id", &company),
+            ],
         )
         .await;
     assert_eq!(res.status, 303);

@@ -68,8 +68,31 @@ impl TestApp {
     /// A user of `tenant` with `role` (password [`PASSWORD`]).
     pub fn user(&self, tenant: &Tenant, email: &str, role: Role) -> User {
         let mut conn = self.pool.get().unwrap();
-        User::create(&mut conn, tenant.id, &NewUser { email, name: "", role, password: PASSWORD }, self.clock.now())
-            .unwrap()
+        let (advertiser_id, affiliate_id) = match role {
+            Role::Affiliate => (None, Some(self.affiliate(tenant, email).id)),
+            Role::Advertiser => (Some(self.advertiser(tenant, email).id), None),
+            _ => (None, None),
+        };
+        let new = NewUser { email, name: "", role, password: PASSWORD, advertiser_id, affiliate_id };
+        User::create(&mut conn, tenant.id, &new, self.clock.now()).unwrap()
+    }
+
+    /// An active affiliate company of `tenant`.
+    pub fn affiliate(&self, tenant: &Tenant, name: &str) -> affnet_offers::Affiliate {
+        let mut conn = self.pool.get().unwrap();
+        let input = affnet_offers::AffiliateInput {
+            name: name.to_owned(),
+            status: Some("active".into()),
+            ..Default::default()
+        };
+        affnet_offers::Affiliate::create(&mut conn, tenant.id, &input, self.clock.now()).unwrap()
+    }
+
+    /// An active advertiser company of `tenant`.
+    pub fn advertiser(&self, tenant: &Tenant, name: &str) -> affnet_offers::Advertiser {
+        let mut conn = self.pool.get().unwrap();
+        let input = affnet_offers::AdvertiserInput { name: name.to_owned(), ..Default::default() };
+        affnet_offers::Advertiser::create(&mut conn, tenant.id, &input, self.clock.now()).unwrap()
     }
 
     pub fn users_of(&self, tenant: &Tenant) -> Vec<User> {

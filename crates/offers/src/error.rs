@@ -1,0 +1,49 @@
+//! What catalogue operations can refuse.
+
+use affnet_db::{DbError, FieldErrors};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OffersError {
+    #[error("invalid input: {0}")]
+    Invalid(FieldErrors),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Db(DbError),
+}
+
+impl From<DbError> for OffersError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => OffersError::NotFound,
+            other => OffersError::Db(other),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for OffersError {
+    fn from(e: diesel::result::Error) -> Self {
+        DbError::from(e).into()
+    }
+}
+
+impl From<FieldErrors> for OffersError {
+    fn from(e: FieldErrors) -> Self {
+        OffersError::Invalid(e)
+    }
+}
+
+/// Trims `value` and checks its length (in characters); adds an error for `field` otherwise.
+pub fn text(value: &str, field: &str, min: usize, max: usize, errors: &mut FieldErrors) -> String {
+    let v = value.trim();
+    let n = v.chars().count();
+    if n < min {
+        errors.add(
+            field,
+            if min == 1 { "this field is required".to_owned() } else { format!("use at least {min} characters") },
+        );
+    } else if n > max {
+        errors.add(field, format!("use at most {max} characters"));
+    }
+    v.to_owned()
+}

@@ -1,0 +1,93 @@
+//! URL checks for what admins and affiliates type in: an `http(s)` URL with a host, no
+//! whitespace, bounded length, and only the macros its context allows.
+
+use affnet_db::FieldErrors;
+
+use crate::macros::check_template;
+
+/// Longest URL template accepted (browsers and servers commonly stop near 8 kB; 4 kB leaves
+/// room for expanded macros).
+pub const MAX_URL_LEN: usize = 4096;
+
+/// Checks and normalises a URL template for `field`. A value without a scheme is read as
+/// `https://…` (affiliates often paste `www.example.com/...`). `required == false` accepts an
+/// empty value. Returns the value to store.
+pub fn check_url(value: &str, field: &str, required: bool, macros: &[&str], errors: &mut FieldErrors) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        if required {
+            errors.add(field, "this field is required");
+        }
+        return String::new();
+    }
+    if v.len() > MAX_URL_LEN {
+        errors.add(field, format!("a URL may be at most {MAX_URL_LEN} characters"));
+        return v.chars().take(MAX_URL_LEN).collect();
+    }
+    let lower = v.to_ascii_lowercase();
+    let with_scheme = if lower.starts_with("http://") || lower.starts_with("https://") {
+        v.to_owned()
+    } else if lower.contains("://") || lower.starts_with("javascript:") || lower.starts_with("data:") {
+        errors.add(field, "only http:// and https:// URLs are allowed");
+        return v.to_owned();
+    } else {
+        format!("https://{v}")
+    };
+    if with_scheme.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        errors.add(field, "a URL cannot contain spaces or control characters");
+        return with_scheme;
+    }
+    let after_scheme = with_scheme.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_name = if host.starts_with('[') { host } else { host.split(':').next().unwrap_or("") };
+    if host_name.is_empty() || host_name.starts_with('.') || host_name.ends_with('.') && host_name.len() == 1 {
+        errors.add(field, "the URL needs a host name, e.g. https://www.example.com/landing");
+        return with_scheme;
+    }
+    if host_name.contains(['{', '}']) && !host_name.starts_with('{') {
+        // A macro in the host is allowed only as the whole host (rare, but some networks do it).
+        errors.add(field, "a macro cannot be part of the host name");
+        return with_scheme;
+    }
+    if let Err(e) = check_template(&with_scheme, macros) {
+        errors.add(field, e.to_string());
+    }
+    with_scheme
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::macros::LANDING_MACROS;
+
+    fn check(v: &str) -> Result<String, String> {
+        let mut e = FieldErrors::new();
+        let out = check_url(v, "u", true, LANDING_MACROS, &mut e);
+        match e.get("u") {
+            Some(m) => Err(m.to_owned()),
+            None => Ok(out),
+        }
+    }
+
+    #[test]
+    fn accepts_and_normalises() {
+        assert_eq!(
+            check("https://shop.example/?t={transaction_id}").unwrap(),
+            "https://shop.example/?t={transaction_id}"
+        );
+        assert_eq!(check("www.shop.example/x?a=1").unwrap(), "https://www.shop.example/x?a=1");
+        assert_eq!(check("HTTP://Shop.example:8080/").unwrap(), "HTTP://Shop.example:8080/");
+    }
+
+    #[test]
+    fn refuses_bad_urls() {
+        assert!(check("").unwrap_err().contains("required"));
+        assert!(check("ftp://x.example/").unwrap_err().contains("http"));
+        assert!(check("javascript:alert(1)").unwrap_err().contains("http"));
+        assert!(check("https://").unwrap_err().contains("host"));
+        assert!(check("https://a b.example/").unwrap_err().contains("spaces"));
+        assert!(check("https://x.example/?a={payout}").unwrap_err().contains("{payout}"));
+        assert!(check(&format!("https://x.example/{}", "a".repeat(MAX_URL_LEN))).unwrap_err().contains("4096"));
+    }
+}
