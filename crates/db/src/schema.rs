@@ -173,11 +173,161 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    clicks (id) {
+        id -> Text,
+        tenant_id -> BigInt,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        advertiser_id -> BigInt,
+        aff_sub -> Text,
+        aff_sub2 -> Text,
+        aff_sub3 -> Text,
+        aff_sub4 -> Text,
+        aff_sub5 -> Text,
+        source -> Text,
+        aff_click_id -> Text,
+        ip -> Text,
+        user_agent -> Text,
+        referrer -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    click_rejections (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        reason -> Text,
+        ip -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    conversions (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        click_id -> Text,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        advertiser_id -> BigInt,
+        goal_id -> Nullable<BigInt>,
+        status -> Text,
+        currency -> Text,
+        sale_amount -> Nullable<BigInt>,
+        payout -> BigInt,
+        revenue -> BigInt,
+        adv_sub -> Text,
+        ip -> Text,
+        click_key -> Nullable<Text>,
+        adv_sub_key -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    conversion_attempts (id) {
+        id -> BigInt,
+        tenant_id -> Nullable<BigInt>,
+        transaction_id -> Text,
+        offer_id -> Nullable<BigInt>,
+        goal_id -> Nullable<BigInt>,
+        conversion_id -> Nullable<BigInt>,
+        outcome -> Text,
+        reason -> Text,
+        message -> Text,
+        method -> Text,
+        raw_query -> Text,
+        ip -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    conversion_status_changes (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        conversion_id -> BigInt,
+        from_status -> Text,
+        to_status -> Text,
+        note -> Text,
+        changed_by -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_hourly (tenant_id, hour, offer_id, affiliate_id) {
+        tenant_id -> BigInt,
+        hour -> BigInt,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        clicks -> BigInt,
+        rejected_clicks -> BigInt,
+        approved -> BigInt,
+        pending -> BigInt,
+        rejected -> BigInt,
+        payout -> BigInt,
+        revenue -> BigInt,
+        pending_payout -> BigInt,
+        pending_revenue -> BigInt,
+    }
+}
+
+diesel::table! {
+    postbacks (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        affiliate_id -> BigInt,
+        offer_id -> Nullable<BigInt>,
+        goal_id -> Nullable<BigInt>,
+        url -> Text,
+        method -> Text,
+        body -> Text,
+        content_type -> Text,
+        on_approved -> Bool,
+        on_pending -> Bool,
+        on_rejected -> Bool,
+        on_status_change -> Bool,
+        enabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    postback_jobs (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        conversion_id -> BigInt,
+        postback_id -> Nullable<BigInt>,
+        affiliate_id -> BigInt,
+        event -> Text,
+        method -> Text,
+        url -> Text,
+        body -> Text,
+        content_type -> Text,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        last_error -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(offers -> advertisers (advertiser_id));
 diesel::joinable!(goals -> offers (offer_id));
 diesel::joinable!(offer_access -> offers (offer_id));
 diesel::joinable!(offer_access -> affiliates (affiliate_id));
 diesel::joinable!(payout_overrides -> offers (offer_id));
+diesel::joinable!(conversions -> clicks (click_id));
+diesel::joinable!(postback_jobs -> conversions (conversion_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     users,
@@ -189,4 +339,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     goals,
     offer_access,
     payout_overrides,
+    clicks,
+    click_rejections,
+    conversions,
+    conversion_attempts,
+    conversion_status_changes,
+    stats_hourly,
+    postbacks,
+    postback_jobs,
 );

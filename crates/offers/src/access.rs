@@ -101,6 +101,7 @@ impl OfferAccess {
         message: &str,
         now: Micros,
     ) -> Result<OfferAccess, OffersError> {
+        let _changed = crate::ChangeGuard;
         let o = Offer::find(conn, tenant, offer)?;
         Affiliate::find(conn, tenant, affiliate)?;
         if o.visibility == Visibility::Private {
@@ -141,6 +142,7 @@ impl OfferAccess {
         decision: &Decision<'_>,
         now: Micros,
     ) -> Result<OfferAccess, OffersError> {
+        let _changed = crate::ChangeGuard;
         let Decision { status, note, by } = *decision;
         Offer::find(conn, tenant, offer)?;
         Affiliate::find(conn, tenant, affiliate)?;

@@ -106,6 +106,7 @@ impl Advertiser {
         input: &AdvertiserInput,
         now: Micros,
     ) -> Result<Advertiser, OffersError> {
+        let _changed = crate::ChangeGuard;
         let v = input.validate()?;
         let id: AdvertiserId = diesel::insert_into(advertisers::table)
             .values((
@@ -130,6 +131,7 @@ impl Advertiser {
         input: &AdvertiserInput,
         now: Micros,
     ) -> Result<Advertiser, OffersError> {
+        let _changed = crate::ChangeGuard;
         let v = input.validate()?;
         let n =
             diesel::update(advertisers::table.filter(advertisers::tenant_id.eq(tenant)).filter(advertisers::id.eq(id)))

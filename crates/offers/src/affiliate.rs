@@ -93,6 +93,7 @@ impl Affiliate {
         input: &AffiliateInput,
         now: Micros,
     ) -> Result<Affiliate, OffersError> {
+        let _changed = crate::ChangeGuard;
         let v = input.validate(conn, tenant)?;
         let id: AffiliateId = diesel::insert_into(affiliates::table)
             .values((
@@ -117,6 +118,7 @@ impl Affiliate {
         input: &AffiliateInput,
         now: Micros,
     ) -> Result<Affiliate, OffersError> {
+        let _changed = crate::ChangeGuard;
         let v = input.validate(conn, tenant)?;
         let n =
             diesel::update(affiliates::table.filter(affiliates::tenant_id.eq(tenant)).filter(affiliates::id.eq(id)))
@@ -143,6 +145,7 @@ impl Affiliate {
         status: AffiliateStatus,
         now: Micros,
     ) -> Result<Affiliate, OffersError> {
+        let _changed = crate::ChangeGuard;
         let n =
             diesel::update(affiliates::table.filter(affiliates::tenant_id.eq(tenant)).filter(affiliates::id.eq(id)))
                 .set((affiliates::status.eq(status), affiliates::updated_at.eq(now)))

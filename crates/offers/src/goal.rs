@@ -86,6 +86,7 @@ impl Goal {
         input: &GoalInput,
         now: Micros,
     ) -> Result<Goal, OffersError> {
+        let _changed = crate::ChangeGuard;
         Offer::find(conn, tenant, offer)?;
         let (name, status) = input.validate()?;
         let id: GoalId = diesel::insert_into(goals::table)
@@ -116,6 +117,7 @@ impl Goal {
         input: &GoalInput,
         now: Micros,
     ) -> Result<Goal, OffersError> {
+        let _changed = crate::ChangeGuard;
         Goal::find(conn, tenant, id)?;
         let (name, status) = input.validate()?;
         diesel::update(goals::table.filter(goals::tenant_id.eq(tenant)).filter(goals::id.eq(id)))

@@ -89,3 +89,26 @@ pub fn like_pattern(search: &str) -> String {
     let cleaned: String = search.chars().filter(|c| *c != '%' && *c != '\\').take(100).collect();
     format!("%{cleaned}%")
 }
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A counter bumped by every catalogue write of this process. The tracking cache compares it to
+/// drop what it cached before a change at once (other nodes see changes within the cache TTL).
+pub fn generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// Marks the catalogue as changed (called by every write function of this crate).
+pub fn changed() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}
+
+/// Calls [`changed`] when dropped: a write function holds one, so the bump happens after its
+/// write, and a cache load that began before the write is seen as stale.
+pub struct ChangeGuard;
+
+impl Drop for ChangeGuard {
+    fn drop(&mut self) {
+        changed();
+    }
+}

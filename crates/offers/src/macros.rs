@@ -19,6 +19,35 @@ pub const LANDING_MACROS: &[&str] = &[
     "ip",
 ];
 
+/// Macros replaced in an affiliate postback URL or body when a conversion is reported
+/// (DESIGN.md, "Affiliate postback").
+pub const POSTBACK_MACROS: &[&str] = &[
+    "transaction_id",
+    "aff_click_id",
+    "offer_id",
+    "offer_name",
+    "affiliate_id",
+    "aff_id",
+    "aff_sub",
+    "aff_sub1",
+    "aff_sub2",
+    "aff_sub3",
+    "aff_sub4",
+    "aff_sub5",
+    "source",
+    "payout",
+    "amount",
+    "sale_amount",
+    "currency",
+    "goal_id",
+    "conversion_id",
+    "status",
+    "adv_sub",
+    "ip",
+    "datetime",
+    "unix_timestamp",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error("unknown macro{}: {}", if .0.len() > 1 { "s" } else { "" }, .0.iter().map(|m| format!("{{{m}}}")).collect::<Vec<_>>().join(", "))]

@@ -318,6 +318,7 @@ impl Offer {
     }
 
     pub fn create(conn: &mut DbConn, tenant: TenantId, input: &OfferInput, now: Micros) -> Result<Offer, OffersError> {
+        let _changed = crate::ChangeGuard;
         let v = input.validate(conn, tenant)?;
         let id: OfferId = diesel::insert_into(offers::table)
             .values((
@@ -368,6 +369,7 @@ impl Offer {
         input: &OfferInput,
         now: Micros,
     ) -> Result<Offer, OffersError> {
+        let _changed = crate::ChangeGuard;
         Offer::find(conn, tenant, id)?;
         let v = input.validate(conn, tenant)?;
         diesel::update(offers::table.filter(offers::tenant_id.eq(tenant)).filter(offers::id.eq(id)))
@@ -410,6 +412,7 @@ impl Offer {
 
     /// Replaces the security token; the old one stops working at once.
     pub fn rotate_token(conn: &mut DbConn, tenant: TenantId, id: OfferId, now: Micros) -> Result<Offer, OffersError> {
+        let _changed = crate::ChangeGuard;
         let n = diesel::update(offers::table.filter(offers::tenant_id.eq(tenant)).filter(offers::id.eq(id)))
             .set((offers::security_token.eq(new_security_token()), offers::updated_at.eq(now)))
             .execute(conn)?;

@@ -48,6 +48,7 @@ impl PayoutOverride {
         input: &OverrideInput,
         now: Micros,
     ) -> Result<PayoutOverride, OffersError> {
+        let _changed = crate::ChangeGuard;
         let mut e = FieldErrors::new();
         if Offer::find(conn, tenant, input.offer_id).is_err() {
             e.add("offer_id", "choose an offer of this network");
@@ -129,6 +130,7 @@ impl PayoutOverride {
     }
 
     pub fn delete(conn: &mut DbConn, tenant: TenantId, id: i64) -> Result<(), OffersError> {
+        let _changed = crate::ChangeGuard;
         let n = diesel::delete(
             payout_overrides::table.filter(payout_overrides::tenant_id.eq(tenant)).filter(payout_overrides::id.eq(id)),
         )

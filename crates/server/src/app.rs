@@ -9,12 +9,14 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpServer};
 use affnet_admin_ui::AppState;
+use affnet_tracking::Tracking;
 
 use crate::ops;
 
 /// Every route of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz)).route("/readyz", web::get().to(ops::readyz));
+    affnet_tracking::configure(cfg);
     affnet_admin_ui::configure(cfg);
 }
 
@@ -39,16 +41,19 @@ async fn log_requests(
 /// The HTTP server on `listener`, not yet awaited.
 pub fn http_server(
     state: AppState,
+    tracking: Tracking,
     listener: TcpListener,
     workers: usize,
     shutdown_timeout: u64,
 ) -> std::io::Result<Server> {
     let state = web::Data::new(state);
-    let server =
-        HttpServer::new(move || App::new().app_data(state.clone()).wrap(from_fn(log_requests)).configure(routes))
-            .workers(workers)
-            .shutdown_timeout(shutdown_timeout)
-            .listen(listener)?
-            .run();
+    let tracking = web::Data::new(tracking);
+    let server = HttpServer::new(move || {
+        App::new().app_data(state.clone()).app_data(tracking.clone()).wrap(from_fn(log_requests)).configure(routes)
+    })
+    .workers(workers)
+    .shutdown_timeout(shutdown_timeout)
+    .listen(listener)?
+    .run();
     Ok(server)
 }

@@ -34,6 +34,9 @@ pub struct Config {
     pub shutdown_timeout: u64,
     /// `AFFNET_LOG_FORMAT`: `text` (default) or `json`.
     pub log_json: bool,
+    /// `AFFNET_CACHE_TTL`: seconds the click path may use offer and affiliate data without
+    /// re-reading it (default 5; changes made on the same node apply at once).
+    pub cache_ttl_secs: u64,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -104,6 +107,7 @@ impl Config {
             workers,
             shutdown_timeout: parse("AFFNET_SHUTDOWN_TIMEOUT", 10u64, "a number of seconds")?,
             log_json,
+            cache_ttl_secs: parse("AFFNET_CACHE_TTL", 5u64, "a number of seconds")?,
         })
     }
 
@@ -118,6 +122,7 @@ impl Config {
             db_pool_size = self.db_pool_size,
             workers = self.workers,
             shutdown_timeout = self.shutdown_timeout,
+            cache_ttl_secs = self.cache_ttl_secs,
             "configuration"
         );
     }

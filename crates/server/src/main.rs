@@ -22,16 +22,29 @@ fn init_logging(json: bool) {
 fn serve(config: Config) -> Result<(), CliError> {
     config.log();
     let pool = startup::connect_and_migrate(&config)?;
-    let state = startup::app_state(&config, pool)?;
+    let state = startup::app_state(&config, pool.clone())?;
+    let (tracking, writers) = affnet_tracking::handlers::start(
+        &config.database_url,
+        pool,
+        state.clock.clone(),
+        config.trust_proxy,
+        std::time::Duration::from_secs(config.cache_ttl_secs),
+    )
+    .map_err(CliError::Refused)?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| CliError::Refused(format!("AFFNET_LISTEN: cannot listen on {}: {e}", config.listen)))?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "affnet is serving");
     actix_web::rt::System::new().block_on(async move {
-        let server = app::http_server(state, listener, config.workers, config.shutdown_timeout)?;
+        let server = app::http_server(state, tracking, listener, config.workers, config.shutdown_timeout)?;
         server.await?;
-        tracing::info!("stopped");
-        Ok(())
-    })
+        Ok::<_, CliError>(())
+    })?;
+    // The server dropped its handles on the writers: they finish what was queued, then end.
+    for writer in writers {
+        let _ = writer.join();
+    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {

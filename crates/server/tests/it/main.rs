@@ -8,3 +8,4 @@ mod ops;
 mod pages;
 mod sign_in;
 mod support;
+mod tracking;

@@ -41,7 +41,15 @@ impl TestApp {
                 public_url: base.clone(),
             },
         };
-        let server = affnet_server::app::http_server(state, listener, 1, 1).unwrap();
+        let (tracking, _writers) = affnet_tracking::handlers::start(
+            &db.url,
+            pool.clone(),
+            Arc::new(clock.clone()),
+            false,
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap();
+        let server = affnet_server::app::http_server(state, tracking, listener, 1, 1).unwrap();
         let handle = server.handle();
         actix_web::rt::spawn(server);
         TestApp { base, pool, clock, handle, _db: db }

@@ -1,0 +1,537 @@
+//! The public tracking contract (DESIGN.md): clicks on `/aff_c`, conversions on `/aff_lsr` and
+//! `/aff_goal`, over real HTTP, on both backends; every refusal stored with its reason and
+//! nothing else changed.
+
+use affnet_db::schema::{
+    click_rejections, clicks, conversion_attempts, conversions, postback_jobs, postbacks, stats_hourly,
+};
+use affnet_db::{AffiliateId, Backend, Clock, Micros, OfferId};
+use affnet_offers::{Affiliate, AffiliateInput, Offer, OfferInput};
+use diesel::prelude::*;
+
+use crate::support::TestApp;
+
+/// A network with an advertiser, an active affiliate and an active public offer.
+struct Fixture {
+    app: TestApp,
+    tenant: affnet_db::TenantId,
+    offer: Offer,
+    aff: AffiliateId,
+    http: reqwest::Client,
+}
+
+const LANDING: &str =
+    "https://shop.example/land?tid={transaction_id}&s={aff_sub}&s2={aff_sub2}&a={aff_id}&o={offer_id}";
+
+impl Fixture {
+    async fn new(backend: Backend) -> Fixture {
+        Fixture::with_offer(backend, |_| {}).await
+    }
+
+    async fn with_offer(backend: Backend, edit: impl FnOnce(&mut OfferInput)) -> Fixture {
+        let app = TestApp::start(backend).await;
+        let net = app.network("acme");
+        let adv = app.advertiser(&net.tenant, "Shop");
+        let aff = app.affiliate(&net.tenant, "Media One").id;
+        let mut input = OfferInput::simple(adv.id, "Shop CPA", LANDING, 250);
+        edit(&mut input);
+        let offer = Offer::create(&mut app.pool.get().unwrap(), net.tenant.id, &input, app.clock.now()).unwrap();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Fixture { tenant: net.tenant.id, app, offer, aff, http }
+    }
+
+    async fn get(&self, path_and_query: &str) -> (u16, String, Option<String>) {
+        let res = self.http.get(self.app.url(path_and_query)).send().await.unwrap();
+        let status = res.status().as_u16();
+        let location = res.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+        (status, res.text().await.unwrap(), location)
+    }
+
+    /// Clicks the tracking link; returns the transaction id from the redirect.
+    async fn click(&self) -> String {
+        let (status, body, location) =
+            self.get(&format!("/aff_c?offer_id={}&aff_id={}&aff_sub=a", self.offer.id, self.aff)).await;
+        assert_eq!(status, 302, "{body}");
+        let location = location.unwrap();
+        location.split("tid=").nth(1).unwrap().split('&').next().unwrap().to_owned()
+    }
+
+    fn lsr(&self, tid: &str, extra: &str) -> String {
+        format!("/aff_lsr?transaction_id={tid}&security_token={}{extra}", self.offer.security_token)
+    }
+
+    fn count<T>(&self, f: impl FnOnce(&mut affnet_db::DbConn) -> QueryResult<T>) -> T {
+        f(&mut self.app.pool.get().unwrap()).unwrap()
+    }
+
+    fn clicks(&self) -> i64 {
+        self.count(|c| clicks::table.count().get_result(c))
+    }
+
+    fn conversions(&self) -> i64 {
+        self.count(|c| conversions::table.count().get_result(c))
+    }
+
+    /// (clicks, rejected clicks, approved, pending, payout) over the tenant's rollups.
+    fn rollup(&self) -> (i64, i64, i64, i64, i64) {
+        let rows: Vec<(i64, i64, i64, i64, i64)> = self.count(|c| {
+            stats_hourly::table
+                .filter(stats_hourly::tenant_id.eq(self.tenant))
+                .select((
+                    stats_hourly::clicks,
+                    stats_hourly::rejected_clicks,
+                    stats_hourly::approved,
+                    stats_hourly::pending,
+                    stats_hourly::payout,
+                ))
+                .load(c)
+        });
+        rows.into_iter().fold((0, 0, 0, 0, 0), |a, r| (a.0 + r.0, a.1 + r.1, a.2 + r.2, a.3 + r.3, a.4 + r.4))
+    }
+
+    /// (outcome, reason) of every stored conversion attempt, oldest first.
+    fn attempts(&self) -> Vec<(String, String)> {
+        self.count(|c| {
+            conversion_attempts::table
+                .order(conversion_attempts::id.asc())
+                .select((conversion_attempts::outcome, conversion_attempts::reason))
+                .load(c)
+        })
+    }
+
+    fn edit_offer(&self, edit: impl FnOnce(&mut OfferInput)) {
+        let o = &self.offer;
+        let mut input = OfferInput::simple(o.advertiser_id, &o.name, &o.offer_url, o.payout_flat);
+        input.status = Some(o.status.to_string());
+        edit(&mut input);
+        Offer::update(&mut self.app.pool.get().unwrap(), self.tenant, o.id, &input, self.app.clock.now()).unwrap();
+    }
+}
+
+async fn a_click_is_recorded_then_redirected_with_macros_encoded(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let q = format!(
+        "/aff_c?offer_id={}&aff_id={}&aff_sub=a%20b%26c&sub2=x%2Fy&source=fb&aff_click_id=ext-1",
+        f.offer.id, f.aff
+    );
+    let res = f
+        .http
+        .get(f.app.url(&q))
+        .header("user-agent", "TestBrowser/1.0")
+        .header("referer", "https://pub.example/p")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 302);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let tid = location.split("tid=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    assert_eq!(tid.len(), 32);
+    assert!(tid.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert_eq!(
+        location,
+        format!("https://shop.example/land?tid={tid}&s=a%20b%26c&s2=x%2Fy&a={}&o={}", f.aff, f.offer.id)
+    );
+    let row: affnet_tracking::click::Click =
+        f.count(|c| clicks::table.find(&tid).select(affnet_tracking::click::Click::as_select()).first(c));
+    assert_eq!((row.offer_id, row.affiliate_id, row.tenant_id), (f.offer.id, f.aff, f.tenant));
+    assert_eq!((row.aff_sub.as_str(), row.aff_sub2.as_str(), row.source.as_str()), ("a b&c", "x/y", "fb"));
+    assert_eq!(row.aff_click_id, "ext-1");
+    assert_eq!(row.ip, "127.0.0.1");
+    assert_eq!(row.user_agent, "TestBrowser/1.0");
+    assert_eq!(row.referrer, "https://pub.example/p");
+    assert_eq!(row.created_at, f.app.clock.now());
+    // The id's 48-bit prefix is the click time in milliseconds.
+    assert_eq!(i64::from_str_radix(&tid[..12], 16).unwrap(), f.app.clock.now().unix_millis());
+    assert_eq!(f.rollup(), (1, 0, 0, 0, 0));
+    f.app.stop().await;
+}
+
+async fn bad_clicks_get_a_clear_answer_and_record_nothing(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let long = "x".repeat(501);
+    let (o, a) = (f.offer.id, f.aff);
+    for (query, status, text) in [
+        (format!("offer_id=abc&aff_id={a}"), 400, "offer_id must be a positive whole number"),
+        (format!("offer_id={o}"), 400, "aff_id is required"),
+        (format!("offer_id={o}&aff_id=-4"), 400, "aff_id must be a positive whole number"),
+        (format!("offer_id={o}&aff_id={a}&aff_sub={long}"), 400, "aff_sub may be at most 500 characters"),
+        (format!("offer_id={o}&aff_id={a}&sub5={long}"), 400, "aff_sub5 may be at most 500 characters"),
+        (format!("offer_id=999999&aff_id={a}"), 404, "This link does not lead to an offer."),
+        (format!("offer_id={o}&aff_id=999999"), 403, "This tracking link is not active for this offer."),
+    ] {
+        let (s, body, _) = f.get(&format!("/aff_c?{query}")).await;
+        assert_eq!(s, status, "{query}: {body}");
+        assert!(body.contains(text), "{query}: {body}");
+    }
+    assert_eq!(f.clicks(), 0);
+    assert_eq!(f.rollup(), (0, 0, 0, 0, 0));
+    // 500 characters exactly is fine.
+    let ok = "y".repeat(500);
+    assert_eq!(f.get(&format!("/aff_c?offer_id={o}&aff_id={a}&aff_sub={ok}")).await.0, 302);
+    assert_eq!(f.clicks(), 1);
+    f.app.stop().await;
+}
+
+async fn refused_clicks_go_to_the_fallback_or_an_error_page_and_are_counted(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let (o, a) = (f.offer.id, f.aff);
+    // A paused offer without fallback: 404 page; with one: 302 there (macros expanded).
+    f.edit_offer(|i| i.status = Some("paused".into()));
+    let (s, body, _) = f.get(&format!("/aff_c?offer_id={o}&aff_id={a}")).await;
+    assert_eq!((s, body.contains("This offer is not running")), (404, true));
+    f.edit_offer(|i| {
+        i.status = Some("paused".into());
+        i.fallback_url = "https://fallback.example/?a={aff_id}&s={aff_sub}".into();
+    });
+    let (s, _, location) = f.get(&format!("/aff_c?offer_id={o}&aff_id={a}&aff_sub=q%20r")).await;
+    assert_eq!(s, 302);
+    assert_eq!(location.unwrap(), format!("https://fallback.example/?a={a}&s=q%20r"));
+    // A pending affiliate: 403 (the fallback, once the offer is active again, is not used for
+    // unknown offers but is for refused affiliates).
+    f.edit_offer(|i| i.status = Some("active".into()));
+    let pending = Affiliate::create(
+        &mut f.app.pool.get().unwrap(),
+        f.tenant,
+        &AffiliateInput { name: "Newcomer".into(), ..Default::default() },
+        f.app.clock.now(),
+    )
+    .unwrap();
+    let (s, body, _) = f.get(&format!("/aff_c?offer_id={o}&aff_id={}", pending.id)).await;
+    assert_eq!(s, 403, "{body}");
+    // Approval required: refused until approved, then tracked (the cache sees the change at once).
+    f.edit_offer(|i| i.visibility = Some("approval_required".into()));
+    assert_eq!(f.get(&format!("/aff_c?offer_id={o}&aff_id={a}")).await.0, 403);
+    let decision =
+        affnet_offers::Decision { status: affnet_offers::AccessStatus::Approved, note: "", by: affnet_db::UserId(1) };
+    affnet_offers::OfferAccess::decide(&mut f.app.pool.get().unwrap(), f.tenant, o, a, &decision, f.app.clock.now())
+        .unwrap();
+    assert_eq!(f.get(&format!("/aff_c?offer_id={o}&aff_id={a}")).await.0, 302);
+    assert_eq!(f.clicks(), 1);
+    let reasons: Vec<String> =
+        f.count(|c| click_rejections::table.order(click_rejections::id.asc()).select(click_rejections::reason).load(c));
+    assert_eq!(reasons, ["offer_not_active", "offer_not_active", "affiliate_not_active", "affiliate_not_approved"]);
+    assert_eq!(f.rollup(), (1, 4, 0, 0, 0));
+    f.app.stop().await;
+}
+
+async fn a_conversion_is_recorded_once_with_its_payout(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.click().await;
+    let (s, body, _) = f.get(&f.lsr(&tid, "&amount=12.50&adv_sub=order-1")).await;
+    assert_eq!((s, body.as_str()), (200, "success=true;"));
+    let conv: affnet_tracking::conversion::Conversion =
+        f.count(|c| conversions::table.select(affnet_tracking::conversion::Conversion::as_select()).first(c));
+    assert_eq!((conv.click_id.as_str(), conv.offer_id, conv.affiliate_id), (tid.as_str(), f.offer.id, f.aff));
+    assert_eq!((conv.payout, conv.sale_amount, conv.adv_sub.as_str()), (250, Some(1250), "order-1"));
+    assert_eq!(conv.status.as_str(), "approved");
+    assert_eq!(f.rollup(), (1, 0, 1, 0, 250));
+    // The same click again: a duplicate, refused and stored, nothing else changes.
+    let (s, body, _) = f.get(&f.lsr(&tid, "&amount=12.50&adv_sub=order-2")).await;
+    assert_eq!((s, body.as_str()), (409, "success=false; err_msg=duplicate_conversion;"));
+    // The same order id on another click: refused too.
+    let tid2 = f.click().await;
+    let (s, body, _) = f.get(&f.lsr(&tid2, "&adv_sub=order-1")).await;
+    assert_eq!((s, body.as_str()), (409, "success=false; err_msg=duplicate_adv_sub;"));
+    // JSON on request.
+    let res = f
+        .http
+        .get(f.app.url(&f.lsr(&tid2, "&adv_sub=order-3")))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((v["success"].as_bool(), v["status"].as_str()), (Some(true), Some("approved")));
+    assert_eq!(v["transaction_id"], tid2);
+    assert_eq!(f.conversions(), 2);
+    assert_eq!(f.rollup(), (2, 0, 2, 0, 500));
+    let attempts = f.attempts();
+    assert_eq!(
+        attempts.iter().map(|(o, r)| format!("{o}:{r}")).collect::<Vec<_>>(),
+        ["accepted:", "refused:duplicate_conversion", "refused:duplicate_adv_sub", "accepted:"]
+    );
+    let raw: String = f.count(|c| conversion_attempts::table.select(conversion_attempts::raw_query).first(c));
+    assert!(raw.contains("security_token=***") && !raw.contains(&f.offer.security_token), "{raw}");
+    f.app.stop().await;
+}
+
+async fn bad_conversions_are_refused_with_a_stored_reason_and_change_nothing(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.click().await;
+    let token = f.offer.security_token.clone();
+    let big = "s".repeat(10_240);
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("/aff_lsr".into(), 400, "missing_transaction_id"),
+        ("/aff_lsr?transaction_id=zzz".into(), 400, "invalid_transaction_id"),
+        (format!("/aff_lsr?transaction_id={}&security_token={token}", "0".repeat(32)), 404, "unknown_transaction"),
+        (format!("/aff_lsr?transaction_id={tid}"), 403, "invalid_security_token"),
+        (format!("/aff_lsr?transaction_id={tid}&security_token=nope"), 403, "invalid_security_token"),
+        (f.lsr(&tid, "&amount=-1"), 400, "invalid_amount"),
+        (f.lsr(&tid, "&amount=1e400"), 400, "invalid_amount"),
+        (f.lsr(&tid, "&amount=12,50"), 400, "invalid_amount"),
+        (f.lsr(&tid, "&amount=1.234"), 400, "invalid_amount"),
+        (f.lsr(&tid, "&status=paid"), 400, "invalid_status"),
+        (f.lsr(&tid, &format!("&adv_sub={big}")), 400, "invalid_adv_sub"),
+        (f.lsr(&tid, "&offer_id=987654"), 400, "offer_mismatch"),
+        (f.lsr(&tid, "&goal_id=987654"), 404, "unknown_goal"),
+        (f.lsr(&tid, "&goal_id=x"), 400, "invalid_goal_id"),
+        (format!("/aff_goal?a=lsr&transaction_id={tid}&security_token={token}"), 400, "missing_goal_id"),
+        (format!("/aff_goal?a=cpc&goal_id=1&transaction_id={tid}&security_token={token}"), 400, "invalid_action"),
+    ];
+    for (path, status, reason) in &cases {
+        let (s, body, _) = f.get(path).await;
+        assert_eq!(s, *status, "{path}: {body}");
+        assert_eq!(body, format!("success=false; err_msg={reason};"), "{path}");
+    }
+    assert_eq!(f.conversions(), 0);
+    assert_eq!(f.rollup(), (1, 0, 0, 0, 0));
+    let attempts = f.attempts();
+    assert_eq!(attempts.len(), cases.len());
+    for ((outcome, reason), (path, _, expected)) in attempts.iter().zip(&cases) {
+        assert_eq!((outcome.as_str(), reason.as_str()), ("refused", *expected), "{path}");
+    }
+    // JSON refusals carry the same reason.
+    let res =
+        f.http.get(f.app.url("/aff_lsr?transaction_id=zzz")).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((v["success"].as_bool(), v["err_msg"].as_str()), (Some(false), Some("invalid_transaction_id")));
+    // Still convertible afterwards: nothing was half-recorded.
+    assert_eq!(f.get(&f.lsr(&tid, "&amount=1")).await.0, 200);
+    f.app.stop().await;
+}
+
+async fn another_networks_click_cannot_be_converted_with_this_networks_token(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let other = f.app.network("globex");
+    let adv = f.app.advertiser(&other.tenant, "Globex shop");
+    let aff = f.app.affiliate(&other.tenant, "Globex aff");
+    let input = OfferInput::simple(adv.id, "Globex offer", "https://globex.example/?t={transaction_id}", 100);
+    let theirs = Offer::create(&mut f.app.pool.get().unwrap(), other.tenant.id, &input, f.app.clock.now()).unwrap();
+    let (s, _, loc) = f.get(&format!("/aff_c?offer_id={}&aff_id={}", theirs.id, aff.id)).await;
+    assert_eq!(s, 302);
+    let their_tid = loc.unwrap().split("t=").nth(1).unwrap().to_owned();
+    // Our affiliate on their offer: not allowed (ids of another network are unknown here).
+    assert_eq!(f.get(&format!("/aff_c?offer_id={}&aff_id={}", theirs.id, f.aff)).await.0, 403);
+    let (s, body, _) = f.get(&f.lsr(&their_tid, "")).await;
+    assert_eq!((s, body.as_str()), (403, "success=false; err_msg=invalid_security_token;"));
+    assert_eq!(f.conversions(), 0);
+    f.app.stop().await;
+}
+
+async fn attribution_window_and_ip_allow_list_are_enforced(backend: Backend) {
+    let f = Fixture::with_offer(backend, |i| {
+        i.min_click_age_secs = 60;
+        i.max_click_age_secs = 3600;
+        i.ip_allowlist = "10.0.0.0/8".into();
+    })
+    .await;
+    let tid = f.click().await;
+    let (s, body, _) = f.get(&f.lsr(&tid, "")).await;
+    assert_eq!((s, body.as_str()), (403, "success=false; err_msg=ip_not_allowed;"));
+    f.edit_offer(|i| {
+        i.min_click_age_secs = 60;
+        i.max_click_age_secs = 3600;
+        i.ip_allowlist = "10.0.0.0/8, 127.0.0.0/8".into();
+    });
+    let (s, body, _) = f.get(&f.lsr(&tid, "")).await;
+    assert_eq!((s, body.as_str()), (422, "success=false; err_msg=too_early;"));
+    f.app.clock.advance(61_000_000);
+    let late = f.click().await;
+    assert_eq!(f.get(&f.lsr(&tid, "")).await.0, 200);
+    f.app.clock.advance(3_600_000_001);
+    let (s, body, _) = f.get(&f.lsr(&late, "")).await;
+    assert_eq!((s, body.as_str()), (422, "success=false; err_msg=outside_attribution_window;"));
+    assert_eq!(f.conversions(), 1);
+    f.app.stop().await;
+}
+
+async fn payouts_follow_type_goal_and_affiliate_override(backend: Backend) {
+    use affnet_offers::{Goal, GoalInput, OverrideInput, PayoutOverride, PayoutType, Rate};
+    let f = Fixture::with_offer(backend, |i| {
+        i.payout = Rate { kind: PayoutType::CpaPercent, flat: 0, bps: 1000 };
+        i.revenue = Rate { kind: PayoutType::CpaBoth, flat: 100, bps: 500 };
+    })
+    .await;
+    let mut conn = f.app.pool.get().unwrap();
+    let now = f.app.clock.now();
+    let deposit = GoalInput {
+        name: "Deposit".into(),
+        status: None,
+        payout: Rate::flat(300),
+        revenue: Rate::flat(400),
+        allow_multiple: true,
+    };
+    let goal = Goal::create(&mut conn, f.tenant, f.offer.id, &deposit, now).unwrap();
+    drop(conn);
+    let tid = f.click().await;
+    assert_eq!(f.get(&f.lsr(&tid, "&amount=12.50")).await.0, 200);
+    let goal_url = |adv_sub: &str| {
+        format!(
+            "/aff_goal?a=lsr&goal_id={}&transaction_id={tid}&security_token={}&adv_sub={adv_sub}",
+            goal.id, f.offer.security_token
+        )
+    };
+    assert_eq!(f.get(&goal_url("d1")).await.0, 200);
+    assert_eq!(f.get(&goal_url("d2")).await.0, 200, "the goal may convert more than once per click");
+    let input =
+        OverrideInput { offer_id: f.offer.id, affiliate_id: f.aff, goal_id: Some(goal.id), payout: Rate::flat(333) };
+    PayoutOverride::set(&mut f.app.pool.get().unwrap(), f.tenant, &input, now).unwrap();
+    assert_eq!(f.get(&goal_url("d3")).await.0, 200);
+    let rows: Vec<(i64, i64)> = f.count(|c| {
+        conversions::table.order(conversions::id.asc()).select((conversions::payout, conversions::revenue)).load(c)
+    });
+    assert_eq!(rows, [(125, 100 + 63), (300, 400), (300, 400), (333, 400)]);
+    f.app.stop().await;
+}
+
+async fn caps_refuse_or_hold_conversions_over_the_limit(backend: Backend) {
+    let f = Fixture::with_offer(backend, |i| i.daily_cap = Some(1)).await;
+    let (t1, t2) = (f.click().await, f.click().await);
+    assert_eq!(f.get(&f.lsr(&t1, "")).await.0, 200);
+    let (s, body, _) = f.get(&f.lsr(&t2, "")).await;
+    assert_eq!((s, body.as_str()), (409, "success=false; err_msg=cap_reached;"));
+    f.edit_offer(|i| {
+        i.daily_cap = Some(1);
+        i.over_cap = Some("pending".into());
+    });
+    let res = f.http.get(f.app.url(&f.lsr(&t2, ""))).header("accept", "application/json").send().await.unwrap();
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["status"], "pending");
+    assert_eq!(f.rollup(), (2, 0, 1, 1, 250));
+    f.app.stop().await;
+}
+
+async fn parallel_conversions_of_one_click_record_exactly_one(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.click().await;
+    let url = f.app.url(&f.lsr(&tid, "&amount=5"));
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let (client, url) = (f.http.clone(), url.clone());
+            actix_web::rt::spawn(async move { client.get(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 39, "{statuses:?}");
+    assert_eq!(f.conversions(), 1);
+    assert_eq!(f.rollup(), (1, 0, 1, 0, 250));
+    assert_eq!(f.attempts().len(), 40);
+    f.app.stop().await;
+}
+
+async fn post_bodies_and_status_changes_are_handled(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.click().await;
+    let res = f
+        .http
+        .post(f.app.url("/aff_lsr"))
+        .form(&[
+            ("transaction_id", tid.as_str()),
+            ("security_token", &f.offer.security_token),
+            ("status", "pending"),
+            ("amount", "3"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(f.rollup(), (1, 0, 0, 1, 0));
+    let id: affnet_db::ConversionId = f.count(|c| conversions::table.select(conversions::id).first(c));
+    let mut conn = f.app.pool.get().unwrap();
+    let changed = affnet_tracking::conversion::Conversion::set_status(
+        &mut conn,
+        f.tenant,
+        id,
+        affnet_offers::ConversionStatus::Approved,
+        "checked the order",
+        None,
+        f.app.clock.now(),
+    )
+    .unwrap();
+    assert_eq!(changed.status.as_str(), "approved");
+    assert_eq!(f.rollup(), (1, 0, 1, 0, 250));
+    f.app.stop().await;
+}
+
+async fn postback_jobs_are_enqueued_with_the_conversion(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let seed = "https://www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}";
+    let now = f.app.clock.now();
+    let insert = |offer: Option<OfferId>, url: &str, on_status_change: bool| {
+        f.count(|c| {
+            diesel::insert_into(postbacks::table)
+                .values((
+                    postbacks::tenant_id.eq(f.tenant),
+                    postbacks::affiliate_id.eq(f.aff),
+                    postbacks::offer_id.eq(offer),
+                    postbacks::url.eq(url),
+                    postbacks::method.eq("GET"),
+                    postbacks::on_approved.eq(true),
+                    postbacks::on_pending.eq(false),
+                    postbacks::on_rejected.eq(false),
+                    postbacks::on_status_change.eq(on_status_change),
+                    postbacks::enabled.eq(true),
+                    postbacks::created_at.eq(now),
+                    postbacks::updated_at.eq(now),
+                ))
+                .execute(c)
+        });
+    };
+    insert(None, seed, false);
+    let (s, _, loc) =
+        f.get(&format!("/aff_c?offer_id={}&aff_id={}&aff_sub=fb%20ads&aff_sub3=c3", f.offer.id, f.aff)).await;
+    assert_eq!(s, 302);
+    let tid = loc.unwrap().split("tid=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    assert_eq!(f.get(&f.lsr(&tid, "")).await.0, 200);
+    let urls: Vec<String> =
+        f.count(|c| postback_jobs::table.order(postback_jobs::id.asc()).select(postback_jobs::url).load(c));
+    assert_eq!(
+        urls,
+        [format!("https://www.yourdomainname.com/track?&source=fb%20ads&clickid=c3&amount=2.50&transaction_id={tid}")]
+    );
+    // A standard postback for the offer replaces the global one.
+    insert(Some(f.offer.id), "https://std.example/pb?t={transaction_id}&p={payout}&st={status}", true);
+    let tid2 = f.click().await;
+    assert_eq!(f.get(&f.lsr(&tid2, "&status=pending")).await.0, 200);
+    let jobs: i64 = f.count(|c| postback_jobs::table.count().get_result(c));
+    assert_eq!(jobs, 1, "pending conversions fire nothing by default");
+    let id: affnet_db::ConversionId =
+        f.count(|c| conversions::table.filter(conversions::click_id.eq(&tid2)).select(conversions::id).first(c));
+    affnet_tracking::conversion::Conversion::set_status(
+        &mut f.app.pool.get().unwrap(),
+        f.tenant,
+        id,
+        affnet_offers::ConversionStatus::Approved,
+        "",
+        None,
+        Micros(now.0 + 1),
+    )
+    .unwrap();
+    let urls: Vec<String> =
+        f.count(|c| postback_jobs::table.order(postback_jobs::id.asc()).select(postback_jobs::url).load(c));
+    assert_eq!(urls.len(), 2);
+    assert_eq!(urls[1], format!("https://std.example/pb?t={tid2}&p=2.50&st=approved"));
+    f.app.stop().await;
+}
+
+crate::on_both_backends!(
+    a_click_is_recorded_then_redirected_with_macros_encoded,
+    bad_clicks_get_a_clear_answer_and_record_nothing,
+    refused_clicks_go_to_the_fallback_or_an_error_page_and_are_counted,
+    a_conversion_is_recorded_once_with_its_payout,
+    bad_conversions_are_refused_with_a_stored_reason_and_change_nothing,
+    another_networks_click_cannot_be_converted_with_this_networks_token,
+    attribution_window_and_ip_allow_list_are_enforced,
+    payouts_follow_type_goal_and_affiliate_override,
+    caps_refuse_or_hold_conversions_over_the_limit,
+    parallel_conversions_of_one_click_record_exactly_one,
+    post_bodies_and_status_changes_are_handled,
+    postback_jobs_are_enqueued_with_the_conversion,
+);

@@ -1,0 +1,601 @@
+//! Conversion intake (the advertiser postback): every call is checked in one place, accepted or
+//! refused with a machine-readable reason, and stored as an *attempt*; accepted ones become
+//! *conversions* with a status, their rollup increments and their postback jobs, all in one
+//! transaction.
+
+use std::net::IpAddr;
+
+use diesel::prelude::*;
+
+use affnet_db::schema::{clicks, conversion_attempts, conversion_status_changes, conversions};
+use affnet_db::{
+    AdvertiserId, AffiliateId, ConversionId, Currency, DbConn, GoalId, Micros, Money, OfferId, TenantId, UserId,
+};
+use affnet_offers::offer::{ConversionStatus, OfferStatus, OverCap};
+use affnet_offers::payout::{resolve, resolve_revenue};
+use affnet_offers::{CapUnit, Goal, GoalStatus, Offer, PayoutOverride};
+
+use crate::click::Click;
+use crate::recorder::BatchWriter;
+use crate::rollup::{self, hour_of, Delta, Increments, Key};
+use crate::{outbox, TransactionId};
+
+/// Longest `adv_sub` (and any sub id) accepted.
+pub const MAX_SUB_LEN: usize = 500;
+/// Raw queries are stored up to this many bytes.
+const MAX_RAW_QUERY: usize = 4096;
+
+/// Why a call did not record a conversion. `code()` is the machine-readable reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    MissingTransactionId,
+    InvalidTransactionId,
+    InvalidOfferId,
+    InvalidGoalId,
+    MissingGoalId,
+    InvalidAction,
+    InvalidAmount,
+    InvalidStatus,
+    InvalidAdvSub,
+    UnknownTransaction,
+    OfferMismatch,
+    OfferInactive,
+    InvalidToken,
+    IpNotAllowed,
+    UnknownGoal,
+    GoalInactive,
+    TooEarly,
+    WindowExpired,
+    DuplicateClick,
+    DuplicateAdvSub,
+    CapReached,
+    ServerError,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        use Reason::*;
+        match self {
+            MissingTransactionId => "missing_transaction_id",
+            InvalidTransactionId => "invalid_transaction_id",
+            InvalidOfferId => "invalid_offer_id",
+            InvalidGoalId => "invalid_goal_id",
+            MissingGoalId => "missing_goal_id",
+            InvalidAction => "invalid_action",
+            InvalidAmount => "invalid_amount",
+            InvalidStatus => "invalid_status",
+            InvalidAdvSub => "invalid_adv_sub",
+            UnknownTransaction => "unknown_transaction",
+            OfferMismatch => "offer_mismatch",
+            OfferInactive => "offer_inactive",
+            InvalidToken => "invalid_security_token",
+            IpNotAllowed => "ip_not_allowed",
+            UnknownGoal => "unknown_goal",
+            GoalInactive => "goal_inactive",
+            TooEarly => "too_early",
+            WindowExpired => "outside_attribution_window",
+            DuplicateClick => "duplicate_conversion",
+            DuplicateAdvSub => "duplicate_adv_sub",
+            CapReached => "cap_reached",
+            ServerError => "server_error",
+        }
+    }
+
+    /// The HTTP status of the answer: 400 malformed call, 403 not authorized (token, IP),
+    /// 404 unknown transaction or goal, 409 conflicts with what is recorded (duplicate, cap),
+    /// 422 refused by the offer's rules (inactive, attribution window), 503 our failure.
+    pub fn http_status(self) -> u16 {
+        use Reason::*;
+        match self {
+            MissingTransactionId | InvalidTransactionId | InvalidOfferId | InvalidGoalId | MissingGoalId
+            | InvalidAction | InvalidAmount | InvalidStatus | InvalidAdvSub | OfferMismatch => 400,
+            InvalidToken | IpNotAllowed => 403,
+            UnknownTransaction | UnknownGoal => 404,
+            DuplicateClick | DuplicateAdvSub | CapReached => 409,
+            OfferInactive | GoalInactive | TooEarly | WindowExpired => 422,
+            ServerError => 503,
+        }
+    }
+}
+
+/// A refusal: the reason and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub message: String,
+}
+
+fn refuse<T>(reason: Reason, message: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal { reason, message: message.into() })
+}
+
+impl From<diesel::result::Error> for Refusal {
+    fn from(e: diesel::result::Error) -> Self {
+        tracing::error!(error = %e, "conversion not recorded: database error");
+        Refusal { reason: Reason::ServerError, message: "the conversion could not be stored; retry later".into() }
+    }
+}
+
+impl From<affnet_offers::OffersError> for Refusal {
+    fn from(e: affnet_offers::OffersError) -> Self {
+        tracing::error!(error = %e, "conversion not recorded: catalogue error");
+        Refusal { reason: Reason::ServerError, message: "the conversion could not be stored; retry later".into() }
+    }
+}
+
+/// One call of `/aff_lsr` or `/aff_goal`.
+#[derive(Debug, Clone)]
+pub struct ConversionRequest {
+    /// Query string and form body parameters (the first value of a name wins).
+    pub params: Vec<(String, String)>,
+    /// `/aff_goal` (the goal id is required) rather than `/aff_lsr`.
+    pub goal_endpoint: bool,
+    pub method: String,
+    /// The query (and form body) as received, with the security token masked.
+    pub raw_query: String,
+    /// The calling server's address.
+    pub ip: String,
+    pub received_at: Micros,
+}
+
+impl ConversionRequest {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
+    }
+}
+
+/// The outcome of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted { conversion_id: ConversionId, status: ConversionStatus, transaction_id: String },
+    Refused(Refusal),
+}
+
+/// A recorded conversion.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = conversions)]
+pub struct Conversion {
+    pub id: ConversionId,
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub click_id: String,
+    pub offer_id: OfferId,
+    pub affiliate_id: AffiliateId,
+    pub advertiser_id: AdvertiserId,
+    pub goal_id: Option<GoalId>,
+    pub status: ConversionStatus,
+    pub currency: Currency,
+    pub sale_amount: Option<i64>,
+    pub payout: i64,
+    pub revenue: i64,
+    pub adv_sub: String,
+    pub ip: String,
+    #[serde(skip)]
+    pub click_key: Option<String>,
+    #[serde(skip)]
+    pub adv_sub_key: Option<String>,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+/// A stored call.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = conversion_attempts)]
+pub struct Attempt {
+    pub id: i64,
+    #[serde(skip)]
+    pub tenant_id: Option<TenantId>,
+    pub transaction_id: String,
+    pub offer_id: Option<OfferId>,
+    pub goal_id: Option<GoalId>,
+    pub conversion_id: Option<ConversionId>,
+    pub outcome: String,
+    pub reason: String,
+    pub message: String,
+    pub method: String,
+    pub raw_query: String,
+    pub ip: String,
+    pub created_at: Micros,
+}
+
+/// What the attempt row records besides the outcome.
+#[derive(Default)]
+struct Seen {
+    tenant: Option<TenantId>,
+    transaction_id: String,
+    offer: Option<OfferId>,
+    goal: Option<GoalId>,
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// Checks and records one call (inside the caller's transaction, in a savepoint of its own),
+/// then stores the attempt. Returns the outcome.
+pub fn process(conn: &mut DbConn, req: &ConversionRequest) -> QueryResult<Outcome> {
+    let mut seen = Seen::default();
+    let outcome = match conn.transaction(|c| record(c, req, &mut seen)) {
+        Ok(accepted) => accepted,
+        Err(refusal) => Outcome::Refused(refusal),
+    };
+    let (outcome_word, reason, message, conversion_id) = match &outcome {
+        Outcome::Accepted { conversion_id, status, .. } => {
+            ("accepted", "", format!("recorded as {status}"), Some(*conversion_id))
+        }
+        Outcome::Refused(r) => ("refused", r.reason.code(), r.message.clone(), None),
+    };
+    diesel::insert_into(conversion_attempts::table)
+        .values((
+            conversion_attempts::tenant_id.eq(seen.tenant),
+            conversion_attempts::transaction_id.eq(truncate(&seen.transaction_id, 100)),
+            conversion_attempts::offer_id.eq(seen.offer),
+            conversion_attempts::goal_id.eq(seen.goal),
+            conversion_attempts::conversion_id.eq(conversion_id),
+            conversion_attempts::outcome.eq(outcome_word),
+            conversion_attempts::reason.eq(reason),
+            conversion_attempts::message.eq(message),
+            conversion_attempts::method.eq(truncate(&req.method, 10)),
+            conversion_attempts::raw_query.eq(truncate(&req.raw_query, MAX_RAW_QUERY)),
+            conversion_attempts::ip.eq(truncate(&req.ip, 64)),
+            conversion_attempts::created_at.eq(req.received_at),
+        ))
+        .execute(conn)?;
+    Ok(outcome)
+}
+
+fn parse_id(raw: Option<&str>, reason: Reason, name: &str) -> Result<Option<i64>, Refusal> {
+    match raw.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => refuse(reason, format!("{name} must be a positive whole number")),
+        },
+    }
+}
+
+/// The checks, in the order an integrator would fix them: malformed call, unknown click,
+/// authorization, the offer's rules, duplicates, caps. Writes the conversion, its rollup and its
+/// postback jobs.
+fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result<Outcome, Refusal> {
+    let raw_tid = req.param("transaction_id").unwrap_or("");
+    seen.transaction_id = raw_tid.to_owned();
+    if raw_tid.is_empty() {
+        return refuse(Reason::MissingTransactionId, "transaction_id is required");
+    }
+    let Ok(tid) = TransactionId::parse(raw_tid) else {
+        return refuse(
+            Reason::InvalidTransactionId,
+            "transaction_id must be the 32 hex characters we added to the landing URL",
+        );
+    };
+    if req.goal_endpoint {
+        if let Some(a) = req.param("a").filter(|a| !a.is_empty() && *a != "lsr") {
+            return refuse(Reason::InvalidAction, format!("a={} is not supported; use a=lsr", truncate(a, 20)));
+        }
+    }
+    let offer_param = parse_id(req.param("offer_id"), Reason::InvalidOfferId, "offer_id")?.map(OfferId);
+    let goal_param = parse_id(req.param("goal_id"), Reason::InvalidGoalId, "goal_id")?.map(GoalId);
+    seen.offer = offer_param;
+    seen.goal = goal_param;
+    if req.goal_endpoint && goal_param.is_none() {
+        return refuse(Reason::MissingGoalId, "goal_id is required on /aff_goal");
+    }
+    let status_param = match req.param("status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match s.to_ascii_lowercase().parse::<ConversionStatus>() {
+            Ok(st) => Some(st),
+            Err(_) => return refuse(Reason::InvalidStatus, "status must be approved, pending or rejected"),
+        },
+    };
+    let adv_sub = req.param("adv_sub").unwrap_or("");
+    if adv_sub.chars().count() > MAX_SUB_LEN {
+        return refuse(Reason::InvalidAdvSub, format!("adv_sub may be at most {MAX_SUB_LEN} characters"));
+    }
+
+    let tid_text = tid.to_string();
+    let click: Option<Click> = clicks::table.find(&tid_text).select(Click::as_select()).first(conn).optional()?;
+    let Some(click) = click else {
+        return refuse(Reason::UnknownTransaction, "no click has this transaction_id");
+    };
+    let tenant = click.tenant_id;
+    seen.tenant = Some(tenant);
+    seen.offer = Some(click.offer_id);
+    if offer_param.is_some_and(|o| o != click.offer_id) {
+        return refuse(Reason::OfferMismatch, "offer_id is not the offer of this transaction");
+    }
+    if let DbConn::Pg(c) = &mut *conn {
+        // Serialises conversions of one offer across nodes, so caps and duplicate checks see
+        // each other (the unique keys below are the final guard).
+        affnet_db::schema::offers::table
+            .filter(affnet_db::schema::offers::id.eq(click.offer_id))
+            .select(affnet_db::schema::offers::id)
+            .for_update()
+            .execute(c)?;
+    }
+    let offer = Offer::find(conn, tenant, click.offer_id)?;
+    if offer.status != OfferStatus::Active {
+        return refuse(Reason::OfferInactive, format!("the offer is {}", offer.status));
+    }
+    let token = req.param("security_token").unwrap_or("");
+    if offer.require_token || !token.is_empty() {
+        if token.is_empty() {
+            return refuse(Reason::InvalidToken, "security_token is required for this offer");
+        }
+        if !constant_time_eq(token.as_bytes(), offer.security_token.as_bytes()) {
+            return refuse(Reason::InvalidToken, "security_token is wrong for this offer");
+        }
+    }
+    let allowlist = offer.allowlist();
+    if !allowlist.0.is_empty() {
+        let allowed = req.ip.parse::<IpAddr>().is_ok_and(|ip| allowlist.allows(ip));
+        if !allowed {
+            return refuse(
+                Reason::IpNotAllowed,
+                format!("calls from {} are not in the offer's IP allow-list", truncate(&req.ip, 64)),
+            );
+        }
+    }
+    let goal = match goal_param {
+        None => None,
+        Some(g) => match Goal::find(conn, tenant, g) {
+            Ok(goal) if goal.offer_id == offer.id => {
+                if goal.status != GoalStatus::Active {
+                    return refuse(Reason::GoalInactive, "the goal is paused");
+                }
+                Some(goal)
+            }
+            _ => return refuse(Reason::UnknownGoal, "the offer has no goal with this goal_id"),
+        },
+    };
+    let sale_amount = match req.param("amount").filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => match Money::parse_decimal(a, offer.currency) {
+            Ok(m) => Some(m.minor),
+            Err(e) => return refuse(Reason::InvalidAmount, format!("amount: {e}")),
+        },
+    };
+    let now = req.received_at;
+    let age = now.0 - click.created_at.0;
+    if age < offer.min_click_age_secs.saturating_mul(1_000_000) {
+        return refuse(
+            Reason::TooEarly,
+            format!("a conversion counts {} s after the click at the earliest", offer.min_click_age_secs),
+        );
+    }
+    if age > offer.max_click_age_secs.saturating_mul(1_000_000) {
+        return refuse(
+            Reason::WindowExpired,
+            format!("the click is older than the offer's attribution window ({} s)", offer.max_click_age_secs),
+        );
+    }
+    let goal_key = goal.as_ref().map_or(0, |g| g.id.0);
+    let click_key = (offer.one_per_click && !goal.as_ref().is_some_and(|g| g.allow_multiple))
+        .then(|| format!("{tid_text}:{goal_key}"));
+    let adv_sub_key =
+        (offer.dedupe_adv_sub && !adv_sub.is_empty()).then(|| format!("{}:{goal_key}:{adv_sub}", offer.id));
+    if let Some(k) = &click_key {
+        if key_taken(conn, tenant, false, k)? {
+            return refuse(Reason::DuplicateClick, "this transaction already converted (one conversion per click)");
+        }
+    }
+    if let Some(k) = &adv_sub_key {
+        if key_taken(conn, tenant, true, k)? {
+            return refuse(
+                Reason::DuplicateAdvSub,
+                "a conversion with this adv_sub is already recorded for this offer",
+            );
+        }
+    }
+
+    let sources = PayoutOverride::sources(conn, tenant, &offer, goal.as_ref(), click.affiliate_id)?;
+    let payout = resolve(&sources, sale_amount);
+    let revenue = resolve_revenue(goal.as_ref().map(Goal::revenue_rate), offer.revenue_rate(), sale_amount);
+    let mut status = status_param.unwrap_or(offer.conversion_status);
+    if status != ConversionStatus::Rejected && over_cap(conn, tenant, &offer, now, payout)? {
+        match offer.over_cap {
+            OverCap::Reject => return refuse(Reason::CapReached, "the offer's conversion cap is reached"),
+            OverCap::Pending => status = ConversionStatus::Pending,
+        }
+    }
+
+    let inserted = diesel::insert_into(conversions::table)
+        .values((
+            (
+                conversions::tenant_id.eq(tenant),
+                conversions::click_id.eq(&tid_text),
+                conversions::offer_id.eq(offer.id),
+                conversions::affiliate_id.eq(click.affiliate_id),
+                conversions::advertiser_id.eq(click.advertiser_id),
+                conversions::goal_id.eq(goal.as_ref().map(|g| g.id)),
+                conversions::status.eq(status),
+                conversions::currency.eq(offer.currency),
+                conversions::sale_amount.eq(sale_amount),
+            ),
+            (
+                conversions::payout.eq(payout),
+                conversions::revenue.eq(revenue),
+                conversions::adv_sub.eq(adv_sub),
+                conversions::ip.eq(truncate(&req.ip, 64)),
+                conversions::click_key.eq(&click_key),
+                conversions::adv_sub_key.eq(&adv_sub_key),
+                conversions::created_at.eq(now),
+                conversions::updated_at.eq(now),
+            ),
+        ))
+        .returning(conversions::id)
+        .get_result::<ConversionId>(conn);
+    let id = match inserted {
+        Ok(id) => id,
+        // Another node recorded the same click or adv_sub between our check and our insert.
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            return refuse(Reason::DuplicateClick, "this transaction already converted");
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut inc = Increments::default();
+    inc.add(
+        Key { tenant, hour: hour_of(now), offer: offer.id, affiliate: click.affiliate_id },
+        Delta::conversion(status.as_str(), payout, revenue),
+    );
+    inc.apply(conn)?;
+    let conversion = Conversion::find(conn, tenant, id)?;
+    outbox::enqueue(conn, &conversion, &click, &offer, outbox::Event::Created, now)?;
+    Ok(Outcome::Accepted { conversion_id: id, status, transaction_id: tid_text })
+}
+
+fn key_taken(conn: &mut DbConn, tenant: TenantId, adv_sub: bool, key: &str) -> QueryResult<bool> {
+    let q = conversions::table.filter(conversions::tenant_id.eq(tenant)).into_boxed();
+    let q = if adv_sub { q.filter(conversions::adv_sub_key.eq(key)) } else { q.filter(conversions::click_key.eq(key)) };
+    Ok(q.count().get_result::<i64>(conn)? > 0)
+}
+
+/// Would one more conversion (paying `payout`) go over the offer's daily or total cap? Counts
+/// approved and pending conversions from the rollups; days are UTC days.
+fn over_cap(conn: &mut DbConn, tenant: TenantId, offer: &Offer, now: Micros, payout: i64) -> QueryResult<bool> {
+    if offer.daily_cap.is_none() && offer.total_cap.is_none() {
+        return Ok(false);
+    }
+    let used = |t: rollup::Totals| match offer.cap_unit {
+        CapUnit::Conversions => (t.approved + t.pending, 1),
+        CapUnit::Payout => (t.payout + t.pending_payout, payout),
+    };
+    if let Some(cap) = offer.daily_cap {
+        let day = 86_400_000_000;
+        let start = Micros(now.0 - now.0.rem_euclid(day));
+        let (u, add) = used(rollup::totals(conn, tenant, start, Micros(start.0 + day), Some(offer.id), None)?);
+        if u + add > cap {
+            return Ok(true);
+        }
+    }
+    if let Some(cap) = offer.total_cap {
+        let (u, add) = used(rollup::totals(conn, tenant, Micros(0), Micros(i64::MAX), Some(offer.id), None)?);
+        if u + add > cap {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Conversion {
+    pub fn find(conn: &mut DbConn, tenant: TenantId, id: ConversionId) -> QueryResult<Conversion> {
+        conversions::table
+            .filter(conversions::tenant_id.eq(tenant))
+            .filter(conversions::id.eq(id))
+            .select(Conversion::as_select())
+            .first(conn)
+    }
+
+    /// The tenant's conversions of one click.
+    pub fn for_click(conn: &mut DbConn, tenant: TenantId, click_id: &str) -> QueryResult<Vec<Conversion>> {
+        conversions::table
+            .filter(conversions::tenant_id.eq(tenant))
+            .filter(conversions::click_id.eq(click_id))
+            .order(conversions::id.asc())
+            .select(Conversion::as_select())
+            .load(conn)
+    }
+
+    /// Changes the status (admins and managers), with a note; audited, the rollups moved, and
+    /// postbacks re-enqueued where a postback asks for status changes.
+    pub fn set_status(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        id: ConversionId,
+        to: ConversionStatus,
+        note: &str,
+        by: Option<UserId>,
+        now: Micros,
+    ) -> QueryResult<Conversion> {
+        crate::write_tx(conn, |conn| {
+            let old = Conversion::find(conn, tenant, id)?;
+            if old.status == to {
+                return Ok(old);
+            }
+            diesel::update(conversions::table.filter(conversions::tenant_id.eq(tenant)).filter(conversions::id.eq(id)))
+                .set((conversions::status.eq(to), conversions::updated_at.eq(now)))
+                .execute(conn)?;
+            diesel::insert_into(conversion_status_changes::table)
+                .values((
+                    conversion_status_changes::tenant_id.eq(tenant),
+                    conversion_status_changes::conversion_id.eq(id),
+                    conversion_status_changes::from_status.eq(old.status.as_str()),
+                    conversion_status_changes::to_status.eq(to.as_str()),
+                    conversion_status_changes::note.eq(truncate(note.trim(), 2000)),
+                    conversion_status_changes::changed_by.eq(by),
+                    conversion_status_changes::created_at.eq(now),
+                ))
+                .execute(conn)?;
+            let key = Key { tenant, hour: hour_of(old.created_at), offer: old.offer_id, affiliate: old.affiliate_id };
+            let mut inc = Increments::default();
+            inc.add(key, Delta::conversion(old.status.as_str(), old.payout, old.revenue).negated());
+            inc.add(key, Delta::conversion(to.as_str(), old.payout, old.revenue));
+            inc.apply(conn)?;
+            let conversion = Conversion::find(conn, tenant, id)?;
+            let click: Click = clicks::table.find(&conversion.click_id).select(Click::as_select()).first(conn)?;
+            let offer = Offer::find(conn, tenant, conversion.offer_id).map_err(|_| diesel::result::Error::NotFound)?;
+            outbox::enqueue(conn, &conversion, &click, &offer, outbox::Event::StatusChanged, now)?;
+            Ok(conversion)
+        })
+    }
+}
+
+impl Attempt {
+    /// Every call naming `transaction_id` that reached this tenant's click, oldest first.
+    pub fn for_transaction(conn: &mut DbConn, tenant: TenantId, transaction_id: &str) -> QueryResult<Vec<Attempt>> {
+        conversion_attempts::table
+            .filter(conversion_attempts::tenant_id.eq(tenant))
+            .filter(conversion_attempts::transaction_id.eq(transaction_id))
+            .order(conversion_attempts::id.asc())
+            .select(Attempt::as_select())
+            .load(conn)
+    }
+}
+
+/// Owns one connection; processes each batch of calls in one transaction (each call in its own
+/// savepoint), commits, then answers.
+pub struct ConversionWriter {
+    conn: DbConn,
+}
+
+impl ConversionWriter {
+    pub fn new(conn: DbConn) -> Self {
+        Self { conn }
+    }
+}
+
+impl BatchWriter for ConversionWriter {
+    type Job = ConversionRequest;
+    type Answer = Outcome;
+
+    fn write(&mut self, jobs: Vec<ConversionRequest>) -> Vec<Outcome> {
+        let n = jobs.len();
+        let result = crate::write_tx(&mut self.conn, |c| {
+            jobs.iter().map(|req| process(c, req)).collect::<QueryResult<Vec<_>>>()
+        });
+        match result {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                tracing::error!(error = %e, batch = n, "conversion batch failed; answering 503 (the advertiser retries)");
+                vec![
+                    Outcome::Refused(Refusal {
+                        reason: Reason::ServerError,
+                        message: "the conversion could not be stored; retry later".into()
+                    });
+                    n
+                ]
+            }
+        }
+    }
+}

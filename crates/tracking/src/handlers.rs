@@ -1,0 +1,355 @@
+//! The public tracking endpoints (HasOffers-compatible, at the root path, outside the session
+//! middleware): `GET /aff_c` (click → 302), `GET|POST /aff_lsr` and `/aff_goal` (conversion).
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use affnet_db::{AffiliateId, Clock, DbPool, Micros, OfferId};
+use affnet_offers::offer::OfferStatus;
+use affnet_offers::Offer;
+
+use crate::cache::{Access, Cache};
+use crate::click::{Click, ClickJob, ClickRefusal, ClickRejection, ClickWriter};
+use crate::conversion::{ConversionRequest, ConversionWriter, Outcome, MAX_SUB_LEN};
+use crate::recorder::GroupCommit;
+use crate::template::{expand, Encoding};
+use crate::TransactionId;
+
+/// What the tracking handlers share.
+pub struct Tracking {
+    pub pool: DbPool,
+    pub clicks: GroupCommit<ClickWriter>,
+    pub conversions: GroupCommit<ConversionWriter>,
+    pub cache: Cache,
+    pub clock: Arc<dyn Clock>,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_proxy: bool,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/aff_c", web::get().to(click))
+        .route("/aff_c", web::head().to(click))
+        .route("/aff_lsr", web::get().to(conversion_lsr))
+        .route("/aff_lsr", web::post().to(conversion_lsr))
+        .route("/aff_goal", web::get().to(conversion_goal))
+        .route("/aff_goal", web::post().to(conversion_goal));
+}
+
+fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
+    if trust_proxy {
+        if let Some(ip) = req.connection_info().realip_remote_addr() {
+            return ip.to_owned();
+        }
+    }
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+}
+
+fn header_text(req: &HttpRequest, name: header::HeaderName, max: usize) -> String {
+    let v = req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    v.chars().take(max).collect()
+}
+
+fn plain(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+fn page(status: StatusCode, title: &str, text: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+             <meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif;\
+             max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1f2937\"><h1 style=\"font-size:1.4rem\">{title}</h1>\
+             <p>{text}</p></body></html>"
+        ))
+}
+
+fn redirect(location: &str) -> HttpResponse {
+    match HeaderValue::from_str(location) {
+        Ok(v) => HttpResponse::Found()
+            .insert_header((header::LOCATION, v))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::REFERRER_POLICY, "no-referrer-when-downgrade"))
+            .finish(),
+        Err(_) => page(StatusCode::BAD_GATEWAY, "Link unavailable", "The offer's landing page address is not valid."),
+    }
+}
+
+/// The parameters of a click, after aliases (`sub1`..`sub5`, `aff_sub1`, `affiliate_id`).
+#[derive(Debug, Default)]
+struct ClickParams {
+    offer_id: String,
+    aff_id: String,
+    subs: [String; 5],
+    source: String,
+    aff_click_id: String,
+}
+
+fn parse_click_params(query: &str) -> Result<ClickParams, String> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query).map_err(|_| "the query string could not be read".to_owned())?;
+    let first = |names: &[&str]| -> Option<String> {
+        names.iter().find_map(|n| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.trim().to_owned()))
+    };
+    let mut p = ClickParams {
+        offer_id: first(&["offer_id"]).unwrap_or_default(),
+        aff_id: first(&["aff_id", "affiliate_id"]).unwrap_or_default(),
+        source: first(&["source"]).unwrap_or_default(),
+        aff_click_id: first(&["aff_click_id"]).unwrap_or_default(),
+        ..ClickParams::default()
+    };
+    p.subs[0] = first(&["aff_sub", "aff_sub1", "sub1"]).unwrap_or_default();
+    for i in 2..=5 {
+        p.subs[i - 1] = first(&[&format!("aff_sub{i}"), &format!("sub{i}")]).unwrap_or_default();
+    }
+    let names = ["aff_sub", "aff_sub2", "aff_sub3", "aff_sub4", "aff_sub5"];
+    for (name, v) in names.iter().zip(&p.subs).chain([(&"source", &p.source), (&"aff_click_id", &p.aff_click_id)]) {
+        if v.chars().count() > MAX_SUB_LEN {
+            return Err(format!("{name} may be at most {MAX_SUB_LEN} characters"));
+        }
+    }
+    Ok(p)
+}
+
+fn parse_positive(v: &str, name: &str) -> Result<i64, String> {
+    match v.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ if v.is_empty() => Err(format!("{name} is required")),
+        _ => Err(format!("{name} must be a positive whole number")),
+    }
+}
+
+/// The landing macros' values for one click (`transaction_id` empty when no click was recorded).
+fn landing_value(name: &str, offer: &Offer, aff: AffiliateId, p: &ClickParams, tid: &str, ip: &str) -> Option<String> {
+    Some(match name {
+        "transaction_id" => tid.to_owned(),
+        "offer_id" => offer.id.to_string(),
+        "affiliate_id" | "aff_id" => aff.to_string(),
+        "advertiser_id" => offer.advertiser_id.to_string(),
+        "aff_sub" | "aff_sub1" => p.subs[0].clone(),
+        "aff_sub2" => p.subs[1].clone(),
+        "aff_sub3" => p.subs[2].clone(),
+        "aff_sub4" => p.subs[3].clone(),
+        "aff_sub5" => p.subs[4].clone(),
+        "source" => p.source.clone(),
+        "aff_click_id" => p.aff_click_id.clone(),
+        "ip" => ip.to_owned(),
+        _ => return None,
+    })
+}
+
+/// `GET /aff_c?offer_id=N&aff_id=N[&aff_sub=..&source=..&aff_click_id=..]`: records the click
+/// (answering only after it committed) and redirects to the offer URL.
+pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
+    let p = match parse_click_params(req.query_string()) {
+        Ok(p) => p,
+        Err(msg) => return plain(StatusCode::BAD_REQUEST, msg),
+    };
+    let (offer_id, aff_id) = match (parse_positive(&p.offer_id, "offer_id"), parse_positive(&p.aff_id, "aff_id")) {
+        (Ok(o), Ok(a)) => (OfferId(o), AffiliateId(a)),
+        (Err(m), _) | (_, Err(m)) => return plain(StatusCode::BAD_REQUEST, m),
+    };
+    let offer = match t.cache.offer(&t.pool, offer_id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return page(StatusCode::NOT_FOUND, "Offer not found", "This link does not lead to an offer."),
+        Err(e) => {
+            tracing::error!(error = %e, "click: offer lookup failed");
+            return page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The link could not be followed; try again.");
+        }
+    };
+    let tenant = offer.tenant_id;
+    let ip = client_ip(&req, t.trust_proxy);
+    let refusal = if offer.status != OfferStatus::Active {
+        Some(ClickRefusal::OfferNotActive)
+    } else {
+        match t.cache.access(&t.pool, tenant, &offer, aff_id).await {
+            Ok(Access::Allowed) => None,
+            Ok(Access::UnknownAffiliate) => Some(ClickRefusal::UnknownAffiliate),
+            Ok(Access::AffiliateNotActive) => Some(ClickRefusal::AffiliateNotActive),
+            Ok(Access::NotApproved) => Some(ClickRefusal::AffiliateNotApproved),
+            Err(e) => {
+                tracing::error!(error = %e, "click: access lookup failed");
+                return page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again",
+                    "The link could not be followed; try again.",
+                );
+            }
+        }
+    };
+    let now = t.clock.now();
+    if let Some(refusal) = refusal {
+        // An unknown affiliate id names no row to count against.
+        if refusal != ClickRefusal::UnknownAffiliate {
+            let job = ClickJob::Rejection(ClickRejection {
+                tenant_id: tenant,
+                offer_id,
+                affiliate_id: aff_id,
+                reason: refusal.code().to_owned(),
+                ip: ip.clone(),
+                created_at: now,
+            });
+            if let Ok(Err(e)) = t.clicks.submit(job).await {
+                tracing::warn!(error = %e, "click refusal not recorded");
+            }
+        }
+        tracing::info!(offer = %offer_id, affiliate = %aff_id, reason = refusal.code(), "click refused");
+        if !offer.fallback_url.is_empty() {
+            let url = expand(&offer.fallback_url, Encoding::Url, |n| landing_value(n, &offer, aff_id, &p, "", &ip));
+            return redirect(&url);
+        }
+        return match refusal {
+            ClickRefusal::OfferNotActive => {
+                page(StatusCode::NOT_FOUND, "Offer unavailable", "This offer is not running at the moment.")
+            }
+            _ => page(StatusCode::FORBIDDEN, "Link not active", "This tracking link is not active for this offer."),
+        };
+    }
+    let tid = TransactionId::generate(now.unix_millis(), &mut rand::thread_rng()).to_string();
+    let location = expand(&offer.offer_url, Encoding::Url, |n| landing_value(n, &offer, aff_id, &p, &tid, &ip));
+    let [aff_sub, aff_sub2, aff_sub3, aff_sub4, aff_sub5] = p.subs.clone();
+    let row = Click {
+        id: tid,
+        tenant_id: tenant,
+        offer_id,
+        affiliate_id: aff_id,
+        advertiser_id: offer.advertiser_id,
+        aff_sub,
+        aff_sub2,
+        aff_sub3,
+        aff_sub4,
+        aff_sub5,
+        source: p.source.clone(),
+        aff_click_id: p.aff_click_id.clone(),
+        ip,
+        user_agent: header_text(&req, header::USER_AGENT, 1000),
+        referrer: header_text(&req, header::REFERER, 2000),
+        created_at: now,
+    };
+    match t.clicks.submit(ClickJob::Click(Box::new(row))).await {
+        Ok(Ok(())) => redirect(&location),
+        Ok(Err(_)) | Err(_) => {
+            page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The click could not be recorded; please try again.")
+        }
+    }
+}
+
+/// `GET|POST /aff_lsr?transaction_id=..`
+pub async fn conversion_lsr(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>) -> HttpResponse {
+    conversion(req, body, t, false).await
+}
+
+/// `GET|POST /aff_goal?a=lsr&goal_id=..&transaction_id=..`
+pub async fn conversion_goal(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>) -> HttpResponse {
+    conversion(req, body, t, true).await
+}
+
+/// The query with the security token's value masked (what is stored and shown).
+fn masked_query(raw: &str) -> String {
+    raw.split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("security_token", _)) => "security_token=***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
+}
+
+async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, goal_endpoint: bool) -> HttpResponse {
+    let json = wants_json(&req);
+    let answer = |status: u16, reason: &str, message: &str, extra: Option<serde_json::Value>| {
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        if json {
+            let mut v = serde_json::json!({"success": false, "err_msg": reason, "message": message});
+            if let Some(serde_json::Value::Object(extra)) = extra {
+                v = serde_json::Value::Object(extra);
+            }
+            HttpResponse::build(code).insert_header((header::CACHE_CONTROL, "no-store")).json(v)
+        } else if status == 200 {
+            plain(code, "success=true;".to_owned())
+        } else {
+            plain(code, format!("success=false; err_msg={reason};"))
+        }
+    };
+    let query = req.query_string();
+    let mut params: Vec<(String, String)> = match serde_urlencoded::from_str(query) {
+        Ok(p) => p,
+        Err(_) => return answer(400, "invalid_query", "the query string could not be read", None),
+    };
+    let mut raw = masked_query(query);
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !body.is_empty() && is_form {
+        let Ok(text) = std::str::from_utf8(&body) else {
+            return answer(400, "invalid_body", "the form body is not UTF-8", None);
+        };
+        match serde_urlencoded::from_str::<Vec<(String, String)>>(text) {
+            Ok(more) => params.extend(more),
+            Err(_) => return answer(400, "invalid_body", "the form body could not be read", None),
+        }
+        if !raw.is_empty() {
+            raw.push('&');
+        }
+        raw.push_str(&masked_query(text));
+    }
+    let request = ConversionRequest {
+        params,
+        goal_endpoint,
+        method: req.method().to_string(),
+        raw_query: raw,
+        ip: client_ip(&req, t.trust_proxy),
+        received_at: t.clock.now(),
+    };
+    match t.conversions.submit(request).await {
+        Ok(Outcome::Accepted { conversion_id, status, transaction_id }) => answer(
+            200,
+            "",
+            "",
+            Some(serde_json::json!({
+                "success": true,
+                "conversion_id": conversion_id,
+                "status": status,
+                "transaction_id": transaction_id,
+            })),
+        ),
+        Ok(Outcome::Refused(r)) => answer(r.reason.http_status(), r.reason.code(), &r.message, None),
+        Err(_) => answer(503, "server_error", "the conversion could not be stored; retry later", None),
+    }
+}
+
+/// Starts the click and conversion writers on connections of their own.
+pub fn start(
+    url: &affnet_db::DatabaseUrl,
+    pool: DbPool,
+    clock: Arc<dyn Clock>,
+    trust_proxy: bool,
+    cache_ttl: std::time::Duration,
+) -> Result<(Tracking, Vec<std::thread::JoinHandle<()>>), String> {
+    let click_conn = url.connect().map_err(|e| e.to_string())?;
+    let conversion_conn = url.connect().map_err(|e| e.to_string())?;
+    let (clicks, h1) =
+        GroupCommit::start("click-writer", ClickWriter::new(click_conn), 4096, 512).map_err(|e| e.to_string())?;
+    let (conversions, h2) = GroupCommit::start("conversion-writer", ConversionWriter::new(conversion_conn), 4096, 256)
+        .map_err(|e| e.to_string())?;
+    let tracking = Tracking { pool, clicks, conversions, cache: Cache::new(cache_ttl), clock, trust_proxy };
+    Ok((tracking, vec![h1, h2]))
+}
+
+/// Now, from the tracking clock (for callers outside the handlers).
+pub fn now(t: &Tracking) -> Micros {
+    t.clock.now()
+}

@@ -1,0 +1,162 @@
+//! The postback outbox: when a conversion is recorded (or its status changes), one job per
+//! affiliate postback to fire is written in the same transaction, with its URL and body already
+//! expanded. The delivery worker fires them; nothing is lost if a node dies in between.
+//!
+//! Which postbacks fire: the affiliate's *standard* postbacks for the conversion's offer (and
+//! goal, or any goal), if it has any; otherwise its *global* ones. A postback fires for the
+//! statuses it asks for (approved by default), and for status changes only if it asks.
+
+use diesel::prelude::*;
+
+use affnet_db::schema::{postback_jobs, postbacks};
+use affnet_db::{AffiliateId, DbConn, GoalId, Micros, Money, OfferId, TenantId};
+use affnet_offers::offer::ConversionStatus;
+use affnet_offers::Offer;
+
+use crate::click::Click;
+use crate::conversion::Conversion;
+use crate::template::{expand, Encoding};
+
+/// What caused a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Created,
+    StatusChanged,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Created => "conversion",
+            Event::StatusChanged => "status_change",
+        }
+    }
+}
+
+/// A saved affiliate postback.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = postbacks)]
+pub struct Postback {
+    pub id: i64,
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub affiliate_id: AffiliateId,
+    pub offer_id: Option<OfferId>,
+    pub goal_id: Option<GoalId>,
+    pub url: String,
+    pub method: String,
+    pub body: String,
+    pub content_type: String,
+    pub on_approved: bool,
+    pub on_pending: bool,
+    pub on_rejected: bool,
+    pub on_status_change: bool,
+    pub enabled: bool,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+impl Postback {
+    fn fires_for(&self, status: ConversionStatus, event: Event) -> bool {
+        let status_ok = match status {
+            ConversionStatus::Approved => self.on_approved,
+            ConversionStatus::Pending => self.on_pending,
+            ConversionStatus::Rejected => self.on_rejected,
+        };
+        status_ok && (event == Event::Created || self.on_status_change)
+    }
+}
+
+/// The postbacks of `affiliate` that apply to a conversion of `offer` / `goal`: the standard
+/// ones if any matches, else the global ones.
+pub fn applicable(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    affiliate: AffiliateId,
+    offer: OfferId,
+    goal: Option<GoalId>,
+) -> QueryResult<Vec<Postback>> {
+    let all: Vec<Postback> = postbacks::table
+        .filter(postbacks::tenant_id.eq(tenant))
+        .filter(postbacks::affiliate_id.eq(affiliate))
+        .filter(postbacks::enabled.eq(true))
+        .order(postbacks::id.asc())
+        .select(Postback::as_select())
+        .load(conn)?;
+    let goal_matches = |p: &Postback| p.goal_id.is_none() || p.goal_id == goal;
+    let standard: Vec<Postback> =
+        all.iter().filter(|p| p.offer_id == Some(offer) && goal_matches(p)).cloned().collect();
+    if !standard.is_empty() {
+        return Ok(standard);
+    }
+    Ok(all.into_iter().filter(|p| p.offer_id.is_none() && goal_matches(p)).collect())
+}
+
+/// The value of one postback macro for a conversion (DESIGN.md formats: money as decimals with
+/// the currency's minor digits, missing values empty, `{ip}` the click's address).
+pub fn macro_value(name: &str, conversion: &Conversion, click: &Click, offer: &Offer) -> Option<String> {
+    let money = |minor: i64| Money::new(minor, conversion.currency).decimal();
+    Some(match name {
+        "transaction_id" => click.id.clone(),
+        "aff_click_id" => click.aff_click_id.clone(),
+        "offer_id" => offer.id.to_string(),
+        "offer_name" => offer.name.clone(),
+        "affiliate_id" | "aff_id" => click.affiliate_id.to_string(),
+        "aff_sub" | "aff_sub1" => click.aff_sub.clone(),
+        "aff_sub2" => click.aff_sub2.clone(),
+        "aff_sub3" => click.aff_sub3.clone(),
+        "aff_sub4" => click.aff_sub4.clone(),
+        "aff_sub5" => click.aff_sub5.clone(),
+        "source" => click.source.clone(),
+        "payout" => money(conversion.payout),
+        "amount" | "sale_amount" => conversion.sale_amount.map(money).unwrap_or_default(),
+        "currency" => conversion.currency.code().to_owned(),
+        "goal_id" => conversion.goal_id.map(|g| g.to_string()).unwrap_or_default(),
+        "conversion_id" => conversion.id.to_string(),
+        "status" => conversion.status.as_str().to_owned(),
+        "adv_sub" => conversion.adv_sub.clone(),
+        "ip" => click.ip.clone(),
+        "datetime" => conversion.created_at.format_utc(),
+        "unix_timestamp" => conversion.created_at.unix_seconds().to_string(),
+        _ => return None,
+    })
+}
+
+/// Writes the jobs for `conversion` (inside the caller's transaction). Returns how many.
+pub fn enqueue(
+    conn: &mut DbConn,
+    conversion: &Conversion,
+    click: &Click,
+    offer: &Offer,
+    event: Event,
+    now: Micros,
+) -> QueryResult<usize> {
+    let targets =
+        applicable(conn, conversion.tenant_id, conversion.affiliate_id, conversion.offer_id, conversion.goal_id)?;
+    let mut n = 0;
+    for p in targets.iter().filter(|p| p.fires_for(conversion.status, event)) {
+        let lookup = |name: &str| macro_value(name, conversion, click, offer);
+        let url = expand(&p.url, Encoding::Url, lookup);
+        let body_encoding = if p.content_type.contains("json") { Encoding::Json } else { Encoding::Url };
+        let body = expand(&p.body, body_encoding, lookup);
+        diesel::insert_into(postback_jobs::table)
+            .values((
+                postback_jobs::tenant_id.eq(conversion.tenant_id),
+                postback_jobs::conversion_id.eq(conversion.id),
+                postback_jobs::postback_id.eq(Some(p.id)),
+                postback_jobs::affiliate_id.eq(conversion.affiliate_id),
+                postback_jobs::event.eq(event.as_str()),
+                postback_jobs::method.eq(&p.method),
+                postback_jobs::url.eq(url),
+                postback_jobs::body.eq(body),
+                postback_jobs::content_type.eq(&p.content_type),
+                postback_jobs::state.eq("queued"),
+                postback_jobs::next_attempt_at.eq(now),
+                postback_jobs::created_at.eq(now),
+                postback_jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        n += 1;
+    }
+    Ok(n)
+}

@@ -1,0 +1,102 @@
+//! Macro expansion: `{name}` in a URL (or body) template replaced by a value, encoded for where
+//! it lands. One function for landing URLs and affiliate postbacks alike.
+
+/// How a value is written into the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Percent-encoded: every byte outside `A-Z a-z 0-9 - . _ ~` becomes `%XX` (RFC 3986
+    /// unreserved set), so a value can never break out of its query parameter.
+    Url,
+    /// Escaped for the inside of a JSON string.
+    Json,
+    /// Written as is (plain-text bodies).
+    Raw,
+}
+
+/// Replaces every `{name}` of `template` with `lookup(name)` (encoded); a name `lookup` does
+/// not know, or a missing value, expands to the empty string. Templates are checked at save time
+/// ([`affnet_offers::macros::check_template`]), so unbalanced braces are copied through as text.
+pub fn expand(template: &str, encoding: Encoding, lookup: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) if !after[..close].contains('{') => {
+                if let Some(value) = lookup(&after[..close]) {
+                    encode_into(&mut out, &value, encoding);
+                }
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn encode_into(out: &mut String, value: &str, encoding: Encoding) {
+    match encoding {
+        Encoding::Raw => out.push_str(value),
+        Encoding::Url => {
+            for b in value.bytes() {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                    out.push(char::from(b));
+                } else {
+                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                    out.push('%');
+                    out.push(char::from(HEX[usize::from(b >> 4)]));
+                    out.push(char::from(HEX[usize::from(b & 15)]));
+                }
+            }
+        }
+        Encoding::Json => {
+            for c in value.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if u32::from(c) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                        out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                    }
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vals(name: &str) -> Option<String> {
+        match name {
+            "transaction_id" => Some("0190a1b2c3d4e5f60718293a4b5c6d7e".into()),
+            "aff_sub" => Some("a b&c=d/é\"".into()),
+            "empty" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expands_and_encodes() {
+        for (template, encoding, expected) in [
+            ("https://x.test/?t={transaction_id}", Encoding::Url, "https://x.test/?t=0190a1b2c3d4e5f60718293a4b5c6d7e"),
+            ("https://x.test/?s={aff_sub}", Encoding::Url, "https://x.test/?s=a%20b%26c%3Dd%2F%C3%A9%22"),
+            ("https://x.test/?m={missing}&e={empty}", Encoding::Url, "https://x.test/?m=&e="),
+            ("{\"s\":\"{aff_sub}\"}", Encoding::Json, "{\"s\":\"a b&c=d/é\\\"\"}"),
+            ("s={aff_sub}", Encoding::Raw, "s=a b&c=d/é\""),
+            ("odd { brace {transaction_id", Encoding::Url, "odd { brace {transaction_id"),
+            ("no macros", Encoding::Url, "no macros"),
+        ] {
+            assert_eq!(expand(template, encoding, vals), expected, "{template}");
+        }
+    }
+}
