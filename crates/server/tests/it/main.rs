@@ -4,6 +4,7 @@
 
 mod api;
 mod cli;
+mod durability;
 mod ops;
 mod pages;
 mod sign_in;
