@@ -85,6 +85,7 @@ diesel::table! {
         notes -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        postback_secret -> Text,
     }
 }
 
@@ -321,6 +322,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    postback_attempts (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        job_id -> Nullable<BigInt>,
+        postback_id -> Nullable<BigInt>,
+        affiliate_id -> BigInt,
+        method -> Text,
+        url -> Text,
+        status_code -> Nullable<BigInt>,
+        latency_ms -> BigInt,
+        response_excerpt -> Text,
+        error -> Text,
+        test -> Bool,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(offers -> advertisers (advertiser_id));
 diesel::joinable!(goals -> offers (offer_id));
 diesel::joinable!(offer_access -> offers (offer_id));
@@ -347,4 +366,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     stats_hourly,
     postbacks,
     postback_jobs,
+    postback_attempts,
 );

@@ -5,8 +5,10 @@
 pub mod cache;
 pub mod click;
 pub mod conversion;
+pub mod delivery;
 pub mod handlers;
 pub mod outbox;
+pub mod postback;
 pub mod recorder;
 pub mod rollup;
 pub mod template;

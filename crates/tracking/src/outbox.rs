@@ -9,8 +9,9 @@
 use diesel::prelude::*;
 
 use affnet_db::schema::{postback_jobs, postbacks};
+
+pub use crate::postback::Postback;
 use affnet_db::{AffiliateId, DbConn, GoalId, Micros, Money, OfferId, TenantId};
-use affnet_offers::offer::ConversionStatus;
 use affnet_offers::Offer;
 
 use crate::click::Click;
@@ -30,40 +31,6 @@ impl Event {
             Event::Created => "conversion",
             Event::StatusChanged => "status_change",
         }
-    }
-}
-
-/// A saved affiliate postback.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = postbacks)]
-pub struct Postback {
-    pub id: i64,
-    #[serde(skip)]
-    pub tenant_id: TenantId,
-    pub affiliate_id: AffiliateId,
-    pub offer_id: Option<OfferId>,
-    pub goal_id: Option<GoalId>,
-    pub url: String,
-    pub method: String,
-    pub body: String,
-    pub content_type: String,
-    pub on_approved: bool,
-    pub on_pending: bool,
-    pub on_rejected: bool,
-    pub on_status_change: bool,
-    pub enabled: bool,
-    pub created_at: Micros,
-    pub updated_at: Micros,
-}
-
-impl Postback {
-    fn fires_for(&self, status: ConversionStatus, event: Event) -> bool {
-        let status_ok = match status {
-            ConversionStatus::Approved => self.on_approved,
-            ConversionStatus::Pending => self.on_pending,
-            ConversionStatus::Rejected => self.on_rejected,
-        };
-        status_ok && (event == Event::Created || self.on_status_change)
     }
 }
 

@@ -1,0 +1,628 @@
+//! Postback delivery: a worker inside `affnet serve` takes due jobs from the outbox, fires them
+//! (timeouts, bounded response reading, SSRF guard, optional HMAC signature), records every
+//! attempt, and retries failures with exponential backoff and jitter until a limit, then marks
+//! them `failed`. On PostgreSQL several nodes share the outbox: jobs are claimed with
+//! `FOR UPDATE SKIP LOCKED` and a lease, so a job is fired by one node at a time.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::Sha256;
+
+use affnet_db::schema::{affiliates, postback_attempts, postback_jobs};
+use affnet_db::{AffiliateId, Clock, DbConn, DbPool, Micros, TenantId};
+
+/// How the worker behaves (from `AFFNET_POSTBACK_*` settings).
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Attempts before a job is `failed`.
+    pub max_attempts: i64,
+    /// Delay before the first retry; doubles each time, capped at `max_backoff`.
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+    pub connect_timeout: Duration,
+    /// Whole request, including reading the (first KiB of the) response.
+    pub timeout: Duration,
+    /// Allow loopback/private targets (tests, or a network whose affiliates are internal).
+    pub allow_private: bool,
+    /// How long a claimed job is reserved for the node that claimed it.
+    pub lease: Duration,
+    /// How long an idle worker waits before looking for due jobs again.
+    pub idle_poll: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            max_attempts: 10,
+            first_backoff: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(86_400),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            allow_private: false,
+            lease: Duration::from_secs(300),
+            idle_poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The response bytes kept of each attempt.
+pub const EXCERPT_BYTES: usize = 1024;
+
+/// True for addresses a postback must never reach: loopback, private, link-local, multicast,
+/// unspecified, shared (CGNAT), benchmarking and reserved ranges, in IPv4 and IPv6 (including
+/// IPv4-mapped IPv6).
+pub fn forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+                || o[0] >= 240
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return forbidden(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] == 0x64 && s[1] == 0xff9b)
+                || (s[0] == 0x2001 && s[1] == 0xdb8)
+        }
+    }
+}
+
+/// Resolves host names and keeps only allowed addresses, so that the guard also holds for
+/// redirects and for names that resolve to internal addresses.
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs.iter().copied().filter(|a| allow || !forbidden(a.ip())).collect();
+            if allowed.is_empty() {
+                let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+                return Err(format!(
+                    "refused: {host} resolves only to private or reserved addresses ({})",
+                    shown.join(", ")
+                )
+                .into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Why a URL may not be called at all (scheme, or a forbidden IP literal as host).
+pub fn refuse_target(url: &reqwest::Url, allow_private: bool) -> Option<String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Some(format!("refused: the {} scheme is not allowed (http or https only)", url.scheme()));
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(a)) => IpAddr::V4(a),
+        Some(url::Host::Ipv6(a)) => IpAddr::V6(a),
+        Some(url::Host::Domain(_)) => return None,
+        None => return Some("refused: the URL has no host".into()),
+    };
+    (!allow_private && forbidden(ip)).then(|| format!("refused: {ip} is a private or reserved address"))
+}
+
+/// The HTTP client of the worker: guarded resolver, timeouts, at most 3 redirects and never to
+/// a forbidden address or another scheme.
+pub fn client(config: &DeliveryConfig) -> Result<reqwest::Client, String> {
+    let allow = config.allow_private;
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver { allow_private: allow }))
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 3 {
+                return attempt.error("refused: more than 3 redirects");
+            }
+            match refuse_target(attempt.url(), allow) {
+                Some(why) => attempt.error(format!("redirect {why}")),
+                None => attempt.follow(),
+            }
+        }))
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.timeout)
+        .user_agent(concat!("affnet-postback/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// One request to make.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub method: String,
+    pub url: String,
+    pub body: String,
+    pub content_type: String,
+    /// The affiliate's signing secret (empty: unsigned).
+    pub secret: String,
+}
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AttemptResult {
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub response_excerpt: String,
+    pub error: String,
+}
+
+impl AttemptResult {
+    pub fn delivered(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// `X-Affnet-Signature: t=<unix>,v1=<hex hmac-sha256(secret, "<t>.<url><body>")>`.
+pub fn signature(secret: &str, unix: i64, url: &str, body: &str) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(format!("{unix}.{url}{body}").as_bytes());
+    format!("t={unix},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Makes one request and reads at most [`EXCERPT_BYTES`] of the answer.
+pub async fn fire(client: &reqwest::Client, out: &Outgoing, allow_private: bool, now_unix: i64) -> AttemptResult {
+    let started = Instant::now();
+    let done = |status: Option<u16>, excerpt: String, error: String| AttemptResult {
+        status_code: status,
+        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        response_excerpt: excerpt,
+        error,
+    };
+    let url = match reqwest::Url::parse(&out.url) {
+        Ok(u) => u,
+        Err(e) => return done(None, String::new(), format!("invalid URL: {e}")),
+    };
+    if let Some(why) = refuse_target(&url, allow_private) {
+        tracing::warn!(url = %url.host_str().unwrap_or(""), reason = %why, "postback refused");
+        return done(None, String::new(), why);
+    }
+    let mut req = if out.method == "POST" {
+        client.post(url).header("content-type", &out.content_type).body(out.body.clone())
+    } else {
+        client.get(url)
+    };
+    if !out.secret.is_empty() {
+        req = req.header("x-affnet-signature", signature(&out.secret, now_unix, &out.url, &out.body));
+    }
+    let mut res = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return done(None, String::new(), describe(&e)),
+    };
+    let status = res.status().as_u16();
+    let mut excerpt: Vec<u8> = Vec::new();
+    while excerpt.len() < EXCERPT_BYTES {
+        match res.chunk().await {
+            Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk[..chunk.len().min(EXCERPT_BYTES - excerpt.len())]),
+            Ok(None) => break,
+            Err(e) => return done(Some(status), String::from_utf8_lossy(&excerpt).into_owned(), describe(&e)),
+        }
+    }
+    // Dropping the response closes the connection without reading the rest.
+    drop(res);
+    let error = if (200..300).contains(&status) { String::new() } else { format!("HTTP {status}") };
+    done(Some(status), String::from_utf8_lossy(&excerpt).into_owned(), error)
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut msg = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg.chars().take(500).collect()
+}
+
+/// The wait before retry number `attempts` (1-based): first_backoff × 2^(attempts-1), capped,
+/// with ±20 % jitter so that failing receivers are not hit in lockstep.
+pub fn backoff(config: &DeliveryConfig, attempts: i64, rng: &mut impl Rng) -> Duration {
+    let exp = u32::try_from((attempts - 1).clamp(0, 30)).unwrap_or(30);
+    let base = config.first_backoff.saturating_mul(2u32.saturating_pow(exp)).min(config.max_backoff);
+    base.mul_f64(rng.gen_range(0.8..1.2))
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    tenant_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    postback_id: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    affiliate_id: i64,
+    #[diesel(sql_type = Text)]
+    method: String,
+    #[diesel(sql_type = Text)]
+    url: String,
+    #[diesel(sql_type = Text)]
+    body: String,
+    #[diesel(sql_type = Text)]
+    content_type: String,
+    #[diesel(sql_type = BigInt)]
+    attempts: i64,
+}
+
+/// Reserves up to `limit` due jobs (and jobs whose lease ran out) for this node.
+fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64) -> QueryResult<Vec<Claimed>> {
+    let select = "SELECT id FROM postback_jobs WHERE ((state IN ('queued', 'retry') AND next_attempt_at <= $1) \
+                  OR (state = 'sending' AND locked_until < $1)) ORDER BY next_attempt_at LIMIT $3";
+    let sql = |lock: &str| {
+        format!(
+            "UPDATE postback_jobs SET state = 'sending', locked_until = $2, updated_at = $1 WHERE id IN ({select}{lock}) \
+             RETURNING id, tenant_id, postback_id, affiliate_id, method, url, body, content_type, attempts"
+        )
+    };
+    match conn {
+        DbConn::Pg(c) => diesel::sql_query(sql(" FOR UPDATE SKIP LOCKED"))
+            .bind::<BigInt, _>(now.0)
+            .bind::<BigInt, _>(lease_until.0)
+            .bind::<BigInt, _>(limit)
+            .load(c),
+        DbConn::Sqlite(c) => c.transaction(|c| {
+            c.batch_execute_write_lock()?;
+            diesel::sql_query(sql(""))
+                .bind::<BigInt, _>(now.0)
+                .bind::<BigInt, _>(lease_until.0)
+                .bind::<BigInt, _>(limit)
+                .load(c)
+        }),
+    }
+}
+
+trait WriteLock {
+    fn batch_execute_write_lock(&mut self) -> QueryResult<()>;
+}
+
+impl WriteLock for diesel::SqliteConnection {
+    fn batch_execute_write_lock(&mut self) -> QueryResult<()> {
+        use diesel::connection::SimpleConnection;
+        self.batch_execute("UPDATE app_settings SET value = value WHERE 0")
+    }
+}
+
+/// Stores an attempt and moves its job on: delivered, retry later, or failed.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    conn: &mut DbConn,
+    job: &Claimed,
+    result: &AttemptResult,
+    now: Micros,
+    next_attempt: Micros,
+    max_attempts: i64,
+) -> QueryResult<()> {
+    crate::write_tx(conn, |c| {
+        store_attempt(
+            c,
+            TenantId(job.tenant_id),
+            Some(job.id),
+            job.postback_id,
+            AffiliateId(job.affiliate_id),
+            &job.method,
+            &job.url,
+            result,
+            false,
+            now,
+        )?;
+        let attempts = job.attempts + 1;
+        let state = if result.delivered() {
+            "delivered"
+        } else if attempts >= max_attempts {
+            "failed"
+        } else {
+            "retry"
+        };
+        diesel::update(
+            postback_jobs::table.filter(postback_jobs::id.eq(job.id)).filter(postback_jobs::state.eq("sending")),
+        )
+        .set((
+            postback_jobs::state.eq(state),
+            postback_jobs::attempts.eq(attempts),
+            postback_jobs::next_attempt_at.eq(next_attempt),
+            postback_jobs::locked_until.eq(None::<Micros>),
+            postback_jobs::last_error.eq(&result.error),
+            postback_jobs::updated_at.eq(now),
+        ))
+        .execute(c)?;
+        Ok(())
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn store_attempt(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    job: Option<i64>,
+    postback: Option<i64>,
+    affiliate: AffiliateId,
+    method: &str,
+    url: &str,
+    result: &AttemptResult,
+    test: bool,
+    now: Micros,
+) -> QueryResult<()> {
+    diesel::insert_into(postback_attempts::table)
+        .values((
+            postback_attempts::tenant_id.eq(tenant),
+            postback_attempts::job_id.eq(job),
+            postback_attempts::postback_id.eq(postback),
+            postback_attempts::affiliate_id.eq(affiliate),
+            postback_attempts::method.eq(method),
+            postback_attempts::url.eq(url),
+            postback_attempts::status_code.eq(result.status_code.map(i64::from)),
+            postback_attempts::latency_ms.eq(result.latency_ms),
+            postback_attempts::response_excerpt.eq(&result.response_excerpt),
+            postback_attempts::error.eq(&result.error),
+            postback_attempts::test.eq(test),
+            postback_attempts::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The worker.
+pub struct Deliverer {
+    pool: DbPool,
+    client: reqwest::Client,
+    config: DeliveryConfig,
+    clock: Arc<dyn Clock>,
+}
+
+fn blocking_err(e: tokio::task::JoinError) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(e.to_string().into())
+}
+
+impl Deliverer {
+    pub fn new(pool: DbPool, config: DeliveryConfig, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        Ok(Self { client: client(&config)?, pool, config, clock })
+    }
+
+    pub fn config(&self) -> &DeliveryConfig {
+        &self.config
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Claims the due jobs (up to the concurrency), fires them concurrently, records each
+    /// attempt. Returns how many jobs were fired.
+    pub async fn run_once(&self) -> QueryResult<usize> {
+        let now = self.clock.now();
+        let lease_until = now.plus(i64::try_from(self.config.lease.as_micros()).unwrap_or(i64::MAX));
+        let (pool, limit) = (self.pool.clone(), i64::try_from(self.config.concurrency.max(1)).unwrap_or(1));
+        let jobs = tokio::task::spawn_blocking(move || -> QueryResult<(Vec<Claimed>, Vec<String>)> {
+            let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            let jobs = claim(&mut conn, now, lease_until, limit)?;
+            let mut secrets = Vec::with_capacity(jobs.len());
+            for j in &jobs {
+                let secret: Option<String> = affiliates::table
+                    .filter(affiliates::tenant_id.eq(TenantId(j.tenant_id)))
+                    .filter(affiliates::id.eq(AffiliateId(j.affiliate_id)))
+                    .select(affiliates::postback_secret)
+                    .first(&mut conn)
+                    .optional()?;
+                secrets.push(secret.unwrap_or_default());
+            }
+            Ok((jobs, secrets))
+        })
+        .await
+        .map_err(blocking_err)??;
+        let (jobs, secrets) = jobs;
+        let n = jobs.len();
+        let fired = jobs.into_iter().zip(secrets).map(|(job, secret)| {
+            let out = Outgoing {
+                method: job.method.clone(),
+                url: job.url.clone(),
+                body: job.body.clone(),
+                content_type: job.content_type.clone(),
+                secret,
+            };
+            async move {
+                let result = fire(&self.client, &out, self.config.allow_private, now.unix_seconds()).await;
+                (job, result)
+            }
+        });
+        let results = join_all(fired.collect()).await;
+        let (pool, config, clock) = (self.pool.clone(), self.config.clone(), self.clock.clone());
+        tokio::task::spawn_blocking(move || -> QueryResult<()> {
+            let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            let mut rng = rand::thread_rng();
+            for (job, result) in &results {
+                let done = clock.now();
+                let wait = backoff(&config, job.attempts + 1, &mut rng);
+                let next = done.plus(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
+                if !result.delivered() {
+                    tracing::info!(job = job.id, attempts = job.attempts + 1, error = %result.error, "postback not delivered");
+                }
+                record(&mut conn, job, result, done, next, config.max_attempts)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(blocking_err)??;
+        Ok(n)
+    }
+
+    /// Runs the worker on a thread of its own until `stop` is set.
+    pub fn spawn(self, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new().name("postback-worker".into()).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "postback worker cannot start");
+                    return;
+                }
+            };
+            rt.block_on(async {
+                while !stop.load(Ordering::Acquire) {
+                    match self.run_once().await {
+                        Ok(n) if n > 0 => continue,
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "postback worker: database error"),
+                    }
+                    tokio::time::sleep(self.config.idle_poll).await;
+                }
+            });
+        })
+    }
+}
+
+/// Awaits every future concurrently (they are few: at most the configured concurrency).
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Puts a delivered or failed job of `tenant` back in the queue, to be fired now (the "re-fire"
+/// button). Returns false when no such job exists.
+pub fn refire(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    affiliate: Option<AffiliateId>,
+    job: i64,
+    now: Micros,
+) -> QueryResult<bool> {
+    let mut q =
+        postback_jobs::table.filter(postback_jobs::tenant_id.eq(tenant)).filter(postback_jobs::id.eq(job)).into_boxed();
+    if let Some(a) = affiliate {
+        q = q.filter(postback_jobs::affiliate_id.eq(a));
+    }
+    let found: Option<i64> = q.select(postback_jobs::id).first(conn).optional()?;
+    if found.is_none() {
+        return Ok(false);
+    }
+    diesel::update(
+        postback_jobs::table
+            .filter(postback_jobs::tenant_id.eq(tenant))
+            .filter(postback_jobs::id.eq(job))
+            .filter(postback_jobs::state.ne("sending")),
+    )
+    .set((
+        postback_jobs::state.eq("queued"),
+        postback_jobs::attempts.eq(0),
+        postback_jobs::next_attempt_at.eq(now),
+        postback_jobs::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_refuses_every_internal_range() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::7f00:1",
+        ] {
+            assert!(forbidden(ip.parse().unwrap()), "{ip} must be refused");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(!forbidden(ip.parse().unwrap()), "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn targets_are_checked_before_any_request() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(refuse_target(&u("ftp://example.com/x"), false).unwrap().contains("scheme"));
+        assert!(refuse_target(&u("file:///etc/passwd"), true).unwrap().contains("scheme"));
+        assert!(refuse_target(&u("http://127.0.0.1:9/x"), false).unwrap().contains("private"));
+        assert!(refuse_target(&u("http://[::1]/x"), false).is_some());
+        assert!(refuse_target(&u("http://127.0.0.1:9/x"), true).is_none());
+        assert!(refuse_target(&u("https://example.com/x"), false).is_none());
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_a_day() {
+        let c = DeliveryConfig::default();
+        let mut rng = rand::thread_rng();
+        for (attempt, base) in [(1, 60.0), (2, 120.0), (5, 960.0), (12, 86_400.0), (40, 86_400.0)] {
+            let d = backoff(&c, attempt, &mut rng).as_secs_f64();
+            assert!(d >= base * 0.8 && d <= base * 1.2, "attempt {attempt}: {d}");
+        }
+    }
+
+    #[test]
+    fn signatures_are_hmac_sha256_of_time_url_and_body() {
+        // echo -n '1700000000.https://x.test/pb?a=1body' | openssl dgst -sha256 -hmac secret
+        let s = signature("secret", 1_700_000_000, "https://x.test/pb?a=1", "body");
+        assert!(s.starts_with("t=1700000000,v1="));
+        assert_eq!(s.len(), "t=1700000000,v1=".len() + 64);
+    }
+}

@@ -1,0 +1,2 @@
+ALTER TABLE affiliates DROP COLUMN postback_secret;
+DROP TABLE postback_attempts;
