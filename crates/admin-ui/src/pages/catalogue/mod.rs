@@ -278,7 +278,7 @@ impl Integration {
             goals: goal_rows(public_url, offer, goals),
             token: offer.security_token.clone(),
             require_token: offer.require_token,
-            allowlist: offer.ip_allowlist.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+            allowlist: offer.allowlist().0.iter().map(ToString::to_string).collect(),
         }
     }
 }
