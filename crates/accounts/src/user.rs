@@ -83,6 +83,13 @@ pub struct NewUser<'a> {
     pub affiliate_id: Option<AffiliateId>,
 }
 
+/// A company users belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Company {
+    Affiliate(AffiliateId),
+    Advertiser(AdvertiserId),
+}
+
 /// Lower-cases and trims an email address, the form it is stored and looked up in.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
@@ -223,6 +230,16 @@ impl User {
             q = q.filter(users::role.eq(role));
         }
         Ok(q.order(users::id.desc()).limit(limit).offset(offset).select(User::as_select()).load(conn)?)
+    }
+
+    /// The people of one company of the tenant: the users of an affiliate, or of an advertiser.
+    pub fn list_of_company(conn: &mut DbConn, tenant: TenantId, company: Company) -> Result<Vec<User>, AccountsError> {
+        let q = users::table.filter(users::tenant_id.eq(tenant)).into_boxed();
+        let q = match company {
+            Company::Affiliate(id) => q.filter(users::affiliate_id.eq(id)),
+            Company::Advertiser(id) => q.filter(users::advertiser_id.eq(id)),
+        };
+        Ok(q.order(users::id.asc()).limit(1000).select(User::as_select()).load(conn)?)
     }
 
     pub fn count(conn: &mut DbConn, tenant: TenantId) -> Result<i64, AccountsError> {

@@ -36,12 +36,33 @@ pub struct Layout {
 pub fn nav_for(role: Role) -> Vec<NavItem> {
     let item = |href, label| NavItem { href, label };
     match role {
-        Role::Admin => {
-            vec![item("/admin", "Dashboard"), item("/admin/users", "Users"), item("/account/api-keys", "API keys")]
-        }
-        Role::Manager => vec![item("/admin", "Dashboard"), item("/account/api-keys", "API keys")],
-        Role::Affiliate => vec![item("/affiliate", "Dashboard"), item("/account/api-keys", "API keys")],
-        Role::Advertiser => vec![item("/advertiser", "Dashboard"), item("/account/api-keys", "API keys")],
+        Role::Admin => vec![
+            item("/admin", "Dashboard"),
+            item("/admin/offers", "Offers"),
+            item("/admin/advertisers", "Advertisers"),
+            item("/admin/affiliates", "Affiliates"),
+            item("/admin/access", "Offer access"),
+            item("/admin/users", "Users"),
+            item("/account/api-keys", "API keys"),
+        ],
+        Role::Manager => vec![
+            item("/admin", "Dashboard"),
+            item("/admin/offers", "Offers"),
+            item("/admin/advertisers", "Advertisers"),
+            item("/admin/affiliates", "Affiliates"),
+            item("/admin/access", "Offer access"),
+            item("/account/api-keys", "API keys"),
+        ],
+        Role::Affiliate => vec![
+            item("/affiliate", "Dashboard"),
+            item("/affiliate/offers", "Offers"),
+            item("/account/api-keys", "API keys"),
+        ],
+        Role::Advertiser => vec![
+            item("/advertiser", "Dashboard"),
+            item("/advertiser/offers", "Offers"),
+            item("/account/api-keys", "API keys"),
+        ],
     }
 }
 

@@ -209,6 +209,62 @@ impl OfferAccess {
     }
 }
 
+/// An offer as an affiliate sees it in their portal, with their access row (if any).
+#[derive(Debug, Clone)]
+pub struct VisibleOffer {
+    pub offer: Offer,
+    pub access: Option<OfferAccess>,
+}
+
+impl VisibleOffer {
+    /// May the affiliate run it (and see its link)?
+    pub fn can_run(&self) -> bool {
+        allowed(self.offer.visibility, self.access.as_ref().map(|a| a.status))
+    }
+}
+
+/// The offers an affiliate may see, newest first: active offers that are public or
+/// approval-required, and private ones only where the network approved this affiliate (other
+/// private offers are never revealed). `search` matches the name, or the id.
+pub fn visible_offers(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    affiliate: AffiliateId,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<VisibleOffer>, OffersError> {
+    use affnet_db::schema::offers;
+    let rows: Vec<OfferAccess> = offer_access::table
+        .filter(offer_access::tenant_id.eq(tenant))
+        .filter(offer_access::affiliate_id.eq(affiliate))
+        .select(OfferAccess::as_select())
+        .load(conn)?;
+    let approved_private: Vec<OfferId> =
+        rows.iter().filter(|a| a.status == AccessStatus::Approved).map(|a| a.offer_id).collect();
+    let mut q = offers::table
+        .filter(offers::tenant_id.eq(tenant))
+        .filter(offers::status.eq(OfferStatus::Active))
+        .filter(offers::visibility.ne(Visibility::Private).or(offers::id.eq_any(approved_private)))
+        .into_boxed();
+    if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = crate::like_pattern(s);
+        q = match s.parse::<i64>() {
+            Ok(id) => q.filter(offers::id.eq(OfferId(id)).or(offers::name.like(pattern))),
+            Err(_) => q.filter(offers::name.like(pattern)),
+        };
+    }
+    let list: Vec<Offer> =
+        q.order(offers::id.desc()).limit(limit).offset(offset).select(Offer::as_select()).load(conn)?;
+    Ok(list
+        .into_iter()
+        .map(|offer| {
+            let access = rows.iter().find(|a| a.offer_id == offer.id).cloned();
+            VisibleOffer { offer, access }
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

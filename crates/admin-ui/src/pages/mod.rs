@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod assets;
+pub mod catalogue;
 pub mod home;
 pub mod sign_in;
 pub mod users;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/users", web::post().to(users::create))
             .route("/admin/users/{id}", web::get().to(users::show))
             .route("/admin/users/{id}/status", web::post().to(users::set_status))
+            .configure(catalogue::configure)
             .route("/account/api-keys", web::get().to(api_keys::list))
             .route("/account/api-keys", web::post().to(api_keys::create))
             .route("/account/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
