@@ -37,6 +37,8 @@ pub struct Config {
     /// `AFFNET_CACHE_TTL`: seconds the click path may use offer and affiliate data without
     /// re-reading it (default 5; changes made on the same node apply at once).
     pub cache_ttl_secs: u64,
+    /// `AFFNET_POSTBACK_*`: the postback delivery worker.
+    pub postbacks: affnet_tracking::delivery::DeliveryConfig,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -108,6 +110,15 @@ impl Config {
             shutdown_timeout: parse("AFFNET_SHUTDOWN_TIMEOUT", 10u64, "a number of seconds")?,
             log_json,
             cache_ttl_secs: parse("AFFNET_CACHE_TTL", 5u64, "a number of seconds")?,
+            postbacks: affnet_tracking::delivery::DeliveryConfig {
+                concurrency: parse("AFFNET_POSTBACK_CONCURRENCY", 32usize, "a number of requests")?.clamp(1, 1024),
+                max_attempts: parse("AFFNET_POSTBACK_MAX_ATTEMPTS", 10i64, "a number of attempts")?.clamp(1, 100),
+                timeout: std::time::Duration::from_secs(
+                    parse("AFFNET_POSTBACK_TIMEOUT", 10u64, "a number of seconds")?.clamp(1, 300),
+                ),
+                allow_private: parse_bool("AFFNET_POSTBACK_ALLOW_PRIVATE", false)?,
+                ..affnet_tracking::delivery::DeliveryConfig::default()
+            },
         })
     }
 
@@ -123,6 +134,10 @@ impl Config {
             workers = self.workers,
             shutdown_timeout = self.shutdown_timeout,
             cache_ttl_secs = self.cache_ttl_secs,
+            postback_concurrency = self.postbacks.concurrency,
+            postback_max_attempts = self.postbacks.max_attempts,
+            postback_timeout_secs = self.postbacks.timeout.as_secs(),
+            postback_allow_private = self.postbacks.allow_private,
             "configuration"
         );
     }

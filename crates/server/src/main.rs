@@ -31,6 +31,11 @@ fn serve(config: Config) -> Result<(), CliError> {
         std::time::Duration::from_secs(config.cache_ttl_secs),
     )
     .map_err(CliError::Refused)?;
+    let stop_deliveries = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let deliverer =
+        affnet_tracking::delivery::Deliverer::new(state.pool.clone(), config.postbacks.clone(), state.clock.clone())
+            .map_err(CliError::Refused)?
+            .spawn(stop_deliveries.clone())?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| CliError::Refused(format!("AFFNET_LISTEN: cannot listen on {}: {e}", config.listen)))?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "affnet is serving");
@@ -43,6 +48,8 @@ fn serve(config: Config) -> Result<(), CliError> {
     for writer in writers {
         let _ = writer.join();
     }
+    stop_deliveries.store(true, std::sync::atomic::Ordering::Release);
+    let _ = deliverer.join();
     tracing::info!("stopped");
     Ok(())
 }
