@@ -11,6 +11,7 @@ pub mod affiliate;
 pub mod error;
 pub mod goal;
 pub mod ip_allowlist;
+pub mod listing;
 pub mod macros;
 pub mod offer;
 pub mod payout;
