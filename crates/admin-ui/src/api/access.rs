@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use affnet_db::{AffiliateId, FieldErrors, OfferId, UserId};
 use affnet_offers::{AccessStatus, Decision, OfferAccess};
 
+use super::offers::visible_offer;
 use super::{parse_param, require_staff, Page, Pagination, Viewer};
 use crate::auth::ApiUser;
 use crate::{ApiError, AppError, AppState};
@@ -97,8 +98,8 @@ pub struct ApplyBody {
 }
 
 /// `POST /api/v1/offers/{id}/apply` (affiliate users): asks to run an approval-required offer;
-/// 201 with the pending row. A private offer is not found; a public, inactive or already
-/// applied-for offer is a 422 on `offer_id`.
+/// 201 with the pending row. An offer the affiliate may not see (private without access, not
+/// active) is not found; a public or already applied-for offer is a 422 on `offer_id`.
 pub async fn apply(
     state: web::Data<AppState>,
     me: ApiUser,
@@ -111,7 +112,14 @@ pub async fn apply(
     let offer = OfferId(id.into_inner());
     let message = body.into_inner().message;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let row = state.db(move |c| Ok(OfferAccess::apply(c, tenant, offer, affiliate, &message, now)?)).await?;
+    let row = state
+        .db(move |c| {
+            // An offer the affiliate may not see (private, paused, rejected) is not found, never
+            // described.
+            visible_offer(c, tenant, Viewer::Affiliate(affiliate), offer)?;
+            Ok(OfferAccess::apply(c, tenant, offer, affiliate, &message, now)?)
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer, affiliate = %affiliate, "offer access applied for through the API");
     Ok(HttpResponse::Created().json(AccessJson::from(row)))
 }

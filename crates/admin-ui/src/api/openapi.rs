@@ -404,7 +404,7 @@ fn paths() -> Value {
             "post": op("goals", "Adds a goal to an offer (staff).", vec![path_id("offer")], Some(body("GoalInput")),
                 &[("201", ok("The new goal.", schema("Goal")))], &["400", "403", "404", "422"]),
         },
-        "/offers/{id}/apply": { "post": op("offer access", "An affiliate user asks to run an approval-required offer. Private offers are not found; public, inactive or already applied-for offers are a 422 on offer_id.",
+        "/offers/{id}/apply": { "post": op("offer access", "An affiliate user asks to run an approval-required offer. Offers it may not see (private without access, not active) are not found; public or already applied-for offers are a 422 on offer_id.",
             vec![path_id("offer")], Some(body("ApplyInput")),
             &[("201", ok("The pending application.", schema("OfferAccess")))], &["400", "403", "404", "422"]) },
         "/goals/{id}": {

@@ -552,6 +552,7 @@ async fn affiliates_see_only_offers_they_may_run_or_apply_to(backend: Backend) {
     }
     assert_eq!(aff.get(&format!("/api/v1/goals/{goal}")).await.status, 404);
     assert_eq!(aff.post(&format!("/api/v1/offers/{private}/apply"), json!({})).await.status, 404);
+    assert_eq!(aff.post(&format!("/api/v1/offers/{paused}/apply"), json!({})).await.status, 404);
 
     // Apply to the gated offer, the network approves.
     let gated_json = aff.get(&format!("/api/v1/offers/{gated}")).await.body;
