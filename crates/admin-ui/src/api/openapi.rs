@@ -195,7 +195,7 @@ fn schemas() -> Value {
         "AdvertiserInput": input(json!({
             "name": { "type": "string", "minLength": 1, "maxLength": 200 },
             "contact_name": { "type": "string", "maxLength": 200, "default": "" },
-            "contact_email": { "type": "string", "format": "email", "default": "" },
+            "contact_email": { "type": "string", "default": "", "description": "Empty, or an email address." },
             "status": { "type": "string", "enum": words(AdvertiserStatus::ALL, AdvertiserStatus::as_str), "default": "active" },
             "notes": { "type": "string", "maxLength": 5000, "default": "" },
         }), &["name"]),
@@ -208,7 +208,7 @@ fn schemas() -> Value {
         }), &["id", "name", "contact_email", "status", "manager_user_id", "created_at", "updated_at"]),
         "AffiliateInput": input(json!({
             "name": { "type": "string", "minLength": 1, "maxLength": 200 },
-            "contact_email": { "type": "string", "format": "email", "default": "" },
+            "contact_email": { "type": "string", "default": "", "description": "Empty, or an email address." },
             "status": { "type": "string", "enum": words(AffiliateStatus::ALL, AffiliateStatus::as_str), "default": "pending" },
             "manager_user_id": { "type": "integer", "format": "int64", "nullable": true, "description": "A user of role manager in this network." },
             "notes": { "type": "string", "maxLength": 5000, "default": "" },
