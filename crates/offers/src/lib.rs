@@ -84,6 +84,13 @@ macro_rules! text_enum {
     };
 }
 
+diesel::define_sql_function! {
+    /// SQL `lower()`. Searches compare `lower(column) LIKE lower(pattern)`: PostgreSQL's `LIKE`
+    /// is case-sensitive where SQLite's is not; folded by the same database on both sides, a
+    /// search ignores the case of ASCII letters on both (and of all letters on PostgreSQL).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 /// A `LIKE` pattern matching `search` anywhere. `%` and `\` are dropped from the search text so
 /// that it is read literally on both backends (which disagree on the default escape character).
 pub fn like_pattern(search: &str) -> String {

@@ -43,10 +43,10 @@ impl Advertiser {
         if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
             let pattern = crate::like_pattern(s);
             q = q.filter(
-                advertisers::name
-                    .like(pattern.clone())
-                    .or(advertisers::contact_email.like(pattern.clone()))
-                    .or(advertisers::contact_name.like(pattern)),
+                crate::lower(advertisers::name)
+                    .like(crate::lower(pattern.clone()))
+                    .or(crate::lower(advertisers::contact_email).like(crate::lower(pattern.clone())))
+                    .or(crate::lower(advertisers::contact_name).like(crate::lower(pattern))),
             );
         }
         if let Some(st) = status {
@@ -67,7 +67,11 @@ impl Affiliate {
         let mut q = affiliates::table.filter(affiliates::tenant_id.eq(tenant)).into_boxed::<Db>();
         if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
             let pattern = crate::like_pattern(s);
-            q = q.filter(affiliates::name.like(pattern.clone()).or(affiliates::contact_email.like(pattern)));
+            q = q.filter(
+                crate::lower(affiliates::name)
+                    .like(crate::lower(pattern.clone()))
+                    .or(crate::lower(affiliates::contact_email).like(crate::lower(pattern))),
+            );
         }
         if let Some(st) = status {
             q = q.filter(affiliates::status.eq(st));
@@ -86,8 +90,14 @@ fn offer_query<'a>(
     let mut q = offers::table.filter(offers::tenant_id.eq(tenant)).into_boxed();
     if let Some(s) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         match s.parse::<i64>() {
-            Ok(id) => q = q.filter(offers::id.eq(OfferId(id)).or(offers::name.like(crate::like_pattern(s)))),
-            Err(_) => q = q.filter(offers::name.like(crate::like_pattern(s))),
+            Ok(id) => {
+                q = q.filter(
+                    offers::id
+                        .eq(OfferId(id))
+                        .or(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s)))),
+                )
+            }
+            Err(_) => q = q.filter(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s)))),
         }
     }
     if let Some(st) = filter.status {

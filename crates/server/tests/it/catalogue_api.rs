@@ -1058,7 +1058,32 @@ async fn documented_request_schemas_match_the_server(backend: Backend) {
     app.stop().await;
 }
 
+async fn search_ignores_case_on_both_backends(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let adv = api.post("/api/v1/advertisers", json!({"name": "ACME Shop", "contact_name": "Zoë"})).await.body["id"]
+        .as_i64()
+        .unwrap();
+    api.post("/api/v1/affiliates", json!({"name": "Traffic", "contact_email": "Team@Traffic.example"})).await;
+    api.post("/api/v1/offers", minimal_offer(adv, "Summer SALE", "public")).await;
+    for (path, total) in [
+        ("/api/v1/advertisers?search=acme%20shop", 1),
+        ("/api/v1/advertisers?search=ZOë", 1),
+        ("/api/v1/affiliates?search=TEAM@traffic", 1),
+        ("/api/v1/offers?search=summer%20sale", 1),
+        ("/api/v1/offers?search=SUMMER", 1),
+        ("/api/v1/offers?search=winter", 0),
+    ] {
+        let res = api.get(path).await;
+        assert_eq!((res.status, res.body["total"].as_i64()), (200, Some(total)), "{path}");
+        assert_eq!(res.body["data"].as_array().unwrap().len(), usize::try_from(total).unwrap(), "{path}");
+    }
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    search_ignores_case_on_both_backends,
     staff_build_the_catalogue_through_the_api,
     bad_offer_values_are_refused_by_field_and_change_nothing,
     bad_values_for_the_other_resources_are_refused_by_field,
