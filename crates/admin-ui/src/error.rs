@@ -90,6 +90,16 @@ impl From<AccountsError> for AppError {
     }
 }
 
+impl From<affnet_offers::OffersError> for AppError {
+    fn from(e: affnet_offers::OffersError) -> Self {
+        match e {
+            affnet_offers::OffersError::Invalid(f) => AppError::Invalid(f),
+            affnet_offers::OffersError::NotFound => AppError::NotFound,
+            affnet_offers::OffersError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {
@@ -150,6 +160,12 @@ pub struct ApiError(#[from] pub AppError);
 
 impl From<AccountsError> for ApiError {
     fn from(e: AccountsError) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl From<affnet_offers::OffersError> for ApiError {
+    fn from(e: affnet_offers::OffersError) -> Self {
         ApiError(e.into())
     }
 }

@@ -171,10 +171,10 @@ impl Advertiser {
         if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
             let pattern = crate::like_pattern(s);
             q = q.filter(
-                advertisers::name
-                    .like(pattern.clone())
-                    .or(advertisers::contact_email.like(pattern.clone()))
-                    .or(advertisers::contact_name.like(pattern)),
+                crate::lower(advertisers::name)
+                    .like(crate::lower(pattern.clone()))
+                    .or(crate::lower(advertisers::contact_email).like(crate::lower(pattern.clone())))
+                    .or(crate::lower(advertisers::contact_name).like(crate::lower(pattern))),
             );
         }
         if let Some(st) = status {

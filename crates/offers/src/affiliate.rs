@@ -176,7 +176,11 @@ impl Affiliate {
         let mut q = affiliates::table.filter(affiliates::tenant_id.eq(tenant)).into_boxed();
         if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
             let pattern = crate::like_pattern(s);
-            q = q.filter(affiliates::name.like(pattern.clone()).or(affiliates::contact_email.like(pattern)));
+            q = q.filter(
+                crate::lower(affiliates::name)
+                    .like(crate::lower(pattern.clone()))
+                    .or(crate::lower(affiliates::contact_email).like(crate::lower(pattern))),
+            );
         }
         if let Some(st) = status {
             q = q.filter(affiliates::status.eq(st));

@@ -11,6 +11,7 @@ pub mod affiliate;
 pub mod error;
 pub mod goal;
 pub mod ip_allowlist;
+pub mod listing;
 pub mod macros;
 pub mod offer;
 pub mod payout;
@@ -81,6 +82,13 @@ macro_rules! text_enum {
 
         affnet_db::text_sql!($name);
     };
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower()`. Searches compare `lower(column) LIKE lower(pattern)`: PostgreSQL's `LIKE`
+    /// is case-sensitive where SQLite's is not; folded by the same database on both sides, a
+    /// search ignores the case of ASCII letters on both (and of all letters on PostgreSQL).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
 /// A `LIKE` pattern matching `search` anywhere. `%` and `\` are dropped from the search text so

@@ -447,8 +447,14 @@ impl Offer {
         let mut q = offers::table.filter(offers::tenant_id.eq(tenant)).into_boxed();
         if let Some(s) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             match s.parse::<i64>() {
-                Ok(id) => q = q.filter(offers::id.eq(OfferId(id)).or(offers::name.like(crate::like_pattern(s)))),
-                Err(_) => q = q.filter(offers::name.like(crate::like_pattern(s))),
+                Ok(id) => {
+                    q = q.filter(
+                        offers::id
+                            .eq(OfferId(id))
+                            .or(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s)))),
+                    )
+                }
+                Err(_) => q = q.filter(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s)))),
             }
         }
         if let Some(st) = filter.status {

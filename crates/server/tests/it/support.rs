@@ -210,6 +210,38 @@ impl Api {
             .unwrap();
         Json { status: res.status().as_u16(), body: res.json().await.unwrap_or(serde_json::Value::Null) }
     }
+
+    pub async fn put(&self, path: &str, body: serde_json::Value) -> Json {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Json {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Any method, with an optional JSON body.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> Json {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        Json { status: res.status().as_u16(), body: res.json().await.unwrap_or(serde_json::Value::Null) }
+    }
+
+    /// Posts `body` as it is, declared as JSON (for malformed bodies).
+    pub async fn post_raw(&self, path: &str, body: &str) -> Json {
+        let res = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        Json { status: res.status().as_u16(), body: res.json().await.unwrap_or(serde_json::Value::Null) }
+    }
 }
 
 /// Runs each named `async fn(Backend)` as two tests: on SQLite and on PostgreSQL.

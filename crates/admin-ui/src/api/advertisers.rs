@@ -1,0 +1,112 @@
+//! `/api/v1/advertisers`: the network's advertiser companies (staff; an advertiser user may read
+//! its own company).
+
+use actix_web::{web, HttpResponse};
+use affnet_db::AdvertiserId;
+use affnet_offers::{Advertiser, AdvertiserInput, AdvertiserStatus};
+
+use super::{parse_param, require_staff, Page, Pagination, Viewer};
+use crate::auth::ApiUser;
+use crate::{ApiError, AppError, AppState};
+
+#[derive(serde::Serialize)]
+pub struct AdvertiserJson {
+    id: AdvertiserId,
+    name: String,
+    contact_name: String,
+    contact_email: String,
+    status: AdvertiserStatus,
+    notes: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Advertiser> for AdvertiserJson {
+    fn from(a: Advertiser) -> Self {
+        AdvertiserJson {
+            id: a.id,
+            name: a.name,
+            contact_name: a.contact_name,
+            contact_email: a.contact_email,
+            status: a.status,
+            notes: a.notes,
+            created_at: a.created_at.rfc3339(),
+            updated_at: a.updated_at.rfc3339(),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    search: Option<String>,
+    status: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// `GET /api/v1/advertisers?search=&status=&page=&per_page=` (staff)
+pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let q = q.into_inner();
+    let status = parse_param::<AdvertiserStatus>(q.status.as_deref(), "status")?;
+    let (limit, offset, page) = Pagination { page: q.page, per_page: q.per_page }.limit_offset()?;
+    let tenant = me.user.tenant_id;
+    let search = q.search;
+    let (rows, total) = state
+        .db(move |c| {
+            let s = search.as_deref();
+            Ok((Advertiser::list(c, tenant, s, status, limit, offset)?, Advertiser::count(c, tenant, s, status)?))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: rows.into_iter().map(AdvertiserJson::from).collect(),
+        page,
+        per_page: limit,
+        total,
+    }))
+}
+
+/// `GET /api/v1/advertisers/{id}`: staff, or a user of that advertiser; anything else is not
+/// found.
+pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let id = AdvertiserId(id.into_inner());
+    match Viewer::of(&me)? {
+        Viewer::Staff => {}
+        Viewer::Advertiser(own) if own == id => {}
+        Viewer::Advertiser(_) | Viewer::Affiliate(_) => return Err(AppError::NotFound.into()),
+    }
+    let tenant = me.user.tenant_id;
+    let a = state.db(move |c| Ok(Advertiser::find(c, tenant, id)?)).await?;
+    Ok(HttpResponse::Ok().json(AdvertiserJson::from(a)))
+}
+
+/// `POST /api/v1/advertisers` (staff): 201 with the advertiser, or 422 with a field map.
+pub async fn create(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    body: web::Json<AdvertiserInput>,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let input = body.into_inner();
+    let (tenant, now) = (me.user.tenant_id, state.clock.now());
+    let a = state.db(move |c| Ok(Advertiser::create(c, tenant, &input, now)?)).await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser created through the API");
+    Ok(HttpResponse::Created().json(AdvertiserJson::from(a)))
+}
+
+/// `PUT /api/v1/advertisers/{id}` (staff): replaces the editable fields (the whole body, as for
+/// create).
+pub async fn update(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: web::Path<i64>,
+    body: web::Json<AdvertiserInput>,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let id = AdvertiserId(id.into_inner());
+    let input = body.into_inner();
+    let (tenant, now) = (me.user.tenant_id, state.clock.now());
+    let a = state.db(move |c| Ok(Advertiser::update(c, tenant, id, &input, now)?)).await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser updated through the API");
+    Ok(HttpResponse::Ok().json(AdvertiserJson::from(a)))
+}

@@ -1,0 +1,107 @@
+//! `/api/v1/offers/{id}/goals` and `/api/v1/goals/{id}`: an offer's goals. Staff write; whoever
+//! may see the offer may read its goals (affiliates without the revenue, advertisers without the
+//! payout).
+
+use actix_web::{web, HttpResponse};
+use affnet_db::{GoalId, OfferId};
+use affnet_offers::{Goal, GoalInput, GoalStatus, Rate};
+
+use super::offers::visible_offer;
+use super::{require_staff, Viewer};
+use crate::auth::ApiUser;
+use crate::{ApiError, AppState};
+
+#[derive(serde::Serialize)]
+pub struct GoalJson {
+    id: GoalId,
+    offer_id: OfferId,
+    name: String,
+    status: GoalStatus,
+    /// What affiliates earn: staff and affiliates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payout: Option<Rate>,
+    /// What the advertiser pays: staff and advertisers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revenue: Option<Rate>,
+    allow_multiple: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl GoalJson {
+    fn new(g: Goal, viewer: Viewer) -> Self {
+        GoalJson {
+            id: g.id,
+            offer_id: g.offer_id,
+            payout: (!matches!(viewer, Viewer::Advertiser(_))).then(|| g.payout_rate()),
+            revenue: (!matches!(viewer, Viewer::Affiliate(_))).then(|| g.revenue_rate()),
+            name: g.name,
+            status: g.status,
+            allow_multiple: g.allow_multiple,
+            created_at: g.created_at.rfc3339(),
+            updated_at: g.updated_at.rfc3339(),
+        }
+    }
+}
+
+/// `GET /api/v1/offers/{id}/goals`: all goals of an offer the key's user may see (404 otherwise).
+pub async fn list(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let viewer = Viewer::of(&me)?;
+    let offer = OfferId(id.into_inner());
+    let tenant = me.user.tenant_id;
+    let goals = state
+        .db(move |c| {
+            visible_offer(c, tenant, viewer, offer)?;
+            Ok(Goal::list_for_offer(c, tenant, offer)?)
+        })
+        .await?;
+    let data: Vec<GoalJson> = goals.into_iter().map(|g| GoalJson::new(g, viewer)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+/// `GET /api/v1/goals/{id}`: a goal of an offer the key's user may see (404 otherwise).
+pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let viewer = Viewer::of(&me)?;
+    let id = GoalId(id.into_inner());
+    let tenant = me.user.tenant_id;
+    let goal = state
+        .db(move |c| {
+            let goal = Goal::find(c, tenant, id)?;
+            visible_offer(c, tenant, viewer, goal.offer_id)?;
+            Ok(goal)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(GoalJson::new(goal, viewer)))
+}
+
+/// `POST /api/v1/offers/{id}/goals` (staff): 201 with the goal, or 422.
+pub async fn create(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: web::Path<i64>,
+    body: web::Json<GoalInput>,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let offer = OfferId(id.into_inner());
+    let input = body.into_inner();
+    let (tenant, now) = (me.user.tenant_id, state.clock.now());
+    let goal = state.db(move |c| Ok(Goal::create(c, tenant, offer, &input, now)?)).await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, goal = %goal.id, offer = %offer, "goal created through the API");
+    Ok(HttpResponse::Created().json(GoalJson::new(goal, Viewer::Staff)))
+}
+
+/// `PUT /api/v1/goals/{id}` (staff): replaces the editable fields (the whole body).
+pub async fn update(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: web::Path<i64>,
+    body: web::Json<GoalInput>,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let id = GoalId(id.into_inner());
+    let input = body.into_inner();
+    let (tenant, now) = (me.user.tenant_id, state.clock.now());
+    let goal = state.db(move |c| Ok(Goal::update(c, tenant, id, &input, now)?)).await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, goal = %goal.id, "goal updated through the API");
+    Ok(HttpResponse::Ok().json(GoalJson::new(goal, Viewer::Staff)))
+}

@@ -1,0 +1,479 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.0 description of `/api/v1`, written by hand (the
+//! integration tests check that every documented route is served and that the documented
+//! required fields are the ones the server insists on). Enum values come from the domain types,
+//! so they cannot drift.
+
+use actix_web::HttpResponse;
+use affnet_accounts::Role;
+use affnet_offers::{
+    AccessStatus, AdvertiserStatus, AffiliateStatus, CapUnit, ConversionStatus, GoalStatus, OfferStatus, OverCap,
+    PayoutType, Visibility,
+};
+use serde_json::{json, Map, Value};
+
+/// `GET /api/v1/openapi.json` (no key needed).
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(spec())
+}
+
+fn words<T: Copy>(all: &[T], f: impl Fn(T) -> &'static str) -> Value {
+    Value::from(all.iter().map(|v| f(*v)).collect::<Vec<_>>())
+}
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn enum_of(values: Value) -> Value {
+    json!({ "type": "string", "enum": values })
+}
+
+fn id() -> Value {
+    json!({ "type": "integer", "format": "int64" })
+}
+
+fn nullable_id() -> Value {
+    json!({ "type": "integer", "format": "int64", "nullable": true })
+}
+
+fn integer() -> Value {
+    json!({ "type": "integer", "format": "int64" })
+}
+
+fn boolean() -> Value {
+    json!({ "type": "boolean" })
+}
+
+fn timestamp() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+fn nullable_timestamp() -> Value {
+    json!({ "type": "string", "format": "date-time", "nullable": true })
+}
+
+/// An object schema; `required` lists the properties that must be present.
+fn object(properties: Value, required: &[&str]) -> Value {
+    let mut o = json!({ "type": "object", "properties": properties });
+    if !required.is_empty() {
+        o["required"] = Value::from(required.to_vec());
+    }
+    o
+}
+
+/// A request body schema: like [`object`], refusing unknown properties.
+fn input(properties: Value, required: &[&str]) -> Value {
+    let mut o = object(properties, required);
+    o["additionalProperties"] = Value::Bool(false);
+    o
+}
+
+/// A paginated list of `item`.
+fn page_of(item: Value) -> Value {
+    object(
+        json!({
+            "data": { "type": "array", "items": item },
+            "page": integer(),
+            "per_page": integer(),
+            "total": { "type": "integer", "format": "int64", "description": "Rows matching the filters, all pages." },
+        }),
+        &["data", "page", "per_page", "total"],
+    )
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": json_content(schema) })
+}
+
+fn body(schema_name: &str) -> Value {
+    json!({ "required": true, "content": json_content(schema(schema_name)) })
+}
+
+fn path_id(what: &str) -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "description": format!("The {what} id."), "schema": id() })
+}
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+fn paging() -> Vec<Value> {
+    vec![
+        query("page", "1-based page number (default 1).", json!({ "type": "integer", "minimum": 1 })),
+        query(
+            "per_page",
+            "Rows per page, 1 to 200 (default 50).",
+            json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
+        ),
+    ]
+}
+
+/// One operation. `errors` are the error statuses it may answer, described once under
+/// `components/responses`.
+fn op(
+    tag: &str,
+    summary: &str,
+    params: Vec<Value>,
+    request: Option<Value>,
+    responses: &[(&str, Value)],
+    errors: &[&str],
+) -> Value {
+    let mut r = Map::new();
+    for (status, response) in responses {
+        r.insert((*status).to_owned(), response.clone());
+    }
+    r.insert("401".to_owned(), json!({ "$ref": "#/components/responses/Unauthorized" }));
+    for e in errors {
+        let name = match *e {
+            "400" => "BadRequest",
+            "403" => "Forbidden",
+            "404" => "NotFound",
+            _ => "ValidationFailed",
+        };
+        r.insert((*e).to_owned(), json!({ "$ref": format!("#/components/responses/{name}") }));
+    }
+    let mut o = json!({ "tags": [tag], "summary": summary, "responses": r });
+    if !params.is_empty() {
+        o["parameters"] = Value::from(params);
+    }
+    if let Some(b) = request {
+        o["requestBody"] = b;
+    }
+    o
+}
+
+fn schemas() -> Value {
+    let rate = object(
+        json!({
+            "type": enum_of(words(PayoutType::ALL, PayoutType::as_str)),
+            "flat": { "type": "integer", "format": "int64", "minimum": 0, "maximum": 100_000_000,
+                      "description": "Flat part in minor units of the offer's currency (250 = 2.50); used by cpa_flat and cpa_both." },
+            "bps": { "type": "integer", "format": "int64", "minimum": 0, "maximum": 10_000,
+                     "description": "Percentage of the sale amount in basis points (1250 = 12.5 %); used by cpa_percent and cpa_both." },
+        }),
+        &["type", "flat", "bps"],
+    );
+    let roles = Value::from(Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>());
+    json!({
+        "Error": object(json!({
+            "error": { "type": "string", "description": "Stable machine-readable code.",
+                       "enum": ["unauthorized", "forbidden", "not_found", "bad_request", "validation_failed", "too_many_requests", "internal_error"] },
+            "message": string(),
+            "fields": { "type": "object", "additionalProperties": { "type": "string" },
+                        "description": "validation_failed only: field name → what is wrong with it." },
+        }), &["error", "message"]),
+        "Rate": rate,
+        "User": object(json!({
+            "id": id(), "email": string(), "name": string(), "role": enum_of(roles.clone()),
+            "status": enum_of(json!(["active", "pending", "disabled"])),
+            "created_at": timestamp(), "last_login_at": nullable_timestamp(),
+            "advertiser_id": nullable_id(), "affiliate_id": nullable_id(),
+        }), &["id", "email", "name", "role", "status", "created_at", "last_login_at", "advertiser_id", "affiliate_id"]),
+        "UserInput": input(json!({
+            "email": string(), "name": string(), "role": enum_of(roles),
+            "password": { "type": "string", "minLength": 10 },
+            "advertiser_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Required for role advertiser." },
+            "affiliate_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Required for role affiliate." },
+        }), &["email", "role", "password"]),
+        "Me": object(json!({
+            "user": schema("User"),
+            "network": object(json!({ "id": id(), "slug": string(), "name": string() }), &["id", "slug", "name"]),
+        }), &["user", "network"]),
+        "Advertiser": object(json!({
+            "id": id(), "name": string(), "contact_name": string(), "contact_email": string(),
+            "status": enum_of(words(AdvertiserStatus::ALL, AdvertiserStatus::as_str)), "notes": string(),
+            "created_at": timestamp(), "updated_at": timestamp(),
+        }), &["id", "name", "contact_name", "contact_email", "status", "notes", "created_at", "updated_at"]),
+        "AdvertiserInput": input(json!({
+            "name": { "type": "string", "minLength": 1, "maxLength": 200 },
+            "contact_name": { "type": "string", "maxLength": 200, "default": "" },
+            "contact_email": { "type": "string", "default": "", "description": "Empty, or an email address." },
+            "status": { "type": "string", "enum": words(AdvertiserStatus::ALL, AdvertiserStatus::as_str), "default": "active" },
+            "notes": { "type": "string", "maxLength": 5000, "default": "" },
+        }), &["name"]),
+        "Affiliate": object(json!({
+            "id": id(), "name": string(), "contact_email": string(),
+            "status": enum_of(words(AffiliateStatus::ALL, AffiliateStatus::as_str)),
+            "manager_user_id": nullable_id(),
+            "notes": { "type": "string", "description": "Staff only." },
+            "created_at": timestamp(), "updated_at": timestamp(),
+        }), &["id", "name", "contact_email", "status", "manager_user_id", "created_at", "updated_at"]),
+        "AffiliateInput": input(json!({
+            "name": { "type": "string", "minLength": 1, "maxLength": 200 },
+            "contact_email": { "type": "string", "default": "", "description": "Empty, or an email address." },
+            "status": { "type": "string", "enum": words(AffiliateStatus::ALL, AffiliateStatus::as_str), "default": "pending" },
+            "manager_user_id": { "type": "integer", "format": "int64", "nullable": true, "description": "A user of role manager in this network." },
+            "notes": { "type": "string", "maxLength": 5000, "default": "" },
+        }), &["name"]),
+        "AffiliateStatusInput": input(json!({
+            "status": enum_of(words(AffiliateStatus::ALL, AffiliateStatus::as_str)),
+        }), &["status"]),
+        "Offer": object(json!({
+            "id": id(), "advertiser_id": id(), "name": string(), "description": string(),
+            "offer_url": string(), "preview_url": string(), "fallback_url": string(),
+            "status": enum_of(words(OfferStatus::ALL, OfferStatus::as_str)),
+            "visibility": enum_of(words(Visibility::ALL, Visibility::as_str)),
+            "currency": { "type": "string", "description": "ISO 4217 code." },
+            "payout": { "allOf": [schema("Rate")], "description": "What affiliates earn. Staff only (absent for advertiser users)." },
+            "revenue": schema("Rate"),
+            "conversion_status": enum_of(words(ConversionStatus::ALL, ConversionStatus::as_str)),
+            "min_click_age_secs": integer(), "max_click_age_secs": integer(),
+            "daily_cap": nullable_id(), "total_cap": nullable_id(),
+            "cap_unit": enum_of(words(CapUnit::ALL, CapUnit::as_str)),
+            "over_cap": enum_of(words(OverCap::ALL, OverCap::as_str)),
+            "dedupe_adv_sub": boolean(), "one_per_click": boolean(), "require_token": boolean(),
+            "security_token": { "type": "string", "description": "The advertiser's postback token (staff and the offer's advertiser)." },
+            "ip_allowlist": { "type": "string", "description": "Addresses and CIDR ranges, one per line; empty allows any." },
+            "created_at": timestamp(), "updated_at": timestamp(),
+        }), &["id", "advertiser_id", "name", "description", "offer_url", "preview_url", "fallback_url", "status",
+              "visibility", "currency", "revenue", "conversion_status", "min_click_age_secs", "max_click_age_secs",
+              "daily_cap", "total_cap", "cap_unit", "over_cap", "dedupe_adv_sub", "one_per_click", "require_token",
+              "security_token", "ip_allowlist", "created_at", "updated_at"]),
+        "AffiliateOffer": object(json!({
+            "id": id(), "name": string(), "description": string(), "preview_url": string(),
+            "status": enum_of(words(OfferStatus::ALL, OfferStatus::as_str)),
+            "visibility": enum_of(words(Visibility::ALL, Visibility::as_str)),
+            "currency": string(), "payout": schema("Rate"),
+            "min_click_age_secs": integer(), "max_click_age_secs": integer(),
+            "daily_cap": nullable_id(), "total_cap": nullable_id(),
+            "cap_unit": enum_of(words(CapUnit::ALL, CapUnit::as_str)),
+            "access": { "type": "string", "nullable": true, "enum": words(AccessStatus::ALL, AccessStatus::as_str),
+                        "description": "The network's decision on this affiliate's access, if any." },
+            "can_run": boolean(),
+            "tracking_url": { "type": "string", "nullable": true, "description": "Present when can_run." },
+            "created_at": timestamp(), "updated_at": timestamp(),
+        }), &["id", "name", "description", "preview_url", "status", "visibility", "currency", "payout",
+              "min_click_age_secs", "max_click_age_secs", "daily_cap", "total_cap", "cap_unit", "access", "can_run",
+              "tracking_url", "created_at", "updated_at"]),
+        "OfferInput": input(json!({
+            "advertiser_id": id(),
+            "name": { "type": "string", "minLength": 1, "maxLength": 200 },
+            "description": { "type": "string", "maxLength": 20000, "default": "" },
+            "offer_url": { "type": "string", "description": "http(s) landing URL; may carry {transaction_id}, {offer_id}, {affiliate_id}, {aff_id}, {advertiser_id}, {aff_sub}..{aff_sub5}, {source}, {aff_click_id}, {ip}." },
+            "preview_url": { "type": "string", "default": "" },
+            "fallback_url": { "type": "string", "default": "", "description": "Where paused, capped or refused traffic goes." },
+            "status": { "type": "string", "enum": words(OfferStatus::ALL, OfferStatus::as_str), "default": "active" },
+            "visibility": { "type": "string", "enum": words(Visibility::ALL, Visibility::as_str), "default": "public" },
+            "currency": { "type": "string", "default": "USD", "description": "ISO 4217 code." },
+            "payout": { "allOf": [schema("Rate")], "description": "Default: cpa_flat 0." },
+            "revenue": { "allOf": [schema("Rate")], "description": "Default: cpa_flat 0." },
+            "conversion_status": { "type": "string", "enum": ["approved", "pending"], "default": "approved" },
+            "min_click_age_secs": { "type": "integer", "format": "int64", "minimum": 0, "maximum": 31_622_400, "default": 0,
+                                    "description": "Not above max_click_age_secs." },
+            "max_click_age_secs": { "type": "integer", "format": "int64", "minimum": 1, "maximum": 31_622_400, "default": 2_592_000 },
+            "daily_cap": { "type": "integer", "format": "int64", "minimum": 1, "nullable": true },
+            "total_cap": { "type": "integer", "format": "int64", "minimum": 1, "nullable": true },
+            "cap_unit": { "type": "string", "enum": words(CapUnit::ALL, CapUnit::as_str), "default": "conversions" },
+            "over_cap": { "type": "string", "enum": words(OverCap::ALL, OverCap::as_str), "default": "reject" },
+            "dedupe_adv_sub": { "type": "boolean", "default": true },
+            "one_per_click": { "type": "boolean", "default": true },
+            "require_token": { "type": "boolean", "default": true },
+            "ip_allowlist": { "type": "string", "default": "", "description": "Addresses and CIDR ranges (comma, space or newline separated)." },
+        }), &["advertiser_id", "name", "offer_url"]),
+        "Goal": object(json!({
+            "id": id(), "offer_id": id(), "name": string(),
+            "status": enum_of(words(GoalStatus::ALL, GoalStatus::as_str)),
+            "payout": { "allOf": [schema("Rate")], "description": "Staff and affiliates." },
+            "revenue": { "allOf": [schema("Rate")], "description": "Staff and advertisers." },
+            "allow_multiple": boolean(),
+            "created_at": timestamp(), "updated_at": timestamp(),
+        }), &["id", "offer_id", "name", "status", "allow_multiple", "created_at", "updated_at"]),
+        "GoalInput": input(json!({
+            "name": { "type": "string", "minLength": 1, "maxLength": 200 },
+            "status": { "type": "string", "enum": words(GoalStatus::ALL, GoalStatus::as_str), "default": "active" },
+            "payout": schema("Rate"),
+            "revenue": { "allOf": [schema("Rate")], "description": "Default: cpa_flat 0." },
+            "allow_multiple": { "type": "boolean", "default": false },
+        }), &["name", "payout"]),
+        "OfferAccess": object(json!({
+            "id": id(), "offer_id": id(), "affiliate_id": id(),
+            "status": enum_of(words(AccessStatus::ALL, AccessStatus::as_str)),
+            "message": string(), "note": string(),
+            "requested_at": timestamp(), "decided_at": nullable_timestamp(), "decided_by": nullable_id(),
+        }), &["id", "offer_id", "affiliate_id", "status", "message", "note", "requested_at", "decided_at", "decided_by"]),
+        "ApplyInput": input(json!({
+            "message": { "type": "string", "maxLength": 2000, "default": "" },
+        }), &[]),
+        "DecisionInput": input(json!({
+            "offer_id": id(),
+            "affiliate_id": id(),
+            "status": enum_of(json!(["approved", "rejected"])),
+            "note": { "type": "string", "maxLength": 2000, "default": "", "description": "Shown to the affiliate." },
+        }), &["offer_id", "affiliate_id", "status"]),
+        "PayoutOverride": object(json!({
+            "id": id(), "offer_id": id(), "goal_id": nullable_id(), "affiliate_id": id(),
+            "payout": schema("Rate"), "created_at": timestamp(), "updated_at": timestamp(),
+        }), &["id", "offer_id", "goal_id", "affiliate_id", "payout", "created_at", "updated_at"]),
+        "PayoutOverrideInput": input(json!({
+            "offer_id": id(),
+            "affiliate_id": id(),
+            "goal_id": { "type": "integer", "format": "int64", "nullable": true, "description": "A goal of the offer; empty for the whole offer." },
+            "payout": schema("Rate"),
+        }), &["offer_id", "affiliate_id", "payout"]),
+    })
+}
+
+fn error_response(description: &str) -> Value {
+    json!({ "description": description, "content": json_content(schema("Error")) })
+}
+
+fn paths() -> Value {
+    let adv_status = enum_of(words(AdvertiserStatus::ALL, AdvertiserStatus::as_str));
+    let aff_status = enum_of(words(AffiliateStatus::ALL, AffiliateStatus::as_str));
+    let with_paging = |mut v: Vec<Value>| {
+        v.extend(paging());
+        v
+    };
+    let offer_or_affiliate_offer = json!({ "oneOf": [schema("Offer"), schema("AffiliateOffer")] });
+    json!({
+        "/me": { "get": op("users", "The key's user and network.", vec![], None,
+            &[("200", ok("The user and network.", schema("Me")))], &[]) },
+        "/users": {
+            "get": op("users", "Users of the network (admins and managers).",
+                with_paging(vec![query("role", "Only users of this role.", enum_of(Value::from(Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>())))]),
+                None, &[("200", ok("A page of users.", page_of(schema("User"))))], &["400", "403", "422"]),
+            "post": op("users", "Creates a user (admins).", vec![], Some(body("UserInput")),
+                &[("201", ok("The new user.", schema("User")))], &["400", "403", "422"]),
+        },
+        "/users/{id}": { "get": op("users", "One user (staff: any of the network; others: themselves).", vec![path_id("user")], None,
+            &[("200", ok("The user.", schema("User")))], &["403", "404"]) },
+        "/advertisers": {
+            "get": op("advertisers", "Advertisers, newest first (staff).",
+                with_paging(vec![query("search", "Matches the name or contact.", string()), query("status", "Only this status.", adv_status)]),
+                None, &[("200", ok("A page of advertisers.", page_of(schema("Advertiser"))))], &["400", "403", "422"]),
+            "post": op("advertisers", "Creates an advertiser (staff).", vec![], Some(body("AdvertiserInput")),
+                &[("201", ok("The new advertiser.", schema("Advertiser")))], &["400", "403", "422"]),
+        },
+        "/advertisers/{id}": {
+            "get": op("advertisers", "One advertiser (staff, or a user of that advertiser).", vec![path_id("advertiser")], None,
+                &[("200", ok("The advertiser.", schema("Advertiser")))], &["404"]),
+            "put": op("advertisers", "Replaces an advertiser's editable fields (staff; omitted optional fields take their defaults).",
+                vec![path_id("advertiser")], Some(body("AdvertiserInput")),
+                &[("200", ok("The advertiser.", schema("Advertiser")))], &["400", "403", "404", "422"]),
+        },
+        "/affiliates": {
+            "get": op("affiliates", "Affiliates, newest first (staff).",
+                with_paging(vec![query("search", "Matches the name or email.", string()), query("status", "Only this status.", aff_status)]),
+                None, &[("200", ok("A page of affiliates.", page_of(schema("Affiliate"))))], &["400", "403", "422"]),
+            "post": op("affiliates", "Creates an affiliate (staff).", vec![], Some(body("AffiliateInput")),
+                &[("201", ok("The new affiliate.", schema("Affiliate")))], &["400", "403", "422"]),
+        },
+        "/affiliates/{id}": {
+            "get": op("affiliates", "One affiliate (staff, or a user of that affiliate).", vec![path_id("affiliate")], None,
+                &[("200", ok("The affiliate.", schema("Affiliate")))], &["404"]),
+            "put": op("affiliates", "Replaces an affiliate's editable fields (staff; omitted optional fields take their defaults).",
+                vec![path_id("affiliate")], Some(body("AffiliateInput")),
+                &[("200", ok("The affiliate.", schema("Affiliate")))], &["400", "403", "404", "422"]),
+        },
+        "/affiliates/{id}/status": { "post": op("affiliates", "Approves, suspends or rejects an affiliate (staff).",
+            vec![path_id("affiliate")], Some(body("AffiliateStatusInput")),
+            &[("200", ok("The affiliate.", schema("Affiliate")))], &["400", "403", "404", "422"]) },
+        "/offers": {
+            "get": op("offers", "Offers the key's user may see, newest first: staff all (Offer), advertiser users their own (Offer without payout), affiliate users those they may run or apply to (AffiliateOffer).",
+                with_paging(vec![
+                    query("search", "Matches the name, or the id.", string()),
+                    query("status", "Only this status.", enum_of(words(OfferStatus::ALL, OfferStatus::as_str))),
+                    query("visibility", "Only this visibility.", enum_of(words(Visibility::ALL, Visibility::as_str))),
+                    query("advertiser_id", "Only this advertiser's offers (staff).", id()),
+                ]),
+                None, &[("200", ok("A page of offers.", page_of(offer_or_affiliate_offer.clone())))], &["400", "403", "422"]),
+            "post": op("offers", "Creates an offer with a new security token (staff).", vec![], Some(body("OfferInput")),
+                &[("201", ok("The new offer.", schema("Offer")))], &["400", "403", "422"]),
+        },
+        "/offers/{id}": {
+            "get": op("offers", "One offer the key's user may see (as in the list); 404 otherwise.", vec![path_id("offer")], None,
+                &[("200", ok("The offer.", offer_or_affiliate_offer))], &["403", "404"]),
+            "put": op("offers", "Replaces an offer's editable fields (staff; omitted optional fields take their defaults; the token is kept).",
+                vec![path_id("offer")], Some(body("OfferInput")),
+                &[("200", ok("The offer.", schema("Offer")))], &["400", "403", "404", "422"]),
+        },
+        "/offers/{id}/rotate-token": { "post": op("offers", "Replaces the offer's security token; the old one stops working at once (staff).",
+            vec![path_id("offer")], None, &[("200", ok("The offer with its new security_token.", schema("Offer")))], &["403", "404"]) },
+        "/offers/{id}/goals": {
+            "get": op("goals", "The goals of an offer the key's user may see.", vec![path_id("offer")], None,
+                &[("200", ok("The goals, oldest first.", object(json!({ "data": { "type": "array", "items": schema("Goal") } }), &["data"])))],
+                &["403", "404"]),
+            "post": op("goals", "Adds a goal to an offer (staff).", vec![path_id("offer")], Some(body("GoalInput")),
+                &[("201", ok("The new goal.", schema("Goal")))], &["400", "403", "404", "422"]),
+        },
+        "/offers/{id}/apply": { "post": op("offer access", "An affiliate user asks to run an approval-required offer. Offers it may not see (private without access, not active) are not found; public or already applied-for offers are a 422 on offer_id.",
+            vec![path_id("offer")], Some(body("ApplyInput")),
+            &[("201", ok("The pending application.", schema("OfferAccess")))], &["400", "403", "404", "422"]) },
+        "/goals/{id}": {
+            "get": op("goals", "One goal of an offer the key's user may see.", vec![path_id("goal")], None,
+                &[("200", ok("The goal.", schema("Goal")))], &["403", "404"]),
+            "put": op("goals", "Replaces a goal's editable fields (staff).", vec![path_id("goal")], Some(body("GoalInput")),
+                &[("200", ok("The goal.", schema("Goal")))], &["400", "403", "404", "422"]),
+        },
+        "/offer-access": { "get": op("offer access", "Access decisions and applications, newest first (staff: all; affiliate users: their own).",
+            with_paging(vec![
+                query("status", "Only this status.", enum_of(words(AccessStatus::ALL, AccessStatus::as_str))),
+                query("offer_id", "Only this offer.", id()),
+                query("affiliate_id", "Only this affiliate.", id()),
+            ]),
+            None, &[("200", ok("A page of access rows.", page_of(schema("OfferAccess"))))], &["400", "403", "422"]) },
+        "/offer-access/decide": { "post": op("offer access", "Approves or rejects an application, or assigns any offer (private too) to an affiliate (staff).",
+            vec![], Some(body("DecisionInput")),
+            &[("200", ok("The access row.", schema("OfferAccess")))], &["400", "403", "404", "422"]) },
+        "/payout-overrides": {
+            "get": op("payout overrides", "Per-affiliate payouts, newest first (staff).",
+                with_paging(vec![query("offer_id", "Only this offer.", id()), query("affiliate_id", "Only this affiliate.", id())]),
+                None, &[("200", ok("A page of overrides.", page_of(schema("PayoutOverride"))))], &["400", "403"]),
+            "post": op("payout overrides", "Sets the payout of one affiliate for an offer, or for one goal of it (staff).",
+                vec![], Some(body("PayoutOverrideInput")),
+                &[("201", ok("A new override.", schema("PayoutOverride"))), ("200", ok("The replaced override.", schema("PayoutOverride")))],
+                &["400", "403", "422"]),
+        },
+        "/payout-overrides/{id}": { "delete": op("payout overrides", "Removes an override; the offer's or goal's own payout applies again (staff).",
+            vec![path_id("payout override")], None, &[("204", json!({ "description": "Deleted." }))], &["403", "404"]) },
+    })
+}
+
+/// The whole document.
+pub fn spec() -> Value {
+    let mut paths = paths();
+    // Every operation but the document itself needs a key.
+    if let Some(ps) = paths.as_object_mut() {
+        for item in ps.values_mut() {
+            if let Some(ops) = item.as_object_mut() {
+                for o in ops.values_mut() {
+                    o["security"] = json!([{ "bearerAuth": [] }]);
+                }
+            }
+        }
+    }
+    paths["/openapi.json"] = json!({ "get": {
+        "tags": ["meta"], "summary": "This document.", "security": [],
+        "responses": { "200": { "description": "The OpenAPI document.", "content": { "application/json": { "schema": { "type": "object" } } } } },
+    } });
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "affnet API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The network's JSON API. Authenticate with a personal API key: `Authorization: Bearer <key>`; the key's user decides the network and what is visible. Money is in integer minor units of the offer's currency, percentages in basis points; times are RFC 3339 UTC. Unknown fields in a body and malformed JSON are a 400; invalid values a 422 with a field → message map.",
+        },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "bearerAuth": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal API key (afk_…)." } },
+            "schemas": schemas(),
+            "responses": {
+                "BadRequest": error_response("Malformed JSON, an unknown or missing body field, or a bad query string (error: bad_request)."),
+                "Unauthorized": error_response("No valid API key (error: unauthorized)."),
+                "Forbidden": error_response("The key's role may not do this (error: forbidden)."),
+                "NotFound": error_response("No such thing in the key's network, or not visible to its user (error: not_found)."),
+                "ValidationFailed": error_response("Invalid values (error: validation_failed, with fields: field → message)."),
+            },
+        },
+    })
+}

@@ -1,0 +1,1095 @@
+//! `/api/v1` catalogue: advertisers, affiliates, offers, goals, access and payout overrides;
+//! every bad input refused with its field and nothing changed; what each role may see; the
+//! OpenAPI document against the routes and the server's required fields.
+
+use affnet_accounts::{ApiKey, Role};
+use affnet_db::{Backend, Clock};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::{Api, TestApp};
+
+fn key(app: &TestApp, tenant: &affnet_accounts::Tenant, user: &affnet_accounts::User) -> String {
+    ApiKey::create(&mut app.pool.get().unwrap(), tenant.id, user.id, "", app.clock.now()).unwrap().token
+}
+
+/// An offer body with every field of `OfferInput` set to a valid value.
+fn full_offer(advertiser: i64) -> Value {
+    json!({
+        "advertiser_id": advertiser,
+        "name": "Summer sale",
+        "description": "Sell sunscreen",
+        "offer_url": "https://shop.example/land?t={transaction_id}&s={aff_sub}",
+        "preview_url": "https://shop.example/",
+        "fallback_url": "https://shop.example/closed",
+        "status": "active",
+        "visibility": "public",
+        "currency": "EUR",
+        "payout": {"type": "cpa_flat", "flat": 250, "bps": 0},
+        "revenue": {"type": "cpa_both", "flat": 100, "bps": 1250},
+        "conversion_status": "pending",
+        "min_click_age_secs": 5,
+        "max_click_age_secs": 86400,
+        "daily_cap": 100,
+        "total_cap": 1000,
+        "cap_unit": "conversions",
+        "over_cap": "pending",
+        "dedupe_adv_sub": false,
+        "one_per_click": true,
+        "require_token": true,
+        "ip_allowlist": "10.0.0.0/8, 192.0.2.7",
+    })
+}
+
+fn minimal_offer(advertiser: i64, name: &str, visibility: &str) -> Value {
+    json!({
+        "advertiser_id": advertiser,
+        "name": name,
+        "offer_url": "https://shop.example/?t={transaction_id}",
+        "visibility": visibility,
+        "payout": {"type": "cpa_flat", "flat": 300, "bps": 0},
+        "revenue": {"type": "cpa_flat", "flat": 500, "bps": 0},
+    })
+}
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["data"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect()
+}
+
+async fn snapshot(api: &Api, paths: &[String]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.push(api.get(p).await.body);
+    }
+    out
+}
+
+fn field_keys(res: &crate::support::Json) -> Vec<String> {
+    res.body["fields"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+}
+
+async fn staff_build_the_catalogue_through_the_api(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let now = app.clock.now().rfc3339();
+
+    // Advertisers: create, list, search, update.
+    let adv = api
+        .post(
+            "/api/v1/advertisers",
+            json!({"name": " Shop Inc ", "contact_name": "Ann", "contact_email": "Ann@Shop.example"}),
+        )
+        .await;
+    assert_eq!(adv.status, 201, "{}", adv.body);
+    assert_eq!(
+        adv.body,
+        json!({"id": adv.body["id"], "name": "Shop Inc", "contact_name": "Ann", "contact_email": "ann@shop.example",
+               "status": "active", "notes": "", "created_at": now, "updated_at": now})
+    );
+    let adv_id = adv.body["id"].as_i64().unwrap();
+    assert_eq!(api.post("/api/v1/advertisers", json!({"name": "Other"})).await.status, 201);
+    let list = api.get("/api/v1/advertisers?per_page=1").await;
+    assert_eq!((list.status, list.body["total"].clone(), list.body["per_page"].clone()), (200, json!(2), json!(1)));
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(ids(&api.get("/api/v1/advertisers?search=shop").await.body), vec![adv_id]);
+    assert_eq!(api.get("/api/v1/advertisers?status=inactive").await.body["total"], 0);
+    assert_eq!(api.get("/api/v1/advertisers?status=gone").await.status, 422);
+    let upd = api
+        .put(&format!("/api/v1/advertisers/{adv_id}"), json!({"name": "Shop GmbH", "status": "inactive", "notes": "n"}))
+        .await;
+    assert_eq!(upd.status, 200, "{}", upd.body);
+    let got = api.get(&format!("/api/v1/advertisers/{adv_id}")).await;
+    assert_eq!((got.body["name"].as_str(), got.body["status"].as_str()), (Some("Shop GmbH"), Some("inactive")));
+    assert_eq!(got.body["contact_email"], "", "PUT replaces the whole record");
+    assert_eq!(api.get("/api/v1/advertisers?status=inactive").await.body["total"], 1);
+
+    // Affiliates: create pending, approve.
+    let aff = api.post("/api/v1/affiliates", json!({"name": "Traffic Co", "contact_email": "t@traffic.example"})).await;
+    assert_eq!(aff.status, 201, "{}", aff.body);
+    assert_eq!(aff.body["status"], "pending");
+    assert_eq!(aff.body["manager_user_id"], Value::Null);
+    let aff_id = aff.body["id"].as_i64().unwrap();
+    assert_eq!(api.get("/api/v1/affiliates?status=pending").await.body["total"], 1);
+    let approved = api.post(&format!("/api/v1/affiliates/{aff_id}/status"), json!({"status": "active"})).await;
+    assert_eq!((approved.status, approved.body["status"].as_str()), (200, Some("active")));
+    let bad_status = api.post(&format!("/api/v1/affiliates/{aff_id}/status"), json!({"status": "royal"})).await;
+    assert_eq!(bad_status.status, 422);
+    assert_eq!(bad_status.body["fields"]["status"], "'royal' is not one of: pending, active, suspended, rejected");
+    let mgr = app.user(&net.tenant, "mgr@acme.test", Role::Manager);
+    let edited = api
+        .put(
+            &format!("/api/v1/affiliates/{aff_id}"),
+            json!({"name": "Traffic Co", "status": "active", "manager_user_id": mgr.id.0, "notes": "good"}),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(
+        (edited.body["manager_user_id"].as_i64(), edited.body["notes"].as_str()),
+        (Some(mgr.id.0), Some("good"))
+    );
+    assert_eq!(api.get(&format!("/api/v1/affiliates/{aff_id}")).await.body["status"], "active");
+
+    // Offers: create with every field, edit, rotate the token.
+    let created = api.post("/api/v1/offers", full_offer(adv_id)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let offer_id = created.body["id"].as_i64().unwrap();
+    let token = created.body["security_token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 32);
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(
+        created.body,
+        json!({
+            "id": offer_id, "advertiser_id": adv_id, "name": "Summer sale", "description": "Sell sunscreen",
+            "offer_url": "https://shop.example/land?t={transaction_id}&s={aff_sub}",
+            "preview_url": "https://shop.example/", "fallback_url": "https://shop.example/closed",
+            "status": "active", "visibility": "public", "currency": "EUR",
+            "payout": {"type": "cpa_flat", "flat": 250, "bps": 0},
+            "revenue": {"type": "cpa_both", "flat": 100, "bps": 1250},
+            "conversion_status": "pending", "min_click_age_secs": 5, "max_click_age_secs": 86400,
+            "daily_cap": 100, "total_cap": 1000, "cap_unit": "conversions", "over_cap": "pending",
+            "dedupe_adv_sub": false, "one_per_click": true, "require_token": true, "security_token": token,
+            "ip_allowlist": created.body["ip_allowlist"], "created_at": now, "updated_at": now,
+        })
+    );
+    let minimal = api
+        .post("/api/v1/offers", json!({"advertiser_id": adv_id, "name": "Plain", "offer_url": "www.plain.example/x"}))
+        .await;
+    assert_eq!(minimal.status, 201, "{}", minimal.body);
+    assert_eq!(minimal.body["offer_url"], "https://www.plain.example/x");
+    assert_eq!(minimal.body["payout"], json!({"type": "cpa_flat", "flat": 0, "bps": 0}));
+    assert_eq!(minimal.body["max_click_age_secs"], 2_592_000);
+    assert_eq!((minimal.body["currency"].as_str(), minimal.body["visibility"].as_str()), (Some("USD"), Some("public")));
+
+    app.clock.advance(1_000_000);
+    let mut edit = full_offer(adv_id);
+    edit["name"] = json!("Summer sale v2");
+    edit["payout"] = json!({"type": "cpa_percent", "flat": 0, "bps": 1500});
+    let edited = api.put(&format!("/api/v1/offers/{offer_id}"), edit).await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(edited.body["security_token"], token.as_str(), "editing keeps the token");
+    assert_eq!(edited.body["updated_at"], app.clock.now().rfc3339());
+    assert_eq!(edited.body["created_at"], now);
+    let got = api.get(&format!("/api/v1/offers/{offer_id}")).await;
+    assert_eq!(got.body["name"], "Summer sale v2");
+    assert_eq!(got.body["payout"], json!({"type": "cpa_percent", "flat": 0, "bps": 1500}));
+    let rotated = api.post(&format!("/api/v1/offers/{offer_id}/rotate-token"), json!({})).await;
+    assert_eq!(rotated.status, 200);
+    let new_token = rotated.body["security_token"].as_str().unwrap();
+    assert_ne!(new_token, token);
+    assert_eq!(api.get(&format!("/api/v1/offers/{offer_id}")).await.body["security_token"], new_token);
+    let listed = api.get(&format!("/api/v1/offers?advertiser_id={adv_id}&search=Summer")).await;
+    assert_eq!((listed.body["total"].as_i64(), ids(&listed.body)), (Some(1), vec![offer_id]));
+    assert_eq!(api.get("/api/v1/offers").await.body["total"], 2);
+    assert_eq!(api.get(&format!("/api/v1/offers?search={offer_id}")).await.body["total"], 1);
+    assert_eq!(api.get("/api/v1/offers?visibility=private").await.body["total"], 0);
+
+    // Goals.
+    let goal = api
+        .post(
+            &format!("/api/v1/offers/{offer_id}/goals"),
+            json!({"name": "Deposit", "payout": {"type": "cpa_flat", "flat": 1000, "bps": 0}, "allow_multiple": true}),
+        )
+        .await;
+    assert_eq!(goal.status, 201, "{}", goal.body);
+    let goal_id = goal.body["id"].as_i64().unwrap();
+    assert_eq!(
+        goal.body,
+        json!({"id": goal_id, "offer_id": offer_id, "name": "Deposit", "status": "active",
+               "payout": {"type": "cpa_flat", "flat": 1000, "bps": 0}, "revenue": {"type": "cpa_flat", "flat": 0, "bps": 0},
+               "allow_multiple": true, "created_at": app.clock.now().rfc3339(), "updated_at": app.clock.now().rfc3339()})
+    );
+    let g2 = api
+        .put(
+            &format!("/api/v1/goals/{goal_id}"),
+            json!({"name": "First deposit", "status": "paused", "payout": {"type": "cpa_flat", "flat": 1200, "bps": 0}}),
+        )
+        .await;
+    assert_eq!(g2.status, 200, "{}", g2.body);
+    let goals = api.get(&format!("/api/v1/offers/{offer_id}/goals")).await;
+    assert_eq!(goals.status, 200);
+    assert_eq!(goals.body["data"][0]["name"], "First deposit");
+    assert_eq!(goals.body["data"][0]["allow_multiple"], false);
+    assert_eq!(api.get(&format!("/api/v1/goals/{goal_id}")).await.body["payout"]["flat"], 1200);
+
+    // Payout overrides: set, replace, list, delete.
+    let body =
+        json!({"offer_id": offer_id, "affiliate_id": aff_id, "payout": {"type": "cpa_flat", "flat": 400, "bps": 0}});
+    let set = api.post("/api/v1/payout-overrides", body.clone()).await;
+    assert_eq!(set.status, 201, "{}", set.body);
+    assert_eq!(set.body["goal_id"], Value::Null);
+    let override_id = set.body["id"].as_i64().unwrap();
+    let mut again = body.clone();
+    again["payout"]["flat"] = json!(450);
+    let replaced = api.post("/api/v1/payout-overrides", again).await;
+    assert_eq!((replaced.status, replaced.body["id"].as_i64()), (200, Some(override_id)));
+    assert_eq!(replaced.body["payout"], json!({"type": "cpa_flat", "flat": 450, "bps": 0}));
+    let goal_override = api
+        .post(
+            "/api/v1/payout-overrides",
+            json!({"offer_id": offer_id, "affiliate_id": aff_id, "goal_id": goal_id, "payout": {"type": "cpa_flat", "flat": 1500, "bps": 0}}),
+        )
+        .await;
+    assert_eq!(goal_override.status, 201);
+    let overrides = api.get(&format!("/api/v1/payout-overrides?offer_id={offer_id}&affiliate_id={aff_id}")).await;
+    assert_eq!(overrides.body["total"], 2);
+    assert_eq!(api.delete(&format!("/api/v1/payout-overrides/{override_id}")).await.status, 204);
+    assert_eq!(api.delete(&format!("/api/v1/payout-overrides/{override_id}")).await.status, 404);
+    assert_eq!(api.get("/api/v1/payout-overrides").await.body["total"], 1);
+    app.stop().await;
+}
+
+async fn bad_offer_values_are_refused_by_field_and_change_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let adv = app.advertiser(&net.tenant, "Shop").id.0;
+    let created = api.post("/api/v1/offers", full_offer(adv)).await;
+    assert_eq!(created.status, 201);
+    let offer_id = created.body["id"].as_i64().unwrap();
+    let path = format!("/api/v1/offers/{offer_id}");
+    let before = api.get(&path).await.body;
+    app.clock.advance(1_000_000);
+
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "payout",
+            json!({"type": "cpa_flat", "flat": -1, "bps": 0}),
+            "payout_flat",
+            "must be between 0 and 1,000,000.00",
+        ),
+        (
+            "payout",
+            json!({"type": "cpa_flat", "flat": 100_000_001, "bps": 0}),
+            "payout_flat",
+            "must be between 0 and 1,000,000.00",
+        ),
+        (
+            "payout",
+            json!({"type": "cpa_percent", "flat": 0, "bps": 10_001}),
+            "payout_bps",
+            "a percentage must be between 0 and 100 %",
+        ),
+        (
+            "revenue",
+            json!({"type": "cpa_flat", "flat": -1, "bps": 0}),
+            "revenue_flat",
+            "must be between 0 and 1,000,000.00",
+        ),
+        (
+            "revenue",
+            json!({"type": "cpa_both", "flat": 0, "bps": 10_001}),
+            "revenue_bps",
+            "a percentage must be between 0 and 100 %",
+        ),
+        ("offer_url", json!("ftp://x"), "offer_url", "only http:// and https:// URLs are allowed"),
+        (
+            "offer_url",
+            json!("https://"),
+            "offer_url",
+            "the URL needs a host name, e.g. https://www.example.com/landing",
+        ),
+        ("offer_url", json!("https://shop.example/?c={clickid}"), "offer_url", "unknown macro: {clickid}"),
+        ("fallback_url", json!("https://shop.example/?p={payout}"), "fallback_url", "unknown macro: {payout}"),
+        ("offer_url", json!(""), "offer_url", "this field is required"),
+        ("ip_allowlist", json!("10.0.0.0/33"), "ip_allowlist", "'10.0.0.0/33': the prefix length must be 0 to 32"),
+        (
+            "min_click_age_secs",
+            json!(90_000),
+            "min_click_age_secs",
+            "the minimum click age cannot be above the maximum",
+        ),
+        ("max_click_age_secs", json!(0), "max_click_age_secs", "must be between 1 second and 366 days"),
+        ("daily_cap", json!(0), "daily_cap", "a cap must be a positive number (leave empty for no cap)"),
+        ("visibility", json!("secret"), "visibility", "'secret' is not one of: public, approval_required, private"),
+        ("currency", json!("EURO"), "currency", ""),
+        ("conversion_status", json!("rejected"), "conversion_status", "new conversions can be approved or pending"),
+        ("name", json!("  "), "name", "this field is required"),
+        ("advertiser_id", json!(987_654), "advertiser_id", "choose an advertiser of this network"),
+    ];
+    for (field, value, key, message) in cases {
+        let mut body = full_offer(adv);
+        body[field] = value.clone();
+        for (label, res) in
+            [("create", api.post("/api/v1/offers", body.clone()).await), ("update", api.put(&path, body).await)]
+        {
+            assert_eq!(res.status, 422, "{label} {field}={value}: {}", res.body);
+            assert_eq!(res.body["error"], "validation_failed");
+            assert_eq!(field_keys(&res), vec![key.to_owned()], "{label} {field}={value}");
+            if !message.is_empty() {
+                assert_eq!(res.body["fields"][key], message, "{label} {field}={value}");
+            }
+        }
+    }
+    // Several bad fields at once: each named.
+    let mut many = full_offer(adv);
+    many["payout"] = json!({"type": "cpa_flat", "flat": -1, "bps": 10_001});
+    many["offer_url"] = json!("ftp://x");
+    let res = api.put(&path, many).await;
+    assert_eq!(field_keys(&res), vec!["offer_url", "payout_bps", "payout_flat"]);
+
+    // Malformed, unknown or mistyped bodies are a 400 naming the problem.
+    let mut unknown = full_offer(adv);
+    unknown["payot"] = json!(1);
+    let res = api.put(&path, unknown).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")));
+    assert!(res.body["message"].as_str().unwrap().contains("unknown field `payot`"), "{}", res.body);
+    let mut typed = full_offer(adv);
+    typed["payout"] = json!({"type": "cpa_flat", "flat": "2.50", "bps": 0});
+    assert_eq!(api.put(&path, typed).await.status, 400);
+    let mut kind = full_offer(adv);
+    kind["payout"]["type"] = json!("cpm");
+    let res = api.put(&path, kind).await;
+    assert_eq!(res.status, 400);
+    assert!(res.body["message"].as_str().unwrap().contains("'cpm' is not one of: cpa_flat, cpa_percent, cpa_both"));
+    let res = api.post_raw("/api/v1/offers", "{\"name\": ").await;
+    assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")));
+    assert_eq!(api.post_raw(&format!("/api/v1/offers/{offer_id}/goals"), "[1,").await.status, 400);
+
+    // Nothing changed, nothing created.
+    assert_eq!(api.get(&path).await.body, before);
+    assert_eq!(api.get("/api/v1/offers").await.body["total"], 1);
+    app.stop().await;
+}
+
+async fn bad_values_for_the_other_resources_are_refused_by_field(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let adv = api.post("/api/v1/advertisers", json!({"name": "Shop"})).await.body["id"].as_i64().unwrap();
+    let aff = api.post("/api/v1/affiliates", json!({"name": "Traffic"})).await.body["id"].as_i64().unwrap();
+    let offer = api.post("/api/v1/offers", minimal_offer(adv, "O", "public")).await.body["id"].as_i64().unwrap();
+    let goal = api
+        .post(
+            &format!("/api/v1/offers/{offer}/goals"),
+            json!({"name": "G", "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let other_offer = api.post("/api/v1/offers", minimal_offer(adv, "P", "public")).await.body["id"].as_i64().unwrap();
+    let other_goal = api
+        .post(
+            &format!("/api/v1/offers/{other_offer}/goals"),
+            json!({"name": "G2", "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let watched = [
+        format!("/api/v1/advertisers/{adv}"),
+        format!("/api/v1/affiliates/{aff}"),
+        format!("/api/v1/goals/{goal}"),
+        "/api/v1/payout-overrides".to_owned(),
+        "/api/v1/offer-access".to_owned(),
+    ];
+    let before = snapshot(&api, &watched).await;
+    let rate = |flat: i64, bps: i64| json!({"type": "cpa_both", "flat": flat, "bps": bps});
+    let cases: Vec<(Method, String, Value, &str, &str)> = vec![
+        (Method::PUT, format!("/api/v1/advertisers/{adv}"), json!({"name": ""}), "name", "this field is required"),
+        (
+            Method::PUT,
+            format!("/api/v1/advertisers/{adv}"),
+            json!({"name": "S", "contact_email": "nope"}),
+            "contact_email",
+            "enter an email address such as name@example.com",
+        ),
+        (
+            Method::POST,
+            "/api/v1/advertisers".to_owned(),
+            json!({"name": "S", "status": "paused"}),
+            "status",
+            "'paused' is not one of: active, inactive",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/affiliates/{aff}"),
+            json!({"name": "T", "manager_user_id": net.admin.id.0}),
+            "manager_user_id",
+            "choose a user of role manager in this network",
+        ),
+        (
+            Method::POST,
+            "/api/v1/affiliates".to_owned(),
+            json!({"name": "x".repeat(201)}),
+            "name",
+            "use at most 200 characters",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/goals/{goal}"),
+            json!({"name": "G", "payout": rate(-1, 0)}),
+            "payout_flat",
+            "must be between 0 and 1,000,000.00",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/goals/{goal}"),
+            json!({"name": "G", "payout": rate(0, 0), "revenue": rate(100_000_001, 0)}),
+            "revenue_flat",
+            "must be between 0 and 1,000,000.00",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/offers/{offer}/goals"),
+            json!({"name": "G", "payout": rate(0, 10_001)}),
+            "payout_bps",
+            "a percentage must be between 0 and 100 %",
+        ),
+        (
+            Method::POST,
+            "/api/v1/payout-overrides".to_owned(),
+            json!({"offer_id": offer, "affiliate_id": aff, "payout": rate(-1, 0)}),
+            "payout_flat",
+            "must be between 0 and 1,000,000.00",
+        ),
+        (
+            Method::POST,
+            "/api/v1/payout-overrides".to_owned(),
+            json!({"offer_id": offer, "affiliate_id": aff, "goal_id": other_goal, "payout": rate(1, 0)}),
+            "goal_id",
+            "choose a goal of this offer",
+        ),
+        (
+            Method::POST,
+            "/api/v1/payout-overrides".to_owned(),
+            json!({"offer_id": 999_999, "affiliate_id": aff, "payout": rate(1, 0)}),
+            "offer_id",
+            "choose an offer of this network",
+        ),
+        (
+            Method::POST,
+            "/api/v1/offer-access/decide".to_owned(),
+            json!({"offer_id": offer, "affiliate_id": aff, "status": "pending"}),
+            "status",
+            "a decision is approved or rejected",
+        ),
+        (
+            Method::POST,
+            "/api/v1/offer-access/decide".to_owned(),
+            json!({"offer_id": offer, "affiliate_id": aff, "status": "maybe"}),
+            "status",
+            "'maybe' is not one of: pending, approved, rejected",
+        ),
+    ];
+    for (method, path, body, key, message) in cases {
+        let res = api.send(method.clone(), &path, Some(body.clone())).await;
+        assert_eq!(res.status, 422, "{method} {path} {body}: {}", res.body);
+        assert_eq!(field_keys(&res), vec![key.to_owned()], "{method} {path} {body}");
+        assert_eq!(res.body["fields"][key], message, "{method} {path} {body}");
+    }
+    let unknown = api.post("/api/v1/affiliates", json!({"name": "T", "email": "t@t.example"})).await;
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.body["message"].as_str().unwrap().contains("unknown field `email`"), "{}", unknown.body);
+    let missing = api.post(&format!("/api/v1/offers/{offer}/goals"), json!({"name": "G"})).await;
+    assert_eq!(missing.status, 400);
+    assert!(missing.body["message"].as_str().unwrap().contains("missing field `payout`"), "{}", missing.body);
+    assert_eq!(api.get("/api/v1/affiliates?per_page=500").await.status, 400);
+
+    assert_eq!(snapshot(&api, &watched).await, before);
+    assert_eq!(api.get("/api/v1/advertisers").await.body["total"], 1);
+    assert_eq!(api.get("/api/v1/affiliates").await.body["total"], 1);
+    assert_eq!(api.get(&format!("/api/v1/offers/{offer}/goals")).await.body["data"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+async fn affiliates_see_only_offers_they_may_run_or_apply_to(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let staff = app.api(&net.api_key.token);
+    let adv = app.advertiser(&net.tenant, "Shop").id.0;
+    let user = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let my_company = user.affiliate_id.unwrap().0;
+    let other_user = app.user(&net.tenant, "other@acme.test", Role::Affiliate);
+    let other_company = other_user.affiliate_id.unwrap().0;
+    let aff = app.api(&key(&app, &net.tenant, &user));
+    let other = app.api(&key(&app, &net.tenant, &other_user));
+
+    let create = |name: &'static str, visibility: &'static str| {
+        let staff = &staff;
+        async move { staff.post("/api/v1/offers", minimal_offer(adv, name, visibility)).await.body["id"].as_i64().unwrap() }
+    };
+    let public = create("Public", "public").await;
+    let gated = create("Gated", "approval_required").await;
+    let private = create("Private", "private").await;
+    let mut paused_body = minimal_offer(adv, "Paused", "public");
+    paused_body["status"] = json!("paused");
+    let paused = staff.post("/api/v1/offers", paused_body).await.body["id"].as_i64().unwrap();
+    let goal = staff
+        .post(
+            &format!("/api/v1/offers/{private}/goals"),
+            json!({"name": "G", "payout": {"type": "cpa_flat", "flat": 7, "bps": 0}}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+
+    // The list: public and approval-required, never the private or paused offer.
+    let list = aff.get("/api/v1/offers").await;
+    assert_eq!(list.status, 200);
+    assert_eq!((list.body["total"].as_i64(), ids(&list.body)), (Some(2), vec![gated, public]));
+    let public_json = aff.get(&format!("/api/v1/offers/{public}")).await;
+    assert_eq!(public_json.status, 200);
+    assert_eq!(
+        public_json.body,
+        json!({
+            "id": public, "name": "Public", "description": "", "preview_url": "", "status": "active",
+            "visibility": "public", "currency": "USD", "payout": {"type": "cpa_flat", "flat": 300, "bps": 0},
+            "min_click_age_secs": 0, "max_click_age_secs": 2_592_000, "daily_cap": null, "total_cap": null,
+            "cap_unit": "conversions", "access": null, "can_run": true,
+            "tracking_url": format!("{}/aff_c?offer_id={public}&aff_id={my_company}", app.base),
+            "created_at": app.clock.now().rfc3339(), "updated_at": app.clock.now().rfc3339(),
+        }),
+        "no token, no revenue, no advertiser URL"
+    );
+    for hidden in [private, paused] {
+        let res = aff.get(&format!("/api/v1/offers/{hidden}")).await;
+        assert_eq!((res.status, res.body["error"].as_str()), (404, Some("not_found")), "offer {hidden}");
+        assert_eq!(aff.get(&format!("/api/v1/offers/{hidden}/goals")).await.status, 404);
+    }
+    assert_eq!(aff.get(&format!("/api/v1/goals/{goal}")).await.status, 404);
+    assert_eq!(aff.post(&format!("/api/v1/offers/{private}/apply"), json!({})).await.status, 404);
+    assert_eq!(aff.post(&format!("/api/v1/offers/{paused}/apply"), json!({})).await.status, 404);
+
+    // Apply to the gated offer, the network approves.
+    let gated_json = aff.get(&format!("/api/v1/offers/{gated}")).await.body;
+    assert_eq!((gated_json["can_run"].as_bool(), gated_json["tracking_url"].clone()), (Some(false), Value::Null));
+    let applied = aff.post(&format!("/api/v1/offers/{gated}/apply"), json!({"message": "email list of 50k"})).await;
+    assert_eq!(applied.status, 201, "{}", applied.body);
+    assert_eq!(
+        (applied.body["status"].as_str(), applied.body["message"].as_str(), applied.body["affiliate_id"].as_i64()),
+        (Some("pending"), Some("email list of 50k"), Some(my_company))
+    );
+    let twice = aff.post(&format!("/api/v1/offers/{gated}/apply"), json!({})).await;
+    assert_eq!(
+        (twice.status, twice.body["fields"]["offer_id"].as_str()),
+        (422, Some("you already applied (status: pending)"))
+    );
+    let on_public = aff.post(&format!("/api/v1/offers/{public}/apply"), json!({})).await;
+    assert_eq!(on_public.body["fields"]["offer_id"], "this offer is public: no application is needed");
+    assert_eq!(aff.post(&format!("/api/v1/offers/{gated}/apply"), json!({"msg": "x"})).await.status, 400);
+    assert_eq!(staff.post(&format!("/api/v1/offers/{gated}/apply"), json!({})).await.status, 403);
+    assert_eq!(aff.get(&format!("/api/v1/offers/{gated}")).await.body["access"], "pending");
+
+    let pending = staff.get(&format!("/api/v1/offer-access?status=pending&offer_id={gated}")).await;
+    assert_eq!((pending.status, pending.body["total"].as_i64()), (200, Some(1)));
+    let decided = staff
+        .post(
+            "/api/v1/offer-access/decide",
+            json!({"offer_id": gated, "affiliate_id": my_company, "status": "approved", "note": "welcome"}),
+        )
+        .await;
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    assert_eq!(
+        (decided.body["status"].as_str(), decided.body["note"].as_str(), decided.body["decided_by"].as_i64()),
+        (Some("approved"), Some("welcome"), Some(net.admin.id.0))
+    );
+    assert_eq!(decided.body["decided_at"], app.clock.now().rfc3339());
+    let gated_json = aff.get(&format!("/api/v1/offers/{gated}")).await.body;
+    assert_eq!((gated_json["access"].as_str(), gated_json["can_run"].as_bool()), (Some("approved"), Some(true)));
+    assert_eq!(gated_json["tracking_url"], format!("{}/aff_c?offer_id={gated}&aff_id={my_company}", app.base));
+
+    // Assigning the private offer makes it visible to this affiliate only.
+    let assigned = staff
+        .post(
+            "/api/v1/offer-access/decide",
+            json!({"offer_id": private, "affiliate_id": my_company, "status": "approved"}),
+        )
+        .await;
+    assert_eq!(assigned.status, 200);
+    assert_eq!(aff.get(&format!("/api/v1/offers/{private}")).await.body["can_run"], true);
+    assert_eq!(aff.get(&format!("/api/v1/offers/{private}/goals")).await.body["data"][0], {
+        let g = aff.get(&format!("/api/v1/goals/{goal}")).await.body;
+        assert!(g.get("revenue").is_none(), "{g}");
+        assert_eq!(g["payout"]["flat"], 7);
+        g
+    });
+    assert_eq!(aff.get("/api/v1/offers").await.body["total"], 3);
+    assert_eq!(other.get(&format!("/api/v1/offers/{private}")).await.status, 404);
+    assert_eq!(ids(&other.get("/api/v1/offers").await.body), vec![gated, public]);
+    // Rejected from a public offer: gone from its list.
+    staff
+        .post(
+            "/api/v1/offer-access/decide",
+            json!({"offer_id": public, "affiliate_id": other_company, "status": "rejected"}),
+        )
+        .await;
+    assert_eq!(ids(&other.get("/api/v1/offers").await.body), vec![gated]);
+    assert_eq!(other.get(&format!("/api/v1/offers/{public}")).await.status, 404);
+
+    // Access rows: an affiliate sees its own only.
+    let mine = aff.get("/api/v1/offer-access").await;
+    assert_eq!(mine.body["total"], 2);
+    assert!(mine.body["data"].as_array().unwrap().iter().all(|r| r["affiliate_id"] == my_company));
+    assert_eq!(aff.get(&format!("/api/v1/offer-access?affiliate_id={other_company}")).await.body["total"], 0);
+    assert_eq!(staff.get("/api/v1/offer-access").await.body["total"], 3);
+    assert_eq!(
+        aff.post(
+            "/api/v1/offer-access/decide",
+            json!({"offer_id": private, "affiliate_id": other_company, "status": "approved"})
+        )
+        .await
+        .status,
+        403
+    );
+
+    // Companies: its own only.
+    let own = aff.get(&format!("/api/v1/affiliates/{my_company}")).await;
+    assert_eq!((own.status, own.body["name"].as_str()), (200, Some("aff@acme.test")));
+    assert!(own.body.get("notes").is_none());
+    let foreign = aff.get(&format!("/api/v1/affiliates/{other_company}")).await;
+    assert_eq!((foreign.status, foreign.body["error"].as_str()), (404, Some("not_found")));
+    assert_eq!(aff.get("/api/v1/affiliates").await.status, 403);
+    assert_eq!(aff.get(&format!("/api/v1/advertisers/{adv}")).await.status, 404);
+
+    // Writes are forbidden, and change nothing.
+    let before = staff.get(&format!("/api/v1/offers/{public}")).await.body;
+    let res = aff.post("/api/v1/offers", minimal_offer(adv, "Mine", "public")).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (403, Some("forbidden")));
+    assert_eq!(aff.put(&format!("/api/v1/offers/{public}"), minimal_offer(adv, "Hacked", "public")).await.status, 403);
+    assert_eq!(aff.post(&format!("/api/v1/offers/{public}/rotate-token"), json!({})).await.status, 403);
+    assert_eq!(
+        aff.post(&format!("/api/v1/affiliates/{my_company}/status"), json!({"status": "active"})).await.status,
+        403
+    );
+    assert_eq!(
+        aff.post(
+            "/api/v1/payout-overrides",
+            json!({"offer_id": public, "affiliate_id": my_company, "payout": {"type": "cpa_flat", "flat": 9999, "bps": 0}})
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(aff.get("/api/v1/payout-overrides").await.status, 403);
+    assert_eq!(
+        aff.post(
+            &format!("/api/v1/offers/{public}/goals"),
+            json!({"name": "G", "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}})
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(staff.get(&format!("/api/v1/offers/{public}")).await.body, before);
+    assert_eq!(staff.get("/api/v1/offers").await.body["total"], 4);
+    app.stop().await;
+}
+
+async fn advertisers_read_their_own_offers_only(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let staff = app.api(&net.api_key.token);
+    let user = app.user(&net.tenant, "adv@acme.test", Role::Advertiser);
+    let mine = user.advertiser_id.unwrap().0;
+    let theirs = app.advertiser(&net.tenant, "Competitor").id.0;
+    let adv = app.api(&key(&app, &net.tenant, &user));
+    let my_offer = staff.post("/api/v1/offers", minimal_offer(mine, "Mine", "private")).await.body;
+    let my_id = my_offer["id"].as_i64().unwrap();
+    let their_id =
+        staff.post("/api/v1/offers", minimal_offer(theirs, "Theirs", "public")).await.body["id"].as_i64().unwrap();
+    let goal = staff
+        .post(
+            &format!("/api/v1/offers/{my_id}/goals"),
+            json!({"name": "G", "payout": {"type": "cpa_flat", "flat": 7, "bps": 0}}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+
+    let list = adv.get("/api/v1/offers").await;
+    assert_eq!((list.status, list.body["total"].as_i64(), ids(&list.body)), (200, Some(1), vec![my_id]));
+    assert_eq!(adv.get(&format!("/api/v1/offers?advertiser_id={theirs}")).await.body["total"], 0);
+    let got = adv.get(&format!("/api/v1/offers/{my_id}")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["security_token"], my_offer["security_token"]);
+    assert_eq!(got.body["revenue"], json!({"type": "cpa_flat", "flat": 500, "bps": 0}));
+    assert!(got.body.get("payout").is_none(), "the affiliate payout is the network's business");
+    let g = adv.get(&format!("/api/v1/goals/{goal}")).await;
+    assert_eq!(g.status, 200);
+    assert!(g.body.get("payout").is_none());
+    assert_eq!(adv.get(&format!("/api/v1/offers/{their_id}")).await.status, 404);
+    assert_eq!(adv.get(&format!("/api/v1/offers/{their_id}/goals")).await.status, 404);
+    assert_eq!(adv.get(&format!("/api/v1/advertisers/{mine}")).await.status, 200);
+    assert_eq!(adv.get(&format!("/api/v1/advertisers/{theirs}")).await.status, 404);
+    assert_eq!(adv.get("/api/v1/advertisers").await.status, 403);
+    assert_eq!(adv.get("/api/v1/offer-access").await.status, 403);
+
+    let before = staff.get(&format!("/api/v1/offers/{my_id}")).await.body;
+    let mut edit = minimal_offer(mine, "Renamed", "public");
+    edit["payout"] = json!({"type": "cpa_flat", "flat": 1, "bps": 0});
+    let res = adv.put(&format!("/api/v1/offers/{my_id}"), edit).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (403, Some("forbidden")));
+    assert_eq!(adv.post("/api/v1/offers", minimal_offer(mine, "New", "public")).await.status, 403);
+    assert_eq!(adv.post(&format!("/api/v1/offers/{my_id}/rotate-token"), json!({})).await.status, 403);
+    assert_eq!(
+        adv.put(
+            &format!("/api/v1/goals/{goal}"),
+            json!({"name": "X", "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}})
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(adv.put(&format!("/api/v1/advertisers/{mine}"), json!({"name": "X"})).await.status, 403);
+    assert_eq!(staff.get(&format!("/api/v1/offers/{my_id}")).await.body, before);
+    assert_eq!(staff.get("/api/v1/offers").await.body["total"], 2);
+    app.stop().await;
+}
+
+async fn another_networks_ids_are_not_found(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let acme = app.network("acme");
+    let globex = app.network("globex");
+    let mine = app.api(&acme.api_key.token);
+    let foreign = app.api(&globex.api_key.token);
+    let adv = foreign.post("/api/v1/advertisers", json!({"name": "G shop"})).await.body["id"].as_i64().unwrap();
+    let aff = foreign.post("/api/v1/affiliates", json!({"name": "G traffic"})).await.body["id"].as_i64().unwrap();
+    let offer =
+        foreign.post("/api/v1/offers", minimal_offer(adv, "G offer", "public")).await.body["id"].as_i64().unwrap();
+    let goal = foreign
+        .post(
+            &format!("/api/v1/offers/{offer}/goals"),
+            json!({"name": "G", "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let over = foreign
+        .post(
+            "/api/v1/payout-overrides",
+            json!({"offer_id": offer, "affiliate_id": aff, "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let rate = json!({"type": "cpa_flat", "flat": 1, "bps": 0});
+    let requests: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/api/v1/advertisers/{adv}"), None),
+        (Method::PUT, format!("/api/v1/advertisers/{adv}"), Some(json!({"name": "Mine now"}))),
+        (Method::GET, format!("/api/v1/affiliates/{aff}"), None),
+        (Method::PUT, format!("/api/v1/affiliates/{aff}"), Some(json!({"name": "Mine now"}))),
+        (Method::POST, format!("/api/v1/affiliates/{aff}/status"), Some(json!({"status": "suspended"}))),
+        (Method::GET, format!("/api/v1/offers/{offer}"), None),
+        (Method::POST, format!("/api/v1/offers/{offer}/rotate-token"), None),
+        (Method::GET, format!("/api/v1/offers/{offer}/goals"), None),
+        (Method::POST, format!("/api/v1/offers/{offer}/goals"), Some(json!({"name": "X", "payout": rate}))),
+        (Method::GET, format!("/api/v1/goals/{goal}"), None),
+        (Method::PUT, format!("/api/v1/goals/{goal}"), Some(json!({"name": "X", "payout": rate}))),
+        (Method::DELETE, format!("/api/v1/payout-overrides/{over}"), None),
+        (
+            Method::POST,
+            "/api/v1/offer-access/decide".to_owned(),
+            Some(json!({"offer_id": offer, "affiliate_id": aff, "status": "approved"})),
+        ),
+    ];
+    for (method, path, body) in requests {
+        let res = mine.send(method.clone(), &path, body).await;
+        assert_eq!((res.status, res.body["error"].as_str()), (404, Some("not_found")), "{method} {path}");
+    }
+    // An offer of this network pointing at the other network's advertiser is refused.
+    let mut put = minimal_offer(adv, "Mine", "public");
+    let res = mine.post("/api/v1/offers", put.clone()).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["advertiser_id".to_owned()]));
+    let my_adv = mine.post("/api/v1/advertisers", json!({"name": "A shop"})).await.body["id"].as_i64().unwrap();
+    put["advertiser_id"] = json!(my_adv);
+    assert_eq!(mine.put(&format!("/api/v1/offers/{offer}"), put).await.status, 404);
+    let res =
+        mine.post("/api/v1/payout-overrides", json!({"offer_id": offer, "affiliate_id": aff, "payout": rate})).await;
+    assert_eq!(field_keys(&res), vec!["affiliate_id", "offer_id"]);
+    for list in ["/api/v1/offers", "/api/v1/affiliates", "/api/v1/payout-overrides", "/api/v1/offer-access"] {
+        assert_eq!(mine.get(list).await.body["total"], 0, "{list}");
+    }
+    assert_eq!(mine.get("/api/v1/advertisers").await.body["total"], 1);
+
+    // Unchanged on the other side.
+    let theirs = foreign.get(&format!("/api/v1/offers/{offer}")).await.body;
+    assert_eq!(theirs["name"], "G offer");
+    assert_eq!(foreign.get(&format!("/api/v1/affiliates/{aff}")).await.body["status"], "pending");
+    assert_eq!(foreign.get("/api/v1/payout-overrides").await.body["total"], 1);
+    assert_eq!(foreign.get(&format!("/api/v1/goals/{goal}")).await.body["name"], "G");
+    app.stop().await;
+}
+
+/// Every operation the document lists is served: with ids that exist, none answers the API's
+/// 404 for an unknown route (nor a 405).
+async fn every_documented_route_is_served(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let doc = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap();
+    assert_eq!(doc.status(), 200, "the document needs no key");
+    let doc: Value = doc.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"],
+        json!({"type": "http", "scheme": "bearer", "description": "A personal API key (afk_…)."})
+    );
+    let api = app.api(&net.api_key.token);
+    let adv = api.post("/api/v1/advertisers", json!({"name": "Shop"})).await.body["id"].as_i64().unwrap();
+    let aff = api.post("/api/v1/affiliates", json!({"name": "Traffic"})).await.body["id"].as_i64().unwrap();
+    let offer =
+        api.post("/api/v1/offers", minimal_offer(adv, "O", "approval_required")).await.body["id"].as_i64().unwrap();
+    let goal = api
+        .post(
+            &format!("/api/v1/offers/{offer}/goals"),
+            json!({"name": "G", "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let over = api
+        .post(
+            "/api/v1/payout-overrides",
+            json!({"offer_id": offer, "affiliate_id": aff, "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let id_for = |path: &str| -> i64 {
+        match path.split('/').nth(1).unwrap() {
+            "users" => net.admin.id.0,
+            "advertisers" => adv,
+            "affiliates" => aff,
+            "offers" => offer,
+            "goals" => goal,
+            "payout-overrides" => over,
+            other => panic!("no id for {other}"),
+        }
+    };
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}");
+            let url = if path.contains("{id}") {
+                format!("/api/v1{}", path.replace("{id}", &id_for(path).to_string()))
+            } else {
+                format!("/api/v1{path}")
+            };
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+            let res = api.send(method.clone(), &url, body).await;
+            assert!(res.status != 404 && res.status != 405, "{method} {url} answered {}: {}", res.status, res.body);
+            documented.push(format!("{method} {path}"));
+        }
+    }
+    documented.sort();
+    let mut expected: Vec<String> = [
+        "GET /me",
+        "GET /openapi.json",
+        "GET /users",
+        "POST /users",
+        "GET /users/{id}",
+        "GET /advertisers",
+        "POST /advertisers",
+        "GET /advertisers/{id}",
+        "PUT /advertisers/{id}",
+        "GET /affiliates",
+        "POST /affiliates",
+        "GET /affiliates/{id}",
+        "PUT /affiliates/{id}",
+        "POST /affiliates/{id}/status",
+        "GET /offers",
+        "POST /offers",
+        "GET /offers/{id}",
+        "PUT /offers/{id}",
+        "POST /offers/{id}/rotate-token",
+        "GET /offers/{id}/goals",
+        "POST /offers/{id}/goals",
+        "POST /offers/{id}/apply",
+        "GET /goals/{id}",
+        "PUT /goals/{id}",
+        "GET /offer-access",
+        "POST /offer-access/decide",
+        "GET /payout-overrides",
+        "POST /payout-overrides",
+        "DELETE /payout-overrides/{id}",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    expected.sort();
+    assert_eq!(documented, expected, "every route of the API is documented");
+    // And an undocumented one is the API's not-found.
+    let res = api.send(Method::PATCH, &format!("/api/v1/offers/{offer}"), Some(json!({}))).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (404, Some("not_found")));
+    app.stop().await;
+}
+
+/// The document's `required` lists are what the server insists on: the required fields alone
+/// are accepted, dropping any one of them is refused naming it, and a body with every documented
+/// property is accepted (so none is unknown to the server).
+async fn documented_request_schemas_match_the_server(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let doc = api.get("/api/v1/openapi.json").await.body;
+    let schemas = &doc["components"]["schemas"];
+    let adv = api.post("/api/v1/advertisers", json!({"name": "Shop"})).await.body["id"].as_i64().unwrap();
+    let aff = api.post("/api/v1/affiliates", json!({"name": "Traffic"})).await.body["id"].as_i64().unwrap();
+    let offer = api.post("/api/v1/offers", minimal_offer(adv, "O", "public")).await.body["id"].as_i64().unwrap();
+    let goal = api
+        .post(
+            &format!("/api/v1/offers/{offer}/goals"),
+            json!({"name": "G", "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let rate = json!({"type": "cpa_both", "flat": 1, "bps": 2});
+    let mgr = app.user(&net.tenant, "mgr@acme.test", Role::Manager);
+    // (schema, method, path, a body with every property)
+    let cases: Vec<(&str, Method, String, Value)> = vec![
+        ("OfferInput", Method::POST, "/api/v1/offers".into(), full_offer(adv)),
+        ("OfferInput", Method::PUT, format!("/api/v1/offers/{offer}"), full_offer(adv)),
+        (
+            "AffiliateInput",
+            Method::POST,
+            "/api/v1/affiliates".into(),
+            json!({"name": "A", "contact_email": "a@a.example", "status": "active", "manager_user_id": mgr.id.0, "notes": "n"}),
+        ),
+        (
+            "AffiliateInput",
+            Method::PUT,
+            format!("/api/v1/affiliates/{aff}"),
+            json!({"name": "A", "contact_email": "a@a.example", "status": "active", "manager_user_id": null, "notes": "n"}),
+        ),
+        (
+            "AdvertiserInput",
+            Method::POST,
+            "/api/v1/advertisers".into(),
+            json!({"name": "A", "contact_name": "C", "contact_email": "c@a.example", "status": "active", "notes": "n"}),
+        ),
+        (
+            "GoalInput",
+            Method::POST,
+            format!("/api/v1/offers/{offer}/goals"),
+            json!({"name": "G", "status": "paused", "payout": rate, "revenue": rate, "allow_multiple": true}),
+        ),
+        (
+            "GoalInput",
+            Method::PUT,
+            format!("/api/v1/goals/{goal}"),
+            json!({"name": "G", "status": "paused", "payout": rate, "revenue": rate, "allow_multiple": true}),
+        ),
+        (
+            "PayoutOverrideInput",
+            Method::POST,
+            "/api/v1/payout-overrides".into(),
+            json!({"offer_id": offer, "affiliate_id": aff, "goal_id": goal, "payout": rate}),
+        ),
+        (
+            "DecisionInput",
+            Method::POST,
+            "/api/v1/offer-access/decide".into(),
+            json!({"offer_id": offer, "affiliate_id": aff, "status": "approved", "note": "ok"}),
+        ),
+        ("AffiliateStatusInput", Method::POST, format!("/api/v1/affiliates/{aff}/status"), json!({"status": "active"})),
+        (
+            "UserInput",
+            Method::POST,
+            "/api/v1/users".into(),
+            json!({"email": "u@acme.test", "name": "U", "role": "advertiser", "password": "correct horse battery", "advertiser_id": adv, "affiliate_id": null}),
+        ),
+    ];
+    for (name, method, path, full) in cases {
+        let schema = &schemas[name];
+        let mut documented: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        let mut sent: Vec<&str> = full.as_object().unwrap().keys().map(String::as_str).collect();
+        documented.sort_unstable();
+        sent.sort_unstable();
+        assert_eq!(sent, documented, "{name}: the test body sets every documented property");
+        let res = api.send(method.clone(), &path, Some(full.clone())).await;
+        assert!((200..300).contains(&res.status), "{name} {method} {path} full body: {} {}", res.status, res.body);
+
+        let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let minimal: serde_json::Map<String, Value> = full
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| required.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if name == "UserInput" {
+            let mut m = Value::Object(minimal.clone());
+            m["email"] = json!("v@acme.test");
+            m["role"] = json!("manager");
+            let res = api.send(method.clone(), &path, Some(m)).await;
+            assert_eq!(res.status, 201, "{name} required fields only: {}", res.body);
+        } else {
+            let res = api.send(method.clone(), &path, Some(Value::Object(minimal.clone()))).await;
+            assert!(
+                (200..300).contains(&res.status),
+                "{name} {method} {path} required only: {} {}",
+                res.status,
+                res.body
+            );
+        }
+        for field in &required {
+            let mut body = minimal.clone();
+            body.remove(*field);
+            let res = api.send(method.clone(), &path, Some(Value::Object(body))).await;
+            assert_eq!(res.status, 400, "{name} {method} {path} without {field}: {}", res.body);
+            assert!(
+                res.body["message"].as_str().unwrap().contains(&format!("missing field `{field}`")),
+                "{name} without {field}: {}",
+                res.body
+            );
+        }
+        let mut extra = full.clone();
+        extra["not_documented"] = json!(1);
+        let res = api.send(method.clone(), &path, Some(extra)).await;
+        assert_eq!(res.status, 400, "{name}: additionalProperties false");
+    }
+    // The rate's own required fields.
+    assert_eq!(schemas["Rate"]["required"], json!(["type", "flat", "bps"]));
+    let res = api
+        .post(&format!("/api/v1/offers/{offer}/goals"), json!({"name": "G", "payout": {"type": "cpa_flat", "flat": 1}}))
+        .await;
+    assert!(res.body["message"].as_str().unwrap().contains("missing field `bps`"), "{}", res.body);
+    app.stop().await;
+}
+
+async fn search_ignores_case_on_both_backends(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let adv = api.post("/api/v1/advertisers", json!({"name": "ACME Shop", "contact_name": "Zoë"})).await.body["id"]
+        .as_i64()
+        .unwrap();
+    api.post("/api/v1/affiliates", json!({"name": "Traffic", "contact_email": "Team@Traffic.example"})).await;
+    api.post("/api/v1/offers", minimal_offer(adv, "Summer SALE", "public")).await;
+    for (path, total) in [
+        ("/api/v1/advertisers?search=acme%20shop", 1),
+        ("/api/v1/advertisers?search=ZOë", 1),
+        ("/api/v1/affiliates?search=TEAM@traffic", 1),
+        ("/api/v1/offers?search=summer%20sale", 1),
+        ("/api/v1/offers?search=SUMMER", 1),
+        ("/api/v1/offers?search=winter", 0),
+    ] {
+        let res = api.get(path).await;
+        assert_eq!((res.status, res.body["total"].as_i64()), (200, Some(total)), "{path}");
+        assert_eq!(res.body["data"].as_array().unwrap().len(), usize::try_from(total).unwrap(), "{path}");
+    }
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    search_ignores_case_on_both_backends,
+    staff_build_the_catalogue_through_the_api,
+    bad_offer_values_are_refused_by_field_and_change_nothing,
+    bad_values_for_the_other_resources_are_refused_by_field,
+    affiliates_see_only_offers_they_may_run_or_apply_to,
+    advertisers_read_their_own_offers_only,
+    another_networks_ids_are_not_found,
+    every_documented_route_is_served,
+    documented_request_schemas_match_the_server,
+);
