@@ -78,6 +78,34 @@ pub fn macro_names(template: &str) -> Result<Vec<&str>, TemplateError> {
     Ok(names)
 }
 
+/// For body templates (JSON has braces of its own): every `{name}` with a macro-shaped name
+/// (lower-case letters, digits, `_`) must be in `allowed`; other braces are text.
+pub fn check_body_template(template: &str, allowed: &[&str]) -> Result<(), TemplateError> {
+    let mut unknown: Vec<String> = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        if let Some(close) = after.find('}') {
+            let name = &after[..close];
+            let macro_shaped =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if macro_shaped {
+                if !allowed.contains(&name) && !unknown.iter().any(|u| u == name) {
+                    unknown.push(name.to_owned());
+                }
+                rest = &after[close + 1..];
+                continue;
+            }
+        }
+        rest = after;
+    }
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(TemplateError::UnknownMacros(unknown))
+    }
+}
+
 /// Refuses a template whose braces do not parse or that uses a macro outside `allowed`.
 pub fn check_template(template: &str, allowed: &[&str]) -> Result<(), TemplateError> {
     let mut unknown: Vec<String> = Vec::new();
@@ -108,5 +136,10 @@ mod tests {
         assert_eq!(check_template("https://x/?a={aff_sub", LANDING_MACROS), Err(TemplateError::Unbalanced(13)));
         assert_eq!(check_template("https://x/?a=}", LANDING_MACROS), Err(TemplateError::Unbalanced(13)));
         assert_eq!(check_template("https://x/?a={{ip}}", LANDING_MACROS), Err(TemplateError::Unbalanced(13)));
+        assert_eq!(check_body_template(r#"{"t":"{transaction_id}","n":{"x":1}}"#, POSTBACK_MACROS), Ok(()));
+        assert_eq!(
+            check_body_template(r#"{"t":"{clickid}"}"#, POSTBACK_MACROS),
+            Err(TemplateError::UnknownMacros(vec!["clickid".into()]))
+        );
     }
 }

@@ -296,7 +296,8 @@ fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64) -> Que
             .load(c),
         DbConn::Sqlite(c) => c.transaction(|c| {
             c.batch_execute_write_lock()?;
-            diesel::sql_query(sql(""))
+            // SQLite numbers parameters `?N`; `$N` would be named ones, bound in order of appearance.
+            diesel::sql_query(sql("").replace('$', "?"))
                 .bind::<BigInt, _>(now.0)
                 .bind::<BigInt, _>(lease_until.0)
                 .bind::<BigInt, _>(limit)

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use affnet_db::schema::postbacks;
 use affnet_db::{AffiliateId, DbConn, FieldErrors, GoalId, Micros, OfferId, TenantId};
-use affnet_offers::macros::{check_template, POSTBACK_MACROS};
+use affnet_offers::macros::{check_body_template, POSTBACK_MACROS};
 use affnet_offers::offer::ConversionStatus;
 use affnet_offers::url::check_url;
 use affnet_offers::{Affiliate, Goal, Offer, OffersError};
@@ -128,7 +128,7 @@ impl PostbackInput {
             e.add("body", "a body template may be at most 16 kB");
         } else if method == "GET" && !body.is_empty() {
             e.add("body", "a GET postback has no body; choose POST or clear the body");
-        } else if let Err(err) = check_template(&body, POSTBACK_MACROS) {
+        } else if let Err(err) = check_body_template(&body, POSTBACK_MACROS) {
             e.add("body", err.to_string());
         }
         if !(self.on_approved || self.on_pending || self.on_rejected) {

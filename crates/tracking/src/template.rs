@@ -23,7 +23,7 @@ pub fn expand(template: &str, encoding: Encoding, lookup: impl Fn(&str) -> Optio
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         match after.find('}') {
-            Some(close) if !after[..close].contains('{') => {
+            Some(close) if is_macro_name(&after[..close]) => {
                 if let Some(value) = lookup(&after[..close]) {
                     encode_into(&mut out, &value, encoding);
                 }
@@ -37,6 +37,12 @@ pub fn expand(template: &str, encoding: Encoding, lookup: impl Fn(&str) -> Optio
     }
     out.push_str(rest);
     out
+}
+
+/// A macro name: lower-case letters, digits and `_`. Anything else between braces (a JSON
+/// object, say) is text.
+pub fn is_macro_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn encode_into(out: &mut String, value: &str, encoding: Encoding) {
@@ -95,6 +101,11 @@ mod tests {
             ("s={aff_sub}", Encoding::Raw, "s=a b&c=d/é\""),
             ("odd { brace {transaction_id", Encoding::Url, "odd { brace {transaction_id"),
             ("no macros", Encoding::Url, "no macros"),
+            (
+                "{\"a\":1,\"t\":\"{transaction_id}\"}",
+                Encoding::Json,
+                "{\"a\":1,\"t\":\"0190a1b2c3d4e5f60718293a4b5c6d7e\"}",
+            ),
         ] {
             assert_eq!(expand(template, encoding, vals), expected, "{template}");
         }

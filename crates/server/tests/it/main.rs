@@ -9,6 +9,7 @@ mod cli;
 mod durability;
 mod ops;
 mod pages;
+mod postbacks;
 mod sign_in;
 mod support;
 mod tracking;

@@ -1,0 +1,331 @@
+//! Affiliate postbacks end to end: click → conversion → the outbox job → a real local HTTP
+//! receiver gets exactly the expected request; failures retried on schedule (time injected),
+//! the SSRF guard, bounded resources, and two workers sharing one outbox.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use affnet_db::schema::{affiliates, postback_attempts, postback_jobs};
+use affnet_db::{Backend, Clock};
+use affnet_offers::{Offer, OfferInput};
+use affnet_tracking::delivery::{Deliverer, DeliveryConfig};
+use affnet_tracking::postback::{Postback, PostbackInput};
+use diesel::prelude::*;
+
+use crate::support::TestApp;
+
+/// What the receiver saw: method, path with query, body, signature header.
+type Seen = Arc<Mutex<Vec<(String, String, String, Option<String>)>>>;
+
+async fn receive(req: HttpRequest, body: web::Bytes, seen: web::Data<Seen>) -> HttpResponse {
+    let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let sig = req.headers().get("x-affnet-signature").map(|v| v.to_str().unwrap().to_owned());
+    seen.lock().unwrap().push((req.method().to_string(), path, String::from_utf8_lossy(&body).into_owned(), sig));
+    match req.path() {
+        "/fail" => HttpResponse::InternalServerError().body("boom"),
+        "/hang" => {
+            actix_web::rt::time::sleep(Duration::from_secs(30)).await;
+            HttpResponse::Ok().finish()
+        }
+        "/big" => {
+            // 100 MB, streamed: the worker must read 1 KiB and hang up.
+            let chunk = web::Bytes::from(vec![b'x'; 1 << 20]);
+            HttpResponse::Ok().streaming(Repeat { chunk, left: 100 })
+        }
+        _ => HttpResponse::Ok().body("OK"),
+    }
+}
+
+/// `n` copies of `chunk`, as a body stream.
+struct Repeat {
+    chunk: web::Bytes,
+    left: usize,
+}
+
+impl futures_core::Stream for Repeat {
+    type Item = Result<web::Bytes, actix_web::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(self.chunk.clone())))
+    }
+}
+
+struct Receiver {
+    base: String,
+    seen: Seen,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn receiver() -> Receiver {
+    let seen: Seen = Arc::default();
+    let data = web::Data::new(seen.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(receive)))
+        .workers(1)
+        .shutdown_timeout(0)
+        .listen(listener)
+        .unwrap()
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Receiver { base, seen, handle }
+}
+
+struct Fixture {
+    app: TestApp,
+    tenant: affnet_db::TenantId,
+    offer: Offer,
+    aff: affnet_db::AffiliateId,
+    http: reqwest::Client,
+    rx: Receiver,
+}
+
+impl Fixture {
+    async fn new(backend: Backend) -> Fixture {
+        let app = TestApp::start(backend).await;
+        let net = app.network("acme");
+        let adv = app.advertiser(&net.tenant, "Shop");
+        let aff = app.affiliate(&net.tenant, "Media").id;
+        let input = OfferInput::simple(adv.id, "Offer", "https://shop.example/?t={transaction_id}", 250);
+        let offer = Offer::create(&mut app.pool.get().unwrap(), net.tenant.id, &input, app.clock.now()).unwrap();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Fixture { tenant: net.tenant.id, app, offer, aff, http, rx: receiver().await }
+    }
+
+    fn postback(&self, url: &str, edit: impl FnOnce(&mut PostbackInput)) -> Postback {
+        let mut input = PostbackInput {
+            affiliate_id: None,
+            offer_id: None,
+            goal_id: None,
+            url: url.to_owned(),
+            method: None,
+            body: String::new(),
+            content_type: None,
+            on_approved: true,
+            on_pending: false,
+            on_rejected: false,
+            on_status_change: false,
+            enabled: true,
+        };
+        edit(&mut input);
+        Postback::create(&mut self.app.pool.get().unwrap(), self.tenant, self.aff, &input, self.app.clock.now())
+            .unwrap()
+    }
+
+    /// A click (with sub ids) and its conversion; returns the transaction id.
+    async fn convert(&self) -> String {
+        let q = format!("/aff_c?offer_id={}&aff_id={}&aff_sub=fb%20ads&aff_sub3=c3", self.offer.id, self.aff);
+        let res = self.http.get(self.app.url(&q)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 302);
+        let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+        let lsr = format!("/aff_lsr?transaction_id={tid}&security_token={}&amount=10", self.offer.security_token);
+        assert_eq!(self.http.get(self.app.url(&lsr)).send().await.unwrap().status().as_u16(), 200);
+        tid
+    }
+
+    fn worker(&self, edit: impl FnOnce(&mut DeliveryConfig)) -> Deliverer {
+        let mut config =
+            DeliveryConfig { allow_private: true, timeout: Duration::from_secs(2), ..DeliveryConfig::default() };
+        edit(&mut config);
+        Deliverer::new(self.app.pool.clone(), config, Arc::new(self.app.clock.clone())).unwrap()
+    }
+
+    /// (state, attempts) of every job, oldest first.
+    fn jobs(&self) -> Vec<(String, i64)> {
+        let mut c = self.app.pool.get().unwrap();
+        postback_jobs::table
+            .order(postback_jobs::id.asc())
+            .select((postback_jobs::state, postback_jobs::attempts))
+            .load(&mut c)
+            .unwrap()
+    }
+
+    /// (status code, error, excerpt length) of every attempt, oldest first.
+    fn attempts(&self) -> Vec<(Option<i64>, String, usize)> {
+        let mut c = self.app.pool.get().unwrap();
+        let rows: Vec<(Option<i64>, String, String)> = postback_attempts::table
+            .order(postback_attempts::id.asc())
+            .select((postback_attempts::status_code, postback_attempts::error, postback_attempts::response_excerpt))
+            .load(&mut c)
+            .unwrap();
+        rows.into_iter().map(|(s, e, x)| (s, e, x.len())).collect()
+    }
+
+    async fn stop(self) {
+        self.rx.handle.stop(false).await;
+        self.app.stop().await;
+    }
+}
+
+async fn the_receiver_gets_exactly_the_expanded_url(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    // The seed's line, as an affiliate pastes it (no scheme: https).
+    let seed = f.postback(
+        "www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}",
+        |i| i.enabled = false,
+    );
+    assert_eq!(
+        seed.url,
+        "https://www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}"
+    );
+    let template = "/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}";
+    f.postback(&format!("{}{template}", f.rx.base), |_| {});
+    let tid = f.convert().await;
+    assert_eq!(f.worker(|_| {}).run_once().await.unwrap(), 1);
+    let seen = f.rx.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, "GET");
+    assert_eq!(seen[0].1, format!("/track?&source=fb%20ads&clickid=c3&amount=2.50&transaction_id={tid}"));
+    assert_eq!(seen[0].3, None, "unsigned without a secret");
+    assert_eq!(f.jobs(), [("delivered".to_owned(), 1)]);
+    assert_eq!(f.attempts(), [(Some(200), String::new(), 2)]);
+    assert_eq!(f.worker(|_| {}).run_once().await.unwrap(), 0, "a delivered job is not fired again");
+    f.stop().await;
+}
+
+async fn failures_are_retried_on_schedule_then_failed_and_can_be_refired(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/fail?t={{transaction_id}}", f.rx.base), |_| {});
+    f.convert().await;
+    let w = f.worker(|c| c.max_attempts = 3);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(f.jobs(), [("retry".to_owned(), 1)]);
+    assert_eq!(w.run_once().await.unwrap(), 0, "not due before its backoff");
+    f.app.clock.advance(47_000_000); // < 60 s × 0.8
+    assert_eq!(w.run_once().await.unwrap(), 0);
+    f.app.clock.advance(25_000_000); // > 60 s × 1.2 in all
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(f.jobs(), [("retry".to_owned(), 2)]);
+    f.app.clock.advance(145_000_000); // the second wait is about 120 s
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(f.jobs(), [("failed".to_owned(), 3)]);
+    f.app.clock.advance(86_400_000_000);
+    assert_eq!(w.run_once().await.unwrap(), 0, "a failed job waits for a person");
+    assert_eq!(f.attempts().iter().map(|a| a.0).collect::<Vec<_>>(), [Some(500); 3]);
+    assert_eq!(f.attempts()[0].1, "HTTP 500");
+    let job: i64 = postback_jobs::table.select(postback_jobs::id).first(&mut f.app.pool.get().unwrap()).unwrap();
+    let refired =
+        affnet_tracking::delivery::refire(&mut f.app.pool.get().unwrap(), f.tenant, None, job, f.app.clock.now())
+            .unwrap();
+    assert!(refired);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(f.rx.seen.lock().unwrap().len(), 4);
+    f.stop().await;
+}
+
+async fn the_ssrf_guard_refuses_internal_targets(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
+    f.postback("http://localhost:9/ok", |_| {});
+    f.convert().await;
+    let guarded = f.worker(|c| c.allow_private = false);
+    assert_eq!(guarded.run_once().await.unwrap(), 2);
+    assert!(f.rx.seen.lock().unwrap().is_empty(), "nothing reached the receiver");
+    let errors: Vec<String> = f.attempts().into_iter().map(|a| a.1).collect();
+    assert!(errors[0].contains("127.0.0.1 is a private or reserved address"), "{errors:?}");
+    assert!(errors[1].contains("resolves only to private or reserved addresses"), "{errors:?}");
+    assert_eq!(f.jobs(), [("retry".to_owned(), 1), ("retry".to_owned(), 1)]);
+    f.stop().await;
+}
+
+async fn hanging_and_huge_receivers_cost_bounded_time_and_memory(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/hang", f.rx.base), |_| {});
+    f.postback(&format!("{}/big", f.rx.base), |_| {});
+    f.convert().await;
+    let started = Instant::now();
+    assert_eq!(f.worker(|c| c.timeout = Duration::from_secs(1)).run_once().await.unwrap(), 2);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let attempts = f.attempts();
+    assert_eq!(attempts[0].0, None);
+    assert!(attempts[0].1.contains("timed out"), "{attempts:?}");
+    assert_eq!((attempts[1].0, attempts[1].2), (Some(200), 1024));
+    f.stop().await;
+}
+
+async fn post_json_bodies_are_signed_when_the_affiliate_has_a_secret(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    diesel::update(affiliates::table.filter(affiliates::id.eq(f.aff)))
+        .set(affiliates::postback_secret.eq("s3cret"))
+        .execute(&mut f.app.pool.get().unwrap())
+        .unwrap();
+    let url = format!("{}/json", f.rx.base);
+    f.postback(&url, |i| {
+        i.method = Some("POST".into());
+        i.content_type = Some("application/json".into());
+        i.body = r#"{"tid":"{transaction_id}","payout":"{payout}","sub":"{aff_sub}"}"#.into();
+    });
+    let tid = f.convert().await;
+    f.worker(|_| {}).run_once().await.unwrap();
+    let seen = f.rx.seen.lock().unwrap().clone();
+    assert_eq!(seen[0].0, "POST");
+    let body = format!(r#"{{"tid":"{tid}","payout":"2.50","sub":"fb ads"}}"#);
+    assert_eq!(seen[0].2, body);
+    let unix = f.app.clock.now().unix_seconds();
+    assert_eq!(seen[0].3.as_deref(), Some(affnet_tracking::delivery::signature("s3cret", unix, &url, &body).as_str()));
+    f.stop().await;
+}
+
+async fn two_workers_deliver_each_job_exactly_once(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
+    let mut tids = Vec::new();
+    for _ in 0..30 {
+        tids.push(f.convert().await);
+    }
+    let (a, b) = (f.worker(|c| c.concurrency = 4), f.worker(|c| c.concurrency = 4));
+    loop {
+        let (x, y) = futures_join(a.run_once(), b.run_once()).await;
+        if x.unwrap() + y.unwrap() == 0 {
+            break;
+        }
+    }
+    let mut seen: Vec<String> = f.rx.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    seen.sort();
+    let mut expected: Vec<String> = tids.iter().map(|t| format!("/ok?t={t}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert!(f.jobs().iter().all(|j| j == &("delivered".to_owned(), 1)));
+    f.stop().await;
+}
+
+async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    (ra.unwrap(), rb.unwrap())
+}
+
+crate::on_both_backends!(
+    the_receiver_gets_exactly_the_expanded_url,
+    failures_are_retried_on_schedule_then_failed_and_can_be_refired,
+    the_ssrf_guard_refuses_internal_targets,
+    hanging_and_huge_receivers_cost_bounded_time_and_memory,
+    post_json_bodies_are_signed_when_the_affiliate_has_a_secret,
+    two_workers_deliver_each_job_exactly_once,
+);
