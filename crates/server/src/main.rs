@@ -29,6 +29,7 @@ fn serve(config: Config) -> Result<(), CliError> {
         state.clock.clone(),
         config.trust_proxy,
         std::time::Duration::from_secs(config.cache_ttl_secs),
+        config.postbacks.clone(),
     )
     .map_err(CliError::Refused)?;
     let stop_deliveries = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -562,6 +562,158 @@ pub fn refire(
     Ok(true)
 }
 
+/// What a test-fire sent and got back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TestFire {
+    pub method: String,
+    pub url: String,
+    pub body: String,
+    pub result: AttemptResult,
+}
+
+/// A made-up conversion for test-fires and previews: every macro gets a recognisable value.
+pub fn sample(
+    offer: &affnet_offers::Offer,
+    affiliate: AffiliateId,
+    now: Micros,
+) -> (crate::conversion::Conversion, crate::click::Click) {
+    let click = crate::click::Click {
+        id: "0190a1b2c3d4e5f60718293a4b5c6d7e".into(),
+        tenant_id: offer.tenant_id,
+        offer_id: offer.id,
+        affiliate_id: affiliate,
+        advertiser_id: offer.advertiser_id,
+        aff_sub: "sample_sub1".into(),
+        aff_sub2: "sample_sub2".into(),
+        aff_sub3: "sample_sub3".into(),
+        aff_sub4: "sample_sub4".into(),
+        aff_sub5: "sample_sub5".into(),
+        source: "sample_source".into(),
+        aff_click_id: "sample_click".into(),
+        ip: "203.0.113.7".into(),
+        user_agent: String::new(),
+        referrer: String::new(),
+        created_at: now,
+    };
+    let conversion = crate::conversion::Conversion {
+        id: affnet_db::ConversionId(0),
+        tenant_id: offer.tenant_id,
+        click_id: click.id.clone(),
+        offer_id: offer.id,
+        affiliate_id: affiliate,
+        advertiser_id: offer.advertiser_id,
+        goal_id: None,
+        status: affnet_offers::ConversionStatus::Approved,
+        currency: offer.currency,
+        sale_amount: Some(1250),
+        payout: offer.payout_rate().amount_for(Some(1250)),
+        revenue: 0,
+        adv_sub: "sample_order".into(),
+        ip: String::new(),
+        click_key: None,
+        adv_sub_key: None,
+        created_at: now,
+        updated_at: now,
+    };
+    (conversion, click)
+}
+
+/// The request a postback would make for `conversion` (a preview; nothing is sent).
+pub fn preview(
+    postback: &crate::postback::Postback,
+    conversion: &crate::conversion::Conversion,
+    click: &crate::click::Click,
+    offer: &affnet_offers::Offer,
+) -> (String, String) {
+    use crate::template::{expand, Encoding};
+    let lookup = |name: &str| crate::outbox::macro_value(name, conversion, click, offer);
+    let body_encoding = if postback.content_type.contains("json") { Encoding::Json } else { Encoding::Url };
+    (expand(&postback.url, Encoding::Url, lookup), expand(&postback.body, body_encoding, lookup))
+}
+
+/// Loads what a test-fire needs: the postback (of `affiliate` when given), and a real
+/// conversion of the tenant (of that postback's affiliate) or a sample one on `offer` (the
+/// postback's offer, else any offer of the tenant the affiliate may see).
+pub fn test_fire_request(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    affiliate: Option<AffiliateId>,
+    postback_id: i64,
+    conversion: Option<affnet_db::ConversionId>,
+    now: Micros,
+) -> Result<(crate::postback::Postback, Outgoing), affnet_offers::OffersError> {
+    use affnet_offers::{Offer, OffersError};
+    let postback = crate::postback::Postback::find(conn, tenant, affiliate, postback_id)?;
+    let (conv, click, offer) = match conversion {
+        Some(id) => {
+            let conv = crate::conversion::Conversion::find(conn, tenant, id).map_err(|_| OffersError::NotFound)?;
+            if conv.affiliate_id != postback.affiliate_id {
+                return Err(OffersError::NotFound);
+            }
+            let click: crate::click::Click = affnet_db::schema::clicks::table
+                .find(&conv.click_id)
+                .select(crate::click::Click::as_select())
+                .first(conn)?;
+            let offer = Offer::find(conn, tenant, conv.offer_id)?;
+            (conv, click, offer)
+        }
+        None => {
+            let offer = match postback.offer_id {
+                Some(o) => Offer::find(conn, tenant, o)?,
+                None => Offer::list(conn, tenant, &affnet_offers::OfferFilter::default(), 1, 0)?
+                    .into_iter()
+                    .next()
+                    .ok_or(OffersError::NotFound)?,
+            };
+            let (conv, click) = sample(&offer, postback.affiliate_id, now);
+            (conv, click, offer)
+        }
+    };
+    let (url, body) = preview(&postback, &conv, &click, &offer);
+    let secret: String = affiliates::table
+        .filter(affiliates::tenant_id.eq(tenant))
+        .filter(affiliates::id.eq(postback.affiliate_id))
+        .select(affiliates::postback_secret)
+        .first(conn)?;
+    let out =
+        Outgoing { method: postback.method.clone(), url, body, content_type: postback.content_type.clone(), secret };
+    Ok((postback, out))
+}
+
+/// Fires a prepared test request now and stores the attempt (marked as a test).
+pub async fn test_fire(
+    pool: &DbPool,
+    client: &reqwest::Client,
+    allow_private: bool,
+    tenant: TenantId,
+    postback: &crate::postback::Postback,
+    out: Outgoing,
+    now: Micros,
+) -> Result<TestFire, affnet_offers::OffersError> {
+    let result = fire(client, &out, allow_private, now.unix_seconds()).await;
+    let (pool, pb, stored) = (pool.clone(), postback.clone(), (out.clone(), result.clone()));
+    tokio::task::spawn_blocking(move || -> Result<(), affnet_offers::OffersError> {
+        let mut conn = pool.get()?;
+        let (out, result) = stored;
+        store_attempt(
+            &mut conn,
+            tenant,
+            None,
+            Some(pb.id),
+            pb.affiliate_id,
+            &out.method,
+            &out.url,
+            &result,
+            true,
+            now,
+        )?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| affnet_offers::OffersError::Db(affnet_db::DbError::Pool(e.to_string())))??;
+    Ok(TestFire { method: out.method, url: out.url, body: out.body, result })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,9 @@ pub struct Tracking {
     pub clock: Arc<dyn Clock>,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
+    /// For test-fires from the pages and the API: the delivery worker's client and settings.
+    pub postback_client: reqwest::Client,
+    pub postback_config: crate::delivery::DeliveryConfig,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -338,6 +341,7 @@ pub fn start(
     clock: Arc<dyn Clock>,
     trust_proxy: bool,
     cache_ttl: std::time::Duration,
+    postback_config: crate::delivery::DeliveryConfig,
 ) -> Result<(Tracking, Vec<std::thread::JoinHandle<()>>), String> {
     let click_conn = url.connect().map_err(|e| e.to_string())?;
     let conversion_conn = url.connect().map_err(|e| e.to_string())?;
@@ -345,7 +349,16 @@ pub fn start(
         GroupCommit::start("click-writer", ClickWriter::new(click_conn), 4096, 512).map_err(|e| e.to_string())?;
     let (conversions, h2) = GroupCommit::start("conversion-writer", ConversionWriter::new(conversion_conn), 4096, 256)
         .map_err(|e| e.to_string())?;
-    let tracking = Tracking { pool, clicks, conversions, cache: Cache::new(cache_ttl), clock, trust_proxy };
+    let tracking = Tracking {
+        pool,
+        clicks,
+        conversions,
+        cache: Cache::new(cache_ttl),
+        clock,
+        trust_proxy,
+        postback_client: crate::delivery::client(&postback_config)?,
+        postback_config,
+    };
     Ok((tracking, vec![h1, h2]))
 }
 

@@ -7,6 +7,7 @@ pub mod click;
 pub mod conversion;
 pub mod delivery;
 pub mod handlers;
+pub mod listing;
 pub mod outbox;
 pub mod postback;
 pub mod recorder;

@@ -47,6 +47,11 @@ impl TestApp {
             Arc::new(clock.clone()),
             false,
             std::time::Duration::from_secs(2),
+            affnet_tracking::delivery::DeliveryConfig {
+                allow_private: true,
+                timeout: std::time::Duration::from_secs(2),
+                ..Default::default()
+            },
         )
         .unwrap();
         let server = affnet_server::app::http_server(state, tracking, listener, 1, 1).unwrap();

@@ -1,0 +1,269 @@
+//! What the pages and the API list: clicks, conversions, postback jobs and attempts of a
+//! tenant, filtered, newest first, bounded. And the transaction tracer: everything that
+//! happened to one transaction id.
+
+use diesel::prelude::*;
+
+use affnet_db::schema::{clicks, conversion_attempts, conversions, postback_attempts, postback_jobs};
+use affnet_db::{AdvertiserId, AffiliateId, ConversionId, DbConn, Micros, OfferId, TenantId};
+use affnet_offers::offer::ConversionStatus;
+
+use crate::click::Click;
+use crate::conversion::{Attempt, Conversion};
+
+/// Narrows a list. Every field is optional; `from`/`to` bound the creation time (`to` excluded).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub from: Option<Micros>,
+    pub to: Option<Micros>,
+    pub offer: Option<OfferId>,
+    pub affiliate: Option<AffiliateId>,
+    pub advertiser: Option<AdvertiserId>,
+    pub status: Option<String>,
+    /// Matches any of `aff_sub`..`aff_sub5` and `source` exactly.
+    pub sub: Option<String>,
+}
+
+/// The tenant's clicks, newest first.
+pub fn clicks(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offset: i64) -> QueryResult<Vec<Click>> {
+    let mut q = clicks::table.filter(clicks::tenant_id.eq(tenant)).into_boxed();
+    if let Some(t) = f.from {
+        q = q.filter(clicks::created_at.ge(t));
+    }
+    if let Some(t) = f.to {
+        q = q.filter(clicks::created_at.lt(t));
+    }
+    if let Some(o) = f.offer {
+        q = q.filter(clicks::offer_id.eq(o));
+    }
+    if let Some(a) = f.affiliate {
+        q = q.filter(clicks::affiliate_id.eq(a));
+    }
+    if let Some(a) = f.advertiser {
+        q = q.filter(clicks::advertiser_id.eq(a));
+    }
+    if let Some(s) = f.sub.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(
+            clicks::aff_sub
+                .eq(s)
+                .or(clicks::aff_sub2.eq(s))
+                .or(clicks::aff_sub3.eq(s))
+                .or(clicks::aff_sub4.eq(s))
+                .or(clicks::aff_sub5.eq(s))
+                .or(clicks::source.eq(s)),
+        );
+    }
+    q.order((clicks::created_at.desc(), clicks::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select(Click::as_select())
+        .load(conn)
+}
+
+/// A conversion with the sub ids of its click (what people filter and export by).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConversionRow {
+    #[serde(flatten)]
+    pub conversion: Conversion,
+    pub aff_sub: String,
+    pub aff_sub2: String,
+    pub source: String,
+    pub click_at: Micros,
+}
+
+/// The tenant's conversions, newest first.
+pub fn conversions(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    f: &Filter,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<ConversionRow>> {
+    let mut q = conversions::table
+        .inner_join(clicks::table)
+        .filter(conversions::tenant_id.eq(tenant))
+        .filter(clicks::tenant_id.eq(tenant))
+        .into_boxed();
+    if let Some(t) = f.from {
+        q = q.filter(conversions::created_at.ge(t));
+    }
+    if let Some(t) = f.to {
+        q = q.filter(conversions::created_at.lt(t));
+    }
+    if let Some(o) = f.offer {
+        q = q.filter(conversions::offer_id.eq(o));
+    }
+    if let Some(a) = f.affiliate {
+        q = q.filter(conversions::affiliate_id.eq(a));
+    }
+    if let Some(a) = f.advertiser {
+        q = q.filter(conversions::advertiser_id.eq(a));
+    }
+    if let Some(s) = f.status.as_deref().and_then(|s| s.parse::<ConversionStatus>().ok()) {
+        q = q.filter(conversions::status.eq(s));
+    }
+    if let Some(s) = f.sub.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(
+            clicks::aff_sub
+                .eq(s)
+                .or(clicks::aff_sub2.eq(s))
+                .or(clicks::aff_sub3.eq(s))
+                .or(clicks::aff_sub4.eq(s))
+                .or(clicks::aff_sub5.eq(s))
+                .or(clicks::source.eq(s)),
+        );
+    }
+    let rows: Vec<(Conversion, (String, String, String, Micros))> = q
+        .order((conversions::created_at.desc(), conversions::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select((Conversion::as_select(), (clicks::aff_sub, clicks::aff_sub2, clicks::source, clicks::created_at)))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(conversion, (aff_sub, aff_sub2, source, click_at))| ConversionRow {
+            conversion,
+            aff_sub,
+            aff_sub2,
+            source,
+            click_at,
+        })
+        .collect())
+}
+
+/// An outbox job.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = postback_jobs)]
+pub struct Job {
+    pub id: i64,
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub conversion_id: ConversionId,
+    pub postback_id: Option<i64>,
+    pub affiliate_id: AffiliateId,
+    pub event: String,
+    pub method: String,
+    pub url: String,
+    pub body: String,
+    pub content_type: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: Micros,
+    pub locked_until: Option<Micros>,
+    pub last_error: String,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+/// One HTTP call made for a postback.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = postback_attempts)]
+pub struct DeliveryAttempt {
+    pub id: i64,
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub job_id: Option<i64>,
+    pub postback_id: Option<i64>,
+    pub affiliate_id: AffiliateId,
+    pub method: String,
+    pub url: String,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub response_excerpt: String,
+    pub error: String,
+    pub test: bool,
+    pub created_at: Micros,
+}
+
+/// The delivery log: postback jobs of the tenant (of one affiliate when given), newest first,
+/// filtered by state (`queued`, `sending`, `retry`, `delivered`, `failed`), offer and time.
+pub fn jobs(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offset: i64) -> QueryResult<Vec<Job>> {
+    let mut q = postback_jobs::table
+        .inner_join(conversions::table)
+        .filter(postback_jobs::tenant_id.eq(tenant))
+        .filter(conversions::tenant_id.eq(tenant))
+        .into_boxed();
+    if let Some(a) = f.affiliate {
+        q = q.filter(postback_jobs::affiliate_id.eq(a));
+    }
+    if let Some(o) = f.offer {
+        q = q.filter(conversions::offer_id.eq(o));
+    }
+    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(postback_jobs::state.eq(s.to_owned()));
+    }
+    if let Some(t) = f.from {
+        q = q.filter(postback_jobs::created_at.ge(t));
+    }
+    if let Some(t) = f.to {
+        q = q.filter(postback_jobs::created_at.lt(t));
+    }
+    q.order(postback_jobs::id.desc()).limit(limit).offset(offset).select(Job::as_select()).load(conn)
+}
+
+/// The attempts of some jobs (for the log's detail), oldest first.
+pub fn attempts_of_jobs(conn: &mut DbConn, tenant: TenantId, jobs: &[i64]) -> QueryResult<Vec<DeliveryAttempt>> {
+    postback_attempts::table
+        .filter(postback_attempts::tenant_id.eq(tenant))
+        .filter(postback_attempts::job_id.eq_any(jobs.iter().map(|j| Some(*j)).collect::<Vec<_>>()))
+        .order(postback_attempts::id.asc())
+        .select(DeliveryAttempt::as_select())
+        .load(conn)
+}
+
+/// Recent attempts of the tenant (of one affiliate when given), newest first; test-fires
+/// included.
+pub fn delivery_attempts(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    affiliate: Option<AffiliateId>,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<DeliveryAttempt>> {
+    let mut q = postback_attempts::table.filter(postback_attempts::tenant_id.eq(tenant)).into_boxed();
+    if let Some(a) = affiliate {
+        q = q.filter(postback_attempts::affiliate_id.eq(a));
+    }
+    q.order(postback_attempts::id.desc()).limit(limit).offset(offset).select(DeliveryAttempt::as_select()).load(conn)
+}
+
+/// Everything about one transaction id, as the tenant may see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Trace {
+    pub transaction_id: String,
+    pub click: Option<Click>,
+    /// Every call of the conversion endpoint that reached this tenant's click, oldest first.
+    pub attempts: Vec<Attempt>,
+    pub conversions: Vec<Conversion>,
+    pub jobs: Vec<Job>,
+    pub deliveries: Vec<DeliveryAttempt>,
+}
+
+/// The tracer: the click, every conversion attempt with its reason, the conversions, and every
+/// postback job and delivery attempt. A transaction id of another tenant shows nothing.
+pub fn trace(conn: &mut DbConn, tenant: TenantId, transaction_id: &str) -> QueryResult<Trace> {
+    let tid = transaction_id.trim().to_ascii_lowercase();
+    let click: Option<Click> = clicks::table
+        .filter(clicks::tenant_id.eq(tenant))
+        .filter(clicks::id.eq(&tid))
+        .select(Click::as_select())
+        .first(conn)
+        .optional()?;
+    let attempts: Vec<Attempt> = conversion_attempts::table
+        .filter(conversion_attempts::tenant_id.eq(tenant))
+        .filter(conversion_attempts::transaction_id.eq(&tid))
+        .order(conversion_attempts::id.asc())
+        .select(Attempt::as_select())
+        .load(conn)?;
+    let conversions = Conversion::for_click(conn, tenant, &tid)?;
+    let ids: Vec<ConversionId> = conversions.iter().map(|c| c.id).collect();
+    let jobs: Vec<Job> = postback_jobs::table
+        .filter(postback_jobs::tenant_id.eq(tenant))
+        .filter(postback_jobs::conversion_id.eq_any(ids))
+        .order(postback_jobs::id.asc())
+        .select(Job::as_select())
+        .load(conn)?;
+    let job_ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    let deliveries = attempts_of_jobs(conn, tenant, &job_ids)?;
+    Ok(Trace { transaction_id: tid, click, attempts, conversions, jobs, deliveries })
+}
