@@ -311,16 +311,17 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
     if offer_param.is_some_and(|o| o != click.offer_id) {
         return refuse(Reason::OfferMismatch, "offer_id is not the offer of this transaction");
     }
-    if let DbConn::Pg(c) = &mut *conn {
-        // Serialises conversions of one offer across nodes, so caps and duplicate checks see
-        // each other (the unique keys below are the final guard).
+    let offer = Offer::find(conn, tenant, click.offer_id)?;
+    let capped = offer.daily_cap.is_some() || offer.total_cap.is_some();
+    if let (true, DbConn::Pg(c)) = (capped, &mut *conn) {
+        // Serialises conversions of a capped offer across nodes, so that cap checks see each
+        // other. (Duplicates need no lock: the unique keys below decide.)
         affnet_db::schema::offers::table
             .filter(affnet_db::schema::offers::id.eq(click.offer_id))
             .select(affnet_db::schema::offers::id)
             .for_update()
             .execute(c)?;
     }
-    let offer = Offer::find(conn, tenant, click.offer_id)?;
     if offer.status != OfferStatus::Active {
         return refuse(Reason::OfferInactive, format!("the offer is {}", offer.status));
     }
@@ -381,20 +382,6 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
         .then(|| format!("{tid_text}:{goal_key}"));
     let adv_sub_key =
         (offer.dedupe_adv_sub && !adv_sub.is_empty()).then(|| format!("{}:{goal_key}:{adv_sub}", offer.id));
-    if let Some(k) = &click_key {
-        if key_taken(conn, tenant, false, k)? {
-            return refuse(Reason::DuplicateClick, "this transaction already converted (one conversion per click)");
-        }
-    }
-    if let Some(k) = &adv_sub_key {
-        if key_taken(conn, tenant, true, k)? {
-            return refuse(
-                Reason::DuplicateAdvSub,
-                "a conversion with this adv_sub is already recorded for this offer",
-            );
-        }
-    }
-
     let sources = PayoutOverride::sources(conn, tenant, &offer, goal.as_ref(), click.affiliate_id)?;
     let payout = resolve(&sources, sale_amount);
     let revenue = resolve_revenue(goal.as_ref().map(Goal::revenue_rate), offer.revenue_rate(), sale_amount);
@@ -424,8 +411,8 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
                 conversions::revenue.eq(revenue),
                 conversions::adv_sub.eq(adv_sub),
                 conversions::ip.eq(truncate(&req.ip, 64)),
-                conversions::click_key.eq(&click_key),
-                conversions::adv_sub_key.eq(&adv_sub_key),
+                conversions::click_key.eq(click_key.as_deref()),
+                conversions::adv_sub_key.eq(adv_sub_key.as_deref()),
                 conversions::created_at.eq(now),
                 conversions::updated_at.eq(now),
             ),
@@ -434,9 +421,14 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
         .get_result::<ConversionId>(conn);
     let id = match inserted {
         Ok(id) => id,
-        // Another node recorded the same click or adv_sub between our check and our insert.
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            return refuse(Reason::DuplicateClick, "this transaction already converted");
+        // The unique keys decide duplicates, also between nodes writing at the same moment.
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)) => {
+            let which = format!("{} {}", info.constraint_name().unwrap_or(""), info.message());
+            return if which.contains("adv_sub_key") {
+                refuse(Reason::DuplicateAdvSub, "a conversion with this adv_sub is already recorded for this offer")
+            } else {
+                refuse(Reason::DuplicateClick, "this transaction already converted (one conversion per click)")
+            };
         }
         Err(e) => return Err(e.into()),
     };
@@ -446,15 +438,28 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
         Delta::conversion(status.as_str(), payout, revenue),
     );
     inc.apply(conn)?;
-    let conversion = Conversion::find(conn, tenant, id)?;
+    let conversion = Conversion {
+        id,
+        tenant_id: tenant,
+        click_id: tid_text.clone(),
+        offer_id: offer.id,
+        affiliate_id: click.affiliate_id,
+        advertiser_id: click.advertiser_id,
+        goal_id: goal.as_ref().map(|g| g.id),
+        status,
+        currency: offer.currency,
+        sale_amount,
+        payout,
+        revenue,
+        adv_sub: adv_sub.to_owned(),
+        ip: truncate(&req.ip, 64),
+        click_key,
+        adv_sub_key,
+        created_at: now,
+        updated_at: now,
+    };
     outbox::enqueue(conn, &conversion, &click, &offer, outbox::Event::Created, now)?;
     Ok(Outcome::Accepted { conversion_id: id, status, transaction_id: tid_text })
-}
-
-fn key_taken(conn: &mut DbConn, tenant: TenantId, adv_sub: bool, key: &str) -> QueryResult<bool> {
-    let q = conversions::table.filter(conversions::tenant_id.eq(tenant)).into_boxed();
-    let q = if adv_sub { q.filter(conversions::adv_sub_key.eq(key)) } else { q.filter(conversions::click_key.eq(key)) };
-    Ok(q.count().get_result::<i64>(conn)? > 0)
 }
 
 /// Would one more conversion (paying `payout`) go over the offer's daily or total cap? Counts

@@ -327,7 +327,7 @@ fn record(
     next_attempt: Micros,
     max_attempts: i64,
 ) -> QueryResult<()> {
-    crate::write_tx(conn, |c| {
+    conn.transaction(|c| {
         store_attempt(
             c,
             TenantId(job.tenant_id),
@@ -464,16 +464,19 @@ impl Deliverer {
         tokio::task::spawn_blocking(move || -> QueryResult<()> {
             let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
             let mut rng = rand::thread_rng();
-            for (job, result) in &results {
-                let done = clock.now();
-                let wait = backoff(&config, job.attempts + 1, &mut rng);
-                let next = done.plus(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
-                if !result.delivered() {
-                    tracing::info!(job = job.id, attempts = job.attempts + 1, error = %result.error, "postback not delivered");
+            // One transaction (one durable commit) for the whole round.
+            crate::write_tx(&mut conn, |conn| {
+                for (job, result) in &results {
+                    let done = clock.now();
+                    let wait = backoff(&config, job.attempts + 1, &mut rng);
+                    let next = done.plus(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
+                    if !result.delivered() {
+                        tracing::info!(job = job.id, attempts = job.attempts + 1, error = %result.error, "postback not delivered");
+                    }
+                    record(conn, job, result, done, next, config.max_attempts)?;
                 }
-                record(&mut conn, job, result, done, next, config.max_attempts)?;
-            }
-            Ok(())
+                Ok(())
+            })
         })
         .await
         .map_err(blocking_err)??;

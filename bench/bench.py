@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""affnet benchmarks: tracked click vs a bare 302 in the same run, conversions, postback
+delivery; on SQLite and PostgreSQL. Run through bench/run (which builds the release binaries).
+
+Every figure printed is measured in this run; ratios compare numbers from the same run.
+"""
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AFFNET = os.path.join(ROOT, "target/release/affnet")
+BARE = os.path.join(ROOT, "target/release/bare302")
+PG_URL = os.environ.get("AFFNET_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+SMOKE = "--smoke" in sys.argv
+DURATION = int(os.environ.get("BENCH_DURATION", "3" if SMOKE else "15"))
+CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64" if SMOKE else "64,256").split(",")]
+BACKENDS = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
+PORT, BARE_PORT = 18080, 19090
+failures = []
+
+
+def http(method, url, token=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as res:
+        return json.loads(res.read() or b"null")
+
+
+def wait_ready(url):
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit("FAIL: server did not become ready: " + url)
+
+
+def wrk(url, connections, script, env=None):
+    cmd = ["wrk", "-t1", "-c%d" % connections, "-d%ds" % DURATION, "--latency", "-s", script, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True).stdout
+    def latency(pct):
+        m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)" % pct, out, re.M)
+        if not m:
+            return float("nan")
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency(50), "p99": latency(99), "total": total,
+        "non_2xx_3xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+class Db:
+    def __init__(self, backend, tmp):
+        self.backend = backend
+        if backend == "sqlite":
+            self.path = os.path.join(tmp, "bench.db")
+            self.url = "sqlite://" + self.path
+        else:
+            self.name = "affnet_bench_%d" % os.getpid()
+            base = PG_URL.rsplit("/", 1)[0]
+            self.admin = PG_URL
+            self.psql(self.admin, "DROP DATABASE IF EXISTS %s" % self.name)
+            self.psql(self.admin, "CREATE DATABASE %s" % self.name)
+            self.url = "%s/%s" % (base, self.name)
+
+    @staticmethod
+    def psql(url, sql):
+        return subprocess.run(["psql", url, "-tAq", "-c", sql], capture_output=True, text=True, check=True).stdout.strip()
+
+    def query(self, sql):
+        if self.backend == "sqlite":
+            con = sqlite3.connect(self.path, timeout=30)
+            try:
+                rows = con.execute(sql).fetchall()
+                con.commit()
+                return rows
+            finally:
+                con.close()
+        out = self.psql(self.url, sql)
+        return [tuple(line.split("|")) for line in out.splitlines() if line]
+
+    def scalar(self, sql):
+        return int(self.query(sql)[0][0])
+
+    def drop(self):
+        if self.backend == "postgres":
+            self.psql(self.admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
+
+
+def start(cmd, env):
+    return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bench_backend(backend, tmp, bare_results):
+    print("\n== %s ==" % backend, flush=True)
+    db = Db(backend, tmp)
+    env = {
+        "DATABASE_URL": db.url, "AFFNET_LISTEN": "127.0.0.1:%d" % PORT, "AFFNET_WORKERS": "2",
+        "AFFNET_LOG": "warn", "AFFNET_POSTBACK_ALLOW_PRIVATE": "true", "AFFNET_POSTBACK_CONCURRENCY": "64",
+        "AFFNET_PUBLIC_URL": "http://127.0.0.1:%d" % PORT,
+    }
+    created = subprocess.run([AFFNET, "tenant", "create", "--slug", "bench", "--name", "Bench", "--admin-email",
+                              "admin@bench.test", "--admin-password", "bench password 1"],
+                             env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    token = json.loads(created.stdout)["api_key"]
+    server = start([AFFNET, "serve"], env)
+    results = {}
+    try:
+        base = "http://127.0.0.1:%d" % PORT
+        wait_ready(base + "/readyz")
+        api = base + "/api/v1"
+        adv = http("POST", api + "/advertisers", token, {"name": "Bench shop"})["id"]
+        aff = http("POST", api + "/affiliates", token, {"name": "Bench media", "status": "active"})["id"]
+        offer = http("POST", api + "/offers", token, {
+            "advertiser_id": adv, "name": "Bench offer",
+            "offer_url": "https://shop.example/land?tid={transaction_id}&s={aff_sub}&src={source}",
+            "payout": {"type": "cpa_flat", "flat": 250, "bps": 0},
+            "dedupe_adv_sub": False,
+        })
+        path = "/aff_c?offer_id=%d&aff_id=%d" % (offer["id"], aff)
+        clicks_script = os.path.join(ROOT, "bench/clicks.lua")
+        for c in CONNECTIONS:
+            before = db.scalar("SELECT COUNT(*) FROM clicks")
+            tracked = wrk(base + path, c, clicks_script)
+            time.sleep(0.5)
+            stored = db.scalar("SELECT COUNT(*) FROM clicks") - before
+            bare = bare_results[c]
+            ok_302 = tracked["total"] - tracked["non_2xx_3xx"]
+            ratio = tracked["rps"] / bare["rps"] if bare["rps"] else float("nan")
+            print("clicks  c=%-3d tracked %8.0f req/s p50 %.2f ms p99 %.2f ms | bare %8.0f req/s p50 %.2f ms p99 %.2f ms"
+                  " | ratio %.2f | 302s %d, stored %d, lost %d%s"
+                  % (c, tracked["rps"], tracked["p50"], tracked["p99"], bare["rps"], bare["p50"], bare["p99"], ratio,
+                     ok_302, stored, max(0, ok_302 - stored),
+                     (" | socket errors: " + tracked["socket_errors"]) if tracked["socket_errors"] else ""), flush=True)
+            if stored < ok_302:
+                failures.append("%s: %d clicks answered 302 but only %d stored" % (backend, ok_302, stored))
+            if tracked["non_2xx_3xx"]:
+                failures.append("%s: %d click requests did not get a 302" % (backend, tracked["non_2xx_3xx"]))
+            results["clicks_%d" % c] = {"tracked": tracked, "bare": bare, "ratio": ratio, "stored": stored}
+
+        # Conversions: one advertiser postback per recorded click.
+        tids_file = os.path.join(tmp, "tids-%s.txt" % backend)
+        rows = db.query("SELECT id FROM clicks ORDER BY id")
+        with open(tids_file, "w") as f:
+            f.write("\n".join(r[0] for r in rows) + "\n")
+        conv = wrk(base + "/aff_lsr", 64, os.path.join(ROOT, "bench/conversions.lua"),
+                   {"BENCH_TIDS": tids_file, "BENCH_TOKEN": offer["security_token"]})
+        accepted = db.scalar("SELECT COUNT(*) FROM conversions")
+        refused = db.scalar("SELECT COUNT(*) FROM conversion_attempts WHERE outcome = 'refused'")
+        print("conversions c=64: %8.0f req/s, %8.0f accepted/s, p50 %.2f ms p99 %.2f ms (%d accepted, %d refused, %d clicks available)"
+              % (conv["rps"], accepted / DURATION, conv["p50"], conv["p99"], accepted, refused, len(rows)), flush=True)
+        if accepted == 0:
+            failures.append("%s: no conversion was accepted" % backend)
+        results["conversions"] = {**conv, "accepted": accepted, "accepted_per_s": accepted / DURATION}
+
+        # Postback delivery: jobs queued at once for the local receiver (the bare server's /ok).
+        jobs = min(accepted, 2000 if SMOKE else 20000)
+        db.query("DELETE FROM postback_jobs")
+        now = int(time.time() * 1e6)
+        t0 = time.time()
+        db.query(
+            "INSERT INTO postback_jobs (tenant_id, conversion_id, affiliate_id, event, method, url, body, content_type,"
+            " state, attempts, next_attempt_at, created_at, updated_at)"
+            " SELECT tenant_id, id, affiliate_id, 'conversion', 'GET', 'http://127.0.0.1:%d/ok?t=' || click_id, '', '',"
+            " 'queued', 0, %d, %d, %d FROM conversions ORDER BY id LIMIT %d" % (BARE_PORT, now, now, now, jobs))
+        deadline = time.time() + (60 if SMOKE else 300)
+        delivered = 0
+        while time.time() < deadline:
+            delivered = db.scalar("SELECT COUNT(*) FROM postback_jobs WHERE state = 'delivered'")
+            if delivered >= jobs:
+                break
+            time.sleep(0.05)
+        took = time.time() - t0
+        print("postbacks: %d of %d delivered in %.2f s = %8.0f deliveries/s" % (delivered, jobs, took, delivered / took),
+              flush=True)
+        if delivered < jobs:
+            failures.append("%s: only %d of %d postbacks delivered" % (backend, delivered, jobs))
+        results["postbacks"] = {"jobs": jobs, "delivered": delivered, "seconds": took, "per_s": delivered / took}
+    finally:
+        server.terminate()
+        server.wait()
+        db.drop()
+    return results
+
+
+def main():
+    for binary in (AFFNET, BARE):
+        if not os.path.exists(binary):
+            raise SystemExit("FAIL: %s is missing; run bench/run (it builds the release binaries)" % binary)
+    tmp = tempfile.mkdtemp(prefix="affnet-bench-")
+    bare = start([BARE, "127.0.0.1:%d" % BARE_PORT, "2"], {})
+    all_results = {"machine": {"cores": os.cpu_count(), "duration_s": DURATION}}
+    try:
+        wait_ready("http://127.0.0.1:%d/ok" % BARE_PORT)
+        for backend in BACKENDS:
+            # The bare baseline is measured right before each backend's tracked run.
+            bare_results = {}
+            for c in CONNECTIONS:
+                bare_results[c] = wrk("http://127.0.0.1:%d/aff_c?offer_id=1&aff_id=1" % BARE_PORT, c,
+                                      os.path.join(ROOT, "bench/clicks.lua"))
+            all_results[backend] = bench_backend(backend, tmp, bare_results)
+    finally:
+        bare.terminate()
+        bare.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = os.path.join(ROOT, "target/bench-results.json")
+    with open(out, "w") as f:
+        json.dump(all_results, f, indent=2)
+    print("\nresults: %s" % out)
+    if failures:
+        print("FAIL:\n  " + "\n  ".join(failures), file=sys.stderr)
+        sys.exit(1)
+    print("OK: no click lost")
+
+
+if __name__ == "__main__":
+    main()
