@@ -73,7 +73,7 @@ impl Tenant {
         admin_password: &str,
         now: Micros,
     ) -> Result<ProvisionedTenant, AccountsError> {
-        conn.transaction(|conn| {
+        affnet_db::write_tx(conn, |conn| {
             let tenant = Tenant::create(conn, slug, name, now)?;
             let new = crate::NewUser {
                 email: admin_email,

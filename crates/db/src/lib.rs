@@ -25,6 +25,24 @@ pub use pool::{DbPool, PooledConn};
 pub use time::{Clock, ManualClock, Micros, SystemClock};
 pub use validation::FieldErrors;
 
+/// A write transaction. On SQLite it takes the write lock first (a no-op `UPDATE`), so that a
+/// transaction that reads before it writes waits for other writers (busy timeout) instead of
+/// failing with `SQLITE_BUSY` when another connection committed in between (WAL snapshots
+/// cannot be upgraded). Use it for every transaction that writes.
+pub fn write_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    conn.transaction(|c| {
+        if let DbConn::Sqlite(s) = c {
+            s.batch_execute("UPDATE app_settings SET value = value WHERE 0")?;
+        }
+        f(c)
+    })
+}
+
 /// Runs `$body` with `$c` bound to the concrete connection (`SqliteConnection` or
 /// `PgConnection`), for the few queries diesel's `MultiBackend` cannot express (batch inserts,
 /// upserts, backend-specific locking). Write the query once, generically, inside the body.

@@ -152,7 +152,7 @@ impl OfferAccess {
             e.add("status", "a decision is approved or rejected");
         }
         e.into_result()?;
-        conn.transaction(|conn| {
+        affnet_db::write_tx(conn, |conn| {
             let updated = diesel::update(
                 offer_access::table
                     .filter(offer_access::tenant_id.eq(tenant))

@@ -64,7 +64,7 @@ impl PayoutOverride {
         }
         input.payout.validate("payout", &mut e);
         e.into_result()?;
-        conn.transaction(|conn| {
+        affnet_db::write_tx(conn, |conn| {
             let existing = PayoutOverride::find_for(conn, tenant, input.offer_id, input.goal_id, input.affiliate_id)?;
             match existing {
                 Some(o) => {

@@ -4,7 +4,6 @@
 use affnet_accounts::{AccountsError, NewUser, Role, Tenant, User};
 use affnet_db::Micros;
 use clap::{Parser, Subcommand};
-use diesel::Connection;
 
 use crate::Config;
 
@@ -158,7 +157,7 @@ pub fn user_create(config: &Config, args: &UserCreate<'_>) -> Result<String, Cli
         .ok_or_else(|| CliError::Refused(format!("--tenant: no network with slug '{}'", args.tenant)))?;
     let now = Micros::now();
     let company_name = args.company.unwrap_or(args.email).to_owned();
-    let user = conn.transaction(|conn| {
+    let user = affnet_db::write_tx(&mut conn, |conn| {
         let (mut advertiser_id, mut affiliate_id) = (None, None);
         match (args.role, args.company_id) {
             (Role::Affiliate, Some(id)) => affiliate_id = Some(affnet_db::AffiliateId(id)),

@@ -241,7 +241,7 @@ impl Postback {
         id: i64,
     ) -> Result<(), OffersError> {
         Postback::find(conn, tenant, affiliate, id)?;
-        conn.transaction(|c| {
+        affnet_db::write_tx(conn, |c| {
             // Jobs and attempts keep their history; they just stop pointing at the postback.
             diesel::update(
                 affnet_db::schema::postback_jobs::table
