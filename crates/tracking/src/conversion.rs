@@ -3,6 +3,7 @@
 //! *conversions* with a status, their rollup increments and their postback jobs, all in one
 //! transaction.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use diesel::prelude::*;
@@ -12,7 +13,7 @@ use affnet_db::{
     AdvertiserId, AffiliateId, ConversionId, Currency, DbConn, GoalId, Micros, Money, OfferId, TenantId, UserId,
 };
 use affnet_offers::offer::{ConversionStatus, OfferStatus, OverCap};
-use affnet_offers::payout::{resolve, resolve_revenue};
+use affnet_offers::payout::{resolve, resolve_revenue, PayoutSources};
 use affnet_offers::{CapUnit, Goal, GoalStatus, Offer, PayoutOverride};
 
 use crate::click::Click;
@@ -218,11 +219,77 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
+/// What one batch (one transaction) reads once: catalogue rows and postbacks (consistent within
+/// the transaction), and the rollup increments of uncapped offers, written once at the end.
+#[derive(Default)]
+pub struct Memo {
+    offers: HashMap<OfferId, Offer>,
+    goals: HashMap<GoalId, Option<Goal>>,
+    sources: HashMap<(OfferId, Option<GoalId>, AffiliateId), PayoutSources>,
+    postbacks: HashMap<(TenantId, AffiliateId), Vec<crate::postback::Postback>>,
+    increments: Increments,
+}
+
+impl Memo {
+    fn offer(&mut self, conn: &mut DbConn, tenant: TenantId, id: OfferId) -> Result<Offer, Refusal> {
+        if let Some(o) = self.offers.get(&id) {
+            return Ok(o.clone());
+        }
+        let o = Offer::find(conn, tenant, id)?;
+        self.offers.insert(id, o.clone());
+        Ok(o)
+    }
+
+    fn goal(&mut self, conn: &mut DbConn, tenant: TenantId, id: GoalId) -> Result<Option<Goal>, Refusal> {
+        if let Some(g) = self.goals.get(&id) {
+            return Ok(g.clone());
+        }
+        let g = match Goal::find(conn, tenant, id) {
+            Ok(g) => Some(g),
+            Err(affnet_offers::OffersError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        self.goals.insert(id, g.clone());
+        Ok(g)
+    }
+
+    fn sources(
+        &mut self,
+        conn: &mut DbConn,
+        tenant: TenantId,
+        offer: &Offer,
+        goal: Option<&Goal>,
+        affiliate: AffiliateId,
+    ) -> Result<PayoutSources, Refusal> {
+        let key = (offer.id, goal.map(|g| g.id), affiliate);
+        if let Some(s) = self.sources.get(&key) {
+            return Ok(*s);
+        }
+        let s = PayoutOverride::sources(conn, tenant, offer, goal, affiliate)?;
+        self.sources.insert(key, s);
+        Ok(s)
+    }
+
+    fn postbacks(
+        &mut self,
+        conn: &mut DbConn,
+        tenant: TenantId,
+        affiliate: AffiliateId,
+    ) -> QueryResult<Vec<crate::postback::Postback>> {
+        if let Some(p) = self.postbacks.get(&(tenant, affiliate)) {
+            return Ok(p.clone());
+        }
+        let p = outbox::enabled_postbacks(conn, tenant, affiliate)?;
+        self.postbacks.insert((tenant, affiliate), p.clone());
+        Ok(p)
+    }
+}
+
 /// Checks and records one call (inside the caller's transaction, in a savepoint of its own),
 /// then stores the attempt. Returns the outcome.
-pub fn process(conn: &mut DbConn, req: &ConversionRequest) -> QueryResult<Outcome> {
+pub fn process(conn: &mut DbConn, req: &ConversionRequest, memo: &mut Memo) -> QueryResult<Outcome> {
     let mut seen = Seen::default();
-    let outcome = match conn.transaction(|c| record(c, req, &mut seen)) {
+    let outcome = match conn.transaction(|c| record(c, req, &mut seen, memo)) {
         Ok(accepted) => accepted,
         Err(refusal) => Outcome::Refused(refusal),
     };
@@ -264,7 +331,7 @@ fn parse_id(raw: Option<&str>, reason: Reason, name: &str) -> Result<Option<i64>
 /// The checks, in the order an integrator would fix them: malformed call, unknown click,
 /// authorization, the offer's rules, duplicates, caps. Writes the conversion, its rollup and its
 /// postback jobs.
-fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result<Outcome, Refusal> {
+fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mut Memo) -> Result<Outcome, Refusal> {
     let raw_tid = req.param("transaction_id").unwrap_or("");
     seen.transaction_id = raw_tid.to_owned();
     if raw_tid.is_empty() {
@@ -311,7 +378,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
     if offer_param.is_some_and(|o| o != click.offer_id) {
         return refuse(Reason::OfferMismatch, "offer_id is not the offer of this transaction");
     }
-    let offer = Offer::find(conn, tenant, click.offer_id)?;
+    let offer = memo.offer(conn, tenant, click.offer_id)?;
     let capped = offer.daily_cap.is_some() || offer.total_cap.is_some();
     if let (true, DbConn::Pg(c)) = (capped, &mut *conn) {
         // Serialises conversions of a capped offer across nodes, so that cap checks see each
@@ -346,8 +413,8 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
     }
     let goal = match goal_param {
         None => None,
-        Some(g) => match Goal::find(conn, tenant, g) {
-            Ok(goal) if goal.offer_id == offer.id => {
+        Some(g) => match memo.goal(conn, tenant, g)? {
+            Some(goal) if goal.offer_id == offer.id => {
                 if goal.status != GoalStatus::Active {
                     return refuse(Reason::GoalInactive, "the goal is paused");
                 }
@@ -382,7 +449,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
         .then(|| format!("{tid_text}:{goal_key}"));
     let adv_sub_key =
         (offer.dedupe_adv_sub && !adv_sub.is_empty()).then(|| format!("{}:{goal_key}:{adv_sub}", offer.id));
-    let sources = PayoutOverride::sources(conn, tenant, &offer, goal.as_ref(), click.affiliate_id)?;
+    let sources = memo.sources(conn, tenant, &offer, goal.as_ref(), click.affiliate_id)?;
     let payout = resolve(&sources, sale_amount);
     let revenue = resolve_revenue(goal.as_ref().map(Goal::revenue_rate), offer.revenue_rate(), sale_amount);
     let mut status = status_param.unwrap_or(offer.conversion_status);
@@ -432,12 +499,16 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
         }
         Err(e) => return Err(e.into()),
     };
-    let mut inc = Increments::default();
-    inc.add(
+    let increment = (
         Key { tenant, hour: hour_of(now), offer: offer.id, affiliate: click.affiliate_id },
         Delta::conversion(status.as_str(), payout, revenue),
     );
-    inc.apply(conn)?;
+    if capped {
+        // Cap checks read the rollups: a capped offer's count must be current at once.
+        let mut inc = Increments::default();
+        inc.add(increment.0, increment.1);
+        inc.apply(conn)?;
+    }
     let conversion = Conversion {
         id,
         tenant_id: tenant,
@@ -458,7 +529,12 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen) -> Result
         created_at: now,
         updated_at: now,
     };
-    outbox::enqueue(conn, &conversion, &click, &offer, outbox::Event::Created, now)?;
+    let postbacks = memo.postbacks(conn, tenant, click.affiliate_id)?;
+    outbox::enqueue_for(conn, &postbacks, &conversion, &click, &offer, outbox::Event::Created, now)?;
+    if !capped {
+        // Last, after every step that can fail: a refused call must not count.
+        memo.increments.add(increment.0, increment.1);
+    }
     Ok(Outcome::Accepted { conversion_id: id, status, transaction_id: tid_text })
 }
 
@@ -587,7 +663,10 @@ impl BatchWriter for ConversionWriter {
     fn write(&mut self, jobs: Vec<ConversionRequest>) -> Vec<Outcome> {
         let n = jobs.len();
         let result = crate::write_tx(&mut self.conn, |c| {
-            jobs.iter().map(|req| process(c, req)).collect::<QueryResult<Vec<_>>>()
+            let mut memo = Memo::default();
+            let outcomes = jobs.iter().map(|req| process(c, req, &mut memo)).collect::<QueryResult<Vec<_>>>()?;
+            memo.increments.apply(c)?;
+            Ok::<_, diesel::result::Error>(outcomes)
         });
         match result {
             Ok(outcomes) => outcomes,

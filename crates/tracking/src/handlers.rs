@@ -22,7 +22,9 @@ use crate::TransactionId;
 pub struct Tracking {
     pub pool: DbPool,
     pub clicks: GroupCommit<ClickWriter>,
-    pub conversions: GroupCommit<ConversionWriter>,
+    /// One writer on SQLite (one writer at a time anyway); several on PostgreSQL, each call
+    /// routed by its transaction id so that calls for one click meet in one writer.
+    pub conversions: Vec<GroupCommit<ConversionWriter>>,
     pub cache: Cache,
     pub clock: Arc<dyn Clock>,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
@@ -317,7 +319,17 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         ip: client_ip(&req, t.trust_proxy),
         received_at: t.clock.now(),
     };
-    match t.conversions.submit(request).await {
+    let writer = {
+        let tid = request.params.iter().find(|(k, _)| k == "transaction_id").map_or("", |(_, v)| v.trim());
+        // FNV-1a: cheap and stable.
+        let hash = tid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let n = t.conversions.len().max(1) as u64;
+        usize::try_from(hash % n).unwrap_or(0)
+    };
+    let Some(writer) = t.conversions.get(writer) else {
+        return answer(503, "server_error", "the conversion could not be stored; retry later", None);
+    };
+    match writer.submit(request).await {
         Ok(Outcome::Accepted { conversion_id, status, transaction_id }) => answer(
             200,
             "",
@@ -344,11 +356,22 @@ pub fn start(
     postback_config: crate::delivery::DeliveryConfig,
 ) -> Result<(Tracking, Vec<std::thread::JoinHandle<()>>), String> {
     let click_conn = url.connect().map_err(|e| e.to_string())?;
-    let conversion_conn = url.connect().map_err(|e| e.to_string())?;
     let (clicks, h1) =
         GroupCommit::start("click-writer", ClickWriter::new(click_conn), 4096, 512).map_err(|e| e.to_string())?;
-    let (conversions, h2) = GroupCommit::start("conversion-writer", ConversionWriter::new(conversion_conn), 4096, 256)
-        .map_err(|e| e.to_string())?;
+    let mut handles = vec![h1];
+    let writers = match url.backend() {
+        affnet_db::Backend::Sqlite => 1,
+        affnet_db::Backend::Postgres => 4,
+    };
+    let mut conversions = Vec::with_capacity(writers);
+    for i in 0..writers {
+        let conn = url.connect().map_err(|e| e.to_string())?;
+        let (writer, handle) =
+            GroupCommit::start(&format!("conversion-writer-{i}"), ConversionWriter::new(conn), 4096, 256)
+                .map_err(|e| e.to_string())?;
+        conversions.push(writer);
+        handles.push(handle);
+    }
     let tracking = Tracking {
         pool,
         clicks,
@@ -359,7 +382,7 @@ pub fn start(
         postback_client: crate::delivery::client(&postback_config)?,
         postback_config,
     };
-    Ok((tracking, vec![h1, h2]))
+    Ok((tracking, handles))
 }
 
 /// Now, from the tracking clock (for callers outside the handlers).

@@ -34,29 +34,26 @@ impl Event {
     }
 }
 
-/// The postbacks of `affiliate` that apply to a conversion of `offer` / `goal`: the standard
-/// ones if any matches, else the global ones.
-pub fn applicable(
-    conn: &mut DbConn,
-    tenant: TenantId,
-    affiliate: AffiliateId,
-    offer: OfferId,
-    goal: Option<GoalId>,
-) -> QueryResult<Vec<Postback>> {
-    let all: Vec<Postback> = postbacks::table
+/// The enabled postbacks of `affiliate`.
+pub fn enabled_postbacks(conn: &mut DbConn, tenant: TenantId, affiliate: AffiliateId) -> QueryResult<Vec<Postback>> {
+    postbacks::table
         .filter(postbacks::tenant_id.eq(tenant))
         .filter(postbacks::affiliate_id.eq(affiliate))
         .filter(postbacks::enabled.eq(true))
         .order(postbacks::id.asc())
         .select(Postback::as_select())
-        .load(conn)?;
+        .load(conn)
+}
+
+/// Of an affiliate's enabled postbacks, those that apply to a conversion of `offer` / `goal`:
+/// the offer's standard ones if any matches, else the global ones.
+pub fn applicable(all: &[Postback], offer: OfferId, goal: Option<GoalId>) -> Vec<&Postback> {
     let goal_matches = |p: &Postback| p.goal_id.is_none() || p.goal_id == goal;
-    let standard: Vec<Postback> =
-        all.iter().filter(|p| p.offer_id == Some(offer) && goal_matches(p)).cloned().collect();
+    let standard: Vec<&Postback> = all.iter().filter(|p| p.offer_id == Some(offer) && goal_matches(p)).collect();
     if !standard.is_empty() {
-        return Ok(standard);
+        return standard;
     }
-    Ok(all.into_iter().filter(|p| p.offer_id.is_none() && goal_matches(p)).collect())
+    all.iter().filter(|p| p.offer_id.is_none() && goal_matches(p)).collect()
 }
 
 /// The value of one postback macro for a conversion (DESIGN.md formats: money as decimals with
@@ -98,10 +95,23 @@ pub fn enqueue(
     event: Event,
     now: Micros,
 ) -> QueryResult<usize> {
-    let targets =
-        applicable(conn, conversion.tenant_id, conversion.affiliate_id, conversion.offer_id, conversion.goal_id)?;
+    let all = enabled_postbacks(conn, conversion.tenant_id, conversion.affiliate_id)?;
+    enqueue_for(conn, &all, conversion, click, offer, event, now)
+}
+
+/// [`enqueue`] with the affiliate's enabled postbacks already loaded.
+pub fn enqueue_for(
+    conn: &mut DbConn,
+    all: &[Postback],
+    conversion: &Conversion,
+    click: &Click,
+    offer: &Offer,
+    event: Event,
+    now: Micros,
+) -> QueryResult<usize> {
+    let targets = applicable(all, conversion.offer_id, conversion.goal_id);
     let mut n = 0;
-    for p in targets.iter().filter(|p| p.fires_for(conversion.status, event)) {
+    for p in targets.into_iter().filter(|p| p.fires_for(conversion.status, event)) {
         let lookup = |name: &str| macro_value(name, conversion, click, offer);
         let url = expand(&p.url, Encoding::Url, lookup);
         let body_encoding = if p.content_type.contains("json") { Encoding::Json } else { Encoding::Url };
