@@ -477,7 +477,49 @@ async fn another_networks_tracking_is_not_found(backend: Backend) {
     f.app.stop().await;
 }
 
+/// The keys of `value` are the documented properties of `schema`, and include its required ones.
+fn matches_schema(doc: &Value, schema: &str, value: &Value) {
+    let s = &doc["components"]["schemas"][schema];
+    let documented: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
+    let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+    for k in &keys {
+        assert!(documented.contains(k), "{schema}: {k} is not documented");
+    }
+    for r in s["required"].as_array().unwrap() {
+        assert!(keys.iter().any(|k| *k == r.as_str().unwrap()), "{schema}: {r} missing from {value}");
+    }
+}
+
+async fn answers_have_the_documented_fields(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let doc = f.staff.get("/api/v1/openapi.json").await.body;
+    let pb = f.aff.post("/api/v1/postbacks", json!({"url": "http://127.0.0.1:9/x"})).await.body;
+    matches_schema(&doc, "Postback", &pb);
+    let tid = f.click(f.aff_id, "s").await;
+    assert_eq!(f.convert(&tid).await, 200);
+    assert_eq!(f.convert(&tid).await, 409);
+    assert_eq!(f.worker(1).run_once().await.unwrap(), 1);
+    let fired = f.aff.post(&format!("/api/v1/postbacks/{}/test", pb["id"]), json!({})).await.body;
+    matches_schema(&doc, "TestFire", &fired);
+    matches_schema(&doc, "AttemptResult", &fired["result"]);
+    for api in [&f.staff, &f.aff, &f.adv] {
+        let row = api.get("/api/v1/conversions").await.body["data"][0].clone();
+        matches_schema(&doc, "Conversion", &row);
+    }
+    matches_schema(&doc, "Click", &f.aff.get("/api/v1/clicks").await.body["data"][0]);
+    let job = f.aff.get("/api/v1/postback-jobs").await.body["data"][0].clone();
+    matches_schema(&doc, "PostbackJob", &job);
+    matches_schema(&doc, "DeliveryAttempt", &job["deliveries"][0]);
+    let trace = f.staff.get(&format!("/api/v1/trace/{tid}")).await.body;
+    matches_schema(&doc, "Trace", &trace);
+    matches_schema(&doc, "Click", &trace["click"]);
+    matches_schema(&doc, "ConversionAttempt", &trace["attempts"][1]);
+    matches_schema(&doc, "Conversion", &trace["conversions"][0]);
+    f.app.stop().await;
+}
+
 crate::on_both_backends!(
+    answers_have_the_documented_fields,
     postbacks_are_managed_by_their_affiliate_and_by_staff,
     bad_postback_inputs_are_refused_by_field,
     a_test_fire_reaches_the_receiver,
