@@ -24,40 +24,60 @@ pub struct Filter {
     pub sub: Option<String>,
 }
 
+type Db = <DbConn as diesel::Connection>::Backend;
+
+/// Narrows a boxed query over `clicks` (alone or joined) by `f`'s click-side filters.
+macro_rules! click_filters {
+    ($q:ident, $f:expr, $time:path, $offer:path, $affiliate:path, $advertiser:path) => {{
+        let f: &Filter = $f;
+        if let Some(t) = f.from {
+            $q = $q.filter($time.ge(t));
+        }
+        if let Some(t) = f.to {
+            $q = $q.filter($time.lt(t));
+        }
+        if let Some(o) = f.offer {
+            $q = $q.filter($offer.eq(o));
+        }
+        if let Some(a) = f.affiliate {
+            $q = $q.filter($affiliate.eq(a));
+        }
+        if let Some(a) = f.advertiser {
+            $q = $q.filter($advertiser.eq(a));
+        }
+        if let Some(s) = f.sub.as_deref().filter(|s| !s.is_empty()) {
+            $q = $q.filter(
+                clicks::aff_sub
+                    .eq(s.to_owned())
+                    .or(clicks::aff_sub2.eq(s.to_owned()))
+                    .or(clicks::aff_sub3.eq(s.to_owned()))
+                    .or(clicks::aff_sub4.eq(s.to_owned()))
+                    .or(clicks::aff_sub5.eq(s.to_owned()))
+                    .or(clicks::source.eq(s.to_owned())),
+            );
+        }
+    }};
+}
+
+fn clicks_query(tenant: TenantId, f: &Filter) -> clicks::BoxedQuery<'static, Db> {
+    let mut q = clicks::table.filter(clicks::tenant_id.eq(tenant)).into_boxed::<Db>();
+    click_filters!(q, f, clicks::created_at, clicks::offer_id, clicks::affiliate_id, clicks::advertiser_id);
+    q
+}
+
 /// The tenant's clicks, newest first.
 pub fn clicks(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offset: i64) -> QueryResult<Vec<Click>> {
-    let mut q = clicks::table.filter(clicks::tenant_id.eq(tenant)).into_boxed();
-    if let Some(t) = f.from {
-        q = q.filter(clicks::created_at.ge(t));
-    }
-    if let Some(t) = f.to {
-        q = q.filter(clicks::created_at.lt(t));
-    }
-    if let Some(o) = f.offer {
-        q = q.filter(clicks::offer_id.eq(o));
-    }
-    if let Some(a) = f.affiliate {
-        q = q.filter(clicks::affiliate_id.eq(a));
-    }
-    if let Some(a) = f.advertiser {
-        q = q.filter(clicks::advertiser_id.eq(a));
-    }
-    if let Some(s) = f.sub.as_deref().filter(|s| !s.is_empty()) {
-        q = q.filter(
-            clicks::aff_sub
-                .eq(s)
-                .or(clicks::aff_sub2.eq(s))
-                .or(clicks::aff_sub3.eq(s))
-                .or(clicks::aff_sub4.eq(s))
-                .or(clicks::aff_sub5.eq(s))
-                .or(clicks::source.eq(s)),
-        );
-    }
-    q.order((clicks::created_at.desc(), clicks::id.desc()))
+    clicks_query(tenant, f)
+        .order((clicks::created_at.desc(), clicks::id.desc()))
         .limit(limit)
         .offset(offset)
         .select(Click::as_select())
         .load(conn)
+}
+
+/// How many clicks [`clicks`] has with the same filter, all pages.
+pub fn count_clicks(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResult<i64> {
+    clicks_query(tenant, f).count().get_result(conn)
 }
 
 /// A conversion with the sub ids of its click (what people filter and export by).
@@ -71,6 +91,30 @@ pub struct ConversionRow {
     pub click_at: Micros,
 }
 
+/// The tenant's conversions joined to their clicks, narrowed by `f`.
+macro_rules! conversions_query {
+    ($tenant:expr, $f:expr) => {{
+        let (tenant, f): (TenantId, &Filter) = ($tenant, $f);
+        let mut q = conversions::table
+            .inner_join(clicks::table)
+            .filter(conversions::tenant_id.eq(tenant))
+            .filter(clicks::tenant_id.eq(tenant))
+            .into_boxed::<Db>();
+        click_filters!(
+            q,
+            f,
+            conversions::created_at,
+            conversions::offer_id,
+            conversions::affiliate_id,
+            conversions::advertiser_id
+        );
+        if let Some(s) = f.status.as_deref().and_then(|s| s.parse::<ConversionStatus>().ok()) {
+            q = q.filter(conversions::status.eq(s));
+        }
+        q
+    }};
+}
+
 /// The tenant's conversions, newest first.
 pub fn conversions(
     conn: &mut DbConn,
@@ -79,56 +123,36 @@ pub fn conversions(
     limit: i64,
     offset: i64,
 ) -> QueryResult<Vec<ConversionRow>> {
-    let mut q = conversions::table
-        .inner_join(clicks::table)
-        .filter(conversions::tenant_id.eq(tenant))
-        .filter(clicks::tenant_id.eq(tenant))
-        .into_boxed();
-    if let Some(t) = f.from {
-        q = q.filter(conversions::created_at.ge(t));
-    }
-    if let Some(t) = f.to {
-        q = q.filter(conversions::created_at.lt(t));
-    }
-    if let Some(o) = f.offer {
-        q = q.filter(conversions::offer_id.eq(o));
-    }
-    if let Some(a) = f.affiliate {
-        q = q.filter(conversions::affiliate_id.eq(a));
-    }
-    if let Some(a) = f.advertiser {
-        q = q.filter(conversions::advertiser_id.eq(a));
-    }
-    if let Some(s) = f.status.as_deref().and_then(|s| s.parse::<ConversionStatus>().ok()) {
-        q = q.filter(conversions::status.eq(s));
-    }
-    if let Some(s) = f.sub.as_deref().filter(|s| !s.is_empty()) {
-        q = q.filter(
-            clicks::aff_sub
-                .eq(s)
-                .or(clicks::aff_sub2.eq(s))
-                .or(clicks::aff_sub3.eq(s))
-                .or(clicks::aff_sub4.eq(s))
-                .or(clicks::aff_sub5.eq(s))
-                .or(clicks::source.eq(s)),
-        );
-    }
-    let rows: Vec<(Conversion, (String, String, String, Micros))> = q
+    let rows: Vec<(Conversion, (String, String, String, Micros))> = conversions_query!(tenant, f)
         .order((conversions::created_at.desc(), conversions::id.desc()))
         .limit(limit)
         .offset(offset)
         .select((Conversion::as_select(), (clicks::aff_sub, clicks::aff_sub2, clicks::source, clicks::created_at)))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(conversion, (aff_sub, aff_sub2, source, click_at))| ConversionRow {
-            conversion,
-            aff_sub,
-            aff_sub2,
-            source,
-            click_at,
-        })
-        .collect())
+    Ok(rows.into_iter().map(row).collect())
+}
+
+/// How many conversions [`conversions`] has with the same filter, all pages.
+pub fn count_conversions(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResult<i64> {
+    conversions_query!(tenant, f).count().get_result(conn)
+}
+
+/// Conversion `id` of the tenant with its click's sub ids.
+pub fn conversion_row(conn: &mut DbConn, tenant: TenantId, id: ConversionId) -> QueryResult<ConversionRow> {
+    let r: (Conversion, (String, String, String, Micros)) = conversions::table
+        .inner_join(clicks::table)
+        .filter(conversions::tenant_id.eq(tenant))
+        .filter(clicks::tenant_id.eq(tenant))
+        .filter(conversions::id.eq(id))
+        .select((Conversion::as_select(), (clicks::aff_sub, clicks::aff_sub2, clicks::source, clicks::created_at)))
+        .first(conn)?;
+    Ok(row(r))
+}
+
+fn row(
+    (conversion, (aff_sub, aff_sub2, source, click_at)): (Conversion, (String, String, String, Micros)),
+) -> ConversionRow {
+    ConversionRow { conversion, aff_sub, aff_sub2, source, click_at }
 }
 
 /// An outbox job.
@@ -175,30 +199,63 @@ pub struct DeliveryAttempt {
     pub created_at: Micros,
 }
 
+/// Postback jobs of the tenant narrowed by `f`.
+macro_rules! jobs_query {
+    ($tenant:expr, $f:expr) => {{
+        let (tenant, f): (TenantId, &Filter) = ($tenant, $f);
+        let mut q = postback_jobs::table
+            .inner_join(conversions::table)
+            .filter(postback_jobs::tenant_id.eq(tenant))
+            .filter(conversions::tenant_id.eq(tenant))
+            .into_boxed::<Db>();
+        if let Some(a) = f.affiliate {
+            q = q.filter(postback_jobs::affiliate_id.eq(a));
+        }
+        if let Some(o) = f.offer {
+            q = q.filter(conversions::offer_id.eq(o));
+        }
+        if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
+            q = q.filter(postback_jobs::state.eq(s.to_owned()));
+        }
+        if let Some(t) = f.from {
+            q = q.filter(postback_jobs::created_at.ge(t));
+        }
+        if let Some(t) = f.to {
+            q = q.filter(postback_jobs::created_at.lt(t));
+        }
+        q
+    }};
+}
+
 /// The delivery log: postback jobs of the tenant (of one affiliate when given), newest first,
 /// filtered by state (`queued`, `sending`, `retry`, `delivered`, `failed`), offer and time.
 pub fn jobs(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offset: i64) -> QueryResult<Vec<Job>> {
+    jobs_query!(tenant, f)
+        .order(postback_jobs::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .select(Job::as_select())
+        .load(conn)
+}
+
+/// How many jobs [`jobs`] has with the same filter, all pages.
+pub fn count_jobs(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResult<i64> {
+    jobs_query!(tenant, f).count().get_result(conn)
+}
+
+/// The states a job goes through.
+pub const JOB_STATES: &[&str] = &["queued", "sending", "retry", "delivered", "failed"];
+
+/// Postback job `id` of the tenant (of `affiliate` when given).
+pub fn job(conn: &mut DbConn, tenant: TenantId, affiliate: Option<AffiliateId>, id: i64) -> QueryResult<Job> {
     let mut q = postback_jobs::table
-        .inner_join(conversions::table)
         .filter(postback_jobs::tenant_id.eq(tenant))
-        .filter(conversions::tenant_id.eq(tenant))
-        .into_boxed();
-    if let Some(a) = f.affiliate {
+        .filter(postback_jobs::id.eq(id))
+        .into_boxed::<Db>();
+    if let Some(a) = affiliate {
         q = q.filter(postback_jobs::affiliate_id.eq(a));
     }
-    if let Some(o) = f.offer {
-        q = q.filter(conversions::offer_id.eq(o));
-    }
-    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
-        q = q.filter(postback_jobs::state.eq(s.to_owned()));
-    }
-    if let Some(t) = f.from {
-        q = q.filter(postback_jobs::created_at.ge(t));
-    }
-    if let Some(t) = f.to {
-        q = q.filter(postback_jobs::created_at.lt(t));
-    }
-    q.order(postback_jobs::id.desc()).limit(limit).offset(offset).select(Job::as_select()).load(conn)
+    q.select(Job::as_select()).first(conn)
 }
 
 /// The attempts of some jobs (for the log's detail), oldest first.

@@ -4,15 +4,17 @@
 pub mod access;
 pub mod advertisers;
 pub mod affiliates;
+pub mod conversions;
 pub mod goals;
 pub mod offers;
 pub mod openapi;
 pub mod payout_overrides;
+pub mod postbacks;
 pub mod users;
 
 use actix_web::{web, HttpResponse};
 use affnet_accounts::Role;
-use affnet_db::{AdvertiserId, AffiliateId, FieldErrors};
+use affnet_db::{AdvertiserId, AffiliateId, FieldErrors, Micros};
 
 use crate::auth::ApiUser;
 use crate::{ApiError, AppError};
@@ -54,6 +56,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/payout-overrides", web::get().to(payout_overrides::list))
     .route("/payout-overrides", web::post().to(payout_overrides::set))
     .route("/payout-overrides/{id}", web::delete().to(payout_overrides::delete))
+    .route("/postbacks", web::get().to(postbacks::list))
+    .route("/postbacks", web::post().to(postbacks::create))
+    .route("/postbacks/{id}", web::get().to(postbacks::get))
+    .route("/postbacks/{id}", web::put().to(postbacks::update))
+    .route("/postbacks/{id}", web::delete().to(postbacks::delete))
+    .route("/postbacks/{id}/test", web::post().to(postbacks::test_fire))
+    .route("/postback-jobs", web::get().to(postbacks::jobs))
+    .route("/postback-jobs/{id}/refire", web::post().to(postbacks::refire))
+    .route("/conversions", web::get().to(conversions::list))
+    .route("/conversions/{id}", web::get().to(conversions::get))
+    .route("/conversions/{id}/status", web::post().to(conversions::set_status))
+    .route("/clicks", web::get().to(conversions::clicks))
+    .route("/trace/{transaction_id}", web::get().to(conversions::trace))
     .default_service(web::to(not_found));
 }
 
@@ -124,5 +139,82 @@ pub fn parse_param<T: std::str::FromStr<Err = String>>(
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|m| ApiError(AppError::Invalid(FieldErrors::single(field, m)))),
+    }
+}
+
+/// Parses an optional id query parameter; anything but a positive integer is a 422 on it.
+pub fn parse_id(value: Option<&str>, field: &str) -> Result<Option<i64>, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Some(id)),
+            _ => Err(ApiError(AppError::Invalid(FieldErrors::single(field, format!("'{v}' is not an id"))))),
+        },
+    }
+}
+
+/// Parses an optional time bound: RFC 3339 (`2024-05-01T12:00:00Z`), or a date `YYYY-MM-DD`
+/// meaning that day's start in UTC, or, when `day_end`, the next day's start (so that `to` by
+/// date includes the whole day). Anything else is a 422 on the parameter.
+pub fn parse_time(value: Option<&str>, field: &str, day_end: bool) -> Result<Option<Micros>, ApiError> {
+    use time::format_description::well_known::Rfc3339;
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid =
+        || ApiError(AppError::Invalid(FieldErrors::single(field, "use an RFC 3339 time or a date (YYYY-MM-DD)")));
+    let nanos = if let Ok(t) = time::OffsetDateTime::parse(v, &Rfc3339) {
+        t.unix_timestamp_nanos()
+    } else {
+        let date =
+            time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| invalid())?;
+        let date = if day_end { date.next_day().ok_or_else(invalid)? } else { date };
+        date.midnight().assume_utc().unix_timestamp_nanos()
+    };
+    i64::try_from(nanos / 1000).map(|m| Some(Micros(m))).map_err(|_| invalid())
+}
+
+/// The time, offer, affiliate, advertiser, sub and paging parameters shared by the tracking
+/// lists (clicks, conversions, the delivery log).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ListingQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub offer_id: Option<String>,
+    pub affiliate_id: Option<String>,
+    pub advertiser_id: Option<String>,
+    pub status: Option<String>,
+    pub state: Option<String>,
+    pub sub: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+impl ListingQuery {
+    /// The domain filter (without status), every parameter checked.
+    pub fn filter(&self) -> Result<affnet_tracking::listing::Filter, ApiError> {
+        Ok(affnet_tracking::listing::Filter {
+            from: parse_time(self.from.as_deref(), "from", false)?,
+            to: parse_time(self.to.as_deref(), "to", true)?,
+            offer: parse_id(self.offer_id.as_deref(), "offer_id")?.map(affnet_db::OfferId),
+            affiliate: parse_id(self.affiliate_id.as_deref(), "affiliate_id")?.map(AffiliateId),
+            advertiser: parse_id(self.advertiser_id.as_deref(), "advertiser_id")?.map(AdvertiserId),
+            status: None,
+            sub: self.sub.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+        })
+    }
+
+    pub fn limit_offset(&self) -> Result<(i64, i64, i64), ApiError> {
+        Pagination { page: self.page, per_page: self.per_page }.limit_offset()
+    }
+}
+
+/// Staff (`None`: every affiliate) or an affiliate user (`Some`: only its own); advertiser users
+/// are refused (403).
+pub fn staff_or_affiliate(me: &ApiUser) -> Result<Option<AffiliateId>, ApiError> {
+    match Viewer::of(me)? {
+        Viewer::Staff => Ok(None),
+        Viewer::Affiliate(a) => Ok(Some(a)),
+        Viewer::Advertiser(_) => Err(AppError::Forbidden.into()),
     }
 }

@@ -9,6 +9,8 @@ use affnet_offers::{
     AccessStatus, AdvertiserStatus, AffiliateStatus, CapUnit, ConversionStatus, GoalStatus, OfferStatus, OverCap,
     PayoutType, Visibility,
 };
+use affnet_tracking::listing::JOB_STATES;
+use affnet_tracking::postback::{CONTENT_TYPES, METHODS as POSTBACK_METHODS};
 use serde_json::{json, Map, Value};
 
 /// `GET /api/v1/openapi.json` (no key needed).
@@ -162,7 +164,7 @@ fn schemas() -> Value {
         &["type", "flat", "bps"],
     );
     let roles = Value::from(Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>());
-    json!({
+    let mut all = json!({
         "Error": object(json!({
             "error": { "type": "string", "description": "Stable machine-readable code.",
                        "enum": ["unauthorized", "forbidden", "not_found", "bad_request", "validation_failed", "too_many_requests", "internal_error"] },
@@ -318,11 +320,131 @@ fn schemas() -> Value {
             "goal_id": { "type": "integer", "format": "int64", "nullable": true, "description": "A goal of the offer; empty for the whole offer." },
             "payout": schema("Rate"),
         }), &["offer_id", "affiliate_id", "payout"]),
+    });
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), tracking_schemas()) {
+        all.extend(more);
+    }
+    all
+}
+
+/// The schemas of postbacks, the delivery log, conversions, clicks and the tracer.
+fn tracking_schemas() -> Value {
+    json!({
+        "Postback": object(json!({
+            "id": id(), "affiliate_id": id(), "offer_id": nullable_id(), "goal_id": nullable_id(),
+            "url": string(), "method": enum_of(Value::from(POSTBACK_METHODS.to_vec())), "body": string(),
+            "content_type": enum_of(Value::from(CONTENT_TYPES.to_vec())),
+            "on_approved": boolean(), "on_pending": boolean(), "on_rejected": boolean(), "on_status_change": boolean(),
+            "enabled": boolean(), "created_at": timestamp(), "updated_at": timestamp(),
+        }), &["id", "affiliate_id", "offer_id", "goal_id", "url", "method", "body", "content_type", "on_approved",
+              "on_pending", "on_rejected", "on_status_change", "enabled", "created_at", "updated_at"]),
+        "PostbackInput": input(json!({
+            "affiliate_id": { "type": "integer", "format": "int64", "nullable": true,
+                              "description": "Staff creating a postback: required (422 when missing). Ignored for affiliate users (always their own) and on update (a postback keeps its affiliate)." },
+            "offer_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Empty for a global postback (all offers)." },
+            "goal_id": { "type": "integer", "format": "int64", "nullable": true, "description": "A goal of the offer; empty for every goal and the base conversion." },
+            "url": { "type": "string", "maxLength": 4096, "description": "http(s) URL (no scheme: https) with macros {transaction_id}, {aff_click_id}, {offer_id}, {offer_name}, {affiliate_id}, {aff_sub}..{aff_sub5}, {source}, {payout}, {amount}, {sale_amount}, {currency}, {goal_id}, {conversion_id}, {status}, {adv_sub}, {ip}, {datetime}, {unix_timestamp}; an unknown macro is a 422 naming it." },
+            "method": { "type": "string", "enum": POSTBACK_METHODS, "default": "GET" },
+            "body": { "type": "string", "maxLength": 16384, "default": "", "description": "POST only: a body template with the same macros." },
+            "content_type": { "type": "string", "enum": CONTENT_TYPES, "default": CONTENT_TYPES[0] },
+            "on_approved": { "type": "boolean", "default": true },
+            "on_pending": { "type": "boolean", "default": false },
+            "on_rejected": { "type": "boolean", "default": false },
+            "on_status_change": { "type": "boolean", "default": false, "description": "Fire again when the network changes the conversion's status." },
+            "enabled": { "type": "boolean", "default": true },
+        }), &["url"]),
+        "TestFireInput": input(json!({
+            "conversion_id": { "type": "integer", "format": "int64", "nullable": true,
+                               "description": "A conversion of the postback's affiliate to fill the macros from; a made-up sample when absent." },
+        }), &[]),
+        "AttemptResult": object(json!({
+            "status_code": { "type": "integer", "nullable": true, "description": "Absent when no answer came (refused, timed out)." },
+            "latency_ms": integer(), "response_excerpt": { "type": "string", "description": "The first KiB of the answer." },
+            "error": { "type": "string", "description": "Empty when delivered (2xx)." },
+        }), &["status_code", "latency_ms", "response_excerpt", "error"]),
+        "TestFire": object(json!({
+            "method": string(), "url": string(), "body": string(), "result": schema("AttemptResult"),
+        }), &["method", "url", "body", "result"]),
+        "DeliveryAttempt": object(json!({
+            "id": id(), "job_id": nullable_id(), "postback_id": nullable_id(), "affiliate_id": id(),
+            "method": string(), "url": string(), "status_code": nullable_id(), "latency_ms": integer(),
+            "response_excerpt": string(), "error": string(), "test": boolean(), "created_at": timestamp(),
+        }), &["id", "job_id", "postback_id", "affiliate_id", "method", "url", "status_code", "latency_ms",
+              "response_excerpt", "error", "test", "created_at"]),
+        "PostbackJob": object(json!({
+            "id": id(), "conversion_id": id(), "postback_id": nullable_id(), "affiliate_id": id(),
+            "event": enum_of(json!(["created", "status_changed"])), "method": string(), "url": string(), "body": string(),
+            "content_type": string(), "state": enum_of(Value::from(JOB_STATES.to_vec())),
+            "attempts": { "type": "integer", "format": "int64", "description": "Attempts since it was (re-)queued." },
+            "next_attempt_at": timestamp(), "last_error": string(), "created_at": timestamp(), "updated_at": timestamp(),
+            "deliveries": { "type": "array", "items": schema("DeliveryAttempt"), "description": "Every attempt, oldest first." },
+        }), &["id", "conversion_id", "postback_id", "affiliate_id", "event", "method", "url", "body", "content_type",
+              "state", "attempts", "next_attempt_at", "last_error", "created_at", "updated_at", "deliveries"]),
+        "Conversion": object(json!({
+            "id": id(), "transaction_id": string(), "offer_id": id(), "affiliate_id": id(), "advertiser_id": id(),
+            "goal_id": nullable_id(), "status": enum_of(words(ConversionStatus::ALL, ConversionStatus::as_str)),
+            "currency": string(), "sale_amount": { "type": "integer", "format": "int64", "nullable": true, "description": "Minor units." },
+            "payout": { "type": "integer", "format": "int64", "description": "Minor units. Staff and affiliates." },
+            "revenue": { "type": "integer", "format": "int64", "description": "Minor units. Staff and advertisers." },
+            "adv_sub": string(), "ip": { "type": "string", "description": "The conversion call's address (empty for advertisers)." },
+            "aff_sub": { "type": "string", "description": "The click's sub id. Staff and affiliates." },
+            "aff_sub2": { "type": "string", "description": "Staff and affiliates." },
+            "source": { "type": "string", "description": "Staff and affiliates." },
+            "click_at": { "type": "string", "format": "date-time", "description": "Staff and affiliates." },
+            "created_at": timestamp(), "updated_at": timestamp(),
+        }), &["id", "transaction_id", "offer_id", "affiliate_id", "advertiser_id", "goal_id", "status", "currency",
+              "sale_amount", "adv_sub", "ip", "created_at", "updated_at"]),
+        "ConversionStatusInput": input(json!({
+            "status": enum_of(words(ConversionStatus::ALL, ConversionStatus::as_str)),
+            "note": { "type": "string", "maxLength": 2000, "default": "", "description": "Kept in the audit trail." },
+        }), &["status"]),
+        "Click": object(json!({
+            "transaction_id": string(), "offer_id": id(), "affiliate_id": id(), "advertiser_id": id(),
+            "aff_sub": string(), "aff_sub2": string(), "aff_sub3": string(), "aff_sub4": string(), "aff_sub5": string(),
+            "source": string(), "aff_click_id": string(), "ip": string(), "user_agent": string(), "referrer": string(),
+            "created_at": timestamp(),
+        }), &["transaction_id", "offer_id", "affiliate_id", "advertiser_id", "aff_sub", "aff_sub2", "aff_sub3",
+              "aff_sub4", "aff_sub5", "source", "aff_click_id", "ip", "user_agent", "referrer", "created_at"]),
+        "ConversionAttempt": object(json!({
+            "id": id(), "transaction_id": string(), "offer_id": nullable_id(), "goal_id": nullable_id(),
+            "conversion_id": nullable_id(), "outcome": enum_of(json!(["accepted", "refused"])),
+            "reason": { "type": "string", "description": "Why it was refused (e.g. duplicate, unknown_transaction); empty when accepted." },
+            "message": string(), "method": string(), "raw_query": string(), "ip": string(), "created_at": timestamp(),
+        }), &["id", "transaction_id", "offer_id", "goal_id", "conversion_id", "outcome", "reason", "message", "method",
+              "raw_query", "ip", "created_at"]),
+        "Trace": object(json!({
+            "transaction_id": string(),
+            "click": { "allOf": [schema("Click")], "nullable": true },
+            "attempts": { "type": "array", "items": schema("ConversionAttempt"), "description": "Every conversion call, oldest first." },
+            "conversions": { "type": "array", "items": schema("Conversion") },
+            "jobs": { "type": "array", "items": schema("PostbackJob") },
+            "deliveries": { "type": "array", "items": schema("DeliveryAttempt") },
+        }), &["transaction_id", "click", "attempts", "conversions", "jobs", "deliveries"]),
     })
 }
 
 fn error_response(description: &str) -> Value {
     json!({ "description": description, "content": json_content(schema("Error")) })
+}
+
+/// The filters of the click and conversion lists.
+fn tracking_filters(conversions: bool) -> Vec<Value> {
+    let mut v = vec![
+        query("from", "Created at or after: RFC 3339, or a date (YYYY-MM-DD, UTC).", string()),
+        query("to", "Created before: RFC 3339, or a date (that whole day included).", string()),
+        query("offer_id", "Only this offer.", id()),
+        query("affiliate_id", "Only this affiliate (staff).", id()),
+        query("advertiser_id", "Only this advertiser (staff).", id()),
+        query(
+            "sub",
+            "Matches any of the click's aff_sub..aff_sub5 and source exactly (not for advertisers).",
+            string(),
+        ),
+    ];
+    if conversions {
+        v.push(query("status", "Only this status.", enum_of(words(ConversionStatus::ALL, ConversionStatus::as_str))));
+    }
+    v
 }
 
 fn paths() -> Value {
@@ -432,6 +554,51 @@ fn paths() -> Value {
                 &[("201", ok("A new override.", schema("PayoutOverride"))), ("200", ok("The replaced override.", schema("PayoutOverride")))],
                 &["400", "403", "422"]),
         },
+        "/postbacks": {
+            "get": op("postbacks", "Saved postbacks, newest first (staff: all, or one affiliate's; affiliate users: their own).",
+                vec![query("affiliate_id", "Only this affiliate's (staff).", id())], None,
+                &[("200", ok("The postbacks.", object(json!({ "data": { "type": "array", "items": schema("Postback") } }), &["data"])))],
+                &["403", "422"]),
+            "post": op("postbacks", "Saves a postback (affiliate users: their own; staff: for affiliate_id).", vec![], Some(body("PostbackInput")),
+                &[("201", ok("The new postback.", schema("Postback")))], &["400", "403", "422"]),
+        },
+        "/postbacks/{id}": {
+            "get": op("postbacks", "One postback (another affiliate's: not found).", vec![path_id("postback")], None,
+                &[("200", ok("The postback.", schema("Postback")))], &["403", "404"]),
+            "put": op("postbacks", "Replaces a postback's editable fields (omitted optional fields take their defaults; the affiliate is kept).",
+                vec![path_id("postback")], Some(body("PostbackInput")),
+                &[("200", ok("The postback.", schema("Postback")))], &["400", "403", "404", "422"]),
+            "delete": op("postbacks", "Deletes a postback; its jobs and attempts stay in the delivery log.", vec![path_id("postback")], None,
+                &[("204", json!({ "description": "Deleted." }))], &["403", "404"]),
+        },
+        "/postbacks/{id}/test": { "post": op("postbacks", "Fires the postback once now, for a conversion of its affiliate or a made-up sample, and answers with the request and what came back (stored as a test attempt). The body is optional.",
+            vec![path_id("postback")], Some(json!({ "required": false, "content": json_content(schema("TestFireInput")) })),
+            &[("200", ok("What was sent and received.", schema("TestFire")))], &["400", "403", "404", "422"]) },
+        "/postback-jobs": { "get": op("postbacks", "The delivery log: postback jobs, newest first, each with its attempts (staff: all; affiliate users: their own).",
+            with_paging(vec![
+                query("state", "Only jobs in this state.", enum_of(Value::from(JOB_STATES.to_vec()))),
+                query("offer_id", "Only jobs of this offer's conversions.", id()),
+                query("affiliate_id", "Only this affiliate's.", id()),
+                query("from", "Created at or after: RFC 3339, or a date (YYYY-MM-DD, UTC).", string()),
+                query("to", "Created before: RFC 3339, or a date (that whole day included).", string()),
+            ]),
+            None, &[("200", ok("A page of jobs.", page_of(schema("PostbackJob"))))], &["400", "403", "422"]) },
+        "/postback-jobs/{id}/refire": { "post": op("postbacks", "Puts a job back in the queue, due now (a job being sent is left alone).",
+            vec![path_id("postback job")], None, &[("200", ok("The job.", schema("PostbackJob")))], &["403", "404"]) },
+        "/conversions": { "get": op("conversions", "Conversions, newest first: staff all; affiliate users their own (payout, no revenue); advertiser users their own (revenue, no payout, no sub ids).",
+            with_paging(tracking_filters(true)),
+            None, &[("200", ok("A page of conversions.", page_of(schema("Conversion"))))], &["400", "403", "422"]) },
+        "/conversions/{id}": { "get": op("conversions", "One conversion the key's user may see (as in the list); 404 otherwise.",
+            vec![path_id("conversion")], None, &[("200", ok("The conversion.", schema("Conversion")))], &["403", "404"]) },
+        "/conversions/{id}/status": { "post": op("conversions", "Changes a conversion's status (staff): audited with the note, totals moved, postbacks that fire on status changes queued.",
+            vec![path_id("conversion")], Some(body("ConversionStatusInput")),
+            &[("200", ok("The conversion.", schema("Conversion")))], &["400", "403", "404", "422"]) },
+        "/clicks": { "get": op("clicks", "Clicks, newest first (staff: all; affiliate users: their own).",
+            with_paging(tracking_filters(false)),
+            None, &[("200", ok("A page of clicks.", page_of(schema("Click"))))], &["400", "403", "422"]) },
+        "/trace/{transaction_id}": { "get": op("conversions", "Everything that happened to one transaction id (staff): the click, every conversion call with its outcome and reason, the conversions, their postback jobs and delivery attempts.",
+            vec![json!({ "name": "transaction_id", "in": "path", "required": true, "description": "The click's transaction id (32 hex characters).", "schema": string() })],
+            None, &[("200", ok("The trace.", schema("Trace")))], &["403", "404"]) },
         "/payout-overrides/{id}": { "delete": op("payout overrides", "Removes an override; the offer's or goal's own payout applies again (staff).",
             vec![path_id("payout override")], None, &[("204", json!({ "description": "Deleted." }))], &["403", "404"]) },
     })

@@ -64,6 +64,21 @@ async fn snapshot(api: &Api, paths: &[String]) -> Vec<Value> {
     out
 }
 
+/// A click of `affiliate` on `offer` (a public offer's JSON as staff see it) and its
+/// conversion; returns the transaction id and the conversion id.
+async fn click_and_convert(app: &TestApp, api: &Api, offer: &Value, affiliate: i64) -> (String, i64) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = http.get(app.url(&format!("/aff_c?offer_id={}&aff_id={affiliate}", offer["id"]))).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 302);
+    let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+    let token = offer["security_token"].as_str().unwrap();
+    let res = http.get(app.url(&format!("/aff_lsr?transaction_id={tid}&security_token={token}"))).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let conv =
+        api.get(&format!("/api/v1/conversions?offer_id={}", offer["id"])).await.body["data"][0]["id"].as_i64().unwrap();
+    (tid, conv)
+}
+
 fn field_keys(res: &crate::support::Json) -> Vec<String> {
     res.body["fields"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
 }
@@ -853,25 +868,52 @@ async fn every_documented_route_is_served(backend: Backend) {
         .body["id"]
         .as_i64()
         .unwrap();
-    let id_for = |path: &str| -> i64 {
-        match path.split('/').nth(1).unwrap() {
+    // Tracking: an active affiliate's click and conversion on a public offer, its postbacks
+    // (one to keep, one to delete) and the postback job.
+    let runner = api.post("/api/v1/affiliates", json!({"name": "Runner", "status": "active"})).await.body["id"]
+        .as_i64()
+        .unwrap();
+    let public = api.post("/api/v1/offers", minimal_offer(adv, "P", "public")).await.body;
+    let postback = |url: &'static str| {
+        let api = &api;
+        async move {
+            api.post("/api/v1/postbacks", json!({"affiliate_id": runner, "url": url})).await.body["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let (pb, pb_deleted) = (postback("http://127.0.0.1:9/pb").await, postback("http://127.0.0.1:9/gone").await);
+    let (tid, conv) = click_and_convert(&app, &api, &public, runner).await;
+    let job = api.get("/api/v1/postback-jobs").await.body["data"][0]["id"].as_i64().unwrap();
+    let id_for = |path: &str, method: &str| -> String {
+        if path.contains("{transaction_id}") {
+            return tid.clone();
+        }
+        let id = match path.split('/').nth(1).unwrap() {
             "users" => net.admin.id.0,
             "advertisers" => adv,
             "affiliates" => aff,
             "offers" => offer,
             "goals" => goal,
             "payout-overrides" => over,
+            "postbacks" if method == "delete" => pb_deleted,
+            "postbacks" => pb,
+            "postback-jobs" => job,
+            "conversions" => conv,
             other => panic!("no id for {other}"),
-        }
+        };
+        id.to_string()
     };
     let mut documented = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}");
-            let url = if path.contains("{id}") {
-                format!("/api/v1{}", path.replace("{id}", &id_for(path).to_string()))
-            } else {
-                format!("/api/v1{path}")
+            let url = match path.find('{') {
+                Some(at) => {
+                    let end = path[at..].find('}').unwrap() + at + 1;
+                    format!("/api/v1{}{}{}", &path[..at], id_for(path, method), &path[end..])
+                }
+                None => format!("/api/v1{path}"),
             };
             let method: Method = method.to_uppercase().parse().unwrap();
             let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
@@ -911,6 +953,19 @@ async fn every_documented_route_is_served(backend: Backend) {
         "GET /payout-overrides",
         "POST /payout-overrides",
         "DELETE /payout-overrides/{id}",
+        "GET /postbacks",
+        "POST /postbacks",
+        "GET /postbacks/{id}",
+        "PUT /postbacks/{id}",
+        "DELETE /postbacks/{id}",
+        "POST /postbacks/{id}/test",
+        "GET /postback-jobs",
+        "POST /postback-jobs/{id}/refire",
+        "GET /conversions",
+        "GET /conversions/{id}",
+        "POST /conversions/{id}/status",
+        "GET /clicks",
+        "GET /trace/{transaction_id}",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -946,8 +1001,32 @@ async fn documented_request_schemas_match_the_server(backend: Backend) {
         .unwrap();
     let rate = json!({"type": "cpa_both", "flat": 1, "bps": 2});
     let mgr = app.user(&net.tenant, "mgr@acme.test", Role::Manager);
+    let aff_user = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let aff_api = app.api(&key(&app, &net.tenant, &aff_user));
+    let aff_id = aff_user.affiliate_id.unwrap().0;
+    let pb =
+        aff_api.post("/api/v1/postbacks", json!({"url": "http://127.0.0.1:9/pb"})).await.body["id"].as_i64().unwrap();
+    let offer_json = api.get(&format!("/api/v1/offers/{offer}")).await.body;
+    let (_, conv) = click_and_convert(&app, &api, &offer_json, aff_id).await;
+    let full_postback = json!({
+        "affiliate_id": aff_id, "offer_id": offer, "goal_id": goal, "url": "http://127.0.0.1:9/pb?t={transaction_id}",
+        "method": "POST", "body": "{\"p\":\"{payout}\"}", "content_type": "application/json",
+        "on_approved": true, "on_pending": true, "on_rejected": false, "on_status_change": true, "enabled": true,
+    });
+    // Affiliate users' requests: (schema, method, path, a body with every property)
+    let affiliate_cases: Vec<(&str, Method, String, Value)> = vec![
+        ("PostbackInput", Method::POST, "/api/v1/postbacks".into(), full_postback.clone()),
+        ("PostbackInput", Method::PUT, format!("/api/v1/postbacks/{pb}"), full_postback),
+        ("TestFireInput", Method::POST, format!("/api/v1/postbacks/{pb}/test"), json!({"conversion_id": conv})),
+    ];
     // (schema, method, path, a body with every property)
     let cases: Vec<(&str, Method, String, Value)> = vec![
+        (
+            "ConversionStatusInput",
+            Method::POST,
+            format!("/api/v1/conversions/{conv}/status"),
+            json!({"status": "rejected", "note": "chargeback"}),
+        ),
         ("OfferInput", Method::POST, "/api/v1/offers".into(), full_offer(adv)),
         ("OfferInput", Method::PUT, format!("/api/v1/offers/{offer}"), full_offer(adv)),
         (
@@ -1000,7 +1079,12 @@ async fn documented_request_schemas_match_the_server(backend: Backend) {
             json!({"email": "u@acme.test", "name": "U", "role": "advertiser", "password": "correct horse battery", "advertiser_id": adv, "affiliate_id": null}),
         ),
     ];
-    for (name, method, path, full) in cases {
+    let cases = cases
+        .into_iter()
+        .map(|c| (&api, c))
+        .chain(affiliate_cases.into_iter().map(|c| (&aff_api, c)))
+        .collect::<Vec<_>>();
+    for (api, (name, method, path, full)) in cases {
         let schema = &schemas[name];
         let mut documented: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
         let mut sent: Vec<&str> = full.as_object().unwrap().keys().map(String::as_str).collect();
@@ -1010,7 +1094,8 @@ async fn documented_request_schemas_match_the_server(backend: Backend) {
         let res = api.send(method.clone(), &path, Some(full.clone())).await;
         assert!((200..300).contains(&res.status), "{name} {method} {path} full body: {} {}", res.status, res.body);
 
-        let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let required: Vec<&str> =
+            schema["required"].as_array().map(|r| r.iter().map(|v| v.as_str().unwrap()).collect()).unwrap_or_default();
         let minimal: serde_json::Map<String, Value> = full
             .as_object()
             .unwrap()

@@ -1,0 +1,330 @@
+//! `/api/v1/conversions`, `/api/v1/clicks` and `/api/v1/trace/{transaction_id}`: what was
+//! tracked. Staff see everything; affiliate users their own traffic (with their payout, never
+//! the network's revenue); advertiser users their own conversions (with the revenue they owe,
+//! never the affiliate's payout nor sub ids). Only staff change a conversion's status (audited)
+//! or trace a transaction.
+
+use actix_web::{web, HttpResponse};
+use affnet_db::{AdvertiserId, AffiliateId, ConversionId, Currency, FieldErrors, GoalId, OfferId};
+use affnet_offers::ConversionStatus;
+use affnet_tracking::click::Click;
+use affnet_tracking::conversion::{Attempt, Conversion};
+use affnet_tracking::listing::{self, ConversionRow};
+
+use super::postbacks::{DeliveryAttemptJson, JobJson};
+use super::{parse_param, require_staff, staff_or_affiliate, ListingQuery, Page, Viewer};
+use crate::auth::ApiUser;
+use crate::{ApiError, AppError, AppState};
+
+/// A conversion as `viewer` may see it.
+#[derive(serde::Serialize)]
+pub struct ConversionJson {
+    id: ConversionId,
+    transaction_id: String,
+    offer_id: OfferId,
+    affiliate_id: AffiliateId,
+    advertiser_id: AdvertiserId,
+    goal_id: Option<GoalId>,
+    status: ConversionStatus,
+    currency: Currency,
+    sale_amount: Option<i64>,
+    /// What the affiliate earns: staff and affiliates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payout: Option<i64>,
+    /// What the advertiser pays: staff and advertisers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revenue: Option<i64>,
+    adv_sub: String,
+    ip: String,
+    /// The click's sub ids: staff and affiliates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aff_sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aff_sub2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    click_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl ConversionJson {
+    fn new(c: Conversion, subs: Option<(String, String, String, String)>, viewer: Viewer) -> Self {
+        let advertiser = matches!(viewer, Viewer::Advertiser(_));
+        let subs = subs.filter(|_| !advertiser);
+        let (aff_sub, aff_sub2, source, click_at) = match subs {
+            Some((a, b, s, t)) => (Some(a), Some(b), Some(s), Some(t)),
+            None => (None, None, None, None),
+        };
+        ConversionJson {
+            id: c.id,
+            transaction_id: c.click_id,
+            offer_id: c.offer_id,
+            affiliate_id: c.affiliate_id,
+            advertiser_id: c.advertiser_id,
+            goal_id: c.goal_id,
+            status: c.status,
+            currency: c.currency,
+            sale_amount: c.sale_amount,
+            payout: (!advertiser).then_some(c.payout),
+            revenue: (!matches!(viewer, Viewer::Affiliate(_))).then_some(c.revenue),
+            adv_sub: c.adv_sub,
+            ip: if advertiser { String::new() } else { c.ip },
+            aff_sub,
+            aff_sub2,
+            source,
+            click_at,
+            created_at: c.created_at.rfc3339(),
+            updated_at: c.updated_at.rfc3339(),
+        }
+    }
+
+    fn of_row(r: ConversionRow, viewer: Viewer) -> Self {
+        let subs = (r.aff_sub, r.aff_sub2, r.source, r.click_at.rfc3339());
+        ConversionJson::new(r.conversion, Some(subs), viewer)
+    }
+}
+
+/// A tracked click.
+#[derive(serde::Serialize)]
+pub struct ClickJson {
+    transaction_id: String,
+    offer_id: OfferId,
+    affiliate_id: AffiliateId,
+    advertiser_id: AdvertiserId,
+    aff_sub: String,
+    aff_sub2: String,
+    aff_sub3: String,
+    aff_sub4: String,
+    aff_sub5: String,
+    source: String,
+    aff_click_id: String,
+    ip: String,
+    user_agent: String,
+    referrer: String,
+    created_at: String,
+}
+
+impl From<Click> for ClickJson {
+    fn from(c: Click) -> Self {
+        ClickJson {
+            transaction_id: c.id,
+            offer_id: c.offer_id,
+            affiliate_id: c.affiliate_id,
+            advertiser_id: c.advertiser_id,
+            aff_sub: c.aff_sub,
+            aff_sub2: c.aff_sub2,
+            aff_sub3: c.aff_sub3,
+            aff_sub4: c.aff_sub4,
+            aff_sub5: c.aff_sub5,
+            source: c.source,
+            aff_click_id: c.aff_click_id,
+            ip: c.ip,
+            user_agent: c.user_agent,
+            referrer: c.referrer,
+            created_at: c.created_at.rfc3339(),
+        }
+    }
+}
+
+/// One call of the conversion endpoint, accepted or refused with its reason.
+#[derive(serde::Serialize)]
+struct AttemptJson {
+    id: i64,
+    transaction_id: String,
+    offer_id: Option<OfferId>,
+    goal_id: Option<GoalId>,
+    conversion_id: Option<ConversionId>,
+    outcome: String,
+    reason: String,
+    message: String,
+    method: String,
+    raw_query: String,
+    ip: String,
+    created_at: String,
+}
+
+impl From<Attempt> for AttemptJson {
+    fn from(a: Attempt) -> Self {
+        AttemptJson {
+            id: a.id,
+            transaction_id: a.transaction_id,
+            offer_id: a.offer_id,
+            goal_id: a.goal_id,
+            conversion_id: a.conversion_id,
+            outcome: a.outcome,
+            reason: a.reason,
+            message: a.message,
+            method: a.method,
+            raw_query: a.raw_query,
+            ip: a.ip,
+            created_at: a.created_at.rfc3339(),
+        }
+    }
+}
+
+/// Narrows `filter` to what `viewer` may list; `false` when the asked-for affiliate or
+/// advertiser is not the viewer's own (an empty page).
+fn scope(filter: &mut listing::Filter, viewer: Viewer) -> bool {
+    match viewer {
+        Viewer::Staff => true,
+        Viewer::Affiliate(own) => {
+            filter.advertiser = None;
+            let mine = filter.affiliate.is_none_or(|a| a == own);
+            filter.affiliate = Some(own);
+            mine
+        }
+        Viewer::Advertiser(own) => {
+            let mine = filter.advertiser.is_none_or(|a| a == own);
+            filter.advertiser = Some(own);
+            mine
+        }
+    }
+}
+
+/// `GET /api/v1/conversions?from=&to=&offer_id=&affiliate_id=&advertiser_id=&status=&sub=&page=&per_page=`:
+/// newest first, as the key's user may see them.
+pub async fn list(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: web::Query<ListingQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = Viewer::of(&me)?;
+    let (limit, offset, page) = q.limit_offset()?;
+    let mut filter = q.filter()?;
+    filter.status = parse_param::<ConversionStatus>(q.status.as_deref(), "status")?.map(|s| s.as_str().to_owned());
+    if matches!(viewer, Viewer::Advertiser(_)) && filter.sub.is_some() {
+        return Err(AppError::Invalid(FieldErrors::single("sub", "sub ids are not shown to advertisers")).into());
+    }
+    if !scope(&mut filter, viewer) {
+        return Ok(HttpResponse::Ok().json(Page::<ConversionJson> {
+            data: Vec::new(),
+            page,
+            per_page: limit,
+            total: 0,
+        }));
+    }
+    let tenant = me.user.tenant_id;
+    let (rows, total) = state
+        .db(move |c| {
+            Ok((
+                listing::conversions(c, tenant, &filter, limit, offset)?,
+                listing::count_conversions(c, tenant, &filter)?,
+            ))
+        })
+        .await?;
+    let data = rows.into_iter().map(|r| ConversionJson::of_row(r, viewer)).collect();
+    Ok(HttpResponse::Ok().json(Page::<ConversionJson> { data, page, per_page: limit, total }))
+}
+
+/// `GET /api/v1/conversions/{id}`: 404 unless the key's user may see it.
+pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let viewer = Viewer::of(&me)?;
+    let (tenant, id) = (me.user.tenant_id, ConversionId(id.into_inner()));
+    let row = state.db(move |c| Ok(listing::conversion_row(c, tenant, id)?)).await?;
+    let visible = match viewer {
+        Viewer::Staff => true,
+        Viewer::Affiliate(a) => row.conversion.affiliate_id == a,
+        Viewer::Advertiser(a) => row.conversion.advertiser_id == a,
+    };
+    if !visible {
+        return Err(AppError::NotFound.into());
+    }
+    Ok(HttpResponse::Ok().json(ConversionJson::of_row(row, viewer)))
+}
+
+/// The body of a status change.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusInput {
+    pub status: String,
+    /// Why (kept in the conversion's audit trail).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `POST /api/v1/conversions/{id}/status` (staff) `{"status": "rejected", "note": "…"}`: audited,
+/// rollups moved, postbacks asking for status changes re-enqueued. Answers with the conversion.
+pub async fn set_status(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: web::Path<i64>,
+    body: web::Json<StatusInput>,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let input = body.into_inner();
+    let Some(to) = parse_param::<ConversionStatus>(Some(&input.status), "status")? else {
+        return Err(AppError::Invalid(FieldErrors::single("status", "this field is required")).into());
+    };
+    if input.note.chars().count() > 2000 {
+        return Err(AppError::Invalid(FieldErrors::single("note", "a note may be at most 2000 characters")).into());
+    }
+    let (tenant, now, id, by) = (me.user.tenant_id, state.clock.now(), ConversionId(id.into_inner()), me.user.id);
+    let row = state
+        .db(move |c| {
+            Conversion::set_status(c, tenant, id, to, &input.note, Some(by), now)?;
+            Ok(listing::conversion_row(c, tenant, id)?)
+        })
+        .await?;
+    tracing::info!(tenant = %tenant, by = %by, conversion = %id, status = %to, "conversion status changed through the API");
+    Ok(HttpResponse::Ok().json(ConversionJson::of_row(row, Viewer::Staff)))
+}
+
+/// `GET /api/v1/clicks?from=&to=&offer_id=&affiliate_id=&advertiser_id=&sub=&page=&per_page=`
+/// (staff; affiliate users their own): newest first.
+pub async fn clicks(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: web::Query<ListingQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = match staff_or_affiliate(&me)? {
+        None => Viewer::Staff,
+        Some(a) => Viewer::Affiliate(a),
+    };
+    let (limit, offset, page) = q.limit_offset()?;
+    let mut filter = q.filter()?;
+    if !scope(&mut filter, viewer) {
+        return Ok(HttpResponse::Ok().json(Page::<ClickJson> { data: Vec::new(), page, per_page: limit, total: 0 }));
+    }
+    let tenant = me.user.tenant_id;
+    let (rows, total) = state
+        .db(move |c| {
+            Ok((listing::clicks(c, tenant, &filter, limit, offset)?, listing::count_clicks(c, tenant, &filter)?))
+        })
+        .await?;
+    let data = rows.into_iter().map(ClickJson::from).collect();
+    Ok(HttpResponse::Ok().json(Page::<ClickJson> { data, page, per_page: limit, total }))
+}
+
+#[derive(serde::Serialize)]
+struct TraceJson {
+    transaction_id: String,
+    click: Option<ClickJson>,
+    attempts: Vec<AttemptJson>,
+    conversions: Vec<ConversionJson>,
+    jobs: Vec<JobJson>,
+    deliveries: Vec<DeliveryAttemptJson>,
+}
+
+/// `GET /api/v1/trace/{transaction_id}` (staff): the click, every conversion call with its
+/// outcome, the conversions, their postback jobs and delivery attempts. Nothing known (or
+/// another network's id): 404.
+pub async fn trace(state: web::Data<AppState>, me: ApiUser, tid: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let (tenant, tid) = (me.user.tenant_id, tid.into_inner());
+    let t = state.db(move |c| Ok(listing::trace(c, tenant, &tid)?)).await?;
+    if t.click.is_none() && t.attempts.is_empty() && t.conversions.is_empty() {
+        return Err(AppError::NotFound.into());
+    }
+    let subs =
+        t.click.as_ref().map(|c| (c.aff_sub.clone(), c.aff_sub2.clone(), c.source.clone(), c.created_at.rfc3339()));
+    Ok(HttpResponse::Ok().json(TraceJson {
+        transaction_id: t.transaction_id,
+        click: t.click.map(ClickJson::from),
+        attempts: t.attempts.into_iter().map(AttemptJson::from).collect(),
+        conversions: t.conversions.into_iter().map(|c| ConversionJson::new(c, subs.clone(), Viewer::Staff)).collect(),
+        jobs: t.jobs.iter().cloned().map(|j| JobJson::new(j, &t.deliveries)).collect(),
+        deliveries: t.deliveries.into_iter().map(DeliveryAttemptJson::from).collect(),
+    }))
+}

@@ -1,0 +1,529 @@
+//! `/api/v1` over tracking: postbacks (CRUD, test-fire), the delivery log and re-fire,
+//! conversions (per-role columns, audited status changes), clicks and the transaction tracer;
+//! roles and tenants enforced, bad input refused by field.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use affnet_accounts::{ApiKey, Role, Tenant, User};
+use affnet_db::schema::conversion_status_changes;
+use affnet_db::{Backend, Clock};
+use affnet_offers::{Offer, OfferInput, Rate};
+use affnet_tracking::delivery::{Deliverer, DeliveryConfig};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use crate::support::{Api, TestApp};
+
+/// The paths (with query) a local receiver was called with.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+async fn receive(req: HttpRequest, seen: web::Data<Seen>) -> HttpResponse {
+    seen.lock().unwrap().push(req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default());
+    if req.path() == "/fail" {
+        HttpResponse::InternalServerError().body("boom")
+    } else {
+        HttpResponse::Ok().body("OK")
+    }
+}
+
+struct Receiver {
+    base: String,
+    seen: Seen,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn receiver() -> Receiver {
+    let seen: Seen = Arc::default();
+    let data = web::Data::new(seen.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(receive)))
+        .workers(1)
+        .shutdown_timeout(0)
+        .listen(listener)
+        .unwrap()
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Receiver { base, seen, handle }
+}
+
+fn key(app: &TestApp, tenant: &Tenant, user: &User) -> String {
+    ApiKey::create(&mut app.pool.get().unwrap(), tenant.id, user.id, "", app.clock.now()).unwrap().token
+}
+
+/// A network with staff, two affiliate users, an advertiser user, and an active public offer
+/// of that advertiser (payout 2.50, revenue 4.00).
+pub struct Fixture {
+    pub app: TestApp,
+    pub tenant: Tenant,
+    pub staff: Api,
+    pub aff: Api,
+    pub aff_id: i64,
+    pub other: Api,
+    pub other_id: i64,
+    pub adv: Api,
+    pub offer: Offer,
+    pub http: reqwest::Client,
+}
+
+impl Fixture {
+    pub async fn new(backend: Backend, slug: &str) -> Fixture {
+        let app = TestApp::start(backend).await;
+        let net = app.network(slug);
+        let aff_user = app.user(&net.tenant, &format!("aff@{slug}.test"), Role::Affiliate);
+        let other_user = app.user(&net.tenant, &format!("other@{slug}.test"), Role::Affiliate);
+        let adv_user = app.user(&net.tenant, &format!("adv@{slug}.test"), Role::Advertiser);
+        let mut input = OfferInput::simple(
+            adv_user.advertiser_id.unwrap(),
+            "Shop CPA",
+            "https://shop.example/?t={transaction_id}",
+            250,
+        );
+        input.revenue = Rate::flat(400);
+        let offer = Offer::create(&mut app.pool.get().unwrap(), net.tenant.id, &input, app.clock.now()).unwrap();
+        Fixture {
+            staff: app.api(&net.api_key.token),
+            aff: app.api(&key(&app, &net.tenant, &aff_user)),
+            aff_id: aff_user.affiliate_id.unwrap().0,
+            other: app.api(&key(&app, &net.tenant, &other_user)),
+            other_id: other_user.affiliate_id.unwrap().0,
+            adv: app.api(&key(&app, &net.tenant, &adv_user)),
+            tenant: net.tenant,
+            offer,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            app,
+        }
+    }
+
+    /// Clicks the tracking link of `aff` with sub ids; returns the transaction id.
+    pub async fn click(&self, aff: i64, sub: &str) -> String {
+        let q = format!("/aff_c?offer_id={}&aff_id={aff}&aff_sub={sub}&source=src", self.offer.id);
+        let res = self.http.get(self.app.url(&q)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 302);
+        res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned()
+    }
+
+    /// Calls the advertiser postback for `tid`; returns the HTTP status.
+    pub async fn convert(&self, tid: &str) -> u16 {
+        let q = format!("/aff_lsr?transaction_id={tid}&security_token={}&amount=10", self.offer.security_token);
+        self.http.get(self.app.url(&q)).send().await.unwrap().status().as_u16()
+    }
+
+    fn worker(&self, max_attempts: i64) -> Deliverer {
+        let config = DeliveryConfig {
+            allow_private: true,
+            timeout: Duration::from_secs(2),
+            max_attempts,
+            ..DeliveryConfig::default()
+        };
+        Deliverer::new(self.app.pool.clone(), config, Arc::new(self.app.clock.clone())).unwrap()
+    }
+}
+
+fn field_keys(res: &crate::support::Json) -> Vec<String> {
+    res.body["fields"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+}
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["data"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect()
+}
+
+async fn postbacks_are_managed_by_their_affiliate_and_by_staff(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    // An affiliate's own postback: affiliate_id is forced to its own.
+    let res = f
+        .aff
+        .post(
+            "/api/v1/postbacks",
+            json!({"affiliate_id": f.other_id, "url": "https://aff.example/pb?t={transaction_id}&p={payout}"}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    assert_eq!(res.body["affiliate_id"], f.aff_id);
+    assert_eq!(res.body["method"], "GET");
+    assert_eq!(res.body["on_approved"], true);
+    assert_eq!(res.body["enabled"], true);
+    let own = res.body["id"].as_i64().unwrap();
+    // Staff must name the affiliate.
+    let res = f.staff.post("/api/v1/postbacks", json!({"url": "https://x.example/"})).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["affiliate_id".to_owned()]), "{}", res.body);
+    let res = f
+        .staff
+        .post(
+            "/api/v1/postbacks",
+            json!({"affiliate_id": f.other_id, "offer_id": f.offer.id.0, "url": "https://other.example/pb",
+                   "method": "POST", "body": "t={transaction_id}", "on_pending": true}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    assert_eq!((res.body["affiliate_id"].as_i64(), res.body["method"].as_str()), (Some(f.other_id), Some("POST")));
+    let others = res.body["id"].as_i64().unwrap();
+
+    // Lists: staff all (or one affiliate's), affiliates their own.
+    assert_eq!(ids(&f.staff.get("/api/v1/postbacks").await.body), [others, own]);
+    assert_eq!(ids(&f.staff.get(&format!("/api/v1/postbacks?affiliate_id={}", f.aff_id)).await.body), [own]);
+    assert_eq!(ids(&f.aff.get("/api/v1/postbacks").await.body), [own]);
+    assert_eq!(
+        ids(&f.aff.get(&format!("/api/v1/postbacks?affiliate_id={}", f.other_id)).await.body),
+        Vec::<i64>::new()
+    );
+    let res = f.staff.get("/api/v1/postbacks?affiliate_id=x").await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["affiliate_id".to_owned()]));
+
+    // Edit own; another affiliate's is not found, and stays as it was.
+    let res = f
+        .aff
+        .put(&format!("/api/v1/postbacks/{own}"), json!({"url": "https://aff.example/v2", "enabled": false}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(
+        (res.body["url"].as_str(), res.body["enabled"].as_bool()),
+        (Some("https://aff.example/v2"), Some(false))
+    );
+    let before = f.staff.get(&format!("/api/v1/postbacks/{others}")).await.body;
+    let path = format!("/api/v1/postbacks/{others}");
+    assert_eq!(f.aff.get(&path).await.status, 404);
+    assert_eq!(f.aff.put(&path, json!({"url": "https://evil.example/"})).await.status, 404);
+    assert_eq!(f.aff.delete(&path).await.status, 404);
+    assert_eq!(f.aff.post(&format!("{path}/test"), json!({})).await.status, 404);
+    assert_eq!(f.staff.get(&path).await.body, before, "unchanged");
+    // Staff edit any; the affiliate is kept.
+    let res = f.staff.put(&path, json!({"affiliate_id": f.aff_id, "url": "https://other.example/v2"})).await;
+    assert_eq!((res.status, res.body["affiliate_id"].as_i64()), (200, Some(f.other_id)), "{}", res.body);
+
+    // Advertisers have no business here.
+    assert_eq!(f.adv.get("/api/v1/postbacks").await.status, 403);
+    assert_eq!(f.adv.post("/api/v1/postbacks", json!({"url": "https://x.example/"})).await.status, 403);
+    assert_eq!(f.adv.get(&path).await.status, 403);
+    assert_eq!(f.adv.put(&path, json!({"url": "https://x.example/"})).await.status, 403);
+    assert_eq!(f.adv.delete(&path).await.status, 403);
+    assert_eq!(f.adv.post(&format!("{path}/test"), json!({})).await.status, 403);
+    assert_eq!(f.adv.get("/api/v1/postback-jobs").await.status, 403);
+    assert_eq!(f.adv.get("/api/v1/clicks").await.status, 403);
+
+    // Delete.
+    assert_eq!(f.aff.delete(&format!("/api/v1/postbacks/{own}")).await.status, 204);
+    assert_eq!(f.aff.get(&format!("/api/v1/postbacks/{own}")).await.status, 404);
+    assert_eq!(f.staff.delete(&path).await.status, 204);
+    assert_eq!(f.staff.get("/api/v1/postbacks").await.body["data"], json!([]));
+    f.app.stop().await;
+}
+
+async fn bad_postback_inputs_are_refused_by_field(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let long = format!("https://x.example/?q={}", "a".repeat(4100));
+    let cases: Vec<(Value, &str, Option<&str>)> = vec![
+        (json!({"url": "ftp://x"}), "url", None),
+        (json!({"url": "https://x.example/?c={clickid}"}), "url", Some("{clickid}")),
+        (json!({"url": long}), "url", None),
+        (json!({"url": "https://x.example/", "method": "PUT"}), "method", None),
+        (json!({"url": "https://x.example/", "body": "a=1"}), "body", None),
+        (json!({"url": "https://x.example/", "method": "POST", "content_type": "text/xml"}), "content_type", None),
+        (json!({"url": "https://x.example/", "on_approved": false}), "on_approved", None),
+        (json!({"url": "https://x.example/", "offer_id": 999_999}), "offer_id", None),
+        (json!({"url": "https://x.example/", "goal_id": 999_999}), "goal_id", None),
+    ];
+    for (body, field, mention) in cases {
+        let res = f.aff.post("/api/v1/postbacks", body.clone()).await;
+        assert_eq!((res.status, field_keys(&res)), (422, vec![field.to_owned()]), "{body}: {}", res.body);
+        if let Some(m) = mention {
+            assert!(res.body["fields"][field].as_str().unwrap().contains(m), "{}", res.body);
+        }
+    }
+    let res = f.staff.post("/api/v1/postbacks", json!({"affiliate_id": 999_999, "url": "https://x.example/"})).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["affiliate_id".to_owned()]));
+    // Unknown fields, missing url, malformed JSON: 400.
+    let res = f.aff.post("/api/v1/postbacks", json!({"url": "https://x.example/", "secret": "x"})).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")));
+    assert_eq!(f.aff.post("/api/v1/postbacks", json!({})).await.status, 400);
+    assert_eq!(f.aff.post_raw("/api/v1/postbacks", "{").await.status, 400);
+    assert_eq!(f.staff.get("/api/v1/postbacks").await.body["data"], json!([]), "nothing saved");
+    // Bad parameters of the lists: 422 on the parameter.
+    for (path, field) in [
+        ("/api/v1/conversions?from=yesterday", "from"),
+        ("/api/v1/conversions?to=2024-13-01", "to"),
+        ("/api/v1/conversions?offer_id=abc", "offer_id"),
+        ("/api/v1/conversions?status=won", "status"),
+        ("/api/v1/clicks?affiliate_id=-1", "affiliate_id"),
+        ("/api/v1/postback-jobs?state=lost", "state"),
+        ("/api/v1/postback-jobs?from=2024-01-01T00:00", "from"),
+    ] {
+        let res = f.staff.get(path).await;
+        assert_eq!((res.status, field_keys(&res)), (422, vec![field.to_owned()]), "{path}: {}", res.body);
+    }
+    let res = f.staff.post("/api/v1/postbacks/1/test", json!({"conversion": 1})).await;
+    assert_eq!(res.status, 400, "unknown test-fire field");
+    f.app.stop().await;
+}
+
+async fn a_test_fire_reaches_the_receiver(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let rx = receiver().await;
+    let url = format!("{}/pb?t={{transaction_id}}&s={{aff_sub}}&p={{payout}}", rx.base);
+    let pb = f.aff.post("/api/v1/postbacks", json!({"url": url})).await.body["id"].as_i64().unwrap();
+    // A made-up sample conversion, with no body at all.
+    let res = f
+        .aff
+        .client
+        .post(f.app.url(&format!("/api/v1/postbacks/{pb}/test")))
+        .bearer_auth(&f.aff.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.unwrap();
+    let sample = "/pb?t=0190a1b2c3d4e5f60718293a4b5c6d7e&s=sample_sub1&p=2.50";
+    assert_eq!(body["method"], "GET");
+    assert_eq!(body["url"], format!("{}{sample}", rx.base));
+    assert_eq!(body["body"], "");
+    assert_eq!(body["result"]["status_code"], 200);
+    assert_eq!(body["result"]["response_excerpt"], "OK");
+    assert_eq!(body["result"]["error"], "");
+    assert!(body["result"]["latency_ms"].as_i64().is_some());
+    assert_eq!(rx.seen.lock().unwrap().clone(), [sample.to_owned()]);
+
+    // A real conversion of the affiliate.
+    let tid = f.click(f.aff_id, "real").await;
+    assert_eq!(f.convert(&tid).await, 200);
+    let conv = f.aff.get("/api/v1/conversions").await.body["data"][0]["id"].as_i64().unwrap();
+    let res = f.staff.post(&format!("/api/v1/postbacks/{pb}/test"), json!({"conversion_id": conv})).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body["url"], format!("{}/pb?t={tid}&s=real&p=2.50", rx.base));
+    // Another affiliate's conversion cannot fill the macros.
+    let tid2 = f.click(f.other_id, "x").await;
+    assert_eq!(f.convert(&tid2).await, 200);
+    let conv2 = f.other.get("/api/v1/conversions").await.body["data"][0]["id"].as_i64().unwrap();
+    let res = f.aff.post(&format!("/api/v1/postbacks/{pb}/test"), json!({"conversion_id": conv2})).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["conversion_id".to_owned()]));
+    assert_eq!(rx.seen.lock().unwrap().len(), 2);
+    // The test attempts are in no job: the delivery log holds the real job only.
+    let log = f.aff.get("/api/v1/postback-jobs").await.body;
+    assert_eq!(log["total"], 1, "{log}");
+    assert_eq!(log["data"][0]["state"], "queued");
+    rx.handle.stop(false).await;
+    f.app.stop().await;
+}
+
+async fn conversions_show_each_role_its_own_columns(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let mine = f.click(f.aff_id, "mine").await;
+    let theirs = f.click(f.other_id, "theirs").await;
+    assert_eq!(f.convert(&mine).await, 200);
+    f.app.clock.advance(1_000_000);
+    assert_eq!(f.convert(&theirs).await, 200);
+
+    let all = f.staff.get("/api/v1/conversions").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["total"], 2);
+    let row = &all.body["data"][1];
+    assert_eq!(row["transaction_id"], mine.as_str());
+    assert_eq!((row["payout"].as_i64(), row["revenue"].as_i64()), (Some(250), Some(400)));
+    assert_eq!((row["aff_sub"].as_str(), row["source"].as_str()), (Some("mine"), Some("src")));
+    assert_eq!(row["sale_amount"], 1000);
+    assert_eq!(row["status"], "approved");
+
+    let own = f.aff.get("/api/v1/conversions").await.body;
+    assert_eq!(own["total"], 1);
+    let row = &own["data"][0];
+    assert_eq!(row["transaction_id"], mine.as_str());
+    assert_eq!(row["payout"], 250);
+    assert!(row.get("revenue").is_none(), "affiliates never see revenue: {row}");
+    assert_eq!(row["aff_sub"], "mine");
+    let id_mine = row["id"].as_i64().unwrap();
+    let id_theirs = all.body["data"][0]["id"].as_i64().unwrap();
+    assert_eq!(f.aff.get(&format!("/api/v1/conversions/{id_theirs}")).await.status, 404);
+    assert_eq!(f.aff.get(&format!("/api/v1/conversions?affiliate_id={}", f.other_id)).await.body["total"], 0);
+
+    let adv = f.adv.get("/api/v1/conversions").await.body;
+    assert_eq!(adv["total"], 2);
+    for row in adv["data"].as_array().unwrap() {
+        assert_eq!(row["revenue"], 400);
+        for hidden in ["payout", "aff_sub", "aff_sub2", "source"] {
+            assert!(row.get(hidden).is_none(), "advertisers never see {hidden}: {row}");
+        }
+    }
+    assert_eq!(f.adv.get("/api/v1/conversions?sub=mine").await.status, 422);
+
+    // Filters.
+    assert_eq!(ids(&f.staff.get("/api/v1/conversions?sub=mine").await.body), [id_mine]);
+    assert_eq!(ids(&f.staff.get(&format!("/api/v1/conversions?affiliate_id={}", f.other_id)).await.body), [id_theirs]);
+    assert_eq!(f.staff.get("/api/v1/conversions?status=pending").await.body["total"], 0);
+    assert_eq!(f.staff.get("/api/v1/conversions?from=2999-01-01").await.body["total"], 0);
+    assert_eq!(f.staff.get("/api/v1/conversions?to=2000-01-01T00:00:00Z").await.body["total"], 0);
+    let today = &f.app.clock.now().rfc3339()[..10];
+    assert_eq!(f.staff.get(&format!("/api/v1/conversions?from={today}&to={today}")).await.body["total"], 2);
+    let page = f.staff.get("/api/v1/conversions?per_page=1&page=2").await.body;
+    assert_eq!((ids(&page), page["total"].as_i64()), (vec![id_mine], Some(2)));
+    // Clicks: staff all, affiliates their own.
+    assert_eq!(f.staff.get("/api/v1/clicks").await.body["total"], 2);
+    let clicks = f.aff.get("/api/v1/clicks").await.body;
+    assert_eq!(clicks["total"], 1);
+    assert_eq!(clicks["data"][0]["transaction_id"], mine.as_str());
+    assert_eq!(clicks["data"][0]["aff_sub"], "mine");
+    assert_eq!(f.staff.get("/api/v1/clicks?sub=theirs").await.body["data"][0]["transaction_id"], theirs.as_str());
+
+    // A status change: staff only, audited, reflected.
+    let path = format!("/api/v1/conversions/{id_mine}/status");
+    assert_eq!(f.aff.post(&path, json!({"status": "rejected"})).await.status, 403);
+    assert_eq!(f.adv.post(&path, json!({"status": "rejected"})).await.status, 403);
+    let res = f.staff.post(&path, json!({"status": "refunded"})).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["status".to_owned()]));
+    assert_eq!(f.staff.post(&path, json!({"status": "rejected", "why": "x"})).await.status, 400);
+    let res = f.staff.post(&path, json!({"status": "rejected", "note": "chargeback"})).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body["status"], "rejected");
+    assert_eq!(f.aff.get(&format!("/api/v1/conversions/{id_mine}")).await.body["status"], "rejected");
+    assert_eq!(f.staff.get("/api/v1/conversions?status=rejected").await.body["total"], 1);
+    let audit: Vec<(String, String, String, Option<i64>)> = conversion_status_changes::table
+        .filter(conversion_status_changes::tenant_id.eq(f.tenant.id))
+        .select((
+            conversion_status_changes::from_status,
+            conversion_status_changes::to_status,
+            conversion_status_changes::note,
+            conversion_status_changes::changed_by,
+        ))
+        .load(&mut f.app.pool.get().unwrap())
+        .unwrap();
+    let admin = f.app.users_of(&f.tenant).into_iter().find(|u| u.role == Role::Admin).unwrap();
+    assert_eq!(audit, [("approved".into(), "rejected".into(), "chargeback".into(), Some(admin.id.0))]);
+    f.app.stop().await;
+}
+
+async fn the_tracer_shows_refusals_and_failed_jobs_can_be_refired(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let rx = receiver().await;
+    f.aff.post("/api/v1/postbacks", json!({"url": format!("{}/fail?t={{transaction_id}}", rx.base)})).await;
+    let tid = f.click(f.aff_id, "s").await;
+    assert_eq!(f.convert(&tid).await, 200);
+    assert_eq!(f.convert(&tid).await, 409, "a duplicate is refused");
+    assert_eq!(f.worker(1).run_once().await.unwrap(), 1);
+
+    let trace = f.staff.get(&format!("/api/v1/trace/{}", tid.to_uppercase())).await;
+    assert_eq!(trace.status, 200, "{}", trace.body);
+    let t = &trace.body;
+    assert_eq!(t["transaction_id"], tid.as_str());
+    assert_eq!(t["click"]["transaction_id"], tid.as_str());
+    assert_eq!(t["click"]["aff_sub"], "s");
+    let outcomes: Vec<(&str, &str)> = t["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["outcome"].as_str().unwrap(), a["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(outcomes, [("accepted", ""), ("refused", "duplicate_conversion")]);
+    assert_eq!(t["conversions"].as_array().unwrap().len(), 1);
+    assert_eq!(t["jobs"][0]["state"], "failed");
+    assert_eq!(t["jobs"][0]["deliveries"][0]["status_code"], 500);
+    assert_eq!(t["deliveries"][0]["error"], "HTTP 500");
+    assert_eq!(f.aff.get(&format!("/api/v1/trace/{tid}")).await.status, 403, "staff only");
+    assert_eq!(f.staff.get("/api/v1/trace/0190a1b2c3d4e5f60718293a4b5c6d7e").await.status, 404);
+
+    // The delivery log, then a re-fire.
+    let log = f.aff.get("/api/v1/postback-jobs?state=failed").await.body;
+    assert_eq!(log["total"], 1, "{log}");
+    let job = &log["data"][0];
+    assert_eq!((job["attempts"].as_i64(), job["last_error"].as_str()), (Some(1), Some("HTTP 500")));
+    assert_eq!(job["deliveries"].as_array().unwrap().len(), 1);
+    let job = job["id"].as_i64().unwrap();
+    assert_eq!(f.aff.get("/api/v1/postback-jobs?state=delivered").await.body["total"], 0);
+    assert_eq!(f.aff.get(&format!("/api/v1/postback-jobs?offer_id={}", f.offer.id)).await.body["total"], 1);
+    assert_eq!(f.other.get("/api/v1/postback-jobs").await.body["total"], 0);
+    assert_eq!(f.other.post(&format!("/api/v1/postback-jobs/{job}/refire"), json!({})).await.status, 404);
+    assert_eq!(f.staff.post("/api/v1/postback-jobs/999999/refire", json!({})).await.status, 404);
+    let res = f.aff.post(&format!("/api/v1/postback-jobs/{job}/refire"), json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!((res.body["state"].as_str(), res.body["attempts"].as_i64()), (Some("queued"), Some(0)));
+    assert_eq!(f.worker(1).run_once().await.unwrap(), 1);
+    assert_eq!(rx.seen.lock().unwrap().len(), 2);
+    let log = f.staff.get("/api/v1/postback-jobs").await.body;
+    assert_eq!(log["data"][0]["deliveries"].as_array().unwrap().len(), 2);
+    rx.handle.stop(false).await;
+    f.app.stop().await;
+}
+
+async fn another_networks_tracking_is_not_found(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let pb = f.aff.post("/api/v1/postbacks", json!({"url": "http://127.0.0.1:9/x"})).await.body["id"].as_i64().unwrap();
+    let tid = f.click(f.aff_id, "s").await;
+    assert_eq!(f.convert(&tid).await, 200);
+    let conv = f.staff.get("/api/v1/conversions").await.body["data"][0]["id"].as_i64().unwrap();
+    let job = f.staff.get("/api/v1/postback-jobs").await.body["data"][0]["id"].as_i64().unwrap();
+
+    let globex = f.app.network("globex");
+    let foreign = f.app.api(&globex.api_key.token);
+    for path in
+        [format!("/api/v1/postbacks/{pb}"), format!("/api/v1/conversions/{conv}"), format!("/api/v1/trace/{tid}")]
+    {
+        assert_eq!(foreign.get(&path).await.status, 404, "{path}");
+    }
+    assert_eq!(foreign.put(&format!("/api/v1/postbacks/{pb}"), json!({"url": "https://x.example/"})).await.status, 404);
+    assert_eq!(foreign.post(&format!("/api/v1/postbacks/{pb}/test"), json!({})).await.status, 404);
+    assert_eq!(foreign.delete(&format!("/api/v1/postbacks/{pb}")).await.status, 404);
+    assert_eq!(foreign.post(&format!("/api/v1/postback-jobs/{job}/refire"), json!({})).await.status, 404);
+    let res = foreign.post(&format!("/api/v1/conversions/{conv}/status"), json!({"status": "rejected"})).await;
+    assert_eq!(res.status, 404);
+    // Staff of the other network cannot attach a postback to this network's affiliate.
+    let res = foreign.post("/api/v1/postbacks", json!({"affiliate_id": f.aff_id, "url": "https://x.example/"})).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["affiliate_id".to_owned()]));
+    for list in ["/api/v1/postbacks", "/api/v1/conversions", "/api/v1/clicks", "/api/v1/postback-jobs"] {
+        let body = foreign.get(list).await.body;
+        assert_eq!(body["data"], json!([]), "{list}: {body}");
+    }
+    assert_eq!(f.staff.get(&format!("/api/v1/conversions/{conv}")).await.body["status"], "approved", "unchanged");
+    assert_eq!(f.staff.get(&format!("/api/v1/postbacks/{pb}")).await.status, 200);
+    f.app.stop().await;
+}
+
+/// The keys of `value` are the documented properties of `schema`, and include its required ones.
+fn matches_schema(doc: &Value, schema: &str, value: &Value) {
+    let s = &doc["components"]["schemas"][schema];
+    let documented: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
+    let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+    for k in &keys {
+        assert!(documented.contains(k), "{schema}: {k} is not documented");
+    }
+    for r in s["required"].as_array().unwrap() {
+        assert!(keys.iter().any(|k| *k == r.as_str().unwrap()), "{schema}: {r} missing from {value}");
+    }
+}
+
+async fn answers_have_the_documented_fields(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let doc = f.staff.get("/api/v1/openapi.json").await.body;
+    let pb = f.aff.post("/api/v1/postbacks", json!({"url": "http://127.0.0.1:9/x"})).await.body;
+    matches_schema(&doc, "Postback", &pb);
+    let tid = f.click(f.aff_id, "s").await;
+    assert_eq!(f.convert(&tid).await, 200);
+    assert_eq!(f.convert(&tid).await, 409);
+    assert_eq!(f.worker(1).run_once().await.unwrap(), 1);
+    let fired = f.aff.post(&format!("/api/v1/postbacks/{}/test", pb["id"]), json!({})).await.body;
+    matches_schema(&doc, "TestFire", &fired);
+    matches_schema(&doc, "AttemptResult", &fired["result"]);
+    for api in [&f.staff, &f.aff, &f.adv] {
+        let row = api.get("/api/v1/conversions").await.body["data"][0].clone();
+        matches_schema(&doc, "Conversion", &row);
+    }
+    matches_schema(&doc, "Click", &f.aff.get("/api/v1/clicks").await.body["data"][0]);
+    let job = f.aff.get("/api/v1/postback-jobs").await.body["data"][0].clone();
+    matches_schema(&doc, "PostbackJob", &job);
+    matches_schema(&doc, "DeliveryAttempt", &job["deliveries"][0]);
+    let trace = f.staff.get(&format!("/api/v1/trace/{tid}")).await.body;
+    matches_schema(&doc, "Trace", &trace);
+    matches_schema(&doc, "Click", &trace["click"]);
+    matches_schema(&doc, "ConversionAttempt", &trace["attempts"][1]);
+    matches_schema(&doc, "Conversion", &trace["conversions"][0]);
+    f.app.stop().await;
+}
+
+crate::on_both_backends!(
+    answers_have_the_documented_fields,
+    postbacks_are_managed_by_their_affiliate_and_by_staff,
+    bad_postback_inputs_are_refused_by_field,
+    a_test_fire_reaches_the_receiver,
+    conversions_show_each_role_its_own_columns,
+    the_tracer_shows_refusals_and_failed_jobs_can_be_refired,
+    another_networks_tracking_is_not_found,
+);
