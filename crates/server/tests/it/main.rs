@@ -13,3 +13,4 @@ mod postbacks;
 mod sign_in;
 mod support;
 mod tracking;
+mod tracking_pages;
