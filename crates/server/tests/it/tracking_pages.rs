@@ -361,6 +361,8 @@ async fn tracer_status_changes_delivery_log_and_exports(backend: Backend) {
         .unwrap();
     assert_eq!(audit, [("approved".to_owned(), "rejected".to_owned(), "fraud check".to_owned())]);
     assert!(adv.get("/advertiser/conversions.csv?status=rejected").await.body.contains(&tid));
+    let trace = admin.get(&format!("/admin/tracer?transaction_id={tid}")).await;
+    assert!(trace.body.contains("Status changes") && trace.body.contains("fraud check"), "the audit trail");
     // Another network's admin cannot change it; affiliates may not at all.
     let res = stranger
         .submit("/admin/conversions", &format!("/admin/conversions/{conv}/status"), &[("status", "approved")])

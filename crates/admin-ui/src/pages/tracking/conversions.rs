@@ -8,7 +8,7 @@ use actix_web::{web, HttpResponse};
 use affnet_db::{AdvertiserId, AffiliateId, ConversionId, FieldErrors};
 use affnet_offers::ConversionStatus;
 use affnet_tracking::click::Click;
-use affnet_tracking::conversion::Conversion;
+use affnet_tracking::conversion::{Conversion, StatusChange};
 use affnet_tracking::listing::{self, ConversionRow, Filter, Trace};
 use askama::Template;
 
@@ -190,6 +190,7 @@ struct TracerPage {
     conversions: Vec<TracedConversion>,
     jobs: Vec<JobRow>,
     offer_name: String,
+    changes: Vec<StatusChange>,
     states: Vec<(String, String)>,
 }
 
@@ -209,15 +210,17 @@ pub async fn tracer(
 ) -> Result<HttpResponse, AppError> {
     let tid = q.into_inner().transaction_id.trim().to_owned();
     let tenant = me.tenant.id;
-    let (trace, offer_name) = if tid.is_empty() {
-        (None, String::new())
+    let (trace, offer_name, changes) = if tid.is_empty() {
+        (None, String::new(), Vec::new())
     } else {
         let t = tid.clone();
         state
             .db(move |c| {
                 let trace = listing::trace(c, tenant, &t)?;
                 let names = offer_names(c, tenant, trace.click.as_ref().map(|k| k.offer_id))?;
-                Ok((Some(trace), names.into_values().next().unwrap_or_default()))
+                let ids: Vec<ConversionId> = trace.conversions.iter().map(|c| c.id).collect();
+                let changes = StatusChange::of_conversions(c, tenant, &ids)?;
+                Ok((Some(trace), names.into_values().next().unwrap_or_default(), changes))
             })
             .await?
     };
@@ -255,6 +258,7 @@ pub async fn tracer(
         conversions,
         jobs,
         offer_name,
+        changes,
         states: states(),
     };
     render(StatusCode::OK, &page)
