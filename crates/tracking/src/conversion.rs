@@ -632,6 +632,33 @@ impl Conversion {
     }
 }
 
+/// One audited status change of a conversion.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = conversion_status_changes)]
+pub struct StatusChange {
+    pub id: i64,
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub conversion_id: ConversionId,
+    pub from_status: String,
+    pub to_status: String,
+    pub note: String,
+    pub changed_by: Option<UserId>,
+    pub created_at: Micros,
+}
+
+impl StatusChange {
+    /// The audit trail of some conversions of the tenant, oldest first.
+    pub fn of_conversions(conn: &mut DbConn, tenant: TenantId, ids: &[ConversionId]) -> QueryResult<Vec<StatusChange>> {
+        conversion_status_changes::table
+            .filter(conversion_status_changes::tenant_id.eq(tenant))
+            .filter(conversion_status_changes::conversion_id.eq_any(ids.to_vec()))
+            .order(conversion_status_changes::id.asc())
+            .select(StatusChange::as_select())
+            .load(conn)
+    }
+}
+
 impl Attempt {
     /// Every call naming `transaction_id` that reached this tenant's click, oldest first.
     pub fn for_transaction(conn: &mut DbConn, tenant: TenantId, transaction_id: &str) -> QueryResult<Vec<Attempt>> {

@@ -672,15 +672,45 @@ pub fn test_fire_request(
             (conv, click, offer)
         }
     };
-    let (url, body) = preview(&postback, &conv, &click, &offer);
+    let out = outgoing(conn, tenant, &postback, &conv, &click, &offer)?;
+    Ok((postback, out))
+}
+
+/// Like [`test_fire_request`] with a sample conversion on `offer`, chosen by the caller (the
+/// pages pick an offer the affiliate may run, so a test-fire never shows another offer's name).
+pub fn sample_request(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    affiliate: Option<AffiliateId>,
+    postback_id: i64,
+    offer: &affnet_offers::Offer,
+    now: Micros,
+) -> Result<(crate::postback::Postback, Outgoing), affnet_offers::OffersError> {
+    let postback = crate::postback::Postback::find(conn, tenant, affiliate, postback_id)?;
+    if offer.tenant_id != tenant {
+        return Err(affnet_offers::OffersError::NotFound);
+    }
+    let (conv, click) = sample(offer, postback.affiliate_id, now);
+    let out = outgoing(conn, tenant, &postback, &conv, &click, offer)?;
+    Ok((postback, out))
+}
+
+/// The request `postback` makes for `conversion`, signed with its affiliate's secret.
+fn outgoing(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    postback: &crate::postback::Postback,
+    conversion: &crate::conversion::Conversion,
+    click: &crate::click::Click,
+    offer: &affnet_offers::Offer,
+) -> QueryResult<Outgoing> {
+    let (url, body) = preview(postback, conversion, click, offer);
     let secret: String = affiliates::table
         .filter(affiliates::tenant_id.eq(tenant))
         .filter(affiliates::id.eq(postback.affiliate_id))
         .select(affiliates::postback_secret)
         .first(conn)?;
-    let out =
-        Outgoing { method: postback.method.clone(), url, body, content_type: postback.content_type.clone(), secret };
-    Ok((postback, out))
+    Ok(Outgoing { method: postback.method.clone(), url, body, content_type: postback.content_type.clone(), secret })
 }
 
 /// Fires a prepared test request now and stores the attempt (marked as a test).

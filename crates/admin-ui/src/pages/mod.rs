@@ -5,6 +5,7 @@ pub mod assets;
 pub mod catalogue;
 pub mod home;
 pub mod sign_in;
+pub mod tracking;
 pub mod users;
 
 use actix_web::middleware::{from_fn, DefaultHeaders};
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/users/{id}", web::get().to(users::show))
             .route("/admin/users/{id}/status", web::post().to(users::set_status))
             .configure(catalogue::configure)
+            .configure(tracking::configure)
             .route("/account/api-keys", web::get().to(api_keys::list))
             .route("/account/api-keys", web::post().to(api_keys::create))
             .route("/account/api-keys/{id}/revoke", web::post().to(api_keys::revoke))

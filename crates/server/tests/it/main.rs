@@ -14,3 +14,4 @@ mod sign_in;
 mod support;
 mod tracking;
 mod tracking_api;
+mod tracking_pages;

@@ -1,0 +1,144 @@
+//! The postback delivery log: the outbox jobs (an affiliate's own, or the whole network's for
+//! staff), filtered by state, offer and dates, each with every HTTP attempt made for it, and a
+//! re-fire button for delivered and failed jobs.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use affnet_db::{AffiliateId, FieldErrors};
+use affnet_tracking::delivery;
+use affnet_tracking::listing::{self, DeliveryAttempt, Job};
+use askama::Template;
+
+use super::{FilterForm, JOB_STATES};
+use crate::auth::{AffiliateUser, CurrentUser, Staff};
+use crate::csrf::{CsrfForm, NoFields};
+use crate::layout::{render, see_other, Layout};
+use crate::pages::catalogue::{page_offset, Pager, PER_PAGE};
+use crate::{AppError, AppState};
+
+pub struct JobRow {
+    pub job: Job,
+    pub attempts: Vec<DeliveryAttempt>,
+    pub can_refire: bool,
+}
+
+#[derive(Template)]
+#[template(path = "postbacks/log.html")]
+struct LogPage {
+    l: Layout,
+    staff: bool,
+    action: &'static str,
+    q: FilterForm,
+    errors: FieldErrors,
+    states: Vec<(String, String)>,
+    rows: Vec<JobRow>,
+    pager: Pager,
+}
+
+async fn log_page(
+    state: &AppState,
+    me: &CurrentUser,
+    own: Option<AffiliateId>,
+    q: FilterForm,
+) -> Result<HttpResponse, AppError> {
+    let (staff, action) =
+        if own.is_some() { (false, "/affiliate/postbacks/log") } else { (true, "/admin/postbacks/log") };
+    let (mut filter, errors) = q.filter(JOB_STATES);
+    if let Some(a) = own {
+        filter.affiliate = Some(a);
+    }
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let (page, offset) = page_offset(q.page);
+    let tenant = me.tenant.id;
+    let mut rows = if errors.is_empty() {
+        state
+            .db(move |c| {
+                let jobs = listing::jobs(c, tenant, &filter, PER_PAGE + 1, offset)?;
+                let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+                let mut attempts = listing::attempts_of_jobs(c, tenant, &ids)?;
+                Ok(jobs
+                    .into_iter()
+                    .map(|job| {
+                        let (mine, rest): (Vec<_>, Vec<_>) =
+                            std::mem::take(&mut attempts).into_iter().partition(|a| a.job_id == Some(job.id));
+                        attempts = rest;
+                        JobRow { can_refire: job.state == "delivered" || job.state == "failed", job, attempts: mine }
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
+    let pager = Pager::new(action, &q.params(), page, &mut rows);
+    let page = LogPage {
+        l: Layout::for_user(me, "Postback delivery log", action),
+        staff,
+        action,
+        states: JOB_STATES.iter().map(|s| ((*s).to_owned(), (*s).to_owned())).collect(),
+        q,
+        errors,
+        rows,
+        pager,
+    };
+    render(status, &page)
+}
+
+/// `GET /affiliate/postbacks/log`
+pub async fn affiliate_log(
+    state: web::Data<AppState>,
+    me: AffiliateUser,
+    q: web::Query<FilterForm>,
+) -> Result<HttpResponse, AppError> {
+    let own = me.user.affiliate_id.ok_or(AppError::Forbidden)?;
+    let mut q = q.into_inner();
+    q.affiliate = String::new();
+    log_page(&state, &me, Some(own), q).await
+}
+
+/// `GET /admin/postbacks/log`
+pub async fn staff_log(
+    state: web::Data<AppState>,
+    me: Staff,
+    q: web::Query<FilterForm>,
+) -> Result<HttpResponse, AppError> {
+    log_page(&state, &me, None, q.into_inner()).await
+}
+
+async fn refire(
+    state: &AppState,
+    me: &CurrentUser,
+    own: Option<AffiliateId>,
+    job: i64,
+    back: &str,
+) -> Result<HttpResponse, AppError> {
+    let (tenant, now) = (me.tenant.id, state.clock.now());
+    let found = state.db(move |c| Ok(delivery::refire(c, tenant, own, job, now)?)).await?;
+    if !found {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(tenant = %tenant, by = %me.user.id, job, "postback job re-fired");
+    me.session.flash("success", format!("Job #{job} is queued again; the worker fires it within moments."));
+    Ok(see_other(back))
+}
+
+/// `POST /affiliate/postbacks/log/{job}/refire`
+pub async fn affiliate_refire(
+    state: web::Data<AppState>,
+    me: AffiliateUser,
+    job: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let own = me.user.affiliate_id.ok_or(AppError::Forbidden)?;
+    refire(&state, &me, Some(own), job.into_inner(), "/affiliate/postbacks/log").await
+}
+
+/// `POST /admin/postbacks/log/{job}/refire`
+pub async fn staff_refire(
+    state: web::Data<AppState>,
+    me: Staff,
+    job: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    refire(&state, &me, None, job.into_inner(), "/admin/postbacks/log").await
+}

@@ -1,0 +1,191 @@
+//! The tracking pages: affiliate postbacks (with the macro helper, previews and test-fires), the
+//! postback delivery log with re-fire, conversions and clicks of each portal (with the
+//! advertiser's CSV export), and the staff's transaction tracer. Every query is scoped to the
+//! signed-in user's tenant, and for affiliates and advertisers to their own company.
+
+pub mod conversions;
+pub mod deliveries;
+pub mod postbacks;
+
+use std::collections::BTreeMap;
+
+use actix_web::web;
+use affnet_db::{AffiliateId, Currency, DbConn, FieldErrors, Micros, Money, OfferId};
+use affnet_offers::{ConversionStatus, Offer};
+use affnet_tracking::listing::Filter;
+
+use super::catalogue::offers_err;
+use crate::AppError;
+
+/// The tracking routes (inside the pages scope: session, security headers). The fixed
+/// `/log` paths come before the `{id}` ones.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/affiliate/postbacks/log", web::get().to(deliveries::affiliate_log))
+        .route("/affiliate/postbacks/log/{job}/refire", web::post().to(deliveries::affiliate_refire))
+        .route("/affiliate/postbacks", web::get().to(postbacks::affiliate_list))
+        .route("/affiliate/postbacks", web::post().to(postbacks::affiliate_create))
+        .route("/affiliate/postbacks/{id}", web::get().to(postbacks::affiliate_edit))
+        .route("/affiliate/postbacks/{id}", web::post().to(postbacks::affiliate_update))
+        .route("/affiliate/postbacks/{id}/enabled", web::post().to(postbacks::affiliate_enable))
+        .route("/affiliate/postbacks/{id}/delete", web::post().to(postbacks::affiliate_delete))
+        .route("/affiliate/postbacks/{id}/test", web::post().to(postbacks::affiliate_test))
+        .route("/admin/affiliates/{aff}/postbacks", web::get().to(postbacks::staff_list))
+        .route("/admin/affiliates/{aff}/postbacks", web::post().to(postbacks::staff_create))
+        .route("/admin/affiliates/{aff}/postbacks/{id}", web::get().to(postbacks::staff_edit))
+        .route("/admin/affiliates/{aff}/postbacks/{id}", web::post().to(postbacks::staff_update))
+        .route("/admin/affiliates/{aff}/postbacks/{id}/enabled", web::post().to(postbacks::staff_enable))
+        .route("/admin/affiliates/{aff}/postbacks/{id}/delete", web::post().to(postbacks::staff_delete))
+        .route("/admin/affiliates/{aff}/postbacks/{id}/test", web::post().to(postbacks::staff_test))
+        .route("/admin/postbacks/log", web::get().to(deliveries::staff_log))
+        .route("/admin/postbacks/log/{job}/refire", web::post().to(deliveries::staff_refire))
+        .route("/admin/conversions", web::get().to(conversions::staff_conversions))
+        .route("/admin/conversions/{id}/status", web::post().to(conversions::staff_set_status))
+        .route("/admin/clicks", web::get().to(conversions::staff_clicks))
+        .route("/admin/tracer", web::get().to(conversions::tracer))
+        .route("/affiliate/conversions", web::get().to(conversions::affiliate_conversions))
+        .route("/advertiser/conversions", web::get().to(conversions::advertiser_conversions))
+        .route("/advertiser/conversions.csv", web::get().to(conversions::advertiser_csv));
+}
+
+/// The filter form of the lists, as typed (dates `YYYY-MM-DD`, UTC, both days included).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct FilterForm {
+    pub from: String,
+    pub to: String,
+    pub offer: String,
+    pub affiliate: String,
+    pub status: String,
+    pub sub: String,
+    pub page: Option<u32>,
+}
+
+/// Midnight UTC of a `YYYY-MM-DD` day.
+fn parse_day(value: &str) -> Option<Micros> {
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(value.trim(), &f).ok()?;
+    let secs = d.midnight().assume_utc().unix_timestamp();
+    Some(Micros(secs.checked_mul(Micros::SECOND)?))
+}
+
+fn parse_id(value: &str, field: &str, message: &str, errors: &mut FieldErrors) -> Option<i64> {
+    match value.trim() {
+        "" => None,
+        v => match v.parse::<i64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                errors.add(field, message);
+                None
+            }
+        },
+    }
+}
+
+impl FilterForm {
+    /// The domain filter, or messages next to the fields. `statuses` are the accepted status
+    /// words (conversion statuses or job states).
+    pub fn filter(&self, statuses: &[&str]) -> (Filter, FieldErrors) {
+        let mut e = FieldErrors::new();
+        let mut f = Filter::default();
+        if !self.from.trim().is_empty() {
+            f.from = parse_day(&self.from);
+            if f.from.is_none() {
+                e.add("from", "enter a date as YYYY-MM-DD");
+            }
+        }
+        if !self.to.trim().is_empty() {
+            // The "to" day is included: stop at the next midnight.
+            f.to = parse_day(&self.to).map(|t| t.plus(86_400 * Micros::SECOND));
+            if f.to.is_none() {
+                e.add("to", "enter a date as YYYY-MM-DD");
+            }
+        }
+        f.offer = parse_id(&self.offer, "offer", "enter an offer id (a number)", &mut e).map(OfferId);
+        f.affiliate =
+            parse_id(&self.affiliate, "affiliate", "enter an affiliate id (a number)", &mut e).map(AffiliateId);
+        match self.status.trim() {
+            "" => {}
+            s if statuses.contains(&s) => f.status = Some(s.to_owned()),
+            _ => e.add("status", format!("choose one of: {}", statuses.join(", "))),
+        }
+        let sub = self.sub.trim();
+        if !sub.is_empty() {
+            f.sub = Some(sub.to_owned());
+        }
+        (f, e)
+    }
+
+    /// The query parameters that keep this filter on the pager's links.
+    pub fn params(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
+            ("offer", self.offer.as_str()),
+            ("affiliate", self.affiliate.as_str()),
+            ("status", self.status.as_str()),
+            ("sub", self.sub.as_str()),
+        ]
+    }
+
+    /// The same filter as a query string (for the CSV link).
+    pub fn query_string(&self) -> String {
+        self.params()
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| format!("{k}={}", super::catalogue::percent_encode(v.trim())))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// The conversion statuses, as filter and form words.
+pub fn conversion_statuses() -> Vec<&'static str> {
+    ConversionStatus::ALL.iter().map(|s| s.as_str()).collect()
+}
+
+/// The postback job states of the delivery log.
+pub const JOB_STATES: &[&str] = &["queued", "retry", "sending", "delivered", "failed"];
+
+/// `2.50 USD`.
+pub fn money(minor: i64, currency: Currency) -> String {
+    Money::new(minor, currency).to_string()
+}
+
+/// Names of the offers with these ids (of the tenant), for lists that show names.
+pub fn offer_names(
+    conn: &mut DbConn,
+    tenant: affnet_db::TenantId,
+    ids: impl IntoIterator<Item = OfferId>,
+) -> Result<BTreeMap<i64, String>, AppError> {
+    let mut names = BTreeMap::new();
+    for id in ids {
+        if names.contains_key(&id.0) {
+            continue;
+        }
+        let name = match Offer::find(conn, tenant, id) {
+            Ok(o) => o.name,
+            Err(affnet_offers::OffersError::NotFound) => String::new(),
+            Err(e) => return Err(offers_err(e)),
+        };
+        names.insert(id.0, name);
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc_midnights_and_to_is_included() {
+        let form = FilterForm { from: "2026-01-02".into(), to: "2026-01-02".into(), ..Default::default() };
+        let (f, e) = form.filter(&["approved"]);
+        assert!(e.is_empty());
+        assert_eq!(f.from, Some(Micros(1_767_312_000 * Micros::SECOND)));
+        assert_eq!(f.to, Some(Micros((1_767_312_000 + 86_400) * Micros::SECOND)));
+        let bad =
+            FilterForm { from: "02/01/2026".into(), offer: "x".into(), status: "nope".into(), ..Default::default() };
+        let (_, e) = bad.filter(&["approved"]);
+        assert!(e.get("from").is_some() && e.get("offer").is_some() && e.get("status").is_some());
+    }
+}

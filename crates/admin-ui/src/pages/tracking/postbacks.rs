@@ -1,0 +1,795 @@
+//! Affiliate postbacks: the affiliate manages their own at `/affiliate/postbacks`, staff manage
+//! any affiliate's of the network at `/admin/affiliates/{id}/postbacks`. One set of handlers
+//! serves both, given the [`Owner`] of the page; a postback of another affiliate is not found.
+//! Each saved postback shows its URL expanded for a sample conversion, and can be test-fired.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use affnet_db::{AffiliateId, DbConn, FieldErrors, GoalId, OfferId, TenantId};
+use affnet_offers::access::visible_offers;
+use affnet_offers::macros::POSTBACK_MACROS;
+use affnet_offers::{Affiliate, Goal, Offer, OffersError};
+use affnet_tracking::delivery::{self, TestFire};
+use affnet_tracking::postback::{Postback, PostbackInput, CONTENT_TYPES, METHODS};
+use affnet_tracking::Tracking;
+use askama::Template;
+
+use crate::auth::{AffiliateUser, CurrentUser, Staff};
+use crate::csrf::{CsrfForm, NoFields};
+use crate::layout::{render, see_other, Layout};
+use crate::pages::catalogue::offers_err;
+use crate::{AppError, AppState};
+
+/// Whose postbacks a page manages, and where its forms post.
+#[derive(Clone)]
+struct Owner {
+    tenant: TenantId,
+    affiliate: AffiliateId,
+    affiliate_name: String,
+    /// `/affiliate/postbacks` or `/admin/affiliates/{id}/postbacks`.
+    base: String,
+    /// The delivery log of these postbacks.
+    log: String,
+    staff: bool,
+}
+
+async fn affiliate_owner(state: &AppState, me: &AffiliateUser) -> Result<Owner, AppError> {
+    let affiliate = me.user.affiliate_id.ok_or(AppError::Forbidden)?;
+    let tenant = me.tenant.id;
+    let a = state.db(move |c| Affiliate::find(c, tenant, affiliate).map_err(offers_err)).await?;
+    Ok(Owner {
+        tenant,
+        affiliate,
+        affiliate_name: a.name,
+        base: "/affiliate/postbacks".into(),
+        log: "/affiliate/postbacks/log".into(),
+        staff: false,
+    })
+}
+
+async fn staff_owner(state: &AppState, me: &Staff, affiliate: i64) -> Result<Owner, AppError> {
+    let (tenant, affiliate) = (me.tenant.id, AffiliateId(affiliate));
+    let a = state.db(move |c| Affiliate::find(c, tenant, affiliate).map_err(offers_err)).await?;
+    Ok(Owner {
+        tenant,
+        affiliate,
+        affiliate_name: a.name,
+        base: format!("/admin/affiliates/{affiliate}/postbacks"),
+        log: format!("/admin/postbacks/log?affiliate={affiliate}"),
+        staff: true,
+    })
+}
+
+/// The form as typed. Unchecked boxes are simply absent.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct PostbackForm {
+    offer_id: String,
+    goal_id: String,
+    url: String,
+    method: String,
+    body: String,
+    content_type: String,
+    on_approved: Option<String>,
+    on_pending: Option<String>,
+    on_rejected: Option<String>,
+    on_status_change: Option<String>,
+    enabled: Option<String>,
+}
+
+/// What the form fields show.
+pub struct Fields {
+    pub offer_id: String,
+    pub goal_id: String,
+    pub url: String,
+    pub method: String,
+    pub body: String,
+    pub content_type: String,
+    pub on_approved: bool,
+    pub on_pending: bool,
+    pub on_rejected: bool,
+    pub on_status_change: bool,
+    pub enabled: bool,
+}
+
+impl Fields {
+    fn blank() -> Fields {
+        Fields {
+            offer_id: String::new(),
+            goal_id: String::new(),
+            url: String::new(),
+            method: "GET".into(),
+            body: String::new(),
+            content_type: CONTENT_TYPES[0].into(),
+            on_approved: true,
+            on_pending: false,
+            on_rejected: false,
+            on_status_change: false,
+            enabled: true,
+        }
+    }
+
+    fn of(p: &Postback) -> Fields {
+        Fields {
+            offer_id: p.offer_id.map(|o| o.to_string()).unwrap_or_default(),
+            goal_id: p.goal_id.map(|g| g.to_string()).unwrap_or_default(),
+            url: p.url.clone(),
+            method: p.method.clone(),
+            body: p.body.clone(),
+            content_type: p.content_type.clone(),
+            on_approved: p.on_approved,
+            on_pending: p.on_pending,
+            on_rejected: p.on_rejected,
+            on_status_change: p.on_status_change,
+            enabled: p.enabled,
+        }
+    }
+
+    fn from_form(f: &PostbackForm) -> Fields {
+        Fields {
+            offer_id: f.offer_id.clone(),
+            goal_id: f.goal_id.clone(),
+            url: f.url.clone(),
+            method: f.method.clone(),
+            body: f.body.clone(),
+            content_type: f.content_type.clone(),
+            on_approved: f.on_approved.is_some(),
+            on_pending: f.on_pending.is_some(),
+            on_rejected: f.on_rejected.is_some(),
+            on_status_change: f.on_status_change.is_some(),
+            enabled: f.enabled.is_some(),
+        }
+    }
+}
+
+fn input_of(p: &Postback) -> PostbackInput {
+    PostbackInput {
+        affiliate_id: None,
+        offer_id: p.offer_id,
+        goal_id: p.goal_id,
+        url: p.url.clone(),
+        method: Some(p.method.clone()),
+        body: p.body.clone(),
+        content_type: Some(p.content_type.clone()),
+        on_approved: p.on_approved,
+        on_pending: p.on_pending,
+        on_rejected: p.on_rejected,
+        on_status_change: p.on_status_change,
+        enabled: p.enabled,
+    }
+}
+
+/// The offers the affiliate can run: the only ones a postback may be scoped to.
+fn runnable_offers(conn: &mut DbConn, tenant: TenantId, affiliate: AffiliateId) -> Result<Vec<Offer>, AppError> {
+    Ok(visible_offers(conn, tenant, affiliate, None, 1000, 0)
+        .map_err(offers_err)?
+        .into_iter()
+        .filter(|v| v.can_run())
+        .map(|v| v.offer)
+        .collect())
+}
+
+impl PostbackForm {
+    /// The domain input, or messages next to the fields the domain does not check (ids typed
+    /// as text, offers the affiliate cannot run).
+    fn input(&self, runnable: &[Offer]) -> Result<PostbackInput, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let offer_id = match self.offer_id.trim() {
+            "" => None,
+            v => match v.parse::<i64>().ok().map(OfferId).filter(|o| runnable.iter().any(|r| r.id == *o)) {
+                Some(o) => Some(o),
+                None => {
+                    e.add("offer_id", "choose all offers or an offer this affiliate can run");
+                    None
+                }
+            },
+        };
+        let goal_id = match self.goal_id.trim() {
+            "" => None,
+            v => match v.parse::<i64>() {
+                Ok(g) => Some(GoalId(g)),
+                Err(_) => {
+                    e.add("goal_id", "choose a goal of this offer");
+                    None
+                }
+            },
+        };
+        e.into_result()?;
+        Ok(PostbackInput {
+            affiliate_id: None,
+            offer_id,
+            goal_id,
+            url: self.url.clone(),
+            method: Some(self.method.clone()),
+            body: self.body.clone(),
+            content_type: Some(self.content_type.clone()),
+            on_approved: self.on_approved.is_some(),
+            on_pending: self.on_pending.is_some(),
+            on_rejected: self.on_rejected.is_some(),
+            on_status_change: self.on_status_change.is_some(),
+            enabled: self.enabled.is_some(),
+        })
+    }
+}
+
+/// One macro of the helper: `{payout}`, what it means, its value in the sample conversion.
+pub struct MacroHelp {
+    pub name: String,
+    pub meaning: &'static str,
+    pub sample: String,
+}
+
+/// What each postback macro stands for, in one line.
+pub fn macro_meaning(name: &str) -> &'static str {
+    match name {
+        "transaction_id" => "our id of the click (32 hex characters), also passed to the offer",
+        "aff_click_id" => "your own click id, as you sent it in aff_click_id on the tracking link",
+        "offer_id" => "the offer's id",
+        "offer_name" => "the offer's name",
+        "affiliate_id" | "aff_id" => "your affiliate id",
+        "aff_sub" | "aff_sub1" => "aff_sub (sub1) of the tracking link",
+        "aff_sub2" => "aff_sub2 (sub2) of the tracking link",
+        "aff_sub3" => "aff_sub3 (sub3) of the tracking link",
+        "aff_sub4" => "aff_sub4 (sub4) of the tracking link",
+        "aff_sub5" => "aff_sub5 (sub5) of the tracking link",
+        "source" => "source of the tracking link",
+        "payout" => "what you earn for this conversion, as a decimal (250 cents: 2.50)",
+        "amount" | "sale_amount" => "the sale amount the advertiser reported, as a decimal (empty when none)",
+        "currency" => "the currency code of payout and amount, e.g. USD",
+        "goal_id" => "the goal's id (empty for the base conversion)",
+        "conversion_id" => "our id of the conversion",
+        "status" => "approved, pending or rejected",
+        "adv_sub" => "the advertiser's order id",
+        "ip" => "the visitor's IP address at the click",
+        "datetime" => "the conversion time as YYYY-MM-DD HH:MM:SS in UTC",
+        "unix_timestamp" => "the conversion time in Unix seconds",
+        _ => "",
+    }
+}
+
+/// The macro helper, with the values of a sample conversion on `offer` when there is one.
+fn macro_help(sample_offer: Option<&Offer>, affiliate: AffiliateId, now: affnet_db::Micros) -> Vec<MacroHelp> {
+    let sample = sample_offer.map(|o| (delivery::sample(o, affiliate, now), o));
+    POSTBACK_MACROS
+        .iter()
+        .map(|m| MacroHelp {
+            name: format!("{{{m}}}"),
+            meaning: macro_meaning(m),
+            sample: sample
+                .as_ref()
+                .and_then(|((conv, click), offer)| affnet_tracking::outbox::macro_value(m, conv, click, offer))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// A saved postback as the list shows it.
+pub struct Row {
+    pub pb: Postback,
+    pub scope: String,
+    pub statuses: String,
+    /// The URL (and body) expanded for a sample conversion, or why there is none.
+    pub preview_url: String,
+    pub preview_body: String,
+}
+
+fn statuses_label(p: &Postback) -> String {
+    let mut s: Vec<&str> = Vec::new();
+    for (on, word) in [(p.on_approved, "approved"), (p.on_pending, "pending"), (p.on_rejected, "rejected")] {
+        if on {
+            s.push(word);
+        }
+    }
+    let mut out = s.join(", ");
+    if p.on_status_change {
+        out.push_str("; again on status changes");
+    }
+    out
+}
+
+/// The select options: all offers, or one the affiliate can run; goals of those offers.
+type Options = Vec<(String, String)>;
+
+fn offer_options(runnable: &[Offer]) -> Options {
+    let mut out = vec![(String::new(), "All offers (global postback)".to_owned())];
+    out.extend(runnable.iter().map(|o| (o.id.to_string(), format!("#{} {} (standard postback)", o.id, o.name))));
+    out
+}
+
+fn goal_options(conn: &mut DbConn, tenant: TenantId, runnable: &[Offer]) -> Result<Options, AppError> {
+    let mut out = vec![(String::new(), "Every goal and the base conversion".to_owned())];
+    for o in runnable {
+        for g in Goal::list_for_offer(conn, tenant, o.id).map_err(offers_err)? {
+            out.push((g.id.to_string(), format!("#{} {} — goal #{} {}", o.id, o.name, g.id, g.name)));
+        }
+    }
+    Ok(out)
+}
+
+fn pairs(values: &[&str]) -> Options {
+    values.iter().map(|v| ((*v).to_owned(), (*v).to_owned())).collect()
+}
+
+/// The offer a sample conversion of `p` is made on: its own, else the first the affiliate runs.
+fn sample_offer<'a>(p: Option<&Postback>, runnable: &'a [Offer], own: Option<&'a Offer>) -> Option<&'a Offer> {
+    match p.and_then(|p| p.offer_id) {
+        Some(_) => own,
+        None => runnable.first(),
+    }
+}
+
+/// What a test-fire did, shown under its postback.
+pub struct Fired {
+    pub id: i64,
+    pub method: String,
+    pub url: String,
+    pub body: String,
+    pub status: String,
+    pub delivered: bool,
+    pub latency_ms: i64,
+    pub excerpt: String,
+    pub error: String,
+}
+
+impl Fired {
+    fn of(id: i64, t: TestFire) -> Fired {
+        Fired {
+            id,
+            delivered: t.result.delivered(),
+            status: t.result.status_code.map(|s| s.to_string()).unwrap_or_else(|| "no response".into()),
+            latency_ms: t.result.latency_ms,
+            excerpt: t.result.response_excerpt,
+            error: t.result.error,
+            method: t.method,
+            url: t.url,
+            body: t.body,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "postbacks/list.html")]
+struct ListPage {
+    l: Layout,
+    o: Owner,
+    rows: Vec<Row>,
+    f: Fields,
+    errors: FieldErrors,
+    offers: Options,
+    goals: Options,
+    methods: Options,
+    content_types: Options,
+    macros: Vec<MacroHelp>,
+    fired: Option<Fired>,
+    has_offers: bool,
+}
+
+fn layout(me: &CurrentUser, o: &Owner, title: &str) -> Layout {
+    if o.staff {
+        Layout::for_user(me, format!("{title} · {}", o.affiliate_name), "/admin/affiliates")
+    } else {
+        Layout::for_user(me, title, "/affiliate/postbacks")
+    }
+}
+
+async fn list_page(
+    state: &AppState,
+    me: &CurrentUser,
+    o: Owner,
+    f: Fields,
+    errors: FieldErrors,
+    fired: Option<Fired>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
+    let (rows, runnable, goals) = state
+        .db(move |c| {
+            let runnable = runnable_offers(c, tenant, affiliate)?;
+            let goals = goal_options(c, tenant, &runnable)?;
+            let mut rows = Vec::new();
+            for pb in Postback::list(c, tenant, Some(affiliate)).map_err(offers_err)? {
+                let own = match pb.offer_id {
+                    Some(id) => match Offer::find(c, tenant, id) {
+                        Ok(offer) => Some(offer),
+                        Err(OffersError::NotFound) => None,
+                        Err(e) => return Err(offers_err(e)),
+                    },
+                    None => None,
+                };
+                let scope = match (&own, pb.offer_id) {
+                    (Some(offer), _) => format!("Standard: #{} {}", offer.id, offer.name),
+                    (None, Some(id)) => format!("Standard: offer #{id}"),
+                    (None, None) => "Global: all offers".to_owned(),
+                };
+                let scope = match pb.goal_id {
+                    Some(g) => format!("{scope}, goal #{g}"),
+                    None => scope,
+                };
+                let (preview_url, preview_body) = match sample_offer(Some(&pb), &runnable, own.as_ref()) {
+                    Some(offer) => {
+                        let (conv, click) = delivery::sample(offer, affiliate, now);
+                        delivery::preview(&pb, &conv, &click, offer)
+                    }
+                    None => ("(no offer to preview with yet)".to_owned(), String::new()),
+                };
+                rows.push(Row { statuses: statuses_label(&pb), scope, preview_url, preview_body, pb });
+            }
+            Ok((rows, runnable, goals))
+        })
+        .await?;
+    let page = ListPage {
+        l: layout(me, &o, "Postbacks"),
+        macros: macro_help(runnable.first(), affiliate, now),
+        has_offers: !runnable.is_empty(),
+        offers: offer_options(&runnable),
+        goals,
+        methods: pairs(METHODS),
+        content_types: pairs(CONTENT_TYPES),
+        o,
+        rows,
+        f,
+        errors,
+        fired,
+    };
+    render(status, &page)
+}
+
+#[derive(Template)]
+#[template(path = "postbacks/edit.html")]
+struct EditPage {
+    l: Layout,
+    o: Owner,
+    pb: Postback,
+    f: Fields,
+    errors: FieldErrors,
+    offers: Options,
+    goals: Options,
+    methods: Options,
+    content_types: Options,
+    macros: Vec<MacroHelp>,
+    preview_url: String,
+    preview_body: String,
+}
+
+async fn edit_page(
+    state: &AppState,
+    me: &CurrentUser,
+    o: Owner,
+    id: i64,
+    f: Option<Fields>,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
+    let (pb, runnable, goals, own) = state
+        .db(move |c| {
+            let pb = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+            let runnable = runnable_offers(c, tenant, affiliate)?;
+            let goals = goal_options(c, tenant, &runnable)?;
+            let own = match pb.offer_id {
+                Some(oid) => Offer::find(c, tenant, oid).ok(),
+                None => None,
+            };
+            Ok((pb, runnable, goals, own))
+        })
+        .await?;
+    let (preview_url, preview_body) = match sample_offer(Some(&pb), &runnable, own.as_ref()) {
+        Some(offer) => {
+            let (conv, click) = delivery::sample(offer, affiliate, now);
+            delivery::preview(&pb, &conv, &click, offer)
+        }
+        None => ("(no offer to preview with yet)".to_owned(), String::new()),
+    };
+    let page = EditPage {
+        l: layout(me, &o, &format!("Postback #{id}")),
+        f: f.unwrap_or_else(|| Fields::of(&pb)),
+        macros: macro_help(sample_offer(Some(&pb), &runnable, own.as_ref()), affiliate, now),
+        offers: offer_options(&runnable),
+        goals,
+        methods: pairs(METHODS),
+        content_types: pairs(CONTENT_TYPES),
+        o,
+        pb,
+        errors,
+        preview_url,
+        preview_body,
+    };
+    render(status, &page)
+}
+
+async fn create(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackForm) -> Result<HttpResponse, AppError> {
+    let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
+    let f = form.clone();
+    let result = state
+        .db(move |c| {
+            let runnable = runnable_offers(c, tenant, affiliate)?;
+            let input = match f.input(&runnable) {
+                Ok(i) => i,
+                Err(e) => return Ok(Err(OffersError::Invalid(e))),
+            };
+            Ok(Postback::create(c, tenant, affiliate, &input, now))
+        })
+        .await?;
+    match result {
+        Ok(pb) => {
+            tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %affiliate, postback = pb.id, "postback created");
+            me.session.flash(
+                "success",
+                format!("Postback #{} saved. Its preview is below; test-fire it to check your end.", pb.id),
+            );
+            Ok(see_other(&o.base))
+        }
+        Err(OffersError::Invalid(errors)) => {
+            list_page(state, me, o, Fields::from_form(&form), errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => Err(offers_err(e)),
+    }
+}
+
+async fn update(
+    state: &AppState,
+    me: &CurrentUser,
+    o: Owner,
+    id: i64,
+    form: PostbackForm,
+) -> Result<HttpResponse, AppError> {
+    let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
+    let f = form.clone();
+    let result = state
+        .db(move |c| {
+            // Not found first: another affiliate's id changes nothing and says nothing.
+            Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+            let runnable = runnable_offers(c, tenant, affiliate)?;
+            let input = match f.input(&runnable) {
+                Ok(i) => i,
+                Err(e) => return Ok(Err(OffersError::Invalid(e))),
+            };
+            Ok(Postback::update(c, tenant, Some(affiliate), id, &input, now))
+        })
+        .await?;
+    match result {
+        Ok(pb) => {
+            tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, "postback updated");
+            me.session.flash("success", format!("Postback #{} saved.", pb.id));
+            Ok(see_other(&o.base))
+        }
+        Err(OffersError::Invalid(errors)) => {
+            edit_page(state, me, o, id, Some(Fields::from_form(&form)), errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => Err(offers_err(e)),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct EnableForm {
+    enabled: String,
+}
+
+async fn set_enabled(
+    state: &AppState,
+    me: &CurrentUser,
+    o: Owner,
+    id: i64,
+    enabled: &str,
+) -> Result<HttpResponse, AppError> {
+    let enabled = match enabled {
+        "true" => true,
+        "false" => false,
+        _ => return Err(AppError::BadRequest("enabled must be true or false".into())),
+    };
+    let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
+    let pb = state
+        .db(move |c| {
+            let pb = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+            let input = PostbackInput { enabled, ..input_of(&pb) };
+            Postback::update(c, tenant, Some(affiliate), id, &input, now).map_err(offers_err)
+        })
+        .await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, enabled, "postback switched");
+    let word = if enabled { "enabled" } else { "disabled" };
+    me.session.flash("success", format!("Postback #{} {word}.", pb.id));
+    Ok(see_other(&o.base))
+}
+
+async fn delete(state: &AppState, me: &CurrentUser, o: Owner, id: i64) -> Result<HttpResponse, AppError> {
+    let (tenant, affiliate) = (o.tenant, o.affiliate);
+    state.db(move |c| Postback::delete(c, tenant, Some(affiliate), id).map_err(offers_err)).await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, postback = id, "postback deleted");
+    me.session.flash("success", format!("Postback #{id} deleted. Its delivery history is kept."));
+    Ok(see_other(&o.base))
+}
+
+async fn test(
+    state: &AppState,
+    tracking: &Tracking,
+    me: &CurrentUser,
+    o: Owner,
+    id: i64,
+) -> Result<HttpResponse, AppError> {
+    let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
+    let prepared = state
+        .db(move |c| {
+            let pb = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+            let runnable = runnable_offers(c, tenant, affiliate)?;
+            let own = match pb.offer_id {
+                Some(oid) => Offer::find(c, tenant, oid).ok(),
+                None => None,
+            };
+            match sample_offer(Some(&pb), &runnable, own.as_ref()) {
+                Some(offer) => {
+                    Ok(Some(delivery::sample_request(c, tenant, Some(affiliate), id, offer, now).map_err(offers_err)?))
+                }
+                None => Ok(None),
+            }
+        })
+        .await?;
+    let Some((pb, out)) = prepared else {
+        let errors = FieldErrors::single("test", "there is no offer to make a sample conversion on yet");
+        return list_page(state, me, o, Fields::blank(), errors, None, StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    let fired = delivery::test_fire(
+        &state.pool,
+        &tracking.postback_client,
+        tracking.postback_config.allow_private,
+        tenant,
+        &pb,
+        out,
+        now,
+    )
+    .await
+    .map_err(offers_err)?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, status = ?fired.result.status_code, "postback test-fired");
+    list_page(state, me, o, Fields::blank(), FieldErrors::new(), Some(Fired::of(pb.id, fired)), StatusCode::OK).await
+}
+
+// The affiliate's own postbacks.
+
+/// `GET /affiliate/postbacks`
+pub async fn affiliate_list(state: web::Data<AppState>, me: AffiliateUser) -> Result<HttpResponse, AppError> {
+    let o = affiliate_owner(&state, &me).await?;
+    list_page(&state, &me, o, Fields::blank(), FieldErrors::new(), None, StatusCode::OK).await
+}
+
+/// `POST /affiliate/postbacks`
+pub async fn affiliate_create(
+    state: web::Data<AppState>,
+    me: AffiliateUser,
+    CsrfForm(form): CsrfForm<PostbackForm>,
+) -> Result<HttpResponse, AppError> {
+    let o = affiliate_owner(&state, &me).await?;
+    create(&state, &me, o, form).await
+}
+
+/// `GET /affiliate/postbacks/{id}`
+pub async fn affiliate_edit(
+    state: web::Data<AppState>,
+    me: AffiliateUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let o = affiliate_owner(&state, &me).await?;
+    edit_page(&state, &me, o, id.into_inner(), None, FieldErrors::new(), StatusCode::OK).await
+}
+
+/// `POST /affiliate/postbacks/{id}`
+pub async fn affiliate_update(
+    state: web::Data<AppState>,
+    me: AffiliateUser,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<PostbackForm>,
+) -> Result<HttpResponse, AppError> {
+    let o = affiliate_owner(&state, &me).await?;
+    update(&state, &me, o, id.into_inner(), form).await
+}
+
+/// `POST /affiliate/postbacks/{id}/enabled`
+pub async fn affiliate_enable(
+    state: web::Data<AppState>,
+    me: AffiliateUser,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<EnableForm>,
+) -> Result<HttpResponse, AppError> {
+    let o = affiliate_owner(&state, &me).await?;
+    set_enabled(&state, &me, o, id.into_inner(), &form.enabled).await
+}
+
+/// `POST /affiliate/postbacks/{id}/delete`
+pub async fn affiliate_delete(
+    state: web::Data<AppState>,
+    me: AffiliateUser,
+    id: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let o = affiliate_owner(&state, &me).await?;
+    delete(&state, &me, o, id.into_inner()).await
+}
+
+/// `POST /affiliate/postbacks/{id}/test`: fires now; the result is shown under the postback.
+pub async fn affiliate_test(
+    state: web::Data<AppState>,
+    tracking: web::Data<Tracking>,
+    me: AffiliateUser,
+    id: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let o = affiliate_owner(&state, &me).await?;
+    test(&state, &tracking, &me, o, id.into_inner()).await
+}
+
+// Staff, for any affiliate of the network.
+
+/// `GET /admin/affiliates/{aff}/postbacks`
+pub async fn staff_list(state: web::Data<AppState>, me: Staff, aff: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let o = staff_owner(&state, &me, aff.into_inner()).await?;
+    list_page(&state, &me, o, Fields::blank(), FieldErrors::new(), None, StatusCode::OK).await
+}
+
+/// `POST /admin/affiliates/{aff}/postbacks`
+pub async fn staff_create(
+    state: web::Data<AppState>,
+    me: Staff,
+    aff: web::Path<i64>,
+    CsrfForm(form): CsrfForm<PostbackForm>,
+) -> Result<HttpResponse, AppError> {
+    let o = staff_owner(&state, &me, aff.into_inner()).await?;
+    create(&state, &me, o, form).await
+}
+
+/// `GET /admin/affiliates/{aff}/postbacks/{id}`
+pub async fn staff_edit(
+    state: web::Data<AppState>,
+    me: Staff,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let (aff, id) = path.into_inner();
+    let o = staff_owner(&state, &me, aff).await?;
+    edit_page(&state, &me, o, id, None, FieldErrors::new(), StatusCode::OK).await
+}
+
+/// `POST /admin/affiliates/{aff}/postbacks/{id}`
+pub async fn staff_update(
+    state: web::Data<AppState>,
+    me: Staff,
+    path: web::Path<(i64, i64)>,
+    CsrfForm(form): CsrfForm<PostbackForm>,
+) -> Result<HttpResponse, AppError> {
+    let (aff, id) = path.into_inner();
+    let o = staff_owner(&state, &me, aff).await?;
+    update(&state, &me, o, id, form).await
+}
+
+/// `POST /admin/affiliates/{aff}/postbacks/{id}/enabled`
+pub async fn staff_enable(
+    state: web::Data<AppState>,
+    me: Staff,
+    path: web::Path<(i64, i64)>,
+    CsrfForm(form): CsrfForm<EnableForm>,
+) -> Result<HttpResponse, AppError> {
+    let (aff, id) = path.into_inner();
+    let o = staff_owner(&state, &me, aff).await?;
+    set_enabled(&state, &me, o, id, &form.enabled).await
+}
+
+/// `POST /admin/affiliates/{aff}/postbacks/{id}/delete`
+pub async fn staff_delete(
+    state: web::Data<AppState>,
+    me: Staff,
+    path: web::Path<(i64, i64)>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let (aff, id) = path.into_inner();
+    let o = staff_owner(&state, &me, aff).await?;
+    delete(&state, &me, o, id).await
+}
+
+/// `POST /admin/affiliates/{aff}/postbacks/{id}/test`
+pub async fn staff_test(
+    state: web::Data<AppState>,
+    tracking: web::Data<Tracking>,
+    me: Staff,
+    path: web::Path<(i64, i64)>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let (aff, id) = path.into_inner();
+    let o = staff_owner(&state, &me, aff).await?;
+    test(&state, &tracking, &me, o, id).await
+}

@@ -1,0 +1,418 @@
+//! The tracking pages over real HTTP, with sessions and CSRF, on both backends: affiliate
+//! postbacks (create, preview, edit, disable, delete, refusals next to the field, test-fire
+//! against a local receiver, other affiliates' ids not found), staff managing an affiliate's
+//! postbacks, the transaction tracer, status changes (audited), the delivery log with re-fire,
+//! the portals' conversion lists and the advertiser's CSV; other networks see nothing.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use affnet_accounts::Role;
+use affnet_db::schema::{conversion_status_changes, conversions, postback_jobs, postbacks};
+use affnet_db::{AffiliateId, Backend, Clock};
+use affnet_offers::{Offer, OfferInput};
+use affnet_tracking::delivery::{Deliverer, DeliveryConfig};
+use diesel::prelude::*;
+
+use crate::support::{Browser, TestApp, PASSWORD};
+
+const SEED: &str =
+    "www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}";
+const SAMPLE_TID: &str = "0190a1b2c3d4e5f60718293a4b5c6d7e";
+
+type Seen = Arc<Mutex<Vec<String>>>;
+
+async fn receive(req: HttpRequest, seen: web::Data<Seen>) -> HttpResponse {
+    let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    seen.lock().unwrap().push(path);
+    if req.path() == "/fail" {
+        HttpResponse::InternalServerError().body("boom")
+    } else {
+        HttpResponse::Ok().body("OK got it")
+    }
+}
+
+struct Receiver {
+    base: String,
+    seen: Seen,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn receiver() -> Receiver {
+    let seen: Seen = Arc::default();
+    let data = web::Data::new(seen.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(receive)))
+        .workers(1)
+        .shutdown_timeout(0)
+        .listen(listener)
+        .unwrap()
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Receiver { base, seen, handle }
+}
+
+/// A network with an advertiser user, an affiliate user, another affiliate user and an offer;
+/// a second network with its own admin.
+struct Fixture {
+    app: TestApp,
+    offer: Offer,
+    aff: AffiliateId,
+    other_aff: AffiliateId,
+    http: reqwest::Client,
+    rx: Receiver,
+}
+
+impl Fixture {
+    async fn new(backend: Backend) -> Fixture {
+        let app = TestApp::start(backend).await;
+        let net = app.network("acme");
+        app.network("other");
+        let adv = app.user(&net.tenant, "adv@acme.test", Role::Advertiser).advertiser_id.unwrap();
+        let aff = app.user(&net.tenant, "aff@acme.test", Role::Affiliate).affiliate_id.unwrap();
+        let other_aff = app.user(&net.tenant, "aff2@acme.test", Role::Affiliate).affiliate_id.unwrap();
+        let input = OfferInput::simple(adv, "Shop CPA", "https://shop.example/?t={transaction_id}", 250);
+        let offer = Offer::create(&mut app.pool.get().unwrap(), net.tenant.id, &input, app.clock.now()).unwrap();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Fixture { app, offer, aff, other_aff, http, rx: receiver().await }
+    }
+
+    async fn browser(&self, slug: &str, email: &str) -> Browser {
+        let b = self.app.browser();
+        let res = b.sign_in(slug, email, PASSWORD).await;
+        assert_eq!(res.status, 303, "sign-in of {email}: {}", res.body);
+        b
+    }
+
+    /// (id, affiliate, url, enabled) of every postback, oldest first.
+    fn postbacks(&self) -> Vec<(i64, AffiliateId, String, bool)> {
+        postbacks::table
+            .order(postbacks::id.asc())
+            .select((postbacks::id, postbacks::affiliate_id, postbacks::url, postbacks::enabled))
+            .load(&mut self.app.pool.get().unwrap())
+            .unwrap()
+    }
+
+    fn jobs(&self) -> Vec<(i64, String)> {
+        postback_jobs::table
+            .order(postback_jobs::id.asc())
+            .select((postback_jobs::id, postback_jobs::state))
+            .load(&mut self.app.pool.get().unwrap())
+            .unwrap()
+    }
+
+    /// A click with sub ids and its conversion; then the same conversion again (refused as a
+    /// duplicate). Returns the transaction id.
+    async fn convert(&self) -> String {
+        let q = format!("/aff_c?offer_id={}&aff_id={}&aff_sub=fb&aff_sub3=c3", self.offer.id, self.aff);
+        let res = self.http.get(self.app.url(&q)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 302);
+        let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+        let lsr = format!("/aff_lsr?transaction_id={tid}&security_token={}&amount=10", self.offer.security_token);
+        assert_eq!(self.http.get(self.app.url(&lsr)).send().await.unwrap().status().as_u16(), 200);
+        assert_eq!(self.http.get(self.app.url(&lsr)).send().await.unwrap().status().as_u16(), 409);
+        tid
+    }
+
+    async fn stop(self) {
+        self.rx.handle.stop(false).await;
+        self.app.stop().await;
+    }
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+}
+
+fn postback_form<'a>(url: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut f = vec![("url", url), ("offer_id", ""), ("method", "GET"), ("on_approved", "on"), ("enabled", "on")];
+    for (k, v) in extra {
+        f.retain(|(name, _)| name != k);
+        f.push((k, v));
+    }
+    f
+}
+
+async fn an_affiliate_manages_postbacks_through_the_page(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let b = f.browser("acme", "aff@acme.test").await;
+    let page = b.get("/affiliate/postbacks").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("replaces the global one"), "the rule is explained");
+    assert!(page.body.contains("{datetime}") && page.body.contains("YYYY-MM-DD HH:MM:SS"));
+    assert!(page.body.contains("2.50"), "money format shown");
+
+    // The seed's line, as an affiliate pastes it.
+    let res = b.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(SEED, &[])).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let saved = f.postbacks();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].1, f.aff);
+    assert_eq!(saved[0].2, format!("https://{SEED}"));
+    let id = saved[0].0.to_string();
+    let list = unescape(&b.get("/affiliate/postbacks").await.body);
+    assert!(
+        list.contains(&format!(
+            "GET https://www.yourdomainname.com/track?&source=sample_sub1&clickid=sample_sub3&amount=2.50&transaction_id={SAMPLE_TID}"
+        )),
+        "the preview expands the sample conversion:\n{list}"
+    );
+
+    // Edit.
+    let edit_page = format!("/affiliate/postbacks/{id}");
+    assert_eq!(b.get(&edit_page).await.status, 200);
+    let edited = "https://t.example/pb?tid={transaction_id}&offer={offer_id}".to_owned();
+    let oid = f.offer.id.to_string();
+    let res = b.submit(&edit_page, &edit_page, &postback_form(&edited, &[("offer_id", &oid)])).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(f.postbacks()[0].2, edited);
+    let list = unescape(&b.get("/affiliate/postbacks").await.body);
+    assert!(list.contains(&format!("https://t.example/pb?tid={SAMPLE_TID}&offer={oid}")));
+    assert!(list.contains("Standard: #"));
+
+    // Disable, then delete.
+    let res = b.submit("/affiliate/postbacks", &format!("{edit_page}/enabled"), &[("enabled", "false")]).await;
+    assert_eq!(res.status, 303);
+    assert!(!f.postbacks()[0].3);
+    assert!(b.get("/affiliate/postbacks").await.body.contains("disabled"));
+    let res = b.submit("/affiliate/postbacks", &format!("{edit_page}/delete"), &[]).await;
+    assert_eq!(res.status, 303);
+    assert!(f.postbacks().is_empty());
+
+    // Refusals: 422, the message next to the URL field, nothing stored.
+    let long = format!("https://t.example/?x={}", "a".repeat(4100));
+    for (url, message) in [
+        ("ftp://t.example/pb", "only http:// and https://"),
+        ("https://t.example/pb?c={clickid}", "{clickid}"),
+        (long.as_str(), "at most 4096"),
+        ("https://t.example/pb?c={aff_sub", "unbalanced braces"),
+    ] {
+        let res = b.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(url, &[])).await;
+        assert_eq!(res.status, 422, "{url}");
+        let body = unescape(&res.body);
+        let field = body.find("id=\"url\"").unwrap();
+        let error = body[field..].find("field-error").expect("an error after the URL field") + field;
+        assert!(body[error..].split("</p>").next().unwrap().contains(message), "{message} next to the field");
+        assert!(f.postbacks().is_empty());
+    }
+    // An offer the affiliate cannot run (of another network) is refused too.
+    let res =
+        b.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(SEED, &[("offer_id", "999999")])).await;
+    assert_eq!(res.status, 422);
+    assert!(f.postbacks().is_empty());
+    f.stop().await;
+}
+
+async fn test_fires_reach_the_receiver_and_other_affiliates_get_404(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let b = f.browser("acme", "aff@acme.test").await;
+    let url = format!("{}/pb?t={{transaction_id}}&p={{payout}}&s={{aff_sub}}", f.rx.base);
+    let res = b.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(&url, &[])).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let id = f.postbacks()[0].0;
+    let res = b.submit("/affiliate/postbacks", &format!("/affiliate/postbacks/{id}/test"), &[]).await;
+    assert_eq!(res.status, 200);
+    let body = unescape(&res.body);
+    assert!(body.contains("Status: <strong>200</strong>"), "{body}");
+    assert!(body.contains("OK got it"), "the response excerpt is shown");
+    assert!(body.contains(&format!("/pb?t={SAMPLE_TID}&p=2.50&s=sample_sub1")));
+    assert_eq!(f.rx.seen.lock().unwrap().clone(), [format!("/pb?t={SAMPLE_TID}&p=2.50&s=sample_sub1")]);
+
+    // Another affiliate: not found for every action, and nothing changed.
+    let other = f.browser("acme", "aff2@acme.test").await;
+    assert_eq!(other.get(&format!("/affiliate/postbacks/{id}")).await.status, 404);
+    let res = other
+        .submit(
+            "/affiliate/postbacks",
+            &format!("/affiliate/postbacks/{id}"),
+            &postback_form("https://evil.example/", &[]),
+        )
+        .await;
+    assert_eq!(res.status, 404);
+    let res = other
+        .submit("/affiliate/postbacks", &format!("/affiliate/postbacks/{id}/enabled"), &[("enabled", "false")])
+        .await;
+    assert_eq!(res.status, 404);
+    assert_eq!(other.submit("/affiliate/postbacks", &format!("/affiliate/postbacks/{id}/test"), &[]).await.status, 404);
+    assert_eq!(
+        other.submit("/affiliate/postbacks", &format!("/affiliate/postbacks/{id}/delete"), &[]).await.status,
+        404
+    );
+    assert_eq!(f.postbacks(), [(id, f.aff, url.clone(), true)]);
+    assert_eq!(f.rx.seen.lock().unwrap().len(), 1);
+    assert!(!other.get("/affiliate/postbacks").await.body.contains(&f.rx.base));
+    // Without the CSRF token: refused.
+    assert_eq!(b.post(&format!("/affiliate/postbacks/{id}/delete"), &[]).await.status, 403);
+
+    // Staff manage the affiliate's postbacks.
+    let admin = f.browser("acme", "admin@acme.test").await;
+    let base = format!("/admin/affiliates/{}/postbacks", f.aff);
+    let page = admin.get(&base).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&f.rx.base));
+    let res = admin.submit(&base, &base, &postback_form("https://mgr.example/pb?t={transaction_id}", &[])).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let created = f.postbacks();
+    assert_eq!(created.len(), 2);
+    assert_eq!(created[1].1, f.aff, "created for the affiliate of the page");
+    let second = created[1].0;
+    let res = admin.submit(&base, &format!("{base}/{second}/enabled"), &[("enabled", "false")]).await;
+    assert_eq!(res.status, 303);
+    assert!(!f.postbacks()[1].3);
+    // Under another affiliate's page, the id is not found.
+    let wrong = format!("/admin/affiliates/{}/postbacks/{second}/delete", f.other_aff);
+    assert_eq!(admin.submit(&base, &wrong, &[]).await.status, 404);
+    let res = admin.submit(&base, &format!("{base}/{second}/delete"), &[]).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(f.postbacks().len(), 1);
+    // The affiliate cannot open staff pages; another network's admin finds nothing.
+    assert_eq!(b.get(&base).await.status, 403);
+    let stranger = f.browser("other", "admin@other.test").await;
+    assert_eq!(stranger.get(&base).await.status, 404);
+    assert_eq!(stranger.get(&format!("{base}/{id}")).await.status, 404);
+    f.stop().await;
+}
+
+async fn tracer_status_changes_delivery_log_and_exports(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let aff = f.browser("acme", "aff@acme.test").await;
+    let url = format!("{}/fail?t={{transaction_id}}", f.rx.base);
+    let res = aff.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(&url, &[])).await;
+    assert_eq!(res.status, 303);
+    let tid = f.convert().await;
+
+    // The tracer: the click, the accepted and the refused calls, the conversion, the job.
+    let admin = f.browser("acme", "admin@acme.test").await;
+    let trace = admin.get(&format!("/admin/tracer?transaction_id={tid}")).await;
+    assert_eq!(trace.status, 200);
+    assert!(trace.body.contains(&tid));
+    assert!(trace.body.contains("Shop CPA"));
+    assert!(trace.body.contains("duplicate_conversion"), "the refused call and its reason");
+    assert!(trace.body.contains("accepted"));
+    assert!(trace.body.contains("security_token=***"), "the raw query is shown with the token masked");
+    assert!(!trace.body.contains(&f.offer.security_token));
+    assert!(trace.body.contains("Job #"), "{}", trace.body);
+    let unknown = admin.get("/admin/tracer?transaction_id=0190a1b2c3d4e5f60718293a4b5c6d7f").await;
+    assert!(unknown.body.contains("no click with this transaction id in this network"));
+    let stranger = f.browser("other", "admin@other.test").await;
+    let foreign = stranger.get(&format!("/admin/tracer?transaction_id={tid}")).await;
+    assert_eq!(foreign.status, 200);
+    assert!(foreign.body.contains("no click with this transaction id in this network"));
+    assert!(!foreign.body.contains("duplicate_conversion"));
+
+    // Lists.
+    let list = admin.get(&format!("/admin/conversions?offer={}&sub=fb", f.offer.id)).await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains(&tid));
+    assert!(!admin.get("/admin/conversions?sub=nothing").await.body.contains(&tid));
+    assert_eq!(admin.get("/admin/conversions?from=yesterday").await.status, 422);
+    let clicks = admin.get(&format!("/admin/clicks?affiliate={}", f.aff)).await;
+    assert!(clicks.body.contains(&tid));
+    assert!(!admin.get(&format!("/admin/clicks?affiliate={}", f.other_aff)).await.body.contains(&tid));
+    assert!(!stranger.get("/admin/conversions").await.body.contains(&tid));
+    assert!(!stranger.get("/admin/clicks").await.body.contains(&tid));
+    let mine = aff.get("/affiliate/conversions?status=approved").await;
+    assert!(mine.body.contains(&tid) && mine.body.contains("2.50 USD"));
+    let other = f.browser("acme", "aff2@acme.test").await;
+    assert!(!other.get("/affiliate/conversions").await.body.contains(&tid));
+
+    // The advertiser's list and CSV: their conversion, what they pay, never the payout.
+    let adv = f.browser("acme", "adv@acme.test").await;
+    let page = adv.get("/advertiser/conversions").await;
+    assert!(page.body.contains(&tid));
+    assert!(!page.body.to_lowercase().contains("payout"));
+    let csv = adv.get("/advertiser/conversions.csv?status=approved").await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(csv.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert!(csv.body.starts_with("conversion_id,created_at_utc,offer_id,offer_name,"));
+    assert!(csv.body.contains(&tid));
+    assert!(!csv.body.to_lowercase().contains("payout"));
+    assert!(!adv.get("/advertiser/conversions.csv?status=rejected").await.body.contains(&tid));
+
+    // A status change through the page: rejected, audited.
+    let conv: i64 = conversions::table.select(conversions::id).first(&mut f.app.pool.get().unwrap()).unwrap();
+    let res = admin
+        .submit(
+            "/admin/conversions",
+            &format!("/admin/conversions/{conv}/status"),
+            &[("status", "rejected"), ("note", "fraud check")],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let status: String = conversions::table.select(conversions::status).first(&mut f.app.pool.get().unwrap()).unwrap();
+    assert_eq!(status, "rejected");
+    let audit: Vec<(String, String, String)> = conversion_status_changes::table
+        .select((
+            conversion_status_changes::from_status,
+            conversion_status_changes::to_status,
+            conversion_status_changes::note,
+        ))
+        .load(&mut f.app.pool.get().unwrap())
+        .unwrap();
+    assert_eq!(audit, [("approved".to_owned(), "rejected".to_owned(), "fraud check".to_owned())]);
+    assert!(adv.get("/advertiser/conversions.csv?status=rejected").await.body.contains(&tid));
+    let trace = admin.get(&format!("/admin/tracer?transaction_id={tid}")).await;
+    assert!(trace.body.contains("Status changes") && trace.body.contains("fraud check"), "the audit trail");
+    // Another network's admin cannot change it; affiliates may not at all.
+    let res = stranger
+        .submit("/admin/conversions", &format!("/admin/conversions/{conv}/status"), &[("status", "approved")])
+        .await;
+    assert_eq!(res.status, 404);
+    let res = aff
+        .submit("/affiliate/conversions", &format!("/admin/conversions/{conv}/status"), &[("status", "approved")])
+        .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(audit.len(), 1);
+
+    // Delivery: the receiver fails, the job is failed; the log shows it; re-fire requeues.
+    let worker = Deliverer::new(
+        f.app.pool.clone(),
+        DeliveryConfig { allow_private: true, max_attempts: 1, timeout: Duration::from_secs(2), ..Default::default() },
+        Arc::new(f.app.clock.clone()),
+    )
+    .unwrap();
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    let jobs = f.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].1, "failed");
+    let job = jobs[0].0;
+    let log = admin.get("/admin/postbacks/log?status=failed").await;
+    assert_eq!(log.status, 200);
+    assert!(log.body.contains(&format!("Job #{job}")));
+    assert!(log.body.contains("HTTP 500") && log.body.contains("boom"));
+    assert!(!admin.get("/admin/postbacks/log?status=delivered").await.body.contains(&format!("Job #{job}")));
+    let own_log = aff.get("/affiliate/postbacks/log").await;
+    assert!(own_log.body.contains(&format!("Job #{job}")));
+    assert!(!other.get("/affiliate/postbacks/log").await.body.contains(&format!("Job #{job}")));
+    assert!(!stranger.get("/admin/postbacks/log").await.body.contains(&format!("Job #{job}")));
+    // Refire: not by another affiliate or network, yes by the owner.
+    let path = format!("/affiliate/postbacks/log/{job}/refire");
+    assert_eq!(other.submit("/affiliate/postbacks/log", &path, &[]).await.status, 404);
+    let foreign = format!("/admin/postbacks/log/{job}/refire");
+    assert_eq!(stranger.submit("/admin/postbacks/log", &foreign, &[]).await.status, 404);
+    assert_eq!(f.jobs()[0].1, "failed");
+    assert_eq!(aff.submit("/affiliate/postbacks/log", &path, &[]).await.status, 303);
+    assert_eq!(f.jobs()[0].1, "queued");
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    assert_eq!(f.jobs()[0].1, "failed");
+    assert_eq!(admin.submit("/admin/postbacks/log", &foreign, &[]).await.status, 303);
+    assert_eq!(f.jobs()[0].1, "queued");
+    assert_eq!(f.rx.seen.lock().unwrap().len(), 2);
+    f.stop().await;
+}
+
+crate::on_both_backends!(
+    an_affiliate_manages_postbacks_through_the_page,
+    test_fires_reach_the_receiver_and_other_affiliates_get_404,
+    tracer_status_changes_delivery_log_and_exports,
+);
