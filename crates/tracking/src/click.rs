@@ -123,14 +123,38 @@ pub fn write_clicks(conn: &mut DbConn, jobs: &[ClickJob]) -> QueryResult<()> {
                 diesel::insert_into(clicks::table).values(*click).execute(c)?;
             }
         }
-        // One multi-row INSERT per chunk (16 columns × 2000 rows stays under the 65535 bind
-        // parameter limit).
-        DbConn::Pg(c) => {
-            for chunk in new_clicks.chunks(2000) {
-                let rows: Vec<&Click> = chunk.to_vec();
-                diesel::insert_into(clicks::table).values(rows).execute(c)?;
-            }
+        // One INSERT … SELECT FROM UNNEST(arrays) per batch: the same short statement whatever
+        // the batch size (PostgreSQL parses and plans it cheaply), 16 array parameters.
+        DbConn::Pg(c) if !new_clicks.is_empty() => {
+            use diesel::sql_types::{Array, BigInt, Text};
+            let text = |f: fn(&Click) -> &str| new_clicks.iter().map(|c| f(c)).collect::<Vec<&str>>();
+            let int = |f: fn(&Click) -> i64| new_clicks.iter().map(|c| f(c)).collect::<Vec<i64>>();
+            diesel::sql_query(
+                "INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, aff_sub2, \
+                 aff_sub3, aff_sub4, aff_sub5, source, aff_click_id, ip, user_agent, referrer, created_at) \
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+                 $13::text[], $14::text[], $15::text[], $16::bigint[])",
+            )
+            .bind::<Array<Text>, _>(text(|c| &c.id))
+            .bind::<Array<BigInt>, _>(int(|c| c.tenant_id.0))
+            .bind::<Array<BigInt>, _>(int(|c| c.offer_id.0))
+            .bind::<Array<BigInt>, _>(int(|c| c.affiliate_id.0))
+            .bind::<Array<BigInt>, _>(int(|c| c.advertiser_id.0))
+            .bind::<Array<Text>, _>(text(|c| &c.aff_sub))
+            .bind::<Array<Text>, _>(text(|c| &c.aff_sub2))
+            .bind::<Array<Text>, _>(text(|c| &c.aff_sub3))
+            .bind::<Array<Text>, _>(text(|c| &c.aff_sub4))
+            .bind::<Array<Text>, _>(text(|c| &c.aff_sub5))
+            .bind::<Array<Text>, _>(text(|c| &c.source))
+            .bind::<Array<Text>, _>(text(|c| &c.aff_click_id))
+            .bind::<Array<Text>, _>(text(|c| &c.ip))
+            .bind::<Array<Text>, _>(text(|c| &c.user_agent))
+            .bind::<Array<Text>, _>(text(|c| &c.referrer))
+            .bind::<Array<BigInt>, _>(int(|c| c.created_at.0))
+            .execute(c)?;
         }
+        DbConn::Pg(_) => {}
     }
     increments.apply(conn)
 }

@@ -317,9 +317,26 @@ impl WriteLock for diesel::SqliteConnection {
     }
 }
 
-/// Stores an attempt and moves its job on: delivered, retry later, or failed.
-#[allow(clippy::too_many_arguments)]
-fn record(
+/// An attempt row.
+#[derive(Insertable)]
+#[diesel(table_name = postback_attempts)]
+struct NewAttempt<'a> {
+    tenant_id: TenantId,
+    job_id: Option<i64>,
+    postback_id: Option<i64>,
+    affiliate_id: AffiliateId,
+    method: &'a str,
+    url: &'a str,
+    status_code: Option<i64>,
+    latency_ms: i64,
+    response_excerpt: &'a str,
+    error: &'a str,
+    test: bool,
+    created_at: Micros,
+}
+
+/// Moves a job whose attempt failed on: retry later, or failed after the last attempt.
+fn record_failure(
     conn: &mut DbConn,
     job: &Claimed,
     result: &AttemptResult,
@@ -328,26 +345,8 @@ fn record(
     max_attempts: i64,
 ) -> QueryResult<()> {
     conn.transaction(|c| {
-        store_attempt(
-            c,
-            TenantId(job.tenant_id),
-            Some(job.id),
-            job.postback_id,
-            AffiliateId(job.affiliate_id),
-            &job.method,
-            &job.url,
-            result,
-            false,
-            now,
-        )?;
         let attempts = job.attempts + 1;
-        let state = if result.delivered() {
-            "delivered"
-        } else if attempts >= max_attempts {
-            "failed"
-        } else {
-            "retry"
-        };
+        let state = if attempts >= max_attempts { "failed" } else { "retry" };
         diesel::update(
             postback_jobs::table.filter(postback_jobs::id.eq(job.id)).filter(postback_jobs::state.eq("sending")),
         )
@@ -464,16 +463,54 @@ impl Deliverer {
         tokio::task::spawn_blocking(move || -> QueryResult<()> {
             let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
             let mut rng = rand::thread_rng();
-            // One transaction (one durable commit) for the whole round.
+            // One transaction (one durable commit) for the whole round: every attempt in one
+            // INSERT, every delivered job in one UPDATE, failures one by one (each its backoff).
             crate::write_tx(&mut conn, |conn| {
-                for (job, result) in &results {
-                    let done = clock.now();
+                let done = clock.now();
+                let rows: Vec<NewAttempt<'_>> = results
+                    .iter()
+                    .map(|(job, result)| NewAttempt {
+                        tenant_id: TenantId(job.tenant_id),
+                        job_id: Some(job.id),
+                        postback_id: job.postback_id,
+                        affiliate_id: AffiliateId(job.affiliate_id),
+                        method: &job.method,
+                        url: &job.url,
+                        status_code: result.status_code.map(i64::from),
+                        latency_ms: result.latency_ms,
+                        response_excerpt: &result.response_excerpt,
+                        error: &result.error,
+                        test: false,
+                        created_at: done,
+                    })
+                    .collect();
+                for chunk in rows.chunks(1000) {
+                    affnet_db::with_backend!(&mut *conn, |c| diesel::insert_into(postback_attempts::table)
+                        .values(chunk)
+                        .execute(c))?;
+                }
+                let delivered: Vec<i64> =
+                    results.iter().filter(|(_, r)| r.delivered()).map(|(job, _)| job.id).collect();
+                if !delivered.is_empty() {
+                    diesel::update(
+                        postback_jobs::table
+                            .filter(postback_jobs::id.eq_any(&delivered))
+                            .filter(postback_jobs::state.eq("sending")),
+                    )
+                    .set((
+                        postback_jobs::state.eq("delivered"),
+                        postback_jobs::attempts.eq(postback_jobs::attempts + 1),
+                        postback_jobs::locked_until.eq(None::<Micros>),
+                        postback_jobs::last_error.eq(""),
+                        postback_jobs::updated_at.eq(done),
+                    ))
+                    .execute(conn)?;
+                }
+                for (job, result) in results.iter().filter(|(_, r)| !r.delivered()) {
                     let wait = backoff(&config, job.attempts + 1, &mut rng);
                     let next = done.plus(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
-                    if !result.delivered() {
-                        tracing::info!(job = job.id, attempts = job.attempts + 1, error = %result.error, "postback not delivered");
-                    }
-                    record(conn, job, result, done, next, config.max_attempts)?;
+                    tracing::info!(job = job.id, attempts = job.attempts + 1, error = %result.error, "postback not delivered");
+                    record_failure(conn, job, result, done, next, config.max_attempts)?;
                 }
                 Ok(())
             })

@@ -355,14 +355,18 @@ pub fn start(
     cache_ttl: std::time::Duration,
     postback_config: crate::delivery::DeliveryConfig,
 ) -> Result<(Tracking, Vec<std::thread::JoinHandle<()>>), String> {
-    let click_conn = url.connect().map_err(|e| e.to_string())?;
-    let (clicks, h1) =
-        GroupCommit::start("click-writer", ClickWriter::new(click_conn), 4096, 512).map_err(|e| e.to_string())?;
-    let mut handles = vec![h1];
-    let writers = match url.backend() {
-        affnet_db::Backend::Sqlite => 1,
-        affnet_db::Backend::Postgres => 4,
+    // SQLite has one writer at a time: one click writer. PostgreSQL commits in parallel: two,
+    // so that the next batch is written while the previous one commits.
+    let (click_writers, writers) = match url.backend() {
+        affnet_db::Backend::Sqlite => (1, 1),
+        affnet_db::Backend::Postgres => (2, 4),
     };
+    let mut click_conns = Vec::with_capacity(click_writers);
+    for _ in 0..click_writers {
+        click_conns.push(ClickWriter::new(url.connect().map_err(|e| e.to_string())?));
+    }
+    let (clicks, mut handles) =
+        GroupCommit::start_many("click-writer", click_conns, 4096, 512).map_err(|e| e.to_string())?;
     let mut conversions = Vec::with_capacity(writers);
     for i in 0..writers {
         let conn = url.connect().map_err(|e| e.to_string())?;

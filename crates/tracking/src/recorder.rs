@@ -37,32 +37,59 @@ impl<W: BatchWriter> GroupCommit<W> {
     /// Starts the writer thread. `queue` bounds the jobs waiting; `max_batch` bounds one
     /// transaction. The thread ends when every `GroupCommit` clone is dropped, after writing
     /// what was queued.
-    pub fn start(name: &str, mut writer: W, queue: usize, max_batch: usize) -> std::io::Result<(Self, JoinHandle<()>)> {
-        let (tx, mut rx) = mpsc::channel::<Envelope<W>>(queue.max(1));
+    pub fn start(name: &str, writer: W, queue: usize, max_batch: usize) -> std::io::Result<(Self, JoinHandle<()>)> {
+        let (gc, mut handles) = Self::start_many(name, vec![writer], queue, max_batch)?;
+        match handles.pop() {
+            Some(h) => Ok((gc, h)),
+            None => Err(std::io::Error::other("no writer")),
+        }
+    }
+
+    /// Like [`GroupCommit::start`] with several writers (each with its own connection) taking
+    /// batches from one queue: while one commits, the next batch is already being written.
+    /// Worth it where the database runs transactions in parallel (PostgreSQL).
+    pub fn start_many(
+        name: &str,
+        writers: Vec<W>,
+        queue: usize,
+        max_batch: usize,
+    ) -> std::io::Result<(Self, Vec<JoinHandle<()>>)> {
+        let (tx, rx) = mpsc::channel::<Envelope<W>>(queue.max(1));
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let max_batch = max_batch.max(1);
-        let handle = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
-            let mut jobs = Vec::with_capacity(max_batch);
-            let mut replies = Vec::with_capacity(max_batch);
-            while let Some((job, reply)) = rx.blocking_recv() {
-                jobs.push(job);
-                replies.push(reply);
-                while jobs.len() < max_batch {
-                    match rx.try_recv() {
-                        Ok((job, reply)) => {
-                            jobs.push(job);
-                            replies.push(reply);
+        let mut handles = Vec::with_capacity(writers.len());
+        for (i, mut writer) in writers.into_iter().enumerate() {
+            let rx = rx.clone();
+            let handle = std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+                let mut jobs = Vec::with_capacity(max_batch);
+                let mut replies = Vec::with_capacity(max_batch);
+                loop {
+                    {
+                        let Ok(mut rx) = rx.lock() else { return };
+                        let Some((job, reply)) = rx.blocking_recv() else { return };
+                        jobs.push(job);
+                        replies.push(reply);
+                        while jobs.len() < max_batch {
+                            match rx.try_recv() {
+                                Ok((job, reply)) => {
+                                    jobs.push(job);
+                                    replies.push(reply);
+                                }
+                                Err(_) => break,
+                            }
                         }
-                        Err(_) => break,
+                    }
+                    let answers = writer.write(std::mem::take(&mut jobs));
+                    for (reply, answer) in replies.drain(..).zip(answers) {
+                        // The requester may have gone (client disconnected): the job is written
+                        // anyway.
+                        let _ = reply.send(answer);
                     }
                 }
-                let answers = writer.write(std::mem::take(&mut jobs));
-                for (reply, answer) in replies.drain(..).zip(answers) {
-                    // The requester may have gone (client disconnected): the job is written anyway.
-                    let _ = reply.send(answer);
-                }
-            }
-        })?;
-        Ok((Self { tx }, handle))
+            })?;
+            handles.push(handle);
+        }
+        Ok((Self { tx }, handles))
     }
 
     /// Queues `job` (waiting while the queue is full) and waits for its answer.

@@ -17,9 +17,9 @@ CREATE TABLE clicks (
     referrer TEXT NOT NULL DEFAULT '',
     created_at BIGINT NOT NULL
 );
+-- One secondary index only: every index is paid on the hot path. Lists page through time;
+-- reports read the hourly rollups, never raw clicks.
 CREATE INDEX clicks_tenant_time ON clicks (tenant_id, created_at);
-CREATE INDEX clicks_tenant_offer_time ON clicks (tenant_id, offer_id, created_at);
-CREATE INDEX clicks_tenant_affiliate_time ON clicks (tenant_id, affiliate_id, created_at);
 
 -- Clicks refused at the redirect (offer paused, affiliate not allowed, ...), with the reason.
 CREATE TABLE click_rejections (
