@@ -276,3 +276,39 @@ impl Postback {
         Ok(q.order(postbacks::id.desc()).limit(1000).select(Postback::as_select()).load(conn)?)
     }
 }
+
+/// The affiliate's postback signing secret (empty: requests are not signed).
+pub fn signing_secret(conn: &mut DbConn, tenant: TenantId, affiliate: AffiliateId) -> Result<String, OffersError> {
+    use affnet_db::schema::affiliates;
+    Ok(affiliates::table
+        .filter(affiliates::tenant_id.eq(tenant))
+        .filter(affiliates::id.eq(affiliate))
+        .select(affiliates::postback_secret)
+        .first(conn)?)
+}
+
+/// Generates a new signing secret for the affiliate (`enable`), or removes it. Returns the
+/// secret now in force (empty when removed). Requests are signed from the next delivery on.
+pub fn set_signing_secret(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    affiliate: AffiliateId,
+    enable: bool,
+) -> Result<String, OffersError> {
+    use affnet_db::schema::affiliates;
+    let secret = if enable {
+        let mut buf = [0u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut buf);
+        format!("whsec_{}", hex::encode(buf))
+    } else {
+        String::new()
+    };
+    let n =
+        diesel::update(affiliates::table.filter(affiliates::tenant_id.eq(tenant)).filter(affiliates::id.eq(affiliate)))
+            .set(affiliates::postback_secret.eq(&secret))
+            .execute(conn)?;
+    if n == 0 {
+        return Err(OffersError::NotFound);
+    }
+    Ok(secret)
+}

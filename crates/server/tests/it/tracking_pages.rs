@@ -23,9 +23,14 @@ const SAMPLE_TID: &str = "0190a1b2c3d4e5f60718293a4b5c6d7e";
 
 type Seen = Arc<Mutex<Vec<String>>>;
 
-async fn receive(req: HttpRequest, seen: web::Data<Seen>) -> HttpResponse {
+/// The `X-Affnet-Signature` of each request, in order.
+type Signatures = Arc<Mutex<Vec<Option<String>>>>;
+
+async fn receive(req: HttpRequest, seen: web::Data<Seen>, sigs: web::Data<Signatures>) -> HttpResponse {
     let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     seen.lock().unwrap().push(path);
+    let sig = req.headers().get("x-affnet-signature").map(|v| v.to_str().unwrap().to_owned());
+    sigs.lock().unwrap().push(sig);
     if req.path() == "/fail" {
         HttpResponse::InternalServerError().body("boom")
     } else {
@@ -36,23 +41,28 @@ async fn receive(req: HttpRequest, seen: web::Data<Seen>) -> HttpResponse {
 struct Receiver {
     base: String,
     seen: Seen,
+    sigs: Signatures,
     handle: actix_web::dev::ServerHandle,
 }
 
 async fn receiver() -> Receiver {
     let seen: Seen = Arc::default();
+    let sigs: Signatures = Arc::default();
     let data = web::Data::new(seen.clone());
+    let sig_data = web::Data::new(sigs.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(receive)))
-        .workers(1)
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).app_data(sig_data.clone()).default_service(web::to(receive))
+    })
+    .workers(1)
+    .shutdown_timeout(0)
+    .listen(listener)
+    .unwrap()
+    .run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
-    Receiver { base, seen, handle }
+    Receiver { base, seen, sigs, handle }
 }
 
 /// A network with an advertiser user, an affiliate user, another affiliate user and an offer;
@@ -411,7 +421,56 @@ async fn tracer_status_changes_delivery_log_and_exports(backend: Backend) {
     f.stop().await;
 }
 
+async fn an_affiliate_turns_signing_on_and_off_and_deliveries_are_signed(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let b = f.browser("acme", "aff@acme.test").await;
+    let page = b.get("/affiliate/postbacks").await;
+    assert!(page.body.contains("Postbacks are not signed."));
+    let res = b.submit("/affiliate/postbacks", "/affiliate/postbacks/secret", &[("action", "generate")]).await;
+    assert_eq!(res.status, 303);
+    let secret: String = affnet_db::schema::affiliates::table
+        .filter(affnet_db::schema::affiliates::id.eq(f.aff))
+        .select(affnet_db::schema::affiliates::postback_secret)
+        .first(&mut f.app.pool.get().unwrap())
+        .unwrap();
+    assert!(secret.starts_with("whsec_") && secret.len() == 6 + 48, "{secret}");
+    let page = b.get("/affiliate/postbacks").await;
+    assert!(page.body.contains(&secret));
+    // The other affiliate neither sees nor changes it.
+    let other = f.browser("acme", "aff2@acme.test").await;
+    assert!(!other.get("/affiliate/postbacks").await.body.contains(&secret));
+    let bad = b.submit("/affiliate/postbacks", "/affiliate/postbacks/secret", &[("action", "steal")]).await;
+    assert_eq!(bad.status, 400);
+    // A delivery carries the signature of the URL it calls.
+    let url = format!("{}/pb?t={{transaction_id}}", f.rx.base);
+    let res = b
+        .submit(
+            "/affiliate/postbacks",
+            "/affiliate/postbacks",
+            &[("url", url.as_str()), ("on_approved", "on"), ("enabled", "on")],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let tid = f.convert().await;
+    let config = affnet_tracking::delivery::DeliveryConfig { allow_private: true, ..Default::default() };
+    let worker =
+        affnet_tracking::delivery::Deliverer::new(f.app.pool.clone(), config, std::sync::Arc::new(f.app.clock.clone()))
+            .unwrap();
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    let sent = format!("{}/pb?t={tid}", f.rx.base);
+    let unix = affnet_db::Clock::now(&f.app.clock).unix_seconds();
+    let expected = affnet_tracking::delivery::signature(&secret, unix, &sent, "");
+    assert_eq!(*f.rx.seen.lock().unwrap(), [format!("/pb?t={tid}")]);
+    assert_eq!(*f.rx.sigs.lock().unwrap(), [Some(expected)]);
+    // Removed: no more signatures.
+    let res = b.submit("/affiliate/postbacks", "/affiliate/postbacks/secret", &[("action", "remove")]).await;
+    assert_eq!(res.status, 303);
+    assert!(b.get("/affiliate/postbacks").await.body.contains("Postbacks are not signed."));
+    f.stop().await;
+}
+
 crate::on_both_backends!(
+    an_affiliate_turns_signing_on_and_off_and_deliveries_are_signed,
     an_affiliate_manages_postbacks_through_the_page,
     test_fires_reach_the_receiver_and_other_affiliates_get_404,
     tracer_status_changes_delivery_log_and_exports,

@@ -20,7 +20,9 @@ use crate::AppError;
 /// The tracking routes (inside the pages scope: session, security headers). The fixed
 /// `/log` paths come before the `{id}` ones.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/affiliate/postbacks/log", web::get().to(deliveries::affiliate_log))
+    cfg.route("/affiliate/postbacks/secret", web::post().to(postbacks::affiliate_secret))
+        .route("/admin/affiliates/{aff}/postbacks/secret", web::post().to(postbacks::staff_secret))
+        .route("/affiliate/postbacks/log", web::get().to(deliveries::affiliate_log))
         .route("/affiliate/postbacks/log/{job}/refire", web::post().to(deliveries::affiliate_refire))
         .route("/affiliate/postbacks", web::get().to(postbacks::affiliate_list))
         .route("/affiliate/postbacks", web::post().to(postbacks::affiliate_create))

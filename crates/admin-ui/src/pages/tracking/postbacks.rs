@@ -362,6 +362,8 @@ struct ListPage {
     macros: Vec<MacroHelp>,
     fired: Option<Fired>,
     has_offers: bool,
+    /// The affiliate's signing secret (empty: unsigned).
+    secret: String,
 }
 
 fn layout(me: &CurrentUser, o: &Owner, title: &str) -> Layout {
@@ -382,8 +384,9 @@ async fn list_page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
-    let (rows, runnable, goals) = state
+    let (rows, runnable, goals, secret) = state
         .db(move |c| {
+            let secret = affnet_tracking::postback::signing_secret(c, tenant, affiliate).map_err(offers_err)?;
             let runnable = runnable_offers(c, tenant, affiliate)?;
             let goals = goal_options(c, tenant, &runnable)?;
             let mut rows = Vec::new();
@@ -414,7 +417,7 @@ async fn list_page(
                 };
                 rows.push(Row { statuses: statuses_label(&pb), scope, preview_url, preview_body, pb });
             }
-            Ok((rows, runnable, goals))
+            Ok((rows, runnable, goals, secret))
         })
         .await?;
     let page = ListPage {
@@ -430,6 +433,7 @@ async fn list_page(
         f,
         errors,
         fired,
+        secret,
     };
     render(status, &page)
 }
@@ -792,4 +796,53 @@ pub async fn staff_test(
     let (aff, id) = path.into_inner();
     let o = staff_owner(&state, &me, aff).await?;
     test(&state, &tracking, &me, o, id).await
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct SecretForm {
+    /// `generate` or `remove`.
+    action: String,
+}
+
+async fn set_secret(state: &AppState, me: &CurrentUser, o: Owner, action: &str) -> Result<HttpResponse, AppError> {
+    let enable = match action {
+        "generate" => true,
+        "remove" => false,
+        _ => return Err(AppError::BadRequest("action must be generate or remove".into())),
+    };
+    let (tenant, affiliate) = (o.tenant, o.affiliate);
+    state
+        .db(move |c| affnet_tracking::postback::set_signing_secret(c, tenant, affiliate, enable).map_err(offers_err))
+        .await?;
+    tracing::info!(tenant = %tenant, affiliate = %affiliate, by = %me.user.id, enabled = enable, "postback signing secret changed");
+    me.session.flash(
+        "success",
+        if enable {
+            "A new signing secret is in force: postbacks carry X-Affnet-Signature from now on."
+        } else {
+            "Signing secret removed: postbacks are no longer signed."
+        },
+    );
+    Ok(see_other(&o.base))
+}
+
+/// `POST /affiliate/postbacks/secret`: generate or remove the signing secret.
+pub async fn affiliate_secret(
+    state: web::Data<AppState>,
+    me: AffiliateUser,
+    CsrfForm(form): CsrfForm<SecretForm>,
+) -> Result<HttpResponse, AppError> {
+    let o = affiliate_owner(&state, &me).await?;
+    set_secret(&state, &me, o, &form.action).await
+}
+
+/// `POST /admin/affiliates/{aff}/postbacks/secret`
+pub async fn staff_secret(
+    state: web::Data<AppState>,
+    me: Staff,
+    aff: web::Path<i64>,
+    CsrfForm(form): CsrfForm<SecretForm>,
+) -> Result<HttpResponse, AppError> {
+    let o = staff_owner(&state, &me, aff.into_inner()).await?;
+    set_secret(&state, &me, o, &form.action).await
 }
