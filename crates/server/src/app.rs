@@ -15,7 +15,9 @@ use crate::ops;
 
 /// Every route of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(ops::healthz)).route("/readyz", web::get().to(ops::readyz));
+    cfg.route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics));
     affnet_tracking::configure(cfg);
     affnet_admin_ui::configure(cfg);
 }

@@ -21,3 +21,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }
     }
 }
+
+/// `GET /metrics`: Prometheus text format (process counters of this node).
+pub async fn metrics() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(format!(
+        "# HELP affnet_build_info The running version.\n# TYPE affnet_build_info gauge\naffnet_build_info{{version=\"{}\"}} 1\n{}",
+        env!("CARGO_PKG_VERSION"),
+        affnet_tracking::metrics::render()
+    ))
+}

@@ -205,7 +205,10 @@ impl BatchWriter for ClickWriter {
         let n = jobs.len();
         let batch = crate::write_tx(&mut self.conn, |c| write_clicks(c, &jobs));
         match batch {
-            Ok(()) => vec![Ok(()); n],
+            Ok(()) => {
+                crate::metrics::click_batch(jobs.iter().filter(|j| matches!(j, ClickJob::Click(_))).count());
+                vec![Ok(()); n]
+            }
             Err(e) => {
                 // One bad row must not sink its neighbours: retry one by one.
                 tracing::warn!(error = %e, batch = n, "click batch failed; retrying its clicks one by one");

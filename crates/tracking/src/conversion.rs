@@ -695,6 +695,15 @@ impl BatchWriter for ConversionWriter {
             memo.increments.apply(c)?;
             Ok::<_, diesel::result::Error>(outcomes)
         });
+        if let Ok(outcomes) = &result {
+            crate::metrics::conversion_batch(outcomes.len());
+            for o in outcomes {
+                crate::metrics::conversion(match o {
+                    Outcome::Accepted { .. } => None,
+                    Outcome::Refused(r) => Some(r.reason.code()),
+                });
+            }
+        }
         match result {
             Ok(outcomes) => outcomes,
             Err(e) => {

@@ -491,6 +491,9 @@ impl Deliverer {
                 }
                 let delivered: Vec<i64> =
                     results.iter().filter(|(_, r)| r.delivered()).map(|(job, _)| job.id).collect();
+                for (_, r) in &results {
+                    crate::metrics::delivery(r.delivered());
+                }
                 if !delivered.is_empty() {
                     diesel::update(
                         postback_jobs::table

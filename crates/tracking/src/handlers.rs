@@ -206,6 +206,7 @@ pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
             }
         }
         tracing::info!(offer = %offer_id, affiliate = %aff_id, reason = refusal.code(), "click refused");
+        crate::metrics::click_refused(refusal.code());
         if !offer.fallback_url.is_empty() {
             let url = expand(&offer.fallback_url, Encoding::Url, |n| landing_value(n, &offer, aff_id, &p, "", &ip));
             return redirect(&url);

@@ -8,6 +8,7 @@ pub mod conversion;
 pub mod delivery;
 pub mod handlers;
 pub mod listing;
+pub mod metrics;
 pub mod outbox;
 pub mod postback;
 pub mod recorder;

@@ -144,6 +144,14 @@ async fn a_click_is_recorded_then_redirected_with_macros_encoded(backend: Backen
     // The id's 48-bit prefix is the click time in milliseconds.
     assert_eq!(i64::from_str_radix(&tid[..12], 16).unwrap(), f.app.clock.now().unix_millis());
     assert_eq!(f.rollup(), (1, 0, 0, 0, 0));
+    // Counted for Prometheus (the counters are per process, shared by parallel tests: at least 1).
+    let metrics = f.get("/metrics").await.1;
+    let recorded: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("affnet_clicks_recorded_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(recorded >= 1, "{metrics}");
     f.app.stop().await;
 }
 
