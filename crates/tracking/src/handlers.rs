@@ -78,13 +78,17 @@ fn page(status: StatusCode, title: &str, text: &str) -> HttpResponse {
 
 fn redirect(location: &str) -> HttpResponse {
     match HeaderValue::from_str(location) {
-        Ok(v) => HttpResponse::Found()
-            .insert_header((header::LOCATION, v))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::REFERRER_POLICY, "no-referrer-when-downgrade"))
-            .finish(),
+        Ok(v) => found(v),
         Err(_) => page(StatusCode::BAD_GATEWAY, "Link unavailable", "The offer's landing page address is not valid."),
     }
+}
+
+fn found(location: HeaderValue) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer-when-downgrade"))
+        .finish()
 }
 
 /// The parameters of a click, after aliases (`sub1`..`sub5`, `aff_sub1`, `affiliate_id`).
@@ -220,6 +224,11 @@ pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
     }
     let tid = TransactionId::generate(now.unix_millis(), &mut rand::thread_rng()).to_string();
     let location = expand(&offer.offer_url, Encoding::Url, |n| landing_value(n, &offer, aff_id, &p, &tid, &ip));
+    let Ok(location) = HeaderValue::from_str(&location) else {
+        // Checked before recording: a click is stored only when its redirect can be sent.
+        tracing::error!(offer = %offer_id, "the offer URL does not make a valid Location header");
+        return page(StatusCode::BAD_GATEWAY, "Link unavailable", "The offer's landing page address is not valid.");
+    };
     let [aff_sub, aff_sub2, aff_sub3, aff_sub4, aff_sub5] = p.subs.clone();
     let row = Click {
         id: tid,
@@ -240,7 +249,7 @@ pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
         created_at: now,
     };
     match t.clicks.submit(ClickJob::Click(Box::new(row))).await {
-        Ok(Ok(())) => redirect(&location),
+        Ok(Ok(())) => found(location),
         Ok(Err(_)) | Err(_) => {
             page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The click could not be recorded; please try again.")
         }
