@@ -33,12 +33,7 @@ pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
 
 /// The client's address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
 pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
-    if trust_proxy {
-        if let Some(ip) = req.connection_info().realip_remote_addr() {
-            return ip.to_owned();
-        }
-    }
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+    affnet_tracking::handlers::client_ip(req, trust_proxy)
 }
 
 impl FromRequest for CurrentUser {

@@ -74,12 +74,12 @@ pub enum ClickJob {
 /// Owns one connection; writes each batch of clicks and refusals with their rollup increments
 /// in one transaction.
 pub struct ClickWriter {
-    conn: DbConn,
+    db: crate::WriterConn,
 }
 
 impl ClickWriter {
-    pub fn new(conn: DbConn) -> Self {
-        Self { conn }
+    pub fn new(db: crate::WriterConn) -> Self {
+        Self { db }
     }
 }
 
@@ -203,7 +203,7 @@ impl BatchWriter for ClickWriter {
 
     fn write(&mut self, jobs: Vec<ClickJob>) -> Vec<Self::Answer> {
         let n = jobs.len();
-        let batch = crate::write_tx(&mut self.conn, |c| write_clicks(c, &jobs));
+        let batch = crate::write_tx(&mut self.db.conn, |c| write_clicks(c, &jobs));
         match batch {
             Ok(()) => {
                 crate::metrics::click_batch(jobs.iter().filter(|j| matches!(j, ClickJob::Click(_))).count());
@@ -212,12 +212,15 @@ impl BatchWriter for ClickWriter {
             Err(e) => {
                 // One bad row must not sink its neighbours: retry one by one.
                 tracing::warn!(error = %e, batch = n, "click batch failed; retrying its clicks one by one");
+                self.db.heal();
                 jobs.iter()
                     .map(|job| {
-                        crate::write_tx(&mut self.conn, |c| write_clicks(c, std::slice::from_ref(job))).map_err(|e| {
-                            tracing::error!(error = %e, "click not recorded");
-                            e.to_string()
-                        })
+                        crate::write_tx(&mut self.db.conn, |c| write_clicks(c, std::slice::from_ref(job))).map_err(
+                            |e| {
+                                tracing::error!(error = %e, "click not recorded");
+                                e.to_string()
+                            },
+                        )
                     })
                     .collect()
             }

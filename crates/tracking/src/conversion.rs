@@ -29,6 +29,7 @@ const MAX_RAW_QUERY: usize = 4096;
 /// Why a call did not record a conversion. `code()` is the machine-readable reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    InvalidParameter,
     MissingTransactionId,
     InvalidTransactionId,
     InvalidOfferId,
@@ -57,6 +58,7 @@ impl Reason {
     pub fn code(self) -> &'static str {
         use Reason::*;
         match self {
+            InvalidParameter => "invalid_parameter",
             MissingTransactionId => "missing_transaction_id",
             InvalidTransactionId => "invalid_transaction_id",
             InvalidOfferId => "invalid_offer_id",
@@ -88,8 +90,8 @@ impl Reason {
     pub fn http_status(self) -> u16 {
         use Reason::*;
         match self {
-            MissingTransactionId | InvalidTransactionId | InvalidOfferId | InvalidGoalId | MissingGoalId
-            | InvalidAction | InvalidAmount | InvalidStatus | InvalidAdvSub | OfferMismatch => 400,
+            InvalidParameter | MissingTransactionId | InvalidTransactionId | InvalidOfferId | InvalidGoalId
+            | MissingGoalId | InvalidAction | InvalidAmount | InvalidStatus | InvalidAdvSub | OfferMismatch => 400,
             InvalidToken | IpNotAllowed => 403,
             UnknownTransaction | UnknownGoal => 404,
             DuplicateClick | DuplicateAdvSub | CapReached => 409,
@@ -208,15 +210,14 @@ struct Seen {
     goal: Option<GoalId>,
 }
 
+/// At most `max` bytes of `s`, control characters replaced (a NUL cannot be stored in a
+/// PostgreSQL text column; stored text must never fail the batch it is written in).
 fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_owned()
+    s[..end].chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
 }
 
 /// What one batch (one transaction) reads once: catalogue rows and postbacks (consistent within
@@ -224,7 +225,7 @@ fn truncate(s: &str, max: usize) -> String {
 #[derive(Default)]
 pub struct Memo {
     offers: HashMap<OfferId, Offer>,
-    goals: HashMap<GoalId, Option<Goal>>,
+    goals: HashMap<(TenantId, GoalId), Option<Goal>>,
     sources: HashMap<(OfferId, Option<GoalId>, AffiliateId), PayoutSources>,
     postbacks: HashMap<(TenantId, AffiliateId), Vec<crate::postback::Postback>>,
     increments: Increments,
@@ -241,7 +242,7 @@ impl Memo {
     }
 
     fn goal(&mut self, conn: &mut DbConn, tenant: TenantId, id: GoalId) -> Result<Option<Goal>, Refusal> {
-        if let Some(g) = self.goals.get(&id) {
+        if let Some(g) = self.goals.get(&(tenant, id)) {
             return Ok(g.clone());
         }
         let g = match Goal::find(conn, tenant, id) {
@@ -249,7 +250,7 @@ impl Memo {
             Err(affnet_offers::OffersError::NotFound) => None,
             Err(e) => return Err(e.into()),
         };
-        self.goals.insert(id, g.clone());
+        self.goals.insert((tenant, id), g.clone());
         Ok(g)
     }
 
@@ -334,10 +335,15 @@ fn parse_id(raw: Option<&str>, reason: Reason, name: &str) -> Result<Option<i64>
 fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mut Memo) -> Result<Outcome, Refusal> {
     let raw_tid = req.param("transaction_id").unwrap_or("");
     seen.transaction_id = raw_tid.to_owned();
+    if let Some((k, _)) =
+        req.params.iter().find(|(k, v)| k.chars().any(char::is_control) || v.chars().any(char::is_control))
+    {
+        return refuse(Reason::InvalidParameter, format!("{} contains a control character", truncate(k, 40)));
+    }
     if raw_tid.is_empty() {
         return refuse(Reason::MissingTransactionId, "transaction_id is required");
     }
-    let Ok(tid) = TransactionId::parse(raw_tid) else {
+    let Ok(tid) = TransactionId::parse(&raw_tid.to_ascii_lowercase()) else {
         return refuse(
             Reason::InvalidTransactionId,
             "transaction_id must be the 32 hex characters we added to the landing URL",
@@ -368,6 +374,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     }
 
     let tid_text = tid.to_string();
+    seen.transaction_id = tid_text.clone();
     let click: Option<Click> = clicks::table.find(&tid_text).select(Click::as_select()).first(conn).optional()?;
     let Some(click) = click else {
         return refuse(Reason::UnknownTransaction, "no click has this transaction_id");
@@ -674,12 +681,12 @@ impl Attempt {
 /// Owns one connection; processes each batch of calls in one transaction (each call in its own
 /// savepoint), commits, then answers.
 pub struct ConversionWriter {
-    conn: DbConn,
+    db: crate::WriterConn,
 }
 
 impl ConversionWriter {
-    pub fn new(conn: DbConn) -> Self {
-        Self { conn }
+    pub fn new(db: crate::WriterConn) -> Self {
+        Self { db }
     }
 }
 
@@ -689,7 +696,7 @@ impl BatchWriter for ConversionWriter {
 
     fn write(&mut self, jobs: Vec<ConversionRequest>) -> Vec<Outcome> {
         let n = jobs.len();
-        let result = crate::write_tx(&mut self.conn, |c| {
+        let result = crate::write_tx(&mut self.db.conn, |c| {
             let mut memo = Memo::default();
             let outcomes = jobs.iter().map(|req| process(c, req, &mut memo)).collect::<QueryResult<Vec<_>>>()?;
             memo.increments.apply(c)?;
@@ -707,14 +714,27 @@ impl BatchWriter for ConversionWriter {
         match result {
             Ok(outcomes) => outcomes,
             Err(e) => {
-                tracing::error!(error = %e, batch = n, "conversion batch failed; answering 503 (the advertiser retries)");
-                vec![
-                    Outcome::Refused(Refusal {
-                        reason: Reason::ServerError,
-                        message: "the conversion could not be stored; retry later".into()
-                    });
-                    n
-                ]
+                // One bad call must not sink its neighbours: each on its own, answering 503 only
+                // to those that still fail (the advertiser retries them).
+                tracing::error!(error = %e, batch = n, "conversion batch failed; retrying its calls one by one");
+                self.db.heal();
+                jobs.iter()
+                    .map(|req| {
+                        let one = crate::write_tx(&mut self.db.conn, |c| {
+                            let mut memo = Memo::default();
+                            let outcome = process(c, req, &mut memo)?;
+                            memo.increments.apply(c)?;
+                            Ok::<_, diesel::result::Error>(outcome)
+                        });
+                        one.unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "conversion call not stored");
+                            Outcome::Refused(Refusal {
+                                reason: Reason::ServerError,
+                                message: "the conversion could not be stored; retry later".into(),
+                            })
+                        })
+                    })
+                    .collect()
             }
         }
     }

@@ -82,6 +82,15 @@ pub fn forbidden(ip: IpAddr) -> bool {
                 return forbidden(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            let embedded =
+                |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+            // IPv4-compatible ::a.b.c.d and 6to4 2002:AABB:CCDD::/48 carry an IPv4 address.
+            if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return forbidden(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 && forbidden(embedded(s[1], s[2])) {
+                return true;
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -89,6 +98,7 @@ pub fn forbidden(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfec0
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] == 0x64 && s[1] == 0xff9b)
+                || (s[0] == 0x2001 && s[1] == 0)
                 || (s[0] == 0x2001 && s[1] == 0xdb8)
         }
     }
@@ -149,6 +159,8 @@ pub fn client(config: &DeliveryConfig) -> Result<reqwest::Client, String> {
                 None => attempt.follow(),
             }
         }))
+        // Never through an environment proxy: the proxy would resolve names past the guard.
+        .no_proxy()
         .connect_timeout(config.connect_timeout)
         .timeout(config.timeout)
         .user_agent(concat!("affnet-postback/", env!("CARGO_PKG_VERSION")))
@@ -195,11 +207,20 @@ pub fn signature(secret: &str, unix: i64, url: &str, body: &str) -> String {
 /// Makes one request and reads at most [`EXCERPT_BYTES`] of the answer.
 pub async fn fire(client: &reqwest::Client, out: &Outgoing, allow_private: bool, now_unix: i64) -> AttemptResult {
     let started = Instant::now();
+    // Responses are arbitrary bytes (a GIF pixel, gzip): control characters are replaced so
+    // that the stored text can never fail the transaction that records the round.
+    let clean = |s: String| -> String {
+        if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            s.chars().map(|c| if c.is_control() && !matches!(c, '\n' | '\r' | '\t') { '\u{fffd}' } else { c }).collect()
+        } else {
+            s
+        }
+    };
     let done = |status: Option<u16>, excerpt: String, error: String| AttemptResult {
         status_code: status,
         latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        response_excerpt: excerpt,
-        error,
+        response_excerpt: clean(excerpt),
+        error: clean(error),
     };
     let url = match reqwest::Url::parse(&out.url) {
         Ok(u) => u,
@@ -810,6 +831,11 @@ mod tests {
             "::",
             "fe80::1",
             "fc00::1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::1",
+            "2001:0:4136:e378::1",
             "fd12:3456::1",
             "ff02::1",
             "::ffff:127.0.0.1",

@@ -43,13 +43,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/aff_goal", web::post().to(conversion_goal));
 }
 
-fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
+/// The caller's address: the TCP peer, or, behind a trusted proxy, the right-most address of
+/// `X-Forwarded-For` (the one our proxy appended; anything left of it came from the client and
+/// can be forged). `Forwarded` is never read.
+pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
     if trust_proxy {
-        if let Some(ip) = req.connection_info().realip_remote_addr() {
-            return ip.to_owned();
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return ip.to_string();
         }
     }
     req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+}
+
+/// True when a value holds a control character (NUL, CR, LF, ...): refused before anything is
+/// queued, so that one hostile value can never fail a batch of other people's rows.
+fn has_control(v: &str) -> bool {
+    v.chars().any(|c| c.is_control())
 }
 
 fn header_text(req: &HttpRequest, name: header::HeaderName, max: usize) -> String {
@@ -104,8 +120,15 @@ struct ClickParams {
 fn parse_click_params(query: &str) -> Result<ClickParams, String> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query).map_err(|_| "the query string could not be read".to_owned())?;
+    if let Some((k, _)) = pairs.iter().find(|(k, v)| has_control(k) || has_control(v)) {
+        let name: String = k.chars().filter(|c| !c.is_control()).take(40).collect();
+        return Err(format!("{name} contains a control character"));
+    }
+    // The first non-empty value among a parameter and its aliases.
     let first = |names: &[&str]| -> Option<String> {
-        names.iter().find_map(|n| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.trim().to_owned()))
+        names
+            .iter()
+            .find_map(|n| pairs.iter().find(|(k, v)| k == n && !v.trim().is_empty()).map(|(_, v)| v.trim().to_owned()))
     };
     let mut p = ClickParams {
         offer_id: first(&["offer_id"]).unwrap_or_default(),
@@ -269,9 +292,18 @@ pub async fn conversion_goal(req: HttpRequest, body: web::Bytes, t: web::Data<Tr
 /// The query with the security token's value masked (what is stored and shown).
 fn masked_query(raw: &str) -> String {
     raw.split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some(("security_token", _)) => "security_token=***".to_owned(),
-            _ => pair.to_owned(),
+        .map(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            let decoded: String = serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("{key}="))
+                .ok()
+                .and_then(|mut v| v.pop())
+                .map(|(k, _)| k)
+                .unwrap_or_default();
+            if decoded.trim() == "security_token" && pair.contains('=') {
+                format!("{key}=***")
+            } else {
+                pair.to_owned()
+            }
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -307,7 +339,7 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     if !body.is_empty() && is_form {
         let Ok(text) = std::str::from_utf8(&body) else {
             return answer(400, "invalid_body", "the form body is not UTF-8", None);
@@ -332,7 +364,10 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
     let writer = {
         let tid = request.params.iter().find(|(k, _)| k == "transaction_id").map_or("", |(_, v)| v.trim());
         // FNV-1a: cheap and stable.
-        let hash = tid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let hash = tid
+            .bytes()
+            .map(|b| b.to_ascii_lowercase())
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         let n = t.conversions.len().max(1) as u64;
         usize::try_from(hash % n).unwrap_or(0)
     };
@@ -373,13 +408,13 @@ pub fn start(
     };
     let mut click_conns = Vec::with_capacity(click_writers);
     for _ in 0..click_writers {
-        click_conns.push(ClickWriter::new(url.connect().map_err(|e| e.to_string())?));
+        click_conns.push(ClickWriter::new(crate::WriterConn::open(url).map_err(|e| e.to_string())?));
     }
     let (clicks, mut handles) =
         GroupCommit::start_many("click-writer", click_conns, 4096, 512).map_err(|e| e.to_string())?;
     let mut conversions = Vec::with_capacity(writers);
     for i in 0..writers {
-        let conn = url.connect().map_err(|e| e.to_string())?;
+        let conn = crate::WriterConn::open(url).map_err(|e| e.to_string())?;
         let (writer, handle) =
             GroupCommit::start(&format!("conversion-writer-{i}"), ConversionWriter::new(conn), 4096, 256)
                 .map_err(|e| e.to_string())?;
@@ -402,4 +437,46 @@ pub fn start(
 /// Now, from the tracking clock (for callers outside the handlers).
 pub fn now(t: &Tracking) -> Micros {
     t.clock.now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behind_a_proxy_only_the_address_it_appended_counts() {
+        let peer: std::net::SocketAddr = "10.0.0.2:5555".parse().unwrap();
+        let req = actix_web::test::TestRequest::default()
+            .peer_addr(peer)
+            .insert_header(("x-forwarded-for", "203.0.113.9, 198.51.100.7"))
+            .insert_header(("forwarded", "for=192.0.2.1"))
+            .to_http_request();
+        assert_eq!(client_ip(&req, true), "198.51.100.7");
+        assert_eq!(client_ip(&req, false), "10.0.0.2");
+        let forged = actix_web::test::TestRequest::default()
+            .peer_addr(peer)
+            .insert_header(("x-forwarded-for", "not-an-ip"))
+            .to_http_request();
+        assert_eq!(client_ip(&forged, true), "10.0.0.2");
+    }
+
+    #[test]
+    fn the_token_is_masked_however_it_is_spelled() {
+        assert_eq!(
+            masked_query("transaction_id=a&security_token=s3cret&x=1"),
+            "transaction_id=a&security_token=***&x=1"
+        );
+        assert_eq!(masked_query("security%5Ftoken=s3cret"), "security%5Ftoken=***");
+        assert_eq!(masked_query("security_token"), "security_token");
+    }
+
+    #[test]
+    fn click_parameters_take_the_first_non_empty_alias_and_refuse_control_characters() {
+        let p = parse_click_params("offer_id=1&aff_id=2&aff_sub=&sub1=abc&sub2=x").unwrap();
+        assert_eq!((p.subs[0].as_str(), p.subs[1].as_str()), ("abc", "x"));
+        assert_eq!(
+            parse_click_params("offer_id=1&aff_id=2&aff_sub=%00").unwrap_err(),
+            "aff_sub contains a control character"
+        );
+    }
 }

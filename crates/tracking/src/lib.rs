@@ -20,3 +20,41 @@ pub use handlers::{configure, Tracking};
 pub use transaction_id::TransactionId;
 
 pub use affnet_db::write_tx;
+
+/// A writer's own connection, re-opened when it breaks (database restarted, fail-over, a
+/// transaction left broken by a panic), so that tracking recovers without a process restart.
+pub struct WriterConn {
+    url: affnet_db::DatabaseUrl,
+    pub conn: affnet_db::DbConn,
+}
+
+impl WriterConn {
+    pub fn open(url: &affnet_db::DatabaseUrl) -> Result<Self, affnet_db::DbError> {
+        Ok(Self { url: url.clone(), conn: url.connect()? })
+    }
+
+    /// After a batch failed: if the connection does not answer a trivial query (or its
+    /// transaction state is broken), open a new one.
+    pub fn heal(&mut self) {
+        use diesel::connection::{SimpleConnection, TransactionManager};
+        let broken = match &mut self.conn {
+            affnet_db::DbConn::Sqlite(c) => {
+                diesel::connection::AnsiTransactionManager::is_broken_transaction_manager(c)
+                    || c.batch_execute("SELECT 1").is_err()
+            }
+            affnet_db::DbConn::Pg(c) => {
+                diesel::connection::AnsiTransactionManager::is_broken_transaction_manager(c)
+                    || c.batch_execute("SELECT 1").is_err()
+            }
+        };
+        if broken {
+            match self.url.connect() {
+                Ok(conn) => {
+                    tracing::warn!("writer connection was broken; reconnected");
+                    self.conn = conn;
+                }
+                Err(e) => tracing::error!(error = %e, "writer cannot reconnect; will retry on the next batch"),
+            }
+        }
+    }
+}

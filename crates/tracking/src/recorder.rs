@@ -79,7 +79,17 @@ impl<W: BatchWriter> GroupCommit<W> {
                             }
                         }
                     }
-                    let answers = writer.write(std::mem::take(&mut jobs));
+                    let batch = std::mem::take(&mut jobs);
+                    // A panic must not end the writer: the batch's requesters get "writer gone"
+                    // (503, nothing acknowledged), and the next batch is written as usual.
+                    let answers = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.write(batch))) {
+                        Ok(answers) => answers,
+                        Err(_) => {
+                            tracing::error!(writer = i, "writer panicked on a batch; its requests were answered 503");
+                            replies.clear();
+                            continue;
+                        }
+                    };
                     for (reply, answer) in replies.drain(..).zip(answers) {
                         // The requester may have gone (client disconnected): the job is written
                         // anyway.

@@ -1,7 +1,7 @@
 //! Hourly totals per (tenant, hour, offer, affiliate), changed in the same transaction as the
 //! raw rows they count: reports read these and never scan raw clicks.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
@@ -16,7 +16,7 @@ pub fn hour_of(t: Micros) -> Micros {
     Micros(t.0 - t.0.rem_euclid(HOUR_MICROS))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub tenant: TenantId,
     pub hour: Micros,
@@ -75,9 +75,10 @@ impl Delta {
     }
 }
 
-/// Increments gathered over a batch, written as one upsert per row touched.
+/// Increments gathered over a batch, written as one upsert per row touched, in key order (so
+/// that concurrent writers lock rollup rows in the same order and cannot deadlock).
 #[derive(Debug, Default)]
-pub struct Increments(HashMap<Key, Delta>);
+pub struct Increments(BTreeMap<Key, Delta>);
 
 impl Increments {
     pub fn add(&mut self, key: Key, delta: Delta) {

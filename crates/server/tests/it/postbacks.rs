@@ -24,6 +24,8 @@ async fn receive(req: HttpRequest, body: web::Bytes, seen: web::Data<Seen>) -> H
     seen.lock().unwrap().push((req.method().to_string(), path, String::from_utf8_lossy(&body).into_owned(), sig));
     match req.path() {
         "/fail" => HttpResponse::InternalServerError().body("boom"),
+        // A tracking pixel: binary, with NUL bytes.
+        "/pixel" => HttpResponse::Ok().content_type("image/gif").body(&b"GIF89a\x01\x00\x01\x00\x00\xff"[..]),
         "/hang" => {
             actix_web::rt::time::sleep(Duration::from_secs(30)).await;
             HttpResponse::Ok().finish()
@@ -221,6 +223,20 @@ async fn failures_are_retried_on_schedule_then_failed_and_can_be_refired(backend
     f.stop().await;
 }
 
+async fn binary_answers_are_recorded_and_delivered_once(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/pixel?t={{transaction_id}}", f.rx.base), |_| {});
+    f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |i| i.on_pending = true);
+    f.convert().await;
+    let w = f.worker(|_| {});
+    assert_eq!(w.run_once().await.unwrap(), 2);
+    assert_eq!(f.jobs(), [("delivered".to_owned(), 1), ("delivered".to_owned(), 1)]);
+    f.app.clock.advance(86_400_000_000);
+    assert_eq!(w.run_once().await.unwrap(), 0, "never fired again");
+    assert_eq!(f.rx.seen.lock().unwrap().len(), 2);
+    f.stop().await;
+}
+
 async fn the_ssrf_guard_refuses_internal_targets(backend: Backend) {
     let f = Fixture::new(backend).await;
     f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
@@ -325,6 +341,7 @@ crate::on_both_backends!(
     the_receiver_gets_exactly_the_expanded_url,
     failures_are_retried_on_schedule_then_failed_and_can_be_refired,
     the_ssrf_guard_refuses_internal_targets,
+    binary_answers_are_recorded_and_delivered_once,
     hanging_and_huge_receivers_cost_bounded_time_and_memory,
     post_json_bodies_are_signed_when_the_affiliate_has_a_secret,
     two_workers_deliver_each_job_exactly_once,

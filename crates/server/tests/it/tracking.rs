@@ -165,6 +165,7 @@ async fn bad_clicks_get_a_clear_answer_and_record_nothing(backend: Backend) {
         (format!("offer_id={o}&aff_id=-4"), 400, "aff_id must be a positive whole number"),
         (format!("offer_id={o}&aff_id={a}&aff_sub={long}"), 400, "aff_sub may be at most 500 characters"),
         (format!("offer_id={o}&aff_id={a}&sub5={long}"), 400, "aff_sub5 may be at most 500 characters"),
+        (format!("offer_id={o}&aff_id={a}&aff_sub=x%00y"), 400, "aff_sub contains a control character"),
         (format!("offer_id=999999&aff_id={a}"), 404, "This link does not lead to an offer."),
         (format!("offer_id={o}&aff_id=999999"), 403, "This tracking link is not active for this offer."),
     ] {
@@ -285,6 +286,7 @@ async fn bad_conversions_are_refused_with_a_stored_reason_and_change_nothing(bac
         (f.lsr(&tid, "&offer_id=987654"), 400, "offer_mismatch"),
         (f.lsr(&tid, "&goal_id=987654"), 404, "unknown_goal"),
         (f.lsr(&tid, "&goal_id=x"), 400, "invalid_goal_id"),
+        (f.lsr(&tid, "&adv_sub=a%00b"), 400, "invalid_parameter"),
         (format!("/aff_goal?a=lsr&transaction_id={tid}&security_token={token}"), 400, "missing_goal_id"),
         (format!("/aff_goal?a=cpc&goal_id=1&transaction_id={tid}&security_token={token}"), 400, "invalid_action"),
     ];
@@ -306,8 +308,16 @@ async fn bad_conversions_are_refused_with_a_stored_reason_and_change_nothing(bac
     assert_eq!(res.status().as_u16(), 400);
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!((v["success"].as_bool(), v["err_msg"].as_str()), (Some(false), Some("invalid_transaction_id")));
-    // Still convertible afterwards: nothing was half-recorded.
-    assert_eq!(f.get(&f.lsr(&tid, "&amount=1")).await.0, 200);
+    // Still convertible afterwards (the id in capitals is the same click): nothing was
+    // half-recorded.
+    assert_eq!(f.get(&f.lsr(&tid.to_ascii_uppercase(), "&amount=1")).await.0, 200);
+    let last: String = f.count(|c| {
+        conversion_attempts::table
+            .order(conversion_attempts::id.desc())
+            .select(conversion_attempts::transaction_id)
+            .first(c)
+    });
+    assert_eq!(last, tid, "attempts store the normalised id, so the tracer finds them");
     f.app.stop().await;
 }
 
