@@ -11,6 +11,7 @@ pub mod listing;
 pub mod outbox;
 pub mod postback;
 pub mod recorder;
+pub mod reports;
 pub mod rollup;
 pub mod template;
 pub mod transaction_id;
