@@ -201,6 +201,9 @@ pub struct Query {
     /// One of [`STATUSES`]; `None` counts approved and pending conversions.
     pub status: Option<String>,
     pub group: GroupBy,
+    /// The most raw rows of each table a goal or sub id report reads (normally
+    /// [`RAW_ROW_LIMIT`]).
+    pub raw_limit: i64,
 }
 
 /// A row's group: an id (offer, affiliate, advertiser, goal), a text (day, hour, sub id), or
@@ -425,7 +428,7 @@ fn raw(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
         }
         let rows: Vec<(Option<i64>, String, String, i64, i64)> = query
             .order(conversions::created_at.asc())
-            .limit(RAW_ROW_LIMIT + 1)
+            .limit(q.raw_limit + 1)
             .select((
                 conversions::goal_id,
                 conversions::currency,
@@ -434,8 +437,8 @@ fn raw(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
                 conversions::revenue,
             ))
             .load(conn)?;
-        truncated |= rows.len() as i64 > RAW_ROW_LIMIT;
-        for (goal, currency, status, payout, revenue) in rows.into_iter().take(RAW_ROW_LIMIT as usize) {
+        truncated |= rows.len() as i64 > q.raw_limit;
+        for (goal, currency, status, payout, revenue) in rows.into_iter().take(q.raw_limit as usize) {
             let key = goal.map(Key::Id).unwrap_or(Key::None);
             acc.conversion(key, &currency, &status, payout, revenue, want);
         }
@@ -457,9 +460,9 @@ fn raw(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
         cq = cq.filter(clicks::advertiser_id.eq(a));
     }
     let rows: Vec<(OfferId, SubCols)> =
-        cq.order(clicks::created_at.asc()).limit(RAW_ROW_LIMIT + 1).select((clicks::offer_id, subs)).load(conn)?;
-    truncated |= rows.len() as i64 > RAW_ROW_LIMIT;
-    for (offer, s) in rows.iter().take(RAW_ROW_LIMIT as usize) {
+        cq.order(clicks::created_at.asc()).limit(q.raw_limit + 1).select((clicks::offer_id, subs)).load(conn)?;
+    truncated |= rows.len() as i64 > q.raw_limit;
+    for (offer, s) in rows.iter().take(q.raw_limit as usize) {
         let currency = facts.get(offer).map(|(_, c)| c.as_str()).unwrap_or("");
         acc.row(sub_of(q.group, s), currency).clicks += 1;
     }
@@ -481,11 +484,11 @@ fn raw(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
     }
     let rows: Vec<(SubCols, String, String, i64, i64)> = vq
         .order(conversions::created_at.asc())
-        .limit(RAW_ROW_LIMIT + 1)
+        .limit(q.raw_limit + 1)
         .select((subs, conversions::currency, conversions::status, conversions::payout, conversions::revenue))
         .load(conn)?;
-    truncated |= rows.len() as i64 > RAW_ROW_LIMIT;
-    for (s, currency, status, payout, revenue) in rows.into_iter().take(RAW_ROW_LIMIT as usize) {
+    truncated |= rows.len() as i64 > q.raw_limit;
+    for (s, currency, status, payout, revenue) in rows.into_iter().take(q.raw_limit as usize) {
         acc.conversion(sub_of(q.group, &s), &currency, &status, payout, revenue, want);
     }
     Ok(Report { rows: acc.rows(), truncated })

@@ -170,6 +170,9 @@ impl Dashboard {
     pub fn shows_profit(&self) -> bool {
         self.scope.shows_profit()
     }
+    pub fn shows_top_affiliates(&self) -> bool {
+        self.scope == Scope::Staff
+    }
     pub fn revenue_label(&self) -> &'static str {
         self.scope.revenue_label()
     }
@@ -245,6 +248,7 @@ pub async fn dashboard(state: &AppState, me: &CurrentUser, scope: Scope) -> Resu
         advertiser: None,
         status: None,
         group: GroupBy::Date,
+        raw_limit: reports::RAW_ROW_LIMIT,
     };
     scope.apply(&mut q);
     let tenant = me.tenant.id;
@@ -510,6 +514,7 @@ fn validate(
         advertiser: None,
         status,
         group,
+        raw_limit: reports::RAW_ROW_LIMIT,
     };
     scope.apply(&mut q);
     Ok((q, by, desc))

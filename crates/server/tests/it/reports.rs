@@ -7,6 +7,7 @@ use affnet_accounts::Role;
 use affnet_db::schema::tenants;
 use affnet_db::{Backend, Clock, Micros};
 use affnet_offers::{Offer, OfferInput, Rate};
+use affnet_tracking::reports;
 use diesel::prelude::*;
 
 use crate::support::{Browser, TestApp, PASSWORD};
@@ -220,6 +221,29 @@ async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Back
          (no goal),,USD,3,6.00,9.50,3.50\r\n\
          Total,,USD,3,6.00,9.50,3.50\r\n"
     );
+
+    // The raw-row limit: a sub id report reads at most that many rows and says so.
+    let mut conn = w.app.pool.get().unwrap();
+    let tenant: affnet_db::TenantId = tenants::table.select(tenants::id).first(&mut conn).unwrap();
+    let q = reports::Query {
+        tenant,
+        from: at(NOW - 30 * 86_400),
+        to: at(NOW + 86_400),
+        tz: reports::Tz::UTC,
+        offer: None,
+        affiliate: None,
+        advertiser: None,
+        status: None,
+        group: reports::GroupBy::Sub(1),
+        raw_limit: 2,
+    };
+    let cut = reports::run(&mut conn, &q).unwrap();
+    assert!(cut.truncated);
+    assert_eq!(cut.rows.iter().map(|r| r.clicks).sum::<i64>(), 2);
+    let whole = reports::run(&mut conn, &reports::Query { raw_limit: 5, ..q }).unwrap();
+    assert!(!whole.truncated);
+    assert_eq!(whole.rows.iter().map(|r| r.clicks).sum::<i64>(), 5);
+    drop(conn);
     w.app.stop().await;
 }
 
