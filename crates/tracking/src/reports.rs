@@ -328,6 +328,13 @@ pub fn run(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
 type RollupRow = (Micros, OfferId, AffiliateId, i64, i64, i64, i64, i64, i64, i64, i64);
 
 fn rollups(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
+    Ok(rollups_by(conn, q, &[q.group])?.into_iter().next().unwrap_or_default())
+}
+
+/// One report per grouping in `groups` (of the rollups: date, hour, offer, affiliate or
+/// advertiser) from a single read of the rollups; `q.group` is not used. The dashboards ask for
+/// days, offers and affiliates at once.
+pub fn rollups_by(conn: &mut DbConn, q: &Query, groups: &[GroupBy]) -> QueryResult<Vec<Report>> {
     let facts = offer_facts(conn, q.tenant)?;
     let mut query = sh::table
         .filter(sh::tenant_id.eq(q.tenant))
@@ -359,18 +366,11 @@ fn rollups(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
             sh::pending_revenue,
         ))
         .load(conn)?;
-    let mut acc = Acc::default();
+    let mut accs: Vec<Acc> = groups.iter().map(|_| Acc::default()).collect();
     for (hour, offer, affiliate, clicks, approved, pending, rejected, payout, revenue, p_payout, p_revenue) in rows {
         let (advertiser, currency) = match facts.get(&offer) {
             Some((a, c)) => (a.0, c.as_str()),
             None => (0, ""),
-        };
-        let key = match q.group {
-            GroupBy::Date => Key::Text(day_label(q.tz.day_of(hour))),
-            GroupBy::Hour => Key::Text(q.tz.hour_label(hour)),
-            GroupBy::Offer => Key::Id(offer.0),
-            GroupBy::Affiliate => Key::Id(affiliate.0),
-            _ => Key::Id(advertiser),
         };
         let (n, pay, rev) = match q.status.as_deref() {
             Some("approved") => (approved, payout, revenue),
@@ -378,16 +378,19 @@ fn rollups(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
             Some(_) => (rejected, 0, 0),
             None => (approved + pending, payout + p_payout, revenue + p_revenue),
         };
-        acc.row(key, currency).add(&Row {
-            key: Key::None,
-            currency: String::new(),
-            clicks,
-            conversions: n,
-            payout: pay,
-            revenue: rev,
-        });
+        let add = Row { key: Key::None, currency: String::new(), clicks, conversions: n, payout: pay, revenue: rev };
+        for (group, acc) in groups.iter().zip(accs.iter_mut()) {
+            let key = match group {
+                GroupBy::Date => Key::Text(day_label(q.tz.day_of(hour))),
+                GroupBy::Hour => Key::Text(q.tz.hour_label(hour)),
+                GroupBy::Offer => Key::Id(offer.0),
+                GroupBy::Affiliate => Key::Id(affiliate.0),
+                _ => Key::Id(advertiser),
+            };
+            acc.row(key, currency).add(&add);
+        }
     }
-    Ok(Report { rows: acc.rows(), truncated: false })
+    Ok(accs.into_iter().map(|a| Report { rows: a.rows(), truncated: false }).collect())
 }
 
 type SubCols = (String, String, String, String, String, String);

@@ -254,13 +254,14 @@ pub async fn dashboard(state: &AppState, me: &CurrentUser, scope: Scope) -> Resu
     let tenant = me.tenant.id;
     let (days, offers, affiliates, offer_names, affiliate_names) = state
         .db(move |c| {
-            let days = reports::run(c, &q)?.rows;
-            let offers = reports::run(c, &Query { group: GroupBy::Offer, ..q.clone() })?.rows;
-            let affiliates = if scope == Scope::Staff {
-                reports::run(c, &Query { group: GroupBy::Affiliate, ..q.clone() })?.rows
+            let groups: &[GroupBy] = if scope == Scope::Staff {
+                &[GroupBy::Date, GroupBy::Offer, GroupBy::Affiliate]
             } else {
-                Vec::new()
+                &[GroupBy::Date, GroupBy::Offer]
             };
+            let mut found = reports::rollups_by(c, &q, groups)?.into_iter().map(|r| r.rows);
+            let (days, offers) = (found.next().unwrap_or_default(), found.next().unwrap_or_default());
+            let affiliates = found.next().unwrap_or_default();
             let ids = |rows: &[Row]| rows.iter().filter_map(|r| r.key.id()).collect::<Vec<_>>();
             let on = reports::names(c, tenant, GroupBy::Offer, &ids(&offers))?;
             let an = reports::names(c, tenant, GroupBy::Affiliate, &ids(&affiliates))?;
@@ -494,6 +495,7 @@ fn validate(
             Some(c) => Some(c),
             None => {
                 e.add("sort", format!("cannot sort by \"{c}\""));
+                form.sort.clear();
                 None
             }
         },
