@@ -135,6 +135,8 @@ pub struct Chart {
     pub bottom: i64,
     pub max: i64,
     pub mid: i64,
+    /// Where the `mid` label sits.
+    pub mid_y: i64,
     pub description: String,
 }
 
@@ -317,6 +319,7 @@ pub async fn dashboard(state: &AppState, me: &CurrentUser, scope: Scope) -> Resu
         bottom: CHART_BOTTOM,
         max,
         mid: max / 2,
+        mid_y: CHART_BOTTOM - (max / 2) * height / max,
         description: format!(
             "Clicks and conversions per day from {} to {} ({}): {} clicks and {} conversions in all.",
             reports::day_label(first),
