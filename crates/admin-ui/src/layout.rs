@@ -38,6 +38,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
     match role {
         Role::Admin => vec![
             item("/admin", "Dashboard"),
+            item("/admin/reports", "Reports"),
             item("/admin/offers", "Offers"),
             item("/admin/advertisers", "Advertisers"),
             item("/admin/affiliates", "Affiliates"),
@@ -51,6 +52,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
         ],
         Role::Manager => vec![
             item("/admin", "Dashboard"),
+            item("/admin/reports", "Reports"),
             item("/admin/offers", "Offers"),
             item("/admin/advertisers", "Advertisers"),
             item("/admin/affiliates", "Affiliates"),
@@ -63,6 +65,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
         ],
         Role::Affiliate => vec![
             item("/affiliate", "Dashboard"),
+            item("/affiliate/reports", "Reports"),
             item("/affiliate/offers", "Offers"),
             item("/affiliate/conversions", "Conversions"),
             item("/affiliate/postbacks", "Postbacks"),
@@ -71,6 +74,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
         ],
         Role::Advertiser => vec![
             item("/advertiser", "Dashboard"),
+            item("/advertiser/reports", "Reports"),
             item("/advertiser/offers", "Offers"),
             item("/advertiser/conversions", "Conversions"),
             item("/account/api-keys", "API keys"),

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod postback;
 pub mod recorder;
+pub mod reports;
 pub mod rollup;
 pub mod template;
 pub mod transaction_id;

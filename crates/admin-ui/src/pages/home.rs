@@ -1,8 +1,10 @@
 //! Each role's landing page.
 
 use actix_web::{web, HttpResponse};
-use affnet_accounts::{Role, User};
+use affnet_accounts::Role;
 use askama::Template;
+
+use super::reports::{dashboard, Dashboard, Scope};
 
 use crate::auth::{AdvertiserUser, AffiliateUser, CurrentUser, Staff};
 use crate::layout::{home_for, ok, see_other, Layout};
@@ -16,34 +18,24 @@ pub async fn root(me: Option<CurrentUser>) -> HttpResponse {
     }
 }
 
-pub struct RoleCount {
-    pub label: &'static str,
-    pub count: usize,
-}
-
 #[derive(Template)]
 #[template(path = "admin/dashboard.html")]
 struct StaffDashboard {
     l: Layout,
     slug: String,
     public_url: String,
-    counts: Vec<RoleCount>,
+    d: Dashboard,
     is_admin: bool,
 }
 
 /// `GET /admin`: the network overview for admins and managers.
 pub async fn staff(state: web::Data<AppState>, me: Staff) -> Result<HttpResponse, AppError> {
-    let tenant = me.tenant.id;
-    let users = state.db(move |c| Ok(User::list(c, tenant, None, 10_000, 0)?)).await?;
-    let counts = Role::ALL
-        .into_iter()
-        .map(|role| RoleCount { label: role.label(), count: users.iter().filter(|u| u.role == role).count() })
-        .collect();
+    let d = dashboard(&state, &me, Scope::Staff).await?;
     let page = StaffDashboard {
         l: Layout::for_user(&me, "Dashboard", "/admin"),
         slug: me.tenant.slug.clone(),
         public_url: state.web.public_url.clone(),
-        counts,
+        d,
         is_admin: me.role() == Role::Admin,
     };
     ok(&page)
@@ -54,13 +46,17 @@ pub async fn staff(state: web::Data<AppState>, me: Staff) -> Result<HttpResponse
 struct AffiliateDashboard {
     l: Layout,
     public_url: String,
+    d: Dashboard,
 }
 
 /// `GET /affiliate`
 pub async fn affiliate(state: web::Data<AppState>, me: AffiliateUser) -> Result<HttpResponse, AppError> {
+    let own = me.user.affiliate_id.ok_or(AppError::Forbidden)?;
+    let d = dashboard(&state, &me, Scope::Affiliate(own)).await?;
     ok(&AffiliateDashboard {
         l: Layout::for_user(&me, "Dashboard", "/affiliate"),
         public_url: state.web.public_url.clone(),
+        d,
     })
 }
 
@@ -69,12 +65,16 @@ pub async fn affiliate(state: web::Data<AppState>, me: AffiliateUser) -> Result<
 struct AdvertiserDashboard {
     l: Layout,
     public_url: String,
+    d: Dashboard,
 }
 
 /// `GET /advertiser`
 pub async fn advertiser(state: web::Data<AppState>, me: AdvertiserUser) -> Result<HttpResponse, AppError> {
+    let own = me.user.advertiser_id.ok_or(AppError::Forbidden)?;
+    let d = dashboard(&state, &me, Scope::Advertiser(own)).await?;
     ok(&AdvertiserDashboard {
         l: Layout::for_user(&me, "Dashboard", "/advertiser"),
         public_url: state.web.public_url.clone(),
+        d,
     })
 }

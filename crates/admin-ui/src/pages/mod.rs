@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod assets;
 pub mod catalogue;
 pub mod home;
+pub mod reports;
 pub mod sign_in;
 pub mod tracking;
 pub mod users;
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/users/{id}/status", web::post().to(users::set_status))
             .configure(catalogue::configure)
             .configure(tracking::configure)
+            .configure(reports::configure)
             .route("/account/api-keys", web::get().to(api_keys::list))
             .route("/account/api-keys", web::post().to(api_keys::create))
             .route("/account/api-keys/{id}/revoke", web::post().to(api_keys::revoke))

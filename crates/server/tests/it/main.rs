@@ -10,6 +10,7 @@ mod durability;
 mod ops;
 mod pages;
 mod postbacks;
+mod reports;
 mod sign_in;
 mod support;
 mod tracking;

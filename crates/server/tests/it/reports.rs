@@ -1,0 +1,325 @@
+//! Dashboards and reports over real HTTP, on both backends: clicks and conversions made at
+//! known times (the clock moved between days) in a network whose days start at 00:00 of
+//! UTC+02:00, then exact numbers on each portal's dashboard, report rows, totals and CSV for
+//! several groupings, role scoping, and clear refusals of bad parameters.
+
+use affnet_accounts::Role;
+use affnet_db::schema::tenants;
+use affnet_db::{Backend, Clock, Micros};
+use affnet_offers::{Offer, OfferInput, Rate};
+use affnet_tracking::reports;
+use diesel::prelude::*;
+
+use crate::support::{Browser, TestApp, PASSWORD};
+
+/// 2026-11-20 12:00 UTC (14:00 in the network's UTC+02:00).
+const NOW: i64 = 1_795_176_000;
+
+fn at(secs: i64) -> Micros {
+    Micros(secs * Micros::SECOND)
+}
+
+struct World {
+    app: TestApp,
+    http: reqwest::Client,
+    x: Offer,
+    y: Offer,
+    aff1: i64,
+    aff2: i64,
+}
+
+impl World {
+    async fn click(&self, offer: &Offer, aff: i64, subs: &str) -> String {
+        let url = self.app.url(&format!("/aff_c?offer_id={}&aff_id={aff}{subs}", offer.id));
+        let res = self.http.get(url).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 302);
+        let loc = res.headers().get("location").unwrap().to_str().unwrap().to_owned();
+        loc.split("tid=").nth(1).unwrap().split('&').next().unwrap().to_owned()
+    }
+
+    async fn convert(&self, offer: &Offer, tid: &str) {
+        let url = self.app.url(&format!("/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token));
+        let res = self.http.get(url).send().await.unwrap();
+        assert_eq!(res.text().await.unwrap(), "success=true;");
+    }
+
+    async fn browser(&self, email: &str) -> Browser {
+        let b = self.app.browser();
+        assert_eq!(b.sign_in("acme", email, PASSWORD).await.status, 303);
+        b
+    }
+}
+
+/// Offer X (advertiser "adv@", payout 2.50, revenue 4.00) and Y (another advertiser, payout
+/// 1.00, revenue 1.50); affiliate 1 has the user "aff@", affiliate 2 none. Traffic:
+/// - 2026-11-01 10:00 UTC: aff1 on X, aff_sub=c, converted;
+/// - 2026-11-15 10:00 UTC: aff2 on Y, aff_sub=a, converted;
+/// - 2026-11-19 21:30 UTC (local 11-19 23:30): aff1 on X, aff_sub=b;
+/// - 2026-11-19 22:30 UTC (local 11-20 00:30): aff1 on X, aff_sub=a, converted;
+/// - 2026-11-20 12:00 UTC (now): aff2 on X, source=fb.
+async fn world(backend: Backend) -> World {
+    let app = TestApp::start(backend).await;
+    app.clock.set(at(NOW - 40 * 86_400));
+    let net = app.network("acme");
+    diesel::update(tenants::table.find(net.tenant.id))
+        .set(tenants::timezone.eq("+02:00"))
+        .execute(&mut app.pool.get().unwrap())
+        .unwrap();
+    let adv_user = app.user(&net.tenant, "adv@acme.test", Role::Advertiser);
+    let aff_user = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let other_adv = app.advertiser(&net.tenant, "Other shop");
+    let aff2 = app.affiliate(&net.tenant, "Media Two").id.0;
+    let offer = |adv, name: &str, payout, revenue| {
+        let mut input = OfferInput::simple(adv, name, "https://shop.example/?tid={transaction_id}", payout);
+        input.revenue = Rate::flat(revenue);
+        Offer::create(&mut app.pool.get().unwrap(), net.tenant.id, &input, app.clock.now()).unwrap()
+    };
+    let x = offer(adv_user.advertiser_id.unwrap(), "Shop X", 250, 400);
+    let y = offer(other_adv.id, "Shop Y", 100, 150);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let w = World { app, http, x, y, aff1: aff_user.affiliate_id.unwrap().0, aff2 };
+
+    w.app.clock.set(at(NOW - 19 * 86_400 - 2 * 3600));
+    let t = w.click(&w.x, w.aff1, "&aff_sub=c").await;
+    w.convert(&w.x, &t).await;
+    w.app.clock.set(at(NOW - 5 * 86_400 - 2 * 3600));
+    let t = w.click(&w.y, w.aff2, "&aff_sub=a").await;
+    w.convert(&w.y, &t).await;
+    w.app.clock.set(at(NOW - 14 * 3600 - 1800));
+    w.click(&w.x, w.aff1, "&aff_sub=b").await;
+    w.app.clock.set(at(NOW - 13 * 3600 - 1800));
+    let t = w.click(&w.x, w.aff1, "&aff_sub=a").await;
+    w.convert(&w.x, &t).await;
+    w.app.clock.set(at(NOW));
+    w.click(&w.x, w.aff2, "&source=fb").await;
+    w
+}
+
+fn period(label: &str, cells: &[&str]) -> String {
+    let tds: String = cells.iter().map(|c| format!("<td class=\"num\">{c}</td>")).collect();
+    format!("<tr><th scope=\"row\">{label}</th>{tds}</tr>")
+}
+
+async fn csv(b: &Browser, path: &str) -> (u16, String) {
+    let res = b.client.get(format!("{}{}", b.base, path)).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn dashboards_count_each_roles_days_in_the_network_time_zone(backend: Backend) {
+    let w = world(backend).await;
+    let admin = w.browser("admin@acme.test").await;
+    let page = admin.get("/admin").await;
+    assert_eq!(page.status, 200);
+    let body = &page.body;
+    for row in [
+        period("Today", &["2", "1", "50.00%", "2.50 USD", "4.00 USD", "1.50 USD"]),
+        period("Yesterday", &["1", "0", "0.00%", "0.00 USD", "0.00 USD", "0.00 USD"]),
+        period("Last 7 days", &["4", "2", "50.00%", "3.50 USD", "5.50 USD", "2.00 USD"]),
+        period("Last 30 days", &["5", "3", "60.00%", "6.00 USD", "9.50 USD", "3.50 USD"]),
+    ] {
+        assert!(body.contains(&row), "{row} not in\n{body}");
+    }
+    assert!(body.contains("<title id=\"chart-title\">Clicks and conversions per day, last 30 days</title>"));
+    assert!(body.contains("<title>2026-11-20: 2 clicks, 1 conversions</title>"), "{body}");
+    assert!(body.contains("2026-10-22 to 2026-11-20 (UTC+02:00): 5 clicks and 3 conversions"));
+    let top_offers = body.split("id=\"top-offers\"").nth(1).unwrap();
+    let x = top_offers.find(&format!("#{} Shop X", w.x.id)).unwrap();
+    let y = top_offers.find(&format!("#{} Shop Y", w.y.id)).unwrap();
+    assert!(x < y, "X has more conversions");
+    let top_affs = body.split("id=\"top-affiliates\"").nth(1).unwrap();
+    assert!(top_affs.contains("aff@acme.test") && top_affs.contains("Media Two"));
+
+    let aff = w.browser("aff@acme.test").await;
+    let body = aff.get("/affiliate").await.body;
+    assert!(body.contains(&period("Today", &["1", "1", "100.00%", "2.50 USD"])), "{body}");
+    assert!(body.contains(&period("Last 30 days", &["3", "2", "66.67%", "5.00 USD"])), "{body}");
+    assert!(!body.contains("Profit") && !body.contains("top-affiliates") && !body.contains("Shop Y"));
+
+    let adv = w.browser("adv@acme.test").await;
+    let body = adv.get("/advertiser").await.body;
+    assert!(body.contains(&period("Today", &["2", "1", "50.00%", "4.00 USD"])), "{body}");
+    assert!(body.contains(&period("Last 30 days", &["4", "2", "50.00%", "8.00 USD"])), "{body}");
+    assert!(body.contains("<th scope=\"col\">Cost</th>") && !body.contains(">Payout<") && !body.contains("Shop Y"));
+    w.app.stop().await;
+}
+
+async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Backend) {
+    let w = world(backend).await;
+    let admin = w.browser("admin@acme.test").await;
+    let (x, y) = (w.x.id, w.y.id);
+
+    // Days of UTC+02:00: the 21:30 UTC click is on the 19th, the 22:30 one on the 20th.
+    let q = "?group_by=date&from=2026-11-19&to=2026-11-20";
+    let page = admin.get(&format!("/admin/reports{q}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("href=\"/admin/reports.csv?group_by=date&#38;from=2026-11-19&#38;to=2026-11-20\""));
+    assert!(page
+        .body
+        .contains("href=\"/admin/reports?group_by=date&#38;from=2026-11-19&#38;to=2026-11-20&#38;sort=-clicks\""));
+    let (s, body) = csv(&admin, &format!("/admin/reports.csv{q}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        body,
+        "date,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
+         2026-11-19,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
+         2026-11-20,,USD,2,1,50.00%,2.50,4.00,1.50\r\n\
+         Total,,USD,3,1,33.33%,2.50,4.00,1.50\r\n"
+    );
+    // Sorted by clicks, most first.
+    let (_, body) = csv(&admin, &format!("/admin/reports.csv{q}&sort=-clicks")).await;
+    assert!(body.contains("profit\r\n2026-11-20,"), "{body}");
+
+    // Hours are local too.
+    let (_, body) = csv(&admin, "/admin/reports.csv?group_by=hour&from=2026-11-20&to=2026-11-20").await;
+    assert_eq!(
+        body,
+        "hour,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
+         2026-11-20 00:00,,USD,1,1,100.00%,2.50,4.00,1.50\r\n\
+         2026-11-20 14:00,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
+         Total,,USD,2,1,50.00%,2.50,4.00,1.50\r\n"
+    );
+
+    // By offer over the month, most conversions first (the default for ids).
+    let (_, body) = csv(&admin, "/admin/reports.csv?group_by=offer&from=2026-11-01&to=2026-11-30").await;
+    assert_eq!(
+        body,
+        format!(
+            "offer,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
+             #{x},Shop X,USD,4,2,50.00%,5.00,8.00,3.00\r\n\
+             #{y},Shop Y,USD,1,1,100.00%,1.00,1.50,0.50\r\n\
+             Total,,USD,5,3,60.00%,6.00,9.50,3.50\r\n"
+        )
+    );
+    let page = admin.get("/admin/reports?group_by=offer&from=2026-11-01&to=2026-11-30&sort=clicks").await;
+    let (px, py) = (page.body.find("Shop X").unwrap(), page.body.find("Shop Y").unwrap());
+    assert!(py < px, "fewest clicks first");
+    assert!(page.body.contains("aria-sort=\"ascending\""));
+
+    // By affiliate, with a status filter: only approved conversions (all of them here).
+    let (_, body) =
+        csv(&admin, "/admin/reports.csv?group_by=affiliate&from=2026-11-01&to=2026-11-30&status=pending").await;
+    assert!(body.ends_with("Total,,USD,5,0,0.00%,0.00,0.00,0.00\r\n"), "{body}");
+
+    // Sub ids read the raw rows.
+    let (_, body) = csv(&admin, "/admin/reports.csv?group_by=aff_sub&from=2026-11-01&to=2026-11-30&sort=key").await;
+    assert_eq!(
+        body,
+        "aff_sub,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
+         (empty),,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
+         a,,USD,2,2,100.00%,3.50,5.50,2.00\r\n\
+         b,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
+         c,,USD,1,1,100.00%,2.50,4.00,1.50\r\n\
+         Total,,USD,5,3,60.00%,6.00,9.50,3.50\r\n"
+    );
+    let (_, body) =
+        csv(&admin, &format!("/admin/reports.csv?group_by=source&offer={x}&from=2026-11-20&to=2026-11-20")).await;
+    assert!(body.contains("\r\nfb,,USD,1,0,0.00%,"), "{body}");
+    let (_, body) = csv(&admin, "/admin/reports.csv?group_by=goal&from=2026-11-01&to=2026-11-30").await;
+    assert_eq!(
+        body,
+        "goal,name,currency,conversions,payout,revenue,profit\r\n\
+         (no goal),,USD,3,6.00,9.50,3.50\r\n\
+         Total,,USD,3,6.00,9.50,3.50\r\n"
+    );
+
+    // The raw-row limit: a sub id report reads at most that many rows and says so.
+    let mut conn = w.app.pool.get().unwrap();
+    let tenant: affnet_db::TenantId = tenants::table.select(tenants::id).first(&mut conn).unwrap();
+    let q = reports::Query {
+        tenant,
+        from: at(NOW - 30 * 86_400),
+        to: at(NOW + 86_400),
+        tz: reports::Tz::UTC,
+        offer: None,
+        affiliate: None,
+        advertiser: None,
+        status: None,
+        group: reports::GroupBy::Sub(1),
+        raw_limit: 2,
+    };
+    let cut = reports::run(&mut conn, &q).unwrap();
+    assert!(cut.truncated);
+    assert_eq!(cut.rows.iter().map(|r| r.clicks).sum::<i64>(), 2);
+    let whole = reports::run(&mut conn, &reports::Query { raw_limit: 5, ..q }).unwrap();
+    assert!(!whole.truncated);
+    assert_eq!(whole.rows.iter().map(|r| r.clicks).sum::<i64>(), 5);
+    drop(conn);
+    w.app.stop().await;
+}
+
+async fn portals_see_only_their_own_rows_and_columns(backend: Backend) {
+    let w = world(backend).await;
+    let aff = w.browser("aff@acme.test").await;
+    // The affiliate's own traffic only, whatever affiliate is asked for.
+    let (s, body) =
+        csv(&aff, &format!("/affiliate/reports.csv?group_by=offer&from=2026-11-01&to=2026-11-30&affiliate={}", w.aff2))
+            .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        body,
+        format!(
+            "offer,name,currency,clicks,conversions,conversion_rate,payout\r\n\
+             #{},Shop X,USD,3,2,66.67%,5.00\r\n\
+             Total,,USD,3,2,66.67%,5.00\r\n",
+            w.x.id
+        )
+    );
+    let page = aff.get("/affiliate/reports?group_by=aff_sub&from=2026-11-01&to=2026-11-30").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Revenue") && !page.body.contains("Profit"));
+    let page = aff.get("/affiliate/reports?group_by=affiliate").await;
+    assert_eq!(page.status, 422);
+    assert!(
+        page.body.contains("unknown grouping &#34;affiliate&#34;")
+            || page.body.contains("unknown grouping &quot;affiliate&quot;"),
+        "{}",
+        page.body
+    );
+    assert_eq!(aff.get("/admin/reports").await.status, 403);
+
+    let adv = w.browser("adv@acme.test").await;
+    let (s, body) = csv(&adv, "/advertiser/reports.csv?group_by=date&from=2026-11-20&to=2026-11-20").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        body,
+        "date,name,currency,clicks,conversions,conversion_rate,cost\r\n\
+         2026-11-20,,USD,2,1,50.00%,4.00\r\n\
+         Total,,USD,2,1,50.00%,4.00\r\n"
+    );
+    let page = adv.get("/advertiser/reports?group_by=offer&from=2026-11-01&to=2026-11-30").await;
+    assert!(page.body.contains("Shop X") && !page.body.contains("Shop Y") && !page.body.contains(">Payout"));
+    assert_eq!(adv.get("/advertiser/reports?group_by=aff_sub").await.status, 422);
+    assert_eq!(csv(&adv, "/advertiser/reports.csv?sort=payout").await.0, 422);
+    w.app.stop().await;
+}
+
+async fn bad_parameters_are_refused_with_a_clear_message(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let b = app.browser();
+    b.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let page = b.get("/admin/reports?from=20-11-2026").await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("enter a date as YYYY-MM-DD"));
+    let page = b.get("/admin/reports?group_by=week").await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("choose one of date, hour, offer, affiliate, advertiser, goal, aff_sub"));
+    let page = b.get("/admin/reports?from=2026-11-20&to=2026-11-01").await;
+    assert!(page.status == 422 && page.body.contains("the end date comes before the start date"));
+    let page = b.get("/admin/reports?status=paid&sort=-bogus").await;
+    assert!(page.status == 422 && page.body.contains("unknown status") && page.body.contains("cannot sort by"));
+    let (s, body) = csv(&b, "/admin/reports.csv?group_by=week").await;
+    assert_eq!(s, 422, "{body}");
+    assert!(body.contains("unknown grouping"), "{body}");
+    // Empty: the page says so.
+    let page = b.get("/admin/reports").await;
+    assert!(page.status == 200 && page.body.contains("Nothing in this range."));
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    dashboards_count_each_roles_days_in_the_network_time_zone,
+    reports_group_sort_total_and_export_exactly_what_is_shown,
+    portals_see_only_their_own_rows_and_columns,
+    bad_parameters_are_refused_with_a_clear_message,
+);
