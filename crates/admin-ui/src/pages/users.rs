@@ -177,9 +177,32 @@ pub async fn set_status(
     if id == me.user.id {
         return Err(AppError::BadRequest("you cannot change the status of your own account".into()));
     }
-    let tenant = me.tenant.id;
-    state.db(move |c| Ok(User::set_status(c, tenant, id, status)?)).await?;
+    let (tenant, now) = (me.tenant.id, state.clock.now());
+    // A pending signup is decided (with its company, and an email); others just change status.
+    let decided = state
+        .db(move |c| {
+            let before = User::find(c, tenant, id)?;
+            if before.status == UserStatus::Pending {
+                let approve = status == UserStatus::Active;
+                affnet_accounts::signup::decide(c, tenant, id, approve, now)?;
+                affnet_offers::changed();
+                Ok(Some(User::find(c, tenant, id)?))
+            } else {
+                User::set_status(c, tenant, id, status)?;
+                Ok(None)
+            }
+        })
+        .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, status = status.as_str(), "user status changed");
-    me.session.flash("success", format!("User is now {}.", status.as_str()));
+    if let Some(user) = decided {
+        let approved = status == UserStatus::Active;
+        state.send_mail(crate::pages::signup::decision_mail(&state, &me.tenant, &user, approved)).await;
+        me.session.flash(
+            "success",
+            if approved { "Signup approved; the user was emailed." } else { "Signup rejected; the user was emailed." },
+        );
+    } else {
+        me.session.flash("success", format!("User is now {}.", status.as_str()));
+    }
     Ok(see_other(&format!("/admin/users/{id}")))
 }
