@@ -11,6 +11,8 @@ mod ops;
 mod pages;
 mod postbacks;
 mod sign_in;
+mod signup;
+mod smtp_sink;
 mod support;
 mod tracking;
 mod tracking_api;
