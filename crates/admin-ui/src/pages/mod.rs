@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/users", web::get().to(users::list))
             .route("/admin/users", web::post().to(users::create))
             .route("/admin/users/{id}", web::get().to(users::show))
+            .route("/admin/signup-settings", web::post().to(users::signup_settings))
             .route("/admin/users/{id}/status", web::post().to(users::set_status))
             .configure(catalogue::configure)
             .configure(tracking::configure)

@@ -403,16 +403,44 @@ pub fn decision_mail(state: &AppState, tenant: &Tenant, user: &User, approved: b
     }
 }
 
-/// The emails of a decision on an offer access request, to every active user of the affiliate.
-pub fn access_mail(state: &AppState, tenant: &Tenant, users: &[User], offer_name: &str, approved: bool) -> Vec<Email> {
+/// Emails the active users of an affiliate about a decision on their access to an offer. Called
+/// after the decision is committed; any failure is logged, never returned.
+pub async fn notify_access_decision(
+    state: &AppState,
+    tenant: affnet_db::TenantId,
+    offer: affnet_db::OfferId,
+    affiliate: affnet_db::AffiliateId,
+    status: affnet_offers::AccessStatus,
+) {
+    let approved = match status {
+        affnet_offers::AccessStatus::Approved => true,
+        affnet_offers::AccessStatus::Rejected => false,
+        _ => return,
+    };
+    let loaded = state
+        .db(move |c| {
+            let t = Tenant::find(c, tenant)?;
+            let name = affnet_offers::Offer::find(c, tenant, offer)?.name;
+            let users = User::list_of_company(c, tenant, affnet_accounts::user::Company::Affiliate(affiliate))?;
+            Ok((t, name, users))
+        })
+        .await;
+    let (tenant, offer_name, users) = match loaded {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "offer access mail not sent");
+            return;
+        }
+    };
     let (kind, link) = if approved {
         (Kind::OfferAccessApproved, state.link("/affiliate/offers"))
     } else {
         (Kind::OfferAccessRejected, String::new())
     };
-    users
+    let emails = users
         .iter()
         .filter(|u| u.status == affnet_accounts::UserStatus::Active)
-        .flat_map(|u| message(kind, tenant, u, &link, offer_name))
-        .collect()
+        .flat_map(|u| message(kind, &tenant, u, &link, &offer_name))
+        .collect();
+    state.send_mail(emails).await;
 }

@@ -3,7 +3,7 @@
 
 use affnet_accounts::signup::{self, SignupSettings};
 use affnet_accounts::{Tenant, UserStatus};
-use affnet_db::{Backend, Micros};
+use affnet_db::{Backend, Clock, Micros};
 
 use crate::support::{TestApp, PASSWORD};
 
@@ -92,7 +92,11 @@ async fn affiliate_signs_up_verifies_waits_for_approval_and_signs_in(backend: Ba
 async fn auto_approve_activates_on_verification_and_rejection_mails(backend: Backend) {
     let app = TestApp::start(backend).await;
     let net = app.network("acme");
-    settings(&app, &net.tenant, SignupSettings { auto_approve: true, advertiser_signup: false });
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let saved = admin.submit("/admin/users", "/admin/signup-settings", &[("auto_approve", "on")]).await;
+    assert_eq!(saved.status, 303);
+    assert!(admin.get("/admin/users").await.body.contains("Signup settings saved."));
     let b = app.browser();
     assert_eq!(sign_up(&b, "acme", "auto@media.test").await.status, 200);
     let link = app.mail.last_to("auto@media.test").link("/t/acme/verify/").unwrap();
@@ -120,8 +124,6 @@ async fn auto_approve_activates_on_verification_and_rejection_mails(backend: Bac
     assert!(al.advertiser_id.is_some());
 
     // Rejection: the user is disabled and told.
-    let admin = app.browser();
-    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
     let rejected = admin
         .submit(
             &format!("/admin/users/{}", al.id),
@@ -224,7 +226,31 @@ async fn bad_signups_change_nothing(backend: Backend) {
     app.stop().await;
 }
 
+async fn offer_access_decisions_are_mailed_to_the_affiliate(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let adv = app.advertiser(&net.tenant, "Shop");
+    let user = app.user(&net.tenant, "aff@media.test", affnet_accounts::Role::Affiliate);
+    let aff = user.affiliate_id.unwrap();
+    let input = affnet_offers::OfferInput::simple(adv.id, "Shop CPA", "https://shop.example/?t={transaction_id}", 250);
+    let offer =
+        affnet_offers::Offer::create(&mut app.pool.get().unwrap(), net.tenant.id, &input, app.clock.now()).unwrap();
+    let staff = app.api(&net.api_key.token);
+    let decide =
+        |status: &'static str| serde_json::json!({"offer_id": offer.id, "affiliate_id": aff, "status": status});
+    assert_eq!(staff.post("/api/v1/offer-access/decide", decide("approved")).await.status, 200);
+    let mail = app.mail.last_to("aff@media.test");
+    assert!(mail.subject().contains("Shop CPA") && mail.subject().contains("approved"), "{}", mail.data);
+    assert!(mail.text().contains("/affiliate/offers"));
+    assert_eq!(staff.post("/api/v1/offer-access/decide", decide("rejected")).await.status, 200);
+    let mail = app.mail.last_to("aff@media.test");
+    assert!(mail.subject().contains("declined"), "{}", mail.data);
+    assert_eq!(app.mail.to("aff@media.test").len(), 2);
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    offer_access_decisions_are_mailed_to_the_affiliate,
     affiliate_signs_up_verifies_waits_for_approval_and_signs_in,
     auto_approve_activates_on_verification_and_rejection_mails,
     password_reset_is_single_use_and_expires,
