@@ -249,7 +249,30 @@ async fn offer_access_decisions_are_mailed_to_the_affiliate(backend: Backend) {
     app.stop().await;
 }
 
+async fn approving_the_affiliate_company_approves_its_signup(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let b = app.browser();
+    assert_eq!(sign_up(&b, "acme", "jo@media.test").await.status, 200);
+    let link = app.mail.last_to("jo@media.test").link("/t/acme/verify/").unwrap();
+    assert_eq!(b.get(&link).await.status, 200);
+    let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == "jo@media.test").unwrap();
+    let company = user.affiliate_id.unwrap();
+
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let page = format!("/admin/affiliates/{company}");
+    let done = admin.submit(&page, &format!("{page}/status"), &[("status", "active")]).await;
+    assert_eq!(done.status, 303);
+    assert!(app.mail.last_to("jo@media.test").subject().contains("approved"));
+    let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == "jo@media.test").unwrap();
+    assert_eq!(user.status, UserStatus::Active);
+    assert_eq!(b.sign_in("acme", "jo@media.test", PASSWORD).await.status, 303);
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    approving_the_affiliate_company_approves_its_signup,
     offer_access_decisions_are_mailed_to_the_affiliate,
     affiliate_signs_up_verifies_waits_for_approval_and_signs_in,
     auto_approve_activates_on_verification_and_rejection_mails,
