@@ -12,6 +12,8 @@ pub enum AccountsError {
     BadCredentials,
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: i64 },
+    #[error("this account is waiting for approval")]
+    Pending { verified: bool },
     #[error("this account is disabled")]
     Disabled,
     #[error(transparent)]

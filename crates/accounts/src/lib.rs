@@ -6,9 +6,11 @@
 
 pub mod api_key;
 pub mod error;
+pub mod mail;
 pub mod password;
 pub mod role;
 pub mod session;
+pub mod signup;
 pub mod tenant;
 pub mod throttle;
 pub mod token;

@@ -68,6 +68,10 @@ pub struct User {
     pub advertiser_id: Option<AdvertiserId>,
     /// The affiliate company a user of role `affiliate` works for.
     pub affiliate_id: Option<AffiliateId>,
+    /// When the user followed their verification link (`None`: never, or created by staff).
+    pub email_verified_at: Option<Micros>,
+    /// Sessions signed in before this moment are refused (set by a password reset).
+    pub password_changed_at: Option<Micros>,
 }
 
 /// What it takes to create a user.
@@ -264,6 +268,9 @@ impl User {
         let matches = password::verify(password_attempt, hash);
         match user {
             Some(user) if matches => {
+                if user.status == UserStatus::Pending {
+                    return Err(AccountsError::Pending { verified: user.email_verified_at.is_some() });
+                }
                 if user.status != UserStatus::Active {
                     return Err(AccountsError::Disabled);
                 }

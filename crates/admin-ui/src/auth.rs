@@ -61,7 +61,12 @@ impl FromRequest for CurrentUser {
                 })
                 .await?;
             match found {
-                Some((user, tenant)) if user.status == UserStatus::Active => Ok(CurrentUser { user, tenant, session }),
+                Some((user, tenant))
+                    if user.status == UserStatus::Active
+                        && user.password_changed_at.is_none_or(|changed| session.issued_at() >= changed) =>
+                {
+                    Ok(CurrentUser { user, tenant, session })
+                }
                 other => {
                     session.sign_out(state.clock.now());
                     Err(AppError::Unauthorized { tenant_slug: other.map(|(_, t)| t.slug), expired: false })

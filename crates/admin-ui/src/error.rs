@@ -84,7 +84,7 @@ impl From<AccountsError> for AppError {
             AccountsError::NotFound => AppError::NotFound,
             AccountsError::BadCredentials => AppError::Unauthorized { tenant_slug: None, expired: false },
             AccountsError::Throttled { retry_after_secs } => AppError::Throttled(retry_after_secs),
-            AccountsError::Disabled => AppError::Forbidden,
+            AccountsError::Disabled | AccountsError::Pending { .. } => AppError::Forbidden,
             AccountsError::Db(e) => e.into(),
         }
     }

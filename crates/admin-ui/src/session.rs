@@ -54,6 +54,11 @@ impl Session {
         inner.persisted.then(|| inner.data.csrf.clone())
     }
 
+    /// When the current session was signed in.
+    pub fn issued_at(&self) -> Micros {
+        self.0.borrow().data.issued_at
+    }
+
     pub fn expired_tenant(&self) -> Option<TenantId> {
         self.0.borrow().expired_tenant
     }

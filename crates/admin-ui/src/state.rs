@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::cookie::Key;
+use affnet_accounts::mail::{Email, Mailer};
 use affnet_db::{Clock, DbConn, DbPool};
 
 use crate::AppError;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub pool: DbPool,
     pub clock: Arc<dyn Clock>,
     pub web: WebConfig,
+    /// Outgoing email (SMTP or `.eml` files).
+    pub mailer: Arc<Mailer>,
 }
 
 impl AppState {
@@ -41,5 +44,31 @@ impl AppState {
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
+    }
+
+    /// Sends emails off the async executor, one by one, after the change they report has been
+    /// committed. A failure is logged (without the link it carried) and never fails the request.
+    pub async fn send_mail(&self, emails: Vec<Email>) {
+        if emails.is_empty() {
+            return;
+        }
+        let mailer = self.mailer.clone();
+        let outcome = actix_web::web::block(move || {
+            for email in &emails {
+                match mailer.send(email) {
+                    Ok(()) => tracing::info!(subject = %email.subject, "mail sent"),
+                    Err(e) => tracing::warn!(subject = %email.subject, error = %e, "mail not sent"),
+                }
+            }
+        })
+        .await;
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "mail not sent");
+        }
+    }
+
+    /// An absolute link to `path` on this site.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.web.public_url.trim_end_matches('/'))
     }
 }

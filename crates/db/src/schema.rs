@@ -14,6 +14,8 @@ diesel::table! {
         name -> Text,
         timezone -> Text,
         created_at -> BigInt,
+        signup_auto_approve -> Bool,
+        advertiser_signup -> Bool,
     }
 }
 
@@ -30,6 +32,21 @@ diesel::table! {
         last_login_at -> Nullable<BigInt>,
         advertiser_id -> Nullable<BigInt>,
         affiliate_id -> Nullable<BigInt>,
+        email_verified_at -> Nullable<BigInt>,
+        password_changed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    account_tokens (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        user_id -> BigInt,
+        purpose -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
     }
 }
 
@@ -350,6 +367,7 @@ diesel::joinable!(postback_jobs -> conversions (conversion_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     users,
+    account_tokens,
     api_keys,
     login_failures,
     advertisers,

@@ -37,6 +37,14 @@ pub struct Config {
     /// `AFFNET_CACHE_TTL`: seconds the click path may use offer and affiliate data without
     /// re-reading it (default 5; changes made on the same node apply at once).
     pub cache_ttl_secs: u64,
+    /// `AFFNET_SMTP_URL`: send mail through this SMTP server, e.g.
+    /// `smtp://user:pass@host:587?tls=starttls` or `smtps://user:pass@host:465`. When unset, mail
+    /// is written as `.eml` files to `mail_dir` instead.
+    pub smtp_url: Option<String>,
+    /// `AFFNET_MAIL_FROM`: the sender of every email (default `affnet <noreply@localhost>`).
+    pub mail_from: String,
+    /// `AFFNET_MAIL_DIR`: where `.eml` files go when no SMTP server is set (default `./mail`).
+    pub mail_dir: std::path::PathBuf,
     /// `AFFNET_POSTBACK_*`: the postback delivery worker.
     pub postbacks: affnet_tracking::delivery::DeliveryConfig,
 }
@@ -110,6 +118,9 @@ impl Config {
             shutdown_timeout: parse("AFFNET_SHUTDOWN_TIMEOUT", 10u64, "a number of seconds")?,
             log_json,
             cache_ttl_secs: parse("AFFNET_CACHE_TTL", 5u64, "a number of seconds")?,
+            smtp_url: var("AFFNET_SMTP_URL"),
+            mail_from: var("AFFNET_MAIL_FROM").unwrap_or_else(|| "affnet <noreply@localhost>".into()),
+            mail_dir: var("AFFNET_MAIL_DIR").unwrap_or_else(|| "./mail".into()).into(),
             postbacks: affnet_tracking::delivery::DeliveryConfig {
                 concurrency: parse("AFFNET_POSTBACK_CONCURRENCY", 32usize, "a number of requests")?.clamp(1, 1024),
                 max_attempts: parse("AFFNET_POSTBACK_MAX_ATTEMPTS", 10i64, "a number of attempts")?.clamp(1, 100),
@@ -138,6 +149,7 @@ impl Config {
             postback_max_attempts = self.postbacks.max_attempts,
             postback_timeout_secs = self.postbacks.timeout.as_secs(),
             postback_allow_private = self.postbacks.allow_private,
+            mail_from = %self.mail_from,
             "configuration"
         );
     }

@@ -22,7 +22,8 @@ fn init_logging(json: bool) {
 fn serve(config: Config) -> Result<(), CliError> {
     config.log();
     let pool = startup::connect_and_migrate(&config)?;
-    let state = startup::app_state(&config, pool.clone())?;
+    let mailer = startup::mailer(&config).map_err(|e| CliError::Refused(e.to_string()))?;
+    let state = startup::app_state(&config, pool.clone(), mailer)?;
     let (tracking, writers) = affnet_tracking::handlers::start(
         &config.database_url,
         pool,

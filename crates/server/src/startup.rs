@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::cookie::Key;
+use affnet_accounts::mail::{MailError, Mailer};
 use affnet_admin_ui::{AppState, WebConfig};
 use affnet_db::{migrate, settings, DbError, DbPool, SystemClock};
 
@@ -34,7 +35,21 @@ pub fn cookie_key(config: &Config, pool: &DbPool) -> Result<Key, DbError> {
     Ok(Key::derive_from(master.as_bytes()))
 }
 
-pub fn app_state(config: &Config, pool: DbPool) -> Result<AppState, DbError> {
+/// The mail transport of the configuration, said clearly in the log: SMTP, or `.eml` files.
+pub fn mailer(config: &Config) -> Result<Mailer, MailError> {
+    let mailer = Mailer::from_settings(config.smtp_url.as_deref(), &config.mail_from, &config.mail_dir)?;
+    if config.smtp_url.is_some() {
+        tracing::info!(transport = mailer.description(), "mail is sent by SMTP");
+    } else {
+        tracing::warn!(
+            transport = mailer.description(),
+            "AFFNET_SMTP_URL is not set: mail is NOT delivered, each message is written as an .eml file"
+        );
+    }
+    Ok(mailer)
+}
+
+pub fn app_state(config: &Config, pool: DbPool, mailer: Mailer) -> Result<AppState, DbError> {
     let cookie_key = cookie_key(config, &pool)?;
     Ok(AppState {
         pool,
@@ -45,5 +60,6 @@ pub fn app_state(config: &Config, pool: DbPool) -> Result<AppState, DbError> {
             trust_proxy: config.trust_proxy,
             public_url: config.public_url.clone(),
         },
+        mailer: Arc::new(mailer),
     })
 }

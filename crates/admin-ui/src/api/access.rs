@@ -156,5 +156,6 @@ pub async fn decide(
         })
         .await?;
     tracing::info!(tenant = %tenant, by = %by, offer = %offer, affiliate = %affiliate, status = %status, "offer access decided through the API");
+    crate::pages::signup::notify_access_decision(&state, tenant, offer, affiliate, status).await;
     Ok(HttpResponse::Ok().json(AccessJson::from(row)))
 }

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod home;
 pub mod reports;
 pub mod sign_in;
+pub mod signup;
 pub mod tracking;
 pub mod users;
 
@@ -34,6 +35,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/login", web::get().to(sign_in::find_network))
             .route("/t/{slug}/login", web::get().to(sign_in::form))
             .route("/t/{slug}/login", web::post().to(sign_in::submit))
+            .route("/t/{slug}/signup", web::get().to(signup::affiliate_form))
+            .route("/t/{slug}/signup", web::post().to(signup::affiliate_submit))
+            .route("/t/{slug}/signup/advertiser", web::get().to(signup::advertiser_form))
+            .route("/t/{slug}/signup/advertiser", web::post().to(signup::advertiser_submit))
+            .route("/t/{slug}/verify/{token}", web::get().to(signup::verify))
+            .route("/t/{slug}/forgot", web::get().to(signup::forgot_form))
+            .route("/t/{slug}/forgot", web::post().to(signup::forgot_submit))
+            .route("/t/{slug}/reset/{token}", web::get().to(signup::reset_form))
+            .route("/t/{slug}/reset/{token}", web::post().to(signup::reset_submit))
             .route("/logout", web::post().to(sign_in::sign_out))
             .route("/admin", web::get().to(home::staff))
             .route("/affiliate", web::get().to(home::affiliate))
@@ -41,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/users", web::get().to(users::list))
             .route("/admin/users", web::post().to(users::create))
             .route("/admin/users/{id}", web::get().to(users::show))
+            .route("/admin/signup-settings", web::post().to(users::signup_settings))
             .route("/admin/users/{id}/status", web::post().to(users::set_status))
             .configure(catalogue::configure)
             .configure(tracking::configure)

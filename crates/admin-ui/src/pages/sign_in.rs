@@ -118,6 +118,14 @@ pub async fn submit(
                 (retry_after_secs + 59) / 60
             ),
         ),
+        Err(AccountsError::Pending { verified: false }) => (
+            StatusCode::FORBIDDEN,
+            "Please confirm your email address first: follow the link we emailed you.".to_owned(),
+        ),
+        Err(AccountsError::Pending { verified: true }) => (
+            StatusCode::FORBIDDEN,
+            "Your account is waiting for approval by the network. We will email you when it is approved.".to_owned(),
+        ),
         Err(AccountsError::Disabled) => {
             (StatusCode::FORBIDDEN, "This account is not active. Contact your network's administrator.".to_owned())
         }

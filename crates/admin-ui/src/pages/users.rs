@@ -35,6 +35,8 @@ struct UsersPage {
     filter: String,
     form: UserForm,
     errors: FieldErrors,
+    signup: affnet_accounts::signup::SignupSettings,
+    slug: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -51,7 +53,9 @@ async fn users_page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let tenant = me.tenant.id;
-    let users = state.db(move |c| Ok(User::list(c, tenant, filter, 500, 0)?)).await?;
+    let (users, signup) = state
+        .db(move |c| Ok((User::list(c, tenant, filter, 500, 0)?, affnet_accounts::signup::settings(c, tenant)?)))
+        .await?;
     let page = UsersPage {
         l: Layout::for_user(me, "Users", "/admin/users"),
         users,
@@ -59,6 +63,8 @@ async fn users_page(
         filter: filter.map(|r| r.as_str().to_owned()).unwrap_or_default(),
         form,
         errors,
+        signup,
+        slug: me.tenant.slug.clone(),
     };
     render(status, &page)
 }
@@ -177,9 +183,63 @@ pub async fn set_status(
     if id == me.user.id {
         return Err(AppError::BadRequest("you cannot change the status of your own account".into()));
     }
-    let tenant = me.tenant.id;
-    state.db(move |c| Ok(User::set_status(c, tenant, id, status)?)).await?;
+    let (tenant, now) = (me.tenant.id, state.clock.now());
+    // A pending signup is decided (with its company, and an email); others just change status.
+    let decided = state
+        .db(move |c| {
+            let before = User::find(c, tenant, id)?;
+            if before.status == UserStatus::Pending {
+                let approve = status == UserStatus::Active;
+                affnet_accounts::signup::decide(c, tenant, id, approve, now)?;
+                affnet_offers::changed();
+                Ok(Some(User::find(c, tenant, id)?))
+            } else {
+                User::set_status(c, tenant, id, status)?;
+                Ok(None)
+            }
+        })
+        .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, status = status.as_str(), "user status changed");
-    me.session.flash("success", format!("User is now {}.", status.as_str()));
+    if let Some(user) = decided {
+        let approved = status == UserStatus::Active;
+        state.send_mail(crate::pages::signup::decision_mail(&state, &me.tenant, &user, approved)).await;
+        me.session.flash(
+            "success",
+            if approved { "Signup approved; the user was emailed." } else { "Signup rejected; the user was emailed." },
+        );
+    } else {
+        me.session.flash("success", format!("User is now {}.", status.as_str()));
+    }
     Ok(see_other(&format!("/admin/users/{id}")))
+}
+
+#[derive(serde::Deserialize)]
+pub struct SignupSettingsForm {
+    #[serde(default)]
+    auto_approve: Option<String>,
+    #[serde(default)]
+    advertiser_signup: Option<String>,
+}
+
+/// `POST /admin/signup-settings`: the network's public signup settings.
+pub async fn signup_settings(
+    state: web::Data<AppState>,
+    me: NetworkAdmin,
+    CsrfForm(form): CsrfForm<SignupSettingsForm>,
+) -> Result<HttpResponse, AppError> {
+    let settings = affnet_accounts::signup::SignupSettings {
+        auto_approve: form.auto_approve.is_some(),
+        advertiser_signup: form.advertiser_signup.is_some(),
+    };
+    let tenant = me.tenant.id;
+    state.db(move |c| Ok(affnet_accounts::signup::set_settings(c, tenant, settings)?)).await?;
+    tracing::info!(
+        tenant = %me.tenant.slug,
+        by = %me.user.id,
+        auto_approve = settings.auto_approve,
+        advertiser_signup = settings.advertiser_signup,
+        "signup settings changed"
+    );
+    me.session.flash("success", "Signup settings saved.");
+    Ok(see_other("/admin/users"))
 }

@@ -12,6 +12,8 @@ mod pages;
 mod postbacks;
 mod reports;
 mod sign_in;
+mod signup;
+mod smtp_sink;
 mod support;
 mod tracking;
 mod tracking_api;

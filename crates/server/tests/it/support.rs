@@ -20,6 +20,8 @@ pub struct TestApp {
     pub base: String,
     pub pool: DbPool,
     pub clock: ManualClock,
+    /// Every email the app sent (through SMTP on loopback).
+    pub mail: crate::smtp_sink::SmtpSink,
     handle: actix_web::dev::ServerHandle,
     _db: TestDb,
 }
@@ -29,6 +31,7 @@ impl TestApp {
         let db = TestDb::new(backend);
         let pool = db.pool();
         let clock = ManualClock::at(Micros::now());
+        let mail = crate::smtp_sink::SmtpSink::start();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState {
@@ -40,6 +43,14 @@ impl TestApp {
                 trust_proxy: false,
                 public_url: base.clone(),
             },
+            mailer: Arc::new(
+                affnet_accounts::mail::Mailer::from_settings(
+                    Some(&mail.url()),
+                    "Network <noreply@affnet.test>",
+                    std::path::Path::new("unused"),
+                )
+                .unwrap(),
+            ),
         };
         let (tracking, _writers) = affnet_tracking::handlers::start(
             &db.url,
@@ -57,7 +68,7 @@ impl TestApp {
         let server = affnet_server::app::http_server(state, tracking, listener, 1, 1).unwrap();
         let handle = server.handle();
         actix_web::rt::spawn(server);
-        TestApp { base, pool, clock, handle, _db: db }
+        TestApp { base, pool, clock, mail, handle, _db: db }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -107,6 +107,8 @@ pub async fn decide(
     match result {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %a.offer_id, affiliate = %a.affiliate_id, status = status.as_str(), "offer access decided");
+            crate::pages::signup::notify_access_decision(&state, me.tenant.id, a.offer_id, a.affiliate_id, status)
+                .await;
             me.session
                 .flash("success", format!("Affiliate #{} is {} for offer #{}.", a.affiliate_id, status, a.offer_id));
             if form.back == "offer" {

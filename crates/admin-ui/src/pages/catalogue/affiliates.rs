@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use affnet_accounts::signup;
 use affnet_accounts::user::Company;
 use affnet_accounts::{Role, User};
 use affnet_db::{AffiliateId, FieldErrors, UserId};
@@ -277,8 +278,26 @@ pub async fn set_status(
         _ => return Err(AppError::BadRequest("status must be active, suspended or rejected".into())),
     };
     let (tenant, now, id) = (me.tenant.id, state.clock.now(), AffiliateId(id.into_inner()));
-    let a = state.db(move |c| Affiliate::set_status(c, tenant, id, status, now).map_err(offers_err)).await?;
-    tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, status = status.as_str(), "affiliate status changed");
+    // Approving or rejecting the company decides its pending signups too (they are emailed).
+    let (a, decided) = state
+        .db(move |c| {
+            let a = Affiliate::set_status(c, tenant, id, status, now).map_err(offers_err)?;
+            let mut decided = Vec::new();
+            if matches!(status, AffiliateStatus::Active | AffiliateStatus::Rejected) {
+                let approve = status == AffiliateStatus::Active;
+                for u in signup::pending_of_company(c, tenant, Company::Affiliate(id))? {
+                    signup::decide(c, tenant, u.id, approve, now)?;
+                    decided.push(u);
+                }
+            }
+            Ok((a, decided))
+        })
+        .await?;
+    tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, status = status.as_str(), signups = decided.len(), "affiliate status changed");
+    let approved = status == AffiliateStatus::Active;
+    let emails =
+        decided.iter().flat_map(|u| crate::pages::signup::decision_mail(&state, &me.tenant, u, approved)).collect();
+    state.send_mail(emails).await;
     let verb = match status {
         AffiliateStatus::Active => "approved",
         AffiliateStatus::Suspended => "suspended",

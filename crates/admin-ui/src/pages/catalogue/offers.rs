@@ -911,6 +911,14 @@ pub async fn assign(
     match result {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %id, affiliate = %a.affiliate_id, "offer assigned");
+            crate::pages::signup::notify_access_decision(
+                &state,
+                me.tenant.id,
+                id,
+                a.affiliate_id,
+                AccessStatus::Approved,
+            )
+            .await;
             me.session.flash("success", format!("Affiliate #{} may now run this offer.", a.affiliate_id));
             Ok(see_other(&format!("/admin/offers/{id}#access")))
         }

@@ -1,0 +1,446 @@
+//! The public pages of a network's accounts: affiliate (and, where enabled, advertiser) signup,
+//! email verification, forgotten password and reset. Like sign-in, they learn their tenant from
+//! the `/t/{slug}` prefix.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use affnet_accounts::mail::{Email, Greeting, Kind};
+use affnet_accounts::signup::{self, Purpose, SignupInput, SignupKind};
+use affnet_accounts::{throttle, AccountsError, Tenant, User};
+use affnet_db::FieldErrors;
+use askama::Template;
+
+use crate::auth::client_ip;
+use crate::csrf::CsrfForm;
+use crate::layout::{render, Layout};
+use crate::session::Session;
+use crate::{AppError, AppState};
+
+async fn tenant_by_slug(state: &AppState, slug: String) -> Result<Tenant, AppError> {
+    state.db(move |c| Tenant::find_by_slug(c, &slug)?.ok_or(AppError::NotFound)).await
+}
+
+fn greeting(tenant: &Tenant, user: &User) -> Greeting {
+    Greeting { network: tenant.name.clone(), name: user.name.clone() }
+}
+
+/// Renders a message for `user`; a template failure is logged and nothing is sent.
+fn message(kind: Kind, tenant: &Tenant, user: &User, link: &str, detail: &str) -> Vec<Email> {
+    match Email::render(kind, &user.email, &greeting(tenant, user), link, detail) {
+        Ok(e) => vec![e],
+        Err(e) => {
+            tracing::error!(error = %e, "mail not rendered");
+            Vec::new()
+        }
+    }
+}
+
+/// A short page with one message (after signup, verification, reset…).
+#[derive(Template)]
+#[template(path = "signup/notice.html")]
+struct NoticePage {
+    l: Layout,
+    tenant: Tenant,
+    heading: String,
+    text: String,
+    sign_in: bool,
+}
+
+fn notice(
+    session: &Session,
+    status: StatusCode,
+    tenant: Tenant,
+    heading: &str,
+    text: &str,
+    sign_in: bool,
+) -> Result<HttpResponse, AppError> {
+    let page = NoticePage {
+        l: Layout::anonymous(session, heading),
+        tenant,
+        heading: heading.to_owned(),
+        text: text.to_owned(),
+        sign_in,
+    };
+    render(status, &page)
+}
+
+#[derive(Default, serde::Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    company: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    terms: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "signup/form.html")]
+struct SignupPage {
+    l: Layout,
+    tenant: Tenant,
+    advertiser: bool,
+    action: String,
+    form: SignupForm,
+    errors: FieldErrors,
+}
+
+fn signup_page(
+    session: &Session,
+    status: StatusCode,
+    tenant: Tenant,
+    kind: SignupKind,
+    form: SignupForm,
+    errors: FieldErrors,
+) -> Result<HttpResponse, AppError> {
+    let advertiser = kind == SignupKind::Advertiser;
+    let what = if advertiser { "an advertiser" } else { "an affiliate" };
+    let action =
+        if advertiser { format!("/t/{}/signup/advertiser", tenant.slug) } else { format!("/t/{}/signup", tenant.slug) };
+    let page = SignupPage {
+        l: Layout::anonymous(session, format!("Sign up as {what} with {}", tenant.name)),
+        tenant,
+        advertiser,
+        action,
+        form,
+        errors,
+    };
+    render(status, &page)
+}
+
+async fn open_signup(state: &AppState, slug: String, kind: SignupKind) -> Result<Tenant, AppError> {
+    let tenant = tenant_by_slug(state, slug).await?;
+    if kind == SignupKind::Advertiser {
+        let id = tenant.id;
+        if !state.db(move |c| Ok(signup::settings(c, id)?)).await?.advertiser_signup {
+            return Err(AppError::NotFound);
+        }
+    }
+    Ok(tenant)
+}
+
+/// `GET /t/{slug}/signup`
+pub async fn affiliate_form(
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let tenant = open_signup(&state, slug.into_inner(), SignupKind::Affiliate).await?;
+    signup_page(&session, StatusCode::OK, tenant, SignupKind::Affiliate, SignupForm::default(), FieldErrors::new())
+}
+
+/// `GET /t/{slug}/signup/advertiser` (only where the network enables it)
+pub async fn advertiser_form(
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let tenant = open_signup(&state, slug.into_inner(), SignupKind::Advertiser).await?;
+    signup_page(&session, StatusCode::OK, tenant, SignupKind::Advertiser, SignupForm::default(), FieldErrors::new())
+}
+
+/// `POST /t/{slug}/signup`
+pub async fn affiliate_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+    form: CsrfForm<SignupForm>,
+) -> Result<HttpResponse, AppError> {
+    submit(req, state, session, slug.into_inner(), SignupKind::Affiliate, form.0).await
+}
+
+/// `POST /t/{slug}/signup/advertiser`
+pub async fn advertiser_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+    form: CsrfForm<SignupForm>,
+) -> Result<HttpResponse, AppError> {
+    submit(req, state, session, slug.into_inner(), SignupKind::Advertiser, form.0).await
+}
+
+async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    slug: String,
+    kind: SignupKind,
+    form: SignupForm,
+) -> Result<HttpResponse, AppError> {
+    let tenant = open_signup(&state, slug, kind).await?;
+    let ip = client_ip(&req, state.web.trust_proxy);
+    let now = state.clock.now();
+    let tenant_id = tenant.id;
+    let (company, name, email, password) =
+        (form.company.clone(), form.name.clone(), form.email.clone(), form.password.clone());
+    let accept_terms = form.terms.is_some();
+    let result = state
+        .db(move |c| {
+            // Every attempt counts against the client address, like failed sign-ins.
+            throttle::check(c, tenant_id, "signup", &ip, now)?;
+            throttle::record_failure(c, tenant_id, "signup", &ip, now)?;
+            let input =
+                SignupInput { kind, company: &company, name: &name, email: &email, password: &password, accept_terms };
+            Ok(signup::register(c, tenant_id, &input, now))
+        })
+        .await?;
+    match result {
+        Ok(reg) => {
+            tracing::info!(tenant = %tenant.slug, user = %reg.user.id, "signed up");
+            let link = state.link(&format!("/t/{}/verify/{}", tenant.slug, reg.verify_token));
+            state.send_mail(message(Kind::VerifyEmail, &tenant, &reg.user, &link, "")).await;
+            notice(
+                &session,
+                StatusCode::OK,
+                tenant,
+                "Check your email",
+                "We sent you a link to confirm your email address. Follow it to continue; then your \
+                 account is reviewed by the network.",
+                false,
+            )
+        }
+        Err(AccountsError::Invalid(errors)) => {
+            let form = SignupForm { password: String::new(), ..form };
+            signup_page(&session, StatusCode::UNPROCESSABLE_ENTITY, tenant, kind, form, errors)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `GET /t/{slug}/verify/{token}`
+pub async fn verify(
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, token) = path.into_inner();
+    let tenant = tenant_by_slug(&state, slug).await?;
+    let (tenant_id, now) = (tenant.id, state.clock.now());
+    let result = state.db(move |c| Ok(signup::verify_email(c, tenant_id, &token, now))).await?;
+    match result {
+        Ok(v) if v.activated => {
+            tracing::info!(tenant = %tenant.slug, user = %v.user.id, "email verified, approved automatically");
+            let link = state.link(&format!("/t/{}/login", tenant.slug));
+            state.send_mail(message(Kind::AccountApproved, &tenant, &v.user, &link, "")).await;
+            notice(
+                &session,
+                StatusCode::OK,
+                tenant,
+                "Email confirmed",
+                "Your account is active: you can sign in now.",
+                true,
+            )
+        }
+        Ok(v) => {
+            tracing::info!(tenant = %tenant.slug, user = %v.user.id, "email verified");
+            notice(
+                &session,
+                StatusCode::OK,
+                tenant,
+                "Email confirmed",
+                "Thank you. Your account now waits for the network's approval; we will email you when it is approved.",
+                false,
+            )
+        }
+        Err(AccountsError::NotFound) => notice(
+            &session,
+            StatusCode::NOT_FOUND,
+            tenant,
+            "Link not valid",
+            "This confirmation link is unknown, already used or expired.",
+            false,
+        ),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signup/forgot.html")]
+struct ForgotPage {
+    l: Layout,
+    tenant: Tenant,
+    email: String,
+}
+
+/// `GET /t/{slug}/forgot`
+pub async fn forgot_form(
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let tenant = tenant_by_slug(&state, slug.into_inner()).await?;
+    let page = ForgotPage { l: Layout::anonymous(&session, "Forgot your password?"), tenant, email: String::new() };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(serde::Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /t/{slug}/forgot`: the same answer whether or not the address has an account.
+pub async fn forgot_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+    CsrfForm(form): CsrfForm<ForgotForm>,
+) -> Result<HttpResponse, AppError> {
+    let tenant = tenant_by_slug(&state, slug.into_inner()).await?;
+    let ip = client_ip(&req, state.web.trust_proxy);
+    let (tenant_id, now, email) = (tenant.id, state.clock.now(), form.email);
+    let found = state.db(move |c| Ok(signup::request_reset(c, tenant_id, &email, &ip, now)?)).await?;
+    if let Some((user, token)) = found {
+        tracing::info!(tenant = %tenant.slug, user = %user.id, "password reset requested");
+        let link = state.link(&format!("/t/{}/reset/{token}", tenant.slug));
+        state.send_mail(message(Kind::PasswordReset, &tenant, &user, &link, "")).await;
+    }
+    notice(
+        &session,
+        StatusCode::OK,
+        tenant,
+        "Check your email",
+        "If the address belongs to an account of this network, we sent it a link to choose a new password. \
+         The link works once, for one hour.",
+        false,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "signup/reset.html")]
+struct ResetPage {
+    l: Layout,
+    tenant: Tenant,
+    token: String,
+    error: Option<String>,
+}
+
+fn invalid_reset(session: &Session, tenant: Tenant) -> Result<HttpResponse, AppError> {
+    notice(
+        session,
+        StatusCode::NOT_FOUND,
+        tenant,
+        "Link not valid",
+        "This password reset link is unknown, already used or expired. Ask for a new one.",
+        false,
+    )
+}
+
+/// `GET /t/{slug}/reset/{token}`
+pub async fn reset_form(
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, token) = path.into_inner();
+    let tenant = tenant_by_slug(&state, slug).await?;
+    let (tenant_id, now, t) = (tenant.id, state.clock.now(), token.clone());
+    let live = state.db(move |c| Ok(signup::peek_token(c, tenant_id, Purpose::ResetPassword, &t, now)?)).await?;
+    if live.is_none() {
+        return invalid_reset(&session, tenant);
+    }
+    let page = ResetPage { l: Layout::anonymous(&session, "Choose a new password"), tenant, token, error: None };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(serde::Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /t/{slug}/reset/{token}`
+pub async fn reset_submit(
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<ResetForm>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, token) = path.into_inner();
+    let tenant = tenant_by_slug(&state, slug).await?;
+    let (tenant_id, now, t) = (tenant.id, state.clock.now(), token.clone());
+    let result = state.db(move |c| Ok(signup::reset_password(c, tenant_id, &t, &form.password, now))).await?;
+    match result {
+        Ok(user) => {
+            tracing::info!(tenant = %tenant.slug, user = %user.id, "password reset");
+            notice(
+                &session,
+                StatusCode::OK,
+                tenant,
+                "Password changed",
+                "Your new password is set. Sign in with it; other sessions of your account have been signed out.",
+                true,
+            )
+        }
+        Err(AccountsError::Invalid(e)) => {
+            let page = ResetPage {
+                l: Layout::anonymous(&session, "Choose a new password"),
+                tenant,
+                token,
+                error: e.get("password").map(str::to_owned),
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(AccountsError::NotFound) => invalid_reset(&session, tenant),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The emails of an admin's decision on a pending signup.
+pub fn decision_mail(state: &AppState, tenant: &Tenant, user: &User, approved: bool) -> Vec<Email> {
+    if approved {
+        let link = state.link(&format!("/t/{}/login", tenant.slug));
+        message(Kind::AccountApproved, tenant, user, &link, "")
+    } else {
+        message(Kind::AccountRejected, tenant, user, "", "")
+    }
+}
+
+/// Emails the active users of an affiliate about a decision on their access to an offer. Called
+/// after the decision is committed; any failure is logged, never returned.
+pub async fn notify_access_decision(
+    state: &AppState,
+    tenant: affnet_db::TenantId,
+    offer: affnet_db::OfferId,
+    affiliate: affnet_db::AffiliateId,
+    status: affnet_offers::AccessStatus,
+) {
+    let approved = match status {
+        affnet_offers::AccessStatus::Approved => true,
+        affnet_offers::AccessStatus::Rejected => false,
+        _ => return,
+    };
+    let loaded = state
+        .db(move |c| {
+            let t = Tenant::find(c, tenant)?;
+            let name = affnet_offers::Offer::find(c, tenant, offer)?.name;
+            let users = User::list_of_company(c, tenant, affnet_accounts::user::Company::Affiliate(affiliate))?;
+            Ok((t, name, users))
+        })
+        .await;
+    let (tenant, offer_name, users) = match loaded {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "offer access mail not sent");
+            return;
+        }
+    };
+    let (kind, link) = if approved {
+        (Kind::OfferAccessApproved, state.link("/affiliate/offers"))
+    } else {
+        (Kind::OfferAccessRejected, String::new())
+    };
+    let emails = users
+        .iter()
+        .filter(|u| u.status == affnet_accounts::UserStatus::Active)
+        .flat_map(|u| message(kind, &tenant, u, &link, &offer_name))
+        .collect();
+    state.send_mail(emails).await;
+}

@@ -1,0 +1,281 @@
+//! Public signup, email verification, approval, password reset, and the emails they send
+//! (through a real SMTP conversation with a sink on loopback).
+
+use affnet_accounts::signup::{self, SignupSettings};
+use affnet_accounts::{Tenant, UserStatus};
+use affnet_db::{Backend, Clock, Micros};
+
+use crate::support::{TestApp, PASSWORD};
+
+const NEW_PASSWORD: &str = "a brand new secret";
+
+async fn sign_up(b: &crate::support::Browser, slug: &str, email: &str) -> crate::support::Page {
+    let path = format!("/t/{slug}/signup");
+    b.submit(
+        &path,
+        &path,
+        &[("company", "Jo Media"), ("name", "Jo"), ("email", email), ("password", PASSWORD), ("terms", "on")],
+    )
+    .await
+}
+
+fn settings(app: &TestApp, tenant: &Tenant, s: SignupSettings) {
+    let mut conn = app.pool.get().unwrap();
+    signup::set_settings(&mut conn, tenant.id, s).unwrap();
+}
+
+async fn affiliate_signs_up_verifies_waits_for_approval_and_signs_in(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let b = app.browser();
+
+    let form = b.get("/t/acme/signup").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("Affiliate signup") && form.body.contains("name=\"terms\""), "{}", form.body);
+
+    let done = sign_up(&b, "acme", "jo@media.test").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Check your email"));
+    let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == "jo@media.test").unwrap();
+    assert_eq!(user.status, UserStatus::Pending);
+    assert!(user.email_verified_at.is_none());
+
+    // Not yet verified: sign-in refused with a clear message.
+    let refused = b.sign_in("acme", "jo@media.test", PASSWORD).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("confirm your email address"), "{}", refused.body);
+
+    let mail = app.mail.last_to("jo@media.test");
+    assert!(mail.subject().contains("Confirm your email"), "{}", mail.data);
+    assert!(mail.data.contains("multipart/alternative") && mail.data.contains("text/html"));
+    let link = mail.link("/t/acme/verify/").unwrap();
+    assert!(link.len() > "/t/acme/verify/".len() + 32, "{link}");
+
+    let verified = b.get(&link).await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    assert!(verified.body.contains("waits for the network"), "{}", verified.body);
+    // Single use.
+    assert_eq!(b.get(&link).await.status, 404);
+
+    let pending = b.sign_in("acme", "jo@media.test", PASSWORD).await;
+    assert_eq!(pending.status, 403);
+    assert!(pending.body.contains("waiting for approval"), "{}", pending.body);
+
+    // The admin approves from the user's page.
+    let admin = app.browser();
+    assert_eq!(admin.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303);
+    let page = admin.get(&format!("/admin/users/{}", user.id)).await;
+    assert!(page.body.contains("Approve") && page.body.contains("email confirmed"), "{}", page.body);
+    let approved = admin
+        .submit(
+            &format!("/admin/users/{}", user.id),
+            &format!("/admin/users/{}/status", user.id),
+            &[("status", "active")],
+        )
+        .await;
+    assert_eq!(approved.status, 303);
+    let mail = app.mail.last_to("jo@media.test");
+    assert!(mail.subject().contains("approved"), "{}", mail.data);
+    assert!(mail.text().contains("/t/acme/login"));
+    {
+        let mut conn = app.pool.get().unwrap();
+        let company = affnet_offers::Affiliate::find(&mut conn, net.tenant.id, user.affiliate_id.unwrap()).unwrap();
+        assert_eq!(company.status.as_str(), "active");
+    }
+
+    let signed_in = b.sign_in("acme", "jo@media.test", PASSWORD).await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(signed_in.location.as_deref(), Some("/affiliate"));
+    app.stop().await;
+}
+
+async fn auto_approve_activates_on_verification_and_rejection_mails(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let saved = admin.submit("/admin/users", "/admin/signup-settings", &[("auto_approve", "on")]).await;
+    assert_eq!(saved.status, 303);
+    assert!(admin.get("/admin/users").await.body.contains("Signup settings saved."));
+    let b = app.browser();
+    assert_eq!(sign_up(&b, "acme", "auto@media.test").await.status, 200);
+    let link = app.mail.last_to("auto@media.test").link("/t/acme/verify/").unwrap();
+    let verified = b.get(&link).await;
+    assert!(verified.body.contains("Your account is active"), "{}", verified.body);
+    assert!(app.mail.last_to("auto@media.test").subject().contains("approved"));
+    assert_eq!(b.sign_in("acme", "auto@media.test", PASSWORD).await.status, 303);
+
+    // Advertiser signup is closed unless the network opens it.
+    assert_eq!(b.get("/t/acme/signup/advertiser").await.status, 404);
+    settings(&app, &net.tenant, SignupSettings { auto_approve: false, advertiser_signup: true });
+    let c = app.browser();
+    let path = "/t/acme/signup/advertiser";
+    let page = c.get(path).await;
+    assert!(page.body.contains("Advertiser signup"), "{}", page.body);
+    let done = c
+        .submit(
+            path,
+            path,
+            &[("company", "Shop"), ("name", "Al"), ("email", "al@shop.test"), ("password", PASSWORD), ("terms", "on")],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let al = app.users_of(&net.tenant).into_iter().find(|u| u.email == "al@shop.test").unwrap();
+    assert!(al.advertiser_id.is_some());
+
+    // Rejection: the user is disabled and told.
+    let rejected = admin
+        .submit(
+            &format!("/admin/users/{}", al.id),
+            &format!("/admin/users/{}/status", al.id),
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_eq!(rejected.status, 303);
+    assert!(app.mail.last_to("al@shop.test").subject().contains("application"));
+    let al = app.users_of(&net.tenant).into_iter().find(|u| u.email == "al@shop.test").unwrap();
+    assert_eq!(al.status, UserStatus::Disabled);
+    app.stop().await;
+}
+
+async fn password_reset_is_single_use_and_expires(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let b = app.browser();
+    // A session signed in before the reset…
+    let old = app.browser();
+    assert_eq!(old.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303);
+    assert_eq!(old.get("/admin").await.status, 200);
+    app.clock.advance(Micros::SECOND);
+
+    // Unknown addresses get the same answer and no mail.
+    let unknown = b.submit("/t/acme/forgot", "/t/acme/forgot", &[("email", "nobody@acme.test")]).await;
+    let known = b.submit("/t/acme/forgot", "/t/acme/forgot", &[("email", "admin@acme.test")]).await;
+    assert_eq!(unknown.status, 200);
+    assert_eq!(unknown.body, known.body);
+    assert!(app.mail.to("nobody@acme.test").is_empty());
+    let mail = app.mail.last_to("admin@acme.test");
+    assert!(mail.subject().contains("Reset"), "{}", mail.data);
+    let link = mail.link("/t/acme/reset/").unwrap();
+
+    // Expired after an hour.
+    app.clock.advance(Micros::HOUR + Micros::SECOND);
+    assert_eq!(b.get(&link).await.status, 404);
+    app.clock.advance(-(Micros::HOUR + Micros::SECOND));
+
+    let form = b.get(&link).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    // Policy refused without using the token up.
+    let short = b.submit(&link, &link, &[("password", "short")]).await;
+    assert_eq!(short.status, 422);
+    assert!(short.body.contains("at least"), "{}", short.body);
+    let done = b.submit(&link, &link, &[("password", NEW_PASSWORD)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Password changed"));
+    // Reused: refused.
+    assert_eq!(b.get(&link).await.status, 404);
+    let token = b.get("/t/acme/login").await.csrf();
+    assert_eq!(b.post(&link, &[("csrf_token", &token), ("password", "another one entirely")]).await.status, 404);
+
+    // The old session is signed out; the old password no longer works, the new one does.
+    assert_eq!(old.get("/admin").await.status, 401);
+    assert_eq!(b.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 401);
+    assert_eq!(b.sign_in("acme", "admin@acme.test", NEW_PASSWORD).await.status, 303);
+    app.stop().await;
+}
+
+async fn bad_signups_change_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let b = app.browser();
+    let path = "/t/acme/signup";
+    let before = app.users_of(&net.tenant).len();
+    let good =
+        [("company", "Jo Media"), ("name", "Jo"), ("email", "jo@media.test"), ("password", PASSWORD), ("terms", "on")];
+    let without = |skip: &str| good.iter().copied().filter(|(k, _)| *k != skip).collect::<Vec<_>>();
+    let with = |key: &str, value: &'static str| {
+        good.iter().map(|(k, v)| if *k == key { (*k, value) } else { (*k, *v) }).collect::<Vec<_>>()
+    };
+    for (form, field, message) in [
+        (without("terms"), "terms", "accept the terms"),
+        (with("email", "not-an-email"), "email", "enter an email address"),
+        (with("password", "short"), "password", "at least"),
+        (with("email", "admin@acme.test"), "email", "already exists"),
+        (with("company", " "), "company", "company"),
+    ] {
+        let page = b.submit(path, path, &form).await;
+        assert_eq!(page.status, 422, "{field}: {}", page.body);
+        assert!(page.body.contains(message), "{field}: {}", page.body);
+        assert!(page.body.contains("field-error"), "{field}");
+    }
+    // No CSRF token: refused before anything happens.
+    assert_eq!(b.post(path, &good).await.status, 403);
+    // Unknown network.
+    assert_eq!(b.get("/t/nowhere/signup").await.status, 404);
+    let token = b.get(path).await.csrf();
+    let mut with_token = vec![("csrf_token", token.as_str())];
+    with_token.extend_from_slice(&good);
+    assert_eq!(b.post("/t/nowhere/signup", &with_token).await.status, 404);
+
+    assert_eq!(app.users_of(&net.tenant).len(), before);
+    assert!(app.mail.all().is_empty(), "{:?}", app.mail.all());
+    {
+        let mut conn = app.pool.get().unwrap();
+        assert!(affnet_offers::Affiliate::list(&mut conn, net.tenant.id, None, None, 100, 0).unwrap().is_empty());
+    }
+    app.stop().await;
+}
+
+async fn offer_access_decisions_are_mailed_to_the_affiliate(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let adv = app.advertiser(&net.tenant, "Shop");
+    let user = app.user(&net.tenant, "aff@media.test", affnet_accounts::Role::Affiliate);
+    let aff = user.affiliate_id.unwrap();
+    let input = affnet_offers::OfferInput::simple(adv.id, "Shop CPA", "https://shop.example/?t={transaction_id}", 250);
+    let offer =
+        affnet_offers::Offer::create(&mut app.pool.get().unwrap(), net.tenant.id, &input, app.clock.now()).unwrap();
+    let staff = app.api(&net.api_key.token);
+    let decide =
+        |status: &'static str| serde_json::json!({"offer_id": offer.id, "affiliate_id": aff, "status": status});
+    assert_eq!(staff.post("/api/v1/offer-access/decide", decide("approved")).await.status, 200);
+    let mail = app.mail.last_to("aff@media.test");
+    assert!(mail.subject().contains("Shop CPA") && mail.subject().contains("approved"), "{}", mail.data);
+    assert!(mail.text().contains("/affiliate/offers"));
+    assert_eq!(staff.post("/api/v1/offer-access/decide", decide("rejected")).await.status, 200);
+    let mail = app.mail.last_to("aff@media.test");
+    assert!(mail.subject().contains("declined"), "{}", mail.data);
+    assert_eq!(app.mail.to("aff@media.test").len(), 2);
+    app.stop().await;
+}
+
+async fn approving_the_affiliate_company_approves_its_signup(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let b = app.browser();
+    assert_eq!(sign_up(&b, "acme", "jo@media.test").await.status, 200);
+    let link = app.mail.last_to("jo@media.test").link("/t/acme/verify/").unwrap();
+    assert_eq!(b.get(&link).await.status, 200);
+    let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == "jo@media.test").unwrap();
+    let company = user.affiliate_id.unwrap();
+
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let page = format!("/admin/affiliates/{company}");
+    let done = admin.submit(&page, &format!("{page}/status"), &[("status", "active")]).await;
+    assert_eq!(done.status, 303);
+    assert!(app.mail.last_to("jo@media.test").subject().contains("approved"));
+    let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == "jo@media.test").unwrap();
+    assert_eq!(user.status, UserStatus::Active);
+    assert_eq!(b.sign_in("acme", "jo@media.test", PASSWORD).await.status, 303);
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    approving_the_affiliate_company_approves_its_signup,
+    offer_access_decisions_are_mailed_to_the_affiliate,
+    affiliate_signs_up_verifies_waits_for_approval_and_signs_in,
+    auto_approve_activates_on_verification_and_rejection_mails,
+    password_reset_is_single_use_and_expires,
+    bad_signups_change_nothing,
+);
