@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod browser;
 mod catalogue_api;
 mod catalogue_pages;
 mod cli;
@@ -18,3 +19,4 @@ mod support;
 mod tracking;
 mod tracking_api;
 mod tracking_pages;
+mod webdriver;
