@@ -86,7 +86,7 @@ async fn the_whole_loop_in_a_real_browser(backend: Backend) {
         .first(&mut app.pool.get().unwrap())
         .unwrap();
     let page = admin.source().await;
-    assert!(page.contains(&format!("/aff_lsr?transaction_id=")), "integration instructions shown");
+    assert!(page.contains("/aff_lsr?transaction_id="), "integration instructions shown");
     assert!(page.contains(&token), "the conversion URL carries the offer's token");
     admin.screenshot(&format!("{tag}-admin-offer")).await;
 
