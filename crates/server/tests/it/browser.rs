@@ -1,5 +1,6 @@
 //! End to end in headless Chromium: the real pages, clicked and typed like a person. An admin
-//! creates an advertiser and an offer; the affiliate builds a tracking link, saves a postback
+//! creates an advertiser and an offer; an affiliate signs up, confirms the address with the
+//! link from the email (the test's SMTP sink), the admin approves; the affiliate builds a link, saves a postback
 //! in the seed's format and test-fires it; a click and a conversion follow; the affiliate's
 //! receiver gets the postback; the advertiser sees the attributed conversion and the admin
 //! traces it. Screenshots of the main pages are saved in `target/screenshots/`.
@@ -47,7 +48,6 @@ async fn the_whole_loop_in_a_real_browser(backend: Backend) {
     let app = TestApp::start(backend).await;
     let net = app.network("acme");
     let tag = backend.as_str();
-    let aff = app.user(&net.tenant, "aff@acme.test", Role::Affiliate).affiliate_id.unwrap();
     let seen: Seen = Arc::default();
     let data = web::Data::new(seen.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -90,8 +90,32 @@ async fn the_whole_loop_in_a_real_browser(backend: Backend) {
     assert!(page.contains(&token), "the conversion URL carries the offer's token");
     admin.screenshot(&format!("{tag}-admin-offer")).await;
 
-    // The affiliate: link builder, postback in the seed's format, test-fire.
+    // The affiliate signs up, confirms the address from the email, and the admin approves.
     let affiliate = Browser::start().await;
+    affiliate.goto(&app.url("/t/acme/signup")).await;
+    affiliate.fill("#company", "Browser Media").await;
+    affiliate.fill("#name", "Bea").await;
+    affiliate.fill("#email", "aff@acme.test").await;
+    affiliate.fill("#password", PASSWORD).await;
+    affiliate.click("input[name=terms]").await;
+    affiliate.click("form[action='/t/acme/signup'] button[type=submit]").await;
+    let started = Instant::now();
+    while !affiliate.source().await.contains("Check your email") {
+        assert!(started.elapsed() < Duration::from_secs(10), "no signup confirmation page");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    affiliate.screenshot(&format!("{tag}-affiliate-signup")).await;
+    let link = app.mail.last_to("aff@acme.test").link("/t/acme/verify/").expect("a verification link");
+    affiliate.goto(&app.url(&link)).await;
+    assert!(affiliate.source().await.contains("waits for the network"));
+    let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == "aff@acme.test").unwrap();
+    let aff = user.affiliate_id.unwrap();
+    admin.goto(&app.url(&format!("/admin/users/{}", user.id))).await;
+    admin.click("button[name=status][value=active]").await;
+    wait_for(&admin, |u| u.contains(&format!("/admin/users/{}", user.id))).await;
+    assert!(app.mail.last_to("aff@acme.test").subject().contains("approved"));
+
+    // The affiliate: link builder, postback in the seed's format, test-fire.
     sign_in(&affiliate, &app, "aff@acme.test", "/affiliate").await;
     affiliate.goto(&app.url(&format!("/affiliate/offers/{offer}"))).await;
     affiliate.fill("#aff_sub", "browser").await;
