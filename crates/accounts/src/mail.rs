@@ -190,6 +190,78 @@ templates!(RejectedText, RejectedHtml, "email/rejected.txt", "email/rejected.htm
 templates!(ResetText, ResetHtml, "email/reset.txt", "email/reset.html");
 templates!(AccessText, AccessHtml, "email/offer_access.txt", "email/offer_access.html");
 
+/// What a postback failure alert says (see the tracking crate's delivery worker).
+#[derive(Debug, Clone)]
+pub struct PostbackAlert<'a> {
+    /// The affiliate company's name.
+    pub affiliate: &'a str,
+    /// Host and path of the postback URL.
+    pub target: &'a str,
+    pub last_error: &'a str,
+    /// A job used all its attempts (else: consecutive failures, still retrying).
+    pub gave_up: bool,
+    /// Written to the affiliate's account manager rather than to the affiliate.
+    pub manager: bool,
+    /// The delivery log.
+    pub link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/postback_alert.txt", escape = "none")]
+struct AlertText<'a> {
+    g: &'a Greeting,
+    affiliate: &'a str,
+    target: &'a str,
+    last_error: &'a str,
+    gave_up: bool,
+    manager: bool,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/postback_alert.html")]
+struct AlertHtml<'a> {
+    g: &'a Greeting,
+    affiliate: &'a str,
+    target: &'a str,
+    last_error: &'a str,
+    gave_up: bool,
+    manager: bool,
+    link: &'a str,
+}
+
+impl Email {
+    /// The alert that a postback started failing, for `to`.
+    pub fn postback_alert(to: &str, g: &Greeting, a: &PostbackAlert<'_>) -> Result<Email, MailError> {
+        let text = AlertText {
+            g,
+            affiliate: a.affiliate,
+            target: a.target,
+            last_error: a.last_error,
+            gave_up: a.gave_up,
+            manager: a.manager,
+            link: a.link,
+        }
+        .render()?;
+        let html = AlertHtml {
+            g,
+            affiliate: a.affiliate,
+            target: a.target,
+            last_error: a.last_error,
+            gave_up: a.gave_up,
+            manager: a.manager,
+            link: a.link,
+        }
+        .render()?;
+        let subject = if a.manager {
+            format!("Postback failing for {} at {}", a.affiliate, g.network)
+        } else {
+            format!("Your postback at {} is failing", g.network)
+        };
+        Ok(Email { to: to.to_owned(), subject, text, html })
+    }
+}
+
 /// The messages of the accounts and the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

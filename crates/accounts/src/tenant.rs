@@ -45,6 +45,13 @@ impl Tenant {
         Tenant::find(conn, id)
     }
 
+    /// Sets the network's `timezone` (the caller has validated it; reports fall back to UTC
+    /// for a value they do not understand).
+    pub fn set_timezone(conn: &mut DbConn, id: TenantId, timezone: &str) -> Result<(), AccountsError> {
+        diesel::update(tenants::table.find(id)).set(tenants::timezone.eq(timezone)).execute(conn)?;
+        Ok(())
+    }
+
     pub fn find(conn: &mut DbConn, id: TenantId) -> Result<Tenant, AccountsError> {
         Ok(tenants::table.find(id).select(Tenant::as_select()).first(conn)?)
     }

@@ -314,6 +314,7 @@ diesel::table! {
         enabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        last_alert_at -> Nullable<BigInt>,
     }
 }
 

@@ -37,6 +37,7 @@ fn serve(config: Config) -> Result<(), CliError> {
     let deliverer =
         affnet_tracking::delivery::Deliverer::new(state.pool.clone(), config.postbacks.clone(), state.clock.clone())
             .map_err(CliError::Refused)?
+            .with_alerts(startup::postback_alerts(state.mailer.clone(), &config.public_url))
             .spawn(stop_deliveries.clone())?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| CliError::Refused(format!("AFFNET_LISTEN: cannot listen on {}: {e}", config.listen)))?;

@@ -63,3 +63,36 @@ pub fn app_state(config: &Config, pool: DbPool, mailer: Mailer) -> Result<AppSta
         mailer: Arc::new(mailer),
     })
 }
+
+/// The postback worker's alert sender: renders the failure alert for each recipient and sends it
+/// through `mailer` (blocking; the worker calls it after its round is committed). A message
+/// that cannot be sent is logged; delivery never depends on it.
+pub fn postback_alerts(mailer: Arc<Mailer>, public_url: &str) -> affnet_tracking::delivery::AlertSender {
+    use affnet_accounts::mail::{Email, Greeting, PostbackAlert};
+    let base = public_url.trim_end_matches('/').to_owned();
+    Arc::new(move |alert: &affnet_tracking::delivery::FailureAlert| {
+        for r in &alert.recipients {
+            let link = if r.manager {
+                format!("{base}/admin/postbacks/log")
+            } else {
+                format!("{base}/affiliate/postbacks/log")
+            };
+            let g = Greeting { network: alert.network.clone(), name: r.name.clone() };
+            let content = PostbackAlert {
+                affiliate: &alert.affiliate,
+                target: &alert.target,
+                last_error: &alert.last_error,
+                gave_up: alert.gave_up,
+                manager: r.manager,
+                link: &link,
+            };
+            let sent = Email::postback_alert(&r.email, &g, &content).and_then(|email| mailer.send(&email));
+            match sent {
+                Ok(()) => tracing::info!(postback = alert.postback_id, manager = r.manager, "postback alert sent"),
+                Err(e) => {
+                    tracing::warn!(postback = alert.postback_id, manager = r.manager, error = %e, "postback alert not sent")
+                }
+            }
+        }
+    })
+}

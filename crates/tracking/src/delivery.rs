@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
-use affnet_db::schema::{affiliates, postback_attempts, postback_jobs};
+use affnet_db::schema::{affiliates, postback_attempts, postback_jobs, postbacks, tenants, users};
 use affnet_db::{AffiliateId, Clock, DbConn, DbPool, Micros, TenantId};
 
 /// How the worker behaves (from `AFFNET_POSTBACK_*` settings).
@@ -364,11 +364,11 @@ fn record_failure(
     now: Micros,
     next_attempt: Micros,
     max_attempts: i64,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     conn.transaction(|c| {
         let attempts = job.attempts + 1;
         let state = if attempts >= max_attempts { "failed" } else { "retry" };
-        diesel::update(
+        let moved = diesel::update(
             postback_jobs::table.filter(postback_jobs::id.eq(job.id)).filter(postback_jobs::state.eq("sending")),
         )
         .set((
@@ -380,8 +380,145 @@ fn record_failure(
             postback_jobs::updated_at.eq(now),
         ))
         .execute(c)?;
-        Ok(())
+        Ok(moved > 0 && state == "failed")
     })
+}
+
+/// Alerts about one postback are sent at most once in this window.
+pub const ALERT_INTERVAL_MICROS: i64 = 86_400_000_000;
+
+/// Consecutive failed attempts of one postback that make it "failing".
+pub const ALERT_AFTER_FAILURES: i64 = 3;
+
+/// Someone to tell about a failing postback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRecipient {
+    pub email: String,
+    pub name: String,
+    /// The affiliate's account manager (a staff user), not one of the affiliate's users.
+    pub manager: bool,
+}
+
+/// A postback that started failing: what to say and to whom. Built inside the round's
+/// transaction (which also stamps `postbacks.last_alert_at`), handed to the sender after commit.
+#[derive(Debug, Clone)]
+pub struct FailureAlert {
+    pub tenant_id: TenantId,
+    pub network: String,
+    pub affiliate_id: AffiliateId,
+    pub affiliate: String,
+    pub postback_id: i64,
+    /// Host and path of the postback URL (no scheme, credentials, query or fragment).
+    pub target: String,
+    /// The last status or error, with the request URL left out.
+    pub last_error: String,
+    /// True when a job used all its attempts (else: several consecutive failed attempts).
+    pub gave_up: bool,
+    pub recipients: Vec<AlertRecipient>,
+}
+
+/// Sends the alerts of a round (blocking is allowed: it is called off the async executor).
+pub type AlertSender = Arc<dyn Fn(&FailureAlert) + Send + Sync>;
+
+/// Host and path of a postback URL: no scheme, user info, query string or fragment.
+pub fn alert_target(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{host}{path}")
+}
+
+/// What an alert says went wrong: the HTTP status, or the error with the request URL (which may
+/// carry tokens in its query) replaced by host and path.
+fn alert_error(job_url: &str, result: &AttemptResult) -> String {
+    if let Some(code) = result.status_code.filter(|c| !(200..300).contains(c)) {
+        return format!("HTTP {code}");
+    }
+    let target = alert_target(job_url);
+    let mut error = result.error.replace(job_url, &target);
+    if let Ok(parsed) = reqwest::Url::parse(job_url) {
+        error = error.replace(parsed.as_str(), &target);
+    }
+    error
+}
+
+/// Decides whether the failed attempt of `job` starts an alert: the job gave up, or it is the
+/// postback's [`ALERT_AFTER_FAILURES`]th consecutive failed attempt; and no alert about that
+/// postback went out in the last [`ALERT_INTERVAL_MICROS`]. Stamps `last_alert_at` when so.
+fn failure_alert(
+    conn: &mut DbConn,
+    job: &Claimed,
+    result: &AttemptResult,
+    gave_up: bool,
+    now: Micros,
+) -> QueryResult<Option<FailureAlert>> {
+    let Some(postback_id) = job.postback_id else { return Ok(None) };
+    let tenant = TenantId(job.tenant_id);
+    if !gave_up {
+        let recent: Vec<Option<i64>> = postback_attempts::table
+            .filter(postback_attempts::tenant_id.eq(tenant))
+            .filter(postback_attempts::postback_id.eq(postback_id))
+            .filter(postback_attempts::test.eq(false))
+            .order(postback_attempts::id.desc())
+            .limit(ALERT_AFTER_FAILURES)
+            .select(postback_attempts::status_code)
+            .load(conn)?;
+        let failed = recent.iter().filter(|s| !s.is_some_and(|s| (200..300).contains(&s))).count();
+        if i64::try_from(failed).unwrap_or(0) < ALERT_AFTER_FAILURES {
+            return Ok(None);
+        }
+    }
+    let stamped = diesel::update(
+        postbacks::table.filter(postbacks::tenant_id.eq(tenant)).filter(postbacks::id.eq(postback_id)).filter(
+            postbacks::last_alert_at.is_null().or(postbacks::last_alert_at.le(Some(now.plus(-ALERT_INTERVAL_MICROS)))),
+        ),
+    )
+    .set(postbacks::last_alert_at.eq(Some(now)))
+    .execute(conn)?;
+    if stamped == 0 {
+        return Ok(None);
+    }
+    let affiliate = AffiliateId(job.affiliate_id);
+    let network: String = tenants::table.filter(tenants::id.eq(tenant)).select(tenants::name).first(conn)?;
+    let (company, manager): (String, Option<i64>) = affiliates::table
+        .filter(affiliates::tenant_id.eq(tenant))
+        .filter(affiliates::id.eq(affiliate))
+        .select((affiliates::name, affiliates::manager_user_id))
+        .first(conn)?;
+    let template: String = postbacks::table.filter(postbacks::id.eq(postback_id)).select(postbacks::url).first(conn)?;
+    let members: Vec<(String, String)> = users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::affiliate_id.eq(affiliate))
+        .filter(users::status.eq("active"))
+        .order(users::id.asc())
+        .select((users::email, users::name))
+        .load(conn)?;
+    let mut recipients: Vec<AlertRecipient> =
+        members.into_iter().map(|(email, name)| AlertRecipient { email, name, manager: false }).collect();
+    if let Some(m) = manager {
+        let found: Option<(String, String)> = users::table
+            .filter(users::tenant_id.eq(tenant))
+            .filter(users::id.eq(m))
+            .filter(users::status.eq("active"))
+            .select((users::email, users::name))
+            .first(conn)
+            .optional()?;
+        if let Some((email, name)) = found.filter(|(e, _)| !recipients.iter().any(|r| &r.email == e)) {
+            recipients.push(AlertRecipient { email, name, manager: true });
+        }
+    }
+    Ok(Some(FailureAlert {
+        tenant_id: tenant,
+        network,
+        affiliate_id: affiliate,
+        affiliate: company,
+        postback_id,
+        target: alert_target(&template),
+        last_error: alert_error(&job.url, result),
+        gave_up,
+        recipients,
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -422,6 +559,7 @@ pub struct Deliverer {
     client: reqwest::Client,
     config: DeliveryConfig,
     clock: Arc<dyn Clock>,
+    alerts: Option<AlertSender>,
 }
 
 fn blocking_err(e: tokio::task::JoinError) -> diesel::result::Error {
@@ -430,7 +568,14 @@ fn blocking_err(e: tokio::task::JoinError) -> diesel::result::Error {
 
 impl Deliverer {
     pub fn new(pool: DbPool, config: DeliveryConfig, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        Ok(Self { client: client(&config)?, pool, config, clock })
+        Ok(Self { client: client(&config)?, pool, config, clock, alerts: None })
+    }
+
+    /// Tells the affiliate and their manager when a postback starts failing, through `sender`
+    /// (called after the round is committed; it logs its own failures).
+    pub fn with_alerts(mut self, sender: AlertSender) -> Self {
+        self.alerts = Some(sender);
+        self
     }
 
     pub fn config(&self) -> &DeliveryConfig {
@@ -481,13 +626,15 @@ impl Deliverer {
         });
         let results = join_all(fired.collect()).await;
         let (pool, config, clock) = (self.pool.clone(), self.config.clone(), self.clock.clone());
+        let sender = self.alerts.clone();
         tokio::task::spawn_blocking(move || -> QueryResult<()> {
             let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
             let mut rng = rand::thread_rng();
             // One transaction (one durable commit) for the whole round: every attempt in one
             // INSERT, every delivered job in one UPDATE, failures one by one (each its backoff).
-            crate::write_tx(&mut conn, |conn| {
+            let alerts = crate::write_tx(&mut conn, |conn| -> QueryResult<Vec<FailureAlert>> {
                 let done = clock.now();
+                let mut alerts = Vec::new();
                 let rows: Vec<NewAttempt<'_>> = results
                     .iter()
                     .map(|(job, result)| NewAttempt {
@@ -534,10 +681,25 @@ impl Deliverer {
                     let wait = backoff(&config, job.attempts + 1, &mut rng);
                     let next = done.plus(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
                     tracing::info!(job = job.id, attempts = job.attempts + 1, error = %result.error, "postback not delivered");
-                    record_failure(conn, job, result, done, next, config.max_attempts)?;
+                    let gave_up = record_failure(conn, job, result, done, next, config.max_attempts)?;
+                    if sender.is_some() {
+                        alerts.extend(failure_alert(conn, job, result, gave_up, done)?);
+                    }
                 }
-                Ok(())
-            })
+                Ok(alerts)
+            })?;
+            if let Some(send) = &sender {
+                for alert in &alerts {
+                    tracing::info!(
+                        postback = alert.postback_id,
+                        affiliate = %alert.affiliate_id,
+                        recipients = alert.recipients.len(),
+                        "postback failing: alerting the affiliate"
+                    );
+                    send(alert);
+                }
+            }
+            Ok(())
         })
         .await
         .map_err(blocking_err)??;
@@ -858,6 +1020,25 @@ mod tests {
         assert!(refuse_target(&u("http://[::1]/x"), false).is_some());
         assert!(refuse_target(&u("http://127.0.0.1:9/x"), true).is_none());
         assert!(refuse_target(&u("https://example.com/x"), false).is_none());
+    }
+
+    #[test]
+    fn alerts_name_host_and_path_only() {
+        assert_eq!(
+            alert_target("https://u:pw@pb.example.com:8443/cb/{transaction_id}?token=x#f"),
+            "pb.example.com:8443/cb/{transaction_id}"
+        );
+        assert_eq!(alert_target("pb.example.com"), "pb.example.com");
+        let url = "https://pb.example.com/cb?token=secret";
+        let timeout = AttemptResult {
+            status_code: None,
+            latency_ms: 1,
+            response_excerpt: String::new(),
+            error: format!("error sending request for url ({url}): timed out"),
+        };
+        assert_eq!(alert_error(url, &timeout), "error sending request for url (pb.example.com/cb): timed out");
+        let http = AttemptResult { status_code: Some(502), error: "HTTP 502".into(), ..timeout };
+        assert_eq!(alert_error(url, &http), "HTTP 502");
     }
 
     #[test]

@@ -69,6 +69,14 @@ impl Tz {
         self.offset_hours * Micros::HOUR
     }
 
+    /// The setting's canonical spelling: `UTC` or `+02:00`.
+    pub fn setting_value(self) -> String {
+        match self.offset_hours {
+            0 => "UTC".into(),
+            h => format!("{}{:02}:00", if h < 0 { '-' } else { '+' }, h.abs()),
+        }
+    }
+
     /// `UTC` or `UTC+02:00`.
     pub fn label(self) -> String {
         match self.offset_hours {
@@ -609,6 +617,9 @@ mod tests {
         assert_eq!(Tz::parse("UTC+3").map(Tz::label), Some("UTC+03:00".into()));
         assert_eq!(Tz::parse("+05:30"), None);
         assert_eq!(Tz::parse("Europe/Paris"), None);
+        assert_eq!(Tz::parse("UTC+3").map(Tz::setting_value), Some("+03:00".into()));
+        assert_eq!(Tz::parse("-0500").map(Tz::setting_value), Some("-05:00".into()));
+        assert_eq!(Tz::parse("z").map(Tz::setting_value), Some("UTC".into()));
         assert_eq!(Tz::setting("Europe/Paris"), (Tz::UTC, false));
     }
 

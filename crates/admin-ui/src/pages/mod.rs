@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/users", web::post().to(users::create))
             .route("/admin/users/{id}", web::get().to(users::show))
             .route("/admin/signup-settings", web::post().to(users::signup_settings))
+            .route("/admin/timezone", web::post().to(users::set_timezone))
             .route("/admin/users/{id}/status", web::post().to(users::set_status))
             .configure(catalogue::configure)
             .configure(tracking::configure)

@@ -37,6 +37,9 @@ struct UsersPage {
     errors: FieldErrors,
     signup: affnet_accounts::signup::SignupSettings,
     slug: String,
+    /// The time zone field: the network's setting, or what was submitted.
+    timezone: String,
+    tz_errors: FieldErrors,
 }
 
 #[derive(serde::Deserialize)]
@@ -52,6 +55,19 @@ async fn users_page(
     errors: FieldErrors,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
+    let tz = (me.tenant.timezone.clone(), FieldErrors::new());
+    users_page_with(state, me, filter, form, errors, tz, status).await
+}
+
+async fn users_page_with(
+    state: &AppState,
+    me: &NetworkAdmin,
+    filter: Option<Role>,
+    form: UserForm,
+    errors: FieldErrors,
+    (timezone, tz_errors): (String, FieldErrors),
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
     let tenant = me.tenant.id;
     let (users, signup) = state
         .db(move |c| Ok((User::list(c, tenant, filter, 500, 0)?, affnet_accounts::signup::settings(c, tenant)?)))
@@ -65,6 +81,8 @@ async fn users_page(
         errors,
         signup,
         slug: me.tenant.slug.clone(),
+        timezone,
+        tz_errors,
     };
     render(status, &page)
 }
@@ -241,5 +259,43 @@ pub async fn signup_settings(
         "signup settings changed"
     );
     me.session.flash("success", "Signup settings saved.");
+    Ok(see_other("/admin/users"))
+}
+
+#[derive(serde::Deserialize)]
+pub struct TimezoneForm {
+    #[serde(default)]
+    timezone: String,
+}
+
+/// `POST /admin/timezone`: the network's time zone (`UTC` or a whole-hour offset such as
+/// `+02:00`), which sets the day boundaries of dashboards and reports.
+pub async fn set_timezone(
+    state: web::Data<AppState>,
+    me: NetworkAdmin,
+    CsrfForm(form): CsrfForm<TimezoneForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(tz) = affnet_tracking::reports::Tz::parse(form.timezone.trim()) else {
+        let errors = FieldErrors::single(
+            "timezone",
+            "Use UTC or a whole-hour offset from UTC between -14:00 and +14:00, such as +02:00.",
+        );
+        let tz = (form.timezone, errors);
+        return users_page_with(
+            &state,
+            &me,
+            None,
+            UserForm { role: "affiliate".into(), ..UserForm::default() },
+            FieldErrors::new(),
+            tz,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let (tenant, value) = (me.tenant.id, tz.setting_value());
+    let stored = value.clone();
+    state.db(move |c| Ok(affnet_accounts::Tenant::set_timezone(c, tenant, &stored)?)).await?;
+    tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, timezone = %value, "network time zone changed");
+    me.session.flash("success", format!("Time zone saved: {}.", tz.label()));
     Ok(see_other("/admin/users"))
 }

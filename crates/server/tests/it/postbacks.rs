@@ -223,6 +223,87 @@ async fn failures_are_retried_on_schedule_then_failed_and_can_be_refired(backend
     f.stop().await;
 }
 
+async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend: Backend) {
+    use affnet_accounts::{NewUser, Role, User};
+    let f = Fixture::new(backend).await;
+    let mut conn = f.app.pool.get().unwrap();
+    let new = |email, role, affiliate_id| NewUser {
+        email,
+        name: "Jo",
+        role,
+        password: crate::support::PASSWORD,
+        advertiser_id: None,
+        affiliate_id,
+    };
+    let now = f.app.clock.now();
+    User::create(&mut conn, f.tenant, &new("pub@media.test", Role::Affiliate, Some(f.aff)), now).unwrap();
+    let manager = User::create(&mut conn, f.tenant, &new("am@acme.test", Role::Manager, None), now).unwrap();
+    User::create(&mut conn, f.tenant, &new("other@acme.test", Role::Manager, None), now).unwrap();
+    diesel::update(affiliates::table.filter(affiliates::id.eq(f.aff)))
+        .set(affiliates::manager_user_id.eq(Some(manager.id)))
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    f.postback(&format!("{}/fail?token=s3cret&t={{transaction_id}}", f.rx.base), |_| {});
+    f.convert().await;
+    let mailer = Arc::new(
+        affnet_accounts::mail::Mailer::from_settings(
+            Some(&f.app.mail.url()),
+            "Network <noreply@affnet.test>",
+            std::path::Path::new("unused"),
+        )
+        .unwrap(),
+    );
+    let alerts = affnet_server::startup::postback_alerts(mailer, "https://net.example");
+    let w = f.worker(|c| c.max_attempts = 3).with_alerts(alerts);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(f.jobs(), [("retry".to_owned(), 1)]);
+    f.app.clock.advance(75_000_000);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert!(f.app.mail.all().is_empty(), "two failures are not yet an alert");
+    f.app.clock.advance(145_000_000);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(f.jobs(), [("failed".to_owned(), 3)]);
+    let mails = f.app.mail.all();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let to_affiliate = f.app.mail.last_to("pub@media.test");
+    let text = to_affiliate.text();
+    let host = f.rx.base.trim_start_matches("http://");
+    assert!(text.contains(&format!("{host}/fail")), "{text}");
+    assert!(text.contains("HTTP 500"), "{text}");
+    assert!(text.contains("https://net.example/affiliate/postbacks/log"), "{text}");
+    assert!(!text.contains("s3cret"), "no query string in the alert: {text}");
+    let to_manager = f.app.mail.last_to("am@acme.test");
+    assert!(to_manager.subject().contains("Media"), "{}", to_manager.subject());
+    assert!(to_manager.text().contains("https://net.example/admin/postbacks/log"));
+    assert!(f.app.mail.to("other@acme.test").is_empty());
+
+    // Another conversion fails for good within the day: no second alert.
+    f.convert().await;
+    let once = f.worker(|c| c.max_attempts = 1).with_alerts(affnet_server::startup::postback_alerts(
+        Arc::new(
+            affnet_accounts::mail::Mailer::from_settings(
+                Some(&f.app.mail.url()),
+                "Network <noreply@affnet.test>",
+                std::path::Path::new("unused"),
+            )
+            .unwrap(),
+        ),
+        "https://net.example",
+    ));
+    f.app.clock.advance(3_600_000_000);
+    assert_eq!(once.run_once().await.unwrap(), 1);
+    assert_eq!(f.jobs()[1], ("failed".to_owned(), 1));
+    assert_eq!(f.app.mail.all().len(), 2, "at most one alert per postback a day");
+
+    // A day later, it alerts again.
+    f.convert().await;
+    f.app.clock.advance(86_400_000_000);
+    assert_eq!(once.run_once().await.unwrap(), 1);
+    assert_eq!(f.app.mail.all().len(), 4);
+    f.stop().await;
+}
+
 async fn binary_answers_are_recorded_and_delivered_once(backend: Backend) {
     let f = Fixture::new(backend).await;
     f.postback(&format!("{}/pixel?t={{transaction_id}}", f.rx.base), |_| {});
@@ -340,6 +421,7 @@ async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B
 crate::on_both_backends!(
     the_receiver_gets_exactly_the_expanded_url,
     failures_are_retried_on_schedule_then_failed_and_can_be_refired,
+    a_failing_postback_alerts_the_affiliate_and_manager_once_a_day,
     the_ssrf_guard_refuses_internal_targets,
     binary_answers_are_recorded_and_delivered_once,
     hanging_and_huge_receivers_cost_bounded_time_and_memory,

@@ -317,7 +317,52 @@ async fn bad_parameters_are_refused_with_a_clear_message(backend: Backend) {
     app.stop().await;
 }
 
+async fn admins_set_the_network_time_zone_on_the_users_page(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    app.user(&net.tenant, "am@acme.test", Role::Manager);
+    let timezone = || -> String {
+        tenants::table
+            .filter(tenants::id.eq(net.tenant.id))
+            .select(tenants::timezone)
+            .first(&mut app.pool.get().unwrap())
+            .unwrap()
+    };
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let saved = admin.submit("/admin/users", "/admin/timezone", &[("timezone", "+02:00")]).await;
+    assert_eq!((saved.status, saved.location.as_deref()), (303, Some("/admin/users")));
+    assert_eq!(timezone(), "+02:00");
+    let page = admin.get("/admin/users").await;
+    assert!(page.body.contains("Time zone saved: UTC+02:00."), "{}", page.body);
+    assert!(page.body.contains(r#"name="timezone" value="+02:00""#));
+
+    // Not a zone reports understand: 422 next to the field, nothing changed.
+    for bad in ["Europe/Paris", "+05:30", "+15:00", "2"] {
+        let refused = admin.submit("/admin/users", "/admin/timezone", &[("timezone", bad)]).await;
+        assert_eq!(refused.status, 422, "{bad}");
+        assert!(refused.body.contains("whole-hour offset from UTC between"), "{}", refused.body);
+        assert!(refused.body.contains(&format!(r#"name="timezone" value="{bad}""#)), "{bad}");
+        assert_eq!(timezone(), "+02:00");
+    }
+    // Written as the reports write it.
+    admin.submit("/admin/users", "/admin/timezone", &[("timezone", "UTC-5")]).await;
+    assert_eq!(timezone(), "-05:00");
+
+    // Without the CSRF token, or as a manager: refused.
+    let no_csrf = admin.post("/admin/timezone", &[("timezone", "UTC")]).await;
+    assert!(no_csrf.status >= 400, "{}", no_csrf.status);
+    let manager = app.browser();
+    manager.sign_in("acme", "am@acme.test", PASSWORD).await;
+    let token = manager.get("/admin").await.csrf();
+    let forbidden = manager.post("/admin/timezone", &[("csrf_token", token.as_str()), ("timezone", "UTC")]).await;
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(timezone(), "-05:00");
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    admins_set_the_network_time_zone_on_the_users_page,
     dashboards_count_each_roles_days_in_the_network_time_zone,
     reports_group_sort_total_and_export_exactly_what_is_shown,
     portals_see_only_their_own_rows_and_columns,

@@ -1,0 +1,1 @@
+ALTER TABLE postbacks DROP COLUMN last_alert_at;
