@@ -5,6 +5,7 @@ use affnet_accounts::audit::{self, change, changes, Actor, Entity};
 use affnet_accounts::User;
 use affnet_db::TenantId;
 use affnet_offers::{Offer, PayoutOverride};
+use affnet_tracking::postback::Postback;
 
 use crate::pages::catalogue::rate_label;
 use crate::AppState;
@@ -20,7 +21,33 @@ pub async fn record(
     action: &'static str,
     summary: String,
 ) {
-    let actor = Actor::user(user);
+    write(state, tenant, Actor::user(user), entity, entity_id, action, summary).await;
+}
+
+/// As [`record`], for a change made with `user`'s API key.
+pub async fn record_api(
+    state: &AppState,
+    tenant: TenantId,
+    user: &User,
+    entity: Entity,
+    entity_id: impl std::fmt::Display,
+    action: &'static str,
+    summary: String,
+) {
+    let mut actor = Actor::user(user);
+    actor.label.push_str(" (API key)");
+    write(state, tenant, actor, entity, entity_id, action, summary).await;
+}
+
+async fn write(
+    state: &AppState,
+    tenant: TenantId,
+    actor: Actor,
+    entity: Entity,
+    entity_id: impl std::fmt::Display,
+    action: &'static str,
+    summary: String,
+) {
     let (now, entity_id) = (state.clock.now(), entity_id.to_string());
     let (id, summary2) = (entity_id.clone(), summary.clone());
     let written = state.db(move |c| Ok(audit::record(c, tenant, &actor, entity, &id, action, &summary2, now)?)).await;
@@ -113,4 +140,60 @@ pub fn conversion_status(
         s.push_str(&format!(" (note: {})", note.trim()));
     }
     s
+}
+
+/// `new@acme.test created as Manager, status active`.
+pub fn user_created(u: &User) -> String {
+    format!("{} created as {}, status {}", u.email, u.role.label(), u.status.as_str())
+}
+
+fn postback_fields(p: &Postback) -> Vec<(&'static str, String)> {
+    let events = [
+        (p.on_approved, "approved"),
+        (p.on_pending, "pending"),
+        (p.on_rejected, "rejected"),
+        (p.on_status_change, "status change"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join(", ");
+    vec![
+        ("offer", p.offer_id.map(|o| format!("#{o}")).unwrap_or_else(|| "all offers".to_owned())),
+        ("goal", p.goal_id.map(|g| format!("#{g}")).unwrap_or_default()),
+        ("URL", format!("{} {}", p.method, p.url)),
+        ("body", p.body.clone()),
+        ("content type", p.content_type.clone()),
+        ("events", events),
+        ("enabled", if p.enabled { "yes" } else { "no" }.to_owned()),
+    ]
+}
+
+/// `affiliate #4: GET https://… for all offers, enabled`.
+pub fn postback_created(p: &Postback) -> String {
+    let f = postback_fields(p);
+    format!(
+        "affiliate #{}: {} for {}, on {}, enabled {}",
+        p.affiliate_id,
+        f[2].1,
+        f[0].1,
+        if f[5].1.is_empty() { "no events" } else { f[5].1.as_str() },
+        f[6].1
+    )
+}
+
+/// `affiliate #4: URL GET a → GET b; enabled yes → no`.
+pub fn postback_changes(before: &Postback, after: &Postback) -> String {
+    let parts = postback_fields(after)
+        .into_iter()
+        .zip(postback_fields(before))
+        .map(|((label, new), (_, old))| change(label, old, new))
+        .collect::<Vec<_>>();
+    format!("affiliate #{}: {}", after.affiliate_id, changes(parts, "saved without changes"))
+}
+
+/// `affiliate #4: GET https://… deleted`.
+pub fn postback_deleted(p: &Postback) -> String {
+    format!("affiliate #{}: {} {} deleted", p.affiliate_id, p.method, p.url)
 }

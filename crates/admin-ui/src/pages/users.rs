@@ -130,7 +130,7 @@ pub async fn create(
     match created {
         Ok(user) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %user.id, role = %user.role, "user created");
-            let summary = format!("{} created as {}, status {}", user.email, user.role.label(), user.status.as_str());
+            let summary = crate::audit::user_created(&user);
             crate::audit::record(&state, tenant, &me.user, Entity::User, user.id, "create", summary).await;
             me.session.flash("success", format!("{} ({}) can now sign in.", user.email, user.role.label()));
             Ok(see_other(&format!("/admin/users/{}", user.id)))

@@ -3,7 +3,7 @@
 //! and filterable; managers and affiliates are refused; another network's entries never show.
 
 use affnet_accounts::Role;
-use affnet_db::schema::{audit_log, conversions, offers};
+use affnet_db::schema::{audit_log, conversions, offers, payout_overrides, postbacks, users};
 use affnet_db::Backend;
 use diesel::prelude::*;
 
@@ -185,4 +185,125 @@ async fn admins_see_who_changed_what(backend: Backend) {
     app.stop().await;
 }
 
-crate::on_both_backends!(admins_see_who_changed_what);
+/// The id at the end of a JSON body's `id`.
+fn id_of(v: &serde_json::Value) -> i64 {
+    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
+}
+
+async fn payouts_postbacks_users_and_the_api_are_audited(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let adv = app.advertiser(&net.tenant, "Shop Inc").id.0;
+    let aff_user = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let aff = aff_user.affiliate_id.unwrap().0;
+    let pending = app.user(&net.tenant, "pending@acme.test", Role::Affiliate);
+    diesel::update(users::table.filter(users::id.eq(pending.id.0)))
+        .set(users::status.eq("pending"))
+        .execute(&mut app.pool.get().unwrap())
+        .unwrap();
+    let api = app.api(&net.api_key.token);
+    let admin = signed_in(&app, "acme", "admin@acme.test").await;
+
+    // Through the API: an offer created and its payout raised.
+    let mut body = serde_json::json!({
+        "advertiser_id": adv,
+        "name": "API offer",
+        "offer_url": "https://shop.example/?t={transaction_id}",
+        "visibility": "public",
+        "payout": {"type": "cpa_flat", "flat": 300, "bps": 0},
+        "revenue": {"type": "cpa_flat", "flat": 500, "bps": 0},
+    });
+    let res = api.post("/api/v1/offers", body.clone()).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let offer = id_of(&res.body);
+    body["payout"]["flat"] = serde_json::json!(350);
+    assert_eq!(api.put(&format!("/api/v1/offers/{offer}"), body).await.status, 200);
+
+    // Payout overrides: set and deleted on the page, set through the API.
+    let offer_page = format!("/admin/offers/{offer}");
+    let aff_s = aff.to_string();
+    let res = admin
+        .submit(
+            &offer_page,
+            &format!("{offer_page}/overrides"),
+            &[("affiliate_id", &aff_s), ("goal_id", ""), ("payout_type", "cpa_flat"), ("payout_flat", "5")],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let ovr: i64 = payout_overrides::table.select(payout_overrides::id).first(&mut app.pool.get().unwrap()).unwrap();
+    let res = admin.submit(&offer_page, &format!("/admin/overrides/{ovr}/delete"), &[]).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let res = api
+        .post(
+            "/api/v1/payout-overrides",
+            serde_json::json!({"offer_id": offer, "affiliate_id": aff, "payout": {"type": "cpa_flat", "flat": 400, "bps": 0}}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.body);
+
+    // Postbacks: created, disabled and deleted on the staff page; created through the API.
+    let pbs = format!("/admin/affiliates/{aff}/postbacks");
+    let form = [
+        ("url", "https://aff.example/pb?t={transaction_id}"),
+        ("offer_id", ""),
+        ("method", "GET"),
+        ("on_approved", "on"),
+        ("enabled", "on"),
+    ];
+    let res = admin.submit(&pbs, &pbs, &form).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let pb: i64 = postbacks::table.select(postbacks::id).first(&mut app.pool.get().unwrap()).unwrap();
+    let res = admin.submit(&pbs, &format!("{pbs}/{pb}/enabled"), &[("enabled", "false")]).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let res = admin.submit(&pbs, &format!("{pbs}/{pb}/delete"), &[]).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let res =
+        api.post("/api/v1/postbacks", serde_json::json!({"affiliate_id": aff, "url": "https://api.example/pb"})).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+
+    // Users: one disabled, a pending signup approved, one created through the API.
+    let res =
+        admin.submit("/admin/users", &format!("/admin/users/{}/status", aff_user.id), &[("status", "disabled")]).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let res =
+        admin.submit("/admin/users", &format!("/admin/users/{}/status", pending.id), &[("status", "active")]).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let res = api
+        .post(
+            "/api/v1/users",
+            serde_json::json!({"email": "api-made@acme.test", "name": "", "role": "manager", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.body);
+
+    let body = unescape(&admin.get("/admin/audit").await.body);
+    for expected in [
+        "<admin@acme.test> (API key)",
+        "\"API offer\": payout 3.00 USD",
+        "payout 3.00 USD → 3.50 USD",
+        &format!("offer #{offer}, affiliate #{aff}: payout offer default → 5.00 USD"),
+        &format!("offer #{offer}, affiliate #{aff}: payout 5.00 USD → offer default"),
+        &format!("offer #{offer}, affiliate #{aff}: payout offer default → 4.00 USD"),
+        &format!("affiliate #{aff}: GET https://aff.example/pb?t={{transaction_id}} for all offers, on approved"),
+        &format!("affiliate #{aff}: enabled yes → no"),
+        &format!("affiliate #{aff}: GET https://aff.example/pb?t={{transaction_id}} deleted"),
+        &format!("affiliate #{aff}: GET https://api.example/pb"),
+        "aff@acme.test: status active → disabled",
+        "pending@acme.test: status pending → active",
+        "approve signup",
+        "api-made@acme.test created as",
+    ] {
+        assert!(body.contains(expected), "{expected:?} missing from:\n{body}");
+    }
+    let postbacks_only = unescape(&admin.get("/admin/audit?entity=postback").await.body);
+    assert_eq!(postbacks_only.matches("class=\"audit-entry\"").count(), 4, "{postbacks_only}");
+    let by_admin = admin.get(&format!("/admin/audit?actor={}", net.admin.id)).await;
+    assert_eq!(
+        unescape(&by_admin.body).matches("class=\"audit-entry\"").count(),
+        12,
+        "5 through the API and 7 on the pages"
+    );
+    app.stop().await;
+}
+
+crate::on_both_backends!(admins_see_who_changed_what, payouts_postbacks_users_and_the_api_are_audited);
