@@ -5,6 +5,7 @@
 //! knows nothing of HTTP: cookies and headers are the web layer's business.
 
 pub mod api_key;
+pub mod audit;
 pub mod error;
 pub mod mail;
 pub mod password;

@@ -48,6 +48,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
             item("/admin/tracer", "Tracer"),
             item("/admin/postbacks/log", "Postback log"),
             item("/admin/users", "Users"),
+            item("/admin/audit", "Audit log"),
             item("/account/api-keys", "API keys"),
         ],
         Role::Manager => vec![

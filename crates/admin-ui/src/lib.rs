@@ -7,6 +7,7 @@
 //! key, or the `/t/{slug}` prefix of the public sign-in pages.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod csrf;
 pub mod error;

@@ -358,6 +358,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        actor_user_id -> Nullable<BigInt>,
+        actor_label -> Text,
+        entity -> Text,
+        entity_id -> Text,
+        action -> Text,
+        summary -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(offers -> advertisers (advertiser_id));
 diesel::joinable!(goals -> offers (offer_id));
 diesel::joinable!(offer_access -> offers (offer_id));
@@ -386,4 +400,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     postbacks,
     postback_jobs,
     postback_attempts,
+    audit_log,
 );

@@ -5,6 +5,7 @@
 //! or trace a transaction.
 
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_db::{AdvertiserId, AffiliateId, ConversionId, Currency, FieldErrors, GoalId, OfferId};
 use affnet_offers::ConversionStatus;
 use affnet_tracking::click::Click;
@@ -261,13 +262,19 @@ pub async fn set_status(
         return Err(AppError::Invalid(FieldErrors::single("note", "a note may be at most 2000 characters")).into());
     }
     let (tenant, now, id, by) = (me.user.tenant_id, state.clock.now(), ConversionId(id.into_inner()), me.user.id);
-    let row = state
+    let note = input.note.clone();
+    let (from, row) = state
         .db(move |c| {
+            let from = Conversion::find(c, tenant, id)?.status;
             Conversion::set_status(c, tenant, id, to, &input.note, Some(by), now)?;
-            Ok(listing::conversion_row(c, tenant, id)?)
+            Ok((from, listing::conversion_row(c, tenant, id)?))
         })
         .await?;
     tracing::info!(tenant = %tenant, by = %by, conversion = %id, status = %to, "conversion status changed through the API");
+    if from != to {
+        let summary = crate::audit::conversion_status(&row.conversion.click_id, from, to, &note);
+        crate::audit::record_api(&state, tenant, &me.user, Entity::Conversion, id, "status", summary).await;
+    }
     Ok(HttpResponse::Ok().json(ConversionJson::of_row(row, Viewer::Staff)))
 }
 

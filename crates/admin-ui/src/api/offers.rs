@@ -3,6 +3,7 @@
 //! or apply to, without the advertiser's URL, token or the network's revenue.
 
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_db::{AdvertiserId, Currency, DbConn, OfferId, TenantId};
 use affnet_offers::listing::affiliate_may_see;
 use affnet_offers::{
@@ -242,6 +243,8 @@ pub async fn create(
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let offer = state.db(move |c| Ok(Offer::create(c, tenant, &input, now)?)).await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer.id, "offer created through the API");
+    let summary = crate::audit::offer_created(&offer);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Offer, offer.id, "create", summary).await;
     Ok(HttpResponse::Created().json(OfferJson::new(offer, Viewer::Staff)))
 }
 
@@ -257,8 +260,15 @@ pub async fn update(
     let id = OfferId(id.into_inner());
     let input = body.into_inner();
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let offer = state.db(move |c| Ok(Offer::update(c, tenant, id, &input, now)?)).await?;
+    let (before, offer) = state
+        .db(move |c| {
+            let before = Offer::find(c, tenant, id)?;
+            Ok((before, Offer::update(c, tenant, id, &input, now)?))
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer.id, "offer updated through the API");
+    let summary = crate::audit::offer_changes(&before, &offer);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Offer, offer.id, "update", summary).await;
     Ok(HttpResponse::Ok().json(OfferJson::new(offer, Viewer::Staff)))
 }
 
@@ -274,5 +284,7 @@ pub async fn rotate_token(
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let offer = state.db(move |c| Ok(Offer::rotate_token(c, tenant, id, now)?)).await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer.id, "offer security token rotated through the API");
+    let summary = "security token rotated: the old conversion URL no longer works".to_owned();
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Offer, offer.id, "rotate token", summary).await;
     Ok(HttpResponse::Ok().json(OfferJson::new(offer, Viewer::Staff)))
 }

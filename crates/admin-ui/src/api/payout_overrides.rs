@@ -1,8 +1,9 @@
 //! `/api/v1/payout-overrides`: per-affiliate payouts for an offer or one of its goals (staff).
 
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_db::{AffiliateId, GoalId, OfferId};
-use affnet_offers::{OverrideInput, PayoutOverride, Rate};
+use affnet_offers::{Offer, OverrideInput, PayoutOverride, Rate};
 
 use super::{require_staff, Page, Pagination};
 use crate::auth::ApiUser;
@@ -73,13 +74,18 @@ pub async fn set(
     require_staff(&me)?;
     let input = body.into_inner();
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (row, replaced) = state
+    let (row, existing, currency) = state
         .db(move |c| {
             let existing = PayoutOverride::find_for(c, tenant, input.offer_id, input.goal_id, input.affiliate_id)?;
-            Ok((PayoutOverride::set(c, tenant, &input, now)?, existing.is_some()))
+            let row = PayoutOverride::set(c, tenant, &input, now)?;
+            let currency = Offer::find(c, tenant, row.offer_id)?.currency;
+            Ok((row, existing, currency))
         })
         .await?;
+    let replaced = existing.is_some();
     tracing::info!(tenant = %tenant, by = %me.user.id, payout_override = row.id, "payout override set through the API");
+    let summary = crate::audit::override_set(existing.as_ref(), &row, currency);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::PayoutOverride, row.id, "set", summary).await;
     let mut res = if replaced { HttpResponse::Ok() } else { HttpResponse::Created() };
     Ok(res.json(OverrideJson::from(row)))
 }
@@ -89,7 +95,16 @@ pub async fn delete(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>)
     require_staff(&me)?;
     let id = id.into_inner();
     let tenant = me.user.tenant_id;
-    state.db(move |c| Ok(PayoutOverride::delete(c, tenant, id)?)).await?;
+    let (row, currency) = state
+        .db(move |c| {
+            let row = PayoutOverride::find(c, tenant, id)?;
+            let currency = Offer::find(c, tenant, row.offer_id)?.currency;
+            PayoutOverride::delete(c, tenant, id)?;
+            Ok((row, currency))
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, payout_override = id, "payout override deleted through the API");
+    let summary = crate::audit::override_deleted(&row, currency);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::PayoutOverride, id, "delete", summary).await;
     Ok(HttpResponse::NoContent().finish())
 }

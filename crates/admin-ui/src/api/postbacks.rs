@@ -3,6 +3,7 @@
 //! affiliate users only their own (another affiliate's is not found); advertiser users none (403).
 
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_db::{AffiliateId, ConversionId, FieldErrors, GoalId, OfferId};
 use affnet_offers::OffersError;
 use affnet_tracking::delivery::AttemptResult;
@@ -185,6 +186,8 @@ pub async fn create(
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let pb = state.db(move |c| Ok(Postback::create(c, tenant, affiliate, &input, now)?)).await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, "postback created through the API");
+    let summary = crate::audit::postback_created(&pb);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Postback, pb.id, "create", summary).await;
     Ok(HttpResponse::Created().json(PostbackJson::from(pb)))
 }
 
@@ -198,8 +201,15 @@ pub async fn update(
     let own = staff_or_affiliate(&me)?;
     let input = body.into_inner();
     let (tenant, now, id) = (me.user.tenant_id, state.clock.now(), id.into_inner());
-    let pb = state.db(move |c| Ok(Postback::update(c, tenant, own, id, &input, now)?)).await?;
+    let (before, pb) = state
+        .db(move |c| {
+            let before = Postback::find(c, tenant, own, id)?;
+            Ok((before, Postback::update(c, tenant, own, id, &input, now)?))
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, "postback updated through the API");
+    let summary = crate::audit::postback_changes(&before, &pb);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Postback, pb.id, "update", summary).await;
     Ok(HttpResponse::Ok().json(PostbackJson::from(pb)))
 }
 
@@ -207,8 +217,16 @@ pub async fn update(
 pub async fn delete(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
     let (tenant, id) = (me.user.tenant_id, id.into_inner());
-    state.db(move |c| Ok(Postback::delete(c, tenant, own, id)?)).await?;
+    let pb = state
+        .db(move |c| {
+            let pb = Postback::find(c, tenant, own, id)?;
+            Postback::delete(c, tenant, own, id)?;
+            Ok(pb)
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = id, "postback deleted through the API");
+    let summary = crate::audit::postback_deleted(&pb);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Postback, id, "delete", summary).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

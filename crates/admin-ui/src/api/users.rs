@@ -1,6 +1,7 @@
 //! `/api/v1/me` and `/api/v1/users`.
 
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_accounts::{NewUser, Role, Tenant, User};
 use affnet_db::{FieldErrors, UserId};
 
@@ -125,5 +126,7 @@ pub async fn create(
         })
         .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, user = %user.id, "user created through the API");
+    let summary = crate::audit::user_created(&user);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::User, user.id, "create", summary).await;
     Ok(HttpResponse::Created().json(UserJson::from(user)))
 }

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod assets;
+pub mod audit;
 pub mod catalogue;
 pub mod home;
 pub mod reports;
@@ -54,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/signup-settings", web::post().to(users::signup_settings))
             .route("/admin/timezone", web::post().to(users::set_timezone))
             .route("/admin/users/{id}/status", web::post().to(users::set_status))
+            .route("/admin/audit", web::get().to(audit::list))
             .configure(catalogue::configure)
             .configure(tracking::configure)
             .configure(reports::configure)

@@ -2,6 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::{self, Entity};
 use affnet_accounts::{NewUser, Role, User, UserStatus};
 use affnet_db::{FieldErrors, UserId};
 use askama::Template;
@@ -147,6 +148,8 @@ pub async fn create(
     match created {
         Ok(user) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %user.id, role = %user.role, "user created");
+            let summary = crate::audit::user_created(&user);
+            crate::audit::record(&state, tenant, &me.user, Entity::User, user.id, "create", summary).await;
             me.session.flash("success", format!("{} ({}) can now sign in.", user.email, user.role.label()));
             Ok(see_other(&format!("/admin/users/{}", user.id)))
         }
@@ -210,14 +213,25 @@ pub async fn set_status(
                 let approve = status == UserStatus::Active;
                 affnet_accounts::signup::decide(c, tenant, id, approve, now)?;
                 affnet_offers::changed();
-                Ok(Some(User::find(c, tenant, id)?))
+                let after = User::find(c, tenant, id)?;
+                Ok((before, after.clone(), Some(after)))
             } else {
                 User::set_status(c, tenant, id, status)?;
-                Ok(None)
+                Ok((before, User::find(c, tenant, id)?, None))
             }
         })
         .await?;
+    let (before, after, decided) = decided;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, status = status.as_str(), "user status changed");
+    if let Some(summary) = audit::change("status", before.status.as_str(), after.status.as_str()) {
+        let action = match (&decided, status) {
+            (Some(_), UserStatus::Active) => "approve signup",
+            (Some(_), _) => "reject signup",
+            (None, _) => "status",
+        };
+        let summary = format!("{}: {summary}", after.email);
+        crate::audit::record(&state, tenant, &me.user, Entity::User, id, action, summary).await;
+    }
     if let Some(user) = decided {
         let approved = status == UserStatus::Active;
         state.send_mail(crate::pages::signup::decision_mail(&state, &me.tenant, &user, approved)).await;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod audit;
 mod browser;
 mod catalogue_api;
 mod catalogue_pages;

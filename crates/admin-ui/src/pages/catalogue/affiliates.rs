@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_accounts::signup;
 use affnet_accounts::user::Company;
 use affnet_accounts::{Role, User};
@@ -287,7 +288,8 @@ pub async fn set_status(
                 let approve = status == AffiliateStatus::Active;
                 for u in signup::pending_of_company(c, tenant, Company::Affiliate(id))? {
                     signup::decide(c, tenant, u.id, approve, now)?;
-                    decided.push(u);
+                    let after = affnet_accounts::User::find(c, tenant, u.id)?.status;
+                    decided.push((u, after));
                 }
             }
             Ok((a, decided))
@@ -295,6 +297,19 @@ pub async fn set_status(
         .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, status = status.as_str(), signups = decided.len(), "affiliate status changed");
     let approved = status == AffiliateStatus::Active;
+    for (u, after) in &decided {
+        let action = if approved { "approve signup" } else { "reject signup" };
+        let summary = format!(
+            "{}: status {} → {} (affiliate company #{} {})",
+            u.email,
+            u.status.as_str(),
+            after.as_str(),
+            a.id,
+            status.as_str()
+        );
+        crate::audit::record(&state, tenant, &me.user, Entity::User, u.id, action, summary).await;
+    }
+    let decided: Vec<_> = decided.into_iter().map(|(u, _)| u).collect();
     let emails =
         decided.iter().flat_map(|u| crate::pages::signup::decision_mail(&state, &me.tenant, u, approved)).collect();
     state.send_mail(emails).await;

@@ -2,8 +2,10 @@
 //! integration instructions (conversion URLs, security token), goals, access (assign an
 //! affiliate) and per-affiliate payout overrides.
 
+use crate::audit;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_db::{AdvertiserId, AffiliateId, Currency, FieldErrors, GoalId, Money, OfferId};
 use affnet_offers::access::AccessStatus;
 use affnet_offers::macros::LANDING_MACROS;
@@ -443,6 +445,8 @@ pub async fn create(
     match state.db(move |c| Ok(Offer::create(c, tenant, &input, now))).await? {
         Ok(o) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %o.id, "offer created");
+            crate::audit::record(&state, tenant, &me.user, Entity::Offer, o.id, "create", audit::offer_created(&o))
+                .await;
             me.session.flash("success", format!("Offer #{} {} created.", o.id, o.name));
             Ok(see_other(&format!("/admin/offers/{}", o.id)))
         }
@@ -727,9 +731,17 @@ pub async fn update(
         }
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
-    match state.db(move |c| Ok(Offer::update(c, tenant, id, &input, now))).await? {
-        Ok(o) => {
+    let updated = state
+        .db(move |c| {
+            let before = Offer::find(c, tenant, id).map_err(offers_err)?;
+            Ok(Offer::update(c, tenant, id, &input, now).map(|o| (before, o)))
+        })
+        .await?;
+    match updated {
+        Ok((before, o)) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %o.id, "offer updated");
+            let summary = audit::offer_changes(&before, &o);
+            crate::audit::record(&state, tenant, &me.user, Entity::Offer, o.id, "update", summary).await;
             me.session.flash("success", "Offer saved.");
             Ok(see_other(&format!("/admin/offers/{}", o.id)))
         }
@@ -755,6 +767,8 @@ pub async fn rotate_token(
     let (tenant, now, id) = (me.tenant.id, state.clock.now(), OfferId(id.into_inner()));
     let o = state.db(move |c| Offer::rotate_token(c, tenant, id, now).map_err(offers_err)).await?;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %o.id, "offer security token rotated");
+    let summary = "security token rotated: the old conversion URL no longer works".to_owned();
+    crate::audit::record(&state, tenant, &me.user, Entity::Offer, o.id, "rotate token", summary).await;
     me.session.flash(
         "success",
         "New security token issued: the old one no longer works. Send the advertiser the new conversion URL.",
@@ -949,9 +963,18 @@ pub async fn set_override(
         Err(errors) => return show_page(&state, &me, id, refused(form, errors), INVALID).await,
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
-    match state.db(move |c| Ok(PayoutOverride::set(c, tenant, &input, now))).await? {
-        Ok(o) => {
+    let (ovr_offer, ovr_goal, ovr_affiliate) = (input.offer_id, input.goal_id, input.affiliate_id);
+    let set = state
+        .db(move |c| {
+            let before = PayoutOverride::find_for(c, tenant, ovr_offer, ovr_goal, ovr_affiliate).map_err(offers_err)?;
+            Ok(PayoutOverride::set(c, tenant, &input, now).map(|o| (before, o)))
+        })
+        .await?;
+    match set {
+        Ok((before, o)) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %id, affiliate = %o.affiliate_id, "payout override set");
+            let summary = audit::override_set(before.as_ref(), &o, currency);
+            crate::audit::record(&state, tenant, &me.user, Entity::PayoutOverride, o.id, "set", summary).await;
             me.session.flash(
                 "success",
                 format!("Affiliate #{} now earns {}.", o.affiliate_id, rate_label(o.rate(), currency)),
@@ -971,14 +994,17 @@ pub async fn delete_override(
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, id) = (me.tenant.id, id.into_inner());
-    let o = state
+    let (o, currency) = state
         .db(move |c| {
             let o = PayoutOverride::find(c, tenant, id).map_err(offers_err)?;
+            let currency = Offer::find(c, tenant, o.offer_id).map_err(offers_err)?.currency;
             PayoutOverride::delete(c, tenant, id).map_err(offers_err)?;
-            Ok(o)
+            Ok((o, currency))
         })
         .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %o.offer_id, affiliate = %o.affiliate_id, "payout override deleted");
+    let summary = audit::override_deleted(&o, currency);
+    crate::audit::record(&state, tenant, &me.user, Entity::PayoutOverride, o.id, "delete", summary).await;
     me.session
         .flash("success", format!("Override removed: affiliate #{} earns the default payout again.", o.affiliate_id));
     Ok(see_other(&format!("/admin/offers/{}#overrides", o.offer_id)))

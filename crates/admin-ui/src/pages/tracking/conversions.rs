@@ -5,6 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_db::{AdvertiserId, AffiliateId, ConversionId, FieldErrors};
 use affnet_offers::ConversionStatus;
 use affnet_tracking::click::Click;
@@ -119,8 +120,18 @@ pub async fn staff_set_status(
         form.status.parse().map_err(|_| AppError::BadRequest("status must be approved, pending or rejected".into()))?;
     let (tenant, now, by, id) = (me.tenant.id, state.clock.now(), me.user.id, ConversionId(id.into_inner()));
     let note = form.note;
-    let conv = state.db(move |c| Ok(Conversion::set_status(c, tenant, id, to, &note, Some(by), now)?)).await?;
+    let note2 = note.clone();
+    let (from, conv) = state
+        .db(move |c| {
+            let from = Conversion::find(c, tenant, id)?.status;
+            Ok((from, Conversion::set_status(c, tenant, id, to, &note2, Some(by), now)?))
+        })
+        .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %by, conversion = %conv.id, status = to.as_str(), "conversion status changed");
+    if from != to {
+        let summary = crate::audit::conversion_status(&conv.click_id, from, to, &note);
+        crate::audit::record(&state, tenant, &me.user, Entity::Conversion, conv.id, "status", summary).await;
+    }
     me.session.flash("success", format!("Conversion #{} is now {}.", conv.id, to.as_str()));
     Ok(see_other(&format!("/admin/tracer?transaction_id={}", percent_encode(&conv.click_id))))
 }

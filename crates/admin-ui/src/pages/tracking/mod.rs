@@ -63,7 +63,7 @@ pub struct FilterForm {
 }
 
 /// Midnight UTC of a `YYYY-MM-DD` day.
-fn parse_day(value: &str) -> Option<Micros> {
+pub(crate) fn parse_day(value: &str) -> Option<Micros> {
     let f = time::macros::format_description!("[year]-[month]-[day]");
     let d = time::Date::parse(value.trim(), &f).ok()?;
     let secs = d.midnight().assume_utc().unix_timestamp();

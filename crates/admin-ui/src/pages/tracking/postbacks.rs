@@ -5,6 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_db::{AffiliateId, DbConn, FieldErrors, GoalId, OfferId, TenantId};
 use affnet_offers::access::visible_offers;
 use affnet_offers::macros::POSTBACK_MACROS;
@@ -517,6 +518,8 @@ async fn create(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackForm
     match result {
         Ok(pb) => {
             tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %affiliate, postback = pb.id, "postback created");
+            let summary = crate::audit::postback_created(&pb);
+            crate::audit::record(state, tenant, &me.user, Entity::Postback, pb.id, "create", summary).await;
             me.session.flash(
                 "success",
                 format!("Postback #{} saved. Its preview is below; test-fire it to check your end.", pb.id),
@@ -542,18 +545,20 @@ async fn update(
     let result = state
         .db(move |c| {
             // Not found first: another affiliate's id changes nothing and says nothing.
-            Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+            let before = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
             let runnable = runnable_offers(c, tenant, affiliate)?;
             let input = match f.input(&runnable) {
                 Ok(i) => i,
                 Err(e) => return Ok(Err(OffersError::Invalid(e))),
             };
-            Ok(Postback::update(c, tenant, Some(affiliate), id, &input, now))
+            Ok(Postback::update(c, tenant, Some(affiliate), id, &input, now).map(|pb| (before, pb)))
         })
         .await?;
     match result {
-        Ok(pb) => {
+        Ok((before, pb)) => {
             tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, "postback updated");
+            let summary = crate::audit::postback_changes(&before, &pb);
+            crate::audit::record(state, tenant, &me.user, Entity::Postback, pb.id, "update", summary).await;
             me.session.flash("success", format!("Postback #{} saved.", pb.id));
             Ok(see_other(&o.base))
         }
@@ -582,14 +587,18 @@ async fn set_enabled(
         _ => return Err(AppError::BadRequest("enabled must be true or false".into())),
     };
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
-    let pb = state
+    let (before, pb) = state
         .db(move |c| {
-            let pb = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
-            let input = PostbackInput { enabled, ..input_of(&pb) };
-            Postback::update(c, tenant, Some(affiliate), id, &input, now).map_err(offers_err)
+            let before = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+            let input = PostbackInput { enabled, ..input_of(&before) };
+            let pb = Postback::update(c, tenant, Some(affiliate), id, &input, now).map_err(offers_err)?;
+            Ok((before, pb))
         })
         .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, enabled, "postback switched");
+    let action = if enabled { "enable" } else { "disable" };
+    let summary = crate::audit::postback_changes(&before, &pb);
+    crate::audit::record(state, tenant, &me.user, Entity::Postback, pb.id, action, summary).await;
     let word = if enabled { "enabled" } else { "disabled" };
     me.session.flash("success", format!("Postback #{} {word}.", pb.id));
     Ok(see_other(&o.base))
@@ -597,8 +606,16 @@ async fn set_enabled(
 
 async fn delete(state: &AppState, me: &CurrentUser, o: Owner, id: i64) -> Result<HttpResponse, AppError> {
     let (tenant, affiliate) = (o.tenant, o.affiliate);
-    state.db(move |c| Postback::delete(c, tenant, Some(affiliate), id).map_err(offers_err)).await?;
+    let pb = state
+        .db(move |c| {
+            let pb = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+            Postback::delete(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+            Ok(pb)
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = id, "postback deleted");
+    let summary = crate::audit::postback_deleted(&pb);
+    crate::audit::record(state, tenant, &me.user, Entity::Postback, id, "delete", summary).await;
     me.session.flash("success", format!("Postback #{id} deleted. Its delivery history is kept."));
     Ok(see_other(&o.base))
 }

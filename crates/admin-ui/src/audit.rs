@@ -1,0 +1,199 @@
+//! Writing the audit log from the handlers: after a change succeeded, in the same request, the
+//! handler records who did what, with a summary in words built here.
+
+use affnet_accounts::audit::{self, change, changes, Actor, Entity};
+use affnet_accounts::User;
+use affnet_db::TenantId;
+use affnet_offers::{Offer, PayoutOverride};
+use affnet_tracking::postback::Postback;
+
+use crate::pages::catalogue::rate_label;
+use crate::AppState;
+
+/// Records an entry for `user`'s change. The change itself already happened, so a failure to
+/// write the entry is logged loudly rather than turned into an error page.
+pub async fn record(
+    state: &AppState,
+    tenant: TenantId,
+    user: &User,
+    entity: Entity,
+    entity_id: impl std::fmt::Display,
+    action: &'static str,
+    summary: String,
+) {
+    write(state, tenant, Actor::user(user), entity, entity_id, action, summary).await;
+}
+
+/// As [`record`], for a change made with `user`'s API key.
+pub async fn record_api(
+    state: &AppState,
+    tenant: TenantId,
+    user: &User,
+    entity: Entity,
+    entity_id: impl std::fmt::Display,
+    action: &'static str,
+    summary: String,
+) {
+    let mut actor = Actor::user(user);
+    actor.label.push_str(" (API key)");
+    write(state, tenant, actor, entity, entity_id, action, summary).await;
+}
+
+async fn write(
+    state: &AppState,
+    tenant: TenantId,
+    actor: Actor,
+    entity: Entity,
+    entity_id: impl std::fmt::Display,
+    action: &'static str,
+    summary: String,
+) {
+    let (now, entity_id) = (state.clock.now(), entity_id.to_string());
+    let (id, summary2) = (entity_id.clone(), summary.clone());
+    let written = state.db(move |c| Ok(audit::record(c, tenant, &actor, entity, &id, action, &summary2, now)?)).await;
+    if let Err(e) = written {
+        tracing::error!(tenant = %tenant, entity = entity.as_str(), entity_id = %entity_id, action, summary, error = %e, "audit entry not written");
+    }
+}
+
+/// What an offer looks like in an audit summary, field by field.
+fn offer_fields(o: &Offer) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", o.name.clone()),
+        ("status", o.status.as_str().to_owned()),
+        ("visibility", o.visibility.as_str().to_owned()),
+        ("payout", rate_label(o.payout_rate(), o.currency)),
+        ("revenue", rate_label(o.revenue_rate(), o.currency)),
+        ("currency", o.currency.to_string()),
+        ("default conversion status", o.conversion_status.as_str().to_owned()),
+        ("offer URL", o.offer_url.clone()),
+        ("preview URL", o.preview_url.clone()),
+        ("fallback URL", o.fallback_url.clone()),
+        ("daily cap", o.daily_cap.map(|c| c.to_string()).unwrap_or_default()),
+        ("total cap", o.total_cap.map(|c| c.to_string()).unwrap_or_default()),
+        ("click window", format!("{}–{} s", o.min_click_age_secs, o.max_click_age_secs)),
+        ("token required", o.require_token.to_string()),
+        ("IP allowlist", o.ip_allowlist.clone()),
+    ]
+}
+
+/// `payout 2.50 USD → 3.00 USD; status active → paused`.
+pub fn offer_changes(before: &Offer, after: &Offer) -> String {
+    let old = offer_fields(before);
+    let parts = offer_fields(after)
+        .into_iter()
+        .zip(old)
+        .map(|((label, new), (_, old))| change(label, old, new))
+        .collect::<Vec<_>>();
+    changes(parts, "saved without changes")
+}
+
+/// `"Summer promo": payout 2.50 USD, revenue 4.00 USD, status active`.
+pub fn offer_created(o: &Offer) -> String {
+    format!(
+        "\"{}\": payout {}, revenue {}, status {}, visibility {}",
+        o.name,
+        rate_label(o.payout_rate(), o.currency),
+        rate_label(o.revenue_rate(), o.currency),
+        o.status.as_str(),
+        o.visibility.as_str()
+    )
+}
+
+/// An override set: `offer #3, affiliate #7: payout 2.50 USD → 3.00 USD`.
+pub fn override_set(before: Option<&PayoutOverride>, after: &PayoutOverride, currency: affnet_db::Currency) -> String {
+    let old = before.map(|b| rate_label(b.rate(), currency)).unwrap_or_else(|| "offer default".to_owned());
+    let new = rate_label(after.rate(), currency);
+    format!(
+        "offer #{}{}, affiliate #{}: {}",
+        after.offer_id,
+        goal(after),
+        after.affiliate_id,
+        change("payout", old, new).unwrap_or_else(|| "payout unchanged".to_owned())
+    )
+}
+
+/// An override removed: the affiliate earns the offer's payout again.
+pub fn override_deleted(o: &PayoutOverride, currency: affnet_db::Currency) -> String {
+    format!(
+        "offer #{}{}, affiliate #{}: payout {} → offer default",
+        o.offer_id,
+        goal(o),
+        o.affiliate_id,
+        rate_label(o.rate(), currency)
+    )
+}
+
+fn goal(o: &PayoutOverride) -> String {
+    o.goal_id.map(|g| format!(" goal #{g}")).unwrap_or_default()
+}
+
+/// `transaction abc: status pending → approved (note: chargeback)`.
+pub fn conversion_status(
+    transaction_id: &str,
+    from: affnet_offers::ConversionStatus,
+    to: affnet_offers::ConversionStatus,
+    note: &str,
+) -> String {
+    let mut s = format!("transaction {transaction_id}: status {} → {}", from.as_str(), to.as_str());
+    if !note.trim().is_empty() {
+        s.push_str(&format!(" (note: {})", note.trim()));
+    }
+    s
+}
+
+/// `new@acme.test created as Manager, status active`.
+pub fn user_created(u: &User) -> String {
+    format!("{} created as {}, status {}", u.email, u.role.label(), u.status.as_str())
+}
+
+fn postback_fields(p: &Postback) -> Vec<(&'static str, String)> {
+    let events = [
+        (p.on_approved, "approved"),
+        (p.on_pending, "pending"),
+        (p.on_rejected, "rejected"),
+        (p.on_status_change, "status change"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join(", ");
+    vec![
+        ("offer", p.offer_id.map(|o| format!("#{o}")).unwrap_or_else(|| "all offers".to_owned())),
+        ("goal", p.goal_id.map(|g| format!("#{g}")).unwrap_or_default()),
+        ("URL", format!("{} {}", p.method, p.url)),
+        ("body", p.body.clone()),
+        ("content type", p.content_type.clone()),
+        ("events", events),
+        ("enabled", if p.enabled { "yes" } else { "no" }.to_owned()),
+    ]
+}
+
+/// `affiliate #4: GET https://… for all offers, enabled`.
+pub fn postback_created(p: &Postback) -> String {
+    let f = postback_fields(p);
+    format!(
+        "affiliate #{}: {} for {}, on {}, enabled {}",
+        p.affiliate_id,
+        f[2].1,
+        f[0].1,
+        if f[5].1.is_empty() { "no events" } else { f[5].1.as_str() },
+        f[6].1
+    )
+}
+
+/// `affiliate #4: URL GET a → GET b; enabled yes → no`.
+pub fn postback_changes(before: &Postback, after: &Postback) -> String {
+    let parts = postback_fields(after)
+        .into_iter()
+        .zip(postback_fields(before))
+        .map(|((label, new), (_, old))| change(label, old, new))
+        .collect::<Vec<_>>();
+    format!("affiliate #{}: {}", after.affiliate_id, changes(parts, "saved without changes"))
+}
+
+/// `affiliate #4: GET https://… deleted`.
+pub fn postback_deleted(p: &Postback) -> String {
+    format!("affiliate #{}: {} {} deleted", p.affiliate_id, p.method, p.url)
+}
