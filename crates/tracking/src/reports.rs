@@ -3,9 +3,10 @@
 //! or by goal or sub id (read from the raw rows through their `(tenant_id, created_at)` index,
 //! at most [`RAW_ROW_LIMIT`] rows of each table).
 //!
-//! Day boundaries follow the network's time zone. Rollups are hourly, so the supported zones
-//! are `UTC` and fixed whole-hour offsets such as `+02:00` or `-05:00`; any other setting is
-//! read as UTC and [`Tz::setting`] says so.
+//! Day boundaries follow the network's time zone: `UTC`, a fixed offset such as `+02:00`, or an
+//! IANA name such as `Europe/Berlin` (daylight saving time included; the zone database is
+//! bundled into the binary). Rollups are hourly, so only zones whose offsets are whole hours are
+//! accepted; any other setting is read as UTC and [`Tz::setting`] says so.
 //!
 //! Money is kept per currency: every row is one (group, currency) pair, since amounts of
 //! different currencies are never added. Conversions count approved and pending ones (their
@@ -24,20 +25,61 @@ pub const RAW_ROW_LIMIT: i64 = 100_000;
 /// The longest range a report covers, in days.
 pub const MAX_DAYS: i64 = 366;
 
-/// A network's time zone: a fixed offset from UTC in whole hours.
+/// A network's time zone: a fixed offset from UTC in whole hours, or a named (IANA) zone whose
+/// offsets are whole hours. Copy: named zones are kept in a process-wide registry and referred
+/// to by index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tz {
     offset_hours: i64,
+    /// 0: the fixed offset above; n: entry n-1 of the registry.
+    zone: u16,
+}
+
+type Registry = std::sync::Mutex<Vec<(String, jiff::tz::TimeZone)>>;
+
+fn registry() -> &'static Registry {
+    static ZONES: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    ZONES.get_or_init(Registry::default)
+}
+
+/// The named zone `name`, if the bundled database knows it and its offsets (checked monthly
+/// over 2000–2040) are whole hours.
+fn named_zone(name: &str) -> Option<Tz> {
+    if name.len() > 64 || !name.contains('/') {
+        return None;
+    }
+    let zone = jiff::tz::TimeZone::get(name).ok()?;
+    let canonical = zone.iana_name().unwrap_or(name).to_owned();
+    let whole_hours = (0..41 * 12).all(|month: i64| {
+        let t = 946_684_800 + month * 2_629_746; // 2000-01-01 plus average months
+        jiff::Timestamp::from_second(t).map(|ts| zone.to_offset(ts).seconds() % 3600 == 0).unwrap_or(false)
+    });
+    if !whole_hours {
+        return None;
+    }
+    let mut zones = registry().lock().ok()?;
+    let index = match zones.iter().position(|(n, _)| *n == canonical) {
+        Some(i) => i,
+        None => {
+            zones.push((canonical, zone));
+            zones.len() - 1
+        }
+    };
+    Some(Tz { offset_hours: 0, zone: u16::try_from(index + 1).ok()? })
 }
 
 impl Tz {
-    pub const UTC: Tz = Tz { offset_hours: 0 };
+    pub const UTC: Tz = Tz { offset_hours: 0, zone: 0 };
 
-    /// `UTC`, `Z`, `+02:00`, `-05:00`, `+0200` (whole hours within ±14); `None` otherwise.
+    /// `UTC`, `Z`, `+02:00`, `-05:00`, `+0200` (whole hours within ±14), or an IANA zone name
+    /// with whole-hour offsets (`Europe/Berlin`, `America/New_York`); `None` otherwise.
     pub fn parse(s: &str) -> Option<Tz> {
         let s = s.trim();
         if s.is_empty() || s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") || s == "Etc/UTC" {
             return Some(Tz::UTC);
+        }
+        if s.contains('/') {
+            return named_zone(s);
         }
         let s = s.strip_prefix("UTC").unwrap_or(s);
         let (sign, rest) = match s.as_bytes().first()? {
@@ -54,7 +96,7 @@ impl Tz {
             return None;
         }
         let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-        (m == 0 && h <= 14).then_some(Tz { offset_hours: sign * h })
+        (m == 0 && h <= 14).then_some(Tz { offset_hours: sign * h, zone: 0 })
     }
 
     /// The zone of a network's `timezone` setting, and whether it was understood (else UTC).
@@ -65,20 +107,39 @@ impl Tz {
         }
     }
 
-    fn offset(self) -> i64 {
-        self.offset_hours * Micros::HOUR
+    fn name(self) -> Option<String> {
+        let zones = registry().lock().ok()?;
+        zones.get(usize::from(self.zone).checked_sub(1)?).map(|(n, _)| n.clone())
     }
 
-    /// The setting's canonical spelling: `UTC` or `+02:00`.
+    /// The offset from UTC at instant `t`, in microseconds.
+    fn offset(self, t: Micros) -> i64 {
+        if self.zone == 0 {
+            return self.offset_hours * Micros::HOUR;
+        }
+        let Ok(zones) = registry().lock() else { return 0 };
+        match (zones.get(usize::from(self.zone) - 1), jiff::Timestamp::from_microsecond(t.0)) {
+            (Some((_, zone)), Ok(ts)) => i64::from(zone.to_offset(ts).seconds()) * 1_000_000,
+            _ => 0,
+        }
+    }
+
+    /// The setting's canonical spelling: `UTC`, `+02:00` or the zone's name.
     pub fn setting_value(self) -> String {
+        if let Some(name) = self.name() {
+            return name;
+        }
         match self.offset_hours {
             0 => "UTC".into(),
             h => format!("{}{:02}:00", if h < 0 { '-' } else { '+' }, h.abs()),
         }
     }
 
-    /// `UTC` or `UTC+02:00`.
+    /// `UTC`, `UTC+02:00` or the zone's name.
     pub fn label(self) -> String {
+        if let Some(name) = self.name() {
+            return name;
+        }
         match self.offset_hours {
             0 => "UTC".into(),
             h => format!("UTC{}{:02}:00", if h < 0 { '-' } else { '+' }, h.abs()),
@@ -87,17 +148,20 @@ impl Tz {
 
     /// The local day holding `t`, as days since 1970-01-01.
     pub fn day_of(self, t: Micros) -> i64 {
-        (t.0 + self.offset()).div_euclid(Micros::DAY)
+        (t.0 + self.offset(t)).div_euclid(Micros::DAY)
     }
 
-    /// The instant the local day `day` (days since 1970-01-01) starts.
+    /// The instant the local day `day` (days since 1970-01-01) starts (the offset in force at
+    /// that midnight, found in two steps around a daylight-saving change).
     pub fn day_start(self, day: i64) -> Micros {
-        Micros(day * Micros::DAY - self.offset())
+        let midnight = day * Micros::DAY;
+        let guess = midnight - self.offset(Micros(midnight));
+        Micros(midnight - self.offset(Micros(guess)))
     }
 
     /// The local hour holding `t`, as `YYYY-MM-DD HH:00`.
     pub fn hour_label(self, t: Micros) -> String {
-        let local = t.0 + self.offset();
+        let local = t.0 + self.offset(t);
         let hour = local.rem_euclid(Micros::DAY) / Micros::HOUR;
         format!("{} {hour:02}:00", day_label(local.div_euclid(Micros::DAY)))
     }
@@ -616,11 +680,21 @@ mod tests {
         assert_eq!(Tz::parse("-0500").map(Tz::label), Some("UTC-05:00".into()));
         assert_eq!(Tz::parse("UTC+3").map(Tz::label), Some("UTC+03:00".into()));
         assert_eq!(Tz::parse("+05:30"), None);
-        assert_eq!(Tz::parse("Europe/Paris"), None);
+        assert_eq!(Tz::parse("Asia/Kolkata"), None, "half-hour offsets cannot split hourly rollups");
+        assert_eq!(Tz::parse("Mars/Olympus_Mons"), None);
+        let berlin = Tz::parse("Europe/Berlin").unwrap();
+        assert_eq!(berlin.setting_value(), "Europe/Berlin");
+        // 2026-07-01 is in summer time (+02:00), 2026-01-15 in winter time (+01:00).
+        let july = parse_day("2026-07-01").unwrap();
+        assert_eq!(berlin.day_start(july), Micros(july * Micros::DAY - 2 * Micros::HOUR));
+        let january = parse_day("2026-01-15").unwrap();
+        assert_eq!(berlin.day_start(january), Micros(january * Micros::DAY - Micros::HOUR));
+        assert_eq!(berlin.day_of(Micros(july * Micros::DAY - 90 * 60 * 1_000_000)), july);
+        assert_eq!(berlin.day_of(Micros(january * Micros::DAY - 90 * 60 * 1_000_000)), january - 1);
         assert_eq!(Tz::parse("UTC+3").map(Tz::setting_value), Some("+03:00".into()));
         assert_eq!(Tz::parse("-0500").map(Tz::setting_value), Some("-05:00".into()));
         assert_eq!(Tz::parse("z").map(Tz::setting_value), Some("UTC".into()));
-        assert_eq!(Tz::setting("Europe/Paris"), (Tz::UTC, false));
+        assert_eq!(Tz::setting("Asia/Kolkata"), (Tz::UTC, false));
     }
 
     #[test]

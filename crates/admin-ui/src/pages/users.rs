@@ -282,8 +282,9 @@ pub struct TimezoneForm {
     timezone: String,
 }
 
-/// `POST /admin/timezone`: the network's time zone (`UTC` or a whole-hour offset such as
-/// `+02:00`), which sets the day boundaries of dashboards and reports.
+/// `POST /admin/timezone`: the network's time zone (`UTC`, a whole-hour offset such as
+/// `+02:00`, or an IANA name such as `Europe/Berlin`), which sets the day boundaries of
+/// dashboards and reports.
 pub async fn set_timezone(
     state: web::Data<AppState>,
     me: NetworkAdmin,
@@ -292,7 +293,7 @@ pub async fn set_timezone(
     let Some(tz) = affnet_tracking::reports::Tz::parse(form.timezone.trim()) else {
         let errors = FieldErrors::single(
             "timezone",
-            "Use UTC or a whole-hour offset from UTC between -14:00 and +14:00, such as +02:00.",
+            "Use UTC, an offset such as +02:00 (-14:00 to +14:00), or a zone name such as Europe/Berlin; only zones with whole-hour offsets are supported (reports are kept per hour).",
         );
         let tz = (form.timezone, errors);
         return users_page_with(
