@@ -156,6 +156,9 @@ pub async fn decide(
         })
         .await?;
     tracing::info!(tenant = %tenant, by = %by, offer = %offer, affiliate = %affiliate, status = %status, "offer access decided through the API");
+    let summary = format!("access of affiliate #{affiliate}: {status}");
+    crate::audit::record_api(&state, tenant, &me.user, affnet_accounts::audit::Entity::Offer, offer, "access", summary)
+        .await;
     crate::pages::signup::notify_access_decision(&state, tenant, offer, affiliate, status).await;
     Ok(HttpResponse::Ok().json(AccessJson::from(row)))
 }

@@ -85,8 +85,30 @@ pub async fn create(
     let offer = OfferId(id.into_inner());
     let input = body.into_inner();
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let goal = state.db(move |c| Ok(Goal::create(c, tenant, offer, &input, now)?)).await?;
+    let (goal, currency) = state
+        .db(move |c| {
+            let g = Goal::create(c, tenant, offer, &input, now)?;
+            Ok((g, affnet_offers::Offer::find(c, tenant, offer)?.currency))
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, goal = %goal.id, offer = %offer, "goal created through the API");
+    let summary = format!(
+        "goal #{} {} created: payout {}, revenue {}",
+        goal.id,
+        goal.name,
+        crate::pages::catalogue::rate_label(goal.payout_rate(), currency),
+        crate::pages::catalogue::rate_label(goal.revenue_rate(), currency)
+    );
+    crate::audit::record_api(
+        &state,
+        tenant,
+        &me.user,
+        affnet_accounts::audit::Entity::Offer,
+        offer,
+        "goal_create",
+        summary,
+    )
+    .await;
     Ok(HttpResponse::Created().json(GoalJson::new(goal, Viewer::Staff)))
 }
 
@@ -101,7 +123,31 @@ pub async fn update(
     let id = GoalId(id.into_inner());
     let input = body.into_inner();
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let goal = state.db(move |c| Ok(Goal::update(c, tenant, id, &input, now)?)).await?;
+    let (goal, currency) = state
+        .db(move |c| {
+            let g = Goal::update(c, tenant, id, &input, now)?;
+            let currency = affnet_offers::Offer::find(c, tenant, g.offer_id)?.currency;
+            Ok((g, currency))
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, goal = %goal.id, "goal updated through the API");
+    let summary = format!(
+        "goal #{} {} saved ({}): payout {}, revenue {}",
+        goal.id,
+        goal.name,
+        goal.status,
+        crate::pages::catalogue::rate_label(goal.payout_rate(), currency),
+        crate::pages::catalogue::rate_label(goal.revenue_rate(), currency)
+    );
+    crate::audit::record_api(
+        &state,
+        tenant,
+        &me.user,
+        affnet_accounts::audit::Entity::Offer,
+        goal.offer_id,
+        "goal_update",
+        summary,
+    )
+    .await;
     Ok(HttpResponse::Ok().json(GoalJson::new(goal, Viewer::Staff)))
 }

@@ -219,6 +219,31 @@ async fn payouts_postbacks_users_and_the_api_are_audited(backend: Backend) {
     body["payout"]["flat"] = serde_json::json!(350);
     assert_eq!(api.put(&format!("/api/v1/offers/{offer}"), body).await.status, 200);
 
+    // Goals and access decisions through the API are audited on the offer, in words.
+    let res = api
+        .post(
+            &format!("/api/v1/offers/{offer}/goals"),
+            serde_json::json!({"name": "Deposit", "payout": {"type": "cpa_flat", "flat": 125, "bps": 0}}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let res = api
+        .post(
+            "/api/v1/offer-access/decide",
+            serde_json::json!({"offer_id": offer, "affiliate_id": aff, "status": "rejected", "note": ""}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let goal_and_access: Vec<(String, String)> = audit_log::table
+        .filter(audit_log::action.eq_any(["goal_create", "access"]))
+        .order(audit_log::id.asc())
+        .select((audit_log::action, audit_log::summary))
+        .load(&mut app.pool.get().unwrap())
+        .unwrap();
+    assert_eq!(goal_and_access.len(), 2, "{goal_and_access:?}");
+    assert!(goal_and_access[0].1.contains("Deposit") && goal_and_access[0].1.contains("1.25"), "{goal_and_access:?}");
+    assert_eq!(goal_and_access[1].1, format!("access of affiliate #{aff}: rejected"));
+
     // Payout overrides: set and deleted on the page, set through the API.
     let offer_page = format!("/admin/offers/{offer}");
     let aff_s = aff.to_string();
@@ -300,8 +325,8 @@ async fn payouts_postbacks_users_and_the_api_are_audited(backend: Backend) {
     let by_admin = admin.get(&format!("/admin/audit?actor={}", net.admin.id)).await;
     assert_eq!(
         unescape(&by_admin.body).matches("class=\"audit-entry\"").count(),
-        12,
-        "5 through the API and 7 on the pages"
+        14,
+        "7 through the API and 7 on the pages"
     );
     app.stop().await;
 }

@@ -107,6 +107,17 @@ pub async fn decide(
     match result {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %a.offer_id, affiliate = %a.affiliate_id, status = status.as_str(), "offer access decided");
+            let summary = format!("access of affiliate #{}: {}", a.affiliate_id, status);
+            crate::audit::record(
+                &state,
+                me.tenant.id,
+                &me.user,
+                affnet_accounts::audit::Entity::Offer,
+                a.offer_id,
+                "access",
+                summary,
+            )
+            .await;
             crate::pages::signup::notify_access_decision(&state, me.tenant.id, a.offer_id, a.affiliate_id, status)
                 .await;
             me.session

@@ -803,6 +803,14 @@ pub async fn create_goal(
     match state.db(move |c| Ok(Goal::create(c, tenant, id, &input, now))).await? {
         Ok(g) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %id, goal = %g.id, "goal created");
+            let summary = format!(
+                "goal #{} {} created: payout {}, revenue {}",
+                g.id,
+                g.name,
+                crate::pages::catalogue::rate_label(g.payout_rate(), currency),
+                crate::pages::catalogue::rate_label(g.revenue_rate(), currency)
+            );
+            crate::audit::record(&state, tenant, &me.user, Entity::Offer, id, "goal_create", summary).await;
             me.session.flash("success", format!("Goal #{} {} added.", g.id, g.name));
             Ok(see_other(&format!("/admin/offers/{id}#goals")))
         }
@@ -881,6 +889,15 @@ pub async fn update_goal(
     match state.db(move |c| Ok(Goal::update(c, tenant, id, &input, now))).await? {
         Ok(g) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, goal = %g.id, "goal updated");
+            let summary = format!(
+                "goal #{} {} saved ({}): payout {}, revenue {}",
+                g.id,
+                g.name,
+                g.status,
+                crate::pages::catalogue::rate_label(g.payout_rate(), currency),
+                crate::pages::catalogue::rate_label(g.revenue_rate(), currency)
+            );
+            crate::audit::record(&state, tenant, &me.user, Entity::Offer, g.offer_id, "goal_update", summary).await;
             me.session.flash("success", format!("Goal #{} saved.", g.id));
             Ok(see_other(&format!("/admin/offers/{}#goals", g.offer_id)))
         }
@@ -925,6 +942,8 @@ pub async fn assign(
     match result {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %id, affiliate = %a.affiliate_id, "offer assigned");
+            let summary = format!("assigned to affiliate #{} (access approved)", a.affiliate_id);
+            crate::audit::record(&state, me.tenant.id, &me.user, Entity::Offer, id, "access", summary).await;
             crate::pages::signup::notify_access_decision(
                 &state,
                 me.tenant.id,

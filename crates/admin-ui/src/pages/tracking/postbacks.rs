@@ -832,6 +832,20 @@ async fn set_secret(state: &AppState, me: &CurrentUser, o: Owner, action: &str) 
         .db(move |c| affnet_tracking::postback::set_signing_secret(c, tenant, affiliate, enable).map_err(offers_err))
         .await?;
     tracing::info!(tenant = %tenant, affiliate = %affiliate, by = %me.user.id, enabled = enable, "postback signing secret changed");
+    let summary = format!(
+        "signing secret of affiliate #{affiliate} {}",
+        if enable { "generated (postbacks signed)" } else { "removed (postbacks unsigned)" }
+    );
+    crate::audit::record(
+        state,
+        tenant,
+        &me.user,
+        affnet_accounts::audit::Entity::Postback,
+        format!("affiliate {affiliate}"),
+        "signing_secret",
+        summary,
+    )
+    .await;
     me.session.flash(
         "success",
         if enable {
