@@ -4,8 +4,11 @@ delivery; on SQLite and PostgreSQL. Run through bench/run (which builds the rele
 
 Every figure printed is measured in this run; ratios compare numbers from the same run.
 """
+from http.cookiejar import CookieJar
 import json
 import os
+import statistics
+import urllib.parse
 import re
 import shutil
 import sqlite3
@@ -23,6 +26,7 @@ SMOKE = "--smoke" in sys.argv
 DURATION = int(os.environ.get("BENCH_DURATION", "3" if SMOKE else "15"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64" if SMOKE else "64,256").split(",")]
 BACKENDS = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
+REPORT_CLICKS = int(os.environ.get("BENCH_REPORT_CLICKS", "200000" if SMOKE else "10000000"))
 PORT, BARE_PORT = 18080, 19090
 failures = []
 
@@ -104,6 +108,69 @@ class Db:
     def drop(self):
         if self.backend == "postgres":
             self.psql(self.admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
+
+
+def bench_reports(db, base, api, token, adv, aff, offer):
+    """REPORT_CLICKS clicks over the last 30 days (bulk SQL, not HTTP) on 10 offers and 20
+    affiliates, with their hourly rollups; then the dashboard and report pages, timed."""
+    offers = [offer] + [http("POST", api + "/offers", token, {
+        "advertiser_id": adv, "name": "Report offer %d" % i,
+        "offer_url": "https://shop.example/?t={transaction_id}",
+        "payout": {"type": "cpa_flat", "flat": 250, "bps": 0}})["id"] for i in range(9)]
+    affs = [aff] + [http("POST", api + "/affiliates", token, {"name": "Report media %d" % i, "status": "active"})["id"]
+                    for i in range(19)]
+    if offers != list(range(offers[0], offers[0] + 10)) or affs != list(range(affs[0], affs[0] + 20)):
+        raise SystemExit("FAIL: expected consecutive offer and affiliate ids")
+    now = int(time.time() * 1e6)
+    span = 30 * 86400 * 1_000_000
+    n = REPORT_CLICKS
+    t0 = time.time()
+    if db.backend == "sqlite":
+        gen = ("WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < %d) "
+               "INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, created_at) "
+               "SELECT printf('b%%031x', x), 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
+               "%d - (x * %d) %% %d FROM g" % (n, offers[0], affs[0], adv, now, span // n, span))
+    else:
+        gen = ("INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, created_at) "
+               "SELECT 'b' || lpad(to_hex(x), 31, '0'), 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
+               "%d - (x::bigint * %d) %% %d FROM generate_series(1, %d) AS x" % (offers[0], affs[0], adv, now, span // n, span, n))
+    db.query(gen)
+    db.query(
+        "INSERT INTO stats_hourly (tenant_id, hour, offer_id, affiliate_id, clicks, rejected_clicks, approved, pending,"
+        " rejected, payout, revenue, pending_payout, pending_revenue)"
+        " SELECT tenant_id, created_at - created_at % 3600000000, offer_id, affiliate_id, COUNT(*), 0, COUNT(*) / 50, 0,"
+        " 0, (COUNT(*) / 50) * 250, (COUNT(*) / 50) * 400, 0, 0 FROM clicks WHERE id >= 'b' GROUP BY 1, 2, 3, 4"
+        " ON CONFLICT (tenant_id, hour, offer_id, affiliate_id) DO UPDATE SET clicks = stats_hourly.clicks + excluded.clicks,"
+        " approved = stats_hourly.approved + excluded.approved, payout = stats_hourly.payout + excluded.payout,"
+        " revenue = stats_hourly.revenue + excluded.revenue")
+    generated = time.time() - t0
+    # Sign in like a browser, then time the pages.
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "/t/bench/login", timeout=30).read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf_token": csrf, "email": "admin@bench.test", "password": "bench password 1"})
+    opener.open(base + "/t/bench/login", data=form.encode(), timeout=30).read()
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    start = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 29 * 86400))
+    pages = [("dashboard (today/yesterday/7/30 days, chart, tops)", "/admin")] + [
+        ("report by %s, 30 days" % g, "/admin/reports?group_by=%s&from=%s&to=%s" % (g, start, today))
+        for g in ("date", "hour", "offer", "affiliate")] + [
+        ("report by aff_sub, 30 days (raw rows, 100k limit)", "/admin/reports?group_by=aff_sub&from=%s&to=%s" % (start, today))]
+    timings = {}
+    for label, path in pages:
+        samples = []
+        for _ in range(5):
+            t = time.time()
+            body = opener.open(base + path, timeout=60).read()
+            samples.append((time.time() - t) * 1000)
+            if b"Sign out" not in body:
+                raise SystemExit("FAIL: %s did not answer a signed-in page: %s" % (path, body[:300]))
+        timings[label] = {"median_ms": statistics.median(samples), "max_ms": max(samples)}
+        print("reports: %-55s median %7.1f ms, max %7.1f ms" % (label, statistics.median(samples), max(samples)),
+              flush=True)
+    print("reports: %d clicks generated with rollups in %.1f s" % (n, generated), flush=True)
+    return {"clicks": n, "generate_s": generated, "pages": timings}
 
 
 def start(cmd, env):
@@ -195,6 +262,8 @@ def bench_backend(backend, tmp, bare_results):
         if delivered < jobs:
             failures.append("%s: only %d of %d postbacks delivered" % (backend, delivered, jobs))
         results["postbacks"] = {"jobs": jobs, "delivered": delivered, "seconds": took, "per_s": delivered / took}
+
+        results["reports"] = bench_reports(db, base, api, token, adv, aff, offer["id"])
     finally:
         server.terminate()
         server.wait()
