@@ -25,6 +25,9 @@ pub use pool::{DbPool, PooledConn};
 pub use time::{Clock, ManualClock, Micros, SystemClock};
 pub use validation::FieldErrors;
 
+/// A no-op write: as the first statement of a SQLite transaction it takes the write lock.
+pub const SQLITE_WRITE_LOCK: &str = "UPDATE app_settings SET value = value WHERE 0";
+
 /// A write transaction. On SQLite it takes the write lock first (a no-op `UPDATE`), so that a
 /// transaction that reads before it writes waits for other writers (busy timeout) instead of
 /// failing with `SQLITE_BUSY` when another connection committed in between (WAL snapshots
@@ -37,7 +40,7 @@ where
     use diesel::Connection;
     conn.transaction(|c| {
         if let DbConn::Sqlite(s) = c {
-            s.batch_execute("UPDATE app_settings SET value = value WHERE 0")?;
+            s.batch_execute(SQLITE_WRITE_LOCK)?;
         }
         f(c)
     })

@@ -678,6 +678,17 @@ impl Attempt {
     }
 }
 
+/// Processes `calls` in one transaction (one savepoint each), with one memo and one rollup
+/// write for the batch.
+fn write_calls(conn: &mut DbConn, calls: &[ConversionRequest]) -> QueryResult<Vec<Outcome>> {
+    crate::write_tx(conn, |c| {
+        let mut memo = Memo::default();
+        let outcomes = calls.iter().map(|req| process(c, req, &mut memo)).collect::<QueryResult<Vec<_>>>()?;
+        memo.increments.apply(c)?;
+        Ok(outcomes)
+    })
+}
+
 /// Owns one connection; processes each batch of calls in one transaction (each call in its own
 /// savepoint), commits, then answers.
 pub struct ConversionWriter {
@@ -696,12 +707,7 @@ impl BatchWriter for ConversionWriter {
 
     fn write(&mut self, jobs: Vec<ConversionRequest>) -> Vec<Outcome> {
         let n = jobs.len();
-        let result = crate::write_tx(&mut self.db.conn, |c| {
-            let mut memo = Memo::default();
-            let outcomes = jobs.iter().map(|req| process(c, req, &mut memo)).collect::<QueryResult<Vec<_>>>()?;
-            memo.increments.apply(c)?;
-            Ok::<_, diesel::result::Error>(outcomes)
-        });
+        let result = write_calls(&mut self.db.conn, &jobs);
         if let Ok(outcomes) = &result {
             crate::metrics::conversion_batch(outcomes.len());
             for o in outcomes {
@@ -719,20 +725,11 @@ impl BatchWriter for ConversionWriter {
                 tracing::error!(error = %e, batch = n, "conversion batch failed; retrying its calls one by one");
                 self.db.heal();
                 jobs.iter()
-                    .map(|req| {
-                        let one = crate::write_tx(&mut self.db.conn, |c| {
-                            let mut memo = Memo::default();
-                            let outcome = process(c, req, &mut memo)?;
-                            memo.increments.apply(c)?;
-                            Ok::<_, diesel::result::Error>(outcome)
-                        });
-                        one.unwrap_or_else(|e| {
-                            tracing::error!(error = %e, "conversion call not stored");
-                            Outcome::Refused(Refusal {
-                                reason: Reason::ServerError,
-                                message: "the conversion could not be stored; retry later".into(),
-                            })
-                        })
+                    .map(|req| match write_calls(&mut self.db.conn, std::slice::from_ref(req)) {
+                        Ok(mut one) => {
+                            one.pop().unwrap_or_else(|| Outcome::Refused(diesel::result::Error::NotFound.into()))
+                        }
+                        Err(e) => Outcome::Refused(e.into()),
                     })
                     .collect()
             }

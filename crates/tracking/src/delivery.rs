@@ -316,7 +316,7 @@ fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64) -> Que
             .bind::<BigInt, _>(limit)
             .load(c),
         DbConn::Sqlite(c) => c.transaction(|c| {
-            c.batch_execute_write_lock()?;
+            diesel::connection::SimpleConnection::batch_execute(c, affnet_db::SQLITE_WRITE_LOCK)?;
             // SQLite numbers parameters `?N`; `$N` would be named ones, bound in order of appearance.
             diesel::sql_query(sql("").replace('$', "?"))
                 .bind::<BigInt, _>(now.0)
@@ -324,17 +324,6 @@ fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64) -> Que
                 .bind::<BigInt, _>(limit)
                 .load(c)
         }),
-    }
-}
-
-trait WriteLock {
-    fn batch_execute_write_lock(&mut self) -> QueryResult<()>;
-}
-
-impl WriteLock for diesel::SqliteConnection {
-    fn batch_execute_write_lock(&mut self) -> QueryResult<()> {
-        use diesel::connection::SimpleConnection;
-        self.batch_execute("UPDATE app_settings SET value = value WHERE 0")
     }
 }
 

@@ -37,17 +37,10 @@ impl WriterConn {
     /// After a batch failed: if the connection does not answer a trivial query (or its
     /// transaction state is broken), open a new one.
     pub fn heal(&mut self) {
-        use diesel::connection::{SimpleConnection, TransactionManager};
-        let broken = match &mut self.conn {
-            affnet_db::DbConn::Sqlite(c) => {
-                diesel::connection::AnsiTransactionManager::is_broken_transaction_manager(c)
-                    || c.batch_execute("SELECT 1").is_err()
-            }
-            affnet_db::DbConn::Pg(c) => {
-                diesel::connection::AnsiTransactionManager::is_broken_transaction_manager(c)
-                    || c.batch_execute("SELECT 1").is_err()
-            }
-        };
+        use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+        let broken = affnet_db::with_backend!(&mut self.conn, |c| {
+            AnsiTransactionManager::is_broken_transaction_manager(c) || c.batch_execute("SELECT 1").is_err()
+        });
         if broken {
             match self.url.connect() {
                 Ok(conn) => {
