@@ -97,3 +97,30 @@ fn migrating_twice_is_a_no_op_on_both_backends() {
         assert!(affnet_db::migrate::run_pending(&mut conn).unwrap().is_empty());
     }
 }
+
+#[derive(QueryableByName)]
+struct Constraint {
+    #[diesel(sql_type = Text)]
+    conname: String,
+}
+
+/// The clicks log has no foreign keys on PostgreSQL (migration 9: their per-row trigger checks
+/// cost four times the insert); conversions keep theirs.
+#[test]
+fn the_clicks_log_has_no_foreign_keys_on_postgres() {
+    let db = TestDb::new(Backend::Postgres);
+    let mut conn = db.url.connect().unwrap();
+    let DbConn::Pg(c) = &mut conn else { panic!("a PostgreSQL connection") };
+    let fks = |table: &str, c: &mut diesel::PgConnection| -> Vec<String> {
+        diesel::sql_query(format!(
+            "SELECT conname::text AS conname FROM pg_constraint WHERE conrelid = '{table}'::regclass AND contype = 'f' ORDER BY 1"
+        ))
+        .load::<Constraint>(c)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.conname)
+        .collect()
+    };
+    assert_eq!(fks("clicks", c), Vec::<String>::new());
+    assert!(fks("conversions", c).contains(&"conversions_click_id_fkey".to_owned()));
+}
