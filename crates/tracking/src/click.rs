@@ -116,85 +116,156 @@ pub fn write_clicks(conn: &mut DbConn, jobs: &[ClickJob]) -> QueryResult<()> {
         }
     }
     match conn {
-        // Multi-row INSERTs of up to 128 rows with plain `?` parameters. (diesel's insert
-        // builds the SQL text again for every row on SQLite — identifier escaping, column
-        // lists — which cost more than SQLite's own work: measured with perf, BENCHMARKS.md.)
         DbConn::Sqlite(c) => {
-            use diesel::sql_types::{BigInt, Text};
-            for chunk in new_clicks.chunks(128) {
-                let mut q = diesel::sql_query(sqlite_insert_sql(chunk.len())).into_boxed::<diesel::sqlite::Sqlite>();
-                for r in chunk {
-                    q = q
-                        .bind::<Text, _>(&r.id)
-                        .bind::<BigInt, _>(r.tenant_id.0)
-                        .bind::<BigInt, _>(r.offer_id.0)
-                        .bind::<BigInt, _>(r.affiliate_id.0)
-                        .bind::<BigInt, _>(r.advertiser_id.0)
-                        .bind::<Text, _>(&r.aff_sub)
-                        .bind::<Text, _>(&r.aff_sub2)
-                        .bind::<Text, _>(&r.aff_sub3)
-                        .bind::<Text, _>(&r.aff_sub4)
-                        .bind::<Text, _>(&r.aff_sub5)
-                        .bind::<Text, _>(&r.source)
-                        .bind::<Text, _>(&r.aff_click_id)
-                        .bind::<Text, _>(&r.ip)
-                        .bind::<Text, _>(&r.user_agent)
-                        .bind::<Text, _>(&r.referrer)
-                        .bind::<BigInt, _>(r.created_at.0);
-                }
-                q.execute(c)?;
+            for chunk in new_clicks.chunks(INSERT_CHUNK) {
+                InsertClicks(chunk).execute(c)?;
             }
         }
-        // One INSERT … SELECT FROM UNNEST(arrays) per batch: the same short statement whatever
-        // the batch size (PostgreSQL parses and plans it cheaply), 16 array parameters.
         DbConn::Pg(c) if !new_clicks.is_empty() => {
-            use diesel::sql_types::{Array, BigInt, Text};
-            let text = |f: fn(&Click) -> &str| new_clicks.iter().map(|c| f(c)).collect::<Vec<&str>>();
-            let int = |f: fn(&Click) -> i64| new_clicks.iter().map(|c| f(c)).collect::<Vec<i64>>();
-            diesel::sql_query(
-                "INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, aff_sub2, \
-                 aff_sub3, aff_sub4, aff_sub5, source, aff_click_id, ip, user_agent, referrer, created_at) \
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
-                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-                 $13::text[], $14::text[], $15::text[], $16::bigint[])",
-            )
-            .bind::<Array<Text>, _>(text(|c| &c.id))
-            .bind::<Array<BigInt>, _>(int(|c| c.tenant_id.0))
-            .bind::<Array<BigInt>, _>(int(|c| c.offer_id.0))
-            .bind::<Array<BigInt>, _>(int(|c| c.affiliate_id.0))
-            .bind::<Array<BigInt>, _>(int(|c| c.advertiser_id.0))
-            .bind::<Array<Text>, _>(text(|c| &c.aff_sub))
-            .bind::<Array<Text>, _>(text(|c| &c.aff_sub2))
-            .bind::<Array<Text>, _>(text(|c| &c.aff_sub3))
-            .bind::<Array<Text>, _>(text(|c| &c.aff_sub4))
-            .bind::<Array<Text>, _>(text(|c| &c.aff_sub5))
-            .bind::<Array<Text>, _>(text(|c| &c.source))
-            .bind::<Array<Text>, _>(text(|c| &c.aff_click_id))
-            .bind::<Array<Text>, _>(text(|c| &c.ip))
-            .bind::<Array<Text>, _>(text(|c| &c.user_agent))
-            .bind::<Array<Text>, _>(text(|c| &c.referrer))
-            .bind::<Array<BigInt>, _>(int(|c| c.created_at.0))
-            .execute(c)?;
+            InsertClickColumns::new(&new_clicks).execute(c)?;
         }
         DbConn::Pg(_) => {}
     }
     increments.apply(conn)
 }
 
-/// `INSERT INTO clicks (…16 columns…) VALUES (?, …), …` for `rows` rows.
-fn sqlite_insert_sql(rows: usize) -> String {
-    const HEAD: &str = "INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, aff_sub2, \
-                        aff_sub3, aff_sub4, aff_sub5, source, aff_click_id, ip, user_agent, referrer, created_at) VALUES ";
-    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let mut sql = String::with_capacity(HEAD.len() + rows * (ROW.len() + 2));
-    sql.push_str(HEAD);
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
+/// The most clicks one INSERT carries (16 parameters each: 1,024 on SQLite, whose limit is
+/// 32,766).
+const INSERT_CHUNK: usize = 64;
+
+/// SQLite: one `INSERT … VALUES (?, …), …` of up to [`INSERT_CHUNK`] clicks. Like
+/// [`InsertClickColumns`], a diesel query whose prepared statement the connection caches (keyed
+/// by its SQL: one statement per row count here, a single one on PostgreSQL), so that a batch
+/// pays for binding and executing, never for parsing and planning. (`sql_query` is never cached,
+/// and diesel's own multi-row insert rebuilds its SQL per row: both measured with perf,
+/// BENCHMARKS.md.)
+struct InsertClicks<'a>(&'a [&'a Click]);
+
+impl diesel::query_builder::QueryId for InsertClicks<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn> RunQueryDsl<Conn> for InsertClicks<'_> {}
+
+const INSERT_HEAD: &str = "INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, \
+                           aff_sub2, aff_sub3, aff_sub4, aff_sub5, source, aff_click_id, ip, user_agent, referrer, \
+                           created_at) ";
+
+impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for InsertClicks<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Text};
+        out.push_sql(INSERT_HEAD);
+        out.push_sql("VALUES ");
+        for (i, r) in self.0.iter().enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            out.push_bind_param::<Text, _>(&r.id)?;
+            for v in [&r.tenant_id.0, &r.offer_id.0, &r.affiliate_id.0, &r.advertiser_id.0] {
+                out.push_sql(", ");
+                out.push_bind_param::<BigInt, _>(v)?;
+            }
+            for v in [
+                &r.aff_sub,
+                &r.aff_sub2,
+                &r.aff_sub3,
+                &r.aff_sub4,
+                &r.aff_sub5,
+                &r.source,
+                &r.aff_click_id,
+                &r.ip,
+                &r.user_agent,
+                &r.referrer,
+            ] {
+                out.push_sql(", ");
+                out.push_bind_param::<Text, _>(v)?;
+            }
+            out.push_sql(", ");
+            out.push_bind_param::<BigInt, _>(&r.created_at.0)?;
+            out.push_sql(")");
         }
-        sql.push_str(ROW);
+        Ok(())
     }
-    sql
+}
+
+/// PostgreSQL: `INSERT … SELECT * FROM UNNEST($1::text[], …)`, one array per column: the same
+/// short statement whatever the row count.
+struct InsertClickColumns<'a> {
+    /// id, aff_sub … aff_sub5, source, aff_click_id, ip, user_agent, referrer.
+    texts: [Vec<&'a str>; 11],
+    /// tenant_id, offer_id, affiliate_id, advertiser_id, created_at.
+    ints: [Vec<i64>; 5],
+}
+
+impl<'a> InsertClickColumns<'a> {
+    fn new(rows: &[&'a Click]) -> Self {
+        let text = |f: fn(&'a Click) -> &'a str| rows.iter().map(|c| f(c)).collect::<Vec<&str>>();
+        let int = |f: fn(&Click) -> i64| rows.iter().map(|c| f(c)).collect::<Vec<i64>>();
+        Self {
+            texts: [
+                text(|c| &c.id),
+                text(|c| &c.aff_sub),
+                text(|c| &c.aff_sub2),
+                text(|c| &c.aff_sub3),
+                text(|c| &c.aff_sub4),
+                text(|c| &c.aff_sub5),
+                text(|c| &c.source),
+                text(|c| &c.aff_click_id),
+                text(|c| &c.ip),
+                text(|c| &c.user_agent),
+                text(|c| &c.referrer),
+            ],
+            ints: [
+                int(|c| c.tenant_id.0),
+                int(|c| c.offer_id.0),
+                int(|c| c.affiliate_id.0),
+                int(|c| c.advertiser_id.0),
+                int(|c| c.created_at.0),
+            ],
+        }
+    }
+}
+
+impl diesel::query_builder::QueryId for InsertClickColumns<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn> RunQueryDsl<Conn> for InsertClickColumns<'_> {}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertClickColumns<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Text};
+        let [id, subs @ ..] = &self.texts;
+        let [tenant, offer, affiliate, advertiser, created_at] = &self.ints;
+        out.push_sql(INSERT_HEAD);
+        out.push_sql("SELECT * FROM UNNEST(");
+        out.push_bind_param::<Array<Text>, _>(id)?;
+        out.push_sql("::text[]");
+        for ints in [tenant, offer, affiliate, advertiser] {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<BigInt>, _>(ints)?;
+            out.push_sql("::bigint[]");
+        }
+        for texts in subs {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(texts)?;
+            out.push_sql("::text[]");
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(created_at)?;
+        out.push_sql("::bigint[])");
+        Ok(())
+    }
+}
+
+/// The click writer's transaction: it only inserts and upserts, never reads before writing, so
+/// on SQLite it does not need [`crate::write_tx`]'s lock-first statement (its first INSERT takes
+/// the write lock, waiting out other writers with the busy timeout).
+fn insert_tx<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> QueryResult<T>) -> QueryResult<T> {
+    conn.transaction(f)
 }
 
 impl BatchWriter for ClickWriter {
@@ -203,7 +274,7 @@ impl BatchWriter for ClickWriter {
 
     fn write(&mut self, jobs: Vec<ClickJob>) -> Vec<Self::Answer> {
         let n = jobs.len();
-        let batch = crate::write_tx(&mut self.db.conn, |c| write_clicks(c, &jobs));
+        let batch = insert_tx(&mut self.db.conn, |c| write_clicks(c, &jobs));
         match batch {
             Ok(()) => {
                 crate::metrics::click_batch(jobs.iter().filter(|j| matches!(j, ClickJob::Click(_))).count());
@@ -215,12 +286,10 @@ impl BatchWriter for ClickWriter {
                 self.db.heal();
                 jobs.iter()
                     .map(|job| {
-                        crate::write_tx(&mut self.db.conn, |c| write_clicks(c, std::slice::from_ref(job))).map_err(
-                            |e| {
-                                tracing::error!(error = %e, "click not recorded");
-                                e.to_string()
-                            },
-                        )
+                        insert_tx(&mut self.db.conn, |c| write_clicks(c, std::slice::from_ref(job))).map_err(|e| {
+                            tracing::error!(error = %e, "click not recorded");
+                            e.to_string()
+                        })
                     })
                     .collect()
             }
