@@ -28,10 +28,11 @@ async fn log_requests(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let (method, path) = (req.method().clone(), req.path().to_owned());
     let res = next.call(req).await?;
     let status = res.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
+    // The method and path are read from the answered request, and only when the line is written.
+    let (method, path) = (res.request().method(), res.request().path());
     if status >= 500 {
         tracing::warn!(%method, %path, status, micros, "request");
     } else {

@@ -7,6 +7,12 @@ use affnet_server::cli::{Cli, CliError, Command, TenantCommand, UserCommand};
 use affnet_server::{app, cli, startup, Config};
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: a click allocates a few dozen small blocks across
+/// threads (handler → writer → handler), where glibc's malloc was ~8 % of the server's CPU
+/// (perf, BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AFFNET_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())

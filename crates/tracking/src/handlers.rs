@@ -117,37 +117,56 @@ struct ClickParams {
     aff_click_id: String,
 }
 
+/// Where a click parameter goes: its slot in [`ClickParams`] and its rank among the slot's
+/// aliases (0 wins over 1 over 2).
+fn click_slot(name: &str) -> Option<(usize, u8)> {
+    Some(match name {
+        "offer_id" => (0, 0),
+        "aff_id" => (1, 0),
+        "affiliate_id" => (1, 1),
+        "aff_sub" => (2, 0),
+        "aff_sub1" => (2, 1),
+        "sub1" => (2, 2),
+        "aff_sub2" => (3, 0),
+        "sub2" => (3, 1),
+        "aff_sub3" => (4, 0),
+        "sub3" => (4, 1),
+        "aff_sub4" => (5, 0),
+        "sub4" => (5, 1),
+        "aff_sub5" => (6, 0),
+        "sub5" => (6, 1),
+        "source" => (7, 0),
+        "aff_click_id" => (8, 0),
+        _ => return None,
+    })
+}
+
+/// One pass over the query string (the click path's hot loop: no map, one allocation per value
+/// kept): per slot, the first non-empty value of its best-ranked alias.
 fn parse_click_params(query: &str) -> Result<ClickParams, String> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query).map_err(|_| "the query string could not be read".to_owned())?;
-    if let Some((k, _)) = pairs.iter().find(|(k, v)| has_control(k) || has_control(v)) {
-        let name: String = k.chars().filter(|c| !c.is_control()).take(40).collect();
-        return Err(format!("{name} contains a control character"));
+    const NAMES: [&str; 9] =
+        ["offer_id", "aff_id", "aff_sub", "aff_sub2", "aff_sub3", "aff_sub4", "aff_sub5", "source", "aff_click_id"];
+    let mut slots: [(u8, String); 9] = Default::default();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if has_control(&k) || has_control(&v) {
+            let name: String = k.chars().filter(|c| !c.is_control()).take(40).collect();
+            return Err(format!("{name} contains a control character"));
+        }
+        let Some((slot, rank)) = click_slot(&k) else { continue };
+        let v = v.trim();
+        let (best, value) = &mut slots[slot];
+        if !v.is_empty() && (value.is_empty() || rank < *best) {
+            *best = rank;
+            *value = v.to_owned();
+        }
     }
-    // The first non-empty value among a parameter and its aliases.
-    let first = |names: &[&str]| -> Option<String> {
-        names
-            .iter()
-            .find_map(|n| pairs.iter().find(|(k, v)| k == n && !v.trim().is_empty()).map(|(_, v)| v.trim().to_owned()))
-    };
-    let mut p = ClickParams {
-        offer_id: first(&["offer_id"]).unwrap_or_default(),
-        aff_id: first(&["aff_id", "affiliate_id"]).unwrap_or_default(),
-        source: first(&["source"]).unwrap_or_default(),
-        aff_click_id: first(&["aff_click_id"]).unwrap_or_default(),
-        ..ClickParams::default()
-    };
-    p.subs[0] = first(&["aff_sub", "aff_sub1", "sub1"]).unwrap_or_default();
-    for i in 2..=5 {
-        p.subs[i - 1] = first(&[&format!("aff_sub{i}"), &format!("sub{i}")]).unwrap_or_default();
-    }
-    let names = ["aff_sub", "aff_sub2", "aff_sub3", "aff_sub4", "aff_sub5"];
-    for (name, v) in names.iter().zip(&p.subs).chain([(&"source", &p.source), (&"aff_click_id", &p.aff_click_id)]) {
+    for (name, (_, v)) in NAMES.iter().zip(&slots).skip(2) {
         if v.chars().count() > MAX_SUB_LEN {
             return Err(format!("{name} may be at most {MAX_SUB_LEN} characters"));
         }
     }
-    Ok(p)
+    let [offer_id, aff_id, s1, s2, s3, s4, s5, source, aff_click_id] = slots.map(|(_, v)| v);
+    Ok(ClickParams { offer_id, aff_id, subs: [s1, s2, s3, s4, s5], source, aff_click_id })
 }
 
 fn parse_positive(v: &str, name: &str) -> Result<i64, String> {
@@ -252,7 +271,7 @@ pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
         tracing::error!(offer = %offer_id, "the offer URL does not make a valid Location header");
         return page(StatusCode::BAD_GATEWAY, "Link unavailable", "The offer's landing page address is not valid.");
     };
-    let [aff_sub, aff_sub2, aff_sub3, aff_sub4, aff_sub5] = p.subs.clone();
+    let ClickParams { subs: [aff_sub, aff_sub2, aff_sub3, aff_sub4, aff_sub5], source, aff_click_id, .. } = p;
     let row = Click {
         id: tid,
         tenant_id: tenant,
@@ -264,8 +283,8 @@ pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
         aff_sub3,
         aff_sub4,
         aff_sub5,
-        source: p.source.clone(),
-        aff_click_id: p.aff_click_id.clone(),
+        source,
+        aff_click_id,
         ip,
         user_agent: header_text(&req, header::USER_AGENT, 1000),
         referrer: header_text(&req, header::REFERER, 2000),
