@@ -604,42 +604,83 @@ fn more_than(conn: &mut DbConn, from: &str, mut p: Params, limit: i64) -> QueryR
     Ok(sql::load::<Count>(conn, &text, &p)?.into_iter().any(|c| c.n > 0))
 }
 
-/// A goal or sub id report: summed in SQL over the earliest `q.raw_limit` raw rows of each
-/// table (clicks, and conversions with their click's sub ids); `truncated` when either had more.
-fn raw(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
-    let limit = q.raw_limit.max(0);
+/// A goal or sub id report reads two tables apart: its clicks, and its conversions (with their
+/// click's sub ids). [`run`] reads both on one connection; a caller with a pool may read the
+/// parts at once, each on its own connection ([`raw_part`]), and [`merge`] them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawPart {
+    Clicks,
+    Conversions,
+}
+
+impl RawPart {
+    /// The parts a report of `group` reads: none for the rollup groupings, conversions only for
+    /// goals (clicks have none).
+    pub fn of(group: GroupBy) -> &'static [RawPart] {
+        match group {
+            GroupBy::Goal => &[RawPart::Conversions],
+            g if g.is_raw() => &[RawPart::Clicks, RawPart::Conversions],
+            _ => &[],
+        }
+    }
+}
+
+/// Reports of the same query added up: rows of the same key and currency summed; truncated when
+/// any was.
+pub fn merge(parts: impl IntoIterator<Item = Report>) -> Report {
     let mut acc = Acc::default();
     let mut truncated = false;
-    let counted = status_condition(q.status.as_deref());
-    // (alias, join, key column, group id or sub id)
-    let mut parts: Vec<(&str, &str, String, bool)> = Vec::new();
-    if q.group == GroupBy::Goal {
-        parts.push(("v", "", "v.goal_id".into(), true));
-    } else {
-        let column = sub_column(q.group);
-        parts.push(("c", "", format!("c.{column}"), false));
-        parts.push(("v", " INNER JOIN clicks c ON c.id = v.click_id", format!("c.{column}"), false));
+    for part in parts {
+        truncated |= part.truncated;
+        for r in part.rows {
+            acc.row(r.key.clone(), &r.currency).add(&r);
+        }
     }
-    for (alias, join, key, by_id) in parts {
-        let mut p = Params::new();
-        let t = p.add(q.tenant.0);
-        let is_clicks = alias == "c";
-        let from = raw_from(q, &mut p, &t, if is_clicks { "clicks" } else { "conversions" }, alias, join);
-        let check = p.clone();
-        let n = p.add(limit);
-        let (id, text) = if by_id { ("g.k", "CAST('' AS TEXT)") } else { ("CAST(NULL AS BIGINT)", "g.k") };
-        // Clicks: counted per sub id and offer first, then per currency (the offer's), so that
-        // the offers are looked up once per group, not once per click.
-        let text = if is_clicks {
-            format!(
-                "SELECT {id} AS id, {text} AS text, COALESCE(o.currency, '') AS currency, \
-                 CAST(SUM(g.n) AS BIGINT) AS seen, CAST(SUM(g.n) AS BIGINT) AS n, CAST(0 AS BIGINT) AS payout, \
-                 CAST(0 AS BIGINT) AS revenue FROM \
-                 (SELECT r.k, r.offer_id, COUNT(*) AS n FROM \
-                 (SELECT {key} AS k, c.offer_id {from} ORDER BY c.created_at LIMIT {n}) r GROUP BY r.k, r.offer_id) g \
-                 LEFT JOIN offers o ON o.tenant_id = {t} AND o.id = g.offer_id GROUP BY 1, 2, 3"
-            )
-        } else {
+    Report { rows: acc.rows(), truncated }
+}
+
+fn raw(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
+    let mut parts = Vec::new();
+    for &part in RawPart::of(q.group) {
+        parts.push(raw_part(conn, q, part)?);
+    }
+    Ok(merge(parts))
+}
+
+/// One part of a goal or sub id report: summed in SQL over the earliest `q.raw_limit` rows of
+/// its table (clicks, or conversions with their click's sub ids); `truncated` when the table
+/// had more.
+pub fn raw_part(conn: &mut DbConn, q: &Query, part: RawPart) -> QueryResult<Report> {
+    let limit = q.raw_limit.max(0);
+    let (key, by_id) = match q.group {
+        GroupBy::Goal => ("v.goal_id".to_owned(), true),
+        g => (format!("c.{}", sub_column(g)), false),
+    };
+    let mut p = Params::new();
+    let t = p.add(q.tenant.0);
+    let from = match part {
+        RawPart::Clicks => raw_from(q, &mut p, &t, "clicks", "c", ""),
+        RawPart::Conversions if by_id => raw_from(q, &mut p, &t, "conversions", "v", ""),
+        RawPart::Conversions => {
+            raw_from(q, &mut p, &t, "conversions", "v", " INNER JOIN clicks c ON c.id = v.click_id")
+        }
+    };
+    let check = p.clone();
+    let n = p.add(limit);
+    let (id, text) = if by_id { ("g.k", "CAST('' AS TEXT)") } else { ("CAST(NULL AS BIGINT)", "g.k") };
+    let text = match part {
+        // Counted per sub id and offer first, then per currency (the offer's), so that offers
+        // are looked up once per group, not once per click.
+        RawPart::Clicks => format!(
+            "SELECT {id} AS id, {text} AS text, COALESCE(o.currency, '') AS currency, \
+             CAST(SUM(g.n) AS BIGINT) AS seen, CAST(SUM(g.n) AS BIGINT) AS n, CAST(0 AS BIGINT) AS payout, \
+             CAST(0 AS BIGINT) AS revenue FROM \
+             (SELECT r.k, r.offer_id, COUNT(*) AS n FROM \
+             (SELECT {key} AS k, c.offer_id {from} ORDER BY c.created_at LIMIT {n}) r GROUP BY r.k, r.offer_id) g \
+             LEFT JOIN offers o ON o.tenant_id = {t} AND o.id = g.offer_id GROUP BY 1, 2, 3"
+        ),
+        RawPart::Conversions => {
+            let counted = status_condition(q.status.as_deref());
             format!(
                 "SELECT {id} AS id, {text} AS text, g.currency AS currency, CAST(COUNT(*) AS BIGINT) AS seen, \
                  CAST(SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS BIGINT) AS n, \
@@ -648,16 +689,16 @@ fn raw(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
                  (SELECT {key} AS k, v.currency, v.status, v.payout, v.revenue {from} ORDER BY v.created_at LIMIT {n}) g \
                  GROUP BY 1, 2, 3"
             )
-        };
-        let found: Vec<RawSum> = sql::load(conn, &text, &p)?;
-        if found.iter().map(|r| r.seen).sum::<i64>() >= limit {
-            truncated |= more_than(conn, &from, check, limit)?;
         }
-        for r in found.into_iter().filter(|r| r.n > 0) {
-            let row = acc.row(r.key(q.group), &r.currency);
-            if is_clicks {
-                row.clicks += r.n;
-            } else {
+    };
+    let found: Vec<RawSum> = sql::load(conn, &text, &p)?;
+    let truncated = found.iter().map(|r| r.seen).sum::<i64>() >= limit && more_than(conn, &from, check, limit)?;
+    let mut acc = Acc::default();
+    for r in found.into_iter().filter(|r| r.n > 0) {
+        let row = acc.row(r.key(q.group), &r.currency);
+        match part {
+            RawPart::Clicks => row.clicks += r.n,
+            RawPart::Conversions => {
                 row.conversions += r.n;
                 row.payout += r.payout;
                 row.revenue += r.revenue;
