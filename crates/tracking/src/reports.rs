@@ -515,7 +515,7 @@ pub fn rollups_by(conn: &mut DbConn, q: &Query, groups: &[GroupBy]) -> QueryResu
 
 /// One group of a goal or sub id report, in one currency: `id` keys goals (none: no goal),
 /// `text` sub ids; `seen` counts its raw rows, `n` those counted (clicks, or conversions of the
-/// statuses asked for).
+/// statuses asked for); `last` is the time of its latest click (0 for conversions).
 #[derive(Debug, QueryableByName)]
 struct RawSum {
     #[diesel(sql_type = Nullable<BigInt>)]
@@ -533,6 +533,8 @@ struct RawSum {
     payout: i64,
     #[diesel(sql_type = BigInt)]
     revenue: i64,
+    #[diesel(sql_type = BigInt)]
+    last: i64,
 }
 
 impl RawSum {
@@ -596,11 +598,16 @@ struct Count {
     n: i64,
 }
 
-/// Whether more than `limit` rows match `from` (a [`raw_from`] with its parameters `p`).
-fn more_than(conn: &mut DbConn, from: &str, mut p: Params, limit: i64) -> QueryResult<bool> {
-    // Any `limit + 1` rows will do: no order, so an index alone can answer.
-    let text =
-        format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 AS x {from} LIMIT 1 OFFSET {}) m", p.add(limit));
+/// Whether more than `limit` rows match `from` (a [`raw_from`] of `alias` with its parameters
+/// `p`).
+fn more_than(conn: &mut DbConn, from: &str, alias: &str, mut p: Params, limit: i64) -> QueryResult<bool> {
+    // In time order, so that the `(tenant_id, created_at)` index is read and left at row
+    // `limit + 1`, whatever the planner knows of the table.
+    let text = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM \
+         (SELECT 1 AS x {from} ORDER BY {alias}.created_at LIMIT 1 OFFSET {}) m",
+        p.add(limit)
+    );
     Ok(sql::load::<Count>(conn, &text, &p)?.into_iter().any(|c| c.n > 0))
 }
 
@@ -666,18 +673,22 @@ pub fn raw_part(conn: &mut DbConn, q: &Query, part: RawPart) -> QueryResult<Repo
         }
     };
     let check = p.clone();
-    let n = p.add(limit);
     let (id, text) = if by_id { ("g.k", "CAST('' AS TEXT)") } else { ("CAST(NULL AS BIGINT)", "g.k") };
     let text = match part {
-        // Counted per sub id and offer first, then per currency (the offer's), so that offers
-        // are looked up once per group, not once per click.
+        // One click more than the limit is read: if it is there, the report is cut short and
+        // one click of the latest time is taken off again (which one, among clicks of the
+        // same microsecond, is the database's choice, as it is for the limit itself). Counted
+        // per sub id and offer first, then per currency (the offer's), so that offers are
+        // looked up once per group, not once per click.
         RawPart::Clicks => format!(
             "SELECT {id} AS id, {text} AS text, COALESCE(o.currency, '') AS currency, \
              CAST(SUM(g.n) AS BIGINT) AS seen, CAST(SUM(g.n) AS BIGINT) AS n, CAST(0 AS BIGINT) AS payout, \
-             CAST(0 AS BIGINT) AS revenue FROM \
-             (SELECT r.k, r.offer_id, COUNT(*) AS n FROM \
-             (SELECT {key} AS k, c.offer_id {from} ORDER BY c.created_at LIMIT {n}) r GROUP BY r.k, r.offer_id) g \
-             LEFT JOIN offers o ON o.tenant_id = {t} AND o.id = g.offer_id GROUP BY 1, 2, 3"
+             CAST(0 AS BIGINT) AS revenue, CAST(MAX(g.last) AS BIGINT) AS last FROM \
+             (SELECT r.k, r.offer_id, COUNT(*) AS n, MAX(r.created_at) AS last FROM \
+             (SELECT {key} AS k, c.offer_id, c.created_at {from} ORDER BY c.created_at LIMIT {}) r \
+             GROUP BY r.k, r.offer_id) g \
+             LEFT JOIN offers o ON o.tenant_id = {t} AND o.id = g.offer_id GROUP BY 1, 2, 3",
+            p.add(limit.saturating_add(1))
         ),
         RawPart::Conversions => {
             let counted = status_condition(q.status.as_deref());
@@ -685,14 +696,28 @@ pub fn raw_part(conn: &mut DbConn, q: &Query, part: RawPart) -> QueryResult<Repo
                 "SELECT {id} AS id, {text} AS text, g.currency AS currency, CAST(COUNT(*) AS BIGINT) AS seen, \
                  CAST(SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS BIGINT) AS n, \
                  CAST(SUM(CASE WHEN {counted} THEN g.payout ELSE 0 END) AS BIGINT) AS payout, \
-                 CAST(SUM(CASE WHEN {counted} THEN g.revenue ELSE 0 END) AS BIGINT) AS revenue FROM \
-                 (SELECT {key} AS k, v.currency, v.status, v.payout, v.revenue {from} ORDER BY v.created_at LIMIT {n}) g \
-                 GROUP BY 1, 2, 3"
+                 CAST(SUM(CASE WHEN {counted} THEN g.revenue ELSE 0 END) AS BIGINT) AS revenue, \
+                 CAST(0 AS BIGINT) AS last FROM \
+                 (SELECT {key} AS k, v.currency, v.status, v.payout, v.revenue {from} \
+                 ORDER BY v.created_at LIMIT {}) g GROUP BY 1, 2, 3",
+                p.add(limit)
             )
         }
     };
-    let found: Vec<RawSum> = sql::load(conn, &text, &p)?;
-    let truncated = found.iter().map(|r| r.seen).sum::<i64>() >= limit && more_than(conn, &from, check, limit)?;
+    let mut found: Vec<RawSum> = sql::load(conn, &text, &p)?;
+    let seen = found.iter().map(|r| r.seen).sum::<i64>();
+    let truncated = match part {
+        RawPart::Clicks => {
+            let latest = found.iter().map(|r| r.last).max().unwrap_or_default();
+            if let Some(r) = found.iter_mut().rfind(|r| seen > limit && r.last == latest) {
+                r.n -= seen - limit;
+            }
+            seen > limit
+        }
+        // Conversions are few beside clicks: the limit is seldom reached, and only then is
+        // the table asked whether it holds more.
+        RawPart::Conversions => seen >= limit && more_than(conn, &from, "v", check, limit)?,
+    };
     let mut acc = Acc::default();
     for r in found.into_iter().filter(|r| r.n > 0) {
         let row = acc.row(r.key(q.group), &r.currency);
