@@ -46,6 +46,33 @@ impl AppState {
         .map_err(|e| AppError::Internal(e.to_string()))?
     }
 
+    /// Runs `f` once per item, each on its own pooled connection and all at once (independent
+    /// reads of one page); the results in the items' order.
+    pub async fn db_each<I, T, F>(&self, items: Vec<I>, f: F) -> Result<Vec<T>, AppError>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+        F: Fn(&mut DbConn, I) -> Result<T, AppError> + Clone + Send + 'static,
+    {
+        // `web::block` starts the work when called: every item is under way before the first
+        // is awaited.
+        let running: Vec<_> = items
+            .into_iter()
+            .map(|item| {
+                let (pool, f) = (self.pool.clone(), f.clone());
+                actix_web::web::block(move || {
+                    let mut conn = pool.get().map_err(|e| AppError::Internal(e.to_string()))?;
+                    f(&mut conn, item)
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(running.len());
+        for r in running {
+            out.push(r.await.map_err(|e| AppError::Internal(e.to_string()))??);
+        }
+        Ok(out)
+    }
+
     /// Sends emails off the async executor, one by one, after the change they report has been
     /// committed. A failure is logged (without the link it carried) and never fails the request.
     pub async fn send_mail(&self, emails: Vec<Email>) {

@@ -12,6 +12,7 @@ pub mod money;
 pub mod pool;
 pub mod schema;
 pub mod settings;
+pub mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;

@@ -15,3 +15,13 @@ pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
     };
     applied.map_err(|e| DbError::Migration(e.to_string()))
 }
+
+/// Reverts the last applied migration of the connection's backend (its `down.sql`); returns
+/// its version (the digits of its name's date and number).
+pub fn revert_last(conn: &mut DbConn) -> Result<String, DbError> {
+    let reverted = match conn {
+        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).map(|m| m.to_string()),
+        DbConn::Pg(c) => c.revert_last_migration(POSTGRES).map(|m| m.to_string()),
+    };
+    reverted.map_err(|e| DbError::Migration(e.to_string()))
+}

@@ -297,6 +297,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    stats_daily (tenant_id, day, offer_id, affiliate_id) {
+        tenant_id -> BigInt,
+        day -> BigInt,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        clicks -> BigInt,
+        rejected_clicks -> BigInt,
+        approved -> BigInt,
+        pending -> BigInt,
+        rejected -> BigInt,
+        payout -> BigInt,
+        revenue -> BigInt,
+        pending_payout -> BigInt,
+        pending_revenue -> BigInt,
+    }
+}
+
+diesel::table! {
     postbacks (id) {
         id -> BigInt,
         tenant_id -> BigInt,
@@ -397,6 +415,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversion_attempts,
     conversion_status_changes,
     stats_hourly,
+    stats_daily,
     postbacks,
     postback_jobs,
     postback_attempts,

@@ -124,3 +124,57 @@ fn the_clicks_log_has_no_foreign_keys_on_postgres() {
     assert_eq!(fks("clicks", c), Vec::<String>::new());
     assert!(fks("conversions", c).contains(&"conversions_click_id_fkey".to_owned()));
 }
+
+#[test]
+fn the_daily_rollups_are_backfilled_from_the_hourly_ones_on_both_backends() {
+    use affnet_db::schema::{stats_daily as sd, stats_hourly as sh, tenants};
+    const HOUR: i64 = 3_600_000_000;
+    const DAY: i64 = 24 * HOUR;
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let db = TestDb::new(backend);
+        let mut conn = db.url.connect().unwrap();
+        // Back to before migration 8 (and 9, after it), with hourly rows written then.
+        assert_eq!(affnet_db::migrate::revert_last(&mut conn).unwrap(), "20261127000009");
+        assert_eq!(affnet_db::migrate::revert_last(&mut conn).unwrap(), "20261127000008");
+        diesel::insert_into(tenants::table)
+            .values((tenants::id.eq(1), tenants::slug.eq("a"), tenants::name.eq("A"), tenants::created_at.eq(0)))
+            .execute(&mut conn)
+            .unwrap();
+        let day = 20_000 * DAY;
+        // (hour, offer, affiliate, clicks, approved, payout)
+        let rows = [
+            (day - HOUR, 1, 1, 5, 1, 250),
+            (day, 1, 1, 2, 0, 0),
+            (day + 23 * HOUR, 1, 1, 3, 2, 500),
+            (day + 5 * HOUR, 2, 1, 7, 1, 100),
+            (day + DAY, 1, 1, 1, 0, 0),
+        ];
+        for (hour, offer, aff, clicks, approved, payout) in rows {
+            diesel::insert_into(sh::table)
+                .values((
+                    sh::tenant_id.eq(1),
+                    sh::hour.eq(hour),
+                    sh::offer_id.eq(offer),
+                    sh::affiliate_id.eq(aff),
+                    sh::clicks.eq(clicks),
+                    sh::approved.eq(approved),
+                    sh::payout.eq(payout),
+                ))
+                .execute(&mut conn)
+                .unwrap();
+        }
+        assert_eq!(affnet_db::migrate::run_pending(&mut conn).unwrap().len(), 2);
+        let daily: Vec<(i64, i64, i64, i64, i64, i64)> = sd::table
+            .order((sd::day, sd::offer_id))
+            .select((sd::day, sd::offer_id, sd::affiliate_id, sd::clicks, sd::approved, sd::payout))
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(
+            daily,
+            [(day - DAY, 1, 1, 5, 1, 250), (day, 1, 1, 5, 2, 500), (day, 2, 1, 7, 1, 100), (day + DAY, 1, 1, 1, 0, 0)],
+            "{backend:?}"
+        );
+        let hourly: i64 = sh::table.count().get_result(&mut conn).unwrap();
+        assert_eq!(hourly, 5, "{backend:?}: the hourly rows are kept");
+    }
+}

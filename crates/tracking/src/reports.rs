@@ -1,7 +1,8 @@
 //! Reports and dashboards: clicks, conversions, payout and revenue of a tenant over a range of
-//! days, grouped by day, hour, offer, affiliate or advertiser (read from the hourly rollups),
-//! or by goal or sub id (read from the raw rows through their `(tenant_id, created_at)` index,
-//! at most [`RAW_ROW_LIMIT`] rows of each table).
+//! days, grouped by day, hour, offer, affiliate or advertiser (summed in SQL from the rollups:
+//! whole UTC days from the daily table, the hours at the edges from the hourly one, see
+//! [`crate::rollup::Span`]), or by goal or sub id (summed in SQL over the earliest
+//! [`RAW_ROW_LIMIT`] raw rows of each table, read through their `(tenant_id, created_at)` index).
 //!
 //! Day boundaries follow the network's time zone: `UTC`, a fixed offset such as `+02:00`, or an
 //! IANA name such as `Europe/Berlin` (daylight saving time included; the zone database is
@@ -15,9 +16,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
 
-use affnet_db::schema::{advertisers, affiliates, clicks, conversions, goals, offers, stats_hourly as sh};
+use affnet_db::schema::{advertisers, affiliates, goals, offers};
+use affnet_db::sql::{self, Params};
 use affnet_db::{AdvertiserId, AffiliateId, DbConn, Micros, OfferId, TenantId};
+
+use crate::rollup::Span;
 
 /// The most raw rows (of clicks, and of conversions) one goal or sub id report reads.
 pub const RAW_ROW_LIMIT: i64 = 100_000;
@@ -144,6 +149,25 @@ impl Tz {
             0 => "UTC".into(),
             h => format!("UTC{}{:02}:00", if h < 0 { '-' } else { '+' }, h.abs()),
         }
+    }
+
+    /// Whether the zone is at UTC (offset 0) during all of `[from, to)`: then its days are
+    /// the daily rollups' days.
+    pub fn is_utc_over(self, from: Micros, to: Micros) -> bool {
+        if self.zone == 0 {
+            return self.offset_hours == 0;
+        }
+        let Ok(zones) = registry().lock() else { return false };
+        let (Some((_, zone)), Ok(start)) =
+            (zones.get(usize::from(self.zone) - 1), jiff::Timestamp::from_microsecond(from.0))
+        else {
+            return false;
+        };
+        zone.to_offset(start).seconds() == 0
+            && zone
+                .following(start)
+                .take_while(|t| t.timestamp().as_microsecond() < to.0)
+                .all(|t| t.offset().seconds() == 0)
     }
 
     /// The local day holding `t`, as days since 1970-01-01.
@@ -361,31 +385,9 @@ impl Acc {
         self.0.entry((key.clone(), currency.to_owned())).or_insert_with(|| Row::new(key, currency.to_owned()))
     }
 
-    fn conversion(&mut self, key: Key, currency: &str, status: &str, payout: i64, revenue: i64, want: Option<&str>) {
-        let counted = match want {
-            Some(w) => w == status,
-            None => status == "approved" || status == "pending",
-        };
-        if counted {
-            let r = self.row(key, currency);
-            r.conversions += 1;
-            r.payout += payout;
-            r.revenue += revenue;
-        }
-    }
-
     fn rows(self) -> Vec<Row> {
         self.0.into_values().collect()
     }
-}
-
-/// The tenant's offers: id → (advertiser, currency).
-fn offer_facts(conn: &mut DbConn, tenant: TenantId) -> QueryResult<HashMap<OfferId, (AdvertiserId, String)>> {
-    let rows: Vec<(OfferId, AdvertiserId, String)> = offers::table
-        .filter(offers::tenant_id.eq(tenant))
-        .select((offers::id, offers::advertiser_id, offers::currency))
-        .load(conn)?;
-    Ok(rows.into_iter().map(|(o, a, c)| (o, (a, c))).collect())
 }
 
 /// Runs a report. Rows come in key order; see [`sort`].
@@ -397,204 +399,336 @@ pub fn run(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
     }
 }
 
-type RollupRow = (Micros, OfferId, AffiliateId, i64, i64, i64, i64, i64, i64, i64, i64);
-
 fn rollups(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
     Ok(rollups_by(conn, q, &[q.group])?.into_iter().next().unwrap_or_default())
 }
 
-/// One report per grouping in `groups` (of the rollups: date, hour, offer, affiliate or
-/// advertiser) from a single read of the rollups; `q.group` is not used. The dashboards ask for
-/// days, offers and affiliates at once.
-pub fn rollups_by(conn: &mut DbConn, q: &Query, groups: &[GroupBy]) -> QueryResult<Vec<Report>> {
-    let facts = offer_facts(conn, q.tenant)?;
-    let mut query = sh::table
-        .filter(sh::tenant_id.eq(q.tenant))
-        .filter(sh::hour.ge(crate::rollup::hour_of(q.from)))
-        .filter(sh::hour.lt(q.to))
-        .into_boxed();
+/// One group of rollup sums, in one currency (of the offer; empty for an unknown offer).
+#[derive(Debug, QueryableByName)]
+struct Summed {
+    /// The hour or day (UTC, micros) for dates and hours; else the id.
+    #[diesel(sql_type = BigInt)]
+    k: i64,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = BigInt)]
+    clicks: i64,
+    #[diesel(sql_type = BigInt)]
+    conversions: i64,
+    #[diesel(sql_type = BigInt)]
+    payout: i64,
+    #[diesel(sql_type = BigInt)]
+    revenue: i64,
+}
+
+/// What a status filter counts, as expressions over a rollup row: conversions, payout, revenue.
+fn counted(status: Option<&str>) -> (&'static str, &'static str, &'static str) {
+    match status {
+        None => ("approved + pending", "payout + pending_payout", "revenue + pending_revenue"),
+        Some("approved") => ("approved", "payout", "revenue"),
+        Some("pending") => ("pending", "pending_payout", "pending_revenue"),
+        Some("rejected") => ("rejected", "0", "0"),
+        // Nothing is stored with another status.
+        Some(_) => ("0", "0", "0"),
+    }
+}
+
+/// The sums of one grouping (date, hour, offer, affiliate or advertiser), computed in SQL: per
+/// key and offer in each table's part of the range, then per key and currency (the offer's).
+fn sums(conn: &mut DbConn, q: &Query, group: GroupBy) -> QueryResult<Vec<Summed>> {
+    let span = match group {
+        GroupBy::Hour => Span::hourly(q.from, q.to),
+        // UTC days are the daily table's days; a zone at another offset splits them.
+        GroupBy::Date if !q.tz.is_utc_over(q.from, q.to) => Span::hourly(q.from, q.to),
+        _ => Span::of(q.from, q.to),
+    };
+    let mut p = Params::new();
+    let t = p.add(q.tenant.0);
+    let mut filter = String::new();
     if let Some(o) = q.offer {
-        query = query.filter(sh::offer_id.eq(o));
+        filter.push_str(&format!(" AND offer_id = {}", p.add(o.0)));
     }
     if let Some(a) = q.affiliate {
-        query = query.filter(sh::affiliate_id.eq(a));
+        filter.push_str(&format!(" AND affiliate_id = {}", p.add(a.0)));
     }
     if let Some(adv) = q.advertiser {
-        let own: Vec<OfferId> = facts.iter().filter(|(_, (a, _))| *a == adv).map(|(o, _)| *o).collect();
-        query = query.filter(sh::offer_id.eq_any(own));
+        filter.push_str(&format!(
+            " AND offer_id IN (SELECT id FROM offers WHERE tenant_id = {t} AND advertiser_id = {})",
+            p.add(adv.0)
+        ));
     }
-    let rows: Vec<RollupRow> = query
-        .select((
-            sh::hour,
-            sh::offer_id,
-            sh::affiliate_id,
-            sh::clicks,
-            sh::approved,
-            sh::pending,
-            sh::rejected,
-            sh::payout,
-            sh::revenue,
-            sh::pending_payout,
-            sh::pending_revenue,
-        ))
-        .load(conn)?;
-    // Two stages: sum every rollup row under integer keys (day number, hour, id) and a currency
-    // index, without allocating; then label the few distinct keys. (A 30-day report of a busy
-    // network reads 10^5 rollup rows: per-row strings were most of its time.)
-    let mut currencies: Vec<&str> = Vec::new();
-    let mut days: HashMap<i64, i64> = HashMap::new();
-    let mut stage: Vec<HashMap<(i64, usize), [i64; 4]>> = groups.iter().map(|_| HashMap::new()).collect();
-    for (hour, offer, affiliate, clicks, approved, pending, rejected, payout, revenue, p_payout, p_revenue) in rows {
-        let (advertiser, currency) = match facts.get(&offer) {
-            Some((a, c)) => (a.0, c.as_str()),
-            None => (0, ""),
-        };
-        let ci = match currencies.iter().position(|c| *c == currency) {
-            Some(i) => i,
-            None => {
-                currencies.push(currency);
-                currencies.len() - 1
-            }
-        };
-        let (n, pay, rev) = match q.status.as_deref() {
-            Some("approved") => (approved, payout, revenue),
-            Some("pending") => (pending, p_payout, p_revenue),
-            Some(_) => (rejected, 0, 0),
-            None => (approved + pending, payout + p_payout, revenue + p_revenue),
-        };
-        for (group, sums) in groups.iter().zip(stage.iter_mut()) {
+    let (conversions, payout, revenue) = counted(q.status.as_deref());
+    let parts: Vec<String> = span
+        .parts()
+        .map(|part| {
             let k = match group {
-                GroupBy::Date => *days.entry(hour.0).or_insert_with(|| q.tz.day_of(hour)),
-                GroupBy::Hour => hour.0,
-                GroupBy::Offer => offer.0,
-                GroupBy::Affiliate => affiliate.0,
-                _ => advertiser,
+                GroupBy::Date | GroupBy::Hour => part.column,
+                GroupBy::Affiliate => "affiliate_id",
+                _ => "offer_id",
             };
-            let e = sums.entry((k, ci)).or_insert([0; 4]);
-            e[0] += clicks;
-            e[1] += n;
-            e[2] += pay;
-            e[3] += rev;
-        }
+            let (col, a, b) = (part.column, p.add(part.from.0), p.add(part.to.0));
+            format!(
+                "SELECT {k} AS k, offer_id, SUM(clicks) AS clicks, SUM({conversions}) AS conversions, \
+                 SUM({payout}) AS payout, SUM({revenue}) AS revenue FROM {} \
+                 WHERE tenant_id = {t} AND {col} >= {a} AND {col} < {b}{filter} GROUP BY {k}, offer_id",
+                part.table
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(Vec::new());
     }
+    let key = if group == GroupBy::Advertiser { "COALESCE(o.advertiser_id, 0)" } else { "g.k" };
+    let text = format!(
+        "SELECT {key} AS k, COALESCE(o.currency, '') AS currency, CAST(SUM(g.clicks) AS BIGINT) AS clicks, \
+         CAST(SUM(g.conversions) AS BIGINT) AS conversions, CAST(SUM(g.payout) AS BIGINT) AS payout, \
+         CAST(SUM(g.revenue) AS BIGINT) AS revenue FROM ({}) g \
+         LEFT JOIN offers o ON o.tenant_id = {t} AND o.id = g.offer_id GROUP BY 1, 2",
+        parts.join(" UNION ALL ")
+    );
+    sql::load(conn, &text, &p)
+}
+
+/// One report per grouping in `groups` (of the rollups: date, hour, offer, affiliate or
+/// advertiser), each summed in SQL; `q.group` is not used. The dashboards ask for days, offers
+/// and affiliates at once.
+pub fn rollups_by(conn: &mut DbConn, q: &Query, groups: &[GroupBy]) -> QueryResult<Vec<Report>> {
     let mut reports = Vec::with_capacity(groups.len());
-    for (group, sums) in groups.iter().zip(stage) {
+    for &group in groups {
         let mut acc = Acc::default();
-        for ((k, ci), [clicks, n, pay, rev]) in sums {
+        for s in sums(conn, q, group)? {
             let key = match group {
-                GroupBy::Date => Key::Text(day_label(k)),
-                GroupBy::Hour => Key::Text(q.tz.hour_label(Micros(k))),
-                _ => Key::Id(k),
+                GroupBy::Date => Key::Text(day_label(q.tz.day_of(Micros(s.k)))),
+                GroupBy::Hour => Key::Text(q.tz.hour_label(Micros(s.k))),
+                _ => Key::Id(s.k),
             };
-            let add =
-                Row { key: Key::None, currency: String::new(), clicks, conversions: n, payout: pay, revenue: rev };
-            acc.row(key, currencies.get(ci).copied().unwrap_or("")).add(&add);
+            let row = acc.row(key, &s.currency);
+            row.clicks += s.clicks;
+            row.conversions += s.conversions;
+            row.payout += s.payout;
+            row.revenue += s.revenue;
         }
         reports.push(Report { rows: acc.rows(), truncated: false });
     }
     Ok(reports)
 }
 
-type SubCols = (String, String, String, String, String, String);
+/// One group of a goal or sub id report, in one currency: `id` keys goals (none: no goal),
+/// `text` sub ids; `seen` counts its raw rows, `n` those counted (clicks, or conversions of the
+/// statuses asked for); `last` is the time of its latest click (0 for conversions).
+#[derive(Debug, QueryableByName)]
+struct RawSum {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+    #[diesel(sql_type = Text)]
+    text: String,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = BigInt)]
+    seen: i64,
+    /// Clicks, or counted conversions.
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    payout: i64,
+    #[diesel(sql_type = BigInt)]
+    revenue: i64,
+    #[diesel(sql_type = BigInt)]
+    last: i64,
+}
 
-fn sub_of(group: GroupBy, s: &SubCols) -> Key {
-    let v = match group {
-        GroupBy::Sub(1) => &s.0,
-        GroupBy::Sub(2) => &s.1,
-        GroupBy::Sub(3) => &s.2,
-        GroupBy::Sub(4) => &s.3,
-        GroupBy::Sub(_) => &s.4,
-        _ => &s.5,
-    };
-    Key::Text(v.clone())
+impl RawSum {
+    fn key(&self, group: GroupBy) -> Key {
+        match (group, self.id) {
+            (GroupBy::Goal, Some(id)) => Key::Id(id),
+            (GroupBy::Goal, None) => Key::None,
+            _ => Key::Text(self.text.clone()),
+        }
+    }
+}
+
+/// The column of a sub id grouping.
+fn sub_column(group: GroupBy) -> &'static str {
+    match group {
+        GroupBy::Sub(1) => "aff_sub",
+        GroupBy::Sub(2) => "aff_sub2",
+        GroupBy::Sub(3) => "aff_sub3",
+        GroupBy::Sub(4) => "aff_sub4",
+        GroupBy::Sub(_) => "aff_sub5",
+        _ => "source",
+    }
+}
+
+/// The condition on a conversion's `status` that a report counts.
+fn status_condition(status: Option<&str>) -> &'static str {
+    match status {
+        None => "g.status IN ('approved', 'pending')",
+        Some("approved") => "g.status = 'approved'",
+        Some("pending") => "g.status = 'pending'",
+        Some("rejected") => "g.status = 'rejected'",
+        // Nothing is stored with another status.
+        Some(_) => "1 = 0",
+    }
+}
+
+/// `FROM … WHERE …` of the raw rows a goal or sub id report reads: the tenant's rows of `table`
+/// (named `alias`, with `join`) in the range, narrowed by the query's filters.
+fn raw_from(q: &Query, p: &mut Params, tenant: &str, table: &str, alias: &str, join: &str) -> String {
+    let a = alias;
+    let mut from = format!(
+        "FROM {table} {a}{join} WHERE {a}.tenant_id = {tenant} AND {a}.created_at >= {} AND {a}.created_at < {}",
+        p.add(q.from.0),
+        p.add(q.to.0)
+    );
+    for (column, value) in [
+        ("offer_id", q.offer.map(|o| o.0)),
+        ("affiliate_id", q.affiliate.map(|a| a.0)),
+        ("advertiser_id", q.advertiser.map(|a| a.0)),
+    ] {
+        if let Some(v) = value {
+            from.push_str(&format!(" AND {a}.{column} = {}", p.add(v)));
+        }
+    }
+    from
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Whether more than `limit` rows match `from` (a [`raw_from`] of `alias` with its parameters
+/// `p`).
+fn more_than(conn: &mut DbConn, from: &str, alias: &str, mut p: Params, limit: i64) -> QueryResult<bool> {
+    // In time order, so that the `(tenant_id, created_at)` index is read and left at row
+    // `limit + 1`, whatever the planner knows of the table.
+    let text = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM \
+         (SELECT 1 AS x {from} ORDER BY {alias}.created_at LIMIT 1 OFFSET {}) m",
+        p.add(limit)
+    );
+    Ok(sql::load::<Count>(conn, &text, &p)?.into_iter().any(|c| c.n > 0))
+}
+
+/// A goal or sub id report reads two tables apart: its clicks, and its conversions (with their
+/// click's sub ids). [`run`] reads both on one connection; a caller with a pool may read the
+/// parts at once, each on its own connection ([`raw_part`]), and [`merge`] them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawPart {
+    Clicks,
+    Conversions,
+}
+
+impl RawPart {
+    /// The parts a report of `group` reads: none for the rollup groupings, conversions only for
+    /// goals (clicks have none).
+    pub fn of(group: GroupBy) -> &'static [RawPart] {
+        match group {
+            GroupBy::Goal => &[RawPart::Conversions],
+            g if g.is_raw() => &[RawPart::Clicks, RawPart::Conversions],
+            _ => &[],
+        }
+    }
+}
+
+/// Reports of the same query added up: rows of the same key and currency summed; truncated when
+/// any was.
+pub fn merge(parts: impl IntoIterator<Item = Report>) -> Report {
+    let mut acc = Acc::default();
+    let mut truncated = false;
+    for part in parts {
+        truncated |= part.truncated;
+        for r in part.rows {
+            acc.row(r.key.clone(), &r.currency).add(&r);
+        }
+    }
+    Report { rows: acc.rows(), truncated }
 }
 
 fn raw(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
-    let facts = offer_facts(conn, q.tenant)?;
+    let mut parts = Vec::new();
+    for &part in RawPart::of(q.group) {
+        parts.push(raw_part(conn, q, part)?);
+    }
+    Ok(merge(parts))
+}
+
+/// One part of a goal or sub id report: summed in SQL over the earliest `q.raw_limit` rows of
+/// its table (clicks, or conversions with their click's sub ids); `truncated` when the table
+/// had more.
+pub fn raw_part(conn: &mut DbConn, q: &Query, part: RawPart) -> QueryResult<Report> {
+    let limit = q.raw_limit.max(0);
+    let (key, by_id) = match q.group {
+        GroupBy::Goal => ("v.goal_id".to_owned(), true),
+        g => (format!("c.{}", sub_column(g)), false),
+    };
+    let mut p = Params::new();
+    let t = p.add(q.tenant.0);
+    let from = match part {
+        RawPart::Clicks => raw_from(q, &mut p, &t, "clicks", "c", ""),
+        RawPart::Conversions if by_id => raw_from(q, &mut p, &t, "conversions", "v", ""),
+        RawPart::Conversions => {
+            raw_from(q, &mut p, &t, "conversions", "v", " INNER JOIN clicks c ON c.id = v.click_id")
+        }
+    };
+    let check = p.clone();
+    let (id, text) = if by_id { ("g.k", "CAST('' AS TEXT)") } else { ("CAST(NULL AS BIGINT)", "g.k") };
+    let text = match part {
+        // One click more than the limit is read: if it is there, the report is cut short and
+        // one click of the latest time is taken off again (which one, among clicks of the
+        // same microsecond, is the database's choice, as it is for the limit itself). Counted
+        // per sub id and offer first, then per currency (the offer's), so that offers are
+        // looked up once per group, not once per click.
+        RawPart::Clicks => format!(
+            "SELECT {id} AS id, {text} AS text, COALESCE(o.currency, '') AS currency, \
+             CAST(SUM(g.n) AS BIGINT) AS seen, CAST(SUM(g.n) AS BIGINT) AS n, CAST(0 AS BIGINT) AS payout, \
+             CAST(0 AS BIGINT) AS revenue, CAST(MAX(g.last) AS BIGINT) AS last FROM \
+             (SELECT r.k, r.offer_id, COUNT(*) AS n, MAX(r.created_at) AS last FROM \
+             (SELECT {key} AS k, c.offer_id, c.created_at {from} ORDER BY c.created_at LIMIT {}) r \
+             GROUP BY r.k, r.offer_id) g \
+             LEFT JOIN offers o ON o.tenant_id = {t} AND o.id = g.offer_id GROUP BY 1, 2, 3",
+            p.add(limit.saturating_add(1))
+        ),
+        RawPart::Conversions => {
+            let counted = status_condition(q.status.as_deref());
+            format!(
+                "SELECT {id} AS id, {text} AS text, g.currency AS currency, CAST(COUNT(*) AS BIGINT) AS seen, \
+                 CAST(SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS BIGINT) AS n, \
+                 CAST(SUM(CASE WHEN {counted} THEN g.payout ELSE 0 END) AS BIGINT) AS payout, \
+                 CAST(SUM(CASE WHEN {counted} THEN g.revenue ELSE 0 END) AS BIGINT) AS revenue, \
+                 CAST(0 AS BIGINT) AS last FROM \
+                 (SELECT {key} AS k, v.currency, v.status, v.payout, v.revenue {from} \
+                 ORDER BY v.created_at LIMIT {}) g GROUP BY 1, 2, 3",
+                p.add(limit)
+            )
+        }
+    };
+    let mut found: Vec<RawSum> = sql::load(conn, &text, &p)?;
+    let seen = found.iter().map(|r| r.seen).sum::<i64>();
+    let truncated = match part {
+        RawPart::Clicks => {
+            let latest = found.iter().map(|r| r.last).max().unwrap_or_default();
+            if let Some(r) = found.iter_mut().rfind(|r| seen > limit && r.last == latest) {
+                r.n -= seen - limit;
+            }
+            seen > limit
+        }
+        // Conversions are few beside clicks: the limit is seldom reached, and only then is
+        // the table asked whether it holds more.
+        RawPart::Conversions => seen >= limit && more_than(conn, &from, "v", check, limit)?,
+    };
     let mut acc = Acc::default();
-    let mut truncated = false;
-    let want = q.status.as_deref();
-    let subs =
-        (clicks::aff_sub, clicks::aff_sub2, clicks::aff_sub3, clicks::aff_sub4, clicks::aff_sub5, clicks::source);
-    if q.group == GroupBy::Goal {
-        let mut query = conversions::table
-            .filter(conversions::tenant_id.eq(q.tenant))
-            .filter(conversions::created_at.ge(q.from))
-            .filter(conversions::created_at.lt(q.to))
-            .into_boxed();
-        if let Some(o) = q.offer {
-            query = query.filter(conversions::offer_id.eq(o));
+    for r in found.into_iter().filter(|r| r.n > 0) {
+        let row = acc.row(r.key(q.group), &r.currency);
+        match part {
+            RawPart::Clicks => row.clicks += r.n,
+            RawPart::Conversions => {
+                row.conversions += r.n;
+                row.payout += r.payout;
+                row.revenue += r.revenue;
+            }
         }
-        if let Some(a) = q.affiliate {
-            query = query.filter(conversions::affiliate_id.eq(a));
-        }
-        if let Some(a) = q.advertiser {
-            query = query.filter(conversions::advertiser_id.eq(a));
-        }
-        let rows: Vec<(Option<i64>, String, String, i64, i64)> = query
-            .order(conversions::created_at.asc())
-            .limit(q.raw_limit + 1)
-            .select((
-                conversions::goal_id,
-                conversions::currency,
-                conversions::status,
-                conversions::payout,
-                conversions::revenue,
-            ))
-            .load(conn)?;
-        truncated |= rows.len() as i64 > q.raw_limit;
-        for (goal, currency, status, payout, revenue) in rows.into_iter().take(q.raw_limit as usize) {
-            let key = goal.map(Key::Id).unwrap_or(Key::None);
-            acc.conversion(key, &currency, &status, payout, revenue, want);
-        }
-        return Ok(Report { rows: acc.rows(), truncated });
-    }
-
-    let mut cq = clicks::table
-        .filter(clicks::tenant_id.eq(q.tenant))
-        .filter(clicks::created_at.ge(q.from))
-        .filter(clicks::created_at.lt(q.to))
-        .into_boxed();
-    if let Some(o) = q.offer {
-        cq = cq.filter(clicks::offer_id.eq(o));
-    }
-    if let Some(a) = q.affiliate {
-        cq = cq.filter(clicks::affiliate_id.eq(a));
-    }
-    if let Some(a) = q.advertiser {
-        cq = cq.filter(clicks::advertiser_id.eq(a));
-    }
-    let rows: Vec<(OfferId, SubCols)> =
-        cq.order(clicks::created_at.asc()).limit(q.raw_limit + 1).select((clicks::offer_id, subs)).load(conn)?;
-    truncated |= rows.len() as i64 > q.raw_limit;
-    for (offer, s) in rows.iter().take(q.raw_limit as usize) {
-        let currency = facts.get(offer).map(|(_, c)| c.as_str()).unwrap_or("");
-        acc.row(sub_of(q.group, s), currency).clicks += 1;
-    }
-
-    let mut vq = conversions::table
-        .inner_join(clicks::table)
-        .filter(conversions::tenant_id.eq(q.tenant))
-        .filter(conversions::created_at.ge(q.from))
-        .filter(conversions::created_at.lt(q.to))
-        .into_boxed();
-    if let Some(o) = q.offer {
-        vq = vq.filter(conversions::offer_id.eq(o));
-    }
-    if let Some(a) = q.affiliate {
-        vq = vq.filter(conversions::affiliate_id.eq(a));
-    }
-    if let Some(a) = q.advertiser {
-        vq = vq.filter(conversions::advertiser_id.eq(a));
-    }
-    let rows: Vec<(SubCols, String, String, i64, i64)> = vq
-        .order(conversions::created_at.asc())
-        .limit(q.raw_limit + 1)
-        .select((subs, conversions::currency, conversions::status, conversions::payout, conversions::revenue))
-        .load(conn)?;
-    truncated |= rows.len() as i64 > q.raw_limit;
-    for (s, currency, status, payout, revenue) in rows.into_iter().take(q.raw_limit as usize) {
-        acc.conversion(sub_of(q.group, &s), &currency, &status, payout, revenue, want);
     }
     Ok(Report { rows: acc.rows(), truncated })
 }

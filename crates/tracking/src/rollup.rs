@@ -1,19 +1,98 @@
-//! Hourly totals per (tenant, hour, offer, affiliate), changed in the same transaction as the
-//! raw rows they count: reports read these and never scan raw clicks.
+//! Totals per (tenant, hour, offer, affiliate) in `stats_hourly` and per (tenant, UTC day, offer,
+//! affiliate) in `stats_daily`, both changed in the same transaction as the raw rows they count:
+//! reports read these and never scan raw clicks. A range is read as whole UTC days from the
+//! daily table and only the hours at its edges from the hourly one ([`Span`]), summed in SQL.
 
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use diesel::upsert::excluded;
 
-use affnet_db::schema::stats_hourly as sh;
+use affnet_db::schema::{stats_daily as sd, stats_hourly as sh};
+use affnet_db::sql::{self, Params};
 use affnet_db::{AffiliateId, DbConn, Micros, OfferId, TenantId};
 
 pub const HOUR_MICROS: i64 = 3_600_000_000;
+pub const DAY_MICROS: i64 = 24 * HOUR_MICROS;
 
 /// The start of the UTC hour holding `t`.
 pub fn hour_of(t: Micros) -> Micros {
     Micros(t.0 - t.0.rem_euclid(HOUR_MICROS))
+}
+
+/// The UTC midnight starting the day that holds `t` (a `stats_daily.day`).
+pub fn day_of(t: Micros) -> Micros {
+    Micros(t.0 - t.0.rem_euclid(DAY_MICROS))
+}
+
+/// One piece of a [`Span`]: a rollup table and a range `[from, to)` of its time column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub table: &'static str,
+    /// `hour` or `day`.
+    pub column: &'static str,
+    pub from: Micros,
+    pub to: Micros,
+}
+
+/// Where the rollups that count `[from, to)` are read: every hour that overlaps the range (the
+/// rollups count whole hours, as they always have), as the whole UTC days among them from
+/// `stats_daily` and the hours before and after those days from `stats_hourly`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub before: Option<Part>,
+    pub days: Option<Part>,
+    pub after: Option<Part>,
+}
+
+impl Span {
+    /// Whole days from the daily table, the rest from the hourly one.
+    pub fn of(from: Micros, to: Micros) -> Span {
+        let Some((first, end)) = Span::hours(from, to) else { return Span::default() };
+        let first_day = match first.rem_euclid(DAY_MICROS) {
+            0 => Some(first),
+            r => first.checked_add(DAY_MICROS - r),
+        };
+        let end_day = end - end.rem_euclid(DAY_MICROS);
+        match first_day {
+            Some(d0) if d0 < end_day => Span {
+                before: (first < d0).then(|| Span::hourly_part(first, d0)),
+                days: Some(Part { table: "stats_daily", column: "day", from: Micros(d0), to: Micros(end_day) }),
+                after: (end_day < end).then(|| Span::hourly_part(end_day, end)),
+            },
+            _ => Span { before: Some(Span::hourly_part(first, end)), days: None, after: None },
+        }
+    }
+
+    /// Every hour from the hourly table (a report by hour, or by the days of a zone that is not
+    /// at UTC).
+    pub fn hourly(from: Micros, to: Micros) -> Span {
+        match Span::hours(from, to) {
+            Some((first, end)) => Span { before: Some(Span::hourly_part(first, end)), days: None, after: None },
+            None => Span::default(),
+        }
+    }
+
+    /// The first hour overlapping `[from, to)` and the end of the last one (saturating at the
+    /// largest instant), if any hour does.
+    fn hours(from: Micros, to: Micros) -> Option<(i64, i64)> {
+        let first = hour_of(from).0;
+        let end = match to.0.rem_euclid(HOUR_MICROS) {
+            0 => to.0,
+            r => to.0.checked_add(HOUR_MICROS - r).unwrap_or(i64::MAX),
+        };
+        (first < end).then_some((first, end))
+    }
+
+    fn hourly_part(from: i64, to: i64) -> Part {
+        Part { table: "stats_hourly", column: "hour", from: Micros(from), to: Micros(to) }
+    }
+
+    /// The parts, in time order.
+    pub fn parts(&self) -> impl Iterator<Item = Part> {
+        [self.before, self.days, self.after].into_iter().flatten()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,8 +154,9 @@ impl Delta {
     }
 }
 
-/// Increments gathered over a batch, written as one upsert per row touched, in key order (so
-/// that concurrent writers lock rollup rows in the same order and cannot deadlock).
+/// Increments gathered over a batch, written as one upsert per row touched: first every hourly
+/// row in key order, then every daily row in key order (so that concurrent writers lock rollup
+/// rows in one global order and cannot deadlock).
 #[derive(Debug, Default)]
 pub struct Increments(BTreeMap<Key, Delta>);
 
@@ -89,9 +169,12 @@ impl Increments {
         self.0.is_empty()
     }
 
-    /// Applies every increment (inside the caller's transaction).
+    /// Applies every increment to `stats_hourly` and `stats_daily` (inside the caller's
+    /// transaction). The only writer of either table: they always agree.
     pub fn apply(&self, conn: &mut DbConn) -> QueryResult<()> {
+        let mut days: BTreeMap<Key, Delta> = BTreeMap::new();
         for (k, d) in &self.0 {
+            days.entry(Key { hour: day_of(k.hour), ..*k }).or_default().add(d);
             affnet_db::with_backend!(&mut *conn, |c| {
                 diesel::insert_into(sh::table)
                     .values((
@@ -125,27 +208,82 @@ impl Increments {
                     .execute(c)
             })?;
         }
+        for (k, d) in &days {
+            affnet_db::with_backend!(&mut *conn, |c| {
+                diesel::insert_into(sd::table)
+                    .values((
+                        sd::tenant_id.eq(k.tenant),
+                        sd::day.eq(k.hour),
+                        sd::offer_id.eq(k.offer),
+                        sd::affiliate_id.eq(k.affiliate),
+                        sd::clicks.eq(d.clicks),
+                        sd::rejected_clicks.eq(d.rejected_clicks),
+                        sd::approved.eq(d.approved),
+                        sd::pending.eq(d.pending),
+                        sd::rejected.eq(d.rejected),
+                        sd::payout.eq(d.payout),
+                        sd::revenue.eq(d.revenue),
+                        sd::pending_payout.eq(d.pending_payout),
+                        sd::pending_revenue.eq(d.pending_revenue),
+                    ))
+                    .on_conflict((sd::tenant_id, sd::day, sd::offer_id, sd::affiliate_id))
+                    .do_update()
+                    .set((
+                        sd::clicks.eq(sd::clicks + excluded(sd::clicks)),
+                        sd::rejected_clicks.eq(sd::rejected_clicks + excluded(sd::rejected_clicks)),
+                        sd::approved.eq(sd::approved + excluded(sd::approved)),
+                        sd::pending.eq(sd::pending + excluded(sd::pending)),
+                        sd::rejected.eq(sd::rejected + excluded(sd::rejected)),
+                        sd::payout.eq(sd::payout + excluded(sd::payout)),
+                        sd::revenue.eq(sd::revenue + excluded(sd::revenue)),
+                        sd::pending_payout.eq(sd::pending_payout + excluded(sd::pending_payout)),
+                        sd::pending_revenue.eq(sd::pending_revenue + excluded(sd::pending_revenue)),
+                    ))
+                    .execute(c)
+            })?;
+        }
         Ok(())
     }
 }
 
 /// Totals of one row set.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Queryable, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, QueryableByName, serde::Serialize)]
 pub struct Totals {
+    #[diesel(sql_type = BigInt)]
     pub clicks: i64,
+    #[diesel(sql_type = BigInt)]
     pub rejected_clicks: i64,
+    #[diesel(sql_type = BigInt)]
     pub approved: i64,
+    #[diesel(sql_type = BigInt)]
     pub pending: i64,
+    #[diesel(sql_type = BigInt)]
     pub rejected: i64,
+    #[diesel(sql_type = BigInt)]
     pub payout: i64,
+    #[diesel(sql_type = BigInt)]
     pub revenue: i64,
+    #[diesel(sql_type = BigInt)]
     pub pending_payout: i64,
+    #[diesel(sql_type = BigInt)]
     pub pending_revenue: i64,
 }
 
-/// Sums of the tenant's rollups in `[from, to)`, optionally for one offer and/or affiliate.
-/// (Summed here rather than with SQL `SUM`, whose result type differs between the backends; a
-/// 30-day range is at most 720 rows per offer and affiliate.)
+/// The counters of a rollup row, in [`Totals`]' order.
+const COUNTERS: [&str; 9] = [
+    "clicks",
+    "rejected_clicks",
+    "approved",
+    "pending",
+    "rejected",
+    "payout",
+    "revenue",
+    "pending_payout",
+    "pending_revenue",
+];
+
+/// Sums of the tenant's rollups over the hours overlapping `[from, to)`, optionally for one
+/// offer and/or affiliate: summed in SQL over whole days and the edge hours ([`Span::of`]).
 pub fn totals(
     conn: &mut DbConn,
     tenant: TenantId,
@@ -154,39 +292,75 @@ pub fn totals(
     offer: Option<OfferId>,
     affiliate: Option<AffiliateId>,
 ) -> QueryResult<Totals> {
-    let mut q = sh::table
-        .filter(sh::tenant_id.eq(tenant))
-        .filter(sh::hour.ge(hour_of(from)))
-        .filter(sh::hour.lt(to))
-        .into_boxed();
+    let mut p = Params::new();
+    let t = p.add(tenant.0);
+    let mut filter = String::new();
     if let Some(o) = offer {
-        q = q.filter(sh::offer_id.eq(o));
+        filter.push_str(&format!(" AND offer_id = {}", p.add(o.0)));
     }
     if let Some(a) = affiliate {
-        q = q.filter(sh::affiliate_id.eq(a));
+        filter.push_str(&format!(" AND affiliate_id = {}", p.add(a.0)));
     }
-    let rows: Vec<Totals> = q
-        .select((
-            sh::clicks,
-            sh::rejected_clicks,
-            sh::approved,
-            sh::pending,
-            sh::rejected,
-            sh::payout,
-            sh::revenue,
-            sh::pending_payout,
-            sh::pending_revenue,
-        ))
-        .load(conn)?;
-    Ok(rows.into_iter().fold(Totals::default(), |t, r| Totals {
-        clicks: t.clicks + r.clicks,
-        rejected_clicks: t.rejected_clicks + r.rejected_clicks,
-        approved: t.approved + r.approved,
-        pending: t.pending + r.pending,
-        rejected: t.rejected + r.rejected,
-        payout: t.payout + r.payout,
-        revenue: t.revenue + r.revenue,
-        pending_payout: t.pending_payout + r.pending_payout,
-        pending_revenue: t.pending_revenue + r.pending_revenue,
-    }))
+    let inner = COUNTERS.iter().map(|c| format!("SUM({c}) AS {c}")).collect::<Vec<_>>().join(", ");
+    let parts: Vec<String> = Span::of(from, to)
+        .parts()
+        .map(|part| {
+            let (col, a, b) = (part.column, p.add(part.from.0), p.add(part.to.0));
+            format!("SELECT {inner} FROM {} WHERE tenant_id = {t} AND {col} >= {a} AND {col} < {b}{filter}", part.table)
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(Totals::default());
+    }
+    let outer = COUNTERS.iter().map(|c| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}")).collect::<Vec<_>>();
+    let text = format!("SELECT {} FROM ({}) s", outer.join(", "), parts.join(" UNION ALL "));
+    Ok(sql::load::<Totals>(conn, &text, &p)?.into_iter().next().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = HOUR_MICROS;
+    const D: i64 = DAY_MICROS;
+
+    fn part(table: &'static str, from: i64, to: i64) -> Option<Part> {
+        let column = if table == "stats_daily" { "day" } else { "hour" };
+        Some(Part { table, column, from: Micros(from), to: Micros(to) })
+    }
+
+    #[test]
+    fn spans_read_whole_days_daily_and_the_edges_hourly() {
+        let d = 20_000 * D;
+        // Local midnights of UTC+02:00 over three days: 22:00 .. 22:00.
+        assert_eq!(
+            Span::of(Micros(d - 2 * H), Micros(d + 3 * D - 2 * H)),
+            Span {
+                before: part("stats_hourly", d - 2 * H, d),
+                days: part("stats_daily", d, d + 2 * D),
+                after: part("stats_hourly", d + 2 * D, d + 3 * D - 2 * H),
+            }
+        );
+        // UTC days: daily only.
+        assert_eq!(
+            Span::of(Micros(d), Micros(d + 30 * D)).parts().collect::<Vec<_>>(),
+            vec![part("stats_daily", d, d + 30 * D).unwrap()]
+        );
+        // Less than a whole day: hourly only; a range inside an hour reads that hour.
+        assert_eq!(Span::of(Micros(d + H), Micros(d + D + H)).days, None);
+        assert_eq!(Span::of(Micros(d + 90_000_000), Micros(d + 100_000_000)).before, part("stats_hourly", d, d + H));
+        // A range ending inside an hour reads that hour, as hours overlapping the range count.
+        assert_eq!(Span::of(Micros(d), Micros(d + D + 1)).after, part("stats_hourly", d + D, d + D + H));
+        assert_eq!(Span::of(Micros(d), Micros(d)), Span::default());
+        assert_eq!(Span::of(Micros(d + H), Micros(d)), Span::default());
+        // Everything: no overflow at the largest instant.
+        let all = Span::of(Micros(0), Micros(i64::MAX));
+        assert_eq!(all.days.map(|p| (p.from, p.to)), Some((Micros(0), Micros(i64::MAX - i64::MAX % D))));
+        assert_eq!(all.after.map(|p| p.to), Some(Micros(i64::MAX)));
+        assert_eq!(
+            Span::hourly(Micros(d - 2 * H), Micros(d + D)).parts().collect::<Vec<_>>(),
+            vec![part("stats_hourly", d - 2 * H, d + D).unwrap()]
+        );
+        assert_eq!(day_of(Micros(d + D - 1)), Micros(d));
+    }
 }

@@ -13,6 +13,7 @@ mod ops;
 mod pages;
 mod postbacks;
 mod reports;
+mod rollups;
 mod sign_in;
 mod signup;
 mod smtp_sink;

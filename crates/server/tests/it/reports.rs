@@ -240,9 +240,18 @@ async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Back
     let cut = reports::run(&mut conn, &q).unwrap();
     assert!(cut.truncated);
     assert_eq!(cut.rows.iter().map(|r| r.clicks).sum::<i64>(), 2);
+    // The earliest conversions: c on X (2.50), then a on Y (1.00).
+    assert_eq!(
+        cut.rows.iter().map(|r| (r.conversions, r.payout)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        (2, 350)
+    );
+    let goals = reports::run(&mut conn, &reports::Query { group: reports::GroupBy::Goal, ..q.clone() }).unwrap();
+    assert!(goals.truncated);
+    assert_eq!(goals.rows.iter().map(|r| r.conversions).sum::<i64>(), 2);
     let whole = reports::run(&mut conn, &reports::Query { raw_limit: 5, ..q }).unwrap();
     assert!(!whole.truncated);
     assert_eq!(whole.rows.iter().map(|r| r.clicks).sum::<i64>(), 5);
+    assert_eq!(whole.rows.iter().map(|r| r.conversions).sum::<i64>(), 3);
     drop(conn);
     w.app.stop().await;
 }

@@ -3,7 +3,7 @@
 //! nothing else changed.
 
 use affnet_db::schema::{
-    click_rejections, clicks, conversion_attempts, conversions, postback_jobs, postbacks, stats_hourly,
+    click_rejections, clicks, conversion_attempts, conversions, postback_jobs, postbacks, stats_daily, stats_hourly,
 };
 use affnet_db::{AffiliateId, Backend, Clock, Micros, OfferId};
 use affnet_offers::{Affiliate, AffiliateInput, Offer, OfferInput};
@@ -72,9 +72,13 @@ impl Fixture {
         self.count(|c| conversions::table.count().get_result(c))
     }
 
-    /// (clicks, rejected clicks, approved, pending, payout) over the tenant's rollups.
+    /// (clicks, rejected clicks, approved, pending, payout) over the tenant's rollups; the daily
+    /// rollups must say the same as the hourly ones.
     fn rollup(&self) -> (i64, i64, i64, i64, i64) {
-        let rows: Vec<(i64, i64, i64, i64, i64)> = self.count(|c| {
+        let sum = |rows: Vec<(i64, i64, i64, i64, i64)>| {
+            rows.into_iter().fold((0, 0, 0, 0, 0), |a, r| (a.0 + r.0, a.1 + r.1, a.2 + r.2, a.3 + r.3, a.4 + r.4))
+        };
+        let hourly = sum(self.count(|c| {
             stats_hourly::table
                 .filter(stats_hourly::tenant_id.eq(self.tenant))
                 .select((
@@ -85,8 +89,21 @@ impl Fixture {
                     stats_hourly::payout,
                 ))
                 .load(c)
-        });
-        rows.into_iter().fold((0, 0, 0, 0, 0), |a, r| (a.0 + r.0, a.1 + r.1, a.2 + r.2, a.3 + r.3, a.4 + r.4))
+        }));
+        let daily = sum(self.count(|c| {
+            stats_daily::table
+                .filter(stats_daily::tenant_id.eq(self.tenant))
+                .select((
+                    stats_daily::clicks,
+                    stats_daily::rejected_clicks,
+                    stats_daily::approved,
+                    stats_daily::pending,
+                    stats_daily::payout,
+                ))
+                .load(c)
+        }));
+        assert_eq!(daily, hourly, "stats_daily disagrees with stats_hourly");
+        hourly
     }
 
     /// (outcome, reason) of every stored conversion attempt, oldest first.

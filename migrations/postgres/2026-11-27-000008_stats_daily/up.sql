@@ -1,0 +1,28 @@
+-- Daily totals per (tenant, UTC day, offer, affiliate): `day` is the UTC midnight (unix
+-- microseconds) of the hours it sums. Kept in the same transactions as stats_hourly, so a
+-- report reads whole days here and only the hours at the edges of its range from stats_hourly.
+CREATE TABLE stats_daily (
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id),
+    day BIGINT NOT NULL,
+    offer_id BIGINT NOT NULL,
+    affiliate_id BIGINT NOT NULL,
+    clicks BIGINT NOT NULL DEFAULT 0,
+    rejected_clicks BIGINT NOT NULL DEFAULT 0,
+    approved BIGINT NOT NULL DEFAULT 0,
+    pending BIGINT NOT NULL DEFAULT 0,
+    rejected BIGINT NOT NULL DEFAULT 0,
+    payout BIGINT NOT NULL DEFAULT 0,
+    revenue BIGINT NOT NULL DEFAULT 0,
+    pending_payout BIGINT NOT NULL DEFAULT 0,
+    pending_revenue BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, day, offer_id, affiliate_id)
+);
+
+INSERT INTO stats_daily (tenant_id, day, offer_id, affiliate_id, clicks, rejected_clicks, approved, pending,
+                         rejected, payout, revenue, pending_payout, pending_revenue)
+SELECT tenant_id, hour - ((hour % 86400000000) + 86400000000) % 86400000000, offer_id, affiliate_id,
+       CAST(SUM(clicks) AS BIGINT), CAST(SUM(rejected_clicks) AS BIGINT), CAST(SUM(approved) AS BIGINT),
+       CAST(SUM(pending) AS BIGINT), CAST(SUM(rejected) AS BIGINT), CAST(SUM(payout) AS BIGINT),
+       CAST(SUM(revenue) AS BIGINT), CAST(SUM(pending_payout) AS BIGINT), CAST(SUM(pending_revenue) AS BIGINT)
+FROM stats_hourly
+GROUP BY 1, 2, 3, 4;
