@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use diesel::upsert::excluded;
 
-use affnet_db::schema::{stats_daily as sd, stats_hourly as sh};
 use affnet_db::sql::{self, Params};
 use affnet_db::{AffiliateId, DbConn, Micros, OfferId, TenantId};
 
@@ -175,72 +173,83 @@ impl Increments {
         let mut days: BTreeMap<Key, Delta> = BTreeMap::new();
         for (k, d) in &self.0 {
             days.entry(Key { hour: day_of(k.hour), ..*k }).or_default().add(d);
-            affnet_db::with_backend!(&mut *conn, |c| {
-                diesel::insert_into(sh::table)
-                    .values((
-                        sh::tenant_id.eq(k.tenant),
-                        sh::hour.eq(k.hour),
-                        sh::offer_id.eq(k.offer),
-                        sh::affiliate_id.eq(k.affiliate),
-                        sh::clicks.eq(d.clicks),
-                        sh::rejected_clicks.eq(d.rejected_clicks),
-                        sh::approved.eq(d.approved),
-                        sh::pending.eq(d.pending),
-                        sh::rejected.eq(d.rejected),
-                        sh::payout.eq(d.payout),
-                        sh::revenue.eq(d.revenue),
-                        sh::pending_payout.eq(d.pending_payout),
-                        sh::pending_revenue.eq(d.pending_revenue),
-                    ))
-                    .on_conflict((sh::tenant_id, sh::hour, sh::offer_id, sh::affiliate_id))
-                    .do_update()
-                    .set((
-                        sh::clicks.eq(sh::clicks + excluded(sh::clicks)),
-                        sh::rejected_clicks.eq(sh::rejected_clicks + excluded(sh::rejected_clicks)),
-                        sh::approved.eq(sh::approved + excluded(sh::approved)),
-                        sh::pending.eq(sh::pending + excluded(sh::pending)),
-                        sh::rejected.eq(sh::rejected + excluded(sh::rejected)),
-                        sh::payout.eq(sh::payout + excluded(sh::payout)),
-                        sh::revenue.eq(sh::revenue + excluded(sh::revenue)),
-                        sh::pending_payout.eq(sh::pending_payout + excluded(sh::pending_payout)),
-                        sh::pending_revenue.eq(sh::pending_revenue + excluded(sh::pending_revenue)),
-                    ))
-                    .execute(c)
-            })?;
         }
-        for (k, d) in &days {
-            affnet_db::with_backend!(&mut *conn, |c| {
-                diesel::insert_into(sd::table)
-                    .values((
-                        sd::tenant_id.eq(k.tenant),
-                        sd::day.eq(k.hour),
-                        sd::offer_id.eq(k.offer),
-                        sd::affiliate_id.eq(k.affiliate),
-                        sd::clicks.eq(d.clicks),
-                        sd::rejected_clicks.eq(d.rejected_clicks),
-                        sd::approved.eq(d.approved),
-                        sd::pending.eq(d.pending),
-                        sd::rejected.eq(d.rejected),
-                        sd::payout.eq(d.payout),
-                        sd::revenue.eq(d.revenue),
-                        sd::pending_payout.eq(d.pending_payout),
-                        sd::pending_revenue.eq(d.pending_revenue),
-                    ))
-                    .on_conflict((sd::tenant_id, sd::day, sd::offer_id, sd::affiliate_id))
-                    .do_update()
-                    .set((
-                        sd::clicks.eq(sd::clicks + excluded(sd::clicks)),
-                        sd::rejected_clicks.eq(sd::rejected_clicks + excluded(sd::rejected_clicks)),
-                        sd::approved.eq(sd::approved + excluded(sd::approved)),
-                        sd::pending.eq(sd::pending + excluded(sd::pending)),
-                        sd::rejected.eq(sd::rejected + excluded(sd::rejected)),
-                        sd::payout.eq(sd::payout + excluded(sd::payout)),
-                        sd::revenue.eq(sd::revenue + excluded(sd::revenue)),
-                        sd::pending_payout.eq(sd::pending_payout + excluded(sd::pending_payout)),
-                        sd::pending_revenue.eq(sd::pending_revenue + excluded(sd::pending_revenue)),
-                    ))
-                    .execute(c)
-            })?;
+        for (table, bucket, rows) in [("stats_hourly", "hour", &self.0), ("stats_daily", "day", &days)] {
+            let rows: Vec<[i64; 13]> = rows
+                .iter()
+                .map(|(k, d)| {
+                    [
+                        k.tenant.0,
+                        k.hour.0,
+                        k.offer.0,
+                        k.affiliate.0,
+                        d.clicks,
+                        d.rejected_clicks,
+                        d.approved,
+                        d.pending,
+                        d.rejected,
+                        d.payout,
+                        d.revenue,
+                        d.pending_payout,
+                        d.pending_revenue,
+                    ]
+                })
+                .collect();
+            for chunk in rows.chunks(UPSERT_CHUNK) {
+                let upsert = Upsert { table, bucket, rows: chunk };
+                affnet_db::with_backend!(&mut *conn, |c| upsert.execute(c))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The most rollup rows one upsert carries (13 parameters each).
+const UPSERT_CHUNK: usize = 64;
+
+/// `INSERT INTO <table> (…) VALUES (…), … ON CONFLICT (key) DO UPDATE SET n = n + excluded.n, …`
+/// for rows in key order. A diesel query whose prepared statement the connection caches (by its
+/// SQL: one per table and row count): diesel's own upsert is never cached, and was parsed and
+/// planned again in every click and conversion batch (seen in PostgreSQL's statement log).
+struct Upsert<'a> {
+    table: &'static str,
+    /// `hour` or `day`.
+    bucket: &'static str,
+    /// tenant, bucket, offer, affiliate, then the [`COUNTERS`].
+    rows: &'a [[i64; 13]],
+}
+
+impl diesel::query_builder::QueryId for Upsert<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn> RunQueryDsl<Conn> for Upsert<'_> {}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for Upsert<'_>
+where
+    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<BigInt>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let key = format!("tenant_id, {}, offer_id, affiliate_id", self.bucket);
+        out.push_sql(&format!("INSERT INTO {} ({key}, {}) VALUES ", self.table, COUNTERS.join(", ")));
+        for (i, row) in self.rows.iter().enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            for (j, v) in row.iter().enumerate() {
+                if j > 0 {
+                    out.push_sql(", ");
+                }
+                out.push_bind_param::<BigInt, _>(v)?;
+            }
+            out.push_sql(")");
+        }
+        out.push_sql(&format!(" ON CONFLICT ({key}) DO UPDATE SET "));
+        for (j, c) in COUNTERS.iter().enumerate() {
+            if j > 0 {
+                out.push_sql(", ");
+            }
+            out.push_sql(&format!("{c} = {}.{c} + excluded.{c}", self.table));
         }
         Ok(())
     }
