@@ -170,6 +170,7 @@ impl Increments {
     /// Applies every increment to `stats_hourly` and `stats_daily` (inside the caller's
     /// transaction). The only writer of either table: they always agree.
     pub fn apply(&self, conn: &mut DbConn) -> QueryResult<()> {
+        // The daily rows touched, keyed like the hourly ones with `hour` holding the day.
         let mut days: BTreeMap<Key, Delta> = BTreeMap::new();
         for (k, d) in &self.0 {
             days.entry(Key { hour: day_of(k.hour), ..*k }).or_default().add(d);

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use affnet_db::schema::{clicks, conversions, offers, stats_daily, stats_hourly, tenants};
-use affnet_db::{Backend, Clock, ConversionId, Micros, TenantId};
+use affnet_db::{AdvertiserId, AffiliateId, Backend, Clock, ConversionId, Micros, OfferId, TenantId};
 use affnet_offers::{ConversionStatus, Offer, OfferInput, Rate};
 use affnet_tracking::conversion::Conversion;
 use affnet_tracking::reports::{self, GroupBy, Query, Tz};
@@ -155,20 +155,12 @@ fn table(rows: &[reports::Row]) -> Table {
 type RawConversion =
     (Micros, affnet_db::OfferId, affnet_db::AffiliateId, affnet_db::AdvertiserId, String, String, i64, i64);
 
-/// What the raw rows say a report over `[from, to)` grouped by `group` shows, with days and
-/// hours `offset` hours from UTC (a fixed offset).
-fn from_raw_rows(
-    conn: &mut affnet_db::DbConn,
-    tenant: TenantId,
-    from: i64,
-    to: i64,
-    offset: i64,
-    group: GroupBy,
-    status: Option<&str>,
-) -> Table {
+/// What the raw rows say the report `q` shows, with days and hours `offset` hours from UTC (a
+/// fixed offset).
+fn from_raw_rows(conn: &mut affnet_db::DbConn, q: &Query, offset: i64) -> Table {
     let key = |t: i64, offer: i64, aff: i64, adv: i64| -> String {
         let local = t + offset * HOUR;
-        match group {
+        match q.group {
             GroupBy::Date => reports::day_label(local.div_euclid(DAY)),
             GroupBy::Hour => {
                 format!("{} {:02}:00", reports::day_label(local.div_euclid(DAY)), local.rem_euclid(DAY) / HOUR)
@@ -178,12 +170,17 @@ fn from_raw_rows(
             _ => adv.to_string(),
         }
     };
+    let wanted = |offer: i64, aff: i64, adv: i64| {
+        q.offer.is_none_or(|o| o.0 == offer)
+            && q.affiliate.is_none_or(|a| a.0 == aff)
+            && q.advertiser.is_none_or(|v| v.0 == adv)
+    };
     let mut t = Table::new();
     let raw_clicks: Vec<(i64, i64, i64, i64, String)> = clicks::table
         .inner_join(offers::table.on(offers::id.eq(clicks::offer_id)))
-        .filter(clicks::tenant_id.eq(tenant))
-        .filter(clicks::created_at.ge(Micros(from)))
-        .filter(clicks::created_at.lt(Micros(to)))
+        .filter(clicks::tenant_id.eq(q.tenant))
+        .filter(clicks::created_at.ge(q.from))
+        .filter(clicks::created_at.lt(q.to))
         .select((clicks::created_at, clicks::offer_id, clicks::affiliate_id, clicks::advertiser_id, offers::currency))
         .load::<(Micros, affnet_db::OfferId, affnet_db::AffiliateId, affnet_db::AdvertiserId, String)>(conn)
         .unwrap()
@@ -191,12 +188,14 @@ fn from_raw_rows(
         .map(|(t, o, a, v, c)| (t.0, o.0, a.0, v.0, c))
         .collect();
     for (at, o, a, v, c) in raw_clicks {
-        t.entry((key(at, o, a, v), c)).or_default().0 += 1;
+        if wanted(o, a, v) {
+            t.entry((key(at, o, a, v), c)).or_default().0 += 1;
+        }
     }
     let raw_conversions: Vec<RawConversion> = conversions::table
-        .filter(conversions::tenant_id.eq(tenant))
-        .filter(conversions::created_at.ge(Micros(from)))
-        .filter(conversions::created_at.lt(Micros(to)))
+        .filter(conversions::tenant_id.eq(q.tenant))
+        .filter(conversions::created_at.ge(q.from))
+        .filter(conversions::created_at.lt(q.to))
         .select((
             conversions::created_at,
             conversions::offer_id,
@@ -210,11 +209,11 @@ fn from_raw_rows(
         .load(conn)
         .unwrap();
     for (at, o, a, v, c, s, payout, revenue) in raw_conversions {
-        let counted = match status {
+        let counted = match q.status.as_deref() {
             Some(w) => s == w,
             None => s == "approved" || s == "pending",
         };
-        if counted {
+        if counted && wanted(o.0, a.0, v.0) {
             let e = t.entry((key(at.0, o.0, a.0, v.0), c)).or_default();
             e.1 += 1;
             // The rollups keep no money of rejected conversions.
@@ -227,9 +226,13 @@ fn from_raw_rows(
     t
 }
 
-/// Every grouping of the rollups, every status filter, over ranges that read days only, hours
-/// only and both (partial first and last days), in UTC and at +05:00: equal to the raw rows.
-fn assert_reports_match_raw_rows(net: &Net) {
+/// A report's filters: offer, affiliate, advertiser.
+type Filters = (Option<OfferId>, Option<AffiliateId>, Option<AdvertiserId>);
+
+/// Every grouping of the rollups, every status filter and each of `filters`, over ranges that
+/// read days only, hours only and both (partial first and last days), in UTC and at +05:00:
+/// equal to the raw rows.
+fn assert_reports_match_raw_rows(net: &Net, filters: &[Filters]) {
     let mut conn = net.app.pool.get().unwrap();
     let ranges = [
         (D + 3 * HOUR, D + 3 * DAY + 7 * HOUR),
@@ -243,26 +246,22 @@ fn assert_reports_match_raw_rows(net: &Net) {
         for (from, to) in ranges {
             for group in [GroupBy::Date, GroupBy::Hour, GroupBy::Offer, GroupBy::Affiliate, GroupBy::Advertiser] {
                 for status in [None, Some("approved"), Some("pending"), Some("rejected")] {
-                    let q = Query {
-                        tenant: net.tenant,
-                        from: Micros(from),
-                        to: Micros(to),
-                        tz,
-                        offer: None,
-                        affiliate: None,
-                        advertiser: None,
-                        status: status.map(str::to_owned),
-                        group,
-                        raw_limit: reports::RAW_ROW_LIMIT,
-                    };
-                    let report = reports::run(&mut conn, &q).unwrap();
-                    let expected = from_raw_rows(&mut conn, net.tenant, from, to, offset, group, status);
-                    assert_eq!(
-                        table(&report.rows),
-                        expected,
-                        "{zone} [{from}, {to}) by {} with status {status:?}",
-                        group.as_str()
-                    );
+                    for &(offer, affiliate, advertiser) in filters {
+                        let q = Query {
+                            tenant: net.tenant,
+                            from: Micros(from),
+                            to: Micros(to),
+                            tz,
+                            offer,
+                            affiliate,
+                            advertiser,
+                            status: status.map(str::to_owned),
+                            group,
+                            raw_limit: reports::RAW_ROW_LIMIT,
+                        };
+                        let report = reports::run(&mut conn, &q).unwrap();
+                        assert_eq!(table(&report.rows), from_raw_rows(&mut conn, &q, offset), "{zone}: {q:?}");
+                    }
                 }
             }
         }
@@ -313,7 +312,14 @@ async fn reports_over_daily_and_hourly_rollups_equal_the_raw_rows(backend: Backe
         }
     }
     net.assert_daily_sums_hourly();
-    assert_reports_match_raw_rows(&net);
+    let filters: [Filters; 5] = [
+        (None, None, None),
+        (Some(x.id), None, None),
+        (None, Some(AffiliateId(a1)), None),
+        (None, None, Some(z.advertiser_id)),
+        (Some(y.id), Some(AffiliateId(a2)), None),
+    ];
+    assert_reports_match_raw_rows(&net, &filters);
 
     // A status change moves the counts in both tables, wherever a report reads them: the
     // conversion at D+3d 06:20 is read hourly by the first range and daily by the second.
@@ -334,7 +340,7 @@ async fn reports_over_daily_and_hourly_rollups_equal_the_raw_rows(backend: Backe
         )
         .unwrap();
         net.assert_daily_sums_hourly();
-        assert_reports_match_raw_rows(&net);
+        assert_reports_match_raw_rows(&net, &filters);
     }
     let daily: (i64, i64, i64) = stats_daily::table
         .filter(stats_daily::tenant_id.eq(net.tenant))
@@ -377,27 +383,24 @@ async fn reports_over_daily_and_hourly_rollups_equal_the_raw_rows(backend: Backe
     // Whole UTC days are read from stats_daily alone: without the hourly rows, a report over
     // whole days still says the same; one with partial days misses their edge hours.
     diesel::delete(stats_hourly::table.filter(stats_hourly::tenant_id.eq(net.tenant))).execute(&mut conn).unwrap();
-    let by_offer = |from: i64, to: i64, conn: &mut affnet_db::DbConn| {
-        let q = Query {
-            tenant: net.tenant,
-            from: Micros(from),
-            to: Micros(to),
-            tz: Tz::UTC,
-            offer: None,
-            affiliate: None,
-            advertiser: None,
-            status: None,
-            group: GroupBy::Offer,
-            raw_limit: reports::RAW_ROW_LIMIT,
-        };
-        table(&reports::run(conn, &q).unwrap().rows)
+    let by_offer = |from: i64, to: i64| Query {
+        tenant: net.tenant,
+        from: Micros(from),
+        to: Micros(to),
+        tz: Tz::UTC,
+        offer: None,
+        affiliate: None,
+        advertiser: None,
+        status: None,
+        group: GroupBy::Offer,
+        raw_limit: reports::RAW_ROW_LIMIT,
     };
-    let whole = from_raw_rows(&mut conn, net.tenant, D, D + 4 * DAY, 0, GroupBy::Offer, None);
-    assert_eq!(by_offer(D, D + 4 * DAY, &mut conn), whole);
-    let partial = from_raw_rows(&mut conn, net.tenant, D + 3 * HOUR, D + 3 * DAY + 7 * HOUR, 0, GroupBy::Offer, None);
-    let days_only = from_raw_rows(&mut conn, net.tenant, D + DAY, D + 3 * DAY, 0, GroupBy::Offer, None);
-    assert_ne!(partial, days_only);
-    assert_eq!(by_offer(D + 3 * HOUR, D + 3 * DAY + 7 * HOUR, &mut conn), days_only);
+    let whole = by_offer(D, D + 4 * DAY);
+    assert_eq!(table(&reports::run(&mut conn, &whole).unwrap().rows), from_raw_rows(&mut conn, &whole, 0));
+    let partial = by_offer(D + 3 * HOUR, D + 3 * DAY + 7 * HOUR);
+    let days_only = from_raw_rows(&mut conn, &by_offer(D + DAY, D + 3 * DAY), 0);
+    assert_ne!(from_raw_rows(&mut conn, &partial, 0), days_only);
+    assert_eq!(table(&reports::run(&mut conn, &partial).unwrap().rows), days_only);
     drop(conn);
     net.app.stop().await;
 }
