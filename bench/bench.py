@@ -187,6 +187,37 @@ def bench_reports(db, base, api, token, adv, aff, offer):
     return {"clicks": n, "generate_s": generated, "pages": timings}
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds():
+    """CPU time of every PostgreSQL process of this machine (the backends doing the inserts)."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/comm" % pid) as f:
+                if f.read().startswith("postgres"):
+                    total += cpu_seconds(int(pid))
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def wrk_cpu(pid, url, connections, script, backend=None):
+    """wrk's figures plus the server's CPU per request (and PostgreSQL's, on PostgreSQL): a
+    cost per click that, unlike req/s, barely moves when something else runs on the machine."""
+    before, pg_before = cpu_seconds(pid), postgres_cpu_seconds() if backend == "postgres" else 0.0
+    r = wrk(url, connections, script)
+    n = max(r["total"], 1)
+    r["server_cpu_us"] = (cpu_seconds(pid) - before) / n * 1e6
+    r["postgres_cpu_us"] = (postgres_cpu_seconds() - pg_before) / n * 1e6 if backend == "postgres" else 0.0
+    return r
+
+
 def start(cmd, env):
     return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -221,7 +252,7 @@ def bench_backend(backend, tmp, bare_results):
         clicks_script = os.path.join(ROOT, "bench/clicks.lua")
         for c in CONNECTIONS:
             before = db.scalar("SELECT COUNT(*) FROM clicks")
-            tracked = wrk(base + path, c, clicks_script)
+            tracked = wrk_cpu(server.pid, base + path, c, clicks_script, backend)
             time.sleep(0.5)
             stored = db.scalar("SELECT COUNT(*) FROM clicks") - before
             bare = bare_results[c]
@@ -232,6 +263,10 @@ def bench_backend(backend, tmp, bare_results):
                   % (c, tracked["rps"], tracked["p50"], tracked["p99"], bare["rps"], bare["p50"], bare["p99"], ratio,
                      ok_302, stored, max(0, ok_302 - stored),
                      (" | socket errors: " + tracked["socket_errors"]) if tracked["socket_errors"] else ""), flush=True)
+            print("        server CPU per request: tracked %.1f us%s | bare %.1f us"
+                  % (tracked["server_cpu_us"],
+                     (" + PostgreSQL %.1f us" % tracked["postgres_cpu_us"]) if backend == "postgres" else "",
+                     bare["server_cpu_us"]), flush=True)
             if stored < ok_302:
                 failures.append("%s: %d clicks answered 302 but only %d stored" % (backend, ok_302, stored))
             if tracked["non_2xx_3xx"]:
@@ -298,7 +333,7 @@ def main():
             # The bare baseline is measured right before each backend's tracked run.
             bare_results = {}
             for c in CONNECTIONS:
-                bare_results[c] = wrk("http://127.0.0.1:%d/aff_c?offer_id=1&aff_id=1" % BARE_PORT, c,
+                bare_results[c] = wrk_cpu(bare.pid, "http://127.0.0.1:%d/aff_c?offer_id=1&aff_id=1" % BARE_PORT, c,
                                       os.path.join(ROOT, "bench/clicks.lua"))
             all_results[backend] = bench_backend(backend, tmp, bare_results)
     finally:
