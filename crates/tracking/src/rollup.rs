@@ -152,9 +152,9 @@ impl Delta {
     }
 }
 
-/// Increments gathered over a batch, written as one upsert per row touched: first every hourly
-/// row in key order, then every daily row in key order (so that concurrent writers lock rollup
-/// rows in one global order and cannot deadlock).
+/// Increments gathered over a batch, written as multi-row upserts (`Upsert`): first every
+/// hourly row in key order, then every daily row in key order (so that concurrent writers lock
+/// rollup rows in one global order and cannot deadlock).
 #[derive(Debug, Default)]
 pub struct Increments(BTreeMap<Key, Delta>);
 
