@@ -27,7 +27,8 @@ DURATION = int(os.environ.get("BENCH_DURATION", "3" if SMOKE else "15"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64" if SMOKE else "64,256").split(",")]
 BACKENDS = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
 REPORT_CLICKS = int(os.environ.get("BENCH_REPORT_CLICKS", "200000" if SMOKE else "10000000"))
-PORT, BARE_PORT = 18080, 19090
+PORT = int(os.environ.get("BENCH_PORT", "18080"))
+BARE_PORT = int(os.environ.get("BENCH_BARE_PORT", "19090"))
 failures = []
 
 
