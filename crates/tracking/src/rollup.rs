@@ -167,35 +167,39 @@ impl Increments {
         self.0.is_empty()
     }
 
-    /// Applies every increment to `stats_hourly` and `stats_daily` (inside the caller's
-    /// transaction). The only writer of either table: they always agree.
-    pub fn apply(&self, conn: &mut DbConn) -> QueryResult<()> {
+    /// The rows to add: every hourly row, then every daily row, each in key order (tenant,
+    /// bucket, offer, affiliate, then the [`COUNTERS`]).
+    pub fn rows(&self) -> (Vec<[i64; 13]>, Vec<[i64; 13]>) {
         // The daily rows touched, keyed like the hourly ones with `hour` holding the day.
         let mut days: BTreeMap<Key, Delta> = BTreeMap::new();
         for (k, d) in &self.0 {
             days.entry(Key { hour: day_of(k.hour), ..*k }).or_default().add(d);
         }
-        for (table, bucket, rows) in [("stats_hourly", "hour", &self.0), ("stats_daily", "day", &days)] {
-            let rows: Vec<[i64; 13]> = rows
-                .iter()
-                .map(|(k, d)| {
-                    [
-                        k.tenant.0,
-                        k.hour.0,
-                        k.offer.0,
-                        k.affiliate.0,
-                        d.clicks,
-                        d.rejected_clicks,
-                        d.approved,
-                        d.pending,
-                        d.rejected,
-                        d.payout,
-                        d.revenue,
-                        d.pending_payout,
-                        d.pending_revenue,
-                    ]
-                })
-                .collect();
+        let row = |(k, d): (&Key, &Delta)| {
+            [
+                k.tenant.0,
+                k.hour.0,
+                k.offer.0,
+                k.affiliate.0,
+                d.clicks,
+                d.rejected_clicks,
+                d.approved,
+                d.pending,
+                d.rejected,
+                d.payout,
+                d.revenue,
+                d.pending_payout,
+                d.pending_revenue,
+            ]
+        };
+        (self.0.iter().map(row).collect(), days.iter().map(row).collect())
+    }
+
+    /// Applies every increment to `stats_hourly` and `stats_daily` (inside the caller's
+    /// transaction). The only writer of either table: they always agree.
+    pub fn apply(&self, conn: &mut DbConn) -> QueryResult<()> {
+        let (hours, days) = self.rows();
+        for (table, bucket, rows) in [("stats_hourly", "hour", &hours), ("stats_daily", "day", &days)] {
             for chunk in rows.chunks(UPSERT_CHUNK) {
                 let upsert = Upsert { table, bucket, rows: chunk };
                 affnet_db::with_backend!(&mut *conn, |c| upsert.execute(c))?;
@@ -254,6 +258,43 @@ where
         }
         Ok(())
     }
+}
+
+/// PostgreSQL: the upsert of [`Upsert`] with one array per column, `INSERT INTO <table> (…)
+/// SELECT * FROM UNNEST($1::bigint[], …) ON CONFLICT …`: the same SQL whatever the row count,
+/// so it can be one part of a larger statement (the click batch, `click::ClickBatch`).
+/// `then` is pushed between the `SELECT` and `ON CONFLICT` (a `WHERE` that orders it after
+/// another part of the statement).
+pub(crate) fn push_upsert_columns<'b>(
+    out: &mut diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    table: &str,
+    bucket: &str,
+    columns: &'b [Vec<i64>; 13],
+    then: &str,
+) -> QueryResult<()> {
+    use diesel::sql_types::Array;
+    let key = format!("tenant_id, {bucket}, offer_id, affiliate_id");
+    out.push_sql(&format!("INSERT INTO {table} ({key}, {}) SELECT * FROM UNNEST(", COUNTERS.join(", ")));
+    for (j, column) in columns.iter().enumerate() {
+        if j > 0 {
+            out.push_sql(", ");
+        }
+        out.push_bind_param::<Array<BigInt>, _>(column)?;
+        out.push_sql("::bigint[]");
+    }
+    out.push_sql(&format!(") AS u{then} ON CONFLICT ({key}) DO UPDATE SET "));
+    for (j, c) in COUNTERS.iter().enumerate() {
+        if j > 0 {
+            out.push_sql(", ");
+        }
+        out.push_sql(&format!("{c} = {table}.{c} + excluded.{c}"));
+    }
+    Ok(())
+}
+
+/// Rows as one array per column (for [`push_upsert_columns`]).
+pub(crate) fn columns(rows: &[[i64; 13]]) -> [Vec<i64>; 13] {
+    std::array::from_fn(|j| rows.iter().map(|r| r[j]).collect())
 }
 
 /// Totals of one row set.
