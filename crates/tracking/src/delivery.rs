@@ -299,31 +299,49 @@ struct Claimed {
     attempts: i64,
 }
 
-/// Reserves up to `limit` due jobs (and jobs whose lease ran out) for this node.
+/// Reserves up to `limit` jobs for this node: first jobs whose lease ran out (their node died
+/// while sending), then due jobs in `next_attempt_at` order. Two statements, each an ordered
+/// scan of its own partial index (`postback_jobs_lease`, `postback_jobs_due_at`): one claim with
+/// `OR` sorted every queued job each time.
 fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64) -> QueryResult<Vec<Claimed>> {
-    let select = "SELECT id FROM postback_jobs WHERE ((state IN ('queued', 'retry') AND next_attempt_at <= $1) \
-                  OR (state = 'sending' AND locked_until < $1)) ORDER BY next_attempt_at LIMIT $3";
-    let sql = |lock: &str| {
+    const EXPIRED: &str = "SELECT id FROM postback_jobs WHERE state = 'sending' AND locked_until < $1 \
+                           ORDER BY locked_until LIMIT $3";
+    const DUE: &str = "SELECT id FROM postback_jobs WHERE state IN ('queued', 'retry') AND next_attempt_at <= $1 \
+                       ORDER BY next_attempt_at LIMIT $3";
+    let sql = |select: &str, lock: &str| {
         format!(
             "UPDATE postback_jobs SET state = 'sending', locked_until = $2, updated_at = $1 WHERE id IN ({select}{lock}) \
              RETURNING id, tenant_id, postback_id, affiliate_id, method, url, body, content_type, attempts"
         )
     };
-    match conn {
-        DbConn::Pg(c) => diesel::sql_query(sql(" FOR UPDATE SKIP LOCKED"))
-            .bind::<BigInt, _>(now.0)
-            .bind::<BigInt, _>(lease_until.0)
-            .bind::<BigInt, _>(limit)
-            .load(c),
-        DbConn::Sqlite(c) => c.transaction(|c| {
-            diesel::connection::SimpleConnection::batch_execute(c, affnet_db::SQLITE_WRITE_LOCK)?;
-            // SQLite numbers parameters `?N`; `$N` would be named ones, bound in order of appearance.
-            diesel::sql_query(sql("").replace('$', "?"))
+    let claim_from = |conn: &mut DbConn, select: &str, limit: i64| -> QueryResult<Vec<Claimed>> {
+        match conn {
+            DbConn::Pg(c) => diesel::sql_query(sql(select, " FOR UPDATE SKIP LOCKED"))
                 .bind::<BigInt, _>(now.0)
                 .bind::<BigInt, _>(lease_until.0)
                 .bind::<BigInt, _>(limit)
-                .load(c)
-        }),
+                .load(c),
+            // SQLite numbers parameters `?N`; `$N` would be named ones, bound in order of
+            // appearance.
+            DbConn::Sqlite(c) => diesel::sql_query(sql(select, "").replace('$', "?"))
+                .bind::<BigInt, _>(now.0)
+                .bind::<BigInt, _>(lease_until.0)
+                .bind::<BigInt, _>(limit)
+                .load(c),
+        }
+    };
+    let both = |conn: &mut DbConn| -> QueryResult<Vec<Claimed>> {
+        let mut jobs = claim_from(conn, EXPIRED, limit)?;
+        let left = limit - i64::try_from(jobs.len()).unwrap_or(limit);
+        if left > 0 {
+            jobs.extend(claim_from(conn, DUE, left)?);
+        }
+        Ok(jobs)
+    };
+    match conn {
+        // Each statement claims on its own (SKIP LOCKED: no other node waits for them).
+        DbConn::Pg(_) => both(conn),
+        DbConn::Sqlite(_) => crate::write_tx(conn, both),
     }
 }
 
@@ -576,44 +594,71 @@ impl Deliverer {
     }
 
     /// Claims the due jobs (up to the concurrency), fires them concurrently, records each
-    /// attempt. Returns how many jobs were fired.
+    /// attempt. Returns how many jobs were fired. (The running worker, [`Deliverer::spawn`],
+    /// does the same as a pipeline.)
     pub async fn run_once(&self) -> QueryResult<usize> {
+        let limit = i64::try_from(self.config.concurrency.max(1)).unwrap_or(1);
+        let jobs = self.claim(limit).await?;
+        let n = jobs.len();
+        let results = join_all(jobs.into_iter().map(|job| self.fire_job(job)).collect()).await;
+        self.record(results).await?;
+        Ok(n)
+    }
+
+    /// Claims up to `limit` jobs for this node, each with its affiliate's signing secret.
+    async fn claim(&self, limit: i64) -> QueryResult<Vec<(Claimed, String)>> {
         let now = self.clock.now();
         let lease_until = now.plus(i64::try_from(self.config.lease.as_micros()).unwrap_or(i64::MAX));
-        let (pool, limit) = (self.pool.clone(), i64::try_from(self.config.concurrency.max(1)).unwrap_or(1));
+        let pool = self.pool.clone();
         let jobs = tokio::task::spawn_blocking(move || -> QueryResult<(Vec<Claimed>, Vec<String>)> {
             let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
             let jobs = claim(&mut conn, now, lease_until, limit)?;
-            let mut secrets = Vec::with_capacity(jobs.len());
-            for j in &jobs {
-                let secret: Option<String> = affiliates::table
-                    .filter(affiliates::tenant_id.eq(TenantId(j.tenant_id)))
-                    .filter(affiliates::id.eq(AffiliateId(j.affiliate_id)))
-                    .select(affiliates::postback_secret)
-                    .first(&mut conn)
-                    .optional()?;
-                secrets.push(secret.unwrap_or_default());
-            }
+            // The signing secrets of the jobs' affiliates, in one query (affiliate ids are
+            // unique across tenants; the tenant is matched too).
+            let mut ids: Vec<i64> = jobs.iter().map(|j| j.affiliate_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let found: Vec<(i64, i64, String)> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                affiliates::table
+                    .filter(affiliates::id.eq_any(ids.into_iter().map(AffiliateId).collect::<Vec<_>>()))
+                    .select((affiliates::tenant_id, affiliates::id, affiliates::postback_secret))
+                    .load(&mut conn)?
+            };
+            let by_affiliate: std::collections::HashMap<(i64, i64), String> =
+                found.into_iter().map(|(t, a, secret)| ((t, a), secret)).collect();
+            let secrets = jobs
+                .iter()
+                .map(|j| by_affiliate.get(&(j.tenant_id, j.affiliate_id)).cloned().unwrap_or_default())
+                .collect();
             Ok((jobs, secrets))
         })
         .await
         .map_err(blocking_err)??;
         let (jobs, secrets) = jobs;
-        let n = jobs.len();
-        let fired = jobs.into_iter().zip(secrets).map(|(job, secret)| {
-            let out = Outgoing {
-                method: job.method.clone(),
-                url: job.url.clone(),
-                body: job.body.clone(),
-                content_type: job.content_type.clone(),
-                secret,
-            };
-            async move {
-                let result = fire(&self.client, &out, self.config.allow_private, now.unix_seconds()).await;
-                (job, result)
-            }
-        });
-        let results = join_all(fired.collect()).await;
+        Ok(jobs.into_iter().zip(secrets).collect())
+    }
+
+    /// Fires one claimed job.
+    async fn fire_job(&self, (job, secret): (Claimed, String)) -> (Claimed, AttemptResult) {
+        let out = Outgoing {
+            method: job.method.clone(),
+            url: job.url.clone(),
+            body: job.body.clone(),
+            content_type: job.content_type.clone(),
+            secret,
+        };
+        let result = fire(&self.client, &out, self.config.allow_private, self.clock.now().unix_seconds()).await;
+        (job, result)
+    }
+
+    /// Records fired jobs' attempts and moves the jobs on (delivered, retry later, failed), in
+    /// one transaction; then sends the alerts of postbacks that keep failing.
+    async fn record(&self, results: Vec<(Claimed, AttemptResult)>) -> QueryResult<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
         let (pool, config, clock) = (self.pool.clone(), self.config.clone(), self.clock.clone());
         let sender = self.alerts.clone();
         tokio::task::spawn_blocking(move || -> QueryResult<()> {
@@ -692,10 +737,13 @@ impl Deliverer {
         })
         .await
         .map_err(blocking_err)??;
-        Ok(n)
+        Ok(())
     }
 
-    /// Runs the worker on a thread of its own until `stop` is set.
+    /// Runs the worker on a thread of its own until `stop` is set, as a pipeline: while some
+    /// jobs are being fired, the next ones are claimed and the answered ones recorded (in one
+    /// transaction per group of answers), with at most `concurrency` jobs claimed and not yet
+    /// recorded. A claim waits for half of that to be free, so claims stay large.
     pub fn spawn(self, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new().name("postback-worker".into()).spawn(move || {
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -705,17 +753,73 @@ impl Deliverer {
                     return;
                 }
             };
-            rt.block_on(async {
-                while !stop.load(Ordering::Acquire) {
-                    match self.run_once().await {
-                        Ok(n) if n > 0 => continue,
-                        Ok(_) => {}
-                        Err(e) => tracing::error!(error = %e, "postback worker: database error"),
-                    }
-                    tokio::time::sleep(self.config.idle_poll).await;
-                }
-            });
+            rt.block_on(Arc::new(self).pipeline(stop));
         })
+    }
+
+    async fn pipeline(self: Arc<Self>, stop: Arc<AtomicBool>) {
+        use tokio::sync::{mpsc, Semaphore};
+        let concurrency = self.config.concurrency.clamp(1, Semaphore::MAX_PERMITS);
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let (answered, mut answers) =
+            mpsc::unbounded_channel::<((Claimed, AttemptResult), tokio::sync::OwnedSemaphorePermit)>();
+        let recorder = {
+            let this = self.clone();
+            tokio::spawn(async move {
+                while let Some(first) = answers.recv().await {
+                    let mut batch = vec![first];
+                    while batch.len() < 1000 {
+                        match answers.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let (results, permits): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    if let Err(e) = this.record(results).await {
+                        // The jobs stay `sending` until their lease runs out, then are claimed
+                        // again.
+                        tracing::error!(error = %e, "postback worker: cannot record attempts");
+                    }
+                    drop(permits);
+                }
+            })
+        };
+        let half = u32::try_from(concurrency.div_ceil(2)).unwrap_or(1);
+        while !stop.load(Ordering::Acquire) {
+            let Ok(first) = slots.clone().acquire_many_owned(half).await else { break };
+            let mut held = first;
+            while held.num_permits() < concurrency {
+                match slots.clone().try_acquire_owned() {
+                    Ok(p) => held.merge(p),
+                    Err(_) => break,
+                }
+            }
+            let limit = i64::try_from(held.num_permits()).unwrap_or(1);
+            let jobs = match self.claim(limit).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = %e, "postback worker: database error");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                drop(held);
+                tokio::time::sleep(self.config.idle_poll).await;
+                continue;
+            }
+            for job in jobs {
+                let Some(permit) = held.split(1) else { break };
+                let (this, answered) = (self.clone(), answered.clone());
+                tokio::spawn(async move {
+                    let result = this.fire_job(job).await;
+                    let _ = answered.send((result, permit));
+                });
+            }
+            drop(held);
+        }
+        // Stopping: what was fired is still recorded.
+        drop(answered);
+        let _ = recorder.await;
     }
 }
 

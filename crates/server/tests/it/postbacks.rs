@@ -394,6 +394,81 @@ async fn two_workers_deliver_each_job_exactly_once(backend: Backend) {
     f.stop().await;
 }
 
+/// A node that died while sending leaves its jobs `sending`: once their lease has run out
+/// another worker claims them; a live lease is left alone.
+async fn jobs_of_a_dead_node_are_claimed_after_their_lease(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
+    let dead = f.convert().await;
+    let alive = f.convert().await;
+    let now = f.app.clock.now().0;
+    {
+        let mut c = f.app.pool.get().unwrap();
+        let ids: Vec<i64> =
+            postback_jobs::table.order(postback_jobs::id.asc()).select(postback_jobs::id).load(&mut c).unwrap();
+        for (id, until) in [(ids[0], now - 1), (ids[1], now + 60_000_000)] {
+            diesel::update(postback_jobs::table.find(id))
+                .set((postback_jobs::state.eq("sending"), postback_jobs::locked_until.eq(Some(until))))
+                .execute(&mut c)
+                .unwrap();
+        }
+    }
+    let w = f.worker(|_| {});
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    let seen: Vec<String> = f.rx.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    assert_eq!(seen, [format!("/ok?t={dead}")]);
+    assert_eq!(f.jobs(), [("delivered".to_owned(), 1), ("sending".to_owned(), 0)]);
+    f.app.clock.advance(61_000_000);
+    assert_eq!(w.run_once().await.unwrap(), 1, "the other lease ran out too");
+    assert_eq!(f.rx.seen.lock().unwrap().last().unwrap().1, format!("/ok?t={alive}"));
+    f.stop().await;
+}
+
+/// The worker as `affnet serve` runs it (a pipeline: claims, fires and records overlap), two of
+/// them on one outbox: every job is fired exactly once, failures are recorded too, and stopping
+/// leaves nothing claimed.
+async fn two_running_workers_deliver_each_job_exactly_once(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
+    f.postback(&format!("{}/fail?t={{transaction_id}}", f.rx.base), |_| {});
+    let mut tids = Vec::new();
+    for _ in 0..25 {
+        tids.push(f.convert().await);
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            f.worker(|c| {
+                c.concurrency = 4;
+                c.max_attempts = 1;
+                c.idle_poll = Duration::from_millis(20);
+            })
+            .spawn(stop.clone())
+            .unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    while f.jobs().iter().any(|(state, _)| state != "delivered" && state != "failed") {
+        assert!(started.elapsed() < Duration::from_secs(30), "jobs left: {:?}", f.jobs());
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    actix_web::rt::task::spawn_blocking(move || workers.into_iter().for_each(|w| w.join().unwrap())).await.unwrap();
+    let mut seen: Vec<String> = f.rx.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    seen.sort();
+    let mut expected: Vec<String> = tids.iter().flat_map(|t| [format!("/fail?t={t}"), format!("/ok?t={t}")]).collect();
+    expected.sort();
+    assert_eq!(seen, expected, "each job fired once");
+    let jobs = f.jobs();
+    assert_eq!(jobs.len(), 50);
+    assert_eq!(jobs.iter().filter(|j| *j == &("delivered".to_owned(), 1)).count(), 25);
+    assert_eq!(jobs.iter().filter(|j| *j == &("failed".to_owned(), 1)).count(), 25);
+    let attempts = f.attempts();
+    assert_eq!(attempts.len(), 50, "one attempt recorded per firing");
+    assert_eq!(attempts.iter().filter(|a| a.0 == Some(500)).count(), 25);
+    f.stop().await;
+}
+
 async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (Box::pin(a), Box::pin(b));
     let (mut ra, mut rb) = (None, None);
@@ -427,4 +502,6 @@ crate::on_both_backends!(
     hanging_and_huge_receivers_cost_bounded_time_and_memory,
     post_json_bodies_are_signed_when_the_affiliate_has_a_secret,
     two_workers_deliver_each_job_exactly_once,
+    two_running_workers_deliver_each_job_exactly_once,
+    jobs_of_a_dead_node_are_claimed_after_their_lease,
 );
