@@ -133,7 +133,8 @@ fn the_daily_rollups_are_backfilled_from_the_hourly_ones_on_both_backends() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let db = TestDb::new(backend);
         let mut conn = db.url.connect().unwrap();
-        // Back to before migration 8 (and 9, after it), with hourly rows written then.
+        // Back to before migration 8 (and 9 and 10, after it), with hourly rows written then.
+        assert_eq!(affnet_db::migrate::revert_last(&mut conn).unwrap(), "20261128000010");
         assert_eq!(affnet_db::migrate::revert_last(&mut conn).unwrap(), "20261127000009");
         assert_eq!(affnet_db::migrate::revert_last(&mut conn).unwrap(), "20261127000008");
         diesel::insert_into(tenants::table)
@@ -163,7 +164,7 @@ fn the_daily_rollups_are_backfilled_from_the_hourly_ones_on_both_backends() {
                 .execute(&mut conn)
                 .unwrap();
         }
-        assert_eq!(affnet_db::migrate::run_pending(&mut conn).unwrap().len(), 2);
+        assert_eq!(affnet_db::migrate::run_pending(&mut conn).unwrap().len(), 3);
         let daily: Vec<(i64, i64, i64, i64, i64, i64)> = sd::table
             .order((sd::day, sd::offer_id))
             .select((sd::day, sd::offer_id, sd::affiliate_id, sd::clicks, sd::approved, sd::payout))
