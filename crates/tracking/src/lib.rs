@@ -15,6 +15,7 @@ pub mod postback;
 pub mod recorder;
 pub mod reports;
 pub mod rollup;
+pub mod sub_conversions;
 pub mod sub_rollup;
 pub mod template;
 pub mod transaction_id;
