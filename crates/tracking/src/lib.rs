@@ -16,6 +16,7 @@ pub mod recorder;
 pub mod reports;
 pub mod rollup;
 pub mod sub_conversions;
+pub mod sub_report;
 pub mod sub_rollup;
 pub mod template;
 pub mod transaction_id;
