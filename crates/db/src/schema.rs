@@ -394,6 +394,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    stats_sub_conversion_changes (tenant_id, day) {
+        tenant_id -> BigInt,
+        day -> BigInt,
+        changes -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_sub_conversion_folds (tenant_id, day) {
+        tenant_id -> BigInt,
+        day -> BigInt,
+        changes -> BigInt,
+        folded_at -> BigInt,
+    }
+}
+
+diesel::table! {
     postbacks (id) {
         id -> BigInt,
         tenant_id -> BigInt,
@@ -501,6 +518,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     stats_sub_days,
     stats_sub_conversions_hourly,
     stats_sub_conversions_daily,
+    stats_sub_conversion_changes,
+    stats_sub_conversion_folds,
     postbacks,
     postback_jobs,
     postback_attempts,

@@ -151,6 +151,7 @@ pub fn rollup_subs(config: &Config, grace: Option<u64>) -> Result<String, CliErr
         "hours": done.hours,
         "days": done.days,
         "clicks": done.clicks,
+        "conversion_days": done.conversion_days,
         "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     }))
     .unwrap_or_default())

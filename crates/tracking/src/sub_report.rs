@@ -1,19 +1,23 @@
 //! Reports grouped by a sub id (`aff_sub` .. `aff_sub5`, `source`): read from the sub id rollups
 //! where they are verified to be exact, and from the raw clicks only for the rest.
 //!
-//! - **Conversions** (counts, payout, revenue, any status) come from `stats_sub_conversions_*`,
-//!   kept in the conversions' own transactions ([`crate::sub_conversions`]): whole UTC days from
-//!   the daily table, the hours at the edges from the hourly one ([`Span::of`]), always exact.
+//! - **Conversions** (counts, payout, revenue, any status) come from `stats_sub_conversions_*`:
+//!   the hourly rows are kept in the conversions' own transactions ([`crate::sub_conversions`]),
+//!   so they are always exact; a whole UTC day of the range is read from the daily rows the
+//!   worker folded while the day's count of changes is still the one folded, from its hourly
+//!   rows otherwise (today, a day with a status change since); the edge hours from the hourly
+//!   rows.
 //! - **Clicks** come from `stats_sub_clicks_*`, filled asynchronously ([`crate::sub_rollup`]).
 //!   Before reading, the report checks what they cover ([`plan`]): a whole UTC day of the range
 //!   is read from the daily table when `stats_sub_days` holds as many clicks for it as
 //!   `stats_daily`; every other hour with clicks (the edge hours of zones off UTC, days not
 //!   folded) from the hourly table when its progress row holds as many as `stats_hourly`, or,
 //!   for an hour aggregated up to `upto` only, when that count plus the raw clicks after `upto`
-//!   does (then those are read raw); the rest raw: the current hour, hours not aggregated yet,
-//!   hours with a straggler. `stats_daily` and `stats_hourly` are exact (written with the
-//!   clicks) and clicks are never updated or deleted, so equal counts mean the rollup rows hold
-//!   exactly the clicks there are (see [`crate::sub_rollup`]).
+//!   does (those are then read raw; they are counted up to the raw-row limit only); the rest
+//!   raw: the current hour, hours not aggregated yet, hours with a straggler. `stats_daily` and
+//!   `stats_hourly` are exact (written with the clicks) and clicks are never updated or deleted,
+//!   so equal counts mean the rollup rows hold exactly the clicks there are (see
+//!   [`crate::sub_rollup`]).
 //! - The raw clicks are read in time order, at most [`Query::raw_limit`] of them (the earliest);
 //!   the report is `truncated` when there were more. It never is when the rollups cover the range.
 //!
@@ -34,7 +38,7 @@ use affnet_db::{DbConn, Micros};
 
 use crate::reports::{self, Acc, GroupBy, Key, Query, Report};
 use crate::rollup::{Span, DAY_MICROS, HOUR_MICROS};
-use crate::sub_rollup::{self, counts, DAY_CLICKS, FOLDED_DAYS, HOUR_CLICKS};
+use crate::sub_rollup::{self, counts, CONVERSION_CHANGES, CONVERSION_FOLDS, DAY_CLICKS, FOLDED_DAYS, HOUR_CLICKS};
 
 /// The rollups' slot of a sub id grouping (`None` for the others).
 pub fn slot_of(group: GroupBy) -> Option<i64> {
@@ -45,14 +49,17 @@ pub fn slot_of(group: GroupBy) -> Option<i64> {
     }
 }
 
-/// Where a sub id report reads its clicks: ranges `[from, to)` of UTC days from the daily
-/// rollups, of hours from the hourly rollups, and of time from the raw clicks; each list in time
+/// Where a sub id report reads: its clicks from ranges `[from, to)` of UTC days of the daily
+/// rollups, of hours of the hourly rollups, and of time of the raw clicks; its conversions from
+/// ranges of days of the daily and of hours of the hourly conversion rollups. Each list in time
 /// order, adjacent ranges joined.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub days: Vec<(Micros, Micros)>,
     pub hours: Vec<(Micros, Micros)>,
     pub raw: Vec<(Micros, Micros)>,
+    pub conversion_days: Vec<(Micros, Micros)>,
+    pub conversion_hours: Vec<(Micros, Micros)>,
 }
 
 /// Appends `[from, to)` to ranges in time order, joined to the last one when adjacent.
@@ -79,7 +86,19 @@ pub fn plan(conn: &mut DbConn, q: &Query) -> QueryResult<Plan> {
     if let Some(b) = span.before {
         push(&mut hours, b.from.0, b.to.0);
     }
+    if let Some(b) = span.before {
+        push(&mut plan.conversion_hours, b.from.0, b.to.0);
+    }
     if let Some(d) = span.days {
+        let changes = counts(conn, CONVERSION_CHANGES, q.tenant, d.from.0, d.to.0)?;
+        let folded = counts(conn, CONVERSION_FOLDS, q.tenant, d.from.0, d.to.0)?;
+        for (&day, version) in &changes {
+            if folded.get(&day) == Some(version) {
+                push(&mut plan.conversion_days, day, day + DAY_MICROS);
+            } else {
+                push(&mut plan.conversion_hours, day, day + DAY_MICROS);
+            }
+        }
         let want = counts(conn, DAY_CLICKS, q.tenant, d.from.0, d.to.0)?;
         let have = counts(conn, FOLDED_DAYS, q.tenant, d.from.0, d.to.0)?;
         for (&day, &clicks) in want.iter().filter(|(_, &n)| n > 0) {
@@ -92,6 +111,7 @@ pub fn plan(conn: &mut DbConn, q: &Query) -> QueryResult<Plan> {
     }
     if let Some(a) = span.after {
         push(&mut hours, a.from.0, a.to.0);
+        push(&mut plan.conversion_hours, a.from.0, a.to.0);
     }
     for (from, to) in hours {
         let want = counts(conn, HOUR_CLICKS, q.tenant, from.0, to.0)?;
@@ -102,16 +122,20 @@ pub fn plan(conn: &mut DbConn, q: &Query) -> QueryResult<Plan> {
                 Some(p) if p.upto >= end && p.clicks == clicks => push(&mut plan.hours, hour, end),
                 Some(p) if p.upto > hour && p.upto < end && p.clicks <= clicks => {
                     // Aggregated up to `upto`: exact if the clicks after it make up the rest.
+                    // Counted up to the raw-row limit: past it the report is cut short anyway,
+                    // and reads the hour's earliest clicks raw.
+                    let limit = q.raw_limit.max(0);
                     let mut params = Params::new();
                     let text = format!(
-                        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM clicks WHERE tenant_id = {} \
-                         AND created_at >= {} AND created_at < {}",
+                        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 AS x FROM clicks WHERE tenant_id = {} \
+                         AND created_at >= {} AND created_at < {} LIMIT {}) r",
                         params.add(q.tenant.0),
                         params.add(p.upto),
-                        params.add(end)
+                        params.add(end),
+                        params.add(limit.saturating_add(1))
                     );
                     let rest = sql::load::<N>(conn, &text, &params)?.first().map_or(0, |r| r.n);
-                    if p.clicks + rest == clicks {
+                    if rest <= limit && p.clicks + rest == clicks {
                         push(&mut plan.hours, hour, end);
                         if rest > 0 {
                             push(&mut plan.raw, p.upto, end);
@@ -186,8 +210,8 @@ struct SubSum {
     revenue: i64,
 }
 
-/// The clicks of the plan's days and hours and the conversions of the whole range, per sub id and
-/// currency, in one statement: per sub id and offer in each table's part, then per currency (the
+/// The clicks and the conversions of the plan's days and hours, per sub id and currency, in one
+/// statement: per sub id and offer in each table's part, then per currency (the
 /// offer's).
 fn rollup_sums(conn: &mut DbConn, q: &Query, plan: &Plan) -> QueryResult<Vec<SubSum>> {
     let Some(slot) = slot_of(q.group) else { return Ok(Vec::new()) };
@@ -224,9 +248,10 @@ fn rollup_sums(conn: &mut DbConn, q: &Query, plan: &Plan) -> QueryResult<Vec<Sub
         parts.push(clicks("stats_sub_clicks_hourly", "hour", range, &mut p));
     }
     let (conversions, payout, revenue) = reports::counted(q.status.as_deref());
-    for part in Span::of(q.from, q.to).parts() {
-        let table = if part.column == "day" { "stats_sub_conversions_daily" } else { "stats_sub_conversions_hourly" };
-        let (col, a, b) = (part.column, p.add(part.from.0), p.add(part.to.0));
+    let days = plan.conversion_days.iter().map(|&r| ("stats_sub_conversions_daily", "day", r));
+    let hours = plan.conversion_hours.iter().map(|&r| ("stats_sub_conversions_hourly", "hour", r));
+    for (table, col, (from, to)) in days.chain(hours) {
+        let (a, b) = (p.add(from.0), p.add(to.0));
         parts.push(format!(
             "SELECT value AS k, offer_id, 0 AS clicks, SUM({conversions}) AS conversions, SUM({payout}) AS payout, \
              SUM({revenue}) AS revenue FROM {table} \

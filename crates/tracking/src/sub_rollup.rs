@@ -31,6 +31,12 @@
 //! there while that equals the day's clicks in `stats_daily`; by the same argument it then holds
 //! every click of the day.
 //!
+//! **Conversions** per sub id are counted synchronously per hour ([`crate::sub_conversions`]),
+//! with a count of changes per day; the worker sums a whole day's hourly rows into
+//! `stats_sub_conversions_daily` when that count differs from the one it last folded (new
+//! conversions, status changes), recording the count it read *before* the rows, so that a change
+//! committed in between leaves the fold marked stale rather than wrongly current.
+//!
 //! **Finding work** is cheap: per tenant, the daily click counts of `stats_daily` against
 //! `stats_sub_days` (one row per day); only days that differ (and the current day) have their
 //! hours compared, `stats_hourly` against `stats_sub_progress`. The worker looks back
@@ -106,6 +112,8 @@ pub struct Done {
     pub days: u64,
     /// Clicks counted by the hours aggregated.
     pub clicks: i64,
+    /// Days of conversions folded into the daily table.
+    pub conversion_days: u64,
 }
 
 impl Done {
@@ -113,10 +121,11 @@ impl Done {
         self.hours += o.hours;
         self.days += o.days;
         self.clicks += o.clicks;
+        self.conversion_days += o.conversion_days;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.hours == 0 && self.days == 0
+        self.hours == 0 && self.days == 0 && self.conversion_days == 0
     }
 }
 
@@ -168,6 +177,12 @@ pub(crate) const DAY_CLICKS: &str = "SELECT day AS k, CAST(SUM(clicks) AS BIGINT
 /// Clicks held by the folded days of the tenant in `[from, to)`.
 pub(crate) const FOLDED_DAYS: &str =
     "SELECT day AS k, clicks AS n FROM stats_sub_days WHERE tenant_id = $1 AND day >= $2 AND day < $3";
+/// The conversion changes of the tenant's days in `[from, to)`.
+pub(crate) const CONVERSION_CHANGES: &str =
+    "SELECT day AS k, changes AS n FROM stats_sub_conversion_changes WHERE tenant_id = $1 AND day >= $2 AND day < $3";
+/// The conversion changes folded into the daily rows of the tenant's days in `[from, to)`.
+pub(crate) const CONVERSION_FOLDS: &str =
+    "SELECT day AS k, changes AS n FROM stats_sub_conversion_folds WHERE tenant_id = $1 AND day >= $2 AND day < $3";
 /// Clicks per UTC hour of the tenant in `[from, to)` (hours), from `stats_hourly`.
 pub(crate) const HOUR_CLICKS: &str = "SELECT hour AS k, CAST(SUM(clicks) AS BIGINT) AS n FROM stats_hourly \
      WHERE tenant_id = $1 AND hour >= $2 AND hour < $3 GROUP BY hour";
@@ -234,12 +249,25 @@ pub fn pass(
                 });
                 if clicks > 0 && !fine {
                     let n = aggregate_hour(conn, tenant, hour, upto, now)?;
-                    done.add(Done { hours: 1, days: 0, clicks: n });
+                    done.add(Done { hours: 1, clicks: n, ..Done::default() });
                 }
             }
             if day + DAY_MICROS <= limit {
                 fold_day(conn, tenant, day, now)?;
                 done.days += 1;
+            }
+        }
+        // Whole days of conversions changed since they were folded.
+        let complete = day_of(Micros(limit)).0;
+        let changes = counts(conn, CONVERSION_CHANGES, tenant, since, complete)?;
+        let folded = counts(conn, CONVERSION_FOLDS, tenant, since, complete)?;
+        for (&day, &version) in changes.iter().rev() {
+            if stop.load(Ordering::Acquire) {
+                return Ok(done);
+            }
+            if folded.get(&day) != Some(&version) {
+                fold_conversion_day(conn, tenant, day, now)?;
+                done.conversion_days += 1;
             }
         }
     }
@@ -410,6 +438,50 @@ pub fn fold_day(conn: &mut DbConn, tenant: TenantId, day: i64, now: Micros) -> Q
     Ok(clicks)
 }
 
+/// Sums the tenant's hourly conversion rows of the UTC day `day` into its daily rows, replacing
+/// them, and records the day's count of changes read before the rows.
+pub fn fold_conversion_day(conn: &mut DbConn, tenant: TenantId, day: i64, now: Micros) -> QueryResult<()> {
+    let counters = ["approved", "pending", "rejected", "payout", "revenue", "pending_payout", "pending_revenue"];
+    let sums: Vec<String> = counters.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT)")).collect();
+    replace_tx(conn, tenant, |c| {
+        // The version first: a change committed after it (PostgreSQL reads each statement at a
+        // new snapshot) makes the recorded version older than the rows, never newer.
+        let version = counts(c, CONVERSION_CHANGES, tenant, day, day + DAY_MICROS)?.get(&day).copied().unwrap_or(0);
+        let mut p = Params::new();
+        let (t, d) = (p.add(tenant.0), p.add(day));
+        sql::execute(
+            c,
+            &format!("DELETE FROM stats_sub_conversions_daily WHERE tenant_id = {t} AND {} AND day = {d}", all_slots()),
+            &p,
+        )?;
+        let e = p.add(day + DAY_MICROS);
+        sql::execute(
+            c,
+            &format!(
+                "INSERT INTO stats_sub_conversions_daily (tenant_id, slot, day, value, offer_id, affiliate_id, {}) \
+                 SELECT {t}, slot, {d}, value, offer_id, affiliate_id, {} FROM stats_sub_conversions_hourly \
+                 WHERE tenant_id = {t} AND {} AND hour >= {d} AND hour < {e} \
+                 GROUP BY slot, value, offer_id, affiliate_id",
+                counters.join(", "),
+                sums.join(", "),
+                all_slots()
+            ),
+            &p,
+        )?;
+        let mut p = Params::new();
+        let (t, d, v, at) = (p.add(tenant.0), p.add(day), p.add(version), p.add(now.0));
+        sql::execute(
+            c,
+            &format!(
+                "INSERT INTO stats_sub_conversion_folds (tenant_id, day, changes, folded_at) VALUES ({t}, {d}, {v}, {at}) \
+                 ON CONFLICT (tenant_id, day) DO UPDATE SET changes = excluded.changes, folded_at = excluded.folded_at"
+            ),
+            &p,
+        )?;
+        Ok(())
+    })
+}
+
 /// The worker started by `affnet serve`: a thread with its own connection, one [`pass`] every
 /// [`Config::interval`].
 pub struct Worker {
@@ -457,6 +529,7 @@ impl Worker {
                                     hours = done.hours,
                                     days = done.days,
                                     clicks = done.clicks,
+                                    conversion_days = done.conversion_days,
                                     ms = started.elapsed().as_millis() as u64,
                                     "sub id rollups aggregated"
                                 );

@@ -1,3 +1,5 @@
+DROP TABLE stats_sub_conversion_folds;
+DROP TABLE stats_sub_conversion_changes;
 DROP TABLE stats_sub_conversions_daily;
 DROP TABLE stats_sub_conversions_hourly;
 DROP TABLE stats_sub_days;

@@ -59,8 +59,8 @@ CREATE TABLE stats_sub_days (
 ) WITHOUT ROWID;
 
 -- Conversions per sub id (of their click), with the counters of stats_hourly / stats_daily (no
--- money for rejected ones). Kept synchronously, in the transactions that apply
--- rollup::Increments (new conversions and status changes), so always exact.
+-- money for rejected ones). The hourly rows are kept synchronously, in the transactions that
+-- apply rollup::Increments (new conversions and status changes), so always exact.
 CREATE TABLE stats_sub_conversions_hourly (
     tenant_id BIGINT NOT NULL,
     slot BIGINT NOT NULL,
@@ -78,6 +78,8 @@ CREATE TABLE stats_sub_conversions_hourly (
     PRIMARY KEY (tenant_id, slot, hour, value, offer_id, affiliate_id)
 ) WITHOUT ROWID;
 
+-- The hourly rows of a whole UTC day, summed by the worker (a conversion batch writes one row per
+-- day it changes, in stats_sub_conversion_changes, instead of six more rows per conversion).
 CREATE TABLE stats_sub_conversions_daily (
     tenant_id BIGINT NOT NULL,
     slot BIGINT NOT NULL,
@@ -95,7 +97,27 @@ CREATE TABLE stats_sub_conversions_daily (
     PRIMARY KEY (tenant_id, slot, day, value, offer_id, affiliate_id)
 ) WITHOUT ROWID;
 
--- The conversions recorded so far (the clicks are left to the worker).
+-- How many conversion changes (new conversions, status changes) each UTC day has had, counted
+-- in the same transactions as the hourly rows. A version: it only grows.
+CREATE TABLE stats_sub_conversion_changes (
+    tenant_id BIGINT NOT NULL,
+    day BIGINT NOT NULL,
+    changes BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, day)
+) WITHOUT ROWID;
+
+-- The version of each day folded into stats_sub_conversions_daily (read before the hourly rows
+-- it sums): a report reads a day there while it equals the day's changes, its hourly rows
+-- otherwise.
+CREATE TABLE stats_sub_conversion_folds (
+    tenant_id BIGINT NOT NULL,
+    day BIGINT NOT NULL,
+    changes BIGINT NOT NULL,
+    folded_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, day)
+) WITHOUT ROWID;
+
+-- The conversions recorded so far, every day folded (the clicks are left to the worker).
 INSERT INTO stats_sub_conversions_hourly (tenant_id, slot, hour, value, offer_id, affiliate_id, approved, pending,
                                           rejected, payout, revenue, pending_payout, pending_revenue)
 SELECT v.tenant_id, s.slot,
@@ -123,3 +145,9 @@ SELECT tenant_id, slot, hour - ((hour % 86400000000) + 86400000000) % 8640000000
        SUM(pending_revenue)
 FROM stats_sub_conversions_hourly
 GROUP BY 1, 2, 3, 4, 5, 6;
+
+INSERT INTO stats_sub_conversion_changes (tenant_id, day, changes)
+SELECT tenant_id, created_at - ((created_at % 86400000000) + 86400000000) % 86400000000, COUNT(*) FROM conversions GROUP BY 1, 2;
+
+INSERT INTO stats_sub_conversion_folds (tenant_id, day, changes, folded_at)
+SELECT tenant_id, day, changes, 0 FROM stats_sub_conversion_changes;

@@ -334,12 +334,14 @@ async fn sub_id_reports_from_rollups_equal_the_raw_rows(backend: Backend) {
     assert!(before.days.is_empty() && before.hours.is_empty() && !before.raw.is_empty(), "{before:?}");
     assert_reports_match_raw_rows(&net, &filters, reports::RAW_ROW_LIMIT);
 
-    // The catch-up aggregates every hour with clicks and folds the six days that have some.
+    // The catch-up aggregates every hour with clicks and folds the six days that have some, and
+    // the five days with conversions.
     let done = sub_rollup::catch_up(&mut net.conn(), Micros(now), GRACE).unwrap();
-    assert_eq!((done.hours, done.days, done.clicks), (12, 6, 12));
+    assert_eq!((done.hours, done.days, done.clicks, done.conversion_days), (12, 6, 12, 5));
+    let whole = vec![(Micros(D), Micros(D + 4 * DAY))];
     assert_eq!(
         net.plan(D, D + 4 * DAY),
-        Plan { days: vec![(Micros(D), Micros(D + 4 * DAY))], hours: vec![], raw: vec![] }
+        Plan { days: whole.clone(), conversion_days: whole.clone(), ..Plan::default() }
     );
     let zone = net.plan(D - 5 * HOUR, D + 2 * DAY - 5 * HOUR);
     assert_eq!(zone.days, vec![(Micros(D), Micros(D + DAY))]);
@@ -364,6 +366,8 @@ async fn sub_id_reports_from_rollups_equal_the_raw_rows(backend: Backend) {
                 (Micros(D + DAY + 19 * HOUR), Micros(D + DAY + 20 * HOUR)),
             ],
             raw: vec![(Micros(D + DAY + 12 * HOUR), Micros(D + DAY + 13 * HOUR))],
+            conversion_days: whole.clone(),
+            conversion_hours: vec![],
         }
     );
     assert_reports_match_raw_rows(&net, &filters, reports::RAW_ROW_LIMIT);
@@ -376,11 +380,12 @@ async fn sub_id_reports_from_rollups_equal_the_raw_rows(backend: Backend) {
     let regular = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, Until::ClosedHours, since, &never).unwrap();
     assert!(regular.is_empty());
     let full = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, Until::ClosedHours, None, &never).unwrap();
-    assert_eq!((full.hours, full.days, full.clicks), (1, 1, 2));
+    assert_eq!((full.hours, full.days, full.clicks, full.conversion_days), (1, 1, 2, 0));
     assert!(net.plan(D, D + 4 * DAY).raw.is_empty());
     assert_reports_match_raw_rows(&net, &filters, 0);
 
-    // A status change moves the conversion counts per sub id at once (no worker involved).
+    // A status change moves the conversion counts per sub id at once (no worker involved): its
+    // day is read from the hourly rows until the worker has folded it again.
     let moved: ConversionId = conversions::table
         .filter(conversions::created_at.eq(Micros(D + 3 * DAY + 6 * HOUR + 20 * MINUTE)))
         .select(conversions::id)
@@ -388,15 +393,22 @@ async fn sub_id_reports_from_rollups_equal_the_raw_rows(backend: Backend) {
         .unwrap();
     for to in [ConversionStatus::Rejected, ConversionStatus::Pending] {
         Conversion::set_status(&mut net.conn(), net.tenant, moved, to, "checked", None, Micros(now)).unwrap();
+        let plan = net.plan(D, D + 4 * DAY);
+        assert_eq!(plan.conversion_days, vec![(Micros(D), Micros(D + 3 * DAY))]);
+        assert_eq!(plan.conversion_hours, vec![(Micros(D + 3 * DAY), Micros(D + 4 * DAY))]);
         assert_reports_match_raw_rows(&net, &filters, 0);
     }
+    let refold = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, Until::ClosedHours, None, &never).unwrap();
+    assert_eq!((refold.hours, refold.days, refold.conversion_days), (0, 0, 1));
+    assert_eq!(net.plan(D, D + 4 * DAY).conversion_days, whole);
+    assert_reports_match_raw_rows(&net, &filters, 0);
     let q = Query { status: Some("pending".into()), ..net.query(D, D + 4 * DAY, GroupBy::Source) };
     let pending = table(&reports::run(&mut net.conn(), &q).unwrap().rows);
     assert_eq!(pending.get(&("fb".to_owned(), "USD".to_owned())), Some(&(1, 1, 250, 400)));
 
     // Migration 10 down and up again: the conversions' rollups are rebuilt from the raw rows
-    // exactly as the conversion path kept them; the click rollups start empty (raw until the
-    // worker has been), and the catch-up makes them whole again.
+    // exactly as the conversion path and the worker kept them (every day folded); the click
+    // rollups start empty (raw until the worker has been), and the catch-up makes them whole.
     let kept = sub_conversion_rows(&mut net.conn());
     assert!(!kept.0.is_empty() && !kept.1.is_empty());
     {
@@ -405,10 +417,11 @@ async fn sub_id_reports_from_rollups_equal_the_raw_rows(backend: Backend) {
         assert_eq!(affnet_db::migrate::run_pending(&mut conn).unwrap().len(), 1);
     }
     assert_eq!(sub_conversion_rows(&mut net.conn()), kept);
-    assert!(net.plan(D, D + 4 * DAY).days.is_empty());
+    let plan = net.plan(D, D + 4 * DAY);
+    assert!(plan.days.is_empty() && plan.conversion_days == whole, "{plan:?}");
     assert_reports_match_raw_rows(&net, &filters, reports::RAW_ROW_LIMIT);
     let done = sub_rollup::catch_up(&mut net.conn(), Micros(now), GRACE).unwrap();
-    assert_eq!((done.hours, done.days, done.clicks), (12, 6, 13));
+    assert_eq!((done.hours, done.days, done.clicks, done.conversion_days), (12, 6, 13, 0));
     assert_reports_match_raw_rows(&net, &filters, 0);
     net.app.stop().await;
 }
@@ -432,9 +445,15 @@ async fn the_open_hour_stragglers_and_the_worker_thread(backend: Backend) {
     assert_eq!((done.hours, done.days, done.clicks), (1, 0, 2));
     let upto = now - MINUTE;
     let (day_from, day_to) = (D, D + DAY);
+    // (Today's conversions are read from their hourly rows: the day is not over.)
+    let today = vec![(Micros(D), Micros(D + DAY))];
     assert_eq!(
         net.plan(day_from, day_to),
-        Plan { days: vec![], hours: vec![(Micros(D + 9 * HOUR), Micros(D + 11 * HOUR))], raw: vec![] }
+        Plan {
+            hours: vec![(Micros(D + 9 * HOUR), Micros(D + 11 * HOUR))],
+            conversion_hours: today.clone(),
+            ..Plan::default()
+        }
     );
 
     // A click after the cut: the hour's rows up to the cut, the rest raw.
@@ -442,9 +461,10 @@ async fn the_open_hour_stragglers_and_the_worker_thread(backend: Backend) {
     assert_eq!(
         net.plan(day_from, day_to),
         Plan {
-            days: vec![],
             hours: vec![(Micros(D + 9 * HOUR), Micros(D + 11 * HOUR))],
             raw: vec![(Micros(upto), Micros(D + 11 * HOUR))],
+            conversion_hours: today.clone(),
+            ..Plan::default()
         }
     );
     let by_sub = |raw_limit: i64| {
@@ -462,9 +482,10 @@ async fn the_open_hour_stragglers_and_the_worker_thread(backend: Backend) {
     assert_eq!(
         net.plan(day_from, day_to),
         Plan {
-            days: vec![],
             hours: vec![(Micros(D + 9 * HOUR), Micros(D + 10 * HOUR))],
             raw: vec![(Micros(D + 10 * HOUR), Micros(D + 11 * HOUR))],
+            conversion_hours: today.clone(),
+            ..Plan::default()
         }
     );
     let (got, truncated, want) = by_sub(reports::RAW_ROW_LIMIT);
