@@ -215,7 +215,8 @@ def bench_reports(db, env, base, api, token, adv, aff, offer):
     db.query("DELETE FROM stats_sub_progress WHERE tenant_id = 1 AND hour = %d" % hour)
     in_hour = db.scalar("SELECT COUNT(*) FROM clicks WHERE tenant_id = 1 AND created_at >= %d AND created_at < %d"
                         % (hour, hour + 3600 * 1000000))
-    time_page("report by aff_sub, 30 days, its last hour raw (%d clicks, 100k read at most)" % in_hour, sub_path)
+    print("reports: clicks of the last hour, now not aggregated (read raw, 100k at most): %d" % in_hour, flush=True)
+    time_page("report by aff_sub, 30 days, its last hour raw (as under live traffic)", sub_path)
     print("reports: %d clicks generated with rollups in %.1f s" % (n, generated), flush=True)
     return {"clicks": n, "generate_s": generated, "sub_rollup_catch_up_s": catch_up, "sub_rollup_catch_up": done,
             "pages": timings}
