@@ -12,7 +12,7 @@
 //! while the version they were folded at is still the day's count of changes (its hourly rows
 //! otherwise). Measured on the conversion benchmark (SQLite, server CPU per accepted conversion
 //! against `main`): with the daily rows written here as well, 112 vs 97 µs (+15 %); as now,
-//! 109 vs 106 µs (+3 %, within the noise). The day's count is the last row a batch writes, so
+//! 110 vs 101 µs (+9 %, BENCHMARKS.md). The day's count is the last row a batch writes, so
 //! that on PostgreSQL batches of one tenant from several nodes hold its lock only while they
 //! commit.
 //!
