@@ -315,6 +315,102 @@ diesel::table! {
 }
 
 diesel::table! {
+    stats_sub_clicks_hourly (tenant_id, slot, hour, value, offer_id, affiliate_id) {
+        tenant_id -> BigInt,
+        slot -> BigInt,
+        hour -> BigInt,
+        value -> Text,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        clicks -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_sub_clicks_daily (tenant_id, slot, day, value, offer_id, affiliate_id) {
+        tenant_id -> BigInt,
+        slot -> BigInt,
+        day -> BigInt,
+        value -> Text,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        clicks -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_sub_progress (tenant_id, hour) {
+        tenant_id -> BigInt,
+        hour -> BigInt,
+        upto -> BigInt,
+        clicks -> BigInt,
+        aggregated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_sub_days (tenant_id, day) {
+        tenant_id -> BigInt,
+        day -> BigInt,
+        clicks -> BigInt,
+        folded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_sub_conversions_hourly (tenant_id, slot, hour, value, offer_id, affiliate_id) {
+        tenant_id -> BigInt,
+        slot -> BigInt,
+        hour -> BigInt,
+        value -> Text,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        approved -> BigInt,
+        pending -> BigInt,
+        rejected -> BigInt,
+        payout -> BigInt,
+        revenue -> BigInt,
+        pending_payout -> BigInt,
+        pending_revenue -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_sub_conversions_daily (tenant_id, slot, day, value, offer_id, affiliate_id) {
+        tenant_id -> BigInt,
+        slot -> BigInt,
+        day -> BigInt,
+        value -> Text,
+        offer_id -> BigInt,
+        affiliate_id -> BigInt,
+        approved -> BigInt,
+        pending -> BigInt,
+        rejected -> BigInt,
+        payout -> BigInt,
+        revenue -> BigInt,
+        pending_payout -> BigInt,
+        pending_revenue -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_sub_conversion_changes (tenant_id, day) {
+        tenant_id -> BigInt,
+        day -> BigInt,
+        changes -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_sub_conversion_folds (tenant_id, day) {
+        tenant_id -> BigInt,
+        day -> BigInt,
+        changes -> BigInt,
+        folded_at -> BigInt,
+    }
+}
+
+diesel::table! {
     postbacks (id) {
         id -> BigInt,
         tenant_id -> BigInt,
@@ -416,6 +512,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversion_status_changes,
     stats_hourly,
     stats_daily,
+    stats_sub_clicks_hourly,
+    stats_sub_clicks_daily,
+    stats_sub_progress,
+    stats_sub_days,
+    stats_sub_conversions_hourly,
+    stats_sub_conversions_daily,
+    stats_sub_conversion_changes,
+    stats_sub_conversion_folds,
     postbacks,
     postback_jobs,
     postback_attempts,

@@ -1,5 +1,6 @@
-//! Hand-written read statements run on either backend, for the few queries diesel's DSL cannot
-//! say well on both (sub-selects, `UNION ALL`, sums whose type differs between the backends).
+//! Hand-written statements run on either backend, for the few queries diesel's DSL cannot say
+//! well on both (sub-selects, `UNION ALL`, sums whose type differs between the backends,
+//! `INSERT … SELECT … GROUP BY`).
 //!
 //! A statement numbers its parameters as PostgreSQL does (`$1`, `$2`, …; a number may appear
 //! more than once); on SQLite they are read as `?1`, `?2`, … (a bare `$1` would be a *named*
@@ -54,6 +55,26 @@ where
                 q = q.bind::<BigInt, _>(*v);
             }
             q.load(c)
+        }
+    }
+}
+
+/// Runs the statement `sql` (no rows back) with `params`; returns the number of rows changed.
+pub fn execute(conn: &mut DbConn, sql: &str, params: &Params) -> QueryResult<usize> {
+    match conn {
+        DbConn::Sqlite(c) => {
+            let mut q = diesel::sql_query(sql.replace('$', "?")).into_boxed::<Sqlite>();
+            for v in params.values() {
+                q = q.bind::<BigInt, _>(*v);
+            }
+            q.execute(c)
+        }
+        DbConn::Pg(c) => {
+            let mut q = diesel::sql_query(sql).into_boxed::<Pg>();
+            for v in params.values() {
+                q = q.bind::<BigInt, _>(*v);
+            }
+            q.execute(c)
         }
     }
 }

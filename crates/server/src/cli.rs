@@ -1,5 +1,5 @@
-//! The command line: `affnet [serve]`, `affnet migrate`, `affnet tenant create`,
-//! `affnet user create`.
+//! The command line: `affnet [serve]`, `affnet migrate`, `affnet rollup subs`,
+//! `affnet tenant create`, `affnet user create`.
 
 use affnet_accounts::{AccountsError, NewUser, Role, Tenant, User};
 use affnet_db::Micros;
@@ -20,6 +20,11 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Bring rollups up to date now (the server's background workers do it continuously).
+    Rollup {
+        #[command(subcommand)]
+        command: RollupCommand,
+    },
     /// Manage networks (tenants).
     Tenant {
         #[command(subcommand)]
@@ -47,6 +52,18 @@ pub enum TenantCommand {
         /// At least 10 characters (or set AFFNET_ADMIN_PASSWORD to keep it out of shell history).
         #[arg(long, env = "AFFNET_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RollupCommand {
+    /// Count every committed click per sub id (aff_sub .. aff_sub5, source) into the sub id
+    /// rollups, up to now minus the grace, the current hour included; prints what was done as
+    /// JSON. Safe while servers run (their workers do the same, idempotently).
+    Subs {
+        /// Seconds before now that clicks are left out (default AFFNET_SUB_ROLLUP_GRACE, 60).
+        #[arg(long)]
+        grace: Option<u64>,
     },
 }
 
@@ -122,6 +139,22 @@ pub fn connect_one(config: &Config) -> Result<affnet_db::DbConn, CliError> {
         tracing::info!(?applied, "applied migrations");
     }
     Ok(conn)
+}
+
+/// `affnet rollup subs`: [`affnet_tracking::sub_rollup::catch_up`], timed.
+pub fn rollup_subs(config: &Config, grace: Option<u64>) -> Result<String, CliError> {
+    let mut conn = connect_one(config)?;
+    let grace = grace.map_or(config.sub_rollups.grace, std::time::Duration::from_secs);
+    let started = std::time::Instant::now();
+    let done = affnet_tracking::sub_rollup::catch_up(&mut conn, Micros::now(), grace)?;
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "hours": done.hours,
+        "days": done.days,
+        "clicks": done.clicks,
+        "conversion_days": done.conversion_days,
+        "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    }))
+    .unwrap_or_default())
 }
 
 /// `affnet tenant create`

@@ -47,6 +47,10 @@ pub struct Config {
     pub mail_dir: std::path::PathBuf,
     /// `AFFNET_POSTBACK_*`: the postback delivery worker.
     pub postbacks: affnet_tracking::delivery::DeliveryConfig,
+    /// `AFFNET_SUB_ROLLUP_INTERVAL` (seconds between passes, default 30; 0: off) and
+    /// `AFFNET_SUB_ROLLUP_GRACE` (seconds after an hour's end before it is aggregated, default
+    /// 60): the worker that counts clicks per sub id.
+    pub sub_rollups: affnet_tracking::sub_rollup::Config,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -130,6 +134,14 @@ impl Config {
                 allow_private: parse_bool("AFFNET_POSTBACK_ALLOW_PRIVATE", false)?,
                 ..affnet_tracking::delivery::DeliveryConfig::default()
             },
+            sub_rollups: affnet_tracking::sub_rollup::Config {
+                interval: std::time::Duration::from_secs(
+                    parse("AFFNET_SUB_ROLLUP_INTERVAL", 30u64, "a number of seconds")?.min(86_400),
+                ),
+                grace: std::time::Duration::from_secs(
+                    parse("AFFNET_SUB_ROLLUP_GRACE", 60u64, "a number of seconds")?.min(86_400),
+                ),
+            },
         })
     }
 
@@ -149,6 +161,8 @@ impl Config {
             postback_max_attempts = self.postbacks.max_attempts,
             postback_timeout_secs = self.postbacks.timeout.as_secs(),
             postback_allow_private = self.postbacks.allow_private,
+            sub_rollup_interval_secs = self.sub_rollups.interval.as_secs(),
+            sub_rollup_grace_secs = self.sub_rollups.grace.as_secs(),
             mail_from = %self.mail_from,
             "configuration"
         );

@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::process::ExitCode;
 
-use affnet_server::cli::{Cli, CliError, Command, TenantCommand, UserCommand};
+use affnet_server::cli::{Cli, CliError, Command, RollupCommand, TenantCommand, UserCommand};
 use affnet_server::{app, cli, startup, Config};
 use clap::Parser;
 
@@ -45,6 +45,10 @@ fn serve(config: Config) -> Result<(), CliError> {
             .map_err(CliError::Refused)?
             .with_alerts(startup::postback_alerts(state.mailer.clone(), &config.public_url))
             .spawn(stop_deliveries.clone())?;
+    let stop_sub_rollups = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sub_rollups =
+        affnet_tracking::sub_rollup::Worker::new(&config.database_url, state.clock.clone(), config.sub_rollups)
+            .spawn(stop_sub_rollups.clone())?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| CliError::Refused(format!("AFFNET_LISTEN: cannot listen on {}: {e}", config.listen)))?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "affnet is serving");
@@ -58,7 +62,9 @@ fn serve(config: Config) -> Result<(), CliError> {
         let _ = writer.join();
     }
     stop_deliveries.store(true, std::sync::atomic::Ordering::Release);
+    stop_sub_rollups.store(true, std::sync::atomic::Ordering::Release);
     let _ = deliverer.join();
+    let _ = sub_rollups.join();
     tracing::info!("stopped");
     Ok(())
 }
@@ -70,6 +76,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Migrate => {
             cli::connect_one(&config)?;
             tracing::info!("database schema is up to date");
+            Ok(())
+        }
+        Command::Rollup { command: RollupCommand::Subs { grace } } => {
+            println!("{}", cli::rollup_subs(&config, grace)?);
             Ok(())
         }
         Command::Tenant { command: TenantCommand::Create { slug, name, admin_email, admin_password } } => {

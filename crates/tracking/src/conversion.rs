@@ -19,6 +19,7 @@ use affnet_offers::{CapUnit, Goal, GoalStatus, Offer, PayoutOverride};
 use crate::click::Click;
 use crate::recorder::BatchWriter;
 use crate::rollup::{self, hour_of, Delta, Increments, Key};
+use crate::sub_conversions::SubIncrements;
 use crate::{outbox, TransactionId};
 
 /// Longest `adv_sub` (and any sub id) accepted.
@@ -221,7 +222,8 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// What one batch (one transaction) reads once: catalogue rows and postbacks (consistent within
-/// the transaction), and the rollup increments of uncapped offers, written once at the end.
+/// the transaction), the rollup increments of uncapped offers and the sub id rollup increments of
+/// all, written once at the end.
 #[derive(Default)]
 pub struct Memo {
     offers: HashMap<OfferId, Offer>,
@@ -229,6 +231,7 @@ pub struct Memo {
     sources: HashMap<(OfferId, Option<GoalId>, AffiliateId), PayoutSources>,
     postbacks: HashMap<(TenantId, AffiliateId), Vec<crate::postback::Postback>>,
     increments: Increments,
+    sub_increments: SubIncrements,
 }
 
 impl Memo {
@@ -538,10 +541,11 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     };
     let postbacks = memo.postbacks(conn, tenant, click.affiliate_id)?;
     outbox::enqueue_for(conn, &postbacks, &conversion, &click, &offer, outbox::Event::Created, now)?;
+    // Last, after every step that can fail: a refused call must not count.
     if !capped {
-        // Last, after every step that can fail: a refused call must not count.
         memo.increments.add(increment.0, increment.1);
     }
+    memo.sub_increments.add(&click, increment.0.hour, offer.id, click.affiliate_id, increment.1);
     Ok(Outcome::Accepted { conversion_id: id, status, transaction_id: tid_text })
 }
 
@@ -626,12 +630,20 @@ impl Conversion {
                 ))
                 .execute(conn)?;
             let key = Key { tenant, hour: hour_of(old.created_at), offer: old.offer_id, affiliate: old.affiliate_id };
+            let (from, into) = (
+                Delta::conversion(old.status.as_str(), old.payout, old.revenue).negated(),
+                Delta::conversion(to.as_str(), old.payout, old.revenue),
+            );
             let mut inc = Increments::default();
-            inc.add(key, Delta::conversion(old.status.as_str(), old.payout, old.revenue).negated());
-            inc.add(key, Delta::conversion(to.as_str(), old.payout, old.revenue));
+            inc.add(key, from);
+            inc.add(key, into);
             inc.apply(conn)?;
+            let click: Click = clicks::table.find(&old.click_id).select(Click::as_select()).first(conn)?;
+            let mut subs = SubIncrements::default();
+            subs.add(&click, key.hour, old.offer_id, old.affiliate_id, from);
+            subs.add(&click, key.hour, old.offer_id, old.affiliate_id, into);
+            subs.apply(conn)?;
             let conversion = Conversion::find(conn, tenant, id)?;
-            let click: Click = clicks::table.find(&conversion.click_id).select(Click::as_select()).first(conn)?;
             let offer = Offer::find(conn, tenant, conversion.offer_id).map_err(|_| diesel::result::Error::NotFound)?;
             outbox::enqueue(conn, &conversion, &click, &offer, outbox::Event::StatusChanged, now)?;
             Ok(conversion)
@@ -685,6 +697,7 @@ fn write_calls(conn: &mut DbConn, calls: &[ConversionRequest]) -> QueryResult<Ve
         let mut memo = Memo::default();
         let outcomes = calls.iter().map(|req| process(c, req, &mut memo)).collect::<QueryResult<Vec<_>>>()?;
         memo.increments.apply(c)?;
+        memo.sub_increments.apply(c)?;
         Ok(outcomes)
     })
 }

@@ -1,6 +1,7 @@
 //! affnet's tracking engine: transaction (click) ids, the click recorder (group commit), the
-//! redirect, conversion intake, the postback outbox and the stats rollups. It owns its hot-path
-//! actix handlers ([`handlers`]); everything else is plain functions over a connection.
+//! redirect, conversion intake, the postback outbox and the stats rollups (the clicks per sub id
+//! by a background worker, [`sub_rollup`]). It owns its hot-path actix handlers ([`handlers`]);
+//! everything else is plain functions over a connection.
 
 pub mod cache;
 pub mod click;
@@ -14,6 +15,9 @@ pub mod postback;
 pub mod recorder;
 pub mod reports;
 pub mod rollup;
+pub mod sub_conversions;
+pub mod sub_report;
+pub mod sub_rollup;
 pub mod template;
 pub mod transaction_id;
 

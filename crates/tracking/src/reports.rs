@@ -1,8 +1,10 @@
 //! Reports and dashboards: clicks, conversions, payout and revenue of a tenant over a range of
 //! days, grouped by day, hour, offer, affiliate or advertiser (summed in SQL from the rollups:
 //! whole UTC days from the daily table, the hours at the edges from the hourly one, see
-//! [`crate::rollup::Span`]), or by goal or sub id (summed in SQL over the earliest
-//! [`RAW_ROW_LIMIT`] raw rows of each table, read through their `(tenant_id, created_at)` index).
+//! [`crate::rollup::Span`]); by sub id (from the sub id rollups where they are verified to be
+//! exact, and the raw clicks of the rest, see [`crate::sub_report`]); or by goal (summed in SQL
+//! over the earliest [`RAW_ROW_LIMIT`] conversions, read through their `(tenant_id, created_at)`
+//! index).
 //!
 //! Day boundaries follow the network's time zone: `UTC`, a fixed offset such as `+02:00`, or an
 //! IANA name such as `Europe/Berlin` (daylight saving time included; the zone database is
@@ -24,7 +26,8 @@ use affnet_db::{AdvertiserId, AffiliateId, DbConn, Micros, OfferId, TenantId};
 
 use crate::rollup::Span;
 
-/// The most raw rows (of clicks, and of conversions) one goal or sub id report reads.
+/// The most raw rows one report reads: conversions of a goal report, clicks of a sub id report
+/// (of the hours its rollups do not cover yet).
 pub const RAW_ROW_LIMIT: i64 = 100_000;
 
 /// The longest range a report covers, in days.
@@ -270,7 +273,8 @@ impl GroupBy {
         GroupBy::ALL.into_iter().find(|g| g.as_str() == s.trim())
     }
 
-    /// Read from the raw rows (bounded) rather than the rollups.
+    /// Read at least in part from raw rows, up to [`Query::raw_limit`]: goals from the raw
+    /// conversions, sub ids from the raw clicks of the hours their rollups do not cover yet.
     pub fn is_raw(self) -> bool {
         matches!(self, GroupBy::Goal | GroupBy::Sub(_) | GroupBy::Source)
     }
@@ -297,8 +301,8 @@ pub struct Query {
     /// One of [`STATUSES`]; `None` counts approved and pending conversions.
     pub status: Option<String>,
     pub group: GroupBy,
-    /// The most raw rows of each table a goal or sub id report reads (normally
-    /// [`RAW_ROW_LIMIT`]).
+    /// The most raw rows a goal report (conversions) or a sub id report (clicks not covered by
+    /// its rollups) reads (normally [`RAW_ROW_LIMIT`]).
     pub raw_limit: i64,
 }
 
@@ -361,7 +365,7 @@ impl Row {
         }
     }
 
-    fn add(&mut self, o: &Row) {
+    pub(crate) fn add(&mut self, o: &Row) {
         self.clicks += o.clicks;
         self.conversions += o.conversions;
         self.payout += o.payout;
@@ -378,14 +382,14 @@ pub struct Report {
 
 /// Adds up rows of one group and currency.
 #[derive(Default)]
-struct Acc(BTreeMap<(Key, String), Row>);
+pub(crate) struct Acc(BTreeMap<(Key, String), Row>);
 
 impl Acc {
-    fn row(&mut self, key: Key, currency: &str) -> &mut Row {
+    pub(crate) fn row(&mut self, key: Key, currency: &str) -> &mut Row {
         self.0.entry((key.clone(), currency.to_owned())).or_insert_with(|| Row::new(key, currency.to_owned()))
     }
 
-    fn rows(self) -> Vec<Row> {
+    pub(crate) fn rows(self) -> Vec<Row> {
         self.0.into_values().collect()
     }
 }
@@ -422,7 +426,7 @@ struct Summed {
 }
 
 /// What a status filter counts, as expressions over a rollup row: conversions, payout, revenue.
-fn counted(status: Option<&str>) -> (&'static str, &'static str, &'static str) {
+pub(crate) fn counted(status: Option<&str>) -> (&'static str, &'static str, &'static str) {
     match status {
         None => ("approved + pending", "payout + pending_payout", "revenue + pending_revenue"),
         Some("approved") => ("approved", "payout", "revenue"),
@@ -548,7 +552,7 @@ impl RawSum {
 }
 
 /// The column of a sub id grouping.
-fn sub_column(group: GroupBy) -> &'static str {
+pub(crate) fn sub_column(group: GroupBy) -> &'static str {
     match group {
         GroupBy::Sub(1) => "aff_sub",
         GroupBy::Sub(2) => "aff_sub2",
@@ -572,13 +576,21 @@ fn status_condition(status: Option<&str>) -> &'static str {
 }
 
 /// `FROM … WHERE …` of the raw rows a goal or sub id report reads: the tenant's rows of `table`
-/// (named `alias`, with `join`) in the range, narrowed by the query's filters.
-fn raw_from(q: &Query, p: &mut Params, tenant: &str, table: &str, alias: &str, join: &str) -> String {
+/// (named `alias`, with `join`) created in `[from, to)`, narrowed by the query's filters.
+fn raw_from(
+    q: &Query,
+    (from, to): (Micros, Micros),
+    p: &mut Params,
+    tenant: &str,
+    table: &str,
+    alias: &str,
+    join: &str,
+) -> String {
     let a = alias;
-    let mut from = format!(
+    let mut sql = format!(
         "FROM {table} {a}{join} WHERE {a}.tenant_id = {tenant} AND {a}.created_at >= {} AND {a}.created_at < {}",
-        p.add(q.from.0),
-        p.add(q.to.0)
+        p.add(from.0),
+        p.add(to.0)
     );
     for (column, value) in [
         ("offer_id", q.offer.map(|o| o.0)),
@@ -586,10 +598,10 @@ fn raw_from(q: &Query, p: &mut Params, tenant: &str, table: &str, alias: &str, j
         ("advertiser_id", q.advertiser.map(|a| a.0)),
     ] {
         if let Some(v) = value {
-            from.push_str(&format!(" AND {a}.{column} = {}", p.add(v)));
+            sql.push_str(&format!(" AND {a}.{column} = {}", p.add(v)));
         }
     }
-    from
+    sql
 }
 
 #[derive(QueryableByName)]
@@ -611,126 +623,87 @@ fn more_than(conn: &mut DbConn, from: &str, alias: &str, mut p: Params, limit: i
     Ok(sql::load::<Count>(conn, &text, &p)?.into_iter().any(|c| c.n > 0))
 }
 
-/// A goal or sub id report reads two tables apart: its clicks, and its conversions (with their
-/// click's sub ids). [`run`] reads both on one connection; a caller with a pool may read the
-/// parts at once, each on its own connection ([`raw_part`]), and [`merge`] them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawPart {
-    Clicks,
-    Conversions,
-}
-
-impl RawPart {
-    /// The parts a report of `group` reads: none for the rollup groupings, conversions only for
-    /// goals (clicks have none).
-    pub fn of(group: GroupBy) -> &'static [RawPart] {
-        match group {
-            GroupBy::Goal => &[RawPart::Conversions],
-            g if g.is_raw() => &[RawPart::Clicks, RawPart::Conversions],
-            _ => &[],
-        }
-    }
-}
-
-/// Reports of the same query added up: rows of the same key and currency summed; truncated when
-/// any was.
-pub fn merge(parts: impl IntoIterator<Item = Report>) -> Report {
-    let mut acc = Acc::default();
-    let mut truncated = false;
-    for part in parts {
-        truncated |= part.truncated;
-        for r in part.rows {
-            acc.row(r.key.clone(), &r.currency).add(&r);
-        }
-    }
-    Report { rows: acc.rows(), truncated }
-}
-
 fn raw(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
-    let mut parts = Vec::new();
-    for &part in RawPart::of(q.group) {
-        parts.push(raw_part(conn, q, part)?);
+    match q.group {
+        GroupBy::Goal => goals(conn, q),
+        _ => crate::sub_report::run(conn, q),
     }
-    Ok(merge(parts))
 }
 
-/// One part of a goal or sub id report: summed in SQL over the earliest `q.raw_limit` rows of
-/// its table (clicks, or conversions with their click's sub ids); `truncated` when the table
-/// had more.
-pub fn raw_part(conn: &mut DbConn, q: &Query, part: RawPart) -> QueryResult<Report> {
+/// A goal report: summed in SQL over the earliest `q.raw_limit` conversions of the range;
+/// `truncated` when there were more.
+fn goals(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
     let limit = q.raw_limit.max(0);
-    let (key, by_id) = match q.group {
-        GroupBy::Goal => ("v.goal_id".to_owned(), true),
-        g => (format!("c.{}", sub_column(g)), false),
-    };
     let mut p = Params::new();
     let t = p.add(q.tenant.0);
-    let from = match part {
-        RawPart::Clicks => raw_from(q, &mut p, &t, "clicks", "c", ""),
-        RawPart::Conversions if by_id => raw_from(q, &mut p, &t, "conversions", "v", ""),
-        RawPart::Conversions => {
-            raw_from(q, &mut p, &t, "conversions", "v", " INNER JOIN clicks c ON c.id = v.click_id")
-        }
-    };
+    let from = raw_from(q, (q.from, q.to), &mut p, &t, "conversions", "v", "");
     let check = p.clone();
-    let (id, text) = if by_id { ("g.k", "CAST('' AS TEXT)") } else { ("CAST(NULL AS BIGINT)", "g.k") };
-    let text = match part {
-        // One click more than the limit is read: if it is there, the report is cut short and
-        // one click of the latest time is taken off again (which one, among clicks of the
-        // same microsecond, is the database's choice, as it is for the limit itself). Counted
-        // per sub id and offer first, then per currency (the offer's), so that offers are
-        // looked up once per group, not once per click.
-        RawPart::Clicks => format!(
-            "SELECT {id} AS id, {text} AS text, COALESCE(o.currency, '') AS currency, \
-             CAST(SUM(g.n) AS BIGINT) AS seen, CAST(SUM(g.n) AS BIGINT) AS n, CAST(0 AS BIGINT) AS payout, \
-             CAST(0 AS BIGINT) AS revenue, CAST(MAX(g.last) AS BIGINT) AS last FROM \
-             (SELECT r.k, r.offer_id, COUNT(*) AS n, MAX(r.created_at) AS last FROM \
-             (SELECT {key} AS k, c.offer_id, c.created_at {from} ORDER BY c.created_at LIMIT {}) r \
-             GROUP BY r.k, r.offer_id) g \
-             LEFT JOIN offers o ON o.tenant_id = {t} AND o.id = g.offer_id GROUP BY 1, 2, 3",
-            p.add(limit.saturating_add(1))
-        ),
-        RawPart::Conversions => {
-            let counted = status_condition(q.status.as_deref());
-            format!(
-                "SELECT {id} AS id, {text} AS text, g.currency AS currency, CAST(COUNT(*) AS BIGINT) AS seen, \
-                 CAST(SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS BIGINT) AS n, \
-                 CAST(SUM(CASE WHEN {counted} THEN g.payout ELSE 0 END) AS BIGINT) AS payout, \
-                 CAST(SUM(CASE WHEN {counted} THEN g.revenue ELSE 0 END) AS BIGINT) AS revenue, \
-                 CAST(0 AS BIGINT) AS last FROM \
-                 (SELECT {key} AS k, v.currency, v.status, v.payout, v.revenue {from} \
-                 ORDER BY v.created_at LIMIT {}) g GROUP BY 1, 2, 3",
-                p.add(limit)
-            )
-        }
-    };
-    let mut found: Vec<RawSum> = sql::load(conn, &text, &p)?;
+    let counted = status_condition(q.status.as_deref());
+    let text = format!(
+        "SELECT g.k AS id, CAST('' AS TEXT) AS text, g.currency AS currency, CAST(COUNT(*) AS BIGINT) AS seen, \
+         CAST(SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS BIGINT) AS n, \
+         CAST(SUM(CASE WHEN {counted} THEN g.payout ELSE 0 END) AS BIGINT) AS payout, \
+         CAST(SUM(CASE WHEN {counted} THEN g.revenue ELSE 0 END) AS BIGINT) AS revenue, \
+         CAST(0 AS BIGINT) AS last FROM \
+         (SELECT v.goal_id AS k, v.currency, v.status, v.payout, v.revenue {from} \
+         ORDER BY v.created_at LIMIT {}) g GROUP BY 1, 2, 3",
+        p.add(limit)
+    );
+    let found: Vec<RawSum> = sql::load(conn, &text, &p)?;
     let seen = found.iter().map(|r| r.seen).sum::<i64>();
-    let truncated = match part {
-        RawPart::Clicks => {
-            let latest = found.iter().map(|r| r.last).max().unwrap_or_default();
-            if let Some(r) = found.iter_mut().rfind(|r| seen > limit && r.last == latest) {
-                r.n -= seen - limit;
-            }
-            seen > limit
-        }
-        // Conversions are few beside clicks: the limit is seldom reached, and only then is
-        // the table asked whether it holds more.
-        RawPart::Conversions => seen >= limit && more_than(conn, &from, "v", check, limit)?,
-    };
+    // Conversions are few beside clicks: the limit is seldom reached, and only then is the
+    // table asked whether it holds more.
+    let truncated = seen >= limit && more_than(conn, &from, "v", check, limit)?;
     let mut acc = Acc::default();
     for r in found.into_iter().filter(|r| r.n > 0) {
         let row = acc.row(r.key(q.group), &r.currency);
-        match part {
-            RawPart::Clicks => row.clicks += r.n,
-            RawPart::Conversions => {
-                row.conversions += r.n;
-                row.payout += r.payout;
-                row.revenue += r.revenue;
-            }
-        }
+        row.conversions += r.n;
+        row.payout += r.payout;
+        row.revenue += r.revenue;
     }
     Ok(Report { rows: acc.rows(), truncated })
+}
+
+/// The clicks of a sub id report's query created in `[from, to)`, counted per sub id (of
+/// `q.group`) and currency (the offer's) in SQL, over the earliest `limit` of them; and whether
+/// there were more (then exactly `limit` are counted).
+pub(crate) fn raw_clicks(
+    conn: &mut DbConn,
+    q: &Query,
+    (from, to): (Micros, Micros),
+    limit: i64,
+) -> QueryResult<(Vec<Row>, bool)> {
+    let limit = limit.max(0);
+    let mut p = Params::new();
+    let t = p.add(q.tenant.0);
+    let from = raw_from(q, (from, to), &mut p, &t, "clicks", "c", "");
+    let key = format!("c.{}", sub_column(q.group));
+    // One click more than the limit is read: if it is there, the report is cut short and one
+    // click of the latest time is taken off again (which one, among clicks of the same
+    // microsecond, is the database's choice, as it is for the limit itself). Counted per sub id
+    // and offer first, then per currency (the offer's), so that offers are looked up once per
+    // group, not once per click.
+    let text = format!(
+        "SELECT CAST(NULL AS BIGINT) AS id, g.k AS text, COALESCE(o.currency, '') AS currency, \
+         CAST(SUM(g.n) AS BIGINT) AS seen, CAST(SUM(g.n) AS BIGINT) AS n, CAST(0 AS BIGINT) AS payout, \
+         CAST(0 AS BIGINT) AS revenue, CAST(MAX(g.last) AS BIGINT) AS last FROM \
+         (SELECT r.k, r.offer_id, COUNT(*) AS n, MAX(r.created_at) AS last FROM \
+         (SELECT {key} AS k, c.offer_id, c.created_at {from} ORDER BY c.created_at LIMIT {}) r \
+         GROUP BY r.k, r.offer_id) g \
+         LEFT JOIN offers o ON o.tenant_id = {t} AND o.id = g.offer_id GROUP BY 1, 2, 3",
+        p.add(limit.saturating_add(1))
+    );
+    let mut found: Vec<RawSum> = sql::load(conn, &text, &p)?;
+    let seen = found.iter().map(|r| r.seen).sum::<i64>();
+    let latest = found.iter().map(|r| r.last).max().unwrap_or_default();
+    if let Some(r) = found.iter_mut().rfind(|r| seen > limit && r.last == latest) {
+        r.n -= seen - limit;
+    }
+    let mut acc = Acc::default();
+    for r in found.into_iter().filter(|r| r.n > 0) {
+        acc.row(r.key(q.group), &r.currency).clicks += r.n;
+    }
+    Ok((acc.rows(), seen > limit))
 }
 
 /// A column rows can be sorted by.

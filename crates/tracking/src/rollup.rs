@@ -116,7 +116,7 @@ pub struct Delta {
 }
 
 impl Delta {
-    fn add(&mut self, o: &Delta) {
+    pub(crate) fn add(&mut self, o: &Delta) {
         self.clicks += o.clicks;
         self.rejected_clicks += o.rejected_clicks;
         self.approved += o.approved;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use affnet_db::{AdvertiserId, AffiliateId, Currency, FieldErrors, Money, OfferId};
-use affnet_tracking::reports::{self, GroupBy, Key, Query, RawPart, Row, SortBy, Tz};
+use affnet_tracking::reports::{self, GroupBy, Key, Query, Row, SortBy, Tz};
 use askama::Template;
 
 use super::catalogue::percent_encode;
@@ -572,24 +572,14 @@ fn shown(scope: Scope, group: GroupBy, r: &Row, names: &HashMap<i64, String>, to
 async fn build(state: &AppState, scope: Scope, q: Query, by: SortBy, desc: bool) -> Result<Built, AppError> {
     let group = q.group;
     let tenant = q.tenant;
-    let parts = RawPart::of(group);
-    let (report, names) = if parts.is_empty() {
-        state
-            .db(move |c| {
-                let report = reports::run(c, &q)?;
-                let ids: Vec<i64> = report.rows.iter().filter_map(|r| r.key.id()).collect();
-                let names = reports::names(c, tenant, group, &ids)?;
-                Ok((report, names))
-            })
-            .await?
-    } else {
-        // Raw rows: the clicks and the conversions are read at once, on two connections.
-        let read = state.db_each(parts.to_vec(), move |c, part| Ok(reports::raw_part(c, &q, part)?)).await?;
-        let report = reports::merge(read);
-        let ids: Vec<i64> = report.rows.iter().filter_map(|r| r.key.id()).collect();
-        let names = state.db(move |c| Ok(reports::names(c, tenant, group, &ids)?)).await?;
-        (report, names)
-    };
+    let (report, names) = state
+        .db(move |c| {
+            let report = reports::run(c, &q)?;
+            let ids: Vec<i64> = report.rows.iter().filter_map(|r| r.key.id()).collect();
+            let names = reports::names(c, tenant, group, &ids)?;
+            Ok((report, names))
+        })
+        .await?;
     let mut rows = report.rows;
     reports::sort(&mut rows, by, desc);
     let totals = reports::totals(&rows);

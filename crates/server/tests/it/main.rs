@@ -17,6 +17,7 @@ mod rollups;
 mod sign_in;
 mod signup;
 mod smtp_sink;
+mod sub_rollups;
 mod support;
 mod tracking;
 mod tracking_api;

@@ -222,7 +222,9 @@ async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Back
          Total,,USD,3,6.00,9.50,3.50\r\n"
     );
 
-    // The raw-row limit: a sub id report reads at most that many rows and says so.
+    // The raw-row limit: a sub id report reads at most that many raw clicks (here all of them:
+    // no sub id rollup worker ran) and says so; its conversions come from their rollups, kept
+    // with the conversions, and are complete.
     let mut conn = w.app.pool.get().unwrap();
     let tenant: affnet_db::TenantId = tenants::table.select(tenants::id).first(&mut conn).unwrap();
     let q = reports::Query {
@@ -240,11 +242,11 @@ async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Back
     let cut = reports::run(&mut conn, &q).unwrap();
     assert!(cut.truncated);
     assert_eq!(cut.rows.iter().map(|r| r.clicks).sum::<i64>(), 2);
-    // The earliest conversions: c on X (2.50), then a on Y (1.00).
     assert_eq!(
         cut.rows.iter().map(|r| (r.conversions, r.payout)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
-        (2, 350)
+        (3, 600)
     );
+    // A goal report reads raw conversions: the earliest two.
     let goals = reports::run(&mut conn, &reports::Query { group: reports::GroupBy::Goal, ..q.clone() }).unwrap();
     assert!(goals.truncated);
     assert_eq!(goals.rows.iter().map(|r| r.conversions).sum::<i64>(), 2);

@@ -71,6 +71,11 @@ impl TestApp {
         TestApp { base, pool, clock, mail, handle, _db: db }
     }
 
+    /// The test's database.
+    pub fn db(&self) -> &TestDb {
+        &self._db
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
