@@ -83,6 +83,11 @@ impl ClickWriter {
     }
 }
 
+/// The rollup row a click counts in.
+fn rollup_key(c: &Click) -> Key {
+    Key { tenant: c.tenant_id, hour: hour_of(c.created_at), offer: c.offer_id, affiliate: c.affiliate_id }
+}
+
 /// Writes `jobs` and their rollup increments (inside the caller's transaction).
 pub fn write_clicks(conn: &mut DbConn, jobs: &[ClickJob]) -> QueryResult<()> {
     let mut increments = Increments::default();
@@ -90,15 +95,7 @@ pub fn write_clicks(conn: &mut DbConn, jobs: &[ClickJob]) -> QueryResult<()> {
     for job in jobs {
         match job {
             ClickJob::Click(c) => {
-                increments.add(
-                    Key {
-                        tenant: c.tenant_id,
-                        hour: hour_of(c.created_at),
-                        offer: c.offer_id,
-                        affiliate: c.affiliate_id,
-                    },
-                    Delta { clicks: 1, ..Delta::default() },
-                );
+                increments.add(rollup_key(c), Delta { clicks: 1, ..Delta::default() });
                 new_clicks.push(c);
             }
             ClickJob::Rejection(r) => {
@@ -315,10 +312,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ClickBatch<'_> {
 fn write_click_batch_pg(conn: &mut diesel::PgConnection, clicks: &[&Click]) -> QueryResult<()> {
     let mut increments = Increments::default();
     for c in clicks {
-        increments.add(
-            Key { tenant: c.tenant_id, hour: hour_of(c.created_at), offer: c.offer_id, affiliate: c.affiliate_id },
-            Delta { clicks: 1, ..Delta::default() },
-        );
+        increments.add(rollup_key(c), Delta { clicks: 1, ..Delta::default() });
     }
     let (hourly, daily) = increments.rows();
     ClickBatch {

@@ -437,17 +437,9 @@ pub(crate) fn counted(status: Option<&str>) -> (&'static str, &'static str, &'st
     }
 }
 
-/// The sums of one grouping (date, hour, offer, affiliate or advertiser), computed in SQL: per
-/// key and offer in each table's part of the range, then per key and currency (the offer's).
-fn sums(conn: &mut DbConn, q: &Query, group: GroupBy) -> QueryResult<Vec<Summed>> {
-    let span = match group {
-        GroupBy::Hour => Span::hourly(q.from, q.to),
-        // UTC days are the daily table's days; a zone at another offset splits them.
-        GroupBy::Date if !q.tz.is_utc_over(q.from, q.to) => Span::hourly(q.from, q.to),
-        _ => Span::of(q.from, q.to),
-    };
-    let mut p = Params::new();
-    let t = p.add(q.tenant.0);
+/// The `AND …` conditions of a report's offer, affiliate and advertiser filters over a table
+/// with `offer_id` and `affiliate_id` columns (`t`: the tenant's parameter).
+pub(crate) fn rollup_filter(q: &Query, p: &mut Params, t: &str) -> String {
     let mut filter = String::new();
     if let Some(o) = q.offer {
         filter.push_str(&format!(" AND offer_id = {}", p.add(o.0)));
@@ -461,6 +453,21 @@ fn sums(conn: &mut DbConn, q: &Query, group: GroupBy) -> QueryResult<Vec<Summed>
             p.add(adv.0)
         ));
     }
+    filter
+}
+
+/// The sums of one grouping (date, hour, offer, affiliate or advertiser), computed in SQL: per
+/// key and offer in each table's part of the range, then per key and currency (the offer's).
+fn sums(conn: &mut DbConn, q: &Query, group: GroupBy) -> QueryResult<Vec<Summed>> {
+    let span = match group {
+        GroupBy::Hour => Span::hourly(q.from, q.to),
+        // UTC days are the daily table's days; a zone at another offset splits them.
+        GroupBy::Date if !q.tz.is_utc_over(q.from, q.to) => Span::hourly(q.from, q.to),
+        _ => Span::of(q.from, q.to),
+    };
+    let mut p = Params::new();
+    let t = p.add(q.tenant.0);
+    let filter = rollup_filter(q, &mut p, &t);
     let (conversions, payout, revenue) = counted(q.status.as_deref());
     let parts: Vec<String> = span
         .parts()

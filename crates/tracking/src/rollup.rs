@@ -199,9 +199,12 @@ impl Increments {
     /// transaction). The only writer of either table: they always agree.
     pub fn apply(&self, conn: &mut DbConn) -> QueryResult<()> {
         let (hours, days) = self.rows();
-        for (table, bucket, rows) in [("stats_hourly", "hour", &hours), ("stats_daily", "day", &days)] {
+        for (table, key, rows) in [
+            ("stats_hourly", "tenant_id, hour, offer_id, affiliate_id", &hours),
+            ("stats_daily", "tenant_id, day, offer_id, affiliate_id", &days),
+        ] {
             for chunk in rows.chunks(UPSERT_CHUNK) {
-                let upsert = Upsert { table, bucket, rows: chunk };
+                let upsert = Upsert { table, key, counters: &COUNTERS, rows: chunk };
                 affnet_db::with_backend!(&mut *conn, |c| upsert.execute(c))?;
             }
         }
@@ -212,33 +215,33 @@ impl Increments {
 /// The most rollup rows one upsert carries (13 parameters each).
 const UPSERT_CHUNK: usize = 64;
 
-/// `INSERT INTO <table> (…) VALUES (…), … ON CONFLICT (key) DO UPDATE SET n = n + excluded.n, …`
-/// for rows in key order. A diesel query whose prepared statement the connection caches (by its
-/// SQL: one per table and row count): diesel's own upsert is never cached, and was parsed and
-/// planned again in every click and conversion batch (seen in PostgreSQL's statement log).
-struct Upsert<'a> {
-    table: &'static str,
-    /// `hour` or `day`.
-    bucket: &'static str,
-    /// tenant, bucket, offer, affiliate, then the [`COUNTERS`].
-    rows: &'a [[i64; 13]],
+/// `INSERT INTO <table> (<key>, <counters>) VALUES (…), … ON CONFLICT (<key>) DO UPDATE SET
+/// n = n + excluded.n, …` for integer rows (the key's columns, then the counters) in key order.
+/// A diesel query whose prepared statement the connection caches (by its SQL: one per table and
+/// row count): diesel's own upsert is never cached, and was parsed and planned again in every
+/// click and conversion batch (seen in PostgreSQL's statement log).
+pub(crate) struct Upsert<'a, const N: usize> {
+    pub table: &'static str,
+    /// The key's columns, comma-separated.
+    pub key: &'static str,
+    pub counters: &'static [&'static str],
+    pub rows: &'a [[i64; N]],
 }
 
-impl diesel::query_builder::QueryId for Upsert<'_> {
+impl<const N: usize> diesel::query_builder::QueryId for Upsert<'_, N> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Conn> RunQueryDsl<Conn> for Upsert<'_> {}
+impl<Conn, const N: usize> RunQueryDsl<Conn> for Upsert<'_, N> {}
 
-impl<DB> diesel::query_builder::QueryFragment<DB> for Upsert<'_>
+impl<DB, const N: usize> diesel::query_builder::QueryFragment<DB> for Upsert<'_, N>
 where
     DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<BigInt>,
     i64: diesel::serialize::ToSql<BigInt, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let key = format!("tenant_id, {}, offer_id, affiliate_id", self.bucket);
-        out.push_sql(&format!("INSERT INTO {} ({key}, {}) VALUES ", self.table, COUNTERS.join(", ")));
+        out.push_sql(&format!("INSERT INTO {} ({}, {}) VALUES ", self.table, self.key, self.counters.join(", ")));
         for (i, row) in self.rows.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
             for (j, v) in row.iter().enumerate() {
@@ -249,14 +252,25 @@ where
             }
             out.push_sql(")");
         }
-        out.push_sql(&format!(" ON CONFLICT ({key}) DO UPDATE SET "));
-        for (j, c) in COUNTERS.iter().enumerate() {
-            if j > 0 {
-                out.push_sql(", ");
-            }
-            out.push_sql(&format!("{c} = {}.{c} + excluded.{c}", self.table));
-        }
+        push_add_on_conflict(&mut out, self.table, self.key, self.counters);
         Ok(())
+    }
+}
+
+/// ` ON CONFLICT (<key>) DO UPDATE SET n = <table>.n + excluded.n, …`: the tail of every rollup
+/// upsert (the counters of a row already there are added to).
+pub(crate) fn push_add_on_conflict<DB: diesel::backend::Backend>(
+    out: &mut diesel::query_builder::AstPass<'_, '_, DB>,
+    table: &str,
+    key: &str,
+    counters: &[&str],
+) {
+    out.push_sql(&format!(" ON CONFLICT ({key}) DO UPDATE SET "));
+    for (j, c) in counters.iter().enumerate() {
+        if j > 0 {
+            out.push_sql(", ");
+        }
+        out.push_sql(&format!("{c} = {table}.{c} + excluded.{c}"));
     }
 }
 
@@ -282,13 +296,8 @@ pub(crate) fn push_upsert_columns<'b>(
         out.push_bind_param::<Array<BigInt>, _>(column)?;
         out.push_sql("::bigint[]");
     }
-    out.push_sql(&format!(") AS u{then} ON CONFLICT ({key}) DO UPDATE SET "));
-    for (j, c) in COUNTERS.iter().enumerate() {
-        if j > 0 {
-            out.push_sql(", ");
-        }
-        out.push_sql(&format!("{c} = {table}.{c} + excluded.{c}"));
-    }
+    out.push_sql(&format!(") AS u{then}"));
+    push_add_on_conflict(out, table, &key, &COUNTERS);
     Ok(())
 }
 

@@ -87,7 +87,12 @@ impl SubIncrements {
         }
         let days: Vec<[i64; 3]> = self.days.iter().map(|((t, d), n)| [t.0, d.0, *n]).collect();
         for chunk in days.chunks(UPSERT_CHUNK) {
-            let changes = Changes(chunk);
+            let changes = crate::rollup::Upsert {
+                table: "stats_sub_conversion_changes",
+                key: "tenant_id, day",
+                counters: &["changes"],
+                rows: chunk,
+            };
             affnet_db::with_backend!(&mut *conn, |c| changes.execute(c))?;
         }
         Ok(())
@@ -145,49 +150,7 @@ where
             }
             out.push_sql(")");
         }
-        out.push_sql(&format!(" ON CONFLICT ({key}) DO UPDATE SET "));
-        for (j, c) in COUNTERS.iter().enumerate() {
-            if j > 0 {
-                out.push_sql(", ");
-            }
-            out.push_sql(&format!("{c} = {TABLE}.{c} + excluded.{c}"));
-        }
-        Ok(())
-    }
-}
-
-/// `INSERT INTO stats_sub_conversion_changes … ON CONFLICT … DO UPDATE SET changes = changes +
-/// excluded.changes` for (tenant, day, changes) rows in key order; cached like [`Upsert`].
-struct Changes<'a>(&'a [[i64; 3]]);
-
-impl diesel::query_builder::QueryId for Changes<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Conn> RunQueryDsl<Conn> for Changes<'_> {}
-
-impl<DB> diesel::query_builder::QueryFragment<DB> for Changes<'_>
-where
-    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<BigInt>,
-    i64: diesel::serialize::ToSql<BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO stats_sub_conversion_changes (tenant_id, day, changes) VALUES ");
-        for (i, row) in self.0.iter().enumerate() {
-            out.push_sql(if i == 0 { "(" } else { ", (" });
-            for (j, v) in row.iter().enumerate() {
-                if j > 0 {
-                    out.push_sql(", ");
-                }
-                out.push_bind_param::<BigInt, _>(v)?;
-            }
-            out.push_sql(")");
-        }
-        out.push_sql(
-            " ON CONFLICT (tenant_id, day) DO UPDATE SET changes = stats_sub_conversion_changes.changes + \
-             excluded.changes",
-        );
+        crate::rollup::push_add_on_conflict(&mut out, TABLE, key, &COUNTERS);
         Ok(())
     }
 }

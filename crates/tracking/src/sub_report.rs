@@ -218,19 +218,7 @@ fn rollup_sums(conn: &mut DbConn, q: &Query, plan: &Plan) -> QueryResult<Vec<Sub
     let mut p = Params::new();
     let t = p.add(q.tenant.0);
     let s = p.add(slot);
-    let mut filter = String::new();
-    if let Some(o) = q.offer {
-        filter.push_str(&format!(" AND offer_id = {}", p.add(o.0)));
-    }
-    if let Some(a) = q.affiliate {
-        filter.push_str(&format!(" AND affiliate_id = {}", p.add(a.0)));
-    }
-    if let Some(adv) = q.advertiser {
-        filter.push_str(&format!(
-            " AND offer_id IN (SELECT id FROM offers WHERE tenant_id = {t} AND advertiser_id = {})",
-            p.add(adv.0)
-        ));
-    }
+    let filter = crate::reports::rollup_filter(q, &mut p, &t);
     let mut parts: Vec<String> = Vec::new();
     let clicks = |table: &str, column: &str, (a, b): (Micros, Micros), p: &mut Params| {
         format!(
