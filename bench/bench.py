@@ -209,17 +209,28 @@ def bench_reports(db, env, base, api, token, adv, aff, offer):
     print("reports: clicks after the catch-up's cut (read raw by the sub id report): %d" % raw_left, flush=True)
     for label, path in pages:
         time_page(label, path)
-    # With live traffic the current hour is not aggregated until it has closed: the report reads
-    # its clicks raw (here those of the click benchmark too when it ran in this hour).
+    # With live traffic the server's worker keeps the open hour aggregated up to now minus its
+    # grace (60 s), adding each pass only the clicks since the previous one; the report reads
+    # the rest raw. As the worker would find it: the last hour's rows made again up to 90 s ago
+    # (grace + a pass interval), the report timed, then the pass that extends the hour.
     hour = db.scalar("SELECT COALESCE(MAX(hour), 0) FROM stats_sub_progress WHERE tenant_id = 1")
     db.query("DELETE FROM stats_sub_progress WHERE tenant_id = 1 AND hour = %d" % hour)
-    in_hour = db.scalar("SELECT COUNT(*) FROM clicks WHERE tenant_id = 1 AND created_at >= %d AND created_at < %d"
-                        % (hour, hour + 3600 * 1000000))
-    print("reports: clicks of the last hour, now not aggregated (read raw, 100k at most): %d" % in_hour, flush=True)
-    time_page("report by aff_sub, 30 days, its last hour raw (as under live traffic)", sub_path)
+    subprocess.run([AFFNET, "rollup", "subs", "--grace", "90"], env={**os.environ, **env}, capture_output=True,
+                   check=True)
+    live_raw = db.scalar("SELECT COUNT(*) FROM clicks WHERE tenant_id = 1 AND created_at >= "
+                         "(SELECT upto FROM stats_sub_progress WHERE tenant_id = 1 AND hour = %d)" % hour)
+    print("reports: clicks of the last 90 s (read raw by the sub id report under live traffic): %d" % live_raw,
+          flush=True)
+    time_page("report by aff_sub, 30 days, the last 90 s raw (as under live traffic)", sub_path)
+    t0 = time.time()
+    extended = json.loads(subprocess.run([AFFNET, "rollup", "subs", "--grace", "0"], env={**os.environ, **env},
+                                         capture_output=True, text=True, check=True).stdout)
+    extend_s = time.time() - t0
+    print("reports: a pass extending the open hour by those 90 s: %.2f s (%d hours, %d clicks)"
+          % (extend_s, extended["hours"], extended["clicks"]), flush=True)
     print("reports: %d clicks generated with rollups in %.1f s" % (n, generated), flush=True)
     return {"clicks": n, "generate_s": generated, "sub_rollup_catch_up_s": catch_up, "sub_rollup_catch_up": done,
-            "pages": timings}
+            "sub_rollup_extend_s": extend_s, "live_raw_clicks": live_raw, "pages": timings}
 
 
 def cpu_seconds(pid):

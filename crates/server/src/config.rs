@@ -48,8 +48,8 @@ pub struct Config {
     /// `AFFNET_POSTBACK_*`: the postback delivery worker.
     pub postbacks: affnet_tracking::delivery::DeliveryConfig,
     /// `AFFNET_SUB_ROLLUP_INTERVAL` (seconds between passes, default 30; 0: off) and
-    /// `AFFNET_SUB_ROLLUP_GRACE` (seconds after an hour's end before it is aggregated, default
-    /// 60): the worker that counts clicks per sub id.
+    /// `AFFNET_SUB_ROLLUP_GRACE` (how old a click must be before it is aggregated, default 60
+    /// seconds): the worker that counts clicks per sub id.
     pub sub_rollups: affnet_tracking::sub_rollup::Config,
 }
 

@@ -12,9 +12,12 @@
 //! SQLite, whose writers take turns, the click writer waits only for the replacement, never for
 //! the scan; a temporary table is private to the connection and takes no lock of the database.)
 //!
-//! **Which hours.** Closed hours only: an hour is aggregated once it ended [`Config::grace`] ago
-//! (a click is normally committed well within that). The catch-up ([`catch_up`], `affnet rollup
-//! subs`) also aggregates the open hour up to now minus the grace.
+//! **Which clicks.** Those created up to now minus [`Config::grace`] (a click is normally
+//! committed well within that), the open hour included, so that a report reads raw only the
+//! clicks of the last grace and interval. An hour's first pass aggregates it whole; later passes
+//! add only the clicks created since the previous cut ([`extend_hour`], one short range per pass)
+//! as long as the hour's rows hold every click before that cut ([`holds_all_before`]), and
+//! aggregate the hour whole again otherwise. Progress rows record the cut (`upto`) and the count.
 //!
 //! **Stragglers.** A click committed after its hour was aggregated is not lost: `stats_hourly` is
 //! exact (its increments commit with the clicks), so the hour's click count there then differs
@@ -62,7 +65,7 @@ use affnet_db::sql::{self, Params};
 use affnet_db::{Clock, DatabaseUrl, DbConn, Micros, TenantId};
 
 use crate::click::Click;
-use crate::rollup::{day_of, hour_of, DAY_MICROS, HOUR_MICROS};
+use crate::rollup::{day_of, DAY_MICROS, HOUR_MICROS};
 
 /// The sub id slots of the rollups: (slot, column of `clicks`). Slot numbers are stored.
 pub const SLOTS: [(i64, &str); 6] =
@@ -92,8 +95,8 @@ pub struct Config {
     /// `AFFNET_SUB_ROLLUP_INTERVAL`: the pause between passes (default 30 s; 0 turns the worker
     /// off, e.g. on all but one node).
     pub interval: Duration,
-    /// `AFFNET_SUB_ROLLUP_GRACE`: how long after an hour ends its clicks are aggregated
-    /// (default 60 s). Clicks committed later are stragglers: counted, at the next pass.
+    /// `AFFNET_SUB_ROLLUP_GRACE`: how old a click must be before it is aggregated (default
+    /// 60 s). Clicks committed later are stragglers: counted, at a later pass.
     pub grace: Duration,
 }
 
@@ -127,15 +130,6 @@ impl Done {
     pub fn is_empty(&self) -> bool {
         self.hours == 0 && self.days == 0 && self.conversion_days == 0
     }
-}
-
-/// How far a pass aggregates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Until {
-    /// Every hour that ended `grace` ago (the worker).
-    ClosedHours,
-    /// Also the open hour, up to now minus `grace` (the catch-up).
-    Now,
 }
 
 #[derive(Debug, QueryableByName)]
@@ -202,24 +196,19 @@ pub(crate) fn progress(
     Ok(sql::load::<Progress>(conn, &text, &p)?.into_iter().map(|r| (r.hour, r)).collect())
 }
 
-/// One pass over every tenant: aggregates the hours whose progress disagrees with
-/// `stats_hourly` (or that are not aggregated yet) up to [`Until`], then folds the whole days
-/// among them. Days before `since` are not looked at (`None`: every day). Stops between two
-/// hours when `stop` is set.
+/// One pass over every tenant: aggregates the clicks created up to `now - grace` (the open hour
+/// included) of the hours whose progress disagrees with `stats_hourly` or does not reach that
+/// cut, then folds the whole days among them. Days before `since` are not looked at (`None`:
+/// every day). Stops between two hours when `stop` is set.
 pub fn pass(
     conn: &mut DbConn,
     now: Micros,
     grace: Duration,
-    until: Until,
     since: Option<Micros>,
     stop: &AtomicBool,
 ) -> QueryResult<Done> {
-    let cut = now.0.saturating_sub(i64::try_from(grace.as_micros()).unwrap_or(i64::MAX));
     // Clicks created before `limit` are aggregated.
-    let limit = match until {
-        Until::ClosedHours => hour_of(Micros(cut)).0,
-        Until::Now => cut,
-    };
+    let limit = now.0.saturating_sub(i64::try_from(grace.as_micros()).unwrap_or(i64::MAX));
     let since = since.map_or(i64::MIN, |s| day_of(s).0);
     let mut done = Done::default();
     let ids: Vec<TenantId> = tenants::table.select(tenants::id).order(tenants::id).load(conn)?;
@@ -239,16 +228,22 @@ pub fn pass(
                     return Ok(done);
                 }
                 let upto = (hour + HOUR_MICROS).min(limit);
-                let fine = hour_have.get(&hour).is_some_and(|p| {
+                let have = hour_have.get(&hour);
+                let fine = have.is_some_and(|p| {
                     if upto < hour + HOUR_MICROS {
-                        // The open hour (catch-up only): aggregated up to this very cut.
-                        p.upto == upto
+                        // The open hour: aggregated up to this cut (a straggler is seen later).
+                        p.upto >= upto
                     } else {
                         p.upto >= hour + HOUR_MICROS && p.clicks == clicks
                     }
                 });
                 if clicks > 0 && !fine {
-                    let n = aggregate_hour(conn, tenant, hour, upto, now)?;
+                    let n = match have {
+                        Some(p) if p.upto > hour && p.upto < upto && holds_all_before(conn, tenant, p, clicks)? => {
+                            extend_hour(conn, tenant, p, upto, now)?
+                        }
+                        _ => aggregate_hour(conn, tenant, hour, upto, now)?,
+                    };
                     done.add(Done { hours: 1, clicks: n, ..Done::default() });
                 }
             }
@@ -274,14 +269,14 @@ pub fn pass(
     Ok(done)
 }
 
-/// Catches up synchronously (`affnet rollup subs`): passes over every day, the open hour
-/// included up to `now - grace`, until one finds nothing left to do.
+/// Catches up synchronously (`affnet rollup subs`): passes over every day until one finds
+/// nothing left to do.
 pub fn catch_up(conn: &mut DbConn, now: Micros, grace: Duration) -> QueryResult<Done> {
     let never = AtomicBool::new(false);
     let mut total = Done::default();
     // A second pass finds only what was committed meanwhile; the bound is for safety.
     for _ in 0..10 {
-        let done = pass(conn, now, grace, Until::Now, None, &never)?;
+        let done = pass(conn, now, grace, None, &never)?;
         total.add(done);
         if done.is_empty() {
             break;
@@ -334,12 +329,12 @@ fn replace_tx<T>(conn: &mut DbConn, tenant: TenantId, f: impl FnOnce(&mut DbConn
     })
 }
 
-/// Aggregates the tenant's clicks created in `[hour, upto)` into the hour's rows, replacing
-/// them, and records the progress. Returns the clicks counted.
-pub fn aggregate_hour(conn: &mut DbConn, tenant: TenantId, hour: i64, upto: i64, now: Micros) -> QueryResult<i64> {
+/// Counts the tenant's clicks created in `[from, upto)` per sub id value, offer and affiliate
+/// into the scratch table. Returns the clicks counted.
+fn count_into_scratch(conn: &mut DbConn, tenant: TenantId, from: i64, upto: i64) -> QueryResult<i64> {
     clear_scratch(conn)?;
     let mut p = Params::new();
-    let (t, a, b) = (p.add(tenant.0), p.add(hour), p.add(upto));
+    let (t, a, b) = (p.add(tenant.0), p.add(from), p.add(upto));
     // Per combination of sub ids, offer and affiliate first (one read of the clicks), then per
     // slot from those few rows.
     let per_slot: Vec<String> = SLOTS
@@ -359,7 +354,36 @@ pub fn aggregate_hour(conn: &mut DbConn, tenant: TenantId, hour: i64, upto: i64,
         per_slot.join(" UNION ALL ")
     );
     sql::execute(conn, &text, &p)?;
-    let clicks = scratch_clicks(conn)?;
+    scratch_clicks(conn)
+}
+
+/// Records how far the hour's rows reach and how many clicks they hold.
+fn record_progress(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    hour: i64,
+    upto: i64,
+    clicks: i64,
+    now: Micros,
+) -> QueryResult<()> {
+    let mut p = Params::new();
+    let (t, h, u, n, at) = (p.add(tenant.0), p.add(hour), p.add(upto), p.add(clicks), p.add(now.0));
+    sql::execute(
+        conn,
+        &format!(
+            "INSERT INTO stats_sub_progress (tenant_id, hour, upto, clicks, aggregated_at) \
+             VALUES ({t}, {h}, {u}, {n}, {at}) ON CONFLICT (tenant_id, hour) DO UPDATE SET \
+             upto = excluded.upto, clicks = excluded.clicks, aggregated_at = excluded.aggregated_at"
+        ),
+        &p,
+    )
+    .map(|_| ())
+}
+
+/// Aggregates the tenant's clicks created in `[hour, upto)` into the hour's rows, replacing
+/// them, and records the progress. Returns the clicks counted.
+pub fn aggregate_hour(conn: &mut DbConn, tenant: TenantId, hour: i64, upto: i64, now: Micros) -> QueryResult<i64> {
+    let clicks = count_into_scratch(conn, tenant, hour, upto)?;
     replace_tx(conn, tenant, |c| {
         let mut p = Params::new();
         let (t, h) = (p.add(tenant.0), p.add(hour));
@@ -376,19 +400,70 @@ pub fn aggregate_hour(conn: &mut DbConn, tenant: TenantId, hour: i64, upto: i64,
             ),
             &p,
         )?;
-        let (u, n, at) = (p.add(upto), p.add(clicks), p.add(now.0));
+        record_progress(c, tenant, hour, upto, clicks, now)
+    })?;
+    Ok(clicks)
+}
+
+/// Whether the hour's rows, aggregated up to `p.upto`, hold every click created before it: their
+/// count plus the clicks created after it make up `clicks` (the hour's count in `stats_hourly`,
+/// read a moment earlier; a click committed in between makes them differ, and the hour is then
+/// aggregated whole, which is always right).
+fn holds_all_before(conn: &mut DbConn, tenant: TenantId, p: &Progress, clicks: i64) -> QueryResult<bool> {
+    let mut params = Params::new();
+    let text = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM clicks WHERE tenant_id = {} AND created_at >= {} AND created_at < {}",
+        params.add(tenant.0),
+        params.add(p.upto),
+        params.add(p.hour + HOUR_MICROS)
+    );
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let rest = sql::load::<N>(conn, &text, &params)?.first().map_or(0, |r| r.n);
+    Ok(p.clicks + rest == clicks)
+}
+
+/// Adds the tenant's clicks created in `[p.upto, upto)` to the rows of the hour `p.hour`
+/// (aggregated up to `p.upto`, holding `p.clicks`) and records the progress, in one transaction
+/// that first checks the progress is still `p` (a pass of another node may have moved it: then
+/// nothing is added, so that no click is ever counted twice). This is how the open hour is kept
+/// current: each pass reads only the clicks since the previous one. Returns the clicks added.
+///
+/// Exactness does not depend on `p` holding every click before `p.upto`: a report compares the
+/// counts ([`crate::sub_report`]), and when the hour closes a pass aggregates it whole unless its
+/// count equals `stats_hourly`'s.
+pub(crate) fn extend_hour(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    p: &Progress,
+    upto: i64,
+    now: Micros,
+) -> QueryResult<i64> {
+    let added = count_into_scratch(conn, tenant, p.upto, upto)?;
+    replace_tx(conn, tenant, |c| {
+        let current = progress(c, tenant, p.hour, p.hour + 1)?;
+        if current.get(&p.hour).is_none_or(|q| (q.upto, q.clicks) != (p.upto, p.clicks)) {
+            return Ok(0);
+        }
+        let mut params = Params::new();
+        let (t, h) = (params.add(tenant.0), params.add(p.hour));
+        // (`WHERE true`: SQLite's parser needs it between a SELECT and ON CONFLICT.)
         sql::execute(
             c,
             &format!(
-                "INSERT INTO stats_sub_progress (tenant_id, hour, upto, clicks, aggregated_at) \
-                 VALUES ({t}, {h}, {u}, {n}, {at}) ON CONFLICT (tenant_id, hour) DO UPDATE SET \
-                 upto = excluded.upto, clicks = excluded.clicks, aggregated_at = excluded.aggregated_at"
+                "INSERT INTO stats_sub_clicks_hourly (tenant_id, slot, hour, value, offer_id, affiliate_id, clicks) \
+                 SELECT {t}, slot, {h}, value, offer_id, affiliate_id, clicks FROM sub_rollup_scratch WHERE true \
+                 ON CONFLICT (tenant_id, slot, hour, value, offer_id, affiliate_id) DO UPDATE SET \
+                 clicks = stats_sub_clicks_hourly.clicks + excluded.clicks"
             ),
-            &p,
+            &params,
         )?;
-        Ok(())
-    })?;
-    Ok(clicks)
+        record_progress(c, tenant, p.hour, upto, p.clicks + added, now)?;
+        Ok(added)
+    })
 }
 
 /// Sums the tenant's hourly rows of the UTC day `day` into its daily rows, replacing them, and
@@ -519,7 +594,7 @@ impl Worker {
                     });
                     let since = (!full_due).then(|| Micros(now.0 - LOOKBACK_DAYS * DAY_MICROS));
                     let started = std::time::Instant::now();
-                    match pass(&mut db.conn, now, self.config.grace, Until::ClosedHours, since, &stop) {
+                    match pass(&mut db.conn, now, self.config.grace, since, &stop) {
                         Ok(done) => {
                             if full_due {
                                 last_full = Some(now);

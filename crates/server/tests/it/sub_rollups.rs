@@ -16,7 +16,7 @@ use affnet_tracking::click::{Click, ClickJob};
 use affnet_tracking::conversion::Conversion;
 use affnet_tracking::reports::{self, GroupBy, Query, Tz};
 use affnet_tracking::sub_report::{self, Plan};
-use affnet_tracking::sub_rollup::{self, Until};
+use affnet_tracking::sub_rollup;
 use diesel::prelude::*;
 
 use crate::support::TestApp;
@@ -351,7 +351,7 @@ async fn sub_id_reports_from_rollups_equal_the_raw_rows(backend: Backend) {
     assert_reports_match_raw_rows(&net, &filters, 0);
     // Another pass finds nothing to do.
     let never = AtomicBool::new(false);
-    let again = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, Until::ClosedHours, None, &never).unwrap();
+    let again = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, None, &never).unwrap();
     assert!(again.is_empty(), "{again:?}");
 
     // A straggler: committed now, in an hour aggregated days ago. The counts disagree, so the
@@ -377,9 +377,9 @@ async fn sub_id_reports_from_rollups_equal_the_raw_rows(backend: Backend) {
     assert_eq!(late.get(&("late".to_owned(), "USD".to_owned())), Some(&(1, 0, 0, 0)));
     // A regular pass looks back two days only; the full pass finds it.
     let since = Some(Micros(now - 2 * DAY));
-    let regular = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, Until::ClosedHours, since, &never).unwrap();
+    let regular = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, since, &never).unwrap();
     assert!(regular.is_empty());
-    let full = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, Until::ClosedHours, None, &never).unwrap();
+    let full = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, None, &never).unwrap();
     assert_eq!((full.hours, full.days, full.clicks, full.conversion_days), (1, 1, 2, 0));
     assert!(net.plan(D, D + 4 * DAY).raw.is_empty());
     assert_reports_match_raw_rows(&net, &filters, 0);
@@ -398,7 +398,7 @@ async fn sub_id_reports_from_rollups_equal_the_raw_rows(backend: Backend) {
         assert_eq!(plan.conversion_hours, vec![(Micros(D + 3 * DAY), Micros(D + 4 * DAY))]);
         assert_reports_match_raw_rows(&net, &filters, 0);
     }
-    let refold = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, Until::ClosedHours, None, &never).unwrap();
+    let refold = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, None, &never).unwrap();
     assert_eq!((refold.hours, refold.days, refold.conversion_days), (0, 0, 1));
     assert_eq!(net.plan(D, D + 4 * DAY).conversion_days, whole);
     assert_reports_match_raw_rows(&net, &filters, 0);
@@ -438,13 +438,13 @@ async fn the_open_hour_stragglers_and_the_worker_thread(backend: Backend) {
     let tid = net.click(D + 10 * HOUR + 20 * MINUTE, &x, aff, "&aff_sub=b").await;
     net.convert(D + 10 * HOUR + 25 * MINUTE, &x, &tid, "approved").await;
 
-    // The catch-up also aggregates the open hour, up to now minus the grace; the worker's passes
-    // only closed hours.
+    // A pass aggregates the open hour too, up to now minus the grace (the day is not folded: it
+    // is not over); the catch-up then finds nothing left.
     let never = AtomicBool::new(false);
-    let worker = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, Until::ClosedHours, None, &never).unwrap();
-    assert_eq!((worker.hours, worker.days, worker.clicks), (1, 0, 1));
+    let worker = sub_rollup::pass(&mut net.conn(), Micros(now), GRACE, None, &never).unwrap();
+    assert_eq!((worker.hours, worker.days, worker.clicks), (2, 0, 3));
     let done = sub_rollup::catch_up(&mut net.conn(), Micros(now), GRACE).unwrap();
-    assert_eq!((done.hours, done.days, done.clicks), (1, 0, 2));
+    assert!(done.is_empty(), "{done:?}");
     let upto = now - MINUTE;
     let (day_from, day_to) = (D, D + DAY);
     // (Today's conversions are read from their hourly rows: the day is not over.)
@@ -479,6 +479,20 @@ async fn the_open_hour_stragglers_and_the_worker_thread(backend: Backend) {
     assert_eq!(want.get(&("b".to_owned(), "USD".to_owned())), Some(&(1, 1, 250, 400)));
     assert!(by_sub(0).1, "the click after the cut is raw");
 
+    // A minute later the next pass adds only the clicks since its previous cut to the open hour.
+    let extended = sub_rollup::pass(&mut net.conn(), Micros(now + MINUTE), GRACE, None, &never).unwrap();
+    assert_eq!((extended.hours, extended.days, extended.clicks), (1, 0, 1));
+    assert_eq!(
+        net.plan(day_from, day_to),
+        Plan {
+            hours: vec![(Micros(D + 9 * HOUR), Micros(D + 11 * HOUR))],
+            conversion_hours: today.clone(),
+            ..Plan::default()
+        }
+    );
+    let (got, truncated, want) = by_sub(0);
+    assert_eq!((got, truncated), (want, false));
+
     // A straggler before the cut: the whole hour is read raw.
     net.late_click(D + 10 * HOUR + MINUTE, &x, aff, "late");
     assert_eq!(
@@ -492,8 +506,15 @@ async fn the_open_hour_stragglers_and_the_worker_thread(backend: Backend) {
     );
     let (got, truncated, want) = by_sub(reports::RAW_ROW_LIMIT);
     assert_eq!((got, truncated), (want, false));
+    // The next pass sees the hour's rows lack a click before their cut: it aggregates the hour
+    // whole again (four clicks), not just the minute since.
+    let again = sub_rollup::pass(&mut net.conn(), Micros(now + 2 * MINUTE), GRACE, None, &never).unwrap();
+    assert_eq!((again.hours, again.clicks), (1, 4));
+    assert!(net.plan(day_from, day_to).raw.is_empty());
+    let (got, truncated, want) = by_sub(0);
+    assert_eq!((got, truncated), (want, false));
 
-    // The worker thread, once the hour has closed (and the grace passed), aggregates it again.
+    // The worker thread, once the hour has closed (and the grace passed), completes it.
     net.app.clock.set(Micros(D + 11 * HOUR + 2 * MINUTE));
     let stop = Arc::new(AtomicBool::new(false));
     let config = sub_rollup::Config { interval: Duration::from_millis(50), grace: GRACE };
