@@ -112,6 +112,10 @@ pub fn write_clicks(conn: &mut DbConn, jobs: &[ClickJob]) -> QueryResult<()> {
             }
         }
     }
+    // In id order: the id is time-ordered, so each b-tree (the rows, the id index, the
+    // (tenant, time) index) then takes the batch as appends to its last page, instead of
+    // inserts around it that rebalance (and write) its neighbouring pages.
+    new_clicks.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     match conn {
         DbConn::Sqlite(c) => {
             for chunk in new_clicks.chunks(INSERT_CHUNK) {
