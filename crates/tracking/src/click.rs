@@ -341,15 +341,21 @@ impl BatchWriter for ClickWriter {
 
     fn write(&mut self, jobs: Vec<ClickJob>) -> Vec<Self::Answer> {
         let n = jobs.len();
-        let clicks_only: Option<Vec<&Click>> = jobs
-            .iter()
-            .map(|j| match j {
-                ClickJob::Click(c) => Some(&**c),
-                ClickJob::Rejection(_) => None,
-            })
-            .collect();
-        let batch = match (&mut self.db.conn, clicks_only) {
-            (DbConn::Pg(c), Some(clicks)) if !clicks.is_empty() => write_click_batch_pg(c, &clicks),
+        // PostgreSQL writes a batch of clicks alone as one statement; anything else (SQLite,
+        // batches with refusals) in a transaction.
+        let one_statement: Option<Vec<&Click>> = match self.db.conn {
+            DbConn::Pg(_) => jobs
+                .iter()
+                .map(|j| match j {
+                    ClickJob::Click(c) => Some(&**c),
+                    ClickJob::Rejection(_) => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .filter(|clicks| !clicks.is_empty()),
+            DbConn::Sqlite(_) => None,
+        };
+        let batch = match (&mut self.db.conn, one_statement) {
+            (DbConn::Pg(c), Some(clicks)) => write_click_batch_pg(c, &clicks),
             (conn, _) => insert_tx(conn, |c| write_clicks(c, &jobs)),
         };
         match batch {

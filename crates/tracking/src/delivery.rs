@@ -315,20 +315,17 @@ fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64) -> Que
         )
     };
     let claim_from = |conn: &mut DbConn, select: &str, limit: i64| -> QueryResult<Vec<Claimed>> {
-        match conn {
-            DbConn::Pg(c) => diesel::sql_query(sql(select, " FOR UPDATE SKIP LOCKED"))
-                .bind::<BigInt, _>(now.0)
-                .bind::<BigInt, _>(lease_until.0)
-                .bind::<BigInt, _>(limit)
-                .load(c),
+        let text = match conn {
+            DbConn::Pg(_) => sql(select, " FOR UPDATE SKIP LOCKED"),
             // SQLite numbers parameters `?N`; `$N` would be named ones, bound in order of
             // appearance.
-            DbConn::Sqlite(c) => diesel::sql_query(sql(select, "").replace('$', "?"))
-                .bind::<BigInt, _>(now.0)
-                .bind::<BigInt, _>(lease_until.0)
-                .bind::<BigInt, _>(limit)
-                .load(c),
-        }
+            DbConn::Sqlite(_) => sql(select, "").replace('$', "?"),
+        };
+        affnet_db::with_backend!(conn, |c| diesel::sql_query(&text)
+            .bind::<BigInt, _>(now.0)
+            .bind::<BigInt, _>(lease_until.0)
+            .bind::<BigInt, _>(limit)
+            .load(c))
     };
     let both = |conn: &mut DbConn| -> QueryResult<Vec<Claimed>> {
         let mut jobs = claim_from(conn, EXPIRED, limit)?;

@@ -70,12 +70,6 @@ fn push(ranges: &mut Vec<(Micros, Micros)>, from: i64, to: i64) {
     }
 }
 
-#[derive(QueryableByName)]
-struct N {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// Which parts of the query's range the click rollups cover exactly (see the module doc). Call
 /// it in the transaction that reads them.
 pub fn plan(conn: &mut DbConn, q: &Query) -> QueryResult<Plan> {
@@ -125,16 +119,7 @@ pub fn plan(conn: &mut DbConn, q: &Query) -> QueryResult<Plan> {
                     // Counted up to the raw-row limit: past it the report is cut short anyway,
                     // and reads the hour's earliest clicks raw.
                     let limit = q.raw_limit.max(0);
-                    let mut params = Params::new();
-                    let text = format!(
-                        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 AS x FROM clicks WHERE tenant_id = {} \
-                         AND created_at >= {} AND created_at < {} LIMIT {}) r",
-                        params.add(q.tenant.0),
-                        params.add(p.upto),
-                        params.add(end),
-                        params.add(limit.saturating_add(1))
-                    );
-                    let rest = sql::load::<N>(conn, &text, &params)?.first().map_or(0, |r| r.n);
+                    let rest = sub_rollup::clicks_between(conn, q.tenant, p.upto, end, limit.saturating_add(1))?;
                     if rest <= limit && p.clicks + rest == clicks {
                         push(&mut plan.hours, hour, end);
                         if rest > 0 {

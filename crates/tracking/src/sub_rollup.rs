@@ -298,15 +298,37 @@ fn clear_scratch(conn: &mut DbConn) -> QueryResult<()> {
     }
 }
 
+#[derive(QueryableByName)]
+struct N {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
 /// The clicks the scratch rows hold (those of slot 1: one value per click).
 fn scratch_clicks(conn: &mut DbConn) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
     let text = "SELECT CAST(COALESCE(SUM(clicks), 0) AS BIGINT) AS n FROM sub_rollup_scratch WHERE slot = 1";
     Ok(sql::load::<N>(conn, text, &Params::new())?.first().map_or(0, |r| r.n))
+}
+
+/// The tenant's raw clicks created in `[from, to)`, counted up to `at_most` (a count above it
+/// reads as `at_most`): what a rollup row set lacks after its cut.
+pub(crate) fn clicks_between(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    from: i64,
+    to: i64,
+    at_most: i64,
+) -> QueryResult<i64> {
+    let mut p = Params::new();
+    let text = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 AS x FROM clicks WHERE tenant_id = {} \
+         AND created_at >= {} AND created_at < {} LIMIT {}) r",
+        p.add(tenant.0),
+        p.add(from),
+        p.add(to),
+        p.add(at_most.max(0))
+    );
+    Ok(sql::load::<N>(conn, &text, &p)?.first().map_or(0, |r| r.n))
 }
 
 /// `slot IN (1, …, 6)`.
@@ -410,20 +432,10 @@ pub fn aggregate_hour(conn: &mut DbConn, tenant: TenantId, hour: i64, upto: i64,
 /// read a moment earlier; a click committed in between makes them differ, and the hour is then
 /// aggregated whole, which is always right).
 fn holds_all_before(conn: &mut DbConn, tenant: TenantId, p: &Progress, clicks: i64) -> QueryResult<bool> {
-    let mut params = Params::new();
-    let text = format!(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM clicks WHERE tenant_id = {} AND created_at >= {} AND created_at < {}",
-        params.add(tenant.0),
-        params.add(p.upto),
-        params.add(p.hour + HOUR_MICROS)
-    );
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let rest = sql::load::<N>(conn, &text, &params)?.first().map_or(0, |r| r.n);
-    Ok(p.clicks + rest == clicks)
+    let missing = clicks - p.clicks;
+    // (One more than needed is enough to tell "more" from "exactly".)
+    let rest = clicks_between(conn, tenant, p.upto, p.hour + HOUR_MICROS, missing.saturating_add(1))?;
+    Ok(missing >= 0 && rest == missing)
 }
 
 /// Adds the tenant's clicks created in `[p.upto, upto)` to the rows of the hour `p.hour`
