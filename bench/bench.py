@@ -24,6 +24,11 @@ BARE = os.path.join(ROOT, "target/release/bare302")
 PG_URL = os.environ.get("AFFNET_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
 SMOKE = "--smoke" in sys.argv
 DURATION = int(os.environ.get("BENCH_DURATION", "3" if SMOKE else "15"))
+# The tracked click and the bare 302 are measured in alternating slices (bare, tracked, bare,
+# tracked, ...), DURATION seconds each in all: on a shared machine whose speed drifts within a
+# minute, a ratio of two back-to-back 15 s runs moved by ±15 %; alternating slices see the same
+# drift on both sides.
+SLICES = int(os.environ.get("BENCH_SLICES", "1" if SMOKE else "3"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64" if SMOKE else "64,256").split(",")]
 BACKENDS = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
 REPORT_CLICKS = int(os.environ.get("BENCH_REPORT_CLICKS", "200000" if SMOKE else "10000000"))
@@ -53,8 +58,8 @@ def wait_ready(url):
     raise SystemExit("FAIL: server did not become ready: " + url)
 
 
-def wrk(url, connections, script, env=None):
-    cmd = ["wrk", "-t1", "-c%d" % connections, "-d%ds" % DURATION, "--latency", "-s", script, url]
+def wrk(url, connections, script, env=None, seconds=None):
+    cmd = ["wrk", "-t1", "-c%d" % connections, "-d%ds" % (seconds or DURATION), "--latency", "-s", script, url]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True).stdout
     def latency(pct):
         m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)" % pct, out, re.M)
@@ -253,22 +258,41 @@ def postgres_cpu_seconds():
     return total
 
 
-def wrk_cpu(pid, url, connections, script, backend=None):
+def wrk_cpu(pid, url, connections, script, backend=None, seconds=None):
     """wrk's figures plus the server's CPU per request (and PostgreSQL's, on PostgreSQL): a
     cost per click that, unlike req/s, barely moves when something else runs on the machine."""
     before, pg_before = cpu_seconds(pid), postgres_cpu_seconds() if backend == "postgres" else 0.0
-    r = wrk(url, connections, script)
+    r = wrk(url, connections, script, seconds=seconds)
     n = max(r["total"], 1)
     r["server_cpu_us"] = (cpu_seconds(pid) - before) / n * 1e6
     r["postgres_cpu_us"] = (postgres_cpu_seconds() - pg_before) / n * 1e6 if backend == "postgres" else 0.0
     return r
 
 
+def combine(slices):
+    """One figure for the slices of one side: requests and CPU summed, req/s over their total
+    time, the median slice's p50 and the worst slice's p99."""
+    total = sum(r["total"] for r in slices)
+    n = max(total, 1)
+    seconds = sum(r["total"] / r["rps"] for r in slices if r["rps"])
+    return {
+        "rps": total / seconds if seconds else 0.0,
+        "p50": statistics.median(r["p50"] for r in slices),
+        "p99": max(r["p99"] for r in slices),
+        "total": total,
+        "non_2xx_3xx": sum(r["non_2xx_3xx"] for r in slices),
+        "socket_errors": "; ".join(r["socket_errors"] for r in slices if r["socket_errors"]),
+        "server_cpu_us": sum(r["server_cpu_us"] * r["total"] for r in slices) / n,
+        "postgres_cpu_us": sum(r["postgres_cpu_us"] * r["total"] for r in slices) / n,
+        "slices": slices,
+    }
+
+
 def start(cmd, env):
     return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def bench_backend(backend, tmp, bare_results):
+def bench_backend(backend, tmp, bare_pid):
     print("\n== %s ==" % backend, flush=True)
     db = Db(backend, tmp)
     env = {
@@ -296,12 +320,17 @@ def bench_backend(backend, tmp, bare_results):
         })
         path = "/aff_c?offer_id=%d&aff_id=%d" % (offer["id"], aff)
         clicks_script = os.path.join(ROOT, "bench/clicks.lua")
+        bare_url = "http://127.0.0.1:%d/aff_c?offer_id=1&aff_id=1" % BARE_PORT
         for c in CONNECTIONS:
             before = db.scalar("SELECT COUNT(*) FROM clicks")
-            tracked = wrk_cpu(server.pid, base + path, c, clicks_script, backend)
+            bare_slices, tracked_slices = [], []
+            for _ in range(SLICES):
+                seconds = max(1, DURATION // SLICES)
+                bare_slices.append(wrk_cpu(bare_pid, bare_url, c, clicks_script, seconds=seconds))
+                tracked_slices.append(wrk_cpu(server.pid, base + path, c, clicks_script, backend, seconds=seconds))
+            bare, tracked = combine(bare_slices), combine(tracked_slices)
             time.sleep(0.5)
             stored = db.scalar("SELECT COUNT(*) FROM clicks") - before
-            bare = bare_results[c]
             ok_302 = tracked["total"] - tracked["non_2xx_3xx"]
             ratio = tracked["rps"] / bare["rps"] if bare["rps"] else float("nan")
             print("clicks  c=%-3d tracked %8.0f req/s p50 %.2f ms p99 %.2f ms | bare %8.0f req/s p50 %.2f ms p99 %.2f ms"
@@ -313,6 +342,12 @@ def bench_backend(backend, tmp, bare_results):
                   % (tracked["server_cpu_us"],
                      (" + PostgreSQL %.1f us" % tracked["postgres_cpu_us"]) if backend == "postgres" else "",
                      bare["server_cpu_us"]), flush=True)
+            if SLICES > 1:
+                print("        %d alternating slices of %d s: ratio %s; tracked p99 %s ms (the worst is reported)"
+                      % (SLICES, max(1, DURATION // SLICES), " / ".join(
+                          "%.2f" % (t["rps"] / b["rps"]) for b, t in zip(bare_slices, tracked_slices) if b["rps"]),
+                         " / ".join("%.2f" % t["p99"] for t in tracked_slices)),
+                      flush=True)
             if stored < ok_302:
                 failures.append("%s: %d clicks answered 302 but only %d stored" % (backend, ok_302, stored))
             if tracked["non_2xx_3xx"]:
@@ -372,16 +407,12 @@ def main():
             raise SystemExit("FAIL: %s is missing; run bench/run (it builds the release binaries)" % binary)
     tmp = tempfile.mkdtemp(prefix="affnet-bench-")
     bare = start([BARE, "127.0.0.1:%d" % BARE_PORT, "2"], {})
-    all_results = {"machine": {"cores": os.cpu_count(), "duration_s": DURATION}}
+    all_results = {"machine": {"cores": os.cpu_count(), "duration_s": DURATION, "slices": SLICES}}
     try:
         wait_ready("http://127.0.0.1:%d/ok" % BARE_PORT)
         for backend in BACKENDS:
-            # The bare baseline is measured right before each backend's tracked run.
-            bare_results = {}
-            for c in CONNECTIONS:
-                bare_results[c] = wrk_cpu(bare.pid, "http://127.0.0.1:%d/aff_c?offer_id=1&aff_id=1" % BARE_PORT, c,
-                                      os.path.join(ROOT, "bench/clicks.lua"))
-            all_results[backend] = bench_backend(backend, tmp, bare_results)
+            # The bare baseline is measured in slices alternating with the tracked ones.
+            all_results[backend] = bench_backend(backend, tmp, bare.pid)
     finally:
         bare.terminate()
         bare.wait()
