@@ -10,6 +10,7 @@ import os
 import statistics
 import urllib.parse
 import re
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -262,11 +263,35 @@ def wrk_cpu(pid, url, connections, script, backend=None, seconds=None):
     """wrk's figures plus the server's CPU per request (and PostgreSQL's, on PostgreSQL): a
     cost per click that, unlike req/s, barely moves when something else runs on the machine."""
     before, pg_before = cpu_seconds(pid), postgres_cpu_seconds() if backend == "postgres" else 0.0
+    wrk_before, idle_before = children_cpu_seconds(), idle_jiffies()
     r = wrk(url, connections, script, seconds=seconds)
     n = max(r["total"], 1)
     r["server_cpu_us"] = (cpu_seconds(pid) - before) / n * 1e6
     r["postgres_cpu_us"] = (postgres_cpu_seconds() - pg_before) / n * 1e6 if backend == "postgres" else 0.0
+    r["wrk_cpu_us"] = (children_cpu_seconds() - wrk_before) / n * 1e6
+    idle, total = (after - first for after, first in zip(idle_jiffies(), idle_before))
+    r["idle"] = idle / total if total else 0.0
     return r
+
+
+def children_cpu_seconds():
+    """User + system CPU time of the finished child processes (each wrk run)."""
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
+def idle_jiffies():
+    """(idle + iowait, all) CPU time of the machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[3] + v[4], sum(v)
+
+
+def cpu_bound(bare, tracked):
+    """The ratio the CPU costs allow when both cores are busy all the time: the bare request's
+    cost (server + wrk) over the tracked click's (server + PostgreSQL + wrk)."""
+    cost = tracked["server_cpu_us"] + tracked["postgres_cpu_us"] + tracked["wrk_cpu_us"]
+    return (bare["server_cpu_us"] + bare["wrk_cpu_us"]) / cost if cost else float("nan")
 
 
 def combine(slices):
@@ -284,6 +309,8 @@ def combine(slices):
         "socket_errors": "; ".join(r["socket_errors"] for r in slices if r["socket_errors"]),
         "server_cpu_us": sum(r["server_cpu_us"] * r["total"] for r in slices) / n,
         "postgres_cpu_us": sum(r["postgres_cpu_us"] * r["total"] for r in slices) / n,
+        "wrk_cpu_us": sum(r["wrk_cpu_us"] * r["total"] for r in slices) / n,
+        "idle": sum(r["idle"] * r["total"] / r["rps"] for r in slices if r["rps"]) / seconds if seconds else 0.0,
         "slices": slices,
     }
 
@@ -342,6 +369,10 @@ def bench_backend(backend, tmp, bare_pid):
                   % (tracked["server_cpu_us"],
                      (" + PostgreSQL %.1f us" % tracked["postgres_cpu_us"]) if backend == "postgres" else "",
                      bare["server_cpu_us"]), flush=True)
+            print("        wrk CPU per request: tracked %.1f us | bare %.1f us; machine idle: tracked %.0f %% | bare %.0f %%;"
+                  " ratio if both cores were busy throughout: %.2f"
+                  % (tracked["wrk_cpu_us"], bare["wrk_cpu_us"], tracked["idle"] * 100, bare["idle"] * 100,
+                     cpu_bound(bare, tracked)), flush=True)
             if SLICES > 1:
                 print("        %d alternating slices of %d s: ratio %s; tracked p99 %s ms (the worst is reported)"
                       % (SLICES, max(1, DURATION // SLICES), " / ".join(
@@ -352,7 +383,8 @@ def bench_backend(backend, tmp, bare_pid):
                 failures.append("%s: %d clicks answered 302 but only %d stored" % (backend, ok_302, stored))
             if tracked["non_2xx_3xx"]:
                 failures.append("%s: %d click requests did not get a 302" % (backend, tracked["non_2xx_3xx"]))
-            results["clicks_%d" % c] = {"tracked": tracked, "bare": bare, "ratio": ratio, "stored": stored}
+            results["clicks_%d" % c] = {"tracked": tracked, "bare": bare, "ratio": ratio, "stored": stored,
+                                        "cpu_bound_ratio": cpu_bound(bare, tracked)}
 
         # Conversions: one advertiser postback per recorded click.
         tids_file = os.path.join(tmp, "tids-%s.txt" % backend)
