@@ -30,6 +30,7 @@ DURATION = int(os.environ.get("BENCH_DURATION", "3" if SMOKE else "15"))
 # minute, a ratio of two back-to-back 15 s runs moved by ±15 %; alternating slices see the same
 # drift on both sides.
 SLICES = int(os.environ.get("BENCH_SLICES", "1" if SMOKE else "3"))
+SLICE_SECONDS = max(1, DURATION // SLICES)
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64" if SMOKE else "64,256").split(",")]
 BACKENDS = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
 REPORT_CLICKS = int(os.environ.get("BENCH_REPORT_CLICKS", "200000" if SMOKE else "10000000"))
@@ -299,7 +300,9 @@ def combine(slices):
     time, the median slice's p50 and the worst slice's p99."""
     total = sum(r["total"] for r in slices)
     n = max(total, 1)
-    seconds = sum(r["total"] / r["rps"] for r in slices if r["rps"])
+    # Each slice's measured time (wrk's requests over its rate).
+    times = [r["total"] / r["rps"] if r["rps"] else 0.0 for r in slices]
+    seconds = sum(times)
     return {
         "rps": total / seconds if seconds else 0.0,
         "p50": statistics.median(r["p50"] for r in slices),
@@ -310,7 +313,7 @@ def combine(slices):
         "server_cpu_us": sum(r["server_cpu_us"] * r["total"] for r in slices) / n,
         "postgres_cpu_us": sum(r["postgres_cpu_us"] * r["total"] for r in slices) / n,
         "wrk_cpu_us": sum(r["wrk_cpu_us"] * r["total"] for r in slices) / n,
-        "idle": sum(r["idle"] * r["total"] / r["rps"] for r in slices if r["rps"]) / seconds if seconds else 0.0,
+        "idle": sum(r["idle"] * t for r, t in zip(slices, times)) / seconds if seconds else 0.0,
         "slices": slices,
     }
 
@@ -352,10 +355,11 @@ def bench_backend(backend, tmp, bare_pid):
             before = db.scalar("SELECT COUNT(*) FROM clicks")
             bare_slices, tracked_slices = [], []
             for _ in range(SLICES):
-                seconds = max(1, DURATION // SLICES)
-                bare_slices.append(wrk_cpu(bare_pid, bare_url, c, clicks_script, seconds=seconds))
-                tracked_slices.append(wrk_cpu(server.pid, base + path, c, clicks_script, backend, seconds=seconds))
+                bare_slices.append(wrk_cpu(bare_pid, bare_url, c, clicks_script, seconds=SLICE_SECONDS))
+                tracked_slices.append(wrk_cpu(server.pid, base + path, c, clicks_script, backend,
+                                              seconds=SLICE_SECONDS))
             bare, tracked = combine(bare_slices), combine(tracked_slices)
+            bound = cpu_bound(bare, tracked)
             time.sleep(0.5)
             stored = db.scalar("SELECT COUNT(*) FROM clicks") - before
             ok_302 = tracked["total"] - tracked["non_2xx_3xx"]
@@ -371,11 +375,11 @@ def bench_backend(backend, tmp, bare_pid):
                      bare["server_cpu_us"]), flush=True)
             print("        wrk CPU per request: tracked %.1f us | bare %.1f us; machine idle: tracked %.0f %% | bare %.0f %%;"
                   " ratio if both cores were busy throughout: %.2f"
-                  % (tracked["wrk_cpu_us"], bare["wrk_cpu_us"], tracked["idle"] * 100, bare["idle"] * 100,
-                     cpu_bound(bare, tracked)), flush=True)
+                  % (tracked["wrk_cpu_us"], bare["wrk_cpu_us"], tracked["idle"] * 100, bare["idle"] * 100, bound),
+                  flush=True)
             if SLICES > 1:
                 print("        %d alternating slices of %d s: ratio %s; tracked p99 %s ms (the worst is reported)"
-                      % (SLICES, max(1, DURATION // SLICES), " / ".join(
+                      % (SLICES, SLICE_SECONDS, " / ".join(
                           "%.2f" % (t["rps"] / b["rps"]) for b, t in zip(bare_slices, tracked_slices) if b["rps"]),
                          " / ".join("%.2f" % t["p99"] for t in tracked_slices)),
                       flush=True)
@@ -384,7 +388,7 @@ def bench_backend(backend, tmp, bare_pid):
             if tracked["non_2xx_3xx"]:
                 failures.append("%s: %d click requests did not get a 302" % (backend, tracked["non_2xx_3xx"]))
             results["clicks_%d" % c] = {"tracked": tracked, "bare": bare, "ratio": ratio, "stored": stored,
-                                        "cpu_bound_ratio": cpu_bound(bare, tracked)}
+                                        "cpu_bound_ratio": bound}
 
         # Conversions: one advertiser postback per recorded click.
         tids_file = os.path.join(tmp, "tids-%s.txt" % backend)
