@@ -126,7 +126,12 @@ impl Config {
             mail_from: var("AFFNET_MAIL_FROM").unwrap_or_else(|| "affnet <noreply@localhost>".into()),
             mail_dir: var("AFFNET_MAIL_DIR").unwrap_or_else(|| "./mail".into()).into(),
             postbacks: affnet_tracking::delivery::DeliveryConfig {
-                concurrency: parse("AFFNET_POSTBACK_CONCURRENCY", 32usize, "a number of requests")?.clamp(1, 1024),
+                concurrency: parse(
+                    "AFFNET_POSTBACK_CONCURRENCY",
+                    affnet_tracking::delivery::DeliveryConfig::default().concurrency,
+                    "a number of requests",
+                )?
+                .clamp(1, 1024),
                 max_attempts: parse("AFFNET_POSTBACK_MAX_ATTEMPTS", 10i64, "a number of attempts")?.clamp(1, 100),
                 timeout: std::time::Duration::from_secs(
                     parse("AFFNET_POSTBACK_TIMEOUT", 10u64, "a number of seconds")?.clamp(1, 300),

@@ -5,7 +5,7 @@
 //! `FOR UPDATE SKIP LOCKED` and a lease, so a job is fired by one node at a time.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,10 @@ use affnet_db::{AffiliateId, Clock, DbConn, DbPool, Micros, TenantId};
 /// How the worker behaves (from `AFFNET_POSTBACK_*` settings).
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
-    /// Requests in flight at once.
+    /// Requests in flight at once. 64 by default: a claim then takes 32 jobs or more, and
+    /// each round's statements are shared by more jobs (measured, 20,000 jobs to a local
+    /// receiver: 32 → 64 took PostgreSQL from ~4,700 to ~6,300 deliveries/s and SQLite from
+    /// ~7,800 to ~9,200; 128 added little), while a slow receiver still gets few connections.
     pub concurrency: usize,
     /// Attempts before a job is `failed`.
     pub max_attempts: i64,
@@ -42,7 +45,7 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
-            concurrency: 32,
+            concurrency: 64,
             max_attempts: 10,
             first_backoff: Duration::from_secs(60),
             max_backoff: Duration::from_secs(86_400),
@@ -299,11 +302,11 @@ struct Claimed {
     attempts: i64,
 }
 
-/// Reserves up to `limit` jobs for this node: first jobs whose lease ran out (their node died
-/// while sending), then due jobs in `next_attempt_at` order. Two statements, each an ordered
+/// Reserves up to `limit` jobs for this node: first (when `expired`) jobs whose lease ran out
+/// (their node died while sending), then due jobs in `next_attempt_at` order. Two statements, each an ordered
 /// scan of its own partial index (`postback_jobs_lease`, `postback_jobs_due_at`): one claim with
 /// `OR` sorted every queued job each time.
-fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64) -> QueryResult<Vec<Claimed>> {
+fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64, expired: bool) -> QueryResult<Vec<Claimed>> {
     const EXPIRED: &str = "SELECT id FROM postback_jobs WHERE state = 'sending' AND locked_until < $1 \
                            ORDER BY locked_until LIMIT $3";
     const DUE: &str = "SELECT id FROM postback_jobs WHERE state IN ('queued', 'retry') AND next_attempt_at <= $1 \
@@ -328,7 +331,7 @@ fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64) -> Que
             .load(c))
     };
     let both = |conn: &mut DbConn| -> QueryResult<Vec<Claimed>> {
-        let mut jobs = claim_from(conn, EXPIRED, limit)?;
+        let mut jobs = if expired { claim_from(conn, EXPIRED, limit)? } else { Vec::new() };
         let left = limit - i64::try_from(jobs.len()).unwrap_or(limit);
         if left > 0 {
             jobs.extend(claim_from(conn, DUE, left)?);
@@ -358,6 +361,89 @@ struct NewAttempt<'a> {
     error: &'a str,
     test: bool,
     created_at: Micros,
+}
+
+/// PostgreSQL: a round's attempts as one `INSERT … SELECT * FROM UNNEST(…)`, one array per
+/// column: the same SQL whatever the number of rows, so the connection prepares it once (a
+/// multi-row `VALUES` was parsed and planned again each round: ~0.2 ms, measured).
+struct InsertAttemptColumns<'a> {
+    /// tenant_id, affiliate_id, latency_ms, created_at.
+    ints: [Vec<i64>; 4],
+    /// job_id, postback_id, status_code.
+    nullable: [Vec<Option<i64>>; 3],
+    /// method, url, response_excerpt, error.
+    texts: [Vec<&'a str>; 4],
+    test: Vec<bool>,
+}
+
+impl<'a> InsertAttemptColumns<'a> {
+    fn new(rows: &[NewAttempt<'a>]) -> Self {
+        Self {
+            ints: [
+                rows.iter().map(|r| r.tenant_id.0).collect(),
+                rows.iter().map(|r| r.affiliate_id.0).collect(),
+                rows.iter().map(|r| r.latency_ms).collect(),
+                rows.iter().map(|r| r.created_at.0).collect(),
+            ],
+            nullable: [
+                rows.iter().map(|r| r.job_id).collect(),
+                rows.iter().map(|r| r.postback_id).collect(),
+                rows.iter().map(|r| r.status_code).collect(),
+            ],
+            texts: [
+                rows.iter().map(|r| r.method).collect(),
+                rows.iter().map(|r| r.url).collect(),
+                rows.iter().map(|r| r.response_excerpt).collect(),
+                rows.iter().map(|r| r.error).collect(),
+            ],
+            test: rows.iter().map(|r| r.test).collect(),
+        }
+    }
+}
+
+impl diesel::query_builder::QueryId for InsertAttemptColumns<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn> RunQueryDsl<Conn> for InsertAttemptColumns<'_> {}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertAttemptColumns<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Bool};
+        let [tenant, affiliate, latency, created_at] = &self.ints;
+        let [job, postback, status] = &self.nullable;
+        let [method, url, excerpt, error] = &self.texts;
+        out.push_sql(
+            "INSERT INTO postback_attempts (tenant_id, job_id, postback_id, affiliate_id, method, url, status_code, \
+             latency_ms, response_excerpt, error, test, created_at) SELECT * FROM UNNEST(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(tenant)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(job)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(postback)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(affiliate)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Text>, _>(method)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(url)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(status)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(latency)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Text>, _>(excerpt)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(error)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Bool>, _>(&self.test)?;
+        out.push_sql("::boolean[], ");
+        out.push_bind_param::<Array<BigInt>, _>(created_at)?;
+        out.push_sql("::bigint[])");
+        Ok(())
+    }
 }
 
 /// Moves a job whose attempt failed on: retry later, or failed after the last attempt.
@@ -564,7 +650,14 @@ pub struct Deliverer {
     config: DeliveryConfig,
     clock: Arc<dyn Clock>,
     alerts: Option<AlertSender>,
+    /// The clock time from which the next claim looks for jobs whose lease ran out.
+    next_lease_check: AtomicI64,
 }
+
+/// How often claims look for jobs whose lease ran out. A lease lasts minutes (`lease`), so once
+/// a second finds them as soon as every claim would, and the other claims save a statement
+/// (~0.2 ms of PostgreSQL's planning each, measured: BENCHMARKS.md).
+const LEASE_CHECK_EVERY: i64 = Micros::SECOND;
 
 fn blocking_err(e: tokio::task::JoinError) -> diesel::result::Error {
     diesel::result::Error::QueryBuilderError(e.to_string().into())
@@ -572,7 +665,14 @@ fn blocking_err(e: tokio::task::JoinError) -> diesel::result::Error {
 
 impl Deliverer {
     pub fn new(pool: DbPool, config: DeliveryConfig, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        Ok(Self { client: client(&config)?, pool, config, clock, alerts: None })
+        Ok(Self {
+            client: client(&config)?,
+            pool,
+            config,
+            clock,
+            alerts: None,
+            next_lease_check: AtomicI64::new(i64::MIN),
+        })
     }
 
     /// Tells the affiliate and their manager when a postback starts failing, through `sender`
@@ -606,10 +706,14 @@ impl Deliverer {
     async fn claim(&self, limit: i64) -> QueryResult<Vec<(Claimed, String)>> {
         let now = self.clock.now();
         let lease_until = now.plus(i64::try_from(self.config.lease.as_micros()).unwrap_or(i64::MAX));
+        let expired = now.0 >= self.next_lease_check.load(Ordering::Relaxed);
+        if expired {
+            self.next_lease_check.store(now.plus(LEASE_CHECK_EVERY).0, Ordering::Relaxed);
+        }
         let pool = self.pool.clone();
         let jobs = tokio::task::spawn_blocking(move || -> QueryResult<(Vec<Claimed>, Vec<String>)> {
             let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-            let jobs = claim(&mut conn, now, lease_until, limit)?;
+            let jobs = claim(&mut conn, now, lease_until, limit, expired)?;
             // The signing secrets of the jobs' affiliates, in one query (affiliate ids are
             // unique across tenants; the tenant is matched too).
             let mut ids: Vec<i64> = jobs.iter().map(|j| j.affiliate_id).collect();
@@ -683,10 +787,15 @@ impl Deliverer {
                         created_at: done,
                     })
                     .collect();
-                for chunk in rows.chunks(1000) {
-                    affnet_db::with_backend!(&mut *conn, |c| diesel::insert_into(postback_attempts::table)
-                        .values(chunk)
-                        .execute(c))?;
+                match &mut *conn {
+                    DbConn::Pg(c) => {
+                        InsertAttemptColumns::new(&rows).execute(c)?;
+                    }
+                    DbConn::Sqlite(c) => {
+                        for chunk in rows.chunks(1000) {
+                            diesel::insert_into(postback_attempts::table).values(chunk).execute(c)?;
+                        }
+                    }
                 }
                 let delivered: Vec<i64> =
                     results.iter().filter(|(_, r)| r.delivered()).map(|(job, _)| job.id).collect();
