@@ -303,9 +303,9 @@ struct Claimed {
 }
 
 /// Reserves up to `limit` jobs for this node: first (when `expired`) jobs whose lease ran out
-/// (their node died while sending), then due jobs in `next_attempt_at` order. Two statements, each an ordered
-/// scan of its own partial index (`postback_jobs_lease`, `postback_jobs_due_at`): one claim with
-/// `OR` sorted every queued job each time.
+/// (their node died while sending), then due jobs in `next_attempt_at` order. Two statements,
+/// each an ordered scan of its own partial index (`postback_jobs_lease`, `postback_jobs_due_at`):
+/// one claim with `OR` sorted every queued job each time.
 fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64, expired: bool) -> QueryResult<Vec<Claimed>> {
     const EXPIRED: &str = "SELECT id FROM postback_jobs WHERE state = 'sending' AND locked_until < $1 \
                            ORDER BY locked_until LIMIT $3";
