@@ -36,7 +36,7 @@ pub struct Tracking {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/aff_c", web::get().to(click))
-        .route("/aff_c", web::head().to(click))
+        .route("/aff_c", web::head().to(click_head))
         .route("/aff_lsr", web::get().to(conversion_lsr))
         .route("/aff_lsr", web::post().to(conversion_lsr))
         .route("/aff_goal", web::get().to(conversion_goal))
@@ -199,6 +199,18 @@ fn landing_value(name: &str, offer: &Offer, aff: AffiliateId, p: &ClickParams, t
 /// `GET /aff_c?offer_id=N&aff_id=N[&aff_sub=..&source=..&aff_click_id=..]`: records the click
 /// (answering only after it committed) and redirects to the offer URL.
 pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
+    follow_link(req, t, true).await
+}
+
+/// `HEAD /aff_c?…`: link checkers and previews (mail scanners, chat unfurlers) ask for the
+/// headers only. They get the answer a click would (the redirect, the fallback or the same
+/// error), with nothing recorded or counted, so the landing URL carries no transaction id.
+pub async fn click_head(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
+    follow_link(req, t, false).await
+}
+
+/// A tracking link followed: checked, then (when `record`) the click or refusal stored.
+async fn follow_link(req: HttpRequest, t: web::Data<Tracking>, record: bool) -> HttpResponse {
     let p = match parse_click_params(req.query_string()) {
         Ok(p) => p,
         Err(msg) => return plain(StatusCode::BAD_REQUEST, msg),
@@ -238,7 +250,7 @@ pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
     let now = t.clock.now();
     if let Some(refusal) = refusal {
         // An unknown affiliate id names no row to count against.
-        if refusal != ClickRefusal::UnknownAffiliate {
+        if record && refusal != ClickRefusal::UnknownAffiliate {
             let job = ClickJob::Rejection(ClickRejection {
                 tenant_id: tenant,
                 offer_id,
@@ -251,8 +263,10 @@ pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
                 tracing::warn!(error = %e, "click refusal not recorded");
             }
         }
-        tracing::info!(offer = %offer_id, affiliate = %aff_id, reason = refusal.code(), "click refused");
-        crate::metrics::click_refused(refusal.code());
+        if record {
+            tracing::info!(offer = %offer_id, affiliate = %aff_id, reason = refusal.code(), "click refused");
+            crate::metrics::click_refused(refusal.code());
+        }
         if !offer.fallback_url.is_empty() {
             let url = expand(&offer.fallback_url, Encoding::Url, |n| landing_value(n, &offer, aff_id, &p, "", &ip));
             return redirect(&url);
@@ -263,6 +277,9 @@ pub async fn click(req: HttpRequest, t: web::Data<Tracking>) -> HttpResponse {
             }
             _ => page(StatusCode::FORBIDDEN, "Link not active", "This tracking link is not active for this offer."),
         };
+    }
+    if !record {
+        return redirect(&expand(&offer.offer_url, Encoding::Url, |n| landing_value(n, &offer, aff_id, &p, "", &ip)));
     }
     let tid = TransactionId::generate(now.unix_millis(), &mut rand::thread_rng()).to_string();
     let location = expand(&offer.offer_url, Encoding::Url, |n| landing_value(n, &offer, aff_id, &p, &tid, &ip));

@@ -199,6 +199,36 @@ async fn bad_clicks_get_a_clear_answer_and_record_nothing(backend: Backend) {
     f.app.stop().await;
 }
 
+/// Link checkers and previews (mail scanners, chat unfurlers) send `HEAD`: it gets the answer a
+/// click would (the redirect, or the same error), with nothing recorded, so no transaction id.
+async fn a_head_request_is_answered_like_a_click_and_records_nothing(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let (o, a) = (f.offer.id, f.aff);
+    let head = |q: String| {
+        let req = f.http.head(f.app.url(&format!("/aff_c?{q}")));
+        async move {
+            let res = req.send().await.unwrap();
+            let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+            (res.status().as_u16(), location)
+        }
+    };
+    let (s, location) = head(format!("offer_id={o}&aff_id={a}&aff_sub=x%20y")).await;
+    assert_eq!(s, 302);
+    assert_eq!(location.unwrap(), format!("https://shop.example/land?tid=&s=x%20y&s2=&a={a}&o={o}"));
+    assert_eq!(head(format!("offer_id={o}")).await.0, 400);
+    assert_eq!(head(format!("offer_id=999999&aff_id={a}")).await.0, 404);
+    f.edit_offer(|i| i.status = Some("paused".into()));
+    assert_eq!(head(format!("offer_id={o}&aff_id={a}")).await.0, 404);
+    assert_eq!(f.clicks(), 0);
+    assert_eq!(f.count(|c| click_rejections::table.count().get_result::<i64>(c)), 0);
+    assert_eq!(f.rollup(), (0, 0, 0, 0, 0));
+    // The same link followed with GET is tracked.
+    f.edit_offer(|i| i.status = Some("active".into()));
+    assert_eq!(f.get(&format!("/aff_c?offer_id={o}&aff_id={a}")).await.0, 302);
+    assert_eq!((f.clicks(), f.rollup()), (1, (1, 0, 0, 0, 0)));
+    f.app.stop().await;
+}
+
 async fn refused_clicks_go_to_the_fallback_or_an_error_page_and_are_counted(backend: Backend) {
     let f = Fixture::new(backend).await;
     let (o, a) = (f.offer.id, f.aff);
@@ -559,6 +589,7 @@ async fn postback_jobs_are_enqueued_with_the_conversion(backend: Backend) {
 crate::on_both_backends!(
     a_click_is_recorded_then_redirected_with_macros_encoded,
     bad_clicks_get_a_clear_answer_and_record_nothing,
+    a_head_request_is_answered_like_a_click_and_records_nothing,
     refused_clicks_go_to_the_fallback_or_an_error_page_and_are_counted,
     a_conversion_is_recorded_once_with_its_payout,
     bad_conversions_are_refused_with_a_stored_reason_and_change_nothing,
