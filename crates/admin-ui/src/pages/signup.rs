@@ -11,7 +11,7 @@ use affnet_db::FieldErrors;
 use askama::Template;
 
 use crate::auth::client_ip;
-use crate::csrf::CsrfForm;
+use crate::csrf::{CsrfForm, NoFields};
 use crate::layout::{render, Layout};
 use crate::session::Session;
 use crate::{AppError, AppState};
@@ -213,11 +213,50 @@ async fn submit(
     }
 }
 
-/// `GET /t/{slug}/verify/{token}`
+#[derive(Template)]
+#[template(path = "signup/verify.html")]
+struct VerifyPage {
+    l: Layout,
+    tenant: Tenant,
+    token: String,
+}
+
+fn invalid_verify(session: &Session, tenant: Tenant) -> Result<HttpResponse, AppError> {
+    notice(
+        session,
+        StatusCode::NOT_FOUND,
+        tenant,
+        "Link not valid",
+        "This confirmation link is unknown, already used or expired.",
+        false,
+    )
+}
+
+/// `GET /t/{slug}/verify/{token}`: a page with one button that confirms (by `POST`). Opening
+/// the link changes nothing, so a mail scanner or link preview that fetches it does not use it
+/// up before its owner clicks.
+pub async fn verify_form(
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, token) = path.into_inner();
+    let tenant = tenant_by_slug(&state, slug).await?;
+    let (tenant_id, now, t) = (tenant.id, state.clock.now(), token.clone());
+    let live = state.db(move |c| Ok(signup::peek_token(c, tenant_id, Purpose::VerifyEmail, &t, now)?)).await?;
+    if live.is_none() {
+        return invalid_verify(&session, tenant);
+    }
+    let page = VerifyPage { l: Layout::anonymous(&session, "Confirm your email"), tenant, token };
+    render(StatusCode::OK, &page)
+}
+
+/// `POST /t/{slug}/verify/{token}`
 pub async fn verify(
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<(String, String)>,
+    _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, token) = path.into_inner();
     let tenant = tenant_by_slug(&state, slug).await?;
@@ -248,14 +287,7 @@ pub async fn verify(
                 false,
             )
         }
-        Err(AccountsError::NotFound) => notice(
-            &session,
-            StatusCode::NOT_FOUND,
-            tenant,
-            "Link not valid",
-            "This confirmation link is unknown, already used or expired.",
-            false,
-        ),
+        Err(AccountsError::NotFound) => invalid_verify(&session, tenant),
         Err(other) => Err(other.into()),
     }
 }

@@ -51,11 +51,24 @@ async fn affiliate_signs_up_verifies_waits_for_approval_and_signs_in(backend: Ba
     let link = mail.link("/t/acme/verify/").unwrap();
     assert!(link.len() > "/t/acme/verify/".len() + 32, "{link}");
 
-    let verified = b.get(&link).await;
+    // Opening the link (as a mail scanner or a preview would, any number of times) changes
+    // nothing: it shows one button.
+    for _ in 0..2 {
+        let page = b.get(&link).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Confirm my email address"), "{}", page.body);
+    }
+    let unconfirmed = app.users_of(&net.tenant).into_iter().find(|u| u.email == "jo@media.test").unwrap();
+    assert!(unconfirmed.email_verified_at.is_none());
+    // The button's POST needs the page's CSRF token.
+    assert_eq!(app.browser().post(&link, &[("csrf_token", "forged")]).await.status, 403);
+    let verified = b.submit(&link, &link, &[]).await;
     assert_eq!(verified.status, 200, "{}", verified.body);
     assert!(verified.body.contains("waits for the network"), "{}", verified.body);
     // Single use.
     assert_eq!(b.get(&link).await.status, 404);
+    let token = b.get("/t/acme/login").await.csrf();
+    assert_eq!(b.post(&link, &[("csrf_token", &token)]).await.status, 404);
 
     let pending = b.sign_in("acme", "jo@media.test", PASSWORD).await;
     assert_eq!(pending.status, 403);
@@ -100,7 +113,7 @@ async fn auto_approve_activates_on_verification_and_rejection_mails(backend: Bac
     let b = app.browser();
     assert_eq!(sign_up(&b, "acme", "auto@media.test").await.status, 200);
     let link = app.mail.last_to("auto@media.test").link("/t/acme/verify/").unwrap();
-    let verified = b.get(&link).await;
+    let verified = b.submit(&link, &link, &[]).await;
     assert!(verified.body.contains("Your account is active"), "{}", verified.body);
     assert!(app.mail.last_to("auto@media.test").subject().contains("approved"));
     assert_eq!(b.sign_in("acme", "auto@media.test", PASSWORD).await.status, 303);
@@ -255,7 +268,7 @@ async fn approving_the_affiliate_company_approves_its_signup(backend: Backend) {
     let b = app.browser();
     assert_eq!(sign_up(&b, "acme", "jo@media.test").await.status, 200);
     let link = app.mail.last_to("jo@media.test").link("/t/acme/verify/").unwrap();
-    assert_eq!(b.get(&link).await.status, 200);
+    assert_eq!(b.submit(&link, &link, &[]).await.status, 200);
     let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == "jo@media.test").unwrap();
     let company = user.affiliate_id.unwrap();
 
