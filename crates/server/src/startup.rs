@@ -64,35 +64,63 @@ pub fn app_state(config: &Config, pool: DbPool, mailer: Mailer) -> Result<AppSta
     })
 }
 
-/// The postback worker's alert sender: renders the failure alert for each recipient and sends it
-/// through `mailer` (blocking; the worker calls it after its round is committed). A message
-/// that cannot be sent is logged; delivery never depends on it.
+/// Alerts waiting for the mail thread; more are dropped (and logged). An alert goes out at most
+/// once per postback a day, so this is far more than a network produces at once.
+const ALERT_QUEUE: usize = 1024;
+
+/// The postback worker's alert sender: hands each alert to a thread of its own, which renders it
+/// for each recipient and sends it through `mailer`, so that a slow or unreachable mail server
+/// never holds up deliveries (before, the round that raised an alert waited for its mail, up to
+/// the SMTP timeout per recipient). A message that cannot be sent is logged; delivery never
+/// depends on it. The thread ends when the sender is dropped, after sending what was queued.
 pub fn postback_alerts(mailer: Arc<Mailer>, public_url: &str) -> affnet_tracking::delivery::AlertSender {
-    use affnet_accounts::mail::{Email, Greeting, PostbackAlert};
+    use affnet_tracking::delivery::FailureAlert;
+    use std::sync::mpsc::{sync_channel, TrySendError};
     let base = public_url.trim_end_matches('/').to_owned();
-    Arc::new(move |alert: &affnet_tracking::delivery::FailureAlert| {
-        for r in &alert.recipients {
-            let link = if r.manager {
-                format!("{base}/admin/postbacks/log")
-            } else {
-                format!("{base}/affiliate/postbacks/log")
-            };
-            let g = Greeting { network: alert.network.clone(), name: r.name.clone() };
-            let content = PostbackAlert {
-                affiliate: &alert.affiliate,
-                target: &alert.target,
-                last_error: &alert.last_error,
-                gave_up: alert.gave_up,
-                manager: r.manager,
-                link: &link,
-            };
-            let sent = Email::postback_alert(&r.email, &g, &content).and_then(|email| mailer.send(&email));
-            match sent {
-                Ok(()) => tracing::info!(postback = alert.postback_id, manager = r.manager, "postback alert sent"),
-                Err(e) => {
-                    tracing::warn!(postback = alert.postback_id, manager = r.manager, error = %e, "postback alert not sent")
-                }
-            }
+    let (queue, alerts) = sync_channel::<FailureAlert>(ALERT_QUEUE);
+    let spawned = std::thread::Builder::new().name("postback-alerts".into()).spawn(move || {
+        for alert in alerts {
+            send_alert(&mailer, &base, &alert);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "the postback alert thread did not start: alerts will not be mailed");
+    }
+    Arc::new(move |alert: &FailureAlert| match queue.try_send(alert.clone()) {
+        Ok(()) => {}
+        Err(TrySendError::Full(a)) => {
+            tracing::warn!(
+                postback = a.postback_id,
+                "postback alert not sent: too many alerts waiting for the mail server"
+            )
+        }
+        Err(TrySendError::Disconnected(a)) => {
+            tracing::warn!(postback = a.postback_id, "postback alert not sent: the alert thread is not running")
         }
     })
+}
+
+/// Renders `alert` for each of its recipients and sends it (blocking).
+fn send_alert(mailer: &Mailer, base: &str, alert: &affnet_tracking::delivery::FailureAlert) {
+    use affnet_accounts::mail::{Email, Greeting, PostbackAlert};
+    for r in &alert.recipients {
+        let link =
+            if r.manager { format!("{base}/admin/postbacks/log") } else { format!("{base}/affiliate/postbacks/log") };
+        let g = Greeting { network: alert.network.clone(), name: r.name.clone() };
+        let content = PostbackAlert {
+            affiliate: &alert.affiliate,
+            target: &alert.target,
+            last_error: &alert.last_error,
+            gave_up: alert.gave_up,
+            manager: r.manager,
+            link: &link,
+        };
+        let sent = Email::postback_alert(&r.email, &g, &content).and_then(|email| mailer.send(&email));
+        match sent {
+            Ok(()) => tracing::info!(postback = alert.postback_id, manager = r.manager, "postback alert sent"),
+            Err(e) => {
+                tracing::warn!(postback = alert.postback_id, manager = r.manager, error = %e, "postback alert not sent")
+            }
+        }
+    }
 }

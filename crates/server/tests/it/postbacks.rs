@@ -264,7 +264,7 @@ async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend:
     f.app.clock.advance(145_000_000);
     assert_eq!(w.run_once().await.unwrap(), 1);
     assert_eq!(f.jobs(), [("failed".to_owned(), 3)]);
-    let mails = f.app.mail.all();
+    let mails = mails_after(&f, 2).await;
     assert_eq!(mails.len(), 2, "{mails:?}");
     let to_affiliate = f.app.mail.last_to("pub@media.test");
     let text = to_affiliate.text();
@@ -294,13 +294,71 @@ async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend:
     f.app.clock.advance(3_600_000_000);
     assert_eq!(once.run_once().await.unwrap(), 1);
     assert_eq!(f.jobs()[1], ("failed".to_owned(), 1));
+    // (Alerts are sent by a thread of their own; one would be there well within this wait.)
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(f.app.mail.all().len(), 2, "at most one alert per postback a day");
 
     // A day later, it alerts again.
     f.convert().await;
     f.app.clock.advance(86_400_000_000);
     assert_eq!(once.run_once().await.unwrap(), 1);
-    assert_eq!(f.app.mail.all().len(), 4);
+    assert_eq!(mails_after(&f, 4).await.len(), 4);
+    f.stop().await;
+}
+
+/// The mails sent so far, once there are `n` of them (alerts go out on a thread of their own),
+/// or after 10 s.
+async fn mails_after(f: &Fixture, n: usize) -> Vec<crate::smtp_sink::Received> {
+    let started = Instant::now();
+    while f.app.mail.all().len() < n && started.elapsed() < Duration::from_secs(10) {
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    f.app.mail.all()
+}
+
+/// A mail server that accepts connections and never answers must not hold up deliveries: the
+/// round that raises an alert ends at once, the alert waits on its own thread.
+async fn a_hanging_mail_server_does_not_hold_up_deliveries(backend: Backend) {
+    use affnet_accounts::{NewUser, Role, User};
+    let f = Fixture::new(backend).await;
+    let user = NewUser {
+        email: "pub@media.test",
+        name: "Jo",
+        role: Role::Affiliate,
+        password: crate::support::PASSWORD,
+        advertiser_id: None,
+        affiliate_id: Some(f.aff),
+    };
+    User::create(&mut f.app.pool.get().unwrap(), f.tenant, &user, f.app.clock.now()).unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for conn in silent.incoming().flatten() {
+            keep.lock().unwrap().push(conn);
+        }
+    });
+    let mailer = affnet_accounts::mail::Mailer::from_settings(
+        Some(&format!("smtp://127.0.0.1:{port}?tls=none")),
+        "Network <noreply@affnet.test>",
+        std::path::Path::new("unused"),
+    )
+    .unwrap();
+    let alerts = affnet_server::startup::postback_alerts(Arc::new(mailer), "https://net.example");
+    let w = f.worker(|c| c.max_attempts = 1).with_alerts(alerts);
+    f.postback(&format!("{}/fail?t={{transaction_id}}", f.rx.base), |_| {});
+    f.convert().await;
+    let started = Instant::now();
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5), "the round waited for the mail: {:?}", started.elapsed());
+    assert_eq!(f.jobs(), [("failed".to_owned(), 1)]);
+    // The alert did try: its connection is open and waiting.
+    let started = Instant::now();
+    while held.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(5), "no connection to the mail server");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
     f.stop().await;
 }
 
@@ -504,4 +562,5 @@ crate::on_both_backends!(
     two_workers_deliver_each_job_exactly_once,
     two_running_workers_deliver_each_job_exactly_once,
     jobs_of_a_dead_node_are_claimed_after_their_lease,
+    a_hanging_mail_server_does_not_hold_up_deliveries,
 );
