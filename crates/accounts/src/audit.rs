@@ -1,5 +1,5 @@
-//! The network's audit log: who changed which offer, payout, postback, conversion status or
-//! user, and when. Entries are written by the web layer after a change succeeded and are never
+//! The network's audit log: who changed which offer, payout, postback, conversion status, user,
+//! advertiser or affiliate company, API key or network setting, and when. Entries are written by the web layer after a change succeeded and are never
 //! edited; the actor's label is copied so that an entry still reads well after the user changes.
 
 use diesel::prelude::*;
@@ -19,11 +19,26 @@ pub enum Entity {
     Postback,
     Conversion,
     User,
+    Advertiser,
+    /// An affiliate company (its people are [`Entity::User`]).
+    Affiliate,
+    ApiKey,
+    /// The network's own settings (signup, time zone).
+    Network,
 }
 
 impl Entity {
-    pub const ALL: [Entity; 5] =
-        [Entity::Offer, Entity::PayoutOverride, Entity::Postback, Entity::Conversion, Entity::User];
+    pub const ALL: [Entity; 9] = [
+        Entity::Offer,
+        Entity::PayoutOverride,
+        Entity::Postback,
+        Entity::Conversion,
+        Entity::User,
+        Entity::Advertiser,
+        Entity::Affiliate,
+        Entity::ApiKey,
+        Entity::Network,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,6 +47,10 @@ impl Entity {
             Entity::Postback => "postback",
             Entity::Conversion => "conversion",
             Entity::User => "user",
+            Entity::Advertiser => "advertiser",
+            Entity::Affiliate => "affiliate",
+            Entity::ApiKey => "api_key",
+            Entity::Network => "network",
         }
     }
 
@@ -42,6 +61,10 @@ impl Entity {
             Entity::Postback => "Postback",
             Entity::Conversion => "Conversion",
             Entity::User => "User",
+            Entity::Advertiser => "Advertiser",
+            Entity::Affiliate => "Affiliate",
+            Entity::ApiKey => "API key",
+            Entity::Network => "Network settings",
         }
     }
 }

@@ -197,3 +197,68 @@ pub fn postback_changes(before: &Postback, after: &Postback) -> String {
 pub fn postback_deleted(p: &Postback) -> String {
     format!("affiliate #{}: {} {} deleted", p.affiliate_id, p.method, p.url)
 }
+
+fn advertiser_fields(a: &affnet_offers::Advertiser) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", a.name.clone()),
+        ("contact", a.contact_name.clone()),
+        ("contact email", a.contact_email.clone()),
+        ("status", a.status.as_str().to_owned()),
+        ("notes", a.notes.clone()),
+    ]
+}
+
+/// `"Shop Inc": status active`.
+pub fn advertiser_created(a: &affnet_offers::Advertiser) -> String {
+    format!("\"{}\": status {}", a.name, a.status.as_str())
+}
+
+/// `name Shop → Shop Inc; status active → paused`.
+pub fn advertiser_changes(before: &affnet_offers::Advertiser, after: &affnet_offers::Advertiser) -> String {
+    let parts = advertiser_fields(after)
+        .into_iter()
+        .zip(advertiser_fields(before))
+        .map(|((label, new), (_, old))| change(label, old, new))
+        .collect::<Vec<_>>();
+    changes(parts, "saved without changes")
+}
+
+fn affiliate_fields(a: &affnet_offers::Affiliate) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", a.name.clone()),
+        ("contact email", a.contact_email.clone()),
+        ("status", a.status.as_str().to_owned()),
+        ("manager", a.manager_user_id.map(|u| format!("user #{u}")).unwrap_or_default()),
+        ("notes", a.notes.clone()),
+    ]
+}
+
+/// `"Media Ltd": status pending`.
+pub fn affiliate_created(a: &affnet_offers::Affiliate) -> String {
+    format!("\"{}\": status {}", a.name, a.status.as_str())
+}
+
+/// `status pending → active; manager (none) → user #3`.
+pub fn affiliate_changes(before: &affnet_offers::Affiliate, after: &affnet_offers::Affiliate) -> String {
+    let parts = affiliate_fields(after)
+        .into_iter()
+        .zip(affiliate_fields(before))
+        .map(|((label, new), (_, old))| change(label, old, new))
+        .collect::<Vec<_>>();
+    changes(parts, "saved without changes")
+}
+
+/// `auto-approve off → on; advertiser signup off`.
+pub fn signup_settings(
+    before: affnet_accounts::signup::SignupSettings,
+    after: affnet_accounts::signup::SignupSettings,
+) -> String {
+    let on = |b: bool| if b { "on" } else { "off" };
+    changes(
+        [
+            change("auto-approve", on(before.auto_approve), on(after.auto_approve)),
+            change("advertiser signup", on(before.advertiser_signup), on(after.advertiser_signup)),
+        ],
+        "signup settings saved without changes",
+    )
+}

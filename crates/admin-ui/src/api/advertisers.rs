@@ -2,6 +2,7 @@
 //! its own company).
 
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_db::AdvertiserId;
 use affnet_offers::{Advertiser, AdvertiserInput, AdvertiserStatus};
 
@@ -91,6 +92,8 @@ pub async fn create(
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let a = state.db(move |c| Ok(Advertiser::create(c, tenant, &input, now)?)).await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser created through the API");
+    let summary = crate::audit::advertiser_created(&a);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Advertiser, a.id, "create", summary).await;
     Ok(HttpResponse::Created().json(AdvertiserJson::from(a)))
 }
 
@@ -106,7 +109,14 @@ pub async fn update(
     let id = AdvertiserId(id.into_inner());
     let input = body.into_inner();
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let a = state.db(move |c| Ok(Advertiser::update(c, tenant, id, &input, now)?)).await?;
+    let (before, a) = state
+        .db(move |c| {
+            let before = Advertiser::find(c, tenant, id)?;
+            Ok((before, Advertiser::update(c, tenant, id, &input, now)?))
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser updated through the API");
+    let summary = crate::audit::advertiser_changes(&before, &a);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Advertiser, a.id, "update", summary).await;
     Ok(HttpResponse::Ok().json(AdvertiserJson::from(a)))
 }

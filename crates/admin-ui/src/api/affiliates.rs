@@ -2,6 +2,7 @@
 //! own company).
 
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_db::{AffiliateId, UserId};
 use affnet_offers::{Affiliate, AffiliateInput, AffiliateStatus};
 
@@ -93,6 +94,8 @@ pub async fn create(
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let a = state.db(move |c| Ok(Affiliate::create(c, tenant, &input, now)?)).await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, "affiliate created through the API");
+    let summary = crate::audit::affiliate_created(&a);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Affiliate, a.id, "create", summary).await;
     Ok(HttpResponse::Created().json(AffiliateJson::new(a, Viewer::Staff)))
 }
 
@@ -107,8 +110,15 @@ pub async fn update(
     let id = AffiliateId(id.into_inner());
     let input = body.into_inner();
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let a = state.db(move |c| Ok(Affiliate::update(c, tenant, id, &input, now)?)).await?;
+    let (before, a) = state
+        .db(move |c| {
+            let before = Affiliate::find(c, tenant, id)?;
+            Ok((before, Affiliate::update(c, tenant, id, &input, now)?))
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, "affiliate updated through the API");
+    let summary = crate::audit::affiliate_changes(&before, &a);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Affiliate, a.id, "update", summary).await;
     Ok(HttpResponse::Ok().json(AffiliateJson::new(a, Viewer::Staff)))
 }
 
@@ -135,7 +145,14 @@ pub async fn set_status(
         }
     };
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let a = state.db(move |c| Ok(Affiliate::set_status(c, tenant, id, status, now)?)).await?;
+    let (before, a) = state
+        .db(move |c| {
+            let before = Affiliate::find(c, tenant, id)?;
+            Ok((before, Affiliate::set_status(c, tenant, id, status, now)?))
+        })
+        .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, status = %status, "affiliate status set through the API");
+    let summary = crate::audit::affiliate_changes(&before, &a);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Affiliate, a.id, "status", summary).await;
     Ok(HttpResponse::Ok().json(AffiliateJson::new(a, Viewer::Staff)))
 }

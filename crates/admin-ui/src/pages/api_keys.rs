@@ -2,6 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_accounts::ApiKey;
 use affnet_db::ApiKeyId;
 use askama::Template;
@@ -58,6 +59,8 @@ pub async fn create(
     let (tenant, user, now) = (me.tenant.id, me.user.id, state.clock.now());
     let created = state.db(move |c| Ok(ApiKey::create(c, tenant, user, &form.label, now)?)).await?;
     tracing::info!(tenant = %me.tenant.slug, user = %user, key = %created.key.prefix, "API key created");
+    let summary = format!("\"{}\" ({}…) for {}", created.key.label, created.key.prefix, me.user.email);
+    crate::audit::record(&state, tenant, &me.user, Entity::ApiKey, created.key.id, "create", summary).await;
     page(&state, &me, Some(created.token), StatusCode::CREATED).await
 }
 
@@ -71,6 +74,8 @@ pub async fn revoke(
     let (tenant, user, id, now) = (me.tenant.id, me.user.id, ApiKeyId(id.into_inner()), state.clock.now());
     state.db(move |c| Ok(ApiKey::revoke(c, tenant, user, id, now)?)).await?;
     tracing::info!(tenant = %me.tenant.slug, user = %user, key = %id, "API key revoked");
+    let summary = format!("key #{id} of {}", me.user.email);
+    crate::audit::record(&state, tenant, &me.user, Entity::ApiKey, id, "revoke", summary).await;
     me.session.flash("success", "The key is revoked: requests using it are now refused.");
     Ok(see_other("/account/api-keys"))
 }

@@ -264,7 +264,15 @@ pub async fn signup_settings(
         advertiser_signup: form.advertiser_signup.is_some(),
     };
     let tenant = me.tenant.id;
-    state.db(move |c| Ok(affnet_accounts::signup::set_settings(c, tenant, settings)?)).await?;
+    let before = state
+        .db(move |c| {
+            let before = affnet_accounts::signup::settings(c, tenant)?;
+            affnet_accounts::signup::set_settings(c, tenant, settings)?;
+            Ok(before)
+        })
+        .await?;
+    let summary = crate::audit::signup_settings(before, settings);
+    crate::audit::record(&state, tenant, &me.user, Entity::Network, &me.tenant.slug, "signup settings", summary).await;
     tracing::info!(
         tenant = %me.tenant.slug,
         by = %me.user.id,
@@ -310,6 +318,9 @@ pub async fn set_timezone(
     let (tenant, value) = (me.tenant.id, tz.setting_value());
     let stored = value.clone();
     state.db(move |c| Ok(affnet_accounts::Tenant::set_timezone(c, tenant, &stored)?)).await?;
+    let summary = audit::change("time zone", &me.tenant.timezone, &value)
+        .unwrap_or_else(|| format!("time zone {value} saved without changes"));
+    crate::audit::record(&state, tenant, &me.user, Entity::Network, &me.tenant.slug, "time zone", summary).await;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, timezone = %value, "network time zone changed");
     me.session.flash("success", format!("Time zone saved: {}.", tz.label()));
     Ok(see_other("/admin/users"))

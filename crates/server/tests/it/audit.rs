@@ -3,7 +3,7 @@
 //! and filterable; managers and affiliates are refused; another network's entries never show.
 
 use affnet_accounts::Role;
-use affnet_db::schema::{audit_log, conversions, offers, payout_overrides, postbacks, users};
+use affnet_db::schema::{api_keys, audit_log, conversions, offers, payout_overrides, postbacks, users};
 use affnet_db::Backend;
 use diesel::prelude::*;
 
@@ -331,4 +331,81 @@ async fn payouts_postbacks_users_and_the_api_are_audited(backend: Backend) {
     app.stop().await;
 }
 
-crate::on_both_backends!(admins_see_who_changed_what, payouts_postbacks_users_and_the_api_are_audited);
+/// Advertiser and affiliate companies (page and API), API keys and the network's settings are in
+/// the log too, with what changed in words.
+async fn companies_api_keys_and_network_settings_are_audited(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let admin = signed_in(&app, "acme", "admin@acme.test").await;
+
+    let res = api.post("/api/v1/advertisers", serde_json::json!({"name": "Audit Ads", "status": "active"})).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let adv = id_of(&res.body);
+    let res = api
+        .put(&format!("/api/v1/advertisers/{adv}"), serde_json::json!({"name": "Audit Ads Ltd", "status": "active"}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let res = api.post("/api/v1/affiliates", serde_json::json!({"name": "Audit Media", "status": "pending"})).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let aff = id_of(&res.body);
+    let res = api.post(&format!("/api/v1/affiliates/{aff}/status"), serde_json::json!({"status": "active"})).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let page = format!("/admin/affiliates/{aff}");
+    assert_eq!(admin.submit(&page, &format!("{page}/status"), &[("status", "suspended")]).await.status, 303);
+
+    let res = admin.submit("/account/api-keys", "/account/api-keys", &[("label", "CI key")]).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let (key, prefix): (i64, String) = api_keys::table
+        .filter(api_keys::label.eq("CI key"))
+        .select((api_keys::id, api_keys::prefix))
+        .first(&mut app.pool.get().unwrap())
+        .unwrap();
+    let res = admin.submit("/account/api-keys", &format!("/account/api-keys/{key}/revoke"), &[]).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+
+    assert_eq!(admin.submit("/admin/users", "/admin/signup-settings", &[("auto_approve", "on")]).await.status, 303);
+    assert_eq!(admin.submit("/admin/users", "/admin/timezone", &[("timezone", "Europe/Berlin")]).await.status, 303);
+
+    let rows: Vec<(String, String, String, String, String)> = audit_log::table
+        .filter(audit_log::entity.eq_any(["advertiser", "affiliate", "api_key", "network"]))
+        .order(audit_log::id.asc())
+        .select((
+            audit_log::actor_label,
+            audit_log::entity,
+            audit_log::entity_id,
+            audit_log::action,
+            audit_log::summary,
+        ))
+        .load(&mut app.pool.get().unwrap())
+        .unwrap();
+    let by_api = "admin <admin@acme.test> (API key)".to_owned();
+    let by_page = "admin <admin@acme.test>".to_owned();
+    let row = |actor: &String, entity: &str, id: String, action: &str, summary: String| {
+        (actor.clone(), entity.to_owned(), id, action.to_owned(), summary)
+    };
+    assert_eq!(
+        rows,
+        [
+            row(&by_api, "advertiser", adv.to_string(), "create", "\"Audit Ads\": status active".into()),
+            row(&by_api, "advertiser", adv.to_string(), "update", "name Audit Ads → Audit Ads Ltd".into()),
+            row(&by_api, "affiliate", aff.to_string(), "create", "\"Audit Media\": status pending".into()),
+            row(&by_api, "affiliate", aff.to_string(), "status", "status pending → active".into()),
+            row(&by_page, "affiliate", aff.to_string(), "status", "status active → suspended".into()),
+            row(&by_page, "api_key", key.to_string(), "create", format!("\"CI key\" ({prefix}…) for admin@acme.test")),
+            row(&by_page, "api_key", key.to_string(), "revoke", format!("key #{key} of admin@acme.test")),
+            row(&by_page, "network", "acme".into(), "signup settings", "auto-approve off → on".into()),
+            row(&by_page, "network", "acme".into(), "time zone", "time zone UTC → Europe/Berlin".into()),
+        ]
+    );
+    // The page filters by the new kinds like the others.
+    let keys = unescape(&admin.get("/admin/audit?entity=api_key").await.body);
+    assert!(keys.contains("API key #") && keys.contains("CI key") && !keys.contains("Audit Media"), "{keys}");
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    admins_see_who_changed_what,
+    payouts_postbacks_users_and_the_api_are_audited,
+    companies_api_keys_and_network_settings_are_audited
+);

@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use affnet_accounts::audit::Entity;
 use affnet_accounts::user::Company;
 use affnet_accounts::User;
 use affnet_db::{AdvertiserId, FieldErrors};
@@ -122,6 +123,8 @@ pub async fn create(
     match state.db(move |c| Ok(Advertiser::create(c, tenant, &input, now))).await? {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, advertiser = %a.id, "advertiser created");
+            let summary = crate::audit::advertiser_created(&a);
+            crate::audit::record(&state, tenant, &me.user, Entity::Advertiser, a.id, "create", summary).await;
             me.session.flash("success", format!("Advertiser {} created.", a.name));
             Ok(see_other(&format!("/admin/advertisers/{}", a.id)))
         }
@@ -187,9 +190,16 @@ pub async fn update(
     CsrfForm(form): CsrfForm<AdvertiserForm>,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, now, input, id) = (me.tenant.id, state.clock.now(), form.input(), AdvertiserId(id.into_inner()));
-    match state.db(move |c| Ok(Advertiser::update(c, tenant, id, &input, now))).await? {
-        Ok(a) => {
+    let saved = state
+        .db(move |c| {
+            Ok(Advertiser::find(c, tenant, id).and_then(|b| Ok((b, Advertiser::update(c, tenant, id, &input, now)?))))
+        })
+        .await?;
+    match saved {
+        Ok((before, a)) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, advertiser = %a.id, "advertiser updated");
+            let summary = crate::audit::advertiser_changes(&before, &a);
+            crate::audit::record(&state, tenant, &me.user, Entity::Advertiser, a.id, "update", summary).await;
             me.session.flash("success", "Advertiser saved.");
             Ok(see_other(&format!("/admin/advertisers/{}", a.id)))
         }

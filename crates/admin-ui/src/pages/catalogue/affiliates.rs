@@ -149,6 +149,8 @@ pub async fn create(
     match state.db(move |c| Ok(Affiliate::create(c, tenant, &input, now))).await? {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, "affiliate created");
+            let summary = crate::audit::affiliate_created(&a);
+            crate::audit::record(&state, tenant, &me.user, Entity::Affiliate, a.id, "create", summary).await;
             me.session.flash("success", format!("Affiliate {} created.", a.name));
             Ok(see_other(&format!("/admin/affiliates/{}", a.id)))
         }
@@ -247,9 +249,16 @@ pub async fn update(
         Err(errors) => return show_page(&state, &me, id, Some(form), errors, StatusCode::UNPROCESSABLE_ENTITY).await,
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
-    match state.db(move |c| Ok(Affiliate::update(c, tenant, id, &input, now))).await? {
-        Ok(a) => {
+    let saved = state
+        .db(move |c| {
+            Ok(Affiliate::find(c, tenant, id).and_then(|b| Ok((b, Affiliate::update(c, tenant, id, &input, now)?))))
+        })
+        .await?;
+    match saved {
+        Ok((before, a)) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, "affiliate updated");
+            let summary = crate::audit::affiliate_changes(&before, &a);
+            crate::audit::record(&state, tenant, &me.user, Entity::Affiliate, a.id, "update", summary).await;
             me.session.flash("success", "Affiliate saved.");
             Ok(see_other(&format!("/admin/affiliates/{}", a.id)))
         }
@@ -280,8 +289,9 @@ pub async fn set_status(
     };
     let (tenant, now, id) = (me.tenant.id, state.clock.now(), AffiliateId(id.into_inner()));
     // Approving or rejecting the company decides its pending signups too (they are emailed).
-    let (a, decided) = state
+    let (before, a, decided) = state
         .db(move |c| {
+            let before = Affiliate::find(c, tenant, id).map_err(offers_err)?;
             let a = Affiliate::set_status(c, tenant, id, status, now).map_err(offers_err)?;
             let mut decided = Vec::new();
             if matches!(status, AffiliateStatus::Active | AffiliateStatus::Rejected) {
@@ -292,9 +302,11 @@ pub async fn set_status(
                     decided.push((u, after));
                 }
             }
-            Ok((a, decided))
+            Ok((before, a, decided))
         })
         .await?;
+    let summary = crate::audit::affiliate_changes(&before, &a);
+    crate::audit::record(&state, tenant, &me.user, Entity::Affiliate, a.id, "status", summary).await;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, status = status.as_str(), signups = decided.len(), "affiliate status changed");
     let approved = status == AffiliateStatus::Active;
     for (u, after) in &decided {
