@@ -84,6 +84,33 @@ pub fn issue_token(
     Ok(raw)
 }
 
+/// How often a user can be sent a new email confirmation link (see [`renew_verification`]).
+pub const RENEW_VERIFY_EVERY: i64 = 10 * Micros::MINUTE;
+
+/// A new email confirmation link for `user` (who has just proved their password but has not
+/// confirmed their address: their first link may have expired or been lost), unless one was
+/// issued in the last [`RENEW_VERIFY_EVERY`]. Returns the token, or `None` when it is too soon.
+pub fn renew_verification(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    user: UserId,
+    now: Micros,
+) -> Result<Option<String>, AccountsError> {
+    write_tx(conn, |conn| {
+        let recent: i64 = account_tokens::table
+            .filter(account_tokens::tenant_id.eq(tenant))
+            .filter(account_tokens::user_id.eq(user))
+            .filter(account_tokens::purpose.eq(Purpose::VerifyEmail.as_str()))
+            .filter(account_tokens::created_at.gt(now.minus(RENEW_VERIFY_EVERY).0))
+            .count()
+            .get_result(conn)?;
+        if recent > 0 {
+            return Ok(None);
+        }
+        issue_token(conn, tenant, user, Purpose::VerifyEmail, now).map(Some)
+    })
+}
+
 /// The user a token is for, when it is unused and unexpired (the token is not consumed).
 pub fn peek_token(
     conn: &mut DbConn,

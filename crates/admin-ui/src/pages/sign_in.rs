@@ -118,10 +118,28 @@ pub async fn submit(
                 (retry_after_secs + 59) / 60
             ),
         ),
-        Err(AccountsError::Pending { verified: false }) => (
-            StatusCode::FORBIDDEN,
-            "Please confirm your email address first: follow the link we emailed you.".to_owned(),
-        ),
+        Err(AccountsError::Pending { verified: false }) => {
+            // The password was right: the address may get a new link (its first may have
+            // expired), at most one per 10 minutes.
+            let (email, tenant_id) = (form.email.clone(), tenant.id);
+            let renewed = state
+                .db(move |c| {
+                    let Some(user) = User::find_by_email(c, tenant_id, &email)? else { return Ok(None) };
+                    let token = affnet_accounts::signup::renew_verification(c, tenant_id, user.id, now)?;
+                    Ok(token.map(|t| (user, t)))
+                })
+                .await?;
+            let message = match renewed {
+                Some((user, token)) => {
+                    tracing::info!(tenant = %tenant.slug, user = %user.id, "email confirmation link renewed");
+                    let link = state.link(&format!("/t/{}/verify/{token}", tenant.slug));
+                    state.send_mail(crate::pages::signup::verify_mail(&tenant, &user, &link)).await;
+                    "Please confirm your email address first: we emailed you a new link."
+                }
+                None => "Please confirm your email address first: follow the link we emailed you.",
+            };
+            (StatusCode::FORBIDDEN, message.to_owned())
+        }
         Err(AccountsError::Pending { verified: true }) => (
             StatusCode::FORBIDDEN,
             "Your account is waiting for approval by the network. We will email you when it is approved.".to_owned(),

@@ -35,6 +35,11 @@ fn message(kind: Kind, tenant: &Tenant, user: &User, link: &str, detail: &str) -
     }
 }
 
+/// The email asking `user` to confirm their address by opening `link`.
+pub(crate) fn verify_mail(tenant: &Tenant, user: &User, link: &str) -> Vec<Email> {
+    message(Kind::VerifyEmail, tenant, user, link, "")
+}
+
 /// A short page with one message (after signup, verification, reset…).
 #[derive(Template)]
 #[template(path = "signup/notice.html")]
@@ -194,7 +199,7 @@ async fn submit(
         Ok(reg) => {
             tracing::info!(tenant = %tenant.slug, user = %reg.user.id, "signed up");
             let link = state.link(&format!("/t/{}/verify/{}", tenant.slug, reg.verify_token));
-            state.send_mail(message(Kind::VerifyEmail, &tenant, &reg.user, &link, "")).await;
+            state.send_mail(verify_mail(&tenant, &reg.user, &link)).await;
             notice(
                 &session,
                 StatusCode::OK,

@@ -284,7 +284,38 @@ async fn approving_the_affiliate_company_approves_its_signup(backend: Backend) {
     app.stop().await;
 }
 
+/// A signup whose confirmation link expired is not stuck: signing in with the right password
+/// sends a new link (at most one per 10 minutes), which works like the first.
+async fn an_expired_confirmation_link_is_replaced_at_sign_in(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let b = app.browser();
+    assert_eq!(sign_up(&b, "acme", "late@media.test").await.status, 200);
+    let first = app.mail.last_to("late@media.test").link("/t/acme/verify/").unwrap();
+    app.clock.advance(25 * Micros::HOUR);
+    assert_eq!(b.get(&first).await.status, 404, "expired after 24 hours");
+    // A wrong password learns nothing and sends nothing.
+    assert_eq!(b.sign_in("acme", "late@media.test", "not the password at all").await.status, 401);
+    assert_eq!(app.mail.to("late@media.test").len(), 1);
+    let refused = b.sign_in("acme", "late@media.test", PASSWORD).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("we emailed you a new link"), "{}", refused.body);
+    assert_eq!(app.mail.to("late@media.test").len(), 2);
+    let second = app.mail.last_to("late@media.test").link("/t/acme/verify/").unwrap();
+    assert_ne!(second, first);
+    // Asking again at once sends nothing more.
+    let again = b.sign_in("acme", "late@media.test", PASSWORD).await;
+    assert!(again.body.contains("follow the link we emailed you"), "{}", again.body);
+    assert_eq!(app.mail.to("late@media.test").len(), 2);
+    let verified = b.submit(&second, &second, &[]).await;
+    assert!(verified.body.contains("waits for the network"), "{}", verified.body);
+    let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == "late@media.test").unwrap();
+    assert!(user.email_verified_at.is_some());
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    an_expired_confirmation_link_is_replaced_at_sign_in,
     approving_the_affiliate_company_approves_its_signup,
     offer_access_decisions_are_mailed_to_the_affiliate,
     affiliate_signs_up_verifies_waits_for_approval_and_signs_in,
