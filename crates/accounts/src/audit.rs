@@ -181,6 +181,32 @@ pub fn record(
     Ok(())
 }
 
+/// `tenant`'s entries that match `filter`, as a boxed query (for [`list`] and [`count`]).
+macro_rules! filtered {
+    ($tenant:expr, $filter:expr) => {{
+        let filter: &Filter = $filter;
+        let mut q = audit_log::table.filter(audit_log::tenant_id.eq($tenant)).into_boxed();
+        if let Some(e) = filter.entity {
+            q = q.filter(audit_log::entity.eq(e.as_str()));
+        }
+        if let Some(a) = filter.actor {
+            q = q.filter(audit_log::actor_user_id.eq(a));
+        }
+        if let Some(from) = filter.from {
+            q = q.filter(audit_log::created_at.ge(from));
+        }
+        if let Some(until) = filter.until {
+            q = q.filter(audit_log::created_at.lt(until));
+        }
+        q
+    }};
+}
+
+/// How many entries of `tenant` match `filter`.
+pub fn count(conn: &mut affnet_db::DbConn, tenant: TenantId, filter: &Filter) -> Result<i64, AccountsError> {
+    Ok(filtered!(tenant, filter).count().get_result(conn)?)
+}
+
 /// The entries of `tenant` that match `filter`, newest first.
 pub fn list(
     conn: &mut affnet_db::DbConn,
@@ -189,20 +215,8 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Entry>, AccountsError> {
-    let mut q = audit_log::table.filter(audit_log::tenant_id.eq(tenant)).into_boxed();
-    if let Some(e) = filter.entity {
-        q = q.filter(audit_log::entity.eq(e.as_str()));
-    }
-    if let Some(a) = filter.actor {
-        q = q.filter(audit_log::actor_user_id.eq(a));
-    }
-    if let Some(from) = filter.from {
-        q = q.filter(audit_log::created_at.ge(from));
-    }
-    if let Some(until) = filter.until {
-        q = q.filter(audit_log::created_at.lt(until));
-    }
-    Ok(q.order((audit_log::created_at.desc(), audit_log::id.desc()))
+    Ok(filtered!(tenant, filter)
+        .order((audit_log::created_at.desc(), audit_log::id.desc()))
         .limit(limit.clamp(0, 1000))
         .offset(offset.max(0))
         .select(Entry::as_select())

@@ -77,15 +77,16 @@ fn offer_fields(o: &Offer) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The fields that differ between two field lists of the same thing, in words
+/// (`payout 2.50 USD → 3.00 USD; status active → paused`).
+fn field_changes(before: Vec<(&'static str, String)>, after: Vec<(&'static str, String)>) -> String {
+    let parts = after.into_iter().zip(before).map(|((label, new), (_, old))| change(label, old, new));
+    changes(parts, "saved without changes")
+}
+
 /// `payout 2.50 USD → 3.00 USD; status active → paused`.
 pub fn offer_changes(before: &Offer, after: &Offer) -> String {
-    let old = offer_fields(before);
-    let parts = offer_fields(after)
-        .into_iter()
-        .zip(old)
-        .map(|((label, new), (_, old))| change(label, old, new))
-        .collect::<Vec<_>>();
-    changes(parts, "saved without changes")
+    field_changes(offer_fields(before), offer_fields(after))
 }
 
 /// `"Summer promo": payout 2.50 USD, revenue 4.00 USD, status active`.
@@ -185,12 +186,7 @@ pub fn postback_created(p: &Postback) -> String {
 
 /// `affiliate #4: URL GET a → GET b; enabled yes → no`.
 pub fn postback_changes(before: &Postback, after: &Postback) -> String {
-    let parts = postback_fields(after)
-        .into_iter()
-        .zip(postback_fields(before))
-        .map(|((label, new), (_, old))| change(label, old, new))
-        .collect::<Vec<_>>();
-    format!("affiliate #{}: {}", after.affiliate_id, changes(parts, "saved without changes"))
+    format!("affiliate #{}: {}", after.affiliate_id, field_changes(postback_fields(before), postback_fields(after)))
 }
 
 /// `affiliate #4: GET https://… deleted`.
@@ -215,12 +211,7 @@ pub fn advertiser_created(a: &affnet_offers::Advertiser) -> String {
 
 /// `name Shop → Shop Inc; status active → paused`.
 pub fn advertiser_changes(before: &affnet_offers::Advertiser, after: &affnet_offers::Advertiser) -> String {
-    let parts = advertiser_fields(after)
-        .into_iter()
-        .zip(advertiser_fields(before))
-        .map(|((label, new), (_, old))| change(label, old, new))
-        .collect::<Vec<_>>();
-    changes(parts, "saved without changes")
+    field_changes(advertiser_fields(before), advertiser_fields(after))
 }
 
 fn affiliate_fields(a: &affnet_offers::Affiliate) -> Vec<(&'static str, String)> {
@@ -240,12 +231,7 @@ pub fn affiliate_created(a: &affnet_offers::Affiliate) -> String {
 
 /// `status pending → active; manager (none) → user #3`.
 pub fn affiliate_changes(before: &affnet_offers::Affiliate, after: &affnet_offers::Affiliate) -> String {
-    let parts = affiliate_fields(after)
-        .into_iter()
-        .zip(affiliate_fields(before))
-        .map(|((label, new), (_, old))| change(label, old, new))
-        .collect::<Vec<_>>();
-    changes(parts, "saved without changes")
+    field_changes(affiliate_fields(before), affiliate_fields(after))
 }
 
 /// `auto-approve off → on; advertiser signup off`.

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod advertisers;
 pub mod affiliates;
+pub mod audit;
 pub mod conversions;
 pub mod goals;
 pub mod offers;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/users", web::post().to(users::create))
     .route("/users/{id}", web::get().to(users::get))
     .route("/openapi.json", web::get().to(openapi::document))
+    .route("/audit", web::get().to(audit::list))
     .route("/advertisers", web::get().to(advertisers::list))
     .route("/advertisers", web::post().to(advertisers::create))
     .route("/advertisers/{id}", web::get().to(advertisers::get))

@@ -4,6 +4,7 @@
 //! so they cannot drift.
 
 use actix_web::HttpResponse;
+use affnet_accounts::audit::Entity;
 use affnet_accounts::Role;
 use affnet_offers::{
     AccessStatus, AdvertiserStatus, AffiliateStatus, CapUnit, ConversionStatus, GoalStatus, OfferStatus, OverCap,
@@ -185,6 +186,14 @@ fn schemas() -> Value {
             "advertiser_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Required for role advertiser." },
             "affiliate_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Required for role affiliate." },
         }), &["email", "role", "password"]),
+        "AuditEntry": object(json!({
+            "id": id(), "actor_user_id": nullable_id(),
+            "actor": { "type": "string", "description": "Who, as shown when it happened (\"(API key)\" when through the API; no user for the system)." },
+            "entity": enum_of(Value::from(Entity::ALL.iter().map(|e| e.as_str()).collect::<Vec<_>>())),
+            "entity_id": string(), "action": string(),
+            "summary": { "type": "string", "description": "What changed, in words (\"payout 2.50 USD → 3.00 USD\")." },
+            "created_at": timestamp(),
+        }), &["id", "actor_user_id", "actor", "entity", "entity_id", "action", "summary", "created_at"]),
         "Me": object(json!({
             "user": schema("User"),
             "network": object(json!({ "id": id(), "slug": string(), "name": string() }), &["id", "slug", "name"]),
@@ -465,6 +474,14 @@ fn paths() -> Value {
             "post": op("users", "Creates a user (admins).", vec![], Some(body("UserInput")),
                 &[("201", ok("The new user.", schema("User")))], &["400", "403", "422"]),
         },
+        "/audit": { "get": op("audit", "The network's audit log, newest first (admins): who changed which offer, payout, postback, conversion status, user, company, API key or network setting.",
+            with_paging(vec![
+                query("entity", "Only changes of this kind.", enum_of(Value::from(Entity::ALL.iter().map(|e| e.as_str()).collect::<Vec<_>>()))),
+                query("actor", "Only changes by this user id.", id()),
+                query("from", "From this day (YYYY-MM-DD, UTC, included).", string()),
+                query("to", "Until this day (YYYY-MM-DD, UTC, included).", string()),
+            ]),
+            None, &[("200", ok("A page of audit entries.", page_of(schema("AuditEntry"))))], &["400", "403", "422"]) },
         "/users/{id}": { "get": op("users", "One user (staff: any of the network; others: themselves).", vec![path_id("user")], None,
             &[("200", ok("The user.", schema("User")))], &["403", "404"]) },
         "/advertisers": {

@@ -16,15 +16,17 @@ use crate::{AppError, AppState};
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(default)]
 pub struct AuditQuery {
-    entity: String,
-    actor: String,
-    from: String,
-    to: String,
-    page: Option<u32>,
+    pub(crate) entity: String,
+    pub(crate) actor: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) page: Option<u32>,
 }
 
 impl AuditQuery {
-    fn filter(&self) -> (Filter, FieldErrors) {
+    /// The filter these parameters ask for, and what is wrong with them (the page and the API
+    /// read the same parameters).
+    pub(crate) fn filter(&self) -> (Filter, FieldErrors) {
         let mut f = Filter::default();
         let mut e = FieldErrors::new();
         match self.entity.trim() {

@@ -226,6 +226,19 @@ struct VerifyPage {
     token: String,
 }
 
+/// A `/t/{slug}/…/{token}` link from an email: its network, its token, and whether the token is
+/// unused and unexpired for `purpose` (looking does not use it up).
+async fn token_link(
+    state: &AppState,
+    (slug, token): (String, String),
+    purpose: Purpose,
+) -> Result<(Tenant, String, bool), AppError> {
+    let tenant = tenant_by_slug(state, slug).await?;
+    let (tenant_id, now, t) = (tenant.id, state.clock.now(), token.clone());
+    let live = state.db(move |c| Ok(signup::peek_token(c, tenant_id, purpose, &t, now)?)).await?;
+    Ok((tenant, token, live.is_some()))
+}
+
 fn invalid_verify(session: &Session, tenant: Tenant) -> Result<HttpResponse, AppError> {
     notice(
         session,
@@ -245,11 +258,8 @@ pub async fn verify_form(
     session: Session,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, token) = path.into_inner();
-    let tenant = tenant_by_slug(&state, slug).await?;
-    let (tenant_id, now, t) = (tenant.id, state.clock.now(), token.clone());
-    let live = state.db(move |c| Ok(signup::peek_token(c, tenant_id, Purpose::VerifyEmail, &t, now)?)).await?;
-    if live.is_none() {
+    let (tenant, token, live) = token_link(&state, path.into_inner(), Purpose::VerifyEmail).await?;
+    if !live {
         return invalid_verify(&session, tenant);
     }
     let page = VerifyPage { l: Layout::anonymous(&session, "Confirm your email"), tenant, token };
@@ -376,11 +386,8 @@ pub async fn reset_form(
     session: Session,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, token) = path.into_inner();
-    let tenant = tenant_by_slug(&state, slug).await?;
-    let (tenant_id, now, t) = (tenant.id, state.clock.now(), token.clone());
-    let live = state.db(move |c| Ok(signup::peek_token(c, tenant_id, Purpose::ResetPassword, &t, now)?)).await?;
-    if live.is_none() {
+    let (tenant, token, live) = token_link(&state, path.into_inner(), Purpose::ResetPassword).await?;
+    if !live {
         return invalid_reset(&session, tenant);
     }
     let page = ResetPage { l: Layout::anonymous(&session, "Choose a new password"), tenant, token, error: None };

@@ -2,9 +2,9 @@
 //! edit, conversion status change and new user are listed with actor and summary, newest first
 //! and filterable; managers and affiliates are refused; another network's entries never show.
 
-use affnet_accounts::Role;
+use affnet_accounts::{ApiKey, Role};
 use affnet_db::schema::{api_keys, audit_log, conversions, offers, payout_overrides, postbacks, users};
-use affnet_db::Backend;
+use affnet_db::{Backend, Clock};
 use diesel::prelude::*;
 
 use crate::support::{Browser, TestApp, PASSWORD};
@@ -401,6 +401,30 @@ async fn companies_api_keys_and_network_settings_are_audited(backend: Backend) {
     // The page filters by the new kinds like the others.
     let keys = unescape(&admin.get("/admin/audit?entity=api_key").await.body);
     assert!(keys.contains("API key #") && keys.contains("CI key") && !keys.contains("Audit Media"), "{keys}");
+
+    // The same log through the API (admins), newest first, with the page's filters and paging.
+    let res = api.get("/api/v1/audit?entity=affiliate&per_page=2").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!((res.body["total"].as_i64(), res.body["per_page"].as_i64()), (Some(3), Some(2)));
+    let data = res.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[0]["summary"], "status active → suspended");
+    assert_eq!(data[0]["actor"], by_page.as_str());
+    assert_eq!(data[1]["summary"], "status pending → active");
+    assert_eq!(data[0]["entity"], "affiliate");
+    assert_eq!(data[0]["entity_id"], aff.to_string());
+    assert!(data[0]["created_at"].as_str().unwrap().ends_with('Z'));
+    let page2 = api.get("/api/v1/audit?entity=affiliate&per_page=2&page=2").await;
+    assert_eq!(page2.body["data"][0]["action"], "create");
+    assert_eq!(api.get("/api/v1/audit?entity=nope").await.status, 422);
+    assert_eq!(api.get("/api/v1/audit?from=27-11-2026").await.status, 422);
+    // Another network's log never shows; a manager's key is refused.
+    let other = app.network("other");
+    let other_api = app.api(&other.api_key.token);
+    assert_eq!(other_api.get("/api/v1/audit").await.body["total"].as_i64(), Some(0));
+    let mgr = app.user(&net.tenant, "mgr@acme.test", Role::Manager);
+    let key = ApiKey::create(&mut app.pool.get().unwrap(), net.tenant.id, mgr.id, "", app.clock.now()).unwrap();
+    assert_eq!(app.api(&key.token).get("/api/v1/audit").await.status, 403);
     app.stop().await;
 }
 

@@ -926,6 +926,7 @@ async fn every_documented_route_is_served(backend: Backend) {
     let mut expected: Vec<String> = [
         "GET /me",
         "GET /openapi.json",
+        "GET /audit",
         "GET /users",
         "POST /users",
         "GET /users/{id}",
