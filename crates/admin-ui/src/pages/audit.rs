@@ -1,5 +1,6 @@
 //! The audit log page (network admins only): who changed which offer, payout, postback,
-//! conversion status or user, and when; newest first, filtered by entity, actor and dates.
+//! conversion status, user, company, API key or network setting, and when; newest first,
+//! filtered by entity, actor and dates (the same filters as `GET /api/v1/audit`).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
