@@ -1,6 +1,7 @@
 //! The network's audit log: who changed which offer, payout, postback, conversion status, user,
-//! advertiser or affiliate company, API key or network setting, and when. Entries are written by the web layer after a change succeeded and are never
-//! edited; the actor's label is copied so that an entry still reads well after the user changes.
+//! advertiser or affiliate company, API key or network setting, and when. Entries are written
+//! by the web layer after a change succeeded and are never edited; the actor's label is copied
+//! so that an entry still reads well after the user changes.
 
 use diesel::prelude::*;
 
@@ -181,30 +182,29 @@ pub fn record(
     Ok(())
 }
 
-/// `tenant`'s entries that match `filter`, as a boxed query (for [`list`] and [`count`]).
-macro_rules! filtered {
-    ($tenant:expr, $filter:expr) => {{
-        let filter: &Filter = $filter;
-        let mut q = audit_log::table.filter(audit_log::tenant_id.eq($tenant)).into_boxed();
-        if let Some(e) = filter.entity {
-            q = q.filter(audit_log::entity.eq(e.as_str()));
-        }
-        if let Some(a) = filter.actor {
-            q = q.filter(audit_log::actor_user_id.eq(a));
-        }
-        if let Some(from) = filter.from {
-            q = q.filter(audit_log::created_at.ge(from));
-        }
-        if let Some(until) = filter.until {
-            q = q.filter(audit_log::created_at.lt(until));
-        }
-        q
-    }};
+type Db = <affnet_db::DbConn as diesel::Connection>::Backend;
+
+/// `tenant`'s entries that match `filter` (for [`list`] and [`count`]).
+fn filtered(tenant: TenantId, filter: &Filter) -> audit_log::BoxedQuery<'static, Db> {
+    let mut q = audit_log::table.filter(audit_log::tenant_id.eq(tenant)).into_boxed::<Db>();
+    if let Some(e) = filter.entity {
+        q = q.filter(audit_log::entity.eq(e.as_str()));
+    }
+    if let Some(a) = filter.actor {
+        q = q.filter(audit_log::actor_user_id.eq(a));
+    }
+    if let Some(from) = filter.from {
+        q = q.filter(audit_log::created_at.ge(from));
+    }
+    if let Some(until) = filter.until {
+        q = q.filter(audit_log::created_at.lt(until));
+    }
+    q
 }
 
 /// How many entries of `tenant` match `filter`.
 pub fn count(conn: &mut affnet_db::DbConn, tenant: TenantId, filter: &Filter) -> Result<i64, AccountsError> {
-    Ok(filtered!(tenant, filter).count().get_result(conn)?)
+    Ok(filtered(tenant, filter).count().get_result(conn)?)
 }
 
 /// The entries of `tenant` that match `filter`, newest first.
@@ -215,7 +215,7 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Entry>, AccountsError> {
-    Ok(filtered!(tenant, filter)
+    Ok(filtered(tenant, filter)
         .order((audit_log::created_at.desc(), audit_log::id.desc()))
         .limit(limit.clamp(0, 1000))
         .offset(offset.max(0))

@@ -192,7 +192,8 @@ pub async fn update(
     let (tenant, now, input, id) = (me.tenant.id, state.clock.now(), form.input(), AdvertiserId(id.into_inner()));
     let saved = state
         .db(move |c| {
-            Ok(Advertiser::find(c, tenant, id).and_then(|b| Ok((b, Advertiser::update(c, tenant, id, &input, now)?))))
+            Ok(Advertiser::find(c, tenant, id)
+                .and_then(|b| Advertiser::update(c, tenant, id, &input, now).map(|a| (b, a))))
         })
         .await?;
     match saved {

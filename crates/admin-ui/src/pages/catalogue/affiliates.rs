@@ -251,7 +251,8 @@ pub async fn update(
     let (tenant, now) = (me.tenant.id, state.clock.now());
     let saved = state
         .db(move |c| {
-            Ok(Affiliate::find(c, tenant, id).and_then(|b| Ok((b, Affiliate::update(c, tenant, id, &input, now)?))))
+            Ok(Affiliate::find(c, tenant, id)
+                .and_then(|b| Affiliate::update(c, tenant, id, &input, now).map(|a| (b, a))))
         })
         .await?;
     match saved {
