@@ -199,10 +199,7 @@ impl Increments {
     /// transaction). The only writer of either table: they always agree.
     pub fn apply(&self, conn: &mut DbConn) -> QueryResult<()> {
         let (hours, days) = self.rows();
-        for (table, key, rows) in [
-            ("stats_hourly", "tenant_id, hour, offer_id, affiliate_id", &hours),
-            ("stats_daily", "tenant_id, day, offer_id, affiliate_id", &days),
-        ] {
+        for (table, key, rows) in [("stats_hourly", HOURLY_KEY, &hours), ("stats_daily", DAILY_KEY, &days)] {
             for chunk in rows.chunks(UPSERT_CHUNK) {
                 let upsert = Upsert { table, key, counters: &COUNTERS, rows: chunk };
                 affnet_db::with_backend!(&mut *conn, |c| upsert.execute(c))?;
@@ -211,6 +208,10 @@ impl Increments {
         Ok(())
     }
 }
+
+/// The key columns of `stats_hourly` and `stats_daily`.
+pub(crate) const HOURLY_KEY: &str = "tenant_id, hour, offer_id, affiliate_id";
+pub(crate) const DAILY_KEY: &str = "tenant_id, day, offer_id, affiliate_id";
 
 /// The most rollup rows one upsert carries (13 parameters each).
 const UPSERT_CHUNK: usize = 64;
@@ -241,7 +242,8 @@ where
     i64: diesel::serialize::ToSql<BigInt, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql(&format!("INSERT INTO {} ({}, {}) VALUES ", self.table, self.key, self.counters.join(", ")));
+        push_insert_head(&mut out, self.table, self.key, self.counters);
+        out.push_sql(" VALUES ");
         for (i, row) in self.rows.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
             for (j, v) in row.iter().enumerate() {
@@ -265,30 +267,54 @@ pub(crate) fn push_add_on_conflict<DB: diesel::backend::Backend>(
     key: &str,
     counters: &[&str],
 ) {
-    out.push_sql(&format!(" ON CONFLICT ({key}) DO UPDATE SET "));
+    out.push_sql(" ON CONFLICT (");
+    out.push_sql(key);
+    out.push_sql(") DO UPDATE SET ");
     for (j, c) in counters.iter().enumerate() {
         if j > 0 {
             out.push_sql(", ");
         }
-        out.push_sql(&format!("{c} = {table}.{c} + excluded.{c}"));
+        for part in [c, " = ", table, ".", c, " + excluded.", c] {
+            out.push_sql(part);
+        }
     }
+}
+
+/// `INSERT INTO <table> (<key>, <counters>)`, pushed piece by piece: a statement's SQL is walked
+/// at every execution (to collect its binds, and to find it in the statement cache), so the
+/// hot paths build no strings for it (`format!` here was ~5 % of the click writer's CPU).
+pub(crate) fn push_insert_head<DB: diesel::backend::Backend>(
+    out: &mut diesel::query_builder::AstPass<'_, '_, DB>,
+    table: &str,
+    key: &str,
+    counters: &[&str],
+) {
+    out.push_sql("INSERT INTO ");
+    out.push_sql(table);
+    out.push_sql(" (");
+    out.push_sql(key);
+    for c in counters {
+        out.push_sql(", ");
+        out.push_sql(c);
+    }
+    out.push_sql(")");
 }
 
 /// PostgreSQL: the upsert of [`Upsert`] with one array per column, `INSERT INTO <table> (…)
 /// SELECT * FROM UNNEST($1::bigint[], …) ON CONFLICT …`: the same SQL whatever the row count,
 /// so it can be one part of a larger statement (the click batch, `click::ClickBatch`).
-/// `then` is pushed between the `SELECT` and `ON CONFLICT` (a `WHERE` that orders it after
-/// another part of the statement).
+/// `key` is the table's key columns, comma-separated; `then` is pushed between the `SELECT` and
+/// `ON CONFLICT` (a `WHERE` that orders it after another part of the statement).
 pub(crate) fn push_upsert_columns<'b>(
     out: &mut diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     table: &str,
-    bucket: &str,
+    key: &str,
     columns: &'b [Vec<i64>; 13],
     then: &str,
 ) -> QueryResult<()> {
     use diesel::sql_types::Array;
-    let key = format!("tenant_id, {bucket}, offer_id, affiliate_id");
-    out.push_sql(&format!("INSERT INTO {table} ({key}, {}) SELECT * FROM UNNEST(", COUNTERS.join(", ")));
+    push_insert_head(out, table, key, &COUNTERS);
+    out.push_sql(" SELECT * FROM UNNEST(");
     for (j, column) in columns.iter().enumerate() {
         if j > 0 {
             out.push_sql(", ");
@@ -296,8 +322,9 @@ pub(crate) fn push_upsert_columns<'b>(
         out.push_bind_param::<Array<BigInt>, _>(column)?;
         out.push_sql("::bigint[]");
     }
-    out.push_sql(&format!(") AS u{then}"));
-    push_add_on_conflict(out, table, &key, &COUNTERS);
+    out.push_sql(") AS u");
+    out.push_sql(then);
+    push_add_on_conflict(out, table, key, &COUNTERS);
     Ok(())
 }
 
