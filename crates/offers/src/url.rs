@@ -9,10 +9,29 @@ use crate::macros::check_template;
 /// room for expanded macros).
 pub const MAX_URL_LEN: usize = 4096;
 
-/// Checks and normalises a URL template for `field`. A value without a scheme is read as
-/// `https://…` (affiliates often paste `www.example.com/...`). `required == false` accepts an
-/// empty value. Returns the value to store.
+/// Checks and normalises a landing-page URL template for `field` (offer, preview and fallback
+/// URLs). A value without a scheme is read as `https://…` (a browser is sent there; advertisers
+/// often paste `www.example.com/...`). `required == false` accepts an empty value. Returns the
+/// value to store.
 pub fn check_url(value: &str, field: &str, required: bool, macros: &[&str], errors: &mut FieldErrors) -> String {
+    check_url_or(value, field, required, macros, "https://", errors)
+}
+
+/// Checks and normalises an affiliate's postback URL template. A value without a scheme is read
+/// as `http://…`, as curl and the affiliate networks' guides do (`www.yourdomainname.com/track?…`
+/// in DESIGN.md must work exactly as written: many affiliate trackers listen on plain HTTP).
+pub fn check_postback_url(value: &str, field: &str, macros: &[&str], errors: &mut FieldErrors) -> String {
+    check_url_or(value, field, true, macros, "http://", errors)
+}
+
+fn check_url_or(
+    value: &str,
+    field: &str,
+    required: bool,
+    macros: &[&str],
+    default_scheme: &str,
+    errors: &mut FieldErrors,
+) -> String {
     let v = value.trim();
     if v.is_empty() {
         if required {
@@ -31,7 +50,7 @@ pub fn check_url(value: &str, field: &str, required: bool, macros: &[&str], erro
         errors.add(field, "only http:// and https:// URLs are allowed");
         return v.to_owned();
     } else {
-        format!("https://{v}")
+        format!("{default_scheme}{v}")
     };
     if with_scheme.chars().any(|c| c.is_whitespace() || c.is_control()) {
         errors.add(field, "a URL cannot contain spaces or control characters");
@@ -78,6 +97,19 @@ mod tests {
         );
         assert_eq!(check("www.shop.example/x?a=1").unwrap(), "https://www.shop.example/x?a=1");
         assert_eq!(check("HTTP://Shop.example:8080/").unwrap(), "HTTP://Shop.example:8080/");
+    }
+
+    #[test]
+    fn a_postback_url_without_a_scheme_is_plain_http() {
+        let mut e = FieldErrors::new();
+        let line = "www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}";
+        let out = check_postback_url(line, "u", crate::macros::POSTBACK_MACROS, &mut e);
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(out, format!("http://{line}"));
+        let kept = check_postback_url("https://t.example/p?x={payout}", "u", crate::macros::POSTBACK_MACROS, &mut e);
+        assert_eq!(kept, "https://t.example/p?x={payout}");
+        assert!(check_postback_url("", "u", crate::macros::POSTBACK_MACROS, &mut e).is_empty());
+        assert!(e.get("u").unwrap().contains("required"));
     }
 
     #[test]

@@ -322,6 +322,22 @@ pub fn process(conn: &mut DbConn, req: &ConversionRequest, memo: &mut Memo) -> Q
     Ok(outcome)
 }
 
+/// The network of `offer` if `token` is its security token (offer ids are unique across the
+/// installation; without the token a caller could write into any network's log).
+fn tenant_of_offer(conn: &mut DbConn, offer: OfferId, token: &str) -> QueryResult<Option<TenantId>> {
+    use affnet_db::schema::offers;
+    let found: Option<(TenantId, String)> = offers::table
+        .filter(offers::id.eq(offer))
+        .select((offers::tenant_id, offers::security_token))
+        .first(conn)
+        .optional()?;
+    Ok(found.filter(|(_, t)| !token.is_empty() && constant_time_eq(token.as_bytes(), t.as_bytes())).map(|(t, _)| t))
+}
+
+/// The parameters of `/aff_lsr` and `/aff_goal` (DESIGN.md, "Advertiser postback").
+const PARAMETERS: [&str; 8] =
+    ["transaction_id", "offer_id", "amount", "adv_sub", "goal_id", "status", "security_token", "a"];
+
 fn parse_id(raw: Option<&str>, reason: Reason, name: &str) -> Result<Option<i64>, Refusal> {
     match raw.filter(|v| !v.is_empty()) {
         None => Ok(None),
@@ -338,10 +354,11 @@ fn parse_id(raw: Option<&str>, reason: Reason, name: &str) -> Result<Option<i64>
 fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mut Memo) -> Result<Outcome, Refusal> {
     let raw_tid = req.param("transaction_id").unwrap_or("");
     seen.transaction_id = raw_tid.to_owned();
+    // Only the parameters we read are checked: others (an integrator's own) are ignored.
     if let Some((k, _)) =
-        req.params.iter().find(|(k, v)| k.chars().any(char::is_control) || v.chars().any(char::is_control))
+        req.params.iter().find(|(k, v)| PARAMETERS.contains(&k.as_str()) && v.chars().any(char::is_control))
     {
-        return refuse(Reason::InvalidParameter, format!("{} contains a control character", truncate(k, 40)));
+        return refuse(Reason::InvalidParameter, format!("{k} contains a control character"));
     }
     if raw_tid.is_empty() {
         return refuse(Reason::MissingTransactionId, "transaction_id is required");
@@ -380,6 +397,11 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     seen.transaction_id = tid_text.clone();
     let click: Option<Click> = clicks::table.find(&tid_text).select(Click::as_select()).first(conn).optional()?;
     let Some(click) = click else {
+        // No click, but the offer named with its security token names the network: the call is
+        // stored where that network sees it (the tracer), so an integrator can find out why.
+        if let Some(offer) = offer_param {
+            seen.tenant = tenant_of_offer(conn, offer, req.param("security_token").unwrap_or(""))?;
+        }
         return refuse(Reason::UnknownTransaction, "no click has this transaction_id");
     };
     let tenant = click.tenant_id;
@@ -600,7 +622,8 @@ impl Conversion {
     }
 
     /// Changes the status (admins and managers), with a note; audited, the rollups moved, and
-    /// postbacks re-enqueued where a postback asks for status changes.
+    /// postbacks enqueued: where a postback asks for status changes, and on the conversion's
+    /// first approval where it fires for approved conversions ([`outbox::Event`]).
     pub fn set_status(
         conn: &mut DbConn,
         tenant: TenantId,
@@ -615,6 +638,11 @@ impl Conversion {
             if old.status == to {
                 return Ok(old);
             }
+            let approved = ConversionStatus::Approved.as_str();
+            let first_approval = to == ConversionStatus::Approved
+                && !StatusChange::of_conversions(conn, tenant, &[id])?
+                    .iter()
+                    .any(|c| c.from_status == approved || c.to_status == approved);
             diesel::update(conversions::table.filter(conversions::tenant_id.eq(tenant)).filter(conversions::id.eq(id)))
                 .set((conversions::status.eq(to), conversions::updated_at.eq(now)))
                 .execute(conn)?;
@@ -645,7 +673,7 @@ impl Conversion {
             subs.apply(conn)?;
             let conversion = Conversion::find(conn, tenant, id)?;
             let offer = Offer::find(conn, tenant, conversion.offer_id).map_err(|_| diesel::result::Error::NotFound)?;
-            outbox::enqueue(conn, &conversion, &click, &offer, outbox::Event::StatusChanged, now)?;
+            outbox::enqueue(conn, &conversion, &click, &offer, outbox::Event::StatusChanged { first_approval }, now)?;
             Ok(conversion)
         })
     }

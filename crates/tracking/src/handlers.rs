@@ -142,27 +142,27 @@ fn click_slot(name: &str) -> Option<(usize, u8)> {
 }
 
 /// One pass over the query string (the click path's hot loop: no map, one allocation per value
-/// kept): per slot, the first non-empty value of its best-ranked alias.
+/// kept): per slot, the first non-empty value of its best-ranked alias. Parameters we do not
+/// know (`utm_*`, a publisher's own) are ignored, whatever they hold: they never cost a click.
 fn parse_click_params(query: &str) -> Result<ClickParams, String> {
     const NAMES: [&str; 9] =
         ["offer_id", "aff_id", "aff_sub", "aff_sub2", "aff_sub3", "aff_sub4", "aff_sub5", "source", "aff_click_id"];
     let mut slots: [(u8, String); 9] = Default::default();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        if has_control(&k) || has_control(&v) {
-            let name: String = k.chars().filter(|c| !c.is_control()).take(40).collect();
-            return Err(format!("{name} contains a control character"));
-        }
         let Some((slot, rank)) = click_slot(&k) else { continue };
+        if has_control(&v) {
+            return Err(format!("{k} contains a control character"));
+        }
+        // Every sub id value as sent, even an alias that loses to another: a longer one is an
+        // error, never silently cut or dropped.
+        if slot >= 2 && v.chars().count() > MAX_SUB_LEN {
+            return Err(format!("{} may be at most {MAX_SUB_LEN} characters", NAMES[slot]));
+        }
         let v = v.trim();
         let (best, value) = &mut slots[slot];
         if !v.is_empty() && (value.is_empty() || rank < *best) {
             *best = rank;
             *value = v.to_owned();
-        }
-    }
-    for (name, (_, v)) in NAMES.iter().zip(&slots).skip(2) {
-        if v.chars().count() > MAX_SUB_LEN {
-            return Err(format!("{name} may be at most {MAX_SUB_LEN} characters"));
         }
     }
     let [offer_id, aff_id, s1, s2, s3, s4, s5, source, aff_click_id] = slots.map(|(_, v)| v);

@@ -4,7 +4,9 @@
 //!
 //! Which postbacks fire: the affiliate's *standard* postbacks for the conversion's offer (and
 //! goal, or any goal), if it has any; otherwise its *global* ones. A postback fires for the
-//! statuses it asks for (approved by default), and for status changes only if it asks.
+//! statuses it asks for (approved by default); when a conversion that was never approved is
+//! approved later (a pending one after review), the postbacks that fire for approved
+//! conversions fire then; any other status change fires only the postbacks that ask for them.
 
 use diesel::prelude::*;
 
@@ -22,14 +24,18 @@ use crate::template::{expand, Encoding};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     Created,
-    StatusChanged,
+    /// `first_approval`: the conversion is approved now and never was before (so the
+    /// affiliate has not been told of an approved conversion yet).
+    StatusChanged {
+        first_approval: bool,
+    },
 }
 
 impl Event {
     pub fn as_str(self) -> &'static str {
         match self {
             Event::Created => "conversion",
-            Event::StatusChanged => "status_change",
+            Event::StatusChanged { .. } => "status_change",
         }
     }
 }

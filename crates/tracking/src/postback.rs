@@ -9,7 +9,7 @@ use affnet_db::schema::postbacks;
 use affnet_db::{AffiliateId, DbConn, FieldErrors, GoalId, Micros, OfferId, TenantId};
 use affnet_offers::macros::{check_body_template, POSTBACK_MACROS};
 use affnet_offers::offer::ConversionStatus;
-use affnet_offers::url::check_url;
+use affnet_offers::url::check_postback_url;
 use affnet_offers::{Affiliate, Goal, Offer, OffersError};
 
 use crate::outbox::Event;
@@ -38,13 +38,23 @@ pub struct Postback {
 }
 
 impl Postback {
+    /// Whether this postback fires for a conversion now in `status` after `event`: on creation
+    /// for the statuses it asks for; on a status change if it asks for status changes, or if
+    /// it fires for approved conversions and this is the conversion's first approval (a pending
+    /// conversion approved after review: "postbacks fire for approved", DESIGN.md).
     pub fn fires_for(&self, status: ConversionStatus, event: Event) -> bool {
         let status_ok = match status {
             ConversionStatus::Approved => self.on_approved,
             ConversionStatus::Pending => self.on_pending,
             ConversionStatus::Rejected => self.on_rejected,
         };
-        status_ok && (event == Event::Created || self.on_status_change)
+        status_ok
+            && match event {
+                Event::Created => true,
+                Event::StatusChanged { first_approval } => {
+                    self.on_status_change || (first_approval && status == ConversionStatus::Approved)
+                }
+            }
     }
 }
 
@@ -103,7 +113,7 @@ struct Valid {
 impl PostbackInput {
     fn validate(&self, conn: &mut DbConn, tenant: TenantId, affiliate: AffiliateId) -> Result<Valid, OffersError> {
         let mut e = FieldErrors::new();
-        let url = check_url(&self.url, "url", true, POSTBACK_MACROS, &mut e);
+        let url = check_postback_url(&self.url, "url", POSTBACK_MACROS, &mut e);
         let method = match self.method.as_deref().map(|m| m.trim().to_ascii_uppercase()) {
             None => "GET",
             Some(m) if m.is_empty() || m == "GET" => "GET",

@@ -169,17 +169,19 @@ impl Fixture {
 
 async fn the_receiver_gets_exactly_the_expanded_url(backend: Backend) {
     let f = Fixture::new(backend).await;
-    // The seed's line, as an affiliate pastes it (no scheme: https).
+    // The seed's line, as an affiliate pastes it (no scheme: plain HTTP, as curl reads it).
     let seed = f.postback(
         "www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}",
         |i| i.enabled = false,
     );
     assert_eq!(
         seed.url,
-        "https://www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}"
+        "http://www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}"
     );
+    // The same line pointed at the local receiver, also without a scheme: it is fired over HTTP.
     let template = "/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}";
-    f.postback(&format!("{}{template}", f.rx.base), |_| {});
+    let host = f.rx.base.strip_prefix("http://").expect("the receiver listens on http");
+    f.postback(&format!("{host}{template}"), |_| {});
     let tid = f.convert().await;
     assert_eq!(f.worker(|_| {}).run_once().await.unwrap(), 1);
     let seen = f.rx.seen.lock().unwrap().clone();

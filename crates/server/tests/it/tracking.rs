@@ -182,6 +182,8 @@ async fn bad_clicks_get_a_clear_answer_and_record_nothing(backend: Backend) {
         (format!("offer_id={o}&aff_id=-4"), 400, "aff_id must be a positive whole number"),
         (format!("offer_id={o}&aff_id={a}&aff_sub={long}"), 400, "aff_sub may be at most 500 characters"),
         (format!("offer_id={o}&aff_id={a}&sub5={long}"), 400, "aff_sub5 may be at most 500 characters"),
+        (format!("offer_id={o}&aff_id={a}&aff_sub=x&sub1={long}"), 400, "aff_sub may be at most 500 characters"),
+        (format!("offer_id={o}&aff_id={a}&source={}%20", "s".repeat(500)), 400, "source may be at most 500"),
         (format!("offer_id={o}&aff_id={a}&aff_sub=x%00y"), 400, "aff_sub contains a control character"),
         (format!("offer_id=999999&aff_id={a}"), 404, "This link does not lead to an offer."),
         (format!("offer_id={o}&aff_id=999999"), 403, "This tracking link is not active for this offer."),
@@ -196,6 +198,12 @@ async fn bad_clicks_get_a_clear_answer_and_record_nothing(backend: Backend) {
     let ok = "y".repeat(500);
     assert_eq!(f.get(&format!("/aff_c?offer_id={o}&aff_id={a}&aff_sub={ok}")).await.0, 302);
     assert_eq!(f.clicks(), 1);
+    // Parameters we do not know are ignored, whatever they hold: a publisher's own never costs
+    // a click.
+    let (s, _, loc) = f.get(&format!("/aff_c?offer_id={o}&aff_id={a}&utm_term=a%0Ab&x%00=1&aff_sub=kept")).await;
+    assert_eq!(s, 302);
+    assert!(loc.unwrap().contains("s=kept"));
+    assert_eq!(f.clicks(), 2);
     f.app.stop().await;
 }
 
@@ -356,8 +364,8 @@ async fn bad_conversions_are_refused_with_a_stored_reason_and_change_nothing(bac
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!((v["success"].as_bool(), v["err_msg"].as_str()), (Some(false), Some("invalid_transaction_id")));
     // Still convertible afterwards (the id in capitals is the same click): nothing was
-    // half-recorded.
-    assert_eq!(f.get(&f.lsr(&tid.to_ascii_uppercase(), "&amount=1")).await.0, 200);
+    // half-recorded. A parameter we do not read is ignored, whatever it holds.
+    assert_eq!(f.get(&f.lsr(&tid.to_ascii_uppercase(), "&amount=1&note=x%0Ay")).await.0, 200);
     let last: String = f.count(|c| {
         conversion_attempts::table
             .order(conversion_attempts::id.desc())
@@ -586,6 +594,93 @@ async fn postback_jobs_are_enqueued_with_the_conversion(backend: Backend) {
     f.app.stop().await;
 }
 
+async fn a_pending_conversion_fires_the_approved_postback_when_first_approved(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let now = f.app.clock.now();
+    // A global postback with the defaults: approved conversions, no status changes.
+    f.count(|c| {
+        diesel::insert_into(postbacks::table)
+            .values((
+                postbacks::tenant_id.eq(f.tenant),
+                postbacks::affiliate_id.eq(f.aff),
+                postbacks::url.eq("https://g.example/pb?t={transaction_id}&st={status}"),
+                postbacks::method.eq("GET"),
+                postbacks::on_approved.eq(true),
+                postbacks::on_pending.eq(false),
+                postbacks::on_rejected.eq(false),
+                postbacks::on_status_change.eq(false),
+                postbacks::enabled.eq(true),
+                postbacks::created_at.eq(now),
+                postbacks::updated_at.eq(now),
+            ))
+            .execute(c)
+    });
+    let tid = f.click().await;
+    assert_eq!(f.get(&f.lsr(&tid, "&status=pending")).await.0, 200);
+    let jobs = || -> Vec<(String, String)> {
+        f.count(|c| {
+            postback_jobs::table
+                .order(postback_jobs::id.asc())
+                .select((postback_jobs::event, postback_jobs::url))
+                .load(c)
+        })
+    };
+    assert_eq!(jobs(), [], "a pending conversion fires nothing by default");
+    let id: affnet_db::ConversionId = f.count(|c| conversions::table.select(conversions::id).first(c));
+    let set = |to: affnet_offers::ConversionStatus, at: i64| {
+        affnet_tracking::conversion::Conversion::set_status(
+            &mut f.app.pool.get().unwrap(),
+            f.tenant,
+            id,
+            to,
+            "",
+            None,
+            Micros(now.0 + at),
+        )
+        .unwrap()
+    };
+    use affnet_offers::ConversionStatus::{Approved, Rejected};
+    assert_eq!(set(Approved, 1).status, Approved);
+    let fired = [("status_change".to_owned(), format!("https://g.example/pb?t={tid}&st=approved"))];
+    assert_eq!(jobs(), fired, "its first approval fires the approved postback");
+    // Later changes fire only postbacks that ask for status changes: a reversal and a second
+    // approval tell this one nothing new.
+    set(Rejected, 2);
+    set(Approved, 3);
+    assert_eq!(jobs(), fired);
+    f.app.stop().await;
+}
+
+/// A call naming no click of ours is stored with its reason either way; with the offer and its
+/// security token it is stored for that offer's network, whose tracer then shows it.
+async fn an_unknown_transaction_with_the_offer_and_its_token_is_shown_to_that_network(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let (o, token) = (f.offer.id, f.offer.security_token.clone());
+    let unknown = "0123456789abcdef0123456789abcdef";
+    for (query, status) in [
+        (format!("transaction_id={unknown}&offer_id={o}&security_token={token}&amount=5"), 404),
+        (format!("transaction_id={unknown}&offer_id={o}&security_token=guess"), 404),
+        (format!("transaction_id={unknown}&offer_id={o}"), 404),
+        (format!("transaction_id={unknown}&security_token={token}"), 404),
+    ] {
+        let (s, body, _) = f.get(&format!("/aff_lsr?{query}")).await;
+        assert_eq!((s, body.as_str()), (status, "success=false; err_msg=unknown_transaction;"), "{query}");
+    }
+    assert_eq!(f.attempts().len(), 4, "every call is stored");
+    let trace = affnet_tracking::listing::trace(&mut f.app.pool.get().unwrap(), f.tenant, unknown).unwrap();
+    assert!(trace.click.is_none());
+    let seen: Vec<(&str, &str, Option<OfferId>)> =
+        trace.attempts.iter().map(|a| (a.outcome.as_str(), a.reason.as_str(), a.offer_id)).collect();
+    assert_eq!(seen, [("refused", "unknown_transaction", Some(o))], "only the call with the offer's token");
+    assert_eq!(
+        trace.attempts[0].raw_query,
+        format!("transaction_id={unknown}&offer_id={o}&security_token=***&amount=5"),
+        "stored with its token masked"
+    );
+    assert_eq!(f.conversions(), 0);
+    f.app.stop().await;
+}
+
 crate::on_both_backends!(
     a_click_is_recorded_then_redirected_with_macros_encoded,
     bad_clicks_get_a_clear_answer_and_record_nothing,
@@ -600,4 +695,6 @@ crate::on_both_backends!(
     parallel_conversions_of_one_click_record_exactly_one,
     post_bodies_and_status_changes_are_handled,
     postback_jobs_are_enqueued_with_the_conversion,
+    a_pending_conversion_fires_the_approved_postback_when_first_approved,
+    an_unknown_transaction_with_the_offer_and_its_token_is_shown_to_that_network,
 );
