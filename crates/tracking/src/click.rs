@@ -133,6 +133,8 @@ pub fn write_clicks(conn: &mut DbConn, jobs: &[ClickJob]) -> QueryResult<()> {
 /// The most clicks one INSERT carries (16 parameters each: 1,024 on SQLite, whose limit is
 /// 32,766).
 const INSERT_CHUNK: usize = 64;
+// `insert_clicks_sqlite` has an `InsertClicks` for every count up to 64.
+const _: () = assert!(INSERT_CHUNK <= 64);
 
 /// SQLite: one `INSERT … VALUES (?, …), …` of `ROWS` clicks (at most [`INSERT_CHUNK`]). Like
 /// [`InsertClickColumns`], a diesel query whose prepared statement the connection caches, so
@@ -174,6 +176,12 @@ impl<const ROWS: usize> diesel::query_builder::QueryFragment<diesel::sqlite::Sql
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
     ) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Text};
+        if self.0.len() != ROWS {
+            // The statement is cached by its type: its SQL must hold exactly ROWS rows.
+            return Err(diesel::result::Error::QueryBuilderError(
+                format!("{} clicks in an INSERT of {ROWS}", self.0.len()).into(),
+            ));
+        }
         out.push_sql(INSERT_HEAD);
         out.push_sql("VALUES ");
         for (i, r) in self.0.iter().enumerate() {

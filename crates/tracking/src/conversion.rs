@@ -643,9 +643,21 @@ impl Conversion {
                 && !StatusChange::of_conversions(conn, tenant, &[id])?
                     .iter()
                     .any(|c| c.from_status == approved || c.to_status == approved);
-            diesel::update(conversions::table.filter(conversions::tenant_id.eq(tenant)).filter(conversions::id.eq(id)))
-                .set((conversions::status.eq(to), conversions::updated_at.eq(now)))
-                .execute(conn)?;
+            // Only from the status read above: on PostgreSQL a concurrent change of the same
+            // conversion (a double click, a retried API call) waits for this row's lock and then
+            // finds it moved, so it changes nothing (no second history row, rollup move or
+            // postback) and returns the row as it is.
+            let changed = diesel::update(
+                conversions::table
+                    .filter(conversions::tenant_id.eq(tenant))
+                    .filter(conversions::id.eq(id))
+                    .filter(conversions::status.eq(old.status)),
+            )
+            .set((conversions::status.eq(to), conversions::updated_at.eq(now)))
+            .execute(conn)?;
+            if changed == 0 {
+                return Conversion::find(conn, tenant, id);
+            }
             diesel::insert_into(conversion_status_changes::table)
                 .values((
                     conversion_status_changes::tenant_id.eq(tenant),

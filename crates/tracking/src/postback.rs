@@ -96,7 +96,8 @@ pub struct PostbackInput {
     pub on_pending: bool,
     #[serde(default)]
     pub on_rejected: bool,
-    /// Fire again when the network changes the conversion's status.
+    /// Fire on every later status change (a conversion's first approval fires `on_approved`
+    /// postbacks without it).
     #[serde(default)]
     pub on_status_change: bool,
     #[serde(default = "yes")]

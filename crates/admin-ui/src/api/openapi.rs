@@ -359,7 +359,7 @@ fn tracking_schemas() -> Value {
             "on_approved": { "type": "boolean", "default": true },
             "on_pending": { "type": "boolean", "default": false },
             "on_rejected": { "type": "boolean", "default": false },
-            "on_status_change": { "type": "boolean", "default": false, "description": "Fire again when the network changes the conversion's status." },
+            "on_status_change": { "type": "boolean", "default": false, "description": "Fire on every later status change of the conversion (a pending conversion's first approval fires the postbacks that fire for approved conversions in any case)." },
             "enabled": { "type": "boolean", "default": true },
         }), &["url"]),
         "TestFireInput": input(json!({

@@ -627,10 +627,11 @@ async fn a_pending_conversion_fires_the_approved_postback_when_first_approved(ba
     };
     assert_eq!(jobs(), [], "a pending conversion fires nothing by default");
     let id: affnet_db::ConversionId = f.count(|c| conversions::table.select(conversions::id).first(c));
+    let (pool, tenant) = (f.app.pool.clone(), f.tenant);
     let set = |to: affnet_offers::ConversionStatus, at: i64| {
         affnet_tracking::conversion::Conversion::set_status(
-            &mut f.app.pool.get().unwrap(),
-            f.tenant,
+            &mut pool.get().unwrap(),
+            tenant,
             id,
             to,
             "",
@@ -640,9 +641,21 @@ async fn a_pending_conversion_fires_the_approved_postback_when_first_approved(ba
         .unwrap()
     };
     use affnet_offers::ConversionStatus::{Approved, Rejected};
-    assert_eq!(set(Approved, 1).status, Approved);
+    // Approved by several people at once (a double click, a retried API call): one change.
+    let barrier = std::sync::Barrier::new(6);
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                barrier.wait();
+                assert_eq!(set(Approved, 1).status, Approved);
+            });
+        }
+    });
     let fired = [("status_change".to_owned(), format!("https://g.example/pb?t={tid}&st=approved"))];
-    assert_eq!(jobs(), fired, "its first approval fires the approved postback");
+    assert_eq!(jobs(), fired, "its first approval fires the approved postback, once");
+    let changes: i64 = f.count(|c| affnet_db::schema::conversion_status_changes::table.count().get_result(c));
+    assert_eq!(changes, 1);
+    assert_eq!(f.rollup(), (1, 0, 1, 0, 250), "the rollups moved once");
     // Later changes fire only postbacks that ask for status changes: a reversal and a second
     // approval tell this one nothing new.
     set(Rejected, 2);
