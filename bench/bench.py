@@ -153,12 +153,12 @@ def bench_reports(db, env, base, api, token, adv, aff, offer):
     t0 = time.time()
     if db.backend == "sqlite":
         gen = ("WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < %d) "
-               "INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, created_at) "
-               "SELECT printf('b%%031x', x), 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
+               "INSERT INTO clicks (id, seq, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, created_at) "
+               "SELECT printf('b%%031x', x), x, 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
                "%d - (x * %d) %% %d FROM g" % (n, offers[0], affs[0], adv, now, span // n, span))
     else:
-        gen = ("INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, created_at) "
-               "SELECT 'b' || lpad(to_hex(x), 31, '0'), 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
+        gen = ("INSERT INTO clicks (id, seq, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, created_at) "
+               "SELECT 'b' || lpad(to_hex(x), 31, '0'), x, 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
                "%d - (x::bigint * %d) %% %d FROM generate_series(1, %d) AS x" % (offers[0], affs[0], adv, now, span // n, span, n))
     db.query(gen)
     db.query(

@@ -194,6 +194,7 @@ diesel::table! {
 diesel::table! {
     clicks (id) {
         id -> Text,
+        seq -> BigInt,
         tenant_id -> BigInt,
         offer_id -> BigInt,
         affiliate_id -> BigInt,
@@ -229,6 +230,7 @@ diesel::table! {
         id -> BigInt,
         tenant_id -> BigInt,
         click_id -> Text,
+        click_seq -> BigInt,
         offer_id -> BigInt,
         affiliate_id -> BigInt,
         advertiser_id -> BigInt,
@@ -491,7 +493,6 @@ diesel::joinable!(goals -> offers (offer_id));
 diesel::joinable!(offer_access -> offers (offer_id));
 diesel::joinable!(offer_access -> affiliates (affiliate_id));
 diesel::joinable!(payout_overrides -> offers (offer_id));
-diesel::joinable!(conversions -> clicks (click_id));
 diesel::joinable!(postback_jobs -> conversions (conversion_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,

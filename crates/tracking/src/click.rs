@@ -8,12 +8,17 @@ use affnet_db::{AdvertiserId, AffiliateId, DbConn, Micros, OfferId, TenantId};
 
 use crate::recorder::BatchWriter;
 use crate::rollup::{hour_of, Delta, Increments, Key};
+use crate::transaction_id::SequenceKeys;
+use crate::TransactionId;
 
-/// A click to record. `id` is the transaction id (32 hex characters).
+/// A click to record. `id` is the transaction id (32 hex characters), `seq` its sequence key
+/// ([`TransactionId::seq`]; negative for clicks recorded before keys existed).
 #[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = clicks)]
 pub struct Click {
     pub id: String,
+    #[serde(skip)]
+    pub seq: i64,
     #[serde(skip)]
     pub tenant_id: TenantId,
     pub offer_id: OfferId,
@@ -78,10 +83,72 @@ pub struct ClickWriter {
 }
 
 impl ClickWriter {
-    pub fn new(db: crate::WriterConn) -> Self {
-        Self { db }
+    /// On SQLite, where the sequence key is the primary key, first makes `keys` start above
+    /// every stored one ([`SequenceKeys::advance_past`]: a restart after the clock stepped back
+    /// must not repeat one).
+    pub fn new(mut db: crate::WriterConn, keys: &SequenceKeys) -> QueryResult<Self> {
+        if let DbConn::Sqlite(c) = &mut db.conn {
+            let max: Option<i64> = clicks::table.select(diesel::dsl::max(clicks::seq)).first(c)?;
+            keys.advance_past(max.unwrap_or(0));
+        }
+        Ok(Self { db })
     }
 }
+
+impl Click {
+    /// The click named by `tid` (of any tenant: the id names it; the conversion endpoint).
+    pub fn find(conn: &mut DbConn, tid: TransactionId) -> QueryResult<Option<Click>> {
+        Self::find_where(conn, None, tid)
+    }
+
+    /// The tenant's click named by `tid`.
+    pub fn find_for(conn: &mut DbConn, tenant: TenantId, tid: TransactionId) -> QueryResult<Option<Click>> {
+        Self::find_where(conn, Some(tenant), tid)
+    }
+
+    /// The tenant's click with sequence key `seq` and id `id` (as a conversion records them).
+    pub fn by_key(conn: &mut DbConn, tenant: TenantId, seq: i64, id: &str) -> QueryResult<Click> {
+        clicks::table
+            .filter(clicks::tenant_id.eq(tenant))
+            .filter(clicks::seq.eq(seq))
+            .filter(clicks::id.eq(id))
+            .select(Click::as_select())
+            .first(conn)
+    }
+
+    /// By sequence key and id (the primary key on SQLite; the id on PostgreSQL), then, for
+    /// clicks recorded before sequence keys, by id among the negative keys (a partial index on
+    /// SQLite).
+    fn find_where(conn: &mut DbConn, tenant: Option<TenantId>, tid: TransactionId) -> QueryResult<Option<Click>> {
+        match lookup(tenant, tid, false).first(conn).optional()? {
+            Some(click) => Ok(Some(click)),
+            None => lookup(tenant, tid, true).first(conn).optional(),
+        }
+    }
+}
+
+/// The click named by `tid`: by sequence key and id, or (`before_keys`) by id among the clicks
+/// recorded before sequence keys.
+fn lookup(
+    tenant: Option<TenantId>,
+    tid: TransactionId,
+    before_keys: bool,
+) -> diesel::dsl::Select<clicks::BoxedQuery<'static, Db>, diesel::dsl::AsSelect<Click, Db>> {
+    let mut q = clicks::table.filter(clicks::id.eq(tid.to_string())).into_boxed::<Db>();
+    q = if before_keys {
+        // A literal, not a bound value: SQLite uses a partial index only for a query that states
+        // its condition (and this build's plans never depend on bound values: QPSG).
+        q.filter(clicks::seq.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>("0")))
+    } else {
+        q.filter(clicks::seq.eq(tid.seq()))
+    };
+    if let Some(t) = tenant {
+        q = q.filter(clicks::tenant_id.eq(t));
+    }
+    q.select(Click::as_select())
+}
+
+type Db = <DbConn as diesel::Connection>::Backend;
 
 /// The rollup row a click counts in.
 fn rollup_key(c: &Click) -> Key {
@@ -130,7 +197,7 @@ pub fn write_clicks(conn: &mut DbConn, jobs: &[ClickJob]) -> QueryResult<()> {
     increments.apply(conn)
 }
 
-/// The most clicks one INSERT carries (16 parameters each: 1,024 on SQLite, whose limit is
+/// The most clicks one INSERT carries (17 parameters each: 1,088 on SQLite, whose limit is
 /// 32,766).
 const INSERT_CHUNK: usize = 64;
 // `insert_clicks_sqlite` has an `InsertClicks` for every count up to 64.
@@ -166,7 +233,7 @@ fn insert_clicks_sqlite(conn: &mut diesel::SqliteConnection, rows: &[&Click]) ->
               33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64)
 }
 
-const INSERT_HEAD: &str = "INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, \
+const INSERT_HEAD: &str = "INSERT INTO clicks (id, seq, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, \
                            aff_sub2, aff_sub3, aff_sub4, aff_sub5, source, aff_click_id, ip, user_agent, referrer, \
                            created_at) ";
 
@@ -187,7 +254,7 @@ impl<const ROWS: usize> diesel::query_builder::QueryFragment<diesel::sqlite::Sql
         for (i, r) in self.0.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
             out.push_bind_param::<Text, _>(&r.id)?;
-            for v in [&r.tenant_id.0, &r.offer_id.0, &r.affiliate_id.0, &r.advertiser_id.0] {
+            for v in [&r.seq, &r.tenant_id.0, &r.offer_id.0, &r.affiliate_id.0, &r.advertiser_id.0] {
                 out.push_sql(", ");
                 out.push_bind_param::<BigInt, _>(v)?;
             }
@@ -219,8 +286,8 @@ impl<const ROWS: usize> diesel::query_builder::QueryFragment<diesel::sqlite::Sql
 struct InsertClickColumns<'a> {
     /// id, aff_sub … aff_sub5, source, aff_click_id, ip, user_agent, referrer.
     texts: [Vec<&'a str>; 11],
-    /// tenant_id, offer_id, affiliate_id, advertiser_id, created_at.
-    ints: [Vec<i64>; 5],
+    /// seq, tenant_id, offer_id, affiliate_id, advertiser_id, created_at.
+    ints: [Vec<i64>; 6],
 }
 
 impl<'a> InsertClickColumns<'a> {
@@ -242,6 +309,7 @@ impl<'a> InsertClickColumns<'a> {
                 text(|c| &c.referrer),
             ],
             ints: [
+                int(|c| c.seq),
                 int(|c| c.tenant_id.0),
                 int(|c| c.offer_id.0),
                 int(|c| c.affiliate_id.0),
@@ -264,12 +332,12 @@ impl<'a> InsertClickColumns<'a> {
     fn push<'b>(&'b self, out: &mut diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Text};
         let [id, subs @ ..] = &self.texts;
-        let [tenant, offer, affiliate, advertiser, created_at] = &self.ints;
+        let [seq, tenant, offer, affiliate, advertiser, created_at] = &self.ints;
         out.push_sql(INSERT_HEAD);
         out.push_sql("SELECT * FROM UNNEST(");
         out.push_bind_param::<Array<Text>, _>(id)?;
         out.push_sql("::text[]");
-        for ints in [tenant, offer, affiliate, advertiser] {
+        for ints in [seq, tenant, offer, affiliate, advertiser] {
             out.push_sql(", ");
             out.push_bind_param::<Array<BigInt>, _>(ints)?;
             out.push_sql("::bigint[]");
@@ -401,6 +469,50 @@ impl BatchWriter for ClickWriter {
                     })
                     .collect()
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// The lookups use the primary key, and for clicks recorded before sequence keys the
+    /// partial index on their ids: never a scan of the clicks table (an unknown transaction id
+    /// takes both lookups). Checked on the SQL diesel sends, with SQLite's query plan.
+    #[test]
+    fn lookups_by_transaction_id_never_scan_the_clicks() {
+        let db = affnet_db::testing::TestDb::new(affnet_db::Backend::Sqlite);
+        let mut conn = db.url.connect().unwrap();
+        let sent = Arc::new(Mutex::new(Vec::<String>::new()));
+        let DbConn::Sqlite(c) = &mut conn else { unreachable!() };
+        let log = sent.clone();
+        c.set_instrumentation(move |event: diesel::connection::InstrumentationEvent<'_>| {
+            if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
+                log.lock().unwrap().push(query.to_string());
+            }
+        });
+        let unknown = TransactionId::parse("0190a1b2c3d4e5f60718293a4b5c6d7e").unwrap();
+        assert_eq!(Click::find(&mut conn, unknown).unwrap(), None);
+        let sent = sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        #[derive(QueryableByName)]
+        struct Plan {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        for (sql, expected) in sent.iter().zip(["USING INTEGER PRIMARY KEY", "USING INDEX clicks_before_seq"]) {
+            // The statement with its parameters as literals (the id, then the key if any).
+            let text =
+                sql.split(" -- binds").next().unwrap().replacen('?', &format!("'{unknown}'"), 1).replacen('?', "1", 1);
+            let DbConn::Sqlite(c) = &mut conn else { unreachable!() };
+            let plan: Vec<Plan> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {text}")).load(c).unwrap();
+            assert!(
+                plan.iter().any(|p| p.detail.contains(expected)),
+                "{text}: {:?}",
+                plan.iter().map(|p| &p.detail).collect::<Vec<_>>()
+            );
         }
     }
 }

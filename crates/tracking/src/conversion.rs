@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use diesel::prelude::*;
 
-use affnet_db::schema::{clicks, conversion_attempts, conversion_status_changes, conversions};
+use affnet_db::schema::{conversion_attempts, conversion_status_changes, conversions};
 use affnet_db::{
     AdvertiserId, AffiliateId, ConversionId, Currency, DbConn, GoalId, Micros, Money, OfferId, TenantId, UserId,
 };
@@ -163,6 +163,9 @@ pub struct Conversion {
     #[serde(skip)]
     pub tenant_id: TenantId,
     pub click_id: String,
+    /// The click's sequence key (with `click_id`, how the click is found).
+    #[serde(skip)]
+    pub click_seq: i64,
     pub offer_id: OfferId,
     pub affiliate_id: AffiliateId,
     pub advertiser_id: AdvertiserId,
@@ -395,8 +398,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
 
     let tid_text = tid.to_string();
     seen.transaction_id = tid_text.clone();
-    let click: Option<Click> = clicks::table.find(&tid_text).select(Click::as_select()).first(conn).optional()?;
-    let Some(click) = click else {
+    let Some(click) = Click::find(conn, tid)? else {
         // No click, but the offer named with its security token names the network: the call is
         // stored where that network sees it (the tracer), so an integrator can find out why.
         if let Some(offer) = offer_param {
@@ -497,6 +499,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
             (
                 conversions::tenant_id.eq(tenant),
                 conversions::click_id.eq(&tid_text),
+                conversions::click_seq.eq(click.seq),
                 conversions::offer_id.eq(offer.id),
                 conversions::affiliate_id.eq(click.affiliate_id),
                 conversions::advertiser_id.eq(click.advertiser_id),
@@ -545,6 +548,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
         id,
         tenant_id: tenant,
         click_id: tid_text.clone(),
+        click_seq: click.seq,
         offer_id: offer.id,
         affiliate_id: click.affiliate_id,
         advertiser_id: click.advertiser_id,
@@ -678,7 +682,7 @@ impl Conversion {
             inc.add(key, from);
             inc.add(key, into);
             inc.apply(conn)?;
-            let click: Click = clicks::table.find(&old.click_id).select(Click::as_select()).first(conn)?;
+            let click = Click::by_key(conn, tenant, old.click_seq, &old.click_id)?;
             let mut subs = SubIncrements::default();
             subs.add(&click, key.hour, old.offer_id, old.affiliate_id, from);
             subs.add(&click, key.hour, old.offer_id, old.affiliate_id, into);

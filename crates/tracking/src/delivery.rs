@@ -1004,6 +1004,7 @@ pub fn sample(
 ) -> (crate::conversion::Conversion, crate::click::Click) {
     let click = crate::click::Click {
         id: "0190a1b2c3d4e5f60718293a4b5c6d7e".into(),
+        seq: 0x0190_a1b2_c3d4_e5f6,
         tenant_id: offer.tenant_id,
         offer_id: offer.id,
         affiliate_id: affiliate,
@@ -1024,6 +1025,7 @@ pub fn sample(
         id: affnet_db::ConversionId(0),
         tenant_id: offer.tenant_id,
         click_id: click.id.clone(),
+        click_seq: click.seq,
         offer_id: offer.id,
         affiliate_id: affiliate,
         advertiser_id: offer.advertiser_id,
@@ -1075,10 +1077,7 @@ pub fn test_fire_request(
             if conv.affiliate_id != postback.affiliate_id {
                 return Err(OffersError::NotFound);
             }
-            let click: crate::click::Click = affnet_db::schema::clicks::table
-                .find(&conv.click_id)
-                .select(crate::click::Click::as_select())
-                .first(conn)?;
+            let click = crate::click::Click::by_key(conn, tenant, conv.click_seq, &conv.click_id)?;
             let offer = Offer::find(conn, tenant, conv.offer_id)?;
             (conv, click, offer)
         }

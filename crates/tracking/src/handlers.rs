@@ -16,12 +16,13 @@ use crate::click::{Click, ClickJob, ClickRefusal, ClickRejection, ClickWriter};
 use crate::conversion::{ConversionRequest, ConversionWriter, Outcome, MAX_SUB_LEN};
 use crate::recorder::GroupCommit;
 use crate::template::{expand, Encoding};
-use crate::TransactionId;
 
 /// What the tracking handlers share.
 pub struct Tracking {
     pub pool: DbPool,
     pub clicks: GroupCommit<ClickWriter>,
+    /// The clicks' transaction ids (their sequence keys strictly increase).
+    pub keys: Arc<crate::transaction_id::SequenceKeys>,
     /// One writer on SQLite (one writer at a time anyway); several on PostgreSQL, each call
     /// routed by its transaction id so that calls for one click meet in one writer.
     pub conversions: Vec<GroupCommit<ConversionWriter>>,
@@ -281,7 +282,9 @@ async fn follow_link(req: HttpRequest, t: web::Data<Tracking>, record: bool) -> 
     if !record {
         return redirect(&expand(&offer.offer_url, Encoding::Url, |n| landing_value(n, &offer, aff_id, &p, "", &ip)));
     }
-    let tid = TransactionId::generate(now.unix_millis(), &mut rand::thread_rng()).to_string();
+    let tid = t.keys.next(now.unix_millis(), &mut rand::thread_rng());
+    let seq = tid.seq();
+    let tid = tid.to_string();
     let location = expand(&offer.offer_url, Encoding::Url, |n| landing_value(n, &offer, aff_id, &p, &tid, &ip));
     let Ok(location) = HeaderValue::from_str(&location) else {
         // Checked before recording: a click is stored only when its redirect can be sent.
@@ -291,6 +294,7 @@ async fn follow_link(req: HttpRequest, t: web::Data<Tracking>, record: bool) -> 
     let ClickParams { subs: [aff_sub, aff_sub2, aff_sub3, aff_sub4, aff_sub5], source, aff_click_id, .. } = p;
     let row = Click {
         id: tid,
+        seq,
         tenant_id: tenant,
         offer_id,
         affiliate_id: aff_id,
@@ -445,9 +449,11 @@ pub fn start(
         affnet_db::Backend::Sqlite => (1, 1),
         affnet_db::Backend::Postgres => (1, 4),
     };
+    let keys = Arc::new(crate::transaction_id::SequenceKeys::default());
     let mut click_conns = Vec::with_capacity(click_writers);
     for _ in 0..click_writers {
-        click_conns.push(ClickWriter::new(crate::WriterConn::open(url).map_err(|e| e.to_string())?));
+        let conn = crate::WriterConn::open(url).map_err(|e| e.to_string())?;
+        click_conns.push(ClickWriter::new(conn, &keys).map_err(|e| format!("click writer: {e}"))?);
     }
     let (clicks, mut handles) =
         GroupCommit::start_many("click-writer", click_conns, 4096, 512).map_err(|e| e.to_string())?;
@@ -463,6 +469,7 @@ pub fn start(
     let tracking = Tracking {
         pool,
         clicks,
+        keys,
         conversions,
         cache: Cache::new(cache_ttl),
         clock,

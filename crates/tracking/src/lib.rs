@@ -22,7 +22,7 @@ pub mod template;
 pub mod transaction_id;
 
 pub use handlers::{configure, Tracking};
-pub use transaction_id::TransactionId;
+pub use transaction_id::{SequenceKeys, TransactionId};
 
 pub use affnet_db::write_tx;
 

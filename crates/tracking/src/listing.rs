@@ -91,12 +91,19 @@ pub struct ConversionRow {
     pub click_at: Micros,
 }
 
+/// A conversion's click: by sequence key and id (the clicks table's primary key on SQLite;
+/// the id, its primary key, on PostgreSQL).
+#[diesel::dsl::auto_type]
+fn click_of_conversion() -> _ {
+    clicks::table.on(clicks::seq.eq(conversions::click_seq).and(clicks::id.eq(conversions::click_id)))
+}
+
 /// The tenant's conversions joined to their clicks, narrowed by `f`.
 macro_rules! conversions_query {
     ($tenant:expr, $f:expr) => {{
         let (tenant, f): (TenantId, &Filter) = ($tenant, $f);
         let mut q = conversions::table
-            .inner_join(clicks::table)
+            .inner_join(click_of_conversion())
             .filter(conversions::tenant_id.eq(tenant))
             .filter(clicks::tenant_id.eq(tenant))
             .into_boxed::<Db>();
@@ -140,7 +147,7 @@ pub fn count_conversions(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> Que
 /// Conversion `id` of the tenant with its click's sub ids.
 pub fn conversion_row(conn: &mut DbConn, tenant: TenantId, id: ConversionId) -> QueryResult<ConversionRow> {
     let r: (Conversion, (String, String, String, Micros)) = conversions::table
-        .inner_join(clicks::table)
+        .inner_join(click_of_conversion())
         .filter(conversions::tenant_id.eq(tenant))
         .filter(clicks::tenant_id.eq(tenant))
         .filter(conversions::id.eq(id))
@@ -300,12 +307,10 @@ pub struct Trace {
 /// postback job and delivery attempt. A transaction id of another tenant shows nothing.
 pub fn trace(conn: &mut DbConn, tenant: TenantId, transaction_id: &str) -> QueryResult<Trace> {
     let tid = transaction_id.trim().to_ascii_lowercase();
-    let click: Option<Click> = clicks::table
-        .filter(clicks::tenant_id.eq(tenant))
-        .filter(clicks::id.eq(&tid))
-        .select(Click::as_select())
-        .first(conn)
-        .optional()?;
+    let click = match crate::TransactionId::parse(&tid) {
+        Ok(parsed) => Click::find_for(conn, tenant, parsed)?,
+        Err(_) => None,
+    };
     let attempts: Vec<Attempt> = conversion_attempts::table
         .filter(conversion_attempts::tenant_id.eq(tenant))
         .filter(conversion_attempts::transaction_id.eq(&tid))

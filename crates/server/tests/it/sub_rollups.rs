@@ -86,8 +86,12 @@ impl Net {
     /// already), written by the click writer's own function (clicks and `stats_hourly`).
     fn late_click(&self, at: i64, offer: &Offer, aff: i64, aff_sub: &str) {
         let n: i64 = clicks::table.count().get_result(&mut self.conn()).unwrap();
+        // A transaction id of the layout `TransactionId::next` makes: millisecond, sequence,
+        // random bits.
+        let seq = ((at / 1000) << 16) | (n + 1);
         let click = Click {
-            id: format!("{:012x}{:020x}", at / 1000, n + 1),
+            id: format!("{seq:016x}{:016x}", 0x5eed_u64),
+            seq,
             tenant_id: self.tenant,
             offer_id: offer.id,
             affiliate_id: AffiliateId(aff),
@@ -185,7 +189,7 @@ fn from_raw_rows(conn: &mut affnet_db::DbConn, q: &Query) -> Table {
         t.entry((value(c, q.group), currency[&c.offer_id].clone())).or_default().0 += 1;
     }
     let raw: Vec<(Conversion, Click)> = conversions::table
-        .inner_join(clicks::table)
+        .inner_join(clicks::table.on(clicks::seq.eq(conversions::click_seq).and(clicks::id.eq(conversions::click_id))))
         .filter(conversions::tenant_id.eq(q.tenant))
         .filter(conversions::created_at.ge(q.from))
         .filter(conversions::created_at.lt(q.to))

@@ -694,6 +694,70 @@ async fn an_unknown_transaction_with_the_offer_and_its_token_is_shown_to_that_ne
     f.app.stop().await;
 }
 
+/// Migration 13 keys clicks by the first 64 bits of their transaction id. Clicks recorded
+/// before it (and an id of the old layout, 80 random bits) still convert, list with their
+/// conversions, change status and trace; new clicks get keys above every stored one.
+async fn clicks_recorded_before_sequence_keys_still_convert_list_and_trace(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let before = f.click().await;
+    let legacy = "0190a1b2c3d4e5f60718293a4b5c6d7e";
+    {
+        let mut conn = f.app.pool.get().unwrap();
+        while affnet_db::migrate::revert_last(&mut conn).unwrap() != "20261130000013" {}
+        let now = f.app.clock.now().0;
+        diesel::sql_query(format!(
+            "INSERT INTO clicks (id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, created_at) \
+             VALUES ('{legacy}', {}, {}, {}, {}, 'old', {now})",
+            f.tenant.0, f.offer.id.0, f.aff.0, f.offer.advertiser_id.0
+        ))
+        .execute(&mut conn)
+        .unwrap();
+        let ran = affnet_db::migrate::run_pending(&mut conn).unwrap();
+        assert_eq!(ran, ["20261130000013"]);
+    }
+    let seqs: Vec<i64> = f.count(|c| clicks::table.order(clicks::created_at.asc()).select(clicks::seq).load(c));
+    assert_eq!(seqs.len(), 2);
+    assert!(seqs.iter().all(|s| *s < 0), "clicks recorded before keys have negative ones: {seqs:?}");
+    for tid in [before.as_str(), legacy] {
+        let (s, body, _) = f.get(&f.lsr(tid, "&amount=5")).await;
+        assert_eq!((s, body.as_str()), (200, "success=true;"), "{tid}");
+    }
+    let after = f.click().await;
+    let seq: i64 = f.count(|c| clicks::table.filter(clicks::id.eq(&after)).select(clicks::seq).first(c));
+    assert_eq!(format!("{seq:016x}"), after[..16], "a new click's key is its id's first 64 bits");
+    assert_eq!(f.get(&f.lsr(&after, "&amount=5")).await.0, 200);
+    assert_eq!(f.get(&f.lsr(legacy, "&amount=5")).await.1, "success=false; err_msg=duplicate_conversion;");
+
+    let mut conn = f.app.pool.get().unwrap();
+    let rows = affnet_tracking::listing::conversions(&mut conn, f.tenant, &Default::default(), 10, 0).unwrap();
+    let mut listed: Vec<(String, String)> =
+        rows.iter().map(|r| (r.conversion.click_id.clone(), r.aff_sub.clone())).collect();
+    listed.sort();
+    let mut expected =
+        vec![(before.clone(), "a".to_owned()), (legacy.to_owned(), "old".to_owned()), (after, "a".into())];
+    expected.sort();
+    assert_eq!(listed, expected, "each conversion joined to its click");
+    let id = rows.iter().find(|r| r.conversion.click_id == legacy).unwrap().conversion.id;
+    let changed = affnet_tracking::conversion::Conversion::set_status(
+        &mut conn,
+        f.tenant,
+        id,
+        affnet_offers::ConversionStatus::Rejected,
+        "",
+        None,
+        f.app.clock.now(),
+    )
+    .unwrap();
+    assert_eq!(changed.status.as_str(), "rejected");
+    let trace = affnet_tracking::listing::trace(&mut conn, f.tenant, legacy).unwrap();
+    assert_eq!(trace.click.map(|c| c.aff_sub), Some("old".to_owned()));
+    assert_eq!(trace.conversions.len(), 1);
+    let other = affnet_tracking::listing::trace(&mut conn, affnet_db::TenantId(f.tenant.0 + 1000), legacy).unwrap();
+    assert!(other.click.is_none(), "another tenant sees nothing");
+    drop(conn);
+    f.app.stop().await;
+}
+
 crate::on_both_backends!(
     a_click_is_recorded_then_redirected_with_macros_encoded,
     bad_clicks_get_a_clear_answer_and_record_nothing,
@@ -710,4 +774,5 @@ crate::on_both_backends!(
     postback_jobs_are_enqueued_with_the_conversion,
     a_pending_conversion_fires_the_approved_postback_when_first_approved,
     an_unknown_transaction_with_the_offer_and_its_token_is_shown_to_that_network,
+    clicks_recorded_before_sequence_keys_still_convert_list_and_trace,
 );

@@ -167,12 +167,12 @@ async fn an_affiliate_manages_postbacks_through_the_page(backend: Backend) {
     let saved = f.postbacks();
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].1, f.aff);
-    assert_eq!(saved[0].2, format!("https://{SEED}"));
+    assert_eq!(saved[0].2, format!("http://{SEED}"));
     let id = saved[0].0.to_string();
     let list = unescape(&b.get("/affiliate/postbacks").await.body);
     assert!(
         list.contains(&format!(
-            "GET https://www.yourdomainname.com/track?&source=sample_sub1&clickid=sample_sub3&amount=2.50&transaction_id={SAMPLE_TID}"
+            "GET http://www.yourdomainname.com/track?&source=sample_sub1&clickid=sample_sub3&amount=2.50&transaction_id={SAMPLE_TID}"
         )),
         "the preview expands the sample conversion:\n{list}"
     );

@@ -1,0 +1,2 @@
+ALTER TABLE conversions DROP COLUMN click_seq;
+ALTER TABLE clicks DROP COLUMN seq;
