@@ -135,7 +135,8 @@ class Db:
 
 
 def bench_reports(db, env, base, api, token, adv, aff, offer):
-    """REPORT_CLICKS clicks over the last 30 days (bulk SQL, not HTTP) on 10 offers and 20
+    """REPORT_CLICKS clicks over the last 30 days (bulk SQL, not HTTP; sequence keys 1..n, far
+    below the server's, which start at the millisecond times 2^16) on 10 offers and 20
     affiliates, with their hourly and daily rollups; the sub id rollups caught up with
     `affnet rollup subs` (timed: what the server's worker would do over the hours that passed);
     then the dashboard and report pages, timed."""
@@ -154,18 +155,18 @@ def bench_reports(db, env, base, api, token, adv, aff, offer):
     if db.backend == "sqlite":
         gen = ("WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < %d) "
                "INSERT INTO clicks (id, seq, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, created_at) "
-               "SELECT printf('b%%031x', x), x, 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
+               "SELECT printf('%%016x%%016x', x, x), x, 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
                "%d - (x * %d) %% %d FROM g" % (n, offers[0], affs[0], adv, now, span // n, span))
     else:
         gen = ("INSERT INTO clicks (id, seq, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, created_at) "
-               "SELECT 'b' || lpad(to_hex(x), 31, '0'), x, 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
+               "SELECT lpad(to_hex(x), 16, '0') || lpad(to_hex(x), 16, '0'), x, 1, %d + x %% 10, %d + (x / 10) %% 20, %d, 'sub' || (x %% 1000), "
                "%d - (x::bigint * %d) %% %d FROM generate_series(1, %d) AS x" % (offers[0], affs[0], adv, now, span // n, span, n))
     db.query(gen)
     db.query(
         "INSERT INTO stats_hourly (tenant_id, hour, offer_id, affiliate_id, clicks, rejected_clicks, approved, pending,"
         " rejected, payout, revenue, pending_payout, pending_revenue)"
         " SELECT tenant_id, created_at - created_at % 3600000000, offer_id, affiliate_id, COUNT(*), 0, COUNT(*) / 50, 0,"
-        " 0, (COUNT(*) / 50) * 250, (COUNT(*) / 50) * 400, 0, 0 FROM clicks WHERE id >= 'b' GROUP BY 1, 2, 3, 4"
+        " 0, (COUNT(*) / 50) * 250, (COUNT(*) / 50) * 400, 0, 0 FROM clicks WHERE seq BETWEEN 1 AND " + str(n) + " GROUP BY 1, 2, 3, 4"
         " ON CONFLICT (tenant_id, hour, offer_id, affiliate_id) DO UPDATE SET clicks = stats_hourly.clicks + excluded.clicks,"
         " approved = stats_hourly.approved + excluded.approved, payout = stats_hourly.payout + excluded.payout,"
         " revenue = stats_hourly.revenue + excluded.revenue")
@@ -408,7 +409,7 @@ def bench_backend(backend, tmp, bare_pid):
 
         # Conversions: one advertiser postback per recorded click.
         tids_file = os.path.join(tmp, "tids-%s.txt" % backend)
-        rows = db.query("SELECT id FROM clicks ORDER BY id")
+        rows = db.query("SELECT id FROM clicks ORDER BY seq")
         with open(tids_file, "w") as f:
             f.write("\n".join(r[0] for r in rows) + "\n")
         conv = wrk(base + "/aff_lsr", 64, os.path.join(ROOT, "bench/conversions.lua"),

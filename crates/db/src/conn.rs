@@ -66,6 +66,11 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// The database file of a SQLite URL.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        (self.backend == Backend::Sqlite).then_some(self.target.as_str())
+    }
+
     /// The URL with any password replaced by `***`, for logs.
     pub fn masked(&self) -> String {
         match self.backend {

@@ -98,6 +98,52 @@ fn migrating_twice_is_a_no_op_on_both_backends() {
     }
 }
 
+/// Migration 13 runs in a transaction of its own on SQLite (foreign key checks must be off):
+/// if the process died after its commit but before diesel recorded its version, the next start
+/// records the version instead of running it again.
+#[test]
+fn a_sqlite_migration_committed_but_not_recorded_is_recorded_not_run_again() {
+    let db = TestDb::new(Backend::Sqlite);
+    let mut conn = db.url.connect().unwrap();
+    let before = shape_of(&mut conn);
+    diesel::sql_query("DELETE FROM __diesel_schema_migrations WHERE version = '20261130000013'")
+        .execute(&mut conn)
+        .unwrap();
+    assert!(affnet_db::migrate::run_pending(&mut conn).unwrap().is_empty(), "nothing run again");
+    let recorded: i64 =
+        diesel::sql_query("SELECT COUNT(*) AS n FROM __diesel_schema_migrations WHERE version = '20261130000013'")
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n;
+    assert_eq!(recorded, 1);
+    assert_eq!(shape_of(&mut conn), before);
+    // Reverted, it runs again as usual.
+    assert_eq!(affnet_db::migrate::revert_last(&mut conn).unwrap(), "20261130000013");
+    assert_eq!(affnet_db::migrate::run_pending(&mut conn).unwrap(), ["20261130000013"]);
+    assert_eq!(shape_of(&mut conn), before);
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The SQL of every table and index of a SQLite database.
+fn shape_of(conn: &mut DbConn) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Sql {
+        #[diesel(sql_type = Text)]
+        sql: String,
+    }
+    diesel::sql_query("SELECT COALESCE(sql, name) AS sql FROM sqlite_master ORDER BY name")
+        .load::<Sql>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sql)
+        .collect()
+}
+
 #[derive(QueryableByName)]
 struct Constraint {
     #[diesel(sql_type = Text)]

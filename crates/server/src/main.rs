@@ -25,8 +25,31 @@ fn init_logging(json: bool) {
     }
 }
 
+/// On SQLite, one server per database file: a lock next to it, held while this process lives
+/// (the OS drops it when the process ends, even killed). Clicks are keyed by a sequence each
+/// server counts on its own; a second server on the file would repeat keys and fail clicks.
+fn lock_sqlite_database(config: &Config) -> Result<Option<std::fs::File>, CliError> {
+    let Some(path) = config.database_url.sqlite_path() else { return Ok(None) };
+    let lock_path = format!("{path}.serve-lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| CliError::Refused(format!("cannot open {lock_path}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CliError::Refused(format!(
+            "another `affnet serve` is using the SQLite database {path}: one server per SQLite file \
+             (run several nodes on PostgreSQL)"
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(CliError::Refused(format!("cannot lock {lock_path}: {e}"))),
+    }
+}
+
 fn serve(config: Config) -> Result<(), CliError> {
     config.log();
+    let _one_server = lock_sqlite_database(&config)?;
     let pool = startup::connect_and_migrate(&config)?;
     let mailer = startup::mailer(&config).map_err(|e| CliError::Refused(e.to_string()))?;
     let state = startup::app_state(&config, pool.clone(), mailer)?;

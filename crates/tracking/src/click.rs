@@ -106,14 +106,17 @@ impl Click {
         Self::find_where(conn, Some(tenant), tid)
     }
 
-    /// The tenant's click with sequence key `seq` and id `id` (as a conversion records them).
+    /// The tenant's click with sequence key `seq` and id `id` (as a conversion records them):
+    /// by both on SQLite, where the key is the primary key; by the id, the primary key, on
+    /// PostgreSQL (a node of the previous release, during a rolling upgrade, records
+    /// conversions without the key).
     pub fn by_key(conn: &mut DbConn, tenant: TenantId, seq: i64, id: &str) -> QueryResult<Click> {
-        clicks::table
-            .filter(clicks::tenant_id.eq(tenant))
-            .filter(clicks::seq.eq(seq))
-            .filter(clicks::id.eq(id))
-            .select(Click::as_select())
-            .first(conn)
+        let mut q =
+            clicks::table.filter(clicks::tenant_id.eq(tenant)).filter(clicks::id.eq(id.to_owned())).into_boxed();
+        if matches!(conn, DbConn::Sqlite(_)) {
+            q = q.filter(clicks::seq.eq(seq));
+        }
+        q.select(Click::as_select()).first(conn)
     }
 
     /// By sequence key and id (the primary key on SQLite; the id on PostgreSQL), then, for

@@ -91,19 +91,24 @@ pub struct ConversionRow {
     pub click_at: Micros,
 }
 
-/// A conversion's click: by sequence key and id (the clicks table's primary key on SQLite;
-/// the id, its primary key, on PostgreSQL).
-#[diesel::dsl::auto_type]
-fn click_of_conversion() -> _ {
-    clicks::table.on(clicks::seq.eq(conversions::click_seq).and(clicks::id.eq(conversions::click_id)))
+/// A conversion's click, by the clicks table's primary key: the sequence key on SQLite (with the
+/// id), the id on PostgreSQL (where a node of the previous release, during a rolling upgrade,
+/// records conversions without the key).
+fn click_of_conversion(
+    conn: &DbConn,
+) -> diesel::dsl::On<clicks::table, diesel::expression::SqlLiteral<diesel::sql_types::Bool>> {
+    clicks::table.on(diesel::dsl::sql::<diesel::sql_types::Bool>(match conn {
+        DbConn::Sqlite(_) => "clicks.seq = conversions.click_seq AND clicks.id = conversions.click_id",
+        DbConn::Pg(_) => "clicks.id = conversions.click_id",
+    }))
 }
 
 /// The tenant's conversions joined to their clicks, narrowed by `f`.
 macro_rules! conversions_query {
-    ($tenant:expr, $f:expr) => {{
+    ($conn:expr, $tenant:expr, $f:expr) => {{
         let (tenant, f): (TenantId, &Filter) = ($tenant, $f);
         let mut q = conversions::table
-            .inner_join(click_of_conversion())
+            .inner_join(click_of_conversion($conn))
             .filter(conversions::tenant_id.eq(tenant))
             .filter(clicks::tenant_id.eq(tenant))
             .into_boxed::<Db>();
@@ -130,7 +135,7 @@ pub fn conversions(
     limit: i64,
     offset: i64,
 ) -> QueryResult<Vec<ConversionRow>> {
-    let rows: Vec<(Conversion, (String, String, String, Micros))> = conversions_query!(tenant, f)
+    let rows: Vec<(Conversion, (String, String, String, Micros))> = conversions_query!(conn, tenant, f)
         .order((conversions::created_at.desc(), conversions::id.desc()))
         .limit(limit)
         .offset(offset)
@@ -141,13 +146,13 @@ pub fn conversions(
 
 /// How many conversions [`conversions`] has with the same filter, all pages.
 pub fn count_conversions(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResult<i64> {
-    conversions_query!(tenant, f).count().get_result(conn)
+    conversions_query!(conn, tenant, f).count().get_result(conn)
 }
 
 /// Conversion `id` of the tenant with its click's sub ids.
 pub fn conversion_row(conn: &mut DbConn, tenant: TenantId, id: ConversionId) -> QueryResult<ConversionRow> {
     let r: (Conversion, (String, String, String, Micros)) = conversions::table
-        .inner_join(click_of_conversion())
+        .inner_join(click_of_conversion(conn))
         .filter(conversions::tenant_id.eq(tenant))
         .filter(clicks::tenant_id.eq(tenant))
         .filter(conversions::id.eq(id))

@@ -36,7 +36,7 @@ INSERT INTO clicks_new (seq, id, tenant_id, offer_id, affiliate_id, advertiser_i
                         aff_sub4, aff_sub5, source, aff_click_id, ip, user_agent, referrer, created_at)
 SELECT -rowid, id, tenant_id, offer_id, affiliate_id, advertiser_id, aff_sub, aff_sub2, aff_sub3, aff_sub4,
        aff_sub5, source, aff_click_id, ip, user_agent, referrer, created_at
-FROM clicks ORDER BY rowid;
+FROM clicks ORDER BY rowid DESC;
 UPDATE conversions SET click_seq = COALESCE((SELECT -k.rowid FROM clicks k WHERE k.id = conversions.click_id), 0);
 
 CREATE TABLE conversions_new (

@@ -114,3 +114,27 @@ async fn acknowledged_clicks_survive_sigkill(backend: Backend) {
 }
 
 crate::on_both_backends!(acknowledged_clicks_survive_sigkill);
+
+/// SQLite takes one server per database file (clicks are keyed by a sequence each server counts):
+/// a second `affnet serve` on the same file refuses to start, saying why; the first one goes on.
+#[actix_web::test]
+async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
+    let db = TestDb::new(Backend::Sqlite);
+    let port = free_port();
+    let mut first = spawn(&db, port);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &format!("http://127.0.0.1:{port}")).await;
+    let second = Command::new(env!("CARGO_BIN_EXE_affnet"))
+        .env("DATABASE_URL", &db.raw_url)
+        .env("AFFNET_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("AFFNET_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("another `affnet serve` is using the SQLite database"), "{said}");
+    let ok = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.unwrap();
+    assert!(ok.status().is_success());
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
