@@ -60,6 +60,30 @@ impl Fixture {
         format!("/aff_lsr?transaction_id={tid}&security_token={}{extra}", self.offer.security_token)
     }
 
+    /// An enabled GET postback of the fixture's affiliate for approved conversions (`offer`:
+    /// standard, or global when `None`).
+    fn insert_postback(&self, offer: Option<OfferId>, url: &str, on_status_change: bool) {
+        let now = self.app.clock.now();
+        self.count(|c| {
+            diesel::insert_into(postbacks::table)
+                .values((
+                    postbacks::tenant_id.eq(self.tenant),
+                    postbacks::affiliate_id.eq(self.aff),
+                    postbacks::offer_id.eq(offer),
+                    postbacks::url.eq(url),
+                    postbacks::method.eq("GET"),
+                    postbacks::on_approved.eq(true),
+                    postbacks::on_pending.eq(false),
+                    postbacks::on_rejected.eq(false),
+                    postbacks::on_status_change.eq(on_status_change),
+                    postbacks::enabled.eq(true),
+                    postbacks::created_at.eq(now),
+                    postbacks::updated_at.eq(now),
+                ))
+                .execute(c)
+        });
+    }
+
     fn count<T>(&self, f: impl FnOnce(&mut affnet_db::DbConn) -> QueryResult<T>) -> T {
         f(&mut self.app.pool.get().unwrap()).unwrap()
     }
@@ -537,27 +561,7 @@ async fn postback_jobs_are_enqueued_with_the_conversion(backend: Backend) {
     let f = Fixture::new(backend).await;
     let seed = "https://www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}";
     let now = f.app.clock.now();
-    let insert = |offer: Option<OfferId>, url: &str, on_status_change: bool| {
-        f.count(|c| {
-            diesel::insert_into(postbacks::table)
-                .values((
-                    postbacks::tenant_id.eq(f.tenant),
-                    postbacks::affiliate_id.eq(f.aff),
-                    postbacks::offer_id.eq(offer),
-                    postbacks::url.eq(url),
-                    postbacks::method.eq("GET"),
-                    postbacks::on_approved.eq(true),
-                    postbacks::on_pending.eq(false),
-                    postbacks::on_rejected.eq(false),
-                    postbacks::on_status_change.eq(on_status_change),
-                    postbacks::enabled.eq(true),
-                    postbacks::created_at.eq(now),
-                    postbacks::updated_at.eq(now),
-                ))
-                .execute(c)
-        });
-    };
-    insert(None, seed, false);
+    f.insert_postback(None, seed, false);
     let (s, _, loc) =
         f.get(&format!("/aff_c?offer_id={}&aff_id={}&aff_sub=fb%20ads&aff_sub3=c3", f.offer.id, f.aff)).await;
     assert_eq!(s, 302);
@@ -570,7 +574,7 @@ async fn postback_jobs_are_enqueued_with_the_conversion(backend: Backend) {
         [format!("https://www.yourdomainname.com/track?&source=fb%20ads&clickid=c3&amount=2.50&transaction_id={tid}")]
     );
     // A standard postback for the offer replaces the global one.
-    insert(Some(f.offer.id), "https://std.example/pb?t={transaction_id}&p={payout}&st={status}", true);
+    f.insert_postback(Some(f.offer.id), "https://std.example/pb?t={transaction_id}&p={payout}&st={status}", true);
     let tid2 = f.click().await;
     assert_eq!(f.get(&f.lsr(&tid2, "&status=pending")).await.0, 200);
     let jobs: i64 = f.count(|c| postback_jobs::table.count().get_result(c));
@@ -598,23 +602,7 @@ async fn a_pending_conversion_fires_the_approved_postback_when_first_approved(ba
     let f = Fixture::new(backend).await;
     let now = f.app.clock.now();
     // A global postback with the defaults: approved conversions, no status changes.
-    f.count(|c| {
-        diesel::insert_into(postbacks::table)
-            .values((
-                postbacks::tenant_id.eq(f.tenant),
-                postbacks::affiliate_id.eq(f.aff),
-                postbacks::url.eq("https://g.example/pb?t={transaction_id}&st={status}"),
-                postbacks::method.eq("GET"),
-                postbacks::on_approved.eq(true),
-                postbacks::on_pending.eq(false),
-                postbacks::on_rejected.eq(false),
-                postbacks::on_status_change.eq(false),
-                postbacks::enabled.eq(true),
-                postbacks::created_at.eq(now),
-                postbacks::updated_at.eq(now),
-            ))
-            .execute(c)
-    });
+    f.insert_postback(None, "https://g.example/pb?t={transaction_id}&st={status}", false);
     let tid = f.click().await;
     assert_eq!(f.get(&f.lsr(&tid, "&status=pending")).await.0, 200);
     let jobs = || -> Vec<(String, String)> {
