@@ -426,8 +426,10 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     if offer.status != OfferStatus::Active {
         return refuse(Reason::OfferInactive, format!("the offer is {}", offer.status));
     }
+    // Checked only where the offer requires it: otherwise a token sent anyway, right or wrong,
+    // is ignored (as HasOffers does).
     let token = req.param("security_token").unwrap_or("");
-    if offer.require_token || !token.is_empty() {
+    if offer.require_token {
         if token.is_empty() {
             return refuse(Reason::InvalidToken, "security_token is required for this offer");
         }

@@ -39,8 +39,9 @@ pub struct Postback {
 
 impl Postback {
     /// Whether this postback fires for a conversion now in `status` after `event`: on creation
-    /// for the statuses it asks for; on a status change if it asks for status changes, or if
-    /// it fires for approved conversions and this is the conversion's first approval (a pending
+    /// for the statuses it asks for; on a later change, every time if it asks for status
+    /// changes (whatever the new status: README, the form, the OpenAPI document), and otherwise
+    /// only on the conversion's first approval if it fires for approved conversions (a pending
     /// conversion approved after review: "postbacks fire for approved", DESIGN.md).
     pub fn fires_for(&self, status: ConversionStatus, event: Event) -> bool {
         let status_ok = match status {
@@ -48,13 +49,12 @@ impl Postback {
             ConversionStatus::Pending => self.on_pending,
             ConversionStatus::Rejected => self.on_rejected,
         };
-        status_ok
-            && match event {
-                Event::Created => true,
-                Event::StatusChanged { first_approval } => {
-                    self.on_status_change || (first_approval && status == ConversionStatus::Approved)
-                }
+        match event {
+            Event::Created => status_ok,
+            Event::StatusChanged { first_approval } => {
+                self.on_status_change || (first_approval && status == ConversionStatus::Approved && status_ok)
             }
+        }
     }
 }
 

@@ -418,6 +418,22 @@ async fn another_networks_click_cannot_be_converted_with_this_networks_token(bac
     f.app.stop().await;
 }
 
+/// An offer that does not require the security token converts without one, and ignores a token
+/// sent anyway, right or wrong (HasOffers: the token is checked only where it is required).
+async fn an_offer_without_a_required_token_ignores_the_token(backend: Backend) {
+    let f = Fixture::with_offer(backend, |o| o.require_token = false).await;
+    let bare = f.click().await;
+    let (s, body, _) = f.get(&format!("/aff_lsr?transaction_id={bare}")).await;
+    assert_eq!((s, body.as_str()), (200, "success=true;"));
+    let stale = f.click().await;
+    let (s, body, _) = f.get(&format!("/aff_lsr?transaction_id={stale}&security_token=stale")).await;
+    assert_eq!((s, body.as_str()), (200, "success=true;"));
+    let good = f.click().await;
+    assert_eq!(f.get(&f.lsr(&good, "")).await.0, 200);
+    assert_eq!(f.conversions(), 3);
+    f.app.stop().await;
+}
+
 async fn attribution_window_and_ip_allow_list_are_enforced(backend: Backend) {
     let f = Fixture::with_offer(backend, |i| {
         i.min_click_age_secs = 60;
@@ -652,6 +668,45 @@ async fn a_pending_conversion_fires_the_approved_postback_when_first_approved(ba
     f.app.stop().await;
 }
 
+/// "Fire on status changes" (README, the postback form, the OpenAPI document): such a postback
+/// fires on every later change of the conversion, whatever statuses it fires for on creation.
+async fn a_postback_on_status_changes_fires_on_every_later_change(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let now = f.app.clock.now();
+    // Approved conversions on creation (the default), plus every later change.
+    f.insert_postback(None, "https://g.example/pb?t={transaction_id}&st={status}", true);
+    let tid = f.click().await;
+    assert_eq!(f.get(&f.lsr(&tid, "")).await.0, 200);
+    let id: affnet_db::ConversionId = f.count(|c| conversions::table.select(conversions::id).first(c));
+    use affnet_offers::ConversionStatus::{Approved, Pending, Rejected};
+    for (at, to) in [(1, Rejected), (2, Pending), (3, Approved)] {
+        affnet_tracking::conversion::Conversion::set_status(
+            &mut f.app.pool.get().unwrap(),
+            f.tenant,
+            id,
+            to,
+            "",
+            None,
+            Micros(now.0 + at),
+        )
+        .unwrap();
+    }
+    let jobs: Vec<(String, String)> = f.count(|c| {
+        postback_jobs::table.order(postback_jobs::id.asc()).select((postback_jobs::event, postback_jobs::url)).load(c)
+    });
+    let job = |event: &str, status: &str| (event.to_owned(), format!("https://g.example/pb?t={tid}&st={status}"));
+    assert_eq!(
+        jobs,
+        [
+            job("conversion", "approved"),
+            job("status_change", "rejected"),
+            job("status_change", "pending"),
+            job("status_change", "approved"),
+        ]
+    );
+    f.app.stop().await;
+}
+
 /// A call naming no click of ours is stored with its reason either way; with the offer and its
 /// security token it is stored for that offer's network, whose tracer then shows it.
 async fn an_unknown_transaction_with_the_offer_and_its_token_is_shown_to_that_network(backend: Backend) {
@@ -754,6 +809,7 @@ crate::on_both_backends!(
     a_conversion_is_recorded_once_with_its_payout,
     bad_conversions_are_refused_with_a_stored_reason_and_change_nothing,
     another_networks_click_cannot_be_converted_with_this_networks_token,
+    an_offer_without_a_required_token_ignores_the_token,
     attribution_window_and_ip_allow_list_are_enforced,
     payouts_follow_type_goal_and_affiliate_override,
     caps_refuse_or_hold_conversions_over_the_limit,
@@ -761,6 +817,7 @@ crate::on_both_backends!(
     post_bodies_and_status_changes_are_handled,
     postback_jobs_are_enqueued_with_the_conversion,
     a_pending_conversion_fires_the_approved_postback_when_first_approved,
+    a_postback_on_status_changes_fires_on_every_later_change,
     an_unknown_transaction_with_the_offer_and_its_token_is_shown_to_that_network,
     clicks_recorded_before_sequence_keys_still_convert_list_and_trace,
 );
