@@ -246,8 +246,13 @@ impl User {
         Ok(q.order(users::id.asc()).limit(1000).select(User::as_select()).load(conn)?)
     }
 
-    pub fn count(conn: &mut DbConn, tenant: TenantId) -> Result<i64, AccountsError> {
-        Ok(users::table.filter(users::tenant_id.eq(tenant)).count().get_result(conn)?)
+    /// The network's users (of `role` only, when given): the total of [`User::list`].
+    pub fn count(conn: &mut DbConn, tenant: TenantId, role: Option<Role>) -> Result<i64, AccountsError> {
+        let mut q = users::table.filter(users::tenant_id.eq(tenant)).into_boxed();
+        if let Some(role) = role {
+            q = q.filter(users::role.eq(role));
+        }
+        Ok(q.count().get_result(conn)?)
     }
 
     /// Checks an email and password for `tenant`, under the sign-in throttle. Every failure is

@@ -43,7 +43,9 @@ impl AffiliateJson {
 pub struct ListQuery {
     search: Option<String>,
     status: Option<String>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     page: Option<i64>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     per_page: Option<i64>,
 }
 

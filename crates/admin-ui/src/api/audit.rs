@@ -17,7 +17,9 @@ pub struct ListQuery {
     actor: String,
     from: String,
     to: String,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     page: Option<i64>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     per_page: Option<i64>,
 }
 

@@ -86,13 +86,30 @@ pub struct Pagination {
 }
 
 impl Pagination {
+    /// (limit, offset, page); a page below 1 or a page size outside 1..=200 is a 422 on that
+    /// parameter.
     pub fn limit_offset(&self) -> Result<(i64, i64, i64), ApiError> {
         let page = self.page.unwrap_or(1);
         let per_page = self.per_page.unwrap_or(50);
-        if page < 1 || !(1..=200).contains(&per_page) {
-            return Err(AppError::BadRequest("page starts at 1; per_page is 1 to 200".into()).into());
+        let mut e = FieldErrors::default();
+        if page < 1 {
+            e.add("page", "pages start at 1");
         }
+        if !(1..=200).contains(&per_page) {
+            e.add("per_page", "a page holds 1 to 200 rows");
+        }
+        e.into_result().map_err(|e| ApiError(AppError::Invalid(e)))?;
         Ok((per_page, (page - 1).saturating_mul(per_page), page))
+    }
+}
+
+/// For a whole-number query parameter: absent or blank (`?page=`, as a form sends an empty
+/// field) is `None`; anything else must be a whole number (else the query is unreadable: 400).
+pub fn blank_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    match Option::<String>::deserialize(d)?.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| serde::de::Error::custom(format!("{v:?} is not a whole number"))),
     }
 }
 
@@ -188,7 +205,9 @@ pub struct ListingQuery {
     pub status: Option<String>,
     pub state: Option<String>,
     pub sub: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub page: Option<i64>,
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub per_page: Option<i64>,
 }
 

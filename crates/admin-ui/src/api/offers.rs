@@ -171,8 +171,11 @@ pub struct ListQuery {
     search: Option<String>,
     status: Option<String>,
     visibility: Option<String>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     advertiser_id: Option<i64>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     page: Option<i64>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     per_page: Option<i64>,
 }
 

@@ -382,7 +382,7 @@ fn tracking_schemas() -> Value {
               "response_excerpt", "error", "test", "created_at"]),
         "PostbackJob": object(json!({
             "id": id(), "conversion_id": id(), "postback_id": nullable_id(), "affiliate_id": id(),
-            "event": enum_of(json!(["created", "status_changed"])), "method": string(), "url": string(), "body": string(),
+            "event": enum_of(json!(["conversion", "status_change"])), "method": string(), "url": string(), "body": string(),
             "content_type": string(), "state": enum_of(Value::from(JOB_STATES.to_vec())),
             "attempts": { "type": "integer", "format": "int64", "description": "Attempts since it was (re-)queued." },
             "next_attempt_at": timestamp(), "last_error": string(), "created_at": timestamp(), "updated_at": timestamp(),

@@ -36,9 +36,13 @@ impl From<PayoutOverride> for OverrideJson {
 
 #[derive(serde::Deserialize)]
 pub struct ListQuery {
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     offer_id: Option<i64>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     affiliate_id: Option<i64>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     page: Option<i64>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     per_page: Option<i64>,
 }
 

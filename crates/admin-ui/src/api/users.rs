@@ -51,21 +51,20 @@ pub async fn me(state: web::Data<AppState>, me: ApiUser) -> Result<HttpResponse,
 #[derive(serde::Deserialize)]
 pub struct ListQuery {
     role: Option<String>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     page: Option<i64>,
+    #[serde(default, deserialize_with = "super::blank_is_none")]
     per_page: Option<i64>,
 }
 
 /// `GET /api/v1/users` (admins and managers)
 pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     me.require(&[Role::Admin, Role::Manager])?;
-    let role = match q.role.as_deref() {
-        Some(r) => Some(r.parse::<Role>().map_err(|m| ApiError(AppError::Invalid(FieldErrors::single("role", m))))?),
-        None => None,
-    };
+    let role = super::parse_param::<Role>(q.role.as_deref(), "role")?;
     let (limit, offset, page) = Pagination { page: q.page, per_page: q.per_page }.limit_offset()?;
     let tenant = me.user.tenant_id;
     let (users, total) =
-        state.db(move |c| Ok((User::list(c, tenant, role, limit, offset)?, User::count(c, tenant)?))).await?;
+        state.db(move |c| Ok((User::list(c, tenant, role, limit, offset)?, User::count(c, tenant, role)?))).await?;
     Ok(HttpResponse::Ok().json(Page {
         data: users.into_iter().map(UserJson::from).collect(),
         page,

@@ -61,8 +61,16 @@ async fn users_are_listed_by_page_within_the_network_only(backend: Backend) {
         .flat_map(|p| p.body["data"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()))
         .collect();
     assert!(!all.contains(&"aff@globex.test"));
-    assert_eq!(api.get("/api/v1/users?role=affiliate").await.body["data"].as_array().unwrap().len(), 3);
-    assert_eq!(api.get("/api/v1/users?per_page=0").await.status, 400);
+    let affiliates = api.get("/api/v1/users?role=affiliate").await;
+    assert_eq!(affiliates.body["data"].as_array().unwrap().len(), 3);
+    assert_eq!(affiliates.body["total"], 3, "the total counts the role asked for");
+    assert_eq!(api.get("/api/v1/users?role=admin").await.body["total"], 1);
+    // Blank parameters, as a form sends empty fields, mean "not given".
+    let blank = api.get("/api/v1/users?role=&page=&per_page=").await;
+    assert_eq!((blank.status, blank.body["total"].clone(), blank.body["per_page"].clone()), (200, json!(4), json!(50)));
+    let zero = api.get("/api/v1/users?per_page=0&page=0").await;
+    assert_eq!((zero.status, zero.body["error"].as_str()), (422, Some("validation_failed")));
+    assert!(zero.body["fields"]["per_page"].is_string() && zero.body["fields"]["page"].is_string(), "{}", zero.body);
     assert_eq!(api.get("/api/v1/users?page=x").await.status, 400);
     assert_eq!(api.get("/api/v1/users?role=root").await.status, 422);
 

@@ -501,7 +501,9 @@ async fn bad_values_for_the_other_resources_are_refused_by_field(backend: Backen
     let missing = api.post(&format!("/api/v1/offers/{offer}/goals"), json!({"name": "G"})).await;
     assert_eq!(missing.status, 400);
     assert!(missing.body["message"].as_str().unwrap().contains("missing field `payout`"), "{}", missing.body);
-    assert_eq!(api.get("/api/v1/affiliates?per_page=500").await.status, 400);
+    assert_eq!(api.get("/api/v1/affiliates?per_page=500").await.status, 422);
+    assert_eq!(api.get("/api/v1/affiliates?per_page=&page=").await.status, 200);
+    assert_eq!(api.get("/api/v1/offers?advertiser_id=&page=").await.status, 200);
 
     assert_eq!(snapshot(&api, &watched).await, before);
     assert_eq!(api.get("/api/v1/advertisers").await.body["total"], 1);

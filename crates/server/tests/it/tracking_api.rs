@@ -484,6 +484,10 @@ fn matches_schema(doc: &Value, schema: &str, value: &Value) {
     let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
     for k in &keys {
         assert!(documented.contains(k), "{schema}: {k} is not documented");
+        // A value of a documented word list is one of its words.
+        if let (Some(words), Some(v)) = (s["properties"][k.as_str()]["enum"].as_array(), value[k.as_str()].as_str()) {
+            assert!(words.iter().any(|w| w == v), "{schema}: {k} = {v:?} is not one of {words:?}");
+        }
     }
     for r in s["required"].as_array().unwrap() {
         assert!(keys.iter().any(|k| *k == r.as_str().unwrap()), "{schema}: {r} missing from {value}");
