@@ -31,6 +31,7 @@ const MAX_RAW_QUERY: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     InvalidParameter,
+    InvalidBody,
     MissingTransactionId,
     InvalidTransactionId,
     InvalidOfferId,
@@ -60,6 +61,7 @@ impl Reason {
         use Reason::*;
         match self {
             InvalidParameter => "invalid_parameter",
+            InvalidBody => "invalid_body",
             MissingTransactionId => "missing_transaction_id",
             InvalidTransactionId => "invalid_transaction_id",
             InvalidOfferId => "invalid_offer_id",
@@ -91,8 +93,9 @@ impl Reason {
     pub fn http_status(self) -> u16 {
         use Reason::*;
         match self {
-            InvalidParameter | MissingTransactionId | InvalidTransactionId | InvalidOfferId | InvalidGoalId
-            | MissingGoalId | InvalidAction | InvalidAmount | InvalidStatus | InvalidAdvSub | OfferMismatch => 400,
+            InvalidParameter | InvalidBody | MissingTransactionId | InvalidTransactionId | InvalidOfferId
+            | InvalidGoalId | MissingGoalId | InvalidAction | InvalidAmount | InvalidStatus | InvalidAdvSub
+            | OfferMismatch => 400,
             InvalidToken | IpNotAllowed => 403,
             UnknownTransaction | UnknownGoal => 404,
             DuplicateClick | DuplicateAdvSub | CapReached => 409,
@@ -140,6 +143,9 @@ pub struct ConversionRequest {
     /// The calling server's address.
     pub ip: String,
     pub received_at: Micros,
+    /// The form body was not UTF-8: refused (`invalid_body`) and stored, its parameters read
+    /// as best they could be (so the attempt names its click).
+    pub unreadable_body: bool,
 }
 
 impl ConversionRequest {
@@ -351,40 +357,46 @@ fn parse_id(raw: Option<&str>, reason: Reason, name: &str) -> Result<Option<i64>
     }
 }
 
-/// The checks, in the order an integrator would fix them: malformed call, unknown click,
-/// authorization, the offer's rules, duplicates, caps. Writes the conversion, its rollup and its
-/// postback jobs.
-fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mut Memo) -> Result<Outcome, Refusal> {
-    let raw_tid = req.param("transaction_id").unwrap_or("");
-    seen.transaction_id = raw_tid.to_owned();
+/// The call's own parameters, checked (everything that needs no database).
+struct CallParams<'a> {
+    offer: Option<OfferId>,
+    goal: Option<GoalId>,
+    status: Option<ConversionStatus>,
+    adv_sub: &'a str,
+}
+
+/// The malformed-call checks, in the order an integrator would fix them (`tid`: the
+/// transaction id, if it parsed).
+fn check_call(req: &ConversionRequest, tid: Option<TransactionId>) -> Result<CallParams<'_>, Refusal> {
+    if req.unreadable_body {
+        return refuse(Reason::InvalidBody, "the form body is not UTF-8");
+    }
     // Only the parameters we read are checked: others (an integrator's own) are ignored.
     if let Some((k, _)) =
         req.params.iter().find(|(k, v)| PARAMETERS.contains(&k.as_str()) && v.chars().any(char::is_control))
     {
         return refuse(Reason::InvalidParameter, format!("{k} contains a control character"));
     }
-    if raw_tid.is_empty() {
+    if req.param("transaction_id").unwrap_or("").is_empty() {
         return refuse(Reason::MissingTransactionId, "transaction_id is required");
     }
-    let Ok(tid) = TransactionId::parse(&raw_tid.to_ascii_lowercase()) else {
+    if tid.is_none() {
         return refuse(
             Reason::InvalidTransactionId,
             "transaction_id must be the 32 hex characters we added to the landing URL",
         );
-    };
+    }
     if req.goal_endpoint {
         if let Some(a) = req.param("a").filter(|a| !a.is_empty() && *a != "lsr") {
             return refuse(Reason::InvalidAction, format!("a={} is not supported; use a=lsr", truncate(a, 20)));
         }
     }
-    let offer_param = parse_id(req.param("offer_id"), Reason::InvalidOfferId, "offer_id")?.map(OfferId);
-    let goal_param = parse_id(req.param("goal_id"), Reason::InvalidGoalId, "goal_id")?.map(GoalId);
-    seen.offer = offer_param;
-    seen.goal = goal_param;
-    if req.goal_endpoint && goal_param.is_none() {
+    let offer = parse_id(req.param("offer_id"), Reason::InvalidOfferId, "offer_id")?.map(OfferId);
+    let goal = parse_id(req.param("goal_id"), Reason::InvalidGoalId, "goal_id")?.map(GoalId);
+    if req.goal_endpoint && goal.is_none() {
         return refuse(Reason::MissingGoalId, "goal_id is required on /aff_goal");
     }
-    let status_param = match req.param("status").filter(|s| !s.is_empty()) {
+    let status = match req.param("status").filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => match s.to_ascii_lowercase().parse::<ConversionStatus>() {
             Ok(st) => Some(st),
@@ -395,10 +407,34 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     if adv_sub.chars().count() > MAX_SUB_LEN {
         return refuse(Reason::InvalidAdvSub, format!("adv_sub may be at most {MAX_SUB_LEN} characters"));
     }
+    Ok(CallParams { offer, goal, status, adv_sub })
+}
 
-    let tid_text = tid.to_string();
-    seen.transaction_id = tid_text.clone();
-    let Some(click) = Click::find(conn, tid)? else {
+/// The checks, in the order an integrator would fix them: malformed call, unknown click,
+/// authorization, the offer's rules, duplicates, caps. Writes the conversion, its rollup and its
+/// postback jobs.
+fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mut Memo) -> Result<Outcome, Refusal> {
+    let raw_tid = req.param("transaction_id").unwrap_or("");
+    seen.transaction_id = raw_tid.to_owned();
+    let tid = TransactionId::parse(&raw_tid.to_ascii_lowercase()).ok();
+    // The click the call names, looked up first so that a malformed call for a real click is
+    // stored under its network too (its tracer shows why the call was refused).
+    let click = match tid {
+        Some(tid) => Click::find(conn, tid)?,
+        None => None,
+    };
+    let parsed = check_call(req, tid);
+    if let Some(tid) = tid {
+        seen.transaction_id = tid.to_string();
+    }
+    seen.offer = parsed.as_ref().ok().and_then(|p| p.offer);
+    seen.goal = parsed.as_ref().ok().and_then(|p| p.goal);
+    if let Some(c) = &click {
+        seen.tenant = Some(c.tenant_id);
+        seen.offer = Some(c.offer_id);
+    }
+    let CallParams { offer: offer_param, goal: goal_param, status: status_param, adv_sub } = parsed?;
+    let Some(click) = click else {
         // No click, but the offer named with its security token names the network: the call is
         // stored where that network sees it (the tracer), so an integrator can find out why.
         if let Some(offer) = offer_param {
@@ -406,9 +442,8 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
         }
         return refuse(Reason::UnknownTransaction, "no click has this transaction_id");
     };
+    let tid_text = click.id.clone();
     let tenant = click.tenant_id;
-    seen.tenant = Some(tenant);
-    seen.offer = Some(click.offer_id);
     if offer_param.is_some_and(|o| o != click.offer_id) {
         return refuse(Reason::OfferMismatch, "offer_id is not the offer of this transaction");
     }

@@ -380,10 +380,13 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let mut unreadable_body = false;
     if !body.is_empty() && is_form {
-        let Ok(text) = std::str::from_utf8(&body) else {
-            return answer(400, "invalid_body", "the form body is not UTF-8", None);
-        };
+        // A body that is not UTF-8 is refused by the writer (stored like every refusal), its
+        // parameters read with the bad bytes replaced, so the attempt names its click.
+        let text = String::from_utf8_lossy(&body);
+        unreadable_body = matches!(text, std::borrow::Cow::Owned(_));
+        let text = text.as_ref();
         match serde_urlencoded::from_str::<Vec<(String, String)>>(text) {
             Ok(more) => params.extend(more),
             Err(_) => return answer(400, "invalid_body", "the form body could not be read", None),
@@ -400,6 +403,7 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         raw_query: raw,
         ip: client_ip(&req, t.trust_proxy),
         received_at: t.clock.now(),
+        unreadable_body,
     };
     let writer = {
         let tid = request.params.iter().find(|(k, _)| k == "transaction_id").map_or("", |(_, v)| v.trim());

@@ -573,6 +573,50 @@ async fn post_bodies_and_status_changes_are_handled(backend: Backend) {
     f.app.stop().await;
 }
 
+/// A form body that is not UTF-8 cannot be read: refused with `invalid_body`, converting
+/// nothing, and stored like every refusal, under the click it names, so the tracer shows it.
+async fn an_unreadable_form_body_is_refused_and_stored(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.click().await;
+    let body = [format!("transaction_id={tid}&security_token=s3cret&adv_sub=").into_bytes(), vec![0xff, 0xfe]].concat();
+    let res = f
+        .http
+        .post(f.app.url("/aff_lsr"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    assert_eq!(res.text().await.unwrap(), "success=false; err_msg=invalid_body;");
+    assert_eq!(f.conversions(), 0);
+    assert_eq!(f.attempts(), [("refused".to_owned(), "invalid_body".to_owned())]);
+    let (tenant, stored_tid, raw): (Option<i64>, String, String) = f.count(|c| {
+        conversion_attempts::table
+            .select((
+                conversion_attempts::tenant_id,
+                conversion_attempts::transaction_id,
+                conversion_attempts::raw_query,
+            ))
+            .first(c)
+    });
+    assert_eq!((tenant, stored_tid.as_str()), (Some(f.tenant.0), tid.as_str()));
+    assert!(raw.contains("security_token=***") && !raw.contains("s3cret"), "{raw}");
+    // Any malformed call naming a real click is stored under the click's network.
+    let upper = tid.to_uppercase();
+    assert_eq!(f.get(&f.lsr(&upper, "&status=maybe")).await.0, 400);
+    let stored: Vec<(Option<i64>, String, String)> = f.count(|c| {
+        conversion_attempts::table
+            .order(conversion_attempts::id.asc())
+            .select((conversion_attempts::tenant_id, conversion_attempts::transaction_id, conversion_attempts::reason))
+            .load(c)
+    });
+    assert_eq!(stored[1], (Some(f.tenant.0), tid.clone(), "invalid_status".to_owned()));
+    // The same call readable converts.
+    assert_eq!(f.get(&f.lsr(&tid, "")).await.0, 200);
+    f.app.stop().await;
+}
+
 async fn postback_jobs_are_enqueued_with_the_conversion(backend: Backend) {
     let f = Fixture::new(backend).await;
     let seed = "https://www.yourdomainname.com/track?&source={aff_sub}&clickid={aff_sub3}&amount={payout}&transaction_id={transaction_id}";
@@ -815,6 +859,7 @@ crate::on_both_backends!(
     caps_refuse_or_hold_conversions_over_the_limit,
     parallel_conversions_of_one_click_record_exactly_one,
     post_bodies_and_status_changes_are_handled,
+    an_unreadable_form_body_is_refused_and_stored,
     postback_jobs_are_enqueued_with_the_conversion,
     a_pending_conversion_fires_the_approved_postback_when_first_approved,
     a_postback_on_status_changes_fires_on_every_later_change,
