@@ -109,8 +109,20 @@ impl Money {
 
     /// Parses a non-negative decimal such as `12`, `12.5` or `12.50` into minor units. Refuses
     /// exponents, thousands separators, decimal commas, signs, and more decimals than the
-    /// currency has, so that `1e400` or `12,50` can never be misread.
+    /// currency has, so that `1e400` or `12,50` can never be misread. (What people type:
+    /// payouts, caps.)
     pub fn parse_decimal(s: &str, currency: Currency) -> Result<Self, MoneyError> {
+        Self::parse(s, currency, false)
+    }
+
+    /// Like [`Money::parse_decimal`], but more decimals than the currency has are rounded
+    /// half-up to its minor unit (`19.995` USD → 20.00): for amounts other systems compute and
+    /// send (a sale amount after tax or conversion), where refusing would lose the sale.
+    pub fn parse_decimal_rounded(s: &str, currency: Currency) -> Result<Self, MoneyError> {
+        Self::parse(s, currency, true)
+    }
+
+    fn parse(s: &str, currency: Currency, round: bool) -> Result<Self, MoneyError> {
         let s = s.trim();
         if s.starts_with('-') {
             return Err(MoneyError::Negative);
@@ -129,9 +141,17 @@ impl Money {
         }
         let digits = currency.minor_digits();
         let frac = frac.trim_end_matches('0');
-        if frac.len() > digits as usize {
-            return Err(MoneyError::TooPrecise(digits));
-        }
+        // Half-up: only the first digit past the minor unit decides (0.0049… < 0.005).
+        let mut round_up = false;
+        let frac = if frac.len() > digits as usize {
+            if !round {
+                return Err(MoneyError::TooPrecise(digits));
+            }
+            round_up = frac.as_bytes()[digits as usize] >= b'5';
+            &frac[..digits as usize]
+        } else {
+            frac
+        };
         if int.trim_start_matches('0').len() > 14 {
             return Err(MoneyError::TooLarge);
         }
@@ -142,7 +162,7 @@ impl Money {
         frac_value *= 10_i64.pow(digits - frac.len() as u32);
         let minor = int_value
             .checked_mul(scale)
-            .and_then(|v| v.checked_add(frac_value))
+            .and_then(|v| v.checked_add(frac_value + i64::from(round_up)))
             .filter(|v| *v <= MAX_MINOR)
             .ok_or(MoneyError::TooLarge)?;
         Ok(Self { minor, currency })
@@ -207,6 +227,26 @@ mod tests {
         ] {
             assert_eq!(usd(input), Err(err), "{input}");
         }
+    }
+
+    #[test]
+    fn amounts_from_outside_are_rounded_half_up_to_the_minor_unit() {
+        let rounded = |s: &str, c: &str| Money::parse_decimal_rounded(s, Currency::parse(c).unwrap()).map(|m| m.minor);
+        assert_eq!(rounded("19.995", "USD"), Ok(2000));
+        assert_eq!(rounded("19.994999", "USD"), Ok(1999));
+        assert_eq!(rounded("0.005", "USD"), Ok(1));
+        assert_eq!(rounded("0.0049", "USD"), Ok(0));
+        assert_eq!(rounded("99.999", "USD"), Ok(10000));
+        assert_eq!(rounded("12.50", "USD"), Ok(1250));
+        assert_eq!(rounded("1.5", "JPY"), Ok(2));
+        assert_eq!(rounded("1.2345", "KWD"), Ok(1235));
+        // A thousand digits after the point: only the first past the minor unit is read.
+        assert_eq!(rounded(&format!("1.00{}", "9".repeat(1000)), "USD"), Ok(101));
+        for bad in ["-1.005", "1e3", "12,505", "1.2.3", "", ".", "1.00x"] {
+            assert!(rounded(bad, "USD").is_err(), "{bad}");
+        }
+        assert_eq!(rounded("100000000000.005", "USD"), Err(MoneyError::TooLarge));
+        assert_eq!(Money::parse_decimal("19.995", Currency::USD), Err(MoneyError::TooPrecise(2)));
     }
 
     #[test]

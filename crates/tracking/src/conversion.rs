@@ -496,7 +496,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     };
     let sale_amount = match req.param("amount").filter(|a| !a.is_empty()) {
         None => None,
-        Some(a) => match Money::parse_decimal(a, offer.currency) {
+        Some(a) => match Money::parse_decimal_rounded(a, offer.currency) {
             Ok(m) => Some(m.minor),
             Err(e) => return refuse(Reason::InvalidAmount, format!("amount: {e}")),
         },

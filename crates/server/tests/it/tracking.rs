@@ -359,7 +359,7 @@ async fn bad_conversions_are_refused_with_a_stored_reason_and_change_nothing(bac
         (f.lsr(&tid, "&amount=-1"), 400, "invalid_amount"),
         (f.lsr(&tid, "&amount=1e400"), 400, "invalid_amount"),
         (f.lsr(&tid, "&amount=12,50"), 400, "invalid_amount"),
-        (f.lsr(&tid, "&amount=1.234"), 400, "invalid_amount"),
+        (f.lsr(&tid, "&amount=1.2.3"), 400, "invalid_amount"),
         (f.lsr(&tid, "&status=paid"), 400, "invalid_status"),
         (f.lsr(&tid, &format!("&adv_sub={big}")), 400, "invalid_adv_sub"),
         (f.lsr(&tid, "&offer_id=987654"), 400, "offer_mismatch"),
@@ -497,6 +497,25 @@ async fn payouts_follow_type_goal_and_affiliate_override(backend: Backend) {
         conversions::table.order(conversions::id.asc()).select((conversions::payout, conversions::revenue)).load(c)
     });
     assert_eq!(rows, [(125, 100 + 63), (300, 400), (300, 400), (333, 400)]);
+    f.app.stop().await;
+}
+
+/// A sale amount with more decimals than the currency has (`19.995` USD, from an advertiser's
+/// tax or currency arithmetic) is rounded half-up to the currency's minor unit: the conversion
+/// counts, as HasOffers and Everflow count it, instead of being lost to a refusal.
+async fn an_amount_with_more_decimals_than_the_currency_is_rounded(backend: Backend) {
+    use affnet_offers::{PayoutType, Rate};
+    let f =
+        Fixture::with_offer(backend, |i| i.payout = Rate { kind: PayoutType::CpaPercent, flat: 0, bps: 1000 }).await;
+    for amount in ["19.995", "12.3449999", "0.004"] {
+        let tid = f.click().await;
+        let (s, body, _) = f.get(&f.lsr(&tid, &format!("&amount={amount}"))).await;
+        assert_eq!((s, body.as_str()), (200, "success=true;"), "{amount}");
+    }
+    let rows: Vec<(Option<i64>, i64)> = f.count(|c| {
+        conversions::table.order(conversions::id.asc()).select((conversions::sale_amount, conversions::payout)).load(c)
+    });
+    assert_eq!(rows, [(Some(2000), 200), (Some(1234), 123), (Some(0), 0)]);
     f.app.stop().await;
 }
 
@@ -856,6 +875,7 @@ crate::on_both_backends!(
     an_offer_without_a_required_token_ignores_the_token,
     attribution_window_and_ip_allow_list_are_enforced,
     payouts_follow_type_goal_and_affiliate_override,
+    an_amount_with_more_decimals_than_the_currency_is_rounded,
     caps_refuse_or_hold_conversions_over_the_limit,
     parallel_conversions_of_one_click_record_exactly_one,
     post_bodies_and_status_changes_are_handled,
