@@ -12,6 +12,7 @@ pub mod listing;
 pub mod metrics;
 pub mod outbox;
 pub mod postback;
+pub mod query;
 pub mod recorder;
 pub mod reports;
 pub mod rollup;

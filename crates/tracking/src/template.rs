@@ -16,16 +16,18 @@ pub enum Encoding {
 /// Replaces every `{name}` of `template` with `lookup(name)` (encoded); a name `lookup` does
 /// not know, or a missing value, expands to the empty string. Templates are checked at save time
 /// ([`affnet_offers::macros::check_template`]), so unbalanced braces are copied through as text.
-pub fn expand(template: &str, encoding: Encoding, lookup: impl Fn(&str) -> Option<String>) -> String {
+pub fn expand<V: AsRef<str>>(template: &str, encoding: Encoding, lookup: impl Fn(&str) -> Option<V>) -> String {
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
-    while let Some(open) = rest.find('{') {
+    // Byte searches (`{` and `}` are ASCII, so every position found is a char boundary).
+    let find = |s: &str, c: u8| s.bytes().position(|b| b == c);
+    while let Some(open) = find(rest, b'{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find('}') {
+        match find(after, b'}') {
             Some(close) if is_macro_name(&after[..close]) => {
                 if let Some(value) = lookup(&after[..close]) {
-                    encode_into(&mut out, &value, encoding);
+                    encode_into(&mut out, value.as_ref(), encoding);
                 }
                 rest = &after[close + 1..];
             }
@@ -48,6 +50,10 @@ pub fn is_macro_name(s: &str) -> bool {
 fn encode_into(out: &mut String, value: &str, encoding: Encoding) {
     match encoding {
         Encoding::Raw => out.push_str(value),
+        // Most values (ids, plain sub ids) need no escaping: copied whole.
+        Encoding::Url if value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')) => {
+            out.push_str(value)
+        }
         Encoding::Url => {
             for b in value.bytes() {
                 if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -75,9 +75,22 @@ impl TransactionId {
     }
 }
 
+impl TransactionId {
+    /// The 32 lower-case hex characters (what `Display` writes, without the formatting
+    /// machinery: every click makes one).
+    pub fn to_hex(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 32];
+        for (i, digit) in hex.iter_mut().enumerate() {
+            *digit = HEX[((self.0 >> ((31 - i) * 4)) & 15) as usize];
+        }
+        String::from_utf8_lossy(&hex).into_owned()
+    }
+}
+
 impl fmt::Display for TransactionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        f.write_str(&self.to_hex())
     }
 }
 
@@ -94,6 +107,8 @@ mod tests {
         assert!(a < b);
         assert!(a.to_string() < b.to_string());
         assert_eq!(a.to_string().len(), 32);
+        assert_eq!(a.to_hex(), format!("{:032x}", a.0));
+        assert_eq!(TransactionId(0xab).to_hex(), format!("{:032x}", 0xab));
         assert_eq!(a.unix_millis(), 1_764_072_000_000);
         assert_eq!(TransactionId::parse(&a.to_string()), Ok(a));
         assert_eq!(TransactionId::parse(&a.to_string().to_uppercase()), Ok(a));
