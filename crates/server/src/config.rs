@@ -132,6 +132,12 @@ impl Config {
                     "a number of requests",
                 )?
                 .clamp(1, 1024),
+                per_host: parse(
+                    "AFFNET_POSTBACK_PER_HOST",
+                    affnet_tracking::delivery::DeliveryConfig::default().per_host,
+                    "a number of requests",
+                )?
+                .clamp(1, 1024),
                 max_attempts: parse("AFFNET_POSTBACK_MAX_ATTEMPTS", 10i64, "a number of attempts")?.clamp(1, 100),
                 timeout: std::time::Duration::from_secs(
                     parse("AFFNET_POSTBACK_TIMEOUT", 10u64, "a number of seconds")?.clamp(1, 300),
@@ -163,6 +169,7 @@ impl Config {
             shutdown_timeout = self.shutdown_timeout,
             cache_ttl_secs = self.cache_ttl_secs,
             postback_concurrency = self.postbacks.concurrency,
+            postback_per_host = self.postbacks.per_host,
             postback_max_attempts = self.postbacks.max_attempts,
             postback_timeout_secs = self.postbacks.timeout.as_secs(),
             postback_allow_private = self.postbacks.allow_private,

@@ -4,6 +4,7 @@
 //! them `failed`. On PostgreSQL several nodes share the outbox: jobs are claimed with
 //! `FOR UPDATE SKIP LOCKED` and a lease, so a job is fired by one node at a time.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -21,11 +22,15 @@ use affnet_db::{AffiliateId, Clock, DbConn, DbPool, Micros, TenantId};
 /// How the worker behaves (from `AFFNET_POSTBACK_*` settings).
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
-    /// Requests in flight at once. 64 by default: a claim then takes 32 jobs or more, and
-    /// each round's statements are shared by more jobs (measured, 20,000 jobs to a local
-    /// receiver: 32 → 64 took PostgreSQL from ~4,700 to ~6,300 deliveries/s and SQLite from
-    /// ~7,800 to ~9,200; 128 added little), while a slow receiver still gets few connections.
+    /// Requests in flight at once (claimed and not yet recorded). 256 by default: a job holds
+    /// its slot until its round is committed, so the slots must cover the claim's and the
+    /// record's commits, not only the request (measured, 12-20k jobs to a local receiver:
+    /// 64 → 256 took PostgreSQL from 4,800-5,800 to 6,600-9,300 deliveries/s and SQLite from
+    /// 10,000-11,100 to 12,600-13,300; BENCHMARKS.md).
     pub concurrency: usize,
+    /// Requests in flight to one host (`host:port`) at once, whatever `concurrency` allows: a
+    /// burst of conversions does not flood an affiliate's tracker. 64 by default.
+    pub per_host: usize,
     /// Attempts before a job is `failed`.
     pub max_attempts: i64,
     /// Delay before the first retry; doubles each time, capped at `max_backoff`.
@@ -45,7 +50,8 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
-            concurrency: 64,
+            concurrency: 256,
+            per_host: 64,
             max_attempts: 10,
             first_backoff: Duration::from_secs(60),
             max_backoff: Duration::from_secs(86_400),
@@ -652,6 +658,9 @@ pub struct Deliverer {
     alerts: Option<AlertSender>,
     /// The clock time from which the next claim looks for jobs whose lease ran out.
     next_lease_check: AtomicI64,
+    /// Per `host:port`, the requests it may still get at once (`per_host`); an entry is
+    /// dropped when its last request ends, so the map holds only hosts being fired at.
+    hosts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// How often claims look for jobs whose lease ran out. A lease lasts minutes (`lease`), so once
@@ -672,6 +681,7 @@ impl Deliverer {
             clock,
             alerts: None,
             next_lease_check: AtomicI64::new(i64::MIN),
+            hosts: std::sync::Mutex::default(),
         })
     }
 
@@ -741,7 +751,8 @@ impl Deliverer {
         Ok(jobs.into_iter().zip(secrets).collect())
     }
 
-    /// Fires one claimed job.
+    /// Fires one claimed job (waiting, if its host already has `per_host` requests in flight,
+    /// for one of them to end).
     async fn fire_job(&self, (job, secret): (Claimed, String)) -> (Claimed, AttemptResult) {
         let out = Outgoing {
             method: job.method.clone(),
@@ -750,8 +761,34 @@ impl Deliverer {
             content_type: job.content_type.clone(),
             secret,
         };
+        let host = reqwest::Url::parse(&job.url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0))))
+            .unwrap_or_default();
+        let limit = self.host_limit(&host);
+        let permit = limit.clone().acquire_owned().await;
         let result = fire(&self.client, &out, self.config.allow_private, self.clock.now().unix_seconds()).await;
+        drop(permit);
+        self.release_host(&host, limit);
         (job, result)
+    }
+
+    /// The request limit of `host`, created on first use.
+    fn host_limit(&self, host: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.config.per_host.max(1))))
+            .clone()
+    }
+
+    /// Drops `host`'s entry once no request to it is waiting or in flight.
+    fn release_host(&self, host: &str, limit: Arc<tokio::sync::Semaphore>) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Ours and the map's are the only references left.
+        if Arc::strong_count(&limit) == 2 {
+            hosts.remove(host);
+        }
     }
 
     /// Records fired jobs' attempts and moves the jobs on (delivered, retry later, failed), in

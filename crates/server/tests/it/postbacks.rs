@@ -18,11 +18,27 @@ use crate::support::TestApp;
 /// What the receiver saw: method, path with query, body, signature header.
 type Seen = Arc<Mutex<Vec<(String, String, String, Option<String>)>>>;
 
-async fn receive(req: HttpRequest, body: web::Bytes, seen: web::Data<Seen>) -> HttpResponse {
+/// Requests being answered now and the most at once (the `/slow` path).
+type InFlight = Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>;
+
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    seen: web::Data<Seen>,
+    in_flight: web::Data<InFlight>,
+) -> HttpResponse {
     let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let sig = req.headers().get("x-affnet-signature").map(|v| v.to_str().unwrap().to_owned());
     seen.lock().unwrap().push((req.method().to_string(), path, String::from_utf8_lossy(&body).into_owned(), sig));
     match req.path() {
+        "/slow" => {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = in_flight.0.fetch_add(1, SeqCst) + 1;
+            in_flight.1.fetch_max(now, SeqCst);
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+            in_flight.0.fetch_sub(1, SeqCst);
+            HttpResponse::Ok().body("OK")
+        }
         "/fail" => HttpResponse::InternalServerError().body("boom"),
         // A tracking pixel: binary, with NUL bytes.
         "/pixel" => HttpResponse::Ok().content_type("image/gif").body(&b"GIF89a\x01\x00\x01\x00\x00\xff"[..]),
@@ -62,23 +78,28 @@ impl futures_core::Stream for Repeat {
 struct Receiver {
     base: String,
     seen: Seen,
+    in_flight: InFlight,
     handle: actix_web::dev::ServerHandle,
 }
 
 async fn receiver() -> Receiver {
     let seen: Seen = Arc::default();
+    let in_flight: InFlight = Arc::default();
     let data = web::Data::new(seen.clone());
+    let counters = web::Data::new(in_flight.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(receive)))
-        .workers(1)
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).app_data(counters.clone()).default_service(web::to(receive))
+    })
+    .workers(1)
+    .shutdown_timeout(0)
+    .listen(listener)
+    .unwrap()
+    .run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
-    Receiver { base, seen, handle }
+    Receiver { base, seen, in_flight, handle }
 }
 
 struct Fixture {
@@ -529,6 +550,36 @@ async fn two_running_workers_deliver_each_job_exactly_once(backend: Backend) {
     f.stop().await;
 }
 
+/// Many jobs for one receiver never open more than `per_host` requests to it at once, whatever
+/// the worker's overall concurrency: an affiliate's tracker is not flooded by a burst.
+async fn one_receiver_gets_at_most_per_host_requests_at_once(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/slow?t={{transaction_id}}", f.rx.base), |_| {});
+    for _ in 0..12 {
+        f.convert().await;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = f
+        .worker(|c| {
+            c.concurrency = 64;
+            c.per_host = 3;
+            c.idle_poll = Duration::from_millis(20);
+        })
+        .spawn(stop.clone())
+        .unwrap();
+    let started = Instant::now();
+    while f.jobs().iter().any(|(state, _)| state != "delivered") {
+        assert!(started.elapsed() < Duration::from_secs(30), "jobs left: {:?}", f.jobs());
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    actix_web::rt::task::spawn_blocking(move || worker.join().unwrap()).await.unwrap();
+    let most = f.rx.in_flight.1.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(most, 3, "at most 3 at once, and the 3 were used");
+    assert_eq!(f.attempts().len(), 12);
+    f.stop().await;
+}
+
 async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (Box::pin(a), Box::pin(b));
     let (mut ra, mut rb) = (None, None);
@@ -563,6 +614,7 @@ crate::on_both_backends!(
     post_json_bodies_are_signed_when_the_affiliate_has_a_secret,
     two_workers_deliver_each_job_exactly_once,
     two_running_workers_deliver_each_job_exactly_once,
+    one_receiver_gets_at_most_per_host_requests_at_once,
     jobs_of_a_dead_node_are_claimed_after_their_lease,
     a_hanging_mail_server_does_not_hold_up_deliveries,
 );
