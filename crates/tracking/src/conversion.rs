@@ -365,19 +365,23 @@ struct CallParams<'a> {
     adv_sub: &'a str,
 }
 
-/// The malformed-call checks, in the order an integrator would fix them (`tid`: the
-/// transaction id, if it parsed).
-fn check_call(req: &ConversionRequest, tid: Option<TransactionId>) -> Result<CallParams<'_>, Refusal> {
+/// The malformed-call checks, in the order an integrator would fix them (`raw_tid` as sent,
+/// `tid` the transaction id it parsed to, if it did).
+fn check_call<'a>(
+    req: &'a ConversionRequest,
+    raw_tid: &str,
+    tid: Option<TransactionId>,
+) -> Result<CallParams<'a>, Refusal> {
     if req.unreadable_body {
         return refuse(Reason::InvalidBody, "the form body is not UTF-8");
     }
     // Only the parameters we read are checked: others (an integrator's own) are ignored.
     if let Some((k, _)) =
-        req.params.iter().find(|(k, v)| PARAMETERS.contains(&k.as_str()) && v.chars().any(char::is_control))
+        req.params.iter().find(|(k, v)| PARAMETERS.contains(&k.as_str()) && crate::query::has_control(v))
     {
         return refuse(Reason::InvalidParameter, format!("{k} contains a control character"));
     }
-    if req.param("transaction_id").unwrap_or("").is_empty() {
+    if raw_tid.is_empty() {
         return refuse(Reason::MissingTransactionId, "transaction_id is required");
     }
     if tid.is_none() {
@@ -415,18 +419,15 @@ fn check_call(req: &ConversionRequest, tid: Option<TransactionId>) -> Result<Cal
 /// postback jobs.
 fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mut Memo) -> Result<Outcome, Refusal> {
     let raw_tid = req.param("transaction_id").unwrap_or("");
-    seen.transaction_id = raw_tid.to_owned();
     let tid = TransactionId::parse(&raw_tid.to_ascii_lowercase()).ok();
+    seen.transaction_id = tid.map_or_else(|| raw_tid.to_owned(), TransactionId::to_hex);
     // The click the call names, looked up first so that a malformed call for a real click is
     // stored under its network too (its tracer shows why the call was refused).
     let click = match tid {
         Some(tid) => Click::find(conn, tid)?,
         None => None,
     };
-    let parsed = check_call(req, tid);
-    if let Some(tid) = tid {
-        seen.transaction_id = tid.to_string();
-    }
+    let parsed = check_call(req, raw_tid, tid);
     seen.offer = parsed.as_ref().ok().and_then(|p| p.offer);
     seen.goal = parsed.as_ref().ok().and_then(|p| p.goal);
     if let Some(c) = &click {

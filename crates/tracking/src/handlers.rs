@@ -84,13 +84,6 @@ fn ip_text(ip: std::net::IpAddr) -> String {
     out
 }
 
-/// True when a value holds a control character (NUL, CR, LF, ...): refused before anything is
-/// queued, so that one hostile value can never fail a batch of other people's rows.
-fn has_control(v: &str) -> bool {
-    // Printable ASCII (nearly every value) has none; anything else is read char by char.
-    !v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.chars().any(|c| c.is_control())
-}
-
 fn header_text(req: &HttpRequest, name: header::HeaderName, max: usize) -> String {
     let v = req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     v.chars().take(max).collect()
@@ -175,7 +168,7 @@ fn parse_click_params(query: &str) -> Result<ClickParams, String> {
         let k = crate::query::decode(raw_k);
         let Some((slot, rank)) = click_slot(&k) else { continue };
         let v = crate::query::decode(raw_v);
-        if has_control(&v) {
+        if crate::query::has_control(&v) {
             return Err(format!("{k} contains a control character"));
         }
         // Every sub id value as sent, even an alias that loses to another: a longer one is an

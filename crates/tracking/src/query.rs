@@ -40,23 +40,16 @@ pub fn decode(raw: &str) -> Cow<'_, str> {
         return Cow::Borrowed(raw);
     }
     let plus_as_space: Vec<u8> = raw.bytes().map(|b| if b == b'+' { b' ' } else { b }).collect();
-    let mut out = Vec::with_capacity(plus_as_space.len());
-    let mut i = 0;
-    while i < plus_as_space.len() {
-        let b = plus_as_space[i];
-        let hex = |j: usize| plus_as_space.get(j).and_then(|c| char::from(*c).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    let bytes: Cow<'_, [u8]> = percent_encoding::percent_decode(&plus_as_space).into();
+    Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// True when a value holds a control character (NUL, CR, LF, DEL, C1 ...): such a value is
+/// refused before anything is queued, so that one hostile value can never fail a batch of other
+/// people's rows.
+pub fn has_control(v: &str) -> bool {
+    // Printable ASCII (nearly every value) has none; anything else is read char by char.
+    !v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.chars().any(char::is_control)
 }
 
 #[cfg(test)]

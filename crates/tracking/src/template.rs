@@ -47,25 +47,15 @@ pub fn is_macro_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// Every byte but RFC 3986's unreserved `A-Z a-z 0-9 - . _ ~` (non-ASCII bytes always).
+const OUTSIDE_UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 fn encode_into(out: &mut String, value: &str, encoding: Encoding) {
     match encoding {
         Encoding::Raw => out.push_str(value),
-        // Most values (ids, plain sub ids) need no escaping: copied whole.
-        Encoding::Url if value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')) => {
-            out.push_str(value)
-        }
-        Encoding::Url => {
-            for b in value.bytes() {
-                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                    out.push(char::from(b));
-                } else {
-                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                    out.push('%');
-                    out.push(char::from(HEX[usize::from(b >> 4)]));
-                    out.push(char::from(HEX[usize::from(b & 15)]));
-                }
-            }
-        }
+        // Runs of unreserved bytes are copied whole (most values: ids, plain sub ids).
+        Encoding::Url => out.extend(percent_encoding::utf8_percent_encode(value, OUTSIDE_UNRESERVED)),
         Encoding::Json => {
             for c in value.chars() {
                 match c {
