@@ -34,7 +34,7 @@ impl ManageConnection for DbManager {
 #[derive(Clone)]
 pub struct DbPool {
     pool: r2d2::Pool<DbManager>,
-    backend: Backend,
+    url: DatabaseUrl,
 }
 
 pub type PooledConn = PooledConnection<DbManager>;
@@ -43,7 +43,6 @@ impl DbPool {
     /// Builds the pool and opens its first connection, so a bad URL or an unreachable server is
     /// reported at start-up, not at the first request.
     pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Self, DbError> {
-        let backend = url.backend();
         // One SQLite file takes one writer at a time; a few readers beside it are plenty.
         let pool = r2d2::Pool::builder()
             .max_size(max_size.max(1))
@@ -51,7 +50,7 @@ impl DbPool {
             .connection_timeout(Duration::from_secs(10))
             .build_unchecked(DbManager { url: url.clone() });
         drop(pool.get().map_err(DbError::from)?);
-        Ok(Self { pool, backend })
+        Ok(Self { pool, url: url.clone() })
     }
 
     pub fn get(&self) -> Result<PooledConn, DbError> {
@@ -59,7 +58,13 @@ impl DbPool {
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.url.backend()
+    }
+
+    /// A connection of its own, outside the pool (held for the life of something, where taking
+    /// one of the pool's would shrink it, or deadlock a pool of one).
+    pub fn connect_apart(&self) -> Result<DbConn, DbError> {
+        self.url.connect()
     }
 
     /// Checks that the database answers (for readiness probes). Blocking.

@@ -453,6 +453,7 @@ diesel::table! {
         last_error -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        locked_by -> Nullable<BigInt>,
     }
 }
 

@@ -49,8 +49,18 @@ fn lock_sqlite_database(config: &Config) -> Result<Option<std::fs::File>, CliErr
 
 fn serve(config: Config) -> Result<(), CliError> {
     config.log();
-    let _one_server = lock_sqlite_database(&config)?;
+    let one_server = lock_sqlite_database(&config)?;
     let pool = startup::connect_and_migrate(&config)?;
+    if one_server.is_some() {
+        // This process is the only server on the file: postbacks left `sending` by the previous
+        // one (killed while sending) are sent again now, not when their lease runs out.
+        let mut conn = pool.get().map_err(|e| CliError::Refused(e.to_string()))?;
+        let released = affnet_tracking::liveness::release_all(&mut conn, affnet_db::Micros::now())
+            .map_err(|e| CliError::Refused(format!("cannot release the postbacks left sending: {e}")))?;
+        if released > 0 {
+            tracing::warn!(jobs = released, "postbacks left sending by the previous server are due again");
+        }
+    }
     let mailer = startup::mailer(&config).map_err(|e| CliError::Refused(e.to_string()))?;
     let state = startup::app_state(&config, pool.clone(), mailer)?;
     let (tracking, writers) = affnet_tracking::handlers::start(

@@ -308,18 +308,34 @@ struct Claimed {
     attempts: i64,
 }
 
-/// Reserves up to `limit` jobs for this node: first (when `expired`) jobs whose lease ran out
-/// (their node died while sending), then due jobs in `next_attempt_at` order. Two statements,
-/// each an ordered scan of its own partial index (`postback_jobs_lease`, `postback_jobs_due_at`):
-/// one claim with `OR` sorted every queued job each time.
-fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64, expired: bool) -> QueryResult<Vec<Claimed>> {
+/// Reserves up to `limit` jobs for this node (`node`: its liveness key, PostgreSQL): first (when
+/// `expired`) jobs whose lease ran out or, on PostgreSQL, whose node is gone (no session holds
+/// its advisory lock: [`crate::liveness`]), then due jobs in `next_attempt_at` order. Two
+/// statements, each an ordered scan of its own partial index (`postback_jobs_lease`,
+/// `postback_jobs_due_at`): one claim with `OR` sorted every queued job each time.
+fn claim(
+    conn: &mut DbConn,
+    now: Micros,
+    lease_until: Micros,
+    limit: i64,
+    expired: bool,
+    node: Option<i64>,
+) -> QueryResult<Vec<Claimed>> {
     const EXPIRED: &str = "SELECT id FROM postback_jobs WHERE state = 'sending' AND locked_until < $1 \
                            ORDER BY locked_until LIMIT $3";
     const DUE: &str = "SELECT id FROM postback_jobs WHERE state IN ('queued', 'retry') AND next_attempt_at <= $1 \
                        ORDER BY next_attempt_at LIMIT $3";
+    // The jobs in flight are at most the nodes' concurrency: the scan of the `sending` ones is
+    // short, and runs once a second (`LEASE_CHECK_EVERY`).
+    let expired_or_orphaned = format!(
+        "SELECT id FROM postback_jobs WHERE state = 'sending' AND (locked_until < $1 OR (locked_by IS NOT NULL AND locked_by NOT IN ({}))) \
+         ORDER BY locked_until LIMIT $3",
+        crate::liveness::LIVE_NODES
+    );
     let sql = |select: &str, lock: &str| {
         format!(
-            "UPDATE postback_jobs SET state = 'sending', locked_until = $2, updated_at = $1 WHERE id IN ({select}{lock}) \
+            "UPDATE postback_jobs SET state = 'sending', locked_until = $2, locked_by = $4, updated_at = $1 \
+             WHERE id IN ({select}{lock}) \
              RETURNING id, tenant_id, postback_id, affiliate_id, method, url, body, content_type, attempts"
         )
     };
@@ -334,10 +350,15 @@ fn claim(conn: &mut DbConn, now: Micros, lease_until: Micros, limit: i64, expire
             .bind::<BigInt, _>(now.0)
             .bind::<BigInt, _>(lease_until.0)
             .bind::<BigInt, _>(limit)
+            .bind::<Nullable<BigInt>, _>(node)
             .load(c))
     };
     let both = |conn: &mut DbConn| -> QueryResult<Vec<Claimed>> {
-        let mut jobs = if expired { claim_from(conn, EXPIRED, limit)? } else { Vec::new() };
+        let mut jobs = match (expired, node) {
+            (false, _) => Vec::new(),
+            (true, Some(_)) => claim_from(conn, &expired_or_orphaned, limit)?,
+            (true, None) => claim_from(conn, EXPIRED, limit)?,
+        };
         let left = limit - i64::try_from(jobs.len()).unwrap_or(limit);
         if left > 0 {
             jobs.extend(claim_from(conn, DUE, left)?);
@@ -472,6 +493,7 @@ fn record_failure(
             postback_jobs::attempts.eq(attempts),
             postback_jobs::next_attempt_at.eq(next_attempt),
             postback_jobs::locked_until.eq(None::<Micros>),
+            postback_jobs::locked_by.eq(None::<i64>),
             postback_jobs::last_error.eq(&result.error),
             postback_jobs::updated_at.eq(now),
         ))
@@ -658,6 +680,8 @@ pub struct Deliverer {
     alerts: Option<AlertSender>,
     /// The clock time from which the next claim looks for jobs whose lease ran out.
     next_lease_check: AtomicI64,
+    /// This node's lock on its key, on PostgreSQL ([`crate::liveness`]).
+    node: Option<Arc<crate::liveness::NodeLock>>,
     /// Per `host:port`, the requests it may still get at once (`per_host`); an entry is
     /// dropped when its last request ends, so the map holds only hosts being fired at.
     hosts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
@@ -676,11 +700,12 @@ impl Deliverer {
     pub fn new(pool: DbPool, config: DeliveryConfig, clock: Arc<dyn Clock>) -> Result<Self, String> {
         Ok(Self {
             client: client(&config)?,
-            pool,
+            pool: pool.clone(),
             config,
             clock,
             alerts: None,
             next_lease_check: AtomicI64::new(i64::MIN),
+            node: crate::liveness::NodeLock::acquire(&pool).map_err(|e| format!("postback worker: {e}"))?.map(Arc::new),
             hosts: std::sync::Mutex::default(),
         })
     }
@@ -690,6 +715,11 @@ impl Deliverer {
     pub fn with_alerts(mut self, sender: AlertSender) -> Self {
         self.alerts = Some(sender);
         self
+    }
+
+    /// The key this node marks the jobs it claims with, on PostgreSQL ([`crate::liveness`]).
+    pub fn node(&self) -> Option<i64> {
+        self.node.as_ref().map(|n| n.key())
     }
 
     pub fn config(&self) -> &DeliveryConfig {
@@ -721,9 +751,16 @@ impl Deliverer {
             self.next_lease_check.store(now.plus(LEASE_CHECK_EVERY).0, Ordering::Relaxed);
         }
         let pool = self.pool.clone();
+        let node_lock = self.node.clone();
         let jobs = tokio::task::spawn_blocking(move || -> QueryResult<(Vec<Claimed>, Vec<String>)> {
+            let node = node_lock.as_deref().map(|n| {
+                if expired {
+                    n.keep();
+                }
+                n.key()
+            });
             let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-            let jobs = claim(&mut conn, now, lease_until, limit, expired)?;
+            let jobs = claim(&mut conn, now, lease_until, limit, expired, node)?;
             // The signing secrets of the jobs' affiliates, in one query (affiliate ids are
             // unique across tenants; the tenant is matched too).
             let mut ids: Vec<i64> = jobs.iter().map(|j| j.affiliate_id).collect();
@@ -849,6 +886,7 @@ impl Deliverer {
                         postback_jobs::state.eq("delivered"),
                         postback_jobs::attempts.eq(postback_jobs::attempts + 1),
                         postback_jobs::locked_until.eq(None::<Micros>),
+                        postback_jobs::locked_by.eq(None::<i64>),
                         postback_jobs::last_error.eq(""),
                         postback_jobs::updated_at.eq(done),
                     ))

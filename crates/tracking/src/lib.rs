@@ -9,6 +9,7 @@ pub mod conversion;
 pub mod delivery;
 pub mod handlers;
 pub mod listing;
+pub mod liveness;
 pub mod metrics;
 pub mod outbox;
 pub mod postback;

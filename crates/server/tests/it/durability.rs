@@ -1,19 +1,25 @@
 //! A click whose redirect was sent is on disk: the real `affnet` binary is killed with SIGKILL
 //! while clients click; after the kill every transaction id that came back in a 302 is in the
-//! database, and the server starts again on it.
+//! database, and the server starts again on it. Postbacks being sent at the kill are sent again
+//! as soon as a server is back.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use affnet_db::schema::clicks;
+use affnet_db::schema::{clicks, conversions, postback_jobs};
 use affnet_db::testing::TestDb;
 use affnet_db::{Backend, Micros};
 use affnet_offers::{Advertiser, AdvertiserInput, Affiliate, AffiliateInput, Offer, OfferInput};
 use diesel::prelude::*;
 
 fn spawn(db: &TestDb, port: u16) -> Child {
+    spawn_with(db, port, &[])
+}
+
+fn spawn_with(db: &TestDb, port: u16, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_affnet"))
+        .envs(env.iter().copied())
         .env("DATABASE_URL", &db.raw_url)
         .env("AFFNET_LISTEN", format!("127.0.0.1:{port}"))
         .env("AFFNET_WORKERS", "2")
@@ -41,21 +47,24 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A network with one offer and an active affiliate.
+fn network(db: &TestDb) -> (Offer, Affiliate) {
+    let mut c = db.url.connect().unwrap();
+    let now = Micros::now();
+    let t = affnet_accounts::Tenant::provision(&mut c, "acme", "Acme", "a@acme.test", "long enough pw", now)
+        .unwrap()
+        .tenant;
+    let adv =
+        Advertiser::create(&mut c, t.id, &AdvertiserInput { name: "Shop".into(), ..Default::default() }, now).unwrap();
+    let aff_input = AffiliateInput { name: "Aff".into(), status: Some("active".into()), ..Default::default() };
+    let aff = Affiliate::create(&mut c, t.id, &aff_input, now).unwrap();
+    let input = OfferInput::simple(adv.id, "Offer", "https://shop.example/?t={transaction_id}", 100);
+    (Offer::create(&mut c, t.id, &input, now).unwrap(), aff)
+}
+
 async fn acknowledged_clicks_survive_sigkill(backend: Backend) {
     let db = TestDb::new(backend);
-    let (offer, aff) = {
-        let mut c = db.url.connect().unwrap();
-        let now = Micros::now();
-        let t = affnet_accounts::Tenant::provision(&mut c, "acme", "Acme", "a@acme.test", "long enough pw", now)
-            .unwrap()
-            .tenant;
-        let adv = Advertiser::create(&mut c, t.id, &AdvertiserInput { name: "Shop".into(), ..Default::default() }, now)
-            .unwrap();
-        let aff_input = AffiliateInput { name: "Aff".into(), status: Some("active".into()), ..Default::default() };
-        let aff = Affiliate::create(&mut c, t.id, &aff_input, now).unwrap();
-        let input = OfferInput::simple(adv.id, "Offer", "https://shop.example/?t={transaction_id}", 100);
-        (Offer::create(&mut c, t.id, &input, now).unwrap(), aff)
-    };
+    let (offer, aff) = network(&db);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn(&db, port);
@@ -113,7 +122,228 @@ async fn acknowledged_clicks_survive_sigkill(backend: Backend) {
     child.wait().unwrap();
 }
 
-crate::on_both_backends!(acknowledged_clicks_survive_sigkill);
+/// A conversion answered `success=true;` is on disk: the server is killed with SIGKILL while
+/// advertisers post conversions; the restarted server has every acknowledged one.
+async fn acknowledged_conversions_survive_sigkill(backend: Backend) {
+    let db = TestDb::new(backend);
+    let (offer, aff) = network(&db);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(&db, port);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    wait_ready(&client, &base).await;
+    let click = format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id);
+    let clickers: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, click) = (client.clone(), click.clone());
+            actix_web::rt::spawn(async move {
+                let mut tids = Vec::new();
+                for _ in 0..100 {
+                    let res = client.get(&click).send().await.unwrap();
+                    assert_eq!(res.status().as_u16(), 302);
+                    tids.push(res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned());
+                }
+                tids
+            })
+        })
+        .collect();
+    let mut shares = Vec::new();
+    for c in clickers {
+        shares.push(c.await.unwrap());
+    }
+
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let posters: Vec<_> = shares
+        .into_iter()
+        .map(|tids| {
+            let (client, base, acked) = (client.clone(), base.clone(), acked.clone());
+            let token = offer.security_token.clone();
+            actix_web::rt::spawn(async move {
+                for tid in tids {
+                    let url = format!("{base}/aff_lsr?transaction_id={tid}&security_token={token}&amount=12.50");
+                    let Ok(res) = client.post(url).send().await else { return };
+                    let ok = res.status().as_u16() == 200;
+                    let Ok(body) = res.text().await else { return };
+                    if ok && body.starts_with("success=true;") {
+                        acked.lock().unwrap().push(tid);
+                    }
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 200 && started.elapsed() < Duration::from_secs(30) {
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for p in posters {
+        let _ = p.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 200, "the advertisers got {} acknowledgements", acked.len());
+
+    let mut child = spawn(&db, port);
+    wait_ready(&client, &base).await;
+    let mut conn = db.url.connect().unwrap();
+    let stored: std::collections::HashSet<String> =
+        conversions::table.select(conversions::click_id).load::<String>(&mut conn).unwrap().into_iter().collect();
+    let lost: Vec<&String> = acked.iter().filter(|t| !stored.contains(*t)).collect();
+    assert!(lost.is_empty(), "{} of {} acknowledged conversions were lost", lost.len(), acked.len());
+    // The restarted server refuses a repeat of an acknowledged one (it is there, not half-there).
+    let again = format!("{base}/aff_lsr?transaction_id={}&security_token={}", acked[0], offer.security_token);
+    let res = client.get(again).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 409);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A postback receiver on a thread of its own: it records the `t` of every request; until
+/// `answer` is set it holds each request unanswered, after that it answers `200`.
+struct HoldingReceiver {
+    base: String,
+    answer: Arc<std::sync::atomic::AtomicBool>,
+    seen: Arc<Mutex<Vec<String>>>,
+    answered: Arc<Mutex<Vec<String>>>,
+}
+
+impl HoldingReceiver {
+    fn start() -> HoldingReceiver {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let rx = HoldingReceiver { base, answer: Arc::default(), seen: Arc::default(), answered: Arc::default() };
+        let (answer, seen, answered) = (rx.answer.clone(), rx.seen.clone(), rx.answered.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (answer, seen, answered) = (answer.clone(), seen.clone(), answered.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    // Requests one after another on a kept-alive connection (GET: no body).
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let t = line.split_once("t=").map(|(_, t)| t.split([' ', '&']).next().unwrap().to_owned());
+                        loop {
+                            let mut header = String::new();
+                            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if header == "\r\n" {
+                                break;
+                            }
+                        }
+                        let t = t.unwrap_or_default();
+                        seen.lock().unwrap().push(t.clone());
+                        if !answer.load(SeqCst) {
+                            // Held: never answered; the thread ends when the sender hangs up.
+                            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                            return;
+                        }
+                        if stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
+                            return;
+                        }
+                        answered.lock().unwrap().push(t);
+                    }
+                });
+            }
+        });
+        rx
+    }
+}
+
+/// Postbacks being sent when the server is killed (the receiver has their requests and has not
+/// answered) are sent again as soon as the server is back: on SQLite the server knows it is the
+/// only one on the file; on PostgreSQL the dead node's advisory lock is gone with its session.
+/// Not after their lease (5 minutes by default) runs out. Every conversion's postback arrives.
+async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend) {
+    use affnet_tracking::postback::{Postback, PostbackInput};
+    let db = TestDb::new(backend);
+    let (offer, aff) = network(&db);
+    let rx = HoldingReceiver::start();
+    {
+        let mut c = db.url.connect().unwrap();
+        let input = PostbackInput {
+            affiliate_id: None,
+            offer_id: None,
+            goal_id: None,
+            url: format!("{}/pb?t={{transaction_id}}", rx.base),
+            method: None,
+            body: String::new(),
+            content_type: None,
+            on_approved: true,
+            on_pending: false,
+            on_rejected: false,
+            on_status_change: false,
+            enabled: true,
+        };
+        Postback::create(&mut c, offer.tenant_id, aff.id, &input, Micros::now()).unwrap();
+    }
+    let env = [("AFFNET_POSTBACK_ALLOW_PRIVATE", "true"), ("AFFNET_POSTBACK_TIMEOUT", "60")];
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_with(&db, port, &env);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    wait_ready(&client, &base).await;
+    let mut tids = Vec::new();
+    for _ in 0..10 {
+        let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 302);
+        let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+        let lsr = format!("{base}/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
+        let res = client.get(lsr).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
+        tids.push(tid);
+    }
+    tids.sort();
+    let started = Instant::now();
+    while rx.seen.lock().unwrap().len() < tids.len() {
+        assert!(started.elapsed() < Duration::from_secs(30), "postbacks sent: {:?}", rx.seen.lock().unwrap());
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL, every postback sent and none answered
+    child.wait().unwrap();
+    let mut conn = db.url.connect().unwrap();
+    let states: Vec<String> = postback_jobs::table.select(postback_jobs::state).load(&mut conn).unwrap();
+    assert_eq!(states, vec!["sending"; tids.len()]);
+
+    rx.answer.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut child = spawn_with(&db, port, &env);
+    wait_ready(&client, &base).await;
+    let started = Instant::now();
+    loop {
+        let mut answered = rx.answered.lock().unwrap().clone();
+        answered.sort();
+        answered.dedup();
+        if answered == tids {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "postbacks delivered after the restart: {answered:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    loop {
+        let jobs: Vec<(String, i64)> =
+            postback_jobs::table.select((postback_jobs::state, postback_jobs::attempts)).load(&mut conn).unwrap();
+        if jobs.iter().all(|j| j == &("delivered".to_owned(), 1)) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{jobs:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+crate::on_both_backends!(
+    acknowledged_clicks_survive_sigkill,
+    acknowledged_conversions_survive_sigkill,
+    postbacks_in_flight_at_sigkill_are_sent_after_restart
+);
 
 /// SQLite takes one server per database file (clicks are keyed by a sequence each server counts):
 /// a second `affnet serve` on the same file refuses to start, saying why; the first one goes on.

