@@ -15,6 +15,41 @@ pub struct Tenant {
     pub name: String,
     pub timezone: String,
     pub created_at: Micros,
+    /// The network's own tracking domain, if it has one ([`normalize_domain`]).
+    pub tracking_domain: Option<String>,
+}
+
+/// A tracking domain as stored: a host name (`track.acme.com`), lower case, without scheme,
+/// port, path or trailing dot; labels of letters, digits and dashes, at least two of them, the
+/// last not all digits. A message saying what to enter for anything else.
+pub fn normalize_domain(input: &str) -> Result<String, &'static str> {
+    const HOW: &str = "enter a host name such as track.example.com (no http://, port or path)";
+    let d = input.trim().trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = d.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if d.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) {
+        return Err(HOW);
+    }
+    // An IP address is not a domain: a network's links need a name it can move.
+    if labels.last().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(HOW);
+    }
+    Ok(d)
+}
+
+/// The host name of a `Host` header value (`Track.Acme.com:8080` → `track.acme.com`), as
+/// tracking domains are stored; `None` for an IPv6 literal or an empty value.
+pub fn host_name(host: &str) -> Option<String> {
+    if host.starts_with('[') {
+        return None;
+    }
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name).trim_end_matches('.');
+    (!name.is_empty()).then(|| name.to_ascii_lowercase())
 }
 
 /// Checks a network slug: 2–40 of `a-z`, `0-9`, `-`, starting with a letter or digit.
@@ -50,6 +85,52 @@ impl Tenant {
     pub fn set_timezone(conn: &mut DbConn, id: TenantId, timezone: &str) -> Result<(), AccountsError> {
         diesel::update(tenants::table.find(id)).set(tenants::timezone.eq(timezone)).execute(conn)?;
         Ok(())
+    }
+
+    /// Sets (or with `None` clears) the network's tracking domain: checked by
+    /// [`normalize_domain`] and unique across the installation. Returns the stored value.
+    pub fn set_tracking_domain(
+        conn: &mut DbConn,
+        id: TenantId,
+        domain: Option<&str>,
+    ) -> Result<Option<String>, AccountsError> {
+        let domain = match domain.map(str::trim).filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => Some(normalize_domain(d).map_err(|m| FieldErrors::single("tracking_domain", m))?),
+        };
+        affnet_db::write_tx(conn, |c| -> Result<(), AccountsError> {
+            if let Some(d) = &domain {
+                let taken: Option<TenantId> = tenants::table
+                    .filter(tenants::tracking_domain.eq(d))
+                    .filter(tenants::id.ne(id))
+                    .select(tenants::id)
+                    .first(c)
+                    .optional()?;
+                if taken.is_some() {
+                    return Err(FieldErrors::single("tracking_domain", "another network uses this domain").into());
+                }
+            }
+            diesel::update(tenants::table.find(id)).set(tenants::tracking_domain.eq(&domain)).execute(c)?;
+            Ok(())
+        })?;
+        Ok(domain)
+    }
+
+    /// The network whose tracking domain `host` (a host name, [`host_name`]) is.
+    pub fn find_by_tracking_domain(conn: &mut DbConn, host: &str) -> Result<Option<Tenant>, AccountsError> {
+        Ok(tenants::table
+            .filter(tenants::tracking_domain.eq(host))
+            .select(Tenant::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Every network's tracking domain (the tracking endpoints' `Host` map).
+    pub fn tracking_domains(conn: &mut DbConn) -> Result<Vec<(String, TenantId)>, AccountsError> {
+        Ok(tenants::table
+            .filter(tenants::tracking_domain.is_not_null())
+            .select((tenants::tracking_domain.assume_not_null(), tenants::id))
+            .load(conn)?)
     }
 
     pub fn find(conn: &mut DbConn, id: TenantId) -> Result<Tenant, AccountsError> {
@@ -99,5 +180,38 @@ impl Tenant {
             let api_key = crate::ApiKey::create(conn, tenant.id, admin.id, "created with the tenant", now)?;
             Ok(ProvisionedTenant { tenant, admin, api_key })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_domains_are_host_names_compared_in_lower_case() {
+        assert_eq!(normalize_domain(" Track.Acme.COM. "), Ok("track.acme.com".to_owned()));
+        assert_eq!(normalize_domain("t-1.example.co.uk"), Ok("t-1.example.co.uk".to_owned()));
+        let long_label = format!("{}.com", "a".repeat(64));
+        for bad in [
+            "",
+            "localhost",
+            "https://t.acme.com",
+            "t.acme.com:80",
+            "t.acme.com/x",
+            "1.2.3.4",
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "a b.com",
+            "é.com",
+            long_label.as_str(),
+        ] {
+            assert!(normalize_domain(bad).is_err(), "{bad}");
+        }
+        assert_eq!(host_name("Track.Acme.com:8080").as_deref(), Some("track.acme.com"));
+        assert_eq!(host_name("track.acme.com.").as_deref(), Some("track.acme.com"));
+        assert_eq!(host_name("track.acme.com").as_deref(), Some("track.acme.com"));
+        assert_eq!(host_name("[::1]:8080"), None);
+        assert_eq!(host_name(""), None);
     }
 }

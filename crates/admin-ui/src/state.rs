@@ -21,6 +21,17 @@ pub struct WebConfig {
     pub public_url: String,
 }
 
+/// What tracking links start with: `domain` on `public_url`'s scheme, or `public_url`.
+pub fn tracking_base(public_url: &str, domain: Option<&str>) -> String {
+    match domain {
+        Some(domain) => {
+            let scheme = public_url.split_once("://").map_or("https", |(s, _)| s);
+            format!("{scheme}://{domain}")
+        }
+        None => public_url.to_owned(),
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub pool: DbPool,
@@ -31,6 +42,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What a network's tracking links (and its conversion endpoint) start with: its own
+    /// tracking domain, on the public URL's scheme, or the public URL.
+    pub fn tracking_base(&self, tenant: &affnet_accounts::Tenant) -> String {
+        tracking_base(&self.web.public_url, tenant.tracking_domain.as_deref())
+    }
+
     /// Runs blocking database work on actix's blocking pool, never on the async executor.
     pub async fn db<T, F>(&self, f: F) -> Result<T, AppError>
     where

@@ -16,6 +16,7 @@ diesel::table! {
         created_at -> BigInt,
         signup_auto_approve -> Bool,
         advertiser_signup -> Bool,
+        tracking_domain -> Nullable<Text>,
     }
 }
 

@@ -28,10 +28,15 @@ struct Entry<T> {
 /// Entries kept at most; past it the map is cleared (a burst of unknown ids cannot grow memory).
 const MAX_ENTRIES: usize = 100_000;
 
+/// Tracking domains (host names) and their networks.
+type Domains = Arc<HashMap<String, TenantId>>;
+
 pub struct Cache {
     ttl: Duration,
     offers: Mutex<HashMap<OfferId, Entry<Option<Arc<Offer>>>>>,
     access: Mutex<HashMap<(OfferId, AffiliateId), Entry<Access>>>,
+    /// The networks' tracking domains (host name → network), loaded whole.
+    domains: Mutex<Option<Entry<Domains>>>,
 }
 
 fn fresh<T: Clone>(e: Option<&Entry<T>>, ttl: Duration) -> Option<T> {
@@ -55,7 +60,36 @@ fn store<K: std::hash::Hash + Eq, T>(
 
 impl Cache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, offers: Mutex::default(), access: Mutex::default() }
+        Self { ttl, offers: Mutex::default(), access: Mutex::default(), domains: Mutex::default() }
+    }
+
+    /// The network whose tracking domain `host` (a `Host` header value) is, if any.
+    pub async fn host_tenant(&self, pool: &DbPool, host: Option<&str>) -> Result<Option<TenantId>, OffersError> {
+        let cached = fresh(self.domains.lock().ok().as_ref().and_then(|d| d.as_ref()), self.ttl);
+        let domains = match cached {
+            Some(d) => d,
+            None => {
+                let (generation, loaded) = (affnet_offers::generation(), Instant::now());
+                let pool = pool.clone();
+                let list = actix_web::web::block(move || -> Result<_, OffersError> {
+                    let mut conn = pool.get()?;
+                    affnet_accounts::Tenant::tracking_domains(&mut conn)
+                        .map_err(|e| OffersError::Db(affnet_db::DbError::Pool(e.to_string())))
+                })
+                .await
+                .map_err(|e| OffersError::Db(affnet_db::DbError::Pool(e.to_string())))??;
+                let value: Domains = Arc::new(list.into_iter().collect());
+                if let Ok(mut d) = self.domains.lock() {
+                    *d = Some(Entry { loaded, generation, value: value.clone() });
+                }
+                value
+            }
+        };
+        // Most installations have none: no header parsing then.
+        if domains.is_empty() {
+            return Ok(None);
+        }
+        Ok(host.and_then(affnet_accounts::tenant::host_name).and_then(|h| domains.get(&h).copied()))
     }
 
     /// The offer `id` of any tenant (offer ids are unique across the installation).

@@ -146,6 +146,9 @@ pub struct ConversionRequest {
     /// The form body was not UTF-8: refused (`invalid_body`) and stored, its parameters read
     /// as best they could be (so the attempt names its click).
     pub unreadable_body: bool,
+    /// The network whose tracking domain the call came in on (its `Host`): a click of another
+    /// network is then unknown here.
+    pub host_tenant: Option<TenantId>,
 }
 
 impl ConversionRequest {
@@ -424,7 +427,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     // The click the call names, looked up first so that a malformed call for a real click is
     // stored under its network too (its tracer shows why the call was refused).
     let click = match tid {
-        Some(tid) => Click::find(conn, tid)?,
+        Some(tid) => Click::find(conn, tid)?.filter(|c| req.host_tenant.is_none_or(|t| t == c.tenant_id)),
         None => None,
     };
     let parsed = check_call(req, raw_tid, tid);
@@ -437,8 +440,11 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     let CallParams { offer: offer_param, goal: goal_param, status: status_param, adv_sub } = parsed?;
     let Some(click) = click else {
         // No click, but the offer named with its security token names the network: the call is
-        // stored where that network sees it (the tracer), so an integrator can find out why.
-        if let Some(offer) = offer_param {
+        // stored where that network sees it (the tracer), so an integrator can find out why. On
+        // a network's tracking domain, that network.
+        if req.host_tenant.is_some() {
+            seen.tenant = req.host_tenant;
+        } else if let Some(offer) = offer_param {
             seen.tenant = tenant_of_offer(conn, offer, req.param("security_token").unwrap_or(""))?;
         }
         return refuse(Reason::UnknownTransaction, "no click has this transaction_id");

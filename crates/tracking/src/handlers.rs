@@ -235,6 +235,11 @@ pub async fn click_head(req: HttpRequest, t: web::Data<Tracking>) -> HttpRespons
 }
 
 /// A tracking link followed: checked, then (when `record`) the click or refusal stored.
+/// The request's `Host` header (what a network's tracking domain is matched against).
+fn host(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(header::HOST).and_then(|v| v.to_str().ok())
+}
+
 async fn follow_link(req: HttpRequest, t: web::Data<Tracking>, record: bool) -> HttpResponse {
     let p = match parse_click_params(req.query_string()) {
         Ok(p) => p,
@@ -253,6 +258,17 @@ async fn follow_link(req: HttpRequest, t: web::Data<Tracking>, record: bool) -> 
         }
     };
     let tenant = offer.tenant_id;
+    // On a network's tracking domain only that network's offers exist.
+    match t.cache.host_tenant(&t.pool, host(&req)).await {
+        Ok(Some(owner)) if owner != tenant => {
+            return page(StatusCode::NOT_FOUND, "Offer not found", "This link does not lead to an offer.");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "click: tracking domain lookup failed");
+            return page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The link could not be followed; try again.");
+        }
+    }
     let ip = client_ip(&req, t.trust_proxy);
     let refusal = if offer.status != OfferStatus::Active {
         Some(ClickRefusal::OfferNotActive)
@@ -420,6 +436,13 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         }
         raw.push_str(&masked_query(text));
     }
+    let host_tenant = match t.cache.host_tenant(&t.pool, host(&req)).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "conversion: tracking domain lookup failed");
+            return answer(503, "server_error", "the conversion could not be stored; retry later", None);
+        }
+    };
     let request = ConversionRequest {
         params,
         goal_endpoint,
@@ -428,6 +451,7 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         ip: client_ip(&req, t.trust_proxy),
         received_at: t.clock.now(),
         unreadable_body,
+        host_tenant,
     };
     let writer = {
         let tid = request.params.iter().find(|(k, _)| k == "transaction_id").map_or("", |(_, v)| v.trim());

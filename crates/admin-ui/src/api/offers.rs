@@ -194,32 +194,35 @@ pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQue
     let tenant = me.user.tenant_id;
     let public_url = state.web.public_url.clone();
     let (data, total) = state
-        .db(move |c| match viewer {
-            Viewer::Staff | Viewer::Advertiser(_) => {
-                if let Viewer::Advertiser(own) = viewer {
-                    if filter.advertiser_id.is_some_and(|a| a != own) {
-                        return Ok((Vec::new(), 0));
+        .db(move |c| {
+            let public_url = network_tracking_base(c, tenant, &public_url)?;
+            match viewer {
+                Viewer::Staff | Viewer::Advertiser(_) => {
+                    if let Viewer::Advertiser(own) = viewer {
+                        if filter.advertiser_id.is_some_and(|a| a != own) {
+                            return Ok((Vec::new(), 0));
+                        }
+                        filter.advertiser_id = Some(own);
                     }
-                    filter.advertiser_id = Some(own);
+                    let rows = Offer::list(c, tenant, &filter, limit, offset)?;
+                    let total = Offer::count(c, tenant, &filter)?;
+                    Ok((rows.into_iter().map(|o| render(o, viewer, None, &public_url)).collect(), total))
                 }
-                let rows = Offer::list(c, tenant, &filter, limit, offset)?;
-                let total = Offer::count(c, tenant, &filter)?;
-                Ok((rows.into_iter().map(|o| render(o, viewer, None, &public_url)).collect(), total))
-            }
-            Viewer::Affiliate(f) => {
-                filter.advertiser_id = None;
-                let rows = Offer::list_visible_to(c, tenant, f, &filter, limit, offset)?;
-                let total = Offer::count_visible_to(c, tenant, f, &filter)?;
-                let ids: Vec<OfferId> = rows.iter().map(|o| o.id).collect();
-                let decisions = OfferAccess::decisions(c, tenant, f, &ids)?;
-                let data = rows
-                    .into_iter()
-                    .map(|o| {
-                        let d = decisions.iter().find(|(id, _)| *id == o.id).map(|(_, s)| *s);
-                        render(o, viewer, d, &public_url)
-                    })
-                    .collect();
-                Ok((data, total))
+                Viewer::Affiliate(f) => {
+                    filter.advertiser_id = None;
+                    let rows = Offer::list_visible_to(c, tenant, f, &filter, limit, offset)?;
+                    let total = Offer::count_visible_to(c, tenant, f, &filter)?;
+                    let ids: Vec<OfferId> = rows.iter().map(|o| o.id).collect();
+                    let decisions = OfferAccess::decisions(c, tenant, f, &ids)?;
+                    let data = rows
+                        .into_iter()
+                        .map(|o| {
+                            let d = decisions.iter().find(|(id, _)| *id == o.id).map(|(_, s)| *s);
+                            render(o, viewer, d, &public_url)
+                        })
+                        .collect();
+                    Ok((data, total))
+                }
             }
         })
         .await?;
@@ -231,8 +234,14 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
     let viewer = Viewer::of(&me)?;
     let id = OfferId(id.into_inner());
     let tenant = me.user.tenant_id;
-    let (offer, access) = state.db(move |c| visible_offer(c, tenant, viewer, id)).await?;
-    Ok(HttpResponse::Ok().json(render(offer, viewer, access, &state.web.public_url)))
+    let public_url = state.web.public_url.clone();
+    let (offer, access, base) = state
+        .db(move |c| {
+            let (offer, access) = visible_offer(c, tenant, viewer, id)?;
+            Ok((offer, access, network_tracking_base(c, tenant, &public_url)?))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(render(offer, viewer, access, &base)))
 }
 
 /// `POST /api/v1/offers` (staff): 201 with the offer (and its new security token), or 422.
@@ -290,4 +299,10 @@ pub async fn rotate_token(
     let summary = "security token rotated: the old conversion URL no longer works".to_owned();
     crate::audit::record_api(&state, tenant, &me.user, Entity::Offer, offer.id, "rotate token", summary).await;
     Ok(HttpResponse::Ok().json(OfferJson::new(offer, Viewer::Staff)))
+}
+
+/// What the network's tracking links start with (its tracking domain, if it has one).
+fn network_tracking_base(c: &mut DbConn, tenant: TenantId, public_url: &str) -> Result<String, AppError> {
+    let network = affnet_accounts::Tenant::find(c, tenant)?;
+    Ok(crate::state::tracking_base(public_url, network.tracking_domain.as_deref()))
 }

@@ -34,7 +34,7 @@ pub async fn staff(state: web::Data<AppState>, me: Staff) -> Result<HttpResponse
     let page = StaffDashboard {
         l: Layout::for_user(&me, "Dashboard", "/admin"),
         slug: me.tenant.slug.clone(),
-        public_url: state.web.public_url.clone(),
+        public_url: state.tracking_base(&me.tenant),
         d,
         is_admin: me.role() == Role::Admin,
     };
@@ -55,7 +55,7 @@ pub async fn affiliate(state: web::Data<AppState>, me: AffiliateUser) -> Result<
     let d = dashboard(&state, &me, Scope::Affiliate(own)).await?;
     ok(&AffiliateDashboard {
         l: Layout::for_user(&me, "Dashboard", "/affiliate"),
-        public_url: state.web.public_url.clone(),
+        public_url: state.tracking_base(&me.tenant),
         d,
     })
 }
@@ -74,7 +74,7 @@ pub async fn advertiser(state: web::Data<AppState>, me: AdvertiserUser) -> Resul
     let d = dashboard(&state, &me, Scope::Advertiser(own)).await?;
     ok(&AdvertiserDashboard {
         l: Layout::for_user(&me, "Dashboard", "/advertiser"),
-        public_url: state.web.public_url.clone(),
+        public_url: state.tracking_base(&me.tenant),
         d,
     })
 }

@@ -1,5 +1,6 @@
 //! Signing in and out. The sign-in page of a network lives at `/t/{slug}/login`: the only place
-//! a page learns its tenant from the URL. `/login` just asks which network.
+//! a page learns its tenant from the URL. `/login` asks which network, unless it is opened on a
+//! network's tracking domain (its `Host`): then it goes on to that network's page.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -26,7 +27,18 @@ pub struct FindNetworkQuery {
 }
 
 /// `GET /login`: which network? Then on to its sign-in page.
-pub async fn find_network(session: Session, q: web::Query<FindNetworkQuery>) -> Result<HttpResponse, AppError> {
+pub async fn find_network(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    q: web::Query<FindNetworkQuery>,
+) -> Result<HttpResponse, AppError> {
+    let host = req.headers().get(actix_web::http::header::HOST).and_then(|v| v.to_str().ok());
+    if let Some(name) = host.and_then(affnet_accounts::tenant::host_name) {
+        if let Some(network) = state.db(move |c| Ok(Tenant::find_by_tracking_domain(c, &name)?)).await? {
+            return Ok(see_other(&format!("/t/{}/login", network.slug)));
+        }
+    }
     let mut error = None;
     let network = q.network.as_deref().unwrap_or("").trim().to_lowercase();
     if !network.is_empty() {

@@ -21,5 +21,6 @@ mod sub_rollups;
 mod support;
 mod tracking;
 mod tracking_api;
+mod tracking_domains;
 mod tracking_pages;
 mod webdriver;

@@ -679,7 +679,7 @@ async fn show_page(
         .extend(affiliates.iter().map(|a| (a.id.to_string(), format!("#{} {} ({})", a.id, a.name, a.status))));
     let mut goal_options = vec![(String::new(), "Whole offer (every goal without its own price)".to_owned())];
     goal_options.extend(goals.iter().map(|g| (g.id.to_string(), format!("#{} {}", g.id, g.name))));
-    let public_url = state.web.public_url.clone();
+    let public_url = state.tracking_base(&me.tenant);
     let page = ShowPage {
         l: Layout::for_user(me, format!("Offer #{} {}", offer.id, offer.name), "/admin/offers"),
         payout: rate_label(offer.payout_rate(), offer.currency),

@@ -201,7 +201,7 @@ async fn affiliate_offer_page(
     let can_run = affnet_offers::access::allowed(offer.visibility, decision);
     let link_errors = link_query.errors();
     let link = (can_run && link_errors.is_empty())
-        .then(|| tracking_link(&state.web.public_url, offer.id, affiliate, &link_query));
+        .then(|| tracking_link(&state.tracking_base(&me.tenant), offer.id, affiliate, &link_query));
     let status = if apply_errors.is_empty() && link_errors.is_empty() {
         StatusCode::OK
     } else {
@@ -313,7 +313,7 @@ pub async fn advertiser_offer(
     let page = AdvertiserOfferPage {
         l: Layout::for_user(&me, offer.name.clone(), "/advertiser/offers"),
         revenue: rate_label(offer.revenue_rate(), offer.currency),
-        integration: Integration::new(&state.web.public_url, &offer, goals),
+        integration: Integration::new(&state.tracking_base(&me.tenant), &offer, goals),
         offer,
     };
     render(StatusCode::OK, &page)
