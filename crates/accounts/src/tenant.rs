@@ -88,16 +88,26 @@ impl Tenant {
     }
 
     /// Sets (or with `None` clears) the network's tracking domain: checked by
-    /// [`normalize_domain`] and unique across the installation. Returns the stored value.
+    /// [`normalize_domain`], unique across the installation, and never `public_host` (the
+    /// server's own address serves every network). Returns the stored value. For the operator
+    /// (`affnet tenant domain`): a network must not claim a host on its own.
     pub fn set_tracking_domain(
         conn: &mut DbConn,
         id: TenantId,
         domain: Option<&str>,
+        public_host: Option<&str>,
     ) -> Result<Option<String>, AccountsError> {
         let domain = match domain.map(str::trim).filter(|d| !d.is_empty()) {
             None => None,
             Some(d) => Some(normalize_domain(d).map_err(|m| FieldErrors::single("tracking_domain", m))?),
         };
+        if domain.is_some() && domain.as_deref() == public_host {
+            return Err(FieldErrors::single(
+                "tracking_domain",
+                "this is the server's own address (AFFNET_PUBLIC_URL), which serves every network",
+            )
+            .into());
+        }
         affnet_db::write_tx(conn, |c| -> Result<(), AccountsError> {
             if let Some(d) = &domain {
                 let taken: Option<TenantId> = tenants::table
@@ -110,8 +120,13 @@ impl Tenant {
                     return Err(FieldErrors::single("tracking_domain", "another network uses this domain").into());
                 }
             }
-            diesel::update(tenants::table.find(id)).set(tenants::tracking_domain.eq(&domain)).execute(c)?;
-            Ok(())
+            match diesel::update(tenants::table.find(id)).set(tenants::tracking_domain.eq(&domain)).execute(c) {
+                // Taken at the same moment by another network.
+                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+                    Err(FieldErrors::single("tracking_domain", "another network uses this domain").into())
+                }
+                other => other.map(|_| ()).map_err(AccountsError::from),
+            }
         })?;
         Ok(domain)
     }

@@ -53,6 +53,21 @@ pub enum TenantCommand {
         #[arg(long, env = "AFFNET_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: String,
     },
+    /// Give a network its own tracking domain (a host name pointed at this server by DNS), or
+    /// take it away with --clear; prints the network as JSON. Requests to the tracking endpoints
+    /// on that host know only this network's offers and clicks. Set by the operator: a network
+    /// cannot claim a host on its own.
+    Domain {
+        /// The network's slug.
+        #[arg(long)]
+        slug: String,
+        /// A host name such as track.acme.com (no scheme, port or path).
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        domain: Option<String>,
+        /// Remove the network's tracking domain.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +181,22 @@ pub fn tenant_create(config: &Config, slug: &str, name: &str, email: &str, passw
         "admin": { "id": p.admin.id, "email": p.admin.email, "role": p.admin.role },
         "api_key": p.api_key.token,
         "sign_in_url": format!("{}/t/{}/login", config.public_url, p.tenant.slug),
+    }))
+    .unwrap_or_default())
+}
+
+/// `affnet tenant domain`: sets or clears a network's tracking domain (never the public URL's
+/// host, which serves every network).
+pub fn tenant_domain(config: &Config, slug: &str, domain: Option<&str>) -> Result<String, CliError> {
+    let mut conn = connect_one(config)?;
+    let tenant = Tenant::find_by_slug(&mut conn, slug)?
+        .ok_or_else(|| CliError::Refused(format!("no network has the slug '{slug}'")))?;
+    let public_host = config.public_url.split_once("://").map_or(config.public_url.as_str(), |(_, rest)| rest);
+    let public_host = affnet_accounts::tenant::host_name(public_host.split('/').next().unwrap_or_default());
+    let saved = Tenant::set_tracking_domain(&mut conn, tenant.id, domain, public_host.as_deref())?;
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "tenant": { "id": tenant.id, "slug": tenant.slug, "name": tenant.name },
+        "tracking_domain": saved,
     }))
     .unwrap_or_default())
 }

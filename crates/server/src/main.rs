@@ -119,6 +119,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", cli::tenant_create(&config, &slug, &name, &admin_email, &admin_password)?);
             Ok(())
         }
+        Command::Tenant { command: TenantCommand::Domain { slug, domain, clear } } => {
+            let domain = if clear { None } else { domain };
+            println!("{}", cli::tenant_domain(&config, &slug, domain.as_deref())?);
+            Ok(())
+        }
         Command::User { command: UserCommand::Create { tenant, email, role, password, name, company_id, company } } => {
             let args = cli::UserCreate {
                 tenant: &tenant,

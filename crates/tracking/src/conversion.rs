@@ -441,11 +441,11 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     let Some(click) = click else {
         // No click, but the offer named with its security token names the network: the call is
         // stored where that network sees it (the tracer), so an integrator can find out why. On
-        // a network's tracking domain, that network.
-        if req.host_tenant.is_some() {
-            seen.tenant = req.host_tenant;
-        } else if let Some(offer) = offer_param {
-            seen.tenant = tenant_of_offer(conn, offer, req.param("security_token").unwrap_or(""))?;
+        // a network's tracking domain, only if that is the offer's network (a `Host` header
+        // proves nothing: anyone could fill a network's tracer otherwise).
+        if let Some(offer) = offer_param {
+            let named = tenant_of_offer(conn, offer, req.param("security_token").unwrap_or(""))?;
+            seen.tenant = named.filter(|t| req.host_tenant.is_none_or(|host| host == *t));
         }
         return refuse(Reason::UnknownTransaction, "no click has this transaction_id");
     };

@@ -310,7 +310,7 @@ struct Claimed {
 
 /// Reserves up to `limit` jobs for this node (`node`: its liveness key, PostgreSQL): first (when
 /// `expired`) jobs whose lease ran out or, on PostgreSQL, whose node is gone (no session holds
-/// its advisory lock: [`crate::liveness`]), then due jobs in `next_attempt_at` order. Two
+/// its advisory lock: [`crate::liveness`]) and were claimed before `orphaned_before`, then due jobs in `next_attempt_at` order. Two
 /// statements, each an ordered scan of its own partial index (`postback_jobs_lease`,
 /// `postback_jobs_due_at`): one claim with `OR` sorted every queued job each time.
 fn claim(
@@ -320,6 +320,7 @@ fn claim(
     limit: i64,
     expired: bool,
     node: Option<i64>,
+    orphaned_before: Micros,
 ) -> QueryResult<Vec<Claimed>> {
     const EXPIRED: &str = "SELECT id FROM postback_jobs WHERE state = 'sending' AND locked_until < $1 \
                            ORDER BY locked_until LIMIT $3";
@@ -328,8 +329,8 @@ fn claim(
     // The jobs in flight are at most the nodes' concurrency: the scan of the `sending` ones is
     // short, and runs once a second (`LEASE_CHECK_EVERY`).
     let expired_or_orphaned = format!(
-        "SELECT id FROM postback_jobs WHERE state = 'sending' AND (locked_until < $1 OR (locked_by IS NOT NULL AND locked_by NOT IN ({}))) \
-         ORDER BY locked_until LIMIT $3",
+        "SELECT id FROM postback_jobs WHERE state = 'sending' AND (locked_until < $1 OR (locked_by IS NOT NULL \
+         AND updated_at < $5 AND locked_by NOT IN ({}))) ORDER BY locked_until LIMIT $3",
         crate::liveness::LIVE_NODES
     );
     let sql = |select: &str, lock: &str| {
@@ -346,12 +347,17 @@ fn claim(
             // appearance.
             DbConn::Sqlite(_) => sql(select, "").replace('$', "?"),
         };
-        affnet_db::with_backend!(conn, |c| diesel::sql_query(&text)
+        let query = diesel::sql_query(&text)
             .bind::<BigInt, _>(now.0)
             .bind::<BigInt, _>(lease_until.0)
             .bind::<BigInt, _>(limit)
-            .bind::<Nullable<BigInt>, _>(node)
-            .load(c))
+            .bind::<Nullable<BigInt>, _>(node);
+        // `$5` only where the statement has it (SQLite refuses a parameter it does not have).
+        match (conn, text.contains("$5")) {
+            (DbConn::Pg(c), true) => query.bind::<BigInt, _>(orphaned_before.0).load(c),
+            (DbConn::Pg(c), false) => query.load(c),
+            (DbConn::Sqlite(c), _) => query.load(c),
+        }
     };
     let both = |conn: &mut DbConn| -> QueryResult<Vec<Claimed>> {
         let mut jobs = match (expired, node) {
@@ -692,6 +698,9 @@ pub struct Deliverer {
 /// (~0.2 ms of PostgreSQL's planning each, measured: BENCHMARKS.md).
 const LEASE_CHECK_EVERY: i64 = Micros::SECOND;
 
+/// Added to the request timeout before the jobs of a node that is gone are claimed again.
+const ORPHAN_MARGIN: Duration = Duration::from_secs(5);
+
 fn blocking_err(e: tokio::task::JoinError) -> diesel::result::Error {
     diesel::result::Error::QueryBuilderError(e.to_string().into())
 }
@@ -750,17 +759,21 @@ impl Deliverer {
         if expired {
             self.next_lease_check.store(now.plus(LEASE_CHECK_EVERY).0, Ordering::Relaxed);
         }
+        // A job claimed by a node that is gone is claimed again once its request is surely over
+        // (its timeout, and a margin for the clocks of two nodes).
+        let orphaned_before =
+            Micros(now.0 - i64::try_from((self.config.timeout + ORPHAN_MARGIN).as_micros()).unwrap_or(i64::MAX));
         let pool = self.pool.clone();
         let node_lock = self.node.clone();
         let jobs = tokio::task::spawn_blocking(move || -> QueryResult<(Vec<Claimed>, Vec<String>)> {
-            let node = node_lock.as_deref().map(|n| {
+            let node = node_lock.as_deref().and_then(|n| {
                 if expired {
                     n.keep();
                 }
-                n.key()
+                n.key_if_held()
             });
             let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-            let jobs = claim(&mut conn, now, lease_until, limit, expired, node)?;
+            let jobs = claim(&mut conn, now, lease_until, limit, expired, node, orphaned_before)?;
             // The signing secrets of the jobs' affiliates, in one query (affiliate ids are
             // unique across tenants; the tenant is matched too).
             let mut ids: Vec<i64> = jobs.iter().map(|j| j.affiliate_id).collect();

@@ -234,12 +234,12 @@ pub async fn click_head(req: HttpRequest, t: web::Data<Tracking>) -> HttpRespons
     follow_link(req, t, false).await
 }
 
-/// A tracking link followed: checked, then (when `record`) the click or refusal stored.
 /// The request's `Host` header (what a network's tracking domain is matched against).
 fn host(req: &HttpRequest) -> Option<&str> {
     req.headers().get(header::HOST).and_then(|v| v.to_str().ok())
 }
 
+/// A tracking link followed: checked, then (when `record`) the click or refusal stored.
 async fn follow_link(req: HttpRequest, t: web::Data<Tracking>, record: bool) -> HttpResponse {
     let p = match parse_click_params(req.query_string()) {
         Ok(p) => p,

@@ -23,7 +23,9 @@ pub async fn root(me: Option<CurrentUser>) -> HttpResponse {
 struct StaffDashboard {
     l: Layout,
     slug: String,
+    /// The server's address (sign-in pages, the API) and what tracking links start with.
     public_url: String,
+    tracking_base: String,
     d: Dashboard,
     is_admin: bool,
 }
@@ -34,7 +36,8 @@ pub async fn staff(state: web::Data<AppState>, me: Staff) -> Result<HttpResponse
     let page = StaffDashboard {
         l: Layout::for_user(&me, "Dashboard", "/admin"),
         slug: me.tenant.slug.clone(),
-        public_url: state.tracking_base(&me.tenant),
+        public_url: state.web.public_url.clone(),
+        tracking_base: state.tracking_base(&me.tenant),
         d,
         is_admin: me.role() == Role::Admin,
     };
@@ -55,7 +58,7 @@ pub async fn affiliate(state: web::Data<AppState>, me: AffiliateUser) -> Result<
     let d = dashboard(&state, &me, Scope::Affiliate(own)).await?;
     ok(&AffiliateDashboard {
         l: Layout::for_user(&me, "Dashboard", "/affiliate"),
-        public_url: state.tracking_base(&me.tenant),
+        public_url: state.web.public_url.clone(),
         d,
     })
 }
@@ -64,7 +67,8 @@ pub async fn affiliate(state: web::Data<AppState>, me: AffiliateUser) -> Result<
 #[template(path = "advertiser/dashboard.html")]
 struct AdvertiserDashboard {
     l: Layout,
-    public_url: String,
+    /// What the conversion endpoint's address starts with.
+    tracking_base: String,
     d: Dashboard,
 }
 
@@ -74,7 +78,7 @@ pub async fn advertiser(state: web::Data<AppState>, me: AdvertiserUser) -> Resul
     let d = dashboard(&state, &me, Scope::Advertiser(own)).await?;
     ok(&AdvertiserDashboard {
         l: Layout::for_user(&me, "Dashboard", "/advertiser"),
-        public_url: state.tracking_base(&me.tenant),
+        tracking_base: state.tracking_base(&me.tenant),
         d,
     })
 }

@@ -55,7 +55,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/users/{id}", web::get().to(users::show))
             .route("/admin/signup-settings", web::post().to(users::signup_settings))
             .route("/admin/timezone", web::post().to(users::set_timezone))
-            .route("/admin/tracking-domain", web::post().to(users::set_tracking_domain))
             .route("/admin/users/{id}/status", web::post().to(users::set_status))
             .route("/admin/audit", web::get().to(audit::list))
             .configure(catalogue::configure)

@@ -40,24 +40,20 @@ struct UsersPage {
     slug: String,
     /// The network settings' fields.
     settings: NetworkFields,
-    /// What the network's tracking links start with.
+    /// The network's own tracking domain (set by the operator), and what its links start with.
+    tracking_domain: Option<String>,
     tracking_base: String,
 }
 
 /// The network settings' fields: the stored values, or what was submitted with its errors.
 struct NetworkFields {
     timezone: String,
-    tracking_domain: String,
     errors: FieldErrors,
 }
 
 impl NetworkFields {
     fn stored(me: &NetworkAdmin) -> Self {
-        Self {
-            timezone: me.tenant.timezone.clone(),
-            tracking_domain: me.tenant.tracking_domain.clone().unwrap_or_default(),
-            errors: FieldErrors::new(),
-        }
+        Self { timezone: me.tenant.timezone.clone(), errors: FieldErrors::new() }
     }
 }
 
@@ -100,6 +96,7 @@ async fn users_page_with(
         signup,
         slug: me.tenant.slug.clone(),
         settings,
+        tracking_domain: me.tenant.tracking_domain.clone(),
         tracking_base: state.tracking_base(&me.tenant),
     };
     render(status, &page)
@@ -320,7 +317,7 @@ pub async fn set_timezone(
             "timezone",
             "Use UTC, an offset such as +02:00 (-14:00 to +14:00), or a zone name such as Europe/Berlin; only zones with whole-hour offsets are supported (reports are kept per hour).",
         );
-        let settings = NetworkFields { timezone: form.timezone, errors, ..NetworkFields::stored(&me) };
+        let settings = NetworkFields { timezone: form.timezone, errors };
         return users_page_with(
             &state,
             &me,
@@ -340,63 +337,5 @@ pub async fn set_timezone(
     crate::audit::record(&state, tenant, &me.user, Entity::Network, &me.tenant.slug, "time zone", summary).await;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, timezone = %value, "network time zone changed");
     me.session.flash("success", format!("Time zone saved: {}.", tz.label()));
-    Ok(see_other("/admin/users"))
-}
-
-#[derive(serde::Deserialize)]
-pub struct TrackingDomainForm {
-    #[serde(default)]
-    tracking_domain: String,
-}
-
-/// `POST /admin/tracking-domain`: the network's own tracking domain (empty to use the server's
-/// address). Clicks and conversions arriving on it are matched to this network only, and its
-/// tracking links use it.
-pub async fn set_tracking_domain(
-    state: web::Data<AppState>,
-    me: NetworkAdmin,
-    CsrfForm(form): CsrfForm<TrackingDomainForm>,
-) -> Result<HttpResponse, AppError> {
-    let tenant = me.tenant.id;
-    let submitted = form.tracking_domain.clone();
-    let saved = state
-        .db(move |c| match affnet_accounts::Tenant::set_tracking_domain(c, tenant, Some(&submitted)) {
-            Ok(saved) => Ok(Ok(saved)),
-            Err(affnet_accounts::AccountsError::Invalid(errors)) => Ok(Err(errors)),
-            Err(e) => Err(e.into()),
-        })
-        .await?;
-    let saved = match saved {
-        Ok(saved) => saved,
-        Err(errors) => {
-            let settings =
-                NetworkFields { tracking_domain: form.tracking_domain, errors, ..NetworkFields::stored(&me) };
-            return users_page_with(
-                &state,
-                &me,
-                None,
-                UserForm { role: "affiliate".into(), ..UserForm::default() },
-                FieldErrors::new(),
-                settings,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
-        }
-    };
-    // The click path's cache of domains is reloaded at once on this node.
-    affnet_offers::changed();
-    let before = me.tenant.tracking_domain.clone().unwrap_or_default();
-    let after = saved.clone().unwrap_or_default();
-    let summary = audit::change("tracking domain", &before, &after)
-        .unwrap_or_else(|| format!("tracking domain '{after}' saved without changes"));
-    crate::audit::record(&state, tenant, &me.user, Entity::Network, &me.tenant.slug, "tracking domain", summary).await;
-    tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, tracking_domain = %after, "tracking domain changed");
-    me.session.flash(
-        "success",
-        match &saved {
-            Some(d) => format!("Tracking domain saved: {d}."),
-            None => "Tracking domain removed; links use the server's address.".to_owned(),
-        },
-    );
     Ok(see_other("/admin/users"))
 }

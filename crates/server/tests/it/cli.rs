@@ -162,4 +162,73 @@ fn migrate_applies_the_schema_once() {
     }
 }
 
-crate::on_both_backends!(tenant_and_user_create, bad_arguments_fail_clearly_without_a_panic);
+/// `affnet tenant domain`: the operator gives a network its tracking domain (normalised,
+/// unique, never the public URL's host) and takes it away.
+async fn the_operator_sets_and_clears_a_tracking_domain(backend: Backend) {
+    let db = TestDb::new(backend);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_affnet"))
+            .args(args)
+            .env("DATABASE_URL", &db.raw_url)
+            .env("AFFNET_LOG", "warn")
+            .env("AFFNET_PUBLIC_URL", "https://Net.Example.com:8443/")
+            .output()
+            .unwrap()
+    };
+    for slug in ["acme", "other"] {
+        let admin = format!("boss@{slug}.test");
+        let made = run(&[
+            "tenant",
+            "create",
+            "--slug",
+            slug,
+            "--name",
+            slug,
+            "--admin-email",
+            &admin,
+            "--admin-password",
+            "long enough pw",
+        ]);
+        assert!(made.status.success(), "{}", stderr(&made));
+    }
+    let domain_of = |slug: &str| -> Option<String> {
+        use diesel::prelude::*;
+        affnet_db::schema::tenants::table
+            .filter(affnet_db::schema::tenants::slug.eq(slug))
+            .select(affnet_db::schema::tenants::tracking_domain)
+            .first(&mut db.url.connect().unwrap())
+            .unwrap()
+    };
+    let set = run(&["tenant", "domain", "--slug", "acme", "--domain", "Track.Acme.TEST."]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    let json: serde_json::Value = serde_json::from_slice(&set.stdout).unwrap();
+    assert_eq!(
+        (json["tenant"]["slug"].as_str(), json["tracking_domain"].as_str()),
+        (Some("acme"), Some("track.acme.test"))
+    );
+    assert_eq!(domain_of("acme").as_deref(), Some("track.acme.test"));
+
+    for (args, said) in [
+        (vec!["--slug", "other", "--domain", "track.acme.test"], "another network uses this domain"),
+        (vec!["--slug", "other", "--domain", "net.example.com"], "the server's own address"),
+        (vec!["--slug", "other", "--domain", "https://x.test/"], "enter a host name"),
+        (vec!["--slug", "nobody", "--domain", "x.test"], "no network has the slug 'nobody'"),
+        (vec!["--slug", "other"], "--domain"),
+        (vec!["--slug", "other", "--domain", "x.test", "--clear"], "cannot be used with"),
+    ] {
+        let out = run(&[&["tenant", "domain"][..], &args].concat());
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains(said), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(domain_of("other"), None);
+
+    let cleared = run(&["tenant", "domain", "--slug", "acme", "--clear"]);
+    assert!(cleared.status.success(), "{}", stderr(&cleared));
+    assert_eq!(domain_of("acme"), None);
+}
+
+crate::on_both_backends!(
+    tenant_and_user_create,
+    bad_arguments_fail_clearly_without_a_panic,
+    the_operator_sets_and_clears_a_tracking_domain
+);

@@ -258,8 +258,9 @@ impl HoldingReceiver {
 
 /// Postbacks being sent when the server is killed (the receiver has their requests and has not
 /// answered) are sent again as soon as the server is back: on SQLite the server knows it is the
-/// only one on the file; on PostgreSQL the dead node's advisory lock is gone with its session.
-/// Not after their lease (5 minutes by default) runs out. Every conversion's postback arrives.
+/// only one on the file; on PostgreSQL the dead node's advisory lock is gone with its session,
+/// and its requests are surely over after their timeout. Not after their lease (5 minutes by
+/// default) runs out. Every conversion's postback arrives.
 async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend) {
     use affnet_tracking::postback::{Postback, PostbackInput};
     let db = TestDb::new(backend);
@@ -283,7 +284,9 @@ async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend)
         };
         Postback::create(&mut c, offer.tenant_id, aff.id, &input, Micros::now()).unwrap();
     }
-    let env = [("AFFNET_POSTBACK_ALLOW_PRIVATE", "true"), ("AFFNET_POSTBACK_TIMEOUT", "60")];
+    // Held requests time out after 5 s: the kill comes before that; on PostgreSQL the restarted
+    // node claims the dead one's jobs once that timeout (and a 5 s margin) has passed.
+    let env = [("AFFNET_POSTBACK_ALLOW_PRIVATE", "true"), ("AFFNET_POSTBACK_TIMEOUT", "5")];
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn_with(&db, port, &env);

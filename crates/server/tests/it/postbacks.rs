@@ -506,31 +506,39 @@ async fn jobs_of_a_dead_node_are_claimed_after_their_lease(backend: Backend) {
 }
 
 /// On PostgreSQL a worker holds an advisory lock on its node key while it lives: a job claimed
-/// by a node no session holds the lock of (the node died) is claimed again at once, even with
-/// its lease running; a live node's job is left alone. (SQLite has one server per file: it
-/// releases what a dead one left when it starts, `durability.rs`; in-process, leases decide.)
-async fn jobs_of_a_node_without_its_lock_are_claimed_at_once(backend: Backend) {
+/// by a node no session holds the lock of (the node died) is claimed again once its request is
+/// surely over (claimed more than the request timeout and a 5 s margin ago), even with its lease
+/// running; a live node's job, or a dead node's job claimed just now, is left alone. (SQLite has
+/// one server per file: it releases what a dead one left when it starts, `durability.rs`;
+/// in-process, only leases count there.)
+async fn jobs_of_a_node_without_its_lock_are_claimed_once_their_request_is_over(backend: Backend) {
     let f = Fixture::new(backend).await;
     f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
     let orphaned = f.convert().await;
+    f.convert().await;
     f.convert().await;
     let (alive, other) = (f.worker(|_| {}), f.worker(|_| {}));
     assert_eq!(alive.node().is_some(), backend == Backend::Postgres);
     if backend == Backend::Postgres {
         assert_ne!(alive.node(), other.node());
     }
-    let live_until = f.app.clock.now().0 + 60_000_000;
+    let now = f.app.clock.now().0;
+    let (live_until, long_ago) = (now + 60_000_000, now - 8_000_000);
     {
         let mut c = f.app.pool.get().unwrap();
         let ids: Vec<i64> =
             postback_jobs::table.order(postback_jobs::id.asc()).select(postback_jobs::id).load(&mut c).unwrap();
-        // Key 7: a node that died (no session holds its lock); the other: a live worker's.
-        for (id, node) in [(ids[0], Some(7)), (ids[1], other.node())] {
+        // Key 7: a node that died (no session holds its lock), 8 s ago (the worker's timeout is
+        // 2 s) and just now; the last: a live worker's, 8 s ago.
+        for (id, node, claimed) in
+            [(ids[0], Some(7), long_ago), (ids[1], Some(7), now), (ids[2], other.node(), long_ago)]
+        {
             diesel::update(postback_jobs::table.find(id))
                 .set((
                     postback_jobs::state.eq("sending"),
                     postback_jobs::locked_until.eq(Some(live_until)),
                     postback_jobs::locked_by.eq(node),
+                    postback_jobs::updated_at.eq(claimed),
                 ))
                 .execute(&mut c)
                 .unwrap();
@@ -538,13 +546,15 @@ async fn jobs_of_a_node_without_its_lock_are_claimed_at_once(backend: Backend) {
     }
     let claimed = alive.run_once().await.unwrap();
     let seen: Vec<String> = f.rx.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    let sending = ("sending".to_owned(), 0);
     if backend == Backend::Postgres {
         assert_eq!(claimed, 1);
         assert_eq!(seen, [format!("/ok?t={orphaned}")]);
-        assert_eq!(f.jobs(), [("delivered".to_owned(), 1), ("sending".to_owned(), 0)]);
+        assert_eq!(f.jobs(), [("delivered".to_owned(), 1), sending.clone(), sending]);
     } else {
         assert_eq!(claimed, 0);
         assert!(seen.is_empty());
+        assert_eq!(f.jobs(), [sending.clone(), sending.clone(), sending]);
     }
     drop(other);
     f.stop().await;
@@ -661,6 +671,6 @@ crate::on_both_backends!(
     two_running_workers_deliver_each_job_exactly_once,
     one_receiver_gets_at_most_per_host_requests_at_once,
     jobs_of_a_dead_node_are_claimed_after_their_lease,
-    jobs_of_a_node_without_its_lock_are_claimed_at_once,
+    jobs_of_a_node_without_its_lock_are_claimed_once_their_request_is_over,
     a_hanging_mail_server_does_not_hold_up_deliveries,
 );
