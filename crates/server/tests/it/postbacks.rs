@@ -560,6 +560,49 @@ async fn jobs_of_a_node_without_its_lock_are_claimed_once_their_request_is_over(
     f.stop().await;
 }
 
+/// A worker whose lock session is ended (PostgreSQL restarted, an administrator's
+/// `pg_terminate_backend`) notices on its next look, locks its key again in a new session and
+/// goes on claiming with it.
+#[actix_web::test]
+async fn a_worker_that_lost_its_lock_session_locks_its_key_again() {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let f = Fixture::new(Backend::Postgres).await;
+    f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
+    let w = f.worker(|_| {});
+    let key = w.node().unwrap();
+    let holders = |c: &mut affnet_db::DbConn| -> i64 {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = {} AND objid = {key} AND granted",
+            affnet_tracking::liveness::CLASS
+        );
+        affnet_db::with_backend!(c, |c| diesel::sql_query(&sql).get_result::<Count>(c)).unwrap().n
+    };
+    let mut c = f.app.pool.get().unwrap();
+    assert_eq!(holders(&mut c), 1);
+    let sql = format!(
+        "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = {} AND objid = {key}",
+        affnet_tracking::liveness::CLASS
+    );
+    let ended = affnet_db::with_backend!(&mut *c, |c| diesel::sql_query(&sql).get_result::<Count>(c)).unwrap().n;
+    assert_eq!(ended, 1);
+    let started = Instant::now();
+    while holders(&mut c) != 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the session did not end");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The next claim looks first, locks the key again, and claims as usual.
+    let tid = f.convert().await;
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(holders(&mut c), 1);
+    assert_eq!(w.node(), Some(key));
+    assert_eq!(f.rx.seen.lock().unwrap().last().unwrap().1, format!("/ok?t={tid}"));
+    f.stop().await;
+}
+
 /// The worker as `affnet serve` runs it (a pipeline: claims, fires and records overlap), two of
 /// them on one outbox: every job is fired exactly once, failures are recorded too, and stopping
 /// leaves nothing claimed.
