@@ -306,6 +306,12 @@ struct Claimed {
     content_type: String,
     #[diesel(sql_type = BigInt)]
     attempts: i64,
+    /// The node key this claim set (none on SQLite, or while the node had lost its lock):
+    /// recording the attempt's outcome moves the job only if it is still claimed with it
+    /// (another node may have claimed it again meanwhile, its node's lock gone: then that claim
+    /// decides). Claims of one node share it, so a round's jobs stay one statement.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    locked_by: Option<i64>,
 }
 
 /// Reserves up to `limit` jobs for this node (`node`: its liveness key, PostgreSQL): first (when
@@ -337,7 +343,7 @@ fn claim(
         format!(
             "UPDATE postback_jobs SET state = 'sending', locked_until = $2, locked_by = $4, updated_at = $1 \
              WHERE id IN ({select}{lock}) \
-             RETURNING id, tenant_id, postback_id, affiliate_id, method, url, body, content_type, attempts"
+             RETURNING id, tenant_id, postback_id, affiliate_id, method, url, body, content_type, attempts, locked_by"
         )
     };
     let claim_from = |conn: &mut DbConn, select: &str, limit: i64| -> QueryResult<Vec<Claimed>> {
@@ -491,10 +497,7 @@ fn record_failure(
     conn.transaction(|c| {
         let attempts = job.attempts + 1;
         let state = if attempts >= max_attempts { "failed" } else { "retry" };
-        let moved = diesel::update(
-            postback_jobs::table.filter(postback_jobs::id.eq(job.id)).filter(postback_jobs::state.eq("sending")),
-        )
-        .set((
+        let changes = (
             postback_jobs::state.eq(state),
             postback_jobs::attempts.eq(attempts),
             postback_jobs::next_attempt_at.eq(next_attempt),
@@ -502,8 +505,18 @@ fn record_failure(
             postback_jobs::locked_by.eq(None::<i64>),
             postback_jobs::last_error.eq(&result.error),
             postback_jobs::updated_at.eq(now),
-        ))
-        .execute(c)?;
+        );
+        let job_sending = postback_jobs::id.eq(job.id).and(postback_jobs::state.eq("sending"));
+        let moved = match job.locked_by {
+            Some(node) => {
+                diesel::update(postback_jobs::table.filter(job_sending.and(postback_jobs::locked_by.eq(node))))
+                    .set(changes)
+                    .execute(c)?
+            }
+            None => diesel::update(postback_jobs::table.filter(job_sending.and(postback_jobs::locked_by.is_null())))
+                .set(changes)
+                .execute(c)?,
+        };
         Ok(moved > 0 && state == "failed")
     })
 }
@@ -884,26 +897,35 @@ impl Deliverer {
                         }
                     }
                 }
-                let delivered: Vec<i64> =
-                    results.iter().filter(|(_, r)| r.delivered()).map(|(job, _)| job.id).collect();
-                for (_, r) in &results {
+                // By the node key they were claimed with (one group, but for a node that lost
+                // its lock meanwhile): a job claimed again by another node is left to that claim.
+                let mut delivered: std::collections::BTreeMap<Option<i64>, Vec<i64>> = Default::default();
+                for (job, r) in &results {
                     crate::metrics::delivery(r.delivered());
+                    if r.delivered() {
+                        delivered.entry(job.locked_by).or_default().push(job.id);
+                    }
                 }
-                if !delivered.is_empty() {
-                    diesel::update(
-                        postback_jobs::table
-                            .filter(postback_jobs::id.eq_any(&delivered))
-                            .filter(postback_jobs::state.eq("sending")),
-                    )
-                    .set((
+                for (node, ids) in &delivered {
+                    let changes = (
                         postback_jobs::state.eq("delivered"),
                         postback_jobs::attempts.eq(postback_jobs::attempts + 1),
                         postback_jobs::locked_until.eq(None::<Micros>),
                         postback_jobs::locked_by.eq(None::<i64>),
                         postback_jobs::last_error.eq(""),
                         postback_jobs::updated_at.eq(done),
-                    ))
-                    .execute(conn)?;
+                    );
+                    let sending = postback_jobs::id.eq_any(ids).and(postback_jobs::state.eq("sending"));
+                    match node {
+                        Some(node) => diesel::update(
+                            postback_jobs::table.filter(sending.and(postback_jobs::locked_by.eq(*node))),
+                        )
+                        .set(changes)
+                        .execute(conn)?,
+                        None => diesel::update(postback_jobs::table.filter(sending.and(postback_jobs::locked_by.is_null())))
+                            .set(changes)
+                            .execute(conn)?,
+                    };
                 }
                 for (job, result) in results.iter().filter(|(_, r)| !r.delivered()) {
                     let wait = backoff(&config, job.attempts + 1, &mut rng);

@@ -40,6 +40,10 @@ async fn receive(
             HttpResponse::Ok().body("OK")
         }
         "/fail" => HttpResponse::InternalServerError().body("boom"),
+        "/late" => {
+            actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
+            HttpResponse::Ok().body("OK")
+        }
         // A tracking pixel: binary, with NUL bytes.
         "/pixel" => HttpResponse::Ok().content_type("image/gif").body(&b"GIF89a\x01\x00\x01\x00\x00\xff"[..]),
         "/hang" => {
@@ -560,6 +564,35 @@ async fn jobs_of_a_node_without_its_lock_are_claimed_once_their_request_is_over(
     f.stop().await;
 }
 
+/// A request's outcome, recorded after another claim took the job over (its node's lock was
+/// gone), leaves the job to that claim: the attempt is logged, the job not moved.
+async fn an_outcome_recorded_after_a_takeover_leaves_the_job_to_the_new_claim(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/late?t={{transaction_id}}", f.rx.base), |_| {});
+    f.postback(&format!("{}/hang?t={{transaction_id}}", f.rx.base), |_| {});
+    f.convert().await;
+    let w = f.worker(|_| {});
+    let firing = actix_web::rt::spawn(async move { w.run_once().await.unwrap() });
+    let started = Instant::now();
+    while f.rx.seen.lock().unwrap().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the requests did not arrive");
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let taken_until = f.app.clock.now().0 + 999_000_000;
+    diesel::update(postback_jobs::table)
+        .set((postback_jobs::locked_until.eq(Some(taken_until)), postback_jobs::locked_by.eq(Some(42))))
+        .execute(&mut f.app.pool.get().unwrap())
+        .unwrap();
+    assert_eq!(firing.await.unwrap(), 2, "one delivered late, one timed out");
+    assert_eq!(f.attempts().len(), 2, "both attempts are logged");
+    let jobs: Vec<(String, i64, Option<i64>)> = postback_jobs::table
+        .select((postback_jobs::state, postback_jobs::attempts, postback_jobs::locked_until))
+        .load(&mut f.app.pool.get().unwrap())
+        .unwrap();
+    assert_eq!(jobs, vec![("sending".to_owned(), 0, Some(taken_until)); 2]);
+    f.stop().await;
+}
+
 /// A worker whose lock session is ended (PostgreSQL restarted, an administrator's
 /// `pg_terminate_backend`) notices on its next look, locks its key again in a new session and
 /// goes on claiming with it.
@@ -715,5 +748,6 @@ crate::on_both_backends!(
     one_receiver_gets_at_most_per_host_requests_at_once,
     jobs_of_a_dead_node_are_claimed_after_their_lease,
     jobs_of_a_node_without_its_lock_are_claimed_once_their_request_is_over,
+    an_outcome_recorded_after_a_takeover_leaves_the_job_to_the_new_claim,
     a_hanging_mail_server_does_not_hold_up_deliveries,
 );
