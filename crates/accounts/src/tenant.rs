@@ -108,27 +108,14 @@ impl Tenant {
             )
             .into());
         }
-        affnet_db::write_tx(conn, |c| -> Result<(), AccountsError> {
-            if let Some(d) = &domain {
-                let taken: Option<TenantId> = tenants::table
-                    .filter(tenants::tracking_domain.eq(d))
-                    .filter(tenants::id.ne(id))
-                    .select(tenants::id)
-                    .first(c)
-                    .optional()?;
-                if taken.is_some() {
-                    return Err(FieldErrors::single("tracking_domain", "another network uses this domain").into());
-                }
+        // The unique index decides whether another network has it.
+        match diesel::update(tenants::table.find(id)).set(tenants::tracking_domain.eq(&domain)).execute(conn) {
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+                Err(FieldErrors::single("tracking_domain", "another network uses this domain").into())
             }
-            match diesel::update(tenants::table.find(id)).set(tenants::tracking_domain.eq(&domain)).execute(c) {
-                // Taken at the same moment by another network.
-                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-                    Err(FieldErrors::single("tracking_domain", "another network uses this domain").into())
-                }
-                other => other.map(|_| ()).map_err(AccountsError::from),
-            }
-        })?;
-        Ok(domain)
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(domain),
+        }
     }
 
     /// The network whose tracking domain `host` (a host name, [`host_name`]) is.

@@ -306,13 +306,16 @@ struct Claimed {
     content_type: String,
     #[diesel(sql_type = BigInt)]
     attempts: i64,
-    /// The node key this claim set (none on SQLite, or while the node had lost its lock):
-    /// recording the attempt's outcome moves the job only if it is still claimed with it
+    /// The node key this claim set ([`NO_NODE`] on SQLite, or while the node had lost its
+    /// lock): recording the attempt's outcome moves the job only if it is still claimed with it
     /// (another node may have claimed it again meanwhile, its node's lock gone: then that claim
     /// decides). Claims of one node share it, so a round's jobs stay one statement.
-    #[diesel(sql_type = Nullable<BigInt>)]
-    locked_by: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    locked_by: i64,
 }
+
+/// `locked_by` of a claim made without a node key (node keys are positive).
+const NO_NODE: i64 = 0;
 
 /// Reserves up to `limit` jobs for this node (`node`: its liveness key, PostgreSQL): first (when
 /// `expired`) jobs whose lease ran out or, on PostgreSQL, whose node is gone (no session holds
@@ -335,7 +338,7 @@ fn claim(
     // The jobs in flight are at most the nodes' concurrency: the scan of the `sending` ones is
     // short, and runs once a second (`LEASE_CHECK_EVERY`).
     let expired_or_orphaned = format!(
-        "SELECT id FROM postback_jobs WHERE state = 'sending' AND (locked_until < $1 OR (locked_by IS NOT NULL \
+        "SELECT id FROM postback_jobs WHERE state = 'sending' AND (locked_until < $1 OR (locked_by > 0 \
          AND updated_at < $5 AND locked_by NOT IN ({}))) ORDER BY locked_until LIMIT $3",
         crate::liveness::LIVE_NODES
     );
@@ -346,7 +349,9 @@ fn claim(
              RETURNING id, tenant_id, postback_id, affiliate_id, method, url, body, content_type, attempts, locked_by"
         )
     };
-    let claim_from = |conn: &mut DbConn, select: &str, limit: i64| -> QueryResult<Vec<Claimed>> {
+    // `orphans`: the statement is `expired_or_orphaned` and takes `$5` (SQLite refuses a
+    // parameter a statement does not have).
+    let claim_from = |conn: &mut DbConn, select: &str, limit: i64, orphans: bool| -> QueryResult<Vec<Claimed>> {
         let text = match conn {
             DbConn::Pg(_) => sql(select, " FOR UPDATE SKIP LOCKED"),
             // SQLite numbers parameters `?N`; `$N` would be named ones, bound in order of
@@ -357,9 +362,8 @@ fn claim(
             .bind::<BigInt, _>(now.0)
             .bind::<BigInt, _>(lease_until.0)
             .bind::<BigInt, _>(limit)
-            .bind::<Nullable<BigInt>, _>(node);
-        // `$5` only where the statement has it (SQLite refuses a parameter it does not have).
-        match (conn, text.contains("$5")) {
+            .bind::<BigInt, _>(node.unwrap_or(NO_NODE));
+        match (conn, orphans) {
             (DbConn::Pg(c), true) => query.bind::<BigInt, _>(orphaned_before.0).load(c),
             (DbConn::Pg(c), false) => query.load(c),
             (DbConn::Sqlite(c), _) => query.load(c),
@@ -368,12 +372,12 @@ fn claim(
     let both = |conn: &mut DbConn| -> QueryResult<Vec<Claimed>> {
         let mut jobs = match (expired, node) {
             (false, _) => Vec::new(),
-            (true, Some(_)) => claim_from(conn, &expired_or_orphaned, limit)?,
-            (true, None) => claim_from(conn, EXPIRED, limit)?,
+            (true, Some(_)) => claim_from(conn, &expired_or_orphaned, limit, true)?,
+            (true, None) => claim_from(conn, EXPIRED, limit, false)?,
         };
         let left = limit - i64::try_from(jobs.len()).unwrap_or(limit);
         if left > 0 {
-            jobs.extend(claim_from(conn, DUE, left)?);
+            jobs.extend(claim_from(conn, DUE, left, false)?);
         }
         Ok(jobs)
     };
@@ -497,7 +501,13 @@ fn record_failure(
     conn.transaction(|c| {
         let attempts = job.attempts + 1;
         let state = if attempts >= max_attempts { "failed" } else { "retry" };
-        let changes = (
+        let moved = diesel::update(
+            postback_jobs::table
+                .filter(postback_jobs::id.eq(job.id))
+                .filter(postback_jobs::state.eq("sending"))
+                .filter(postback_jobs::locked_by.eq(job.locked_by)),
+        )
+        .set((
             postback_jobs::state.eq(state),
             postback_jobs::attempts.eq(attempts),
             postback_jobs::next_attempt_at.eq(next_attempt),
@@ -505,18 +515,8 @@ fn record_failure(
             postback_jobs::locked_by.eq(None::<i64>),
             postback_jobs::last_error.eq(&result.error),
             postback_jobs::updated_at.eq(now),
-        );
-        let job_sending = postback_jobs::id.eq(job.id).and(postback_jobs::state.eq("sending"));
-        let moved = match job.locked_by {
-            Some(node) => {
-                diesel::update(postback_jobs::table.filter(job_sending.and(postback_jobs::locked_by.eq(node))))
-                    .set(changes)
-                    .execute(c)?
-            }
-            None => diesel::update(postback_jobs::table.filter(job_sending.and(postback_jobs::locked_by.is_null())))
-                .set(changes)
-                .execute(c)?,
-        };
+        ))
+        .execute(c)?;
         Ok(moved > 0 && state == "failed")
     })
 }
@@ -899,7 +899,7 @@ impl Deliverer {
                 }
                 // By the node key they were claimed with (one group, but for a node that lost
                 // its lock meanwhile): a job claimed again by another node is left to that claim.
-                let mut delivered: std::collections::BTreeMap<Option<i64>, Vec<i64>> = Default::default();
+                let mut delivered: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
                 for (job, r) in &results {
                     crate::metrics::delivery(r.delivered());
                     if r.delivered() {
@@ -907,25 +907,21 @@ impl Deliverer {
                     }
                 }
                 for (node, ids) in &delivered {
-                    let changes = (
+                    diesel::update(
+                        postback_jobs::table
+                            .filter(postback_jobs::id.eq_any(ids))
+                            .filter(postback_jobs::state.eq("sending"))
+                            .filter(postback_jobs::locked_by.eq(node)),
+                    )
+                    .set((
                         postback_jobs::state.eq("delivered"),
                         postback_jobs::attempts.eq(postback_jobs::attempts + 1),
                         postback_jobs::locked_until.eq(None::<Micros>),
                         postback_jobs::locked_by.eq(None::<i64>),
                         postback_jobs::last_error.eq(""),
                         postback_jobs::updated_at.eq(done),
-                    );
-                    let sending = postback_jobs::id.eq_any(ids).and(postback_jobs::state.eq("sending"));
-                    match node {
-                        Some(node) => diesel::update(
-                            postback_jobs::table.filter(sending.and(postback_jobs::locked_by.eq(*node))),
-                        )
-                        .set(changes)
-                        .execute(conn)?,
-                        None => diesel::update(postback_jobs::table.filter(sending.and(postback_jobs::locked_by.is_null())))
-                            .set(changes)
-                            .execute(conn)?,
-                    };
+                    ))
+                    .execute(conn)?;
                 }
                 for (job, result) in results.iter().filter(|(_, r)| !r.delivered()) {
                     let wait = backoff(&config, job.attempts + 1, &mut rng);

@@ -194,35 +194,33 @@ pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQue
     let tenant = me.user.tenant_id;
     let public_url = state.web.public_url.clone();
     let (data, total) = state
-        .db(move |c| {
-            let public_url = network_tracking_base(c, tenant, &public_url)?;
-            match viewer {
-                Viewer::Staff | Viewer::Advertiser(_) => {
-                    if let Viewer::Advertiser(own) = viewer {
-                        if filter.advertiser_id.is_some_and(|a| a != own) {
-                            return Ok((Vec::new(), 0));
-                        }
-                        filter.advertiser_id = Some(own);
+        .db(move |c| match viewer {
+            Viewer::Staff | Viewer::Advertiser(_) => {
+                if let Viewer::Advertiser(own) = viewer {
+                    if filter.advertiser_id.is_some_and(|a| a != own) {
+                        return Ok((Vec::new(), 0));
                     }
-                    let rows = Offer::list(c, tenant, &filter, limit, offset)?;
-                    let total = Offer::count(c, tenant, &filter)?;
-                    Ok((rows.into_iter().map(|o| render(o, viewer, None, &public_url)).collect(), total))
+                    filter.advertiser_id = Some(own);
                 }
-                Viewer::Affiliate(f) => {
-                    filter.advertiser_id = None;
-                    let rows = Offer::list_visible_to(c, tenant, f, &filter, limit, offset)?;
-                    let total = Offer::count_visible_to(c, tenant, f, &filter)?;
-                    let ids: Vec<OfferId> = rows.iter().map(|o| o.id).collect();
-                    let decisions = OfferAccess::decisions(c, tenant, f, &ids)?;
-                    let data = rows
-                        .into_iter()
-                        .map(|o| {
-                            let d = decisions.iter().find(|(id, _)| *id == o.id).map(|(_, s)| *s);
-                            render(o, viewer, d, &public_url)
-                        })
-                        .collect();
-                    Ok((data, total))
-                }
+                let rows = Offer::list(c, tenant, &filter, limit, offset)?;
+                let total = Offer::count(c, tenant, &filter)?;
+                Ok((rows.into_iter().map(|o| render(o, viewer, None, &public_url)).collect(), total))
+            }
+            Viewer::Affiliate(f) => {
+                let public_url = network_tracking_base(c, tenant, &public_url)?;
+                filter.advertiser_id = None;
+                let rows = Offer::list_visible_to(c, tenant, f, &filter, limit, offset)?;
+                let total = Offer::count_visible_to(c, tenant, f, &filter)?;
+                let ids: Vec<OfferId> = rows.iter().map(|o| o.id).collect();
+                let decisions = OfferAccess::decisions(c, tenant, f, &ids)?;
+                let data = rows
+                    .into_iter()
+                    .map(|o| {
+                        let d = decisions.iter().find(|(id, _)| *id == o.id).map(|(_, s)| *s);
+                        render(o, viewer, d, &public_url)
+                    })
+                    .collect();
+                Ok((data, total))
             }
         })
         .await?;
@@ -238,7 +236,12 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
     let (offer, access, base) = state
         .db(move |c| {
             let (offer, access) = visible_offer(c, tenant, viewer, id)?;
-            Ok((offer, access, network_tracking_base(c, tenant, &public_url)?))
+            // Only an affiliate's view has a tracking link.
+            let base = match viewer {
+                Viewer::Affiliate(_) => network_tracking_base(c, tenant, &public_url)?,
+                _ => public_url,
+            };
+            Ok((offer, access, base))
         })
         .await?;
     Ok(HttpResponse::Ok().json(render(offer, viewer, access, &base)))

@@ -47,6 +47,27 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Kills `child` with SIGKILL once `acked` holds `enough` acknowledgements (or after 30 s), lets
+/// the load's `tasks` end, and returns every acknowledgement they got.
+async fn kill_under_load(
+    child: &mut Child,
+    acked: &Arc<Mutex<Vec<String>>>,
+    enough: usize,
+    tasks: Vec<actix_web::rt::task::JoinHandle<()>>,
+) -> Vec<String> {
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < enough && started.elapsed() < Duration::from_secs(30) {
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    acked
+}
+
 /// A network with one offer and an active affiliate.
 fn network(db: &TestDb) -> (Offer, Affiliate) {
     let mut c = db.url.connect().unwrap();
@@ -89,16 +110,7 @@ async fn acknowledged_clicks_survive_sigkill(backend: Backend) {
         })
         .collect();
     // Let the load run, then kill the server in the middle of it.
-    let started = Instant::now();
-    while acked.lock().unwrap().len() < 300 && started.elapsed() < Duration::from_secs(30) {
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    for c in clients {
-        let _ = c.await;
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = kill_under_load(&mut child, &acked, 300, clients).await;
     assert!(acked.len() >= 300, "the load generator got {} redirects", acked.len());
 
     // Restart on the same database: it serves again, and every acknowledged click is there.
@@ -171,16 +183,7 @@ async fn acknowledged_conversions_survive_sigkill(backend: Backend) {
             })
         })
         .collect();
-    let started = Instant::now();
-    while acked.lock().unwrap().len() < 200 && started.elapsed() < Duration::from_secs(30) {
-        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    for p in posters {
-        let _ = p.await;
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = kill_under_load(&mut child, &acked, 200, posters).await;
     assert!(acked.len() >= 200, "the advertisers got {} acknowledgements", acked.len());
 
     let mut child = spawn(&db, port);

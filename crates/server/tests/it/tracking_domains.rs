@@ -23,6 +23,16 @@ fn domain_of(app: &TestApp, tenant: TenantId) -> Option<String> {
     tenants::table.find(tenant).select(tenants::tracking_domain).first(&mut app.pool.get().unwrap()).unwrap()
 }
 
+/// The networks the refused calls for unknown transactions were stored for.
+fn filed_unknown_calls(app: &TestApp) -> Vec<TenantId> {
+    conversion_attempts::table
+        .filter(conversion_attempts::reason.eq("unknown_transaction"))
+        .filter(conversion_attempts::tenant_id.is_not_null())
+        .select(conversion_attempts::tenant_id.assume_not_null())
+        .load(&mut app.pool.get().unwrap())
+        .unwrap()
+}
+
 async fn a_networks_tracking_domain_takes_its_links_and_only_its_ids(backend: Backend) {
     let app = TestApp::start(backend).await;
     let acme = app.network("acme");
@@ -97,12 +107,7 @@ async fn a_networks_tracking_domain_takes_its_links_and_only_its_ids(backend: Ba
     let refused = convert(&other_tid, &other_offer.security_token, Some("track.acme.test")).await.unwrap();
     assert_eq!(refused.status().as_u16(), 404);
     assert_eq!(refused.text().await.unwrap(), "success=false; err_msg=unknown_transaction;");
-    let stored: Vec<TenantId> = conversion_attempts::table
-        .filter(conversion_attempts::reason.eq("unknown_transaction"))
-        .filter(conversion_attempts::tenant_id.is_not_null())
-        .select(conversion_attempts::tenant_id.assume_not_null())
-        .load(&mut app.pool.get().unwrap())
-        .unwrap();
+    let stored = filed_unknown_calls(&app);
     assert!(stored.is_empty(), "{stored:?}");
     let named = format!(
         "/aff_lsr?transaction_id={other_tid}&offer_id={}&security_token={}",
@@ -110,12 +115,7 @@ async fn a_networks_tracking_domain_takes_its_links_and_only_its_ids(backend: Ba
     );
     let refused = http.get(app.url(&named)).header("Host", "track.acme.test").send().await.unwrap();
     assert_eq!(refused.status().as_u16(), 404);
-    let stored: Vec<TenantId> = conversion_attempts::table
-        .filter(conversion_attempts::reason.eq("unknown_transaction"))
-        .filter(conversion_attempts::tenant_id.is_not_null())
-        .select(conversion_attempts::tenant_id.assume_not_null())
-        .load(&mut app.pool.get().unwrap())
-        .unwrap();
+    let stored = filed_unknown_calls(&app);
     assert_eq!(stored, [acme.tenant.id]);
     let ok = convert(&acme_tid, &acme_offer.security_token, Some("track.acme.test")).await.unwrap();
     assert_eq!((ok.status().as_u16(), ok.text().await.unwrap()), (200, "success=true;".to_owned()));
