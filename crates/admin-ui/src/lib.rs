@@ -12,6 +12,7 @@ pub mod auth;
 pub mod csrf;
 pub mod error;
 pub mod layout;
+pub mod nul_guard;
 pub mod pages;
 pub mod session;
 pub mod state;
@@ -24,6 +25,6 @@ use actix_web::web;
 /// Registers every page and API route (the tracking endpoints are registered by the tracking
 /// crate, outside the session middleware).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/api/v1").configure(api::configure));
+    cfg.service(web::scope("/api/v1").wrap(actix_web::middleware::from_fn(nul_guard::api)).configure(api::configure));
     pages::configure(cfg);
 }

@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("")
             .wrap(from_fn(crate::session::middleware))
+            .wrap(from_fn(crate::nul_guard::pages))
             .wrap(
                 DefaultHeaders::new()
                     .add(("X-Frame-Options", "DENY"))

@@ -9,6 +9,7 @@ mod catalogue_api;
 mod catalogue_pages;
 mod cli;
 mod durability;
+mod nul_text;
 mod ops;
 mod pages;
 mod postbacks;
