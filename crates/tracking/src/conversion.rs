@@ -146,6 +146,10 @@ pub struct ConversionRequest {
     /// The form body was not UTF-8: refused (`invalid_body`) and stored, its parameters read
     /// as best they could be (so the attempt names its click).
     pub unreadable_body: bool,
+    /// A parameter we read whose value, percent-decoded, is not UTF-8 (`adv_sub=caf%E9`):
+    /// refused (`invalid_parameter`) and stored, rather than read with the bad bytes replaced
+    /// (two different order ids would then be one).
+    pub not_utf8: Option<String>,
     /// The network whose tracking domain the call came in on (its `Host`): a click of another
     /// network is then unknown here.
     pub host_tenant: Option<TenantId>,
@@ -347,7 +351,7 @@ fn tenant_of_offer(conn: &mut DbConn, offer: OfferId, token: &str) -> QueryResul
 }
 
 /// The parameters of `/aff_lsr` and `/aff_goal` (DESIGN.md, "Advertiser postback").
-const PARAMETERS: [&str; 8] =
+pub(crate) const PARAMETERS: [&str; 8] =
     ["transaction_id", "offer_id", "amount", "adv_sub", "goal_id", "status", "security_token", "a"];
 
 fn parse_id(raw: Option<&str>, reason: Reason, name: &str) -> Result<Option<i64>, Refusal> {
@@ -383,6 +387,9 @@ fn check_call<'a>(
         req.params.iter().find(|(k, v)| PARAMETERS.contains(&k.as_str()) && crate::query::has_control(v))
     {
         return refuse(Reason::InvalidParameter, format!("{k} contains a control character"));
+    }
+    if let Some(k) = &req.not_utf8 {
+        return refuse(Reason::InvalidParameter, format!("{k} is not UTF-8 text"));
     }
     if raw_tid.is_empty() {
         return refuse(Reason::MissingTransactionId, "transaction_id is required");

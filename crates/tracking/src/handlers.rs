@@ -37,12 +37,33 @@ pub struct Tracking {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/aff_c", web::get().to(click))
-        .route("/aff_c", web::head().to(click_head))
-        .route("/aff_lsr", web::get().to(conversion_lsr))
-        .route("/aff_lsr", web::post().to(conversion_lsr))
-        .route("/aff_goal", web::get().to(conversion_goal))
-        .route("/aff_goal", web::post().to(conversion_goal));
+    cfg.service(
+        web::resource("/aff_c")
+            .route(web::get().to(click))
+            .route(web::head().to(click_head))
+            .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
+    )
+    .service(
+        web::resource("/aff_lsr")
+            .route(web::get().to(conversion_lsr))
+            .route(web::post().to(conversion_lsr))
+            .default_service(web::to(|| method_not_allowed("GET, POST"))),
+    )
+    .service(
+        web::resource("/aff_goal")
+            .route(web::get().to(conversion_goal))
+            .route(web::post().to(conversion_goal))
+            .default_service(web::to(|| method_not_allowed("GET, POST"))),
+    );
+}
+
+/// `405 Method Not Allowed` with the methods the endpoint answers (`PUT /aff_c`, `DELETE
+/// /aff_lsr`): the path exists, so not a 404.
+pub async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("method not allowed: use {allow}\n"))
 }
 
 /// The caller's address: the TCP peer, or, behind a trusted proxy, the right-most address of
@@ -167,7 +188,9 @@ fn parse_click_params(query: &str) -> Result<ClickParams, String> {
     for (raw_k, raw_v) in crate::query::raw_pairs(query) {
         let k = crate::query::decode(raw_k);
         let Some((slot, rank)) = click_slot(&k) else { continue };
-        let v = crate::query::decode(raw_v);
+        let Some(v) = crate::query::decode_utf8(raw_v) else {
+            return Err(format!("{k} is not UTF-8 text"));
+        };
         if crate::query::has_control(&v) {
             return Err(format!("{k} contains a control character"));
         }
@@ -389,6 +412,15 @@ fn masked_query(raw: &str) -> String {
         .join("&")
 }
 
+/// The first conversion parameter in `query` whose value is not UTF-8 once percent-decoded.
+fn first_not_utf8(query: &str) -> Option<String> {
+    crate::query::raw_pairs(query).find_map(|(k, v)| {
+        let k = crate::query::decode(k);
+        (crate::conversion::PARAMETERS.contains(&k.as_ref()) && crate::query::decode_utf8(v).is_none())
+            .then(|| k.into_owned())
+    })
+}
+
 fn wants_json(req: &HttpRequest) -> bool {
     req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
 }
@@ -414,6 +446,7 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         Ok(p) => p,
         Err(_) => return answer(400, "invalid_query", "the query string could not be read", None),
     };
+    let mut not_utf8 = first_not_utf8(query);
     let mut raw = masked_query(query);
     let is_form = req
         .headers()
@@ -427,6 +460,7 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         let text = String::from_utf8_lossy(&body);
         unreadable_body = matches!(text, std::borrow::Cow::Owned(_));
         let text = text.as_ref();
+        not_utf8 = not_utf8.or_else(|| first_not_utf8(text));
         match serde_urlencoded::from_str::<Vec<(String, String)>>(text) {
             Ok(more) => params.extend(more),
             Err(_) => return answer(400, "invalid_body", "the form body could not be read", None),
@@ -451,6 +485,7 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         ip: client_ip(&req, t.trust_proxy),
         received_at: t.clock.now(),
         unreadable_body,
+        not_utf8,
         host_tenant,
     };
     let writer = {

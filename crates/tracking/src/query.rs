@@ -44,6 +44,18 @@ pub fn decode(raw: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// Like [`decode`], but `None` when the decoded bytes are not UTF-8 (`%FF`, a Latin-1 `%E9`):
+/// a value we keep is never stored with replacement characters, which would make two different
+/// values (two order ids, two sub ids) one.
+pub fn decode_utf8(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.bytes().any(|b| b == b'+' || b == b'%') {
+        return Some(Cow::Borrowed(raw));
+    }
+    let plus_as_space: Vec<u8> = raw.bytes().map(|b| if b == b'+' { b' ' } else { b }).collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    String::from_utf8(bytes).ok().map(Cow::Owned)
+}
+
 /// True when a value holds a control character (NUL, CR, LF, DEL, C1 ...): such a value is
 /// refused before anything is queued, so that one hostile value can never fail a batch of other
 /// people's rows.
@@ -83,5 +95,16 @@ mod tests {
             assert_eq!(ours, theirs, "{q}");
         }
         assert!(matches!(decode("campaign_12"), Cow::Borrowed("campaign_12")));
+    }
+
+    #[test]
+    fn strict_decoding_refuses_what_is_not_utf8() {
+        assert_eq!(decode_utf8("caf%C3%A9+bar").as_deref(), Some("café bar"));
+        assert!(matches!(decode_utf8("campaign_12"), Some(Cow::Borrowed("campaign_12"))));
+        assert_eq!(decode_utf8("%zz%4").as_deref(), Some("%zz%4"), "broken escapes stay as sent");
+        for bad in ["%FF", "caf%E9", "%C3%28", "a%fe%ffb"] {
+            assert_eq!(decode_utf8(bad), None, "{bad}");
+            assert!(decode(bad).contains('\u{fffd}'), "{bad}: the lenient decoding replaces");
+        }
     }
 }

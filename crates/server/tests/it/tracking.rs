@@ -209,6 +209,10 @@ async fn bad_clicks_get_a_clear_answer_and_record_nothing(backend: Backend) {
         (format!("offer_id={o}&aff_id={a}&aff_sub=x&sub1={long}"), 400, "aff_sub may be at most 500 characters"),
         (format!("offer_id={o}&aff_id={a}&source={}%20", "s".repeat(500)), 400, "source may be at most 500"),
         (format!("offer_id={o}&aff_id={a}&aff_sub=x%00y"), 400, "aff_sub contains a control character"),
+        // Not UTF-8 once decoded (Latin-1 `é`, a lone `%FF`): refused, never stored with the
+        // bytes replaced (two different sub ids would become one).
+        (format!("offer_id={o}&aff_id={a}&aff_sub=caf%E9"), 400, "aff_sub is not UTF-8 text"),
+        (format!("offer_id={o}&aff_id={a}&sub2=%FF%FE"), 400, "sub2 is not UTF-8 text"),
         (format!("offer_id=999999&aff_id={a}"), 404, "This link does not lead to an offer."),
         (format!("offer_id={o}&aff_id=999999"), 403, "This tracking link is not active for this offer."),
     ] {
@@ -258,6 +262,28 @@ async fn a_head_request_is_answered_like_a_click_and_records_nothing(backend: Ba
     f.edit_offer(|i| i.status = Some("active".into()));
     assert_eq!(f.get(&format!("/aff_c?offer_id={o}&aff_id={a}")).await.0, 302);
     assert_eq!((f.clicks(), f.rollup()), (1, (1, 0, 0, 0, 0)));
+    f.app.stop().await;
+}
+
+/// A method the endpoint does not answer gets `405` with the methods it does (`Allow`), and
+/// nothing is recorded.
+async fn other_methods_get_405_with_the_allowed_ones(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.click().await;
+    let link = format!("/aff_c?offer_id={}&aff_id={}", f.offer.id, f.aff);
+    let lsr = f.lsr(&tid, "");
+    for (method, path, allow) in [
+        (reqwest::Method::POST, link.as_str(), "GET, HEAD"),
+        (reqwest::Method::PUT, link.as_str(), "GET, HEAD"),
+        (reqwest::Method::DELETE, lsr.as_str(), "GET, POST"),
+        (reqwest::Method::PATCH, "/aff_goal?a=lsr&goal_id=1", "GET, POST"),
+        (reqwest::Method::OPTIONS, lsr.as_str(), "GET, POST"),
+    ] {
+        let res = f.http.request(method.clone(), f.app.url(path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+    }
+    assert_eq!((f.clicks(), f.conversions(), f.attempts().len()), (1, 0, 0));
     f.app.stop().await;
 }
 
@@ -366,6 +392,10 @@ async fn bad_conversions_are_refused_with_a_stored_reason_and_change_nothing(bac
         (f.lsr(&tid, "&goal_id=987654"), 404, "unknown_goal"),
         (f.lsr(&tid, "&goal_id=x"), 400, "invalid_goal_id"),
         (f.lsr(&tid, "&adv_sub=a%00b"), 400, "invalid_parameter"),
+        // Two order ids that are not UTF-8: each refused as such, never read as the same
+        // replaced text (the second was a false `duplicate_adv_sub`).
+        (f.lsr(&tid, "&adv_sub=caf%E9"), 400, "invalid_parameter"),
+        (f.lsr(&tid, "&adv_sub=caf%E8"), 400, "invalid_parameter"),
         (format!("/aff_goal?a=lsr&transaction_id={tid}&security_token={token}"), 400, "missing_goal_id"),
         (format!("/aff_goal?a=cpc&goal_id=1&transaction_id={tid}&security_token={token}"), 400, "invalid_action"),
     ];
@@ -868,6 +898,7 @@ crate::on_both_backends!(
     a_click_is_recorded_then_redirected_with_macros_encoded,
     bad_clicks_get_a_clear_answer_and_record_nothing,
     a_head_request_is_answered_like_a_click_and_records_nothing,
+    other_methods_get_405_with_the_allowed_ones,
     refused_clicks_go_to_the_fallback_or_an_error_page_and_are_counted,
     a_conversion_is_recorded_once_with_its_payout,
     bad_conversions_are_refused_with_a_stored_reason_and_change_nothing,
