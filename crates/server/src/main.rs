@@ -13,10 +13,26 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// actix's HTTP/1 dispatcher logs every malformed request a client sends (a bad header, an
+/// oversized head) at ERROR, although the client already got its 400/413/431: anyone could fill
+/// the error log. Off unless the filter names `actix_http` itself.
+const QUIET_MALFORMED_REQUESTS: &str = "actix_http::h1::dispatcher=off";
+
+/// The log filter: `AFFNET_LOG`, else `RUST_LOG`, else `info` (the first that parses).
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let specs = [std::env::var("AFFNET_LOG").ok(), std::env::var("RUST_LOG").ok(), Some("info".to_owned())];
+    specs
+        .into_iter()
+        .flatten()
+        .find_map(|spec| {
+            let spec = if spec.contains("actix_http") { spec } else { format!("{spec},{QUIET_MALFORMED_REQUESTS}") };
+            tracing_subscriber::EnvFilter::try_new(spec).ok()
+        })
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"))
+}
+
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AFFNET_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();

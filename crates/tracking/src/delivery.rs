@@ -201,7 +201,19 @@ impl AttemptResult {
     pub fn delivered(&self) -> bool {
         self.status_code.is_some_and(|s| (200..300).contains(&s))
     }
+
+    /// Never sent because the target is not allowed (scheme, no host, a private address, a
+    /// name resolving only to private addresses) or not a URL: retrying cannot help, so the
+    /// job fails at once (a person re-fires it once the URL or the operator's setting changed).
+    pub fn refused(&self) -> bool {
+        self.status_code.is_none() && (self.error.starts_with(REFUSED) || self.error.starts_with(INVALID_URL))
+    }
 }
+
+/// How the error of a target that is not allowed begins ([`AttemptResult::refused`]).
+const REFUSED: &str = "refused: ";
+/// How the error of a URL that does not parse begins.
+const INVALID_URL: &str = "invalid URL: ";
 
 /// `X-Affnet-Signature: t=<unix>,v1=<hex hmac-sha256(secret, "<t>.<url><body>")>`.
 pub fn signature(secret: &str, unix: i64, url: &str, body: &str) -> String {
@@ -233,7 +245,7 @@ pub async fn fire(client: &reqwest::Client, out: &Outgoing, allow_private: bool,
     };
     let url = match reqwest::Url::parse(&out.url) {
         Ok(u) => u,
-        Err(e) => return done(None, String::new(), format!("invalid URL: {e}")),
+        Err(e) => return done(None, String::new(), format!("{INVALID_URL}{e}")),
     };
     if let Some(why) = refuse_target(&url, allow_private) {
         tracing::warn!(url = %url.host_str().unwrap_or(""), reason = %why, "postback refused");
@@ -268,6 +280,16 @@ pub async fn fire(client: &reqwest::Client, out: &Outgoing, allow_private: bool,
 
 fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
+    // The guarded resolver's refusal, however deep the client wrapped it, is the whole story
+    // (and marks the attempt refused, not failed for now).
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if text.starts_with(REFUSED) && !e.is_redirect() {
+            return text.chars().take(500).collect();
+        }
+        source = s.source();
+    }
     let mut msg = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
     let mut source = e.source();
     while let Some(s) = source {
@@ -500,7 +522,7 @@ fn record_failure(
 ) -> QueryResult<bool> {
     conn.transaction(|c| {
         let attempts = job.attempts + 1;
-        let state = if attempts >= max_attempts { "failed" } else { "retry" };
+        let state = if attempts >= max_attempts || result.refused() { "failed" } else { "retry" };
         let moved = diesel::update(
             postback_jobs::table
                 .filter(postback_jobs::id.eq(job.id))

@@ -352,7 +352,7 @@ fn tracking_schemas() -> Value {
                               "description": "Staff creating a postback: required (422 when missing). Ignored for affiliate users (always their own) and on update (a postback keeps its affiliate)." },
             "offer_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Empty for a global postback (all offers)." },
             "goal_id": { "type": "integer", "format": "int64", "nullable": true, "description": "A goal of the offer; empty for every goal and the base conversion." },
-            "url": { "type": "string", "maxLength": 4096, "description": "http(s) URL (no scheme: https) with macros {transaction_id}, {aff_click_id}, {offer_id}, {offer_name}, {affiliate_id}, {aff_sub}..{aff_sub5}, {source}, {payout}, {amount}, {sale_amount}, {currency}, {goal_id}, {conversion_id}, {status}, {adv_sub}, {ip}, {datetime}, {unix_timestamp}; an unknown macro is a 422 naming it." },
+            "url": { "type": "string", "maxLength": 4096, "description": "http(s) URL (no scheme: http, as in the networks' guides) with macros {transaction_id}, {aff_click_id}, {offer_id}, {offer_name}, {affiliate_id}, {aff_sub}..{aff_sub5}, {source}, {payout}, {amount}, {sale_amount}, {currency}, {goal_id}, {conversion_id}, {status}, {adv_sub}, {ip}, {datetime}, {unix_timestamp}; an unknown macro is a 422 naming it." },
             "method": { "type": "string", "enum": POSTBACK_METHODS, "default": "GET" },
             "body": { "type": "string", "maxLength": 16384, "default": "", "description": "POST only: a body template with the same macros." },
             "content_type": { "type": "string", "enum": CONTENT_TYPES, "default": CONTENT_TYPES[0] },
