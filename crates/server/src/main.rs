@@ -89,10 +89,11 @@ fn serve(config: Config) -> Result<(), CliError> {
     )
     .map_err(CliError::Refused)?;
     let stop_deliveries = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (alerts, alert_mail) = startup::postback_alerts(state.mailer.clone(), &config.public_url);
     let deliverer =
         affnet_tracking::delivery::Deliverer::new(state.pool.clone(), config.postbacks.clone(), state.clock.clone())
             .map_err(CliError::Refused)?
-            .with_alerts(startup::postback_alerts(state.mailer.clone(), &config.public_url))
+            .with_alerts(alerts)
             .spawn(stop_deliveries.clone())?;
     let stop_sub_rollups = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sub_rollups =
@@ -113,6 +114,8 @@ fn serve(config: Config) -> Result<(), CliError> {
     stop_deliveries.store(true, std::sync::atomic::Ordering::Release);
     stop_sub_rollups.store(true, std::sync::atomic::Ordering::Release);
     let _ = deliverer.join();
+    // The worker and its alert sender are gone: the alerts it raised go out before we end.
+    alert_mail.finish(std::time::Duration::from_secs(config.shutdown_timeout.max(5)));
     let _ = sub_rollups.join();
     tracing::info!("stopped");
     Ok(())

@@ -345,10 +345,80 @@ async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend)
     child.wait().unwrap();
 }
 
+/// A graceful stop (SIGTERM) sends the postback alerts already raised before the process ends,
+/// even through a slow mail server: the affiliate hears that their postback failed. (Before, the
+/// process ended with them queued, unsent.)
+async fn alerts_raised_before_a_graceful_stop_are_mailed(backend: Backend) {
+    use affnet_accounts::{NewUser, Role, User};
+    use affnet_tracking::postback::{Postback, PostbackInput};
+    let db = TestDb::new(backend);
+    let (offer, aff) = network(&db);
+    {
+        let mut c = db.url.connect().unwrap();
+        let user = NewUser {
+            email: "pub@media.test",
+            name: "Jo",
+            role: Role::Affiliate,
+            password: "long enough pw",
+            advertiser_id: None,
+            affiliate_id: Some(aff.id),
+        };
+        User::create(&mut c, offer.tenant_id, &user, Micros::now()).unwrap();
+        // A loopback target on a server that refuses them: the job fails at once, an alert.
+        let input = PostbackInput {
+            affiliate_id: None,
+            offer_id: None,
+            goal_id: None,
+            url: "http://127.0.0.1:9/pb?t={transaction_id}".into(),
+            method: None,
+            body: String::new(),
+            content_type: None,
+            on_approved: true,
+            on_pending: false,
+            on_rejected: false,
+            on_status_change: false,
+            enabled: true,
+        };
+        Postback::create(&mut c, offer.tenant_id, aff.id, &input, Micros::now()).unwrap();
+    }
+    let mail = crate::smtp_sink::SmtpSink::start_slow(Duration::from_millis(1500));
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_with(&db, port, &[("AFFNET_SMTP_URL", &mail.url())]);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    wait_ready(&client, &base).await;
+    let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
+    let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+    let lsr = format!("{base}/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
+    assert_eq!(client.get(lsr).send().await.unwrap().status().as_u16(), 200);
+    let mut conn = db.url.connect().unwrap();
+    let started = Instant::now();
+    loop {
+        let states: Vec<String> = postback_jobs::table.select(postback_jobs::state).load(&mut conn).unwrap();
+        if states == ["failed"] {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{states:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(mail.all().is_empty(), "the slow mail server has not accepted it yet");
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the server did not stop");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = mail.to("pub@media.test");
+    assert_eq!(sent.len(), 1, "the alert went out before the process ended: {:?}", mail.all());
+    assert!(sent[0].text().contains("127.0.0.1:9/pb"), "{}", sent[0].text());
+}
+
 crate::on_both_backends!(
     acknowledged_clicks_survive_sigkill,
     acknowledged_conversions_survive_sigkill,
-    postbacks_in_flight_at_sigkill_are_sent_after_restart
+    postbacks_in_flight_at_sigkill_are_sent_after_restart,
+    alerts_raised_before_a_graceful_stop_are_mailed
 );
 
 /// SQLite takes one server per database file (clicks are keyed by a sequence each server counts):

@@ -281,7 +281,7 @@ async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend:
         )
         .unwrap(),
     );
-    let alerts = affnet_server::startup::postback_alerts(mailer, "https://net.example");
+    let (alerts, _mail) = affnet_server::startup::postback_alerts(mailer, "https://net.example");
     let w = f.worker(|c| c.max_attempts = 3).with_alerts(alerts);
     assert_eq!(w.run_once().await.unwrap(), 1);
     assert_eq!(f.jobs(), [("retry".to_owned(), 1)]);
@@ -307,17 +307,20 @@ async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend:
 
     // Another conversion fails for good within the day: no second alert.
     f.convert().await;
-    let once = f.worker(|c| c.max_attempts = 1).with_alerts(affnet_server::startup::postback_alerts(
-        Arc::new(
-            affnet_accounts::mail::Mailer::from_settings(
-                Some(&f.app.mail.url()),
-                "Network <noreply@affnet.test>",
-                std::path::Path::new("unused"),
-            )
-            .unwrap(),
-        ),
-        "https://net.example",
-    ));
+    let once = f.worker(|c| c.max_attempts = 1).with_alerts(
+        affnet_server::startup::postback_alerts(
+            Arc::new(
+                affnet_accounts::mail::Mailer::from_settings(
+                    Some(&f.app.mail.url()),
+                    "Network <noreply@affnet.test>",
+                    std::path::Path::new("unused"),
+                )
+                .unwrap(),
+            ),
+            "https://net.example",
+        )
+        .0,
+    );
     f.app.clock.advance(3_600_000_000);
     assert_eq!(once.run_once().await.unwrap(), 1);
     assert_eq!(f.jobs()[1], ("failed".to_owned(), 1));
@@ -372,7 +375,7 @@ async fn a_hanging_mail_server_does_not_hold_up_deliveries(backend: Backend) {
         std::path::Path::new("unused"),
     )
     .unwrap();
-    let alerts = affnet_server::startup::postback_alerts(Arc::new(mailer), "https://net.example");
+    let (alerts, _mail) = affnet_server::startup::postback_alerts(Arc::new(mailer), "https://net.example");
     let w = f.worker(|c| c.max_attempts = 1).with_alerts(alerts);
     f.postback(&format!("{}/fail?t={{transaction_id}}", f.rx.base), |_| {});
     f.convert().await;

@@ -43,6 +43,12 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
+        Self::start_slow(std::time::Duration::ZERO)
+    }
+
+    /// A sink that takes `delay` to accept each message (a slow mail server): the message is
+    /// kept, and answered, only then.
+    pub fn start_slow(delay: std::time::Duration) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let messages = Arc::new(Mutex::new(Vec::new()));
@@ -52,7 +58,7 @@ impl SmtpSink {
                 let Ok(stream) = stream else { return };
                 let store = store.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &store);
+                    let _ = serve(stream, &store, delay);
                 });
             }
         });
@@ -78,7 +84,7 @@ impl SmtpSink {
     }
 }
 
-fn serve(stream: TcpStream, store: &Mutex<Vec<Received>>) -> std::io::Result<()> {
+fn serve(stream: TcpStream, store: &Mutex<Vec<Received>>, delay: std::time::Duration) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     let mut input = BufReader::new(stream);
     out.write_all(b"220 sink.test ESMTP\r\n")?;
@@ -112,6 +118,7 @@ fn serve(stream: TcpStream, store: &Mutex<Vec<Received>>) -> std::io::Result<()>
                 }
                 data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
             }
+            std::thread::sleep(delay);
             store.lock().unwrap().push(Received { rcpt: std::mem::take(&mut rcpt), data });
             out.write_all(b"250 OK queued\r\n")?;
         } else if cmd == "QUIT" {
