@@ -112,7 +112,15 @@ struct Valid {
 }
 
 impl PostbackInput {
-    fn validate(&self, conn: &mut DbConn, tenant: TenantId, affiliate: AffiliateId) -> Result<Valid, OffersError> {
+    /// Checks the input. `kept_offer`: the offer the postback already has (an update); keeping
+    /// it is always allowed, while a new one must be an offer the affiliate can run now.
+    fn validate(
+        &self,
+        conn: &mut DbConn,
+        tenant: TenantId,
+        affiliate: AffiliateId,
+        kept_offer: Option<OfferId>,
+    ) -> Result<Valid, OffersError> {
         let mut e = FieldErrors::new();
         let url = check_postback_url(&self.url, "url", POSTBACK_MACROS, &mut e);
         let method = match self.method.as_deref().map(|m| m.trim().to_ascii_uppercase()) {
@@ -148,9 +156,15 @@ impl PostbackInput {
         if Affiliate::find(conn, tenant, affiliate).is_err() {
             e.add("affiliate_id", "choose an affiliate of this network");
         }
-        if let Some(o) = self.offer_id {
-            if Offer::find(conn, tenant, o).is_err() {
-                e.add("offer_id", "choose an offer of this network");
+        if let Some(o) = self.offer_id.filter(|o| Some(*o) != kept_offer) {
+            // Only an offer the affiliate can run (as the pages offer): a private offer they
+            // were not given must not be named, nor told apart from an unknown id.
+            let runnable = match Offer::find(conn, tenant, o) {
+                Ok(offer) => affnet_offers::access::OfferAccess::can_run(conn, tenant, &offer, affiliate)?,
+                Err(_) => false,
+            };
+            if !runnable {
+                e.add("offer_id", "choose all offers or an offer this affiliate can run");
             }
         }
         if let Some(g) = self.goal_id {
@@ -176,7 +190,7 @@ impl Postback {
         input: &PostbackInput,
         now: Micros,
     ) -> Result<Postback, OffersError> {
-        let v = input.validate(conn, tenant, affiliate)?;
+        let v = input.validate(conn, tenant, affiliate, None)?;
         let id: i64 = diesel::insert_into(postbacks::table)
             .values((
                 postbacks::tenant_id.eq(tenant),
@@ -210,7 +224,7 @@ impl Postback {
         now: Micros,
     ) -> Result<Postback, OffersError> {
         let existing = Postback::find(conn, tenant, affiliate, id)?;
-        let v = input.validate(conn, tenant, existing.affiliate_id)?;
+        let v = input.validate(conn, tenant, existing.affiliate_id, existing.offer_id)?;
         diesel::update(postbacks::table.filter(postbacks::tenant_id.eq(tenant)).filter(postbacks::id.eq(id)))
             .set((
                 postbacks::offer_id.eq(input.offer_id),

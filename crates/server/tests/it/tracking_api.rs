@@ -259,6 +259,66 @@ async fn bad_postback_inputs_are_refused_by_field(backend: Backend) {
     f.app.stop().await;
 }
 
+/// A postback may name only an offer its affiliate can run (the pages' rule, now the API's
+/// too): a private offer the affiliate was not given gets the same 422 as an id that does not
+/// exist, so its name cannot be learnt through `{offer_name}` nor its id told apart.
+async fn a_postback_names_only_offers_its_affiliate_can_run(backend: Backend) {
+    use affnet_db::AffiliateId;
+    use affnet_offers::{AccessStatus, Decision, OfferAccess};
+    let f = Fixture::new(backend, "acme").await;
+    let mut input =
+        OfferInput::simple(f.offer.advertiser_id, "Secret launch", "https://shop.example/?t={transaction_id}", 100);
+    input.visibility = Some("private".into());
+    let private = Offer::create(&mut f.app.pool.get().unwrap(), f.tenant.id, &input, f.app.clock.now()).unwrap();
+    let refused = "choose all offers or an offer this affiliate can run";
+    for id in [private.id.0, 999_999] {
+        let res = f
+            .aff
+            .post("/api/v1/postbacks", json!({"offer_id": id, "url": "https://aff.example/?o={offer_name}"}))
+            .await;
+        assert_eq!((res.status, field_keys(&res)), (422, vec!["offer_id".to_owned()]), "{}", res.body);
+        assert_eq!(res.body["fields"]["offer_id"], refused);
+    }
+    let res = f
+        .staff
+        .post(
+            "/api/v1/postbacks",
+            json!({"affiliate_id": f.aff_id, "offer_id": private.id.0, "url": "https://x.example/"}),
+        )
+        .await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["offer_id".to_owned()]), "{}", res.body);
+    assert_eq!(f.staff.get("/api/v1/postbacks").await.body["data"], json!([]), "nothing saved");
+
+    // Once the offer is assigned to the affiliate, it can be named.
+    let admin = f.app.users_of(&f.tenant).into_iter().find(|u| u.role == Role::Admin).unwrap();
+    let decide = |status| {
+        let mut c = f.app.pool.get().unwrap();
+        let d = Decision { status, note: "", by: admin.id };
+        OfferAccess::decide(&mut c, f.tenant.id, private.id, AffiliateId(f.aff_id), &d, f.app.clock.now()).unwrap();
+    };
+    decide(AccessStatus::Approved);
+    let res = f
+        .aff
+        .post("/api/v1/postbacks", json!({"offer_id": private.id.0, "url": "https://aff.example/?o={offer_name}"}))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let pb = res.body["id"].as_i64().unwrap();
+    // Taken back: the postback keeps its offer and can still be edited (switched off), but no
+    // postback can be pointed at that offer anew.
+    decide(AccessStatus::Rejected);
+    let res = f
+        .aff
+        .put(
+            &format!("/api/v1/postbacks/{pb}"),
+            json!({"offer_id": private.id.0, "url": "https://aff.example/v2", "enabled": false}),
+        )
+        .await;
+    assert_eq!((res.status, res.body["enabled"].as_bool()), (200, Some(false)), "{}", res.body);
+    let res = f.aff.post("/api/v1/postbacks", json!({"offer_id": private.id.0, "url": "https://x.example/"})).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["offer_id".to_owned()]), "{}", res.body);
+    f.app.stop().await;
+}
+
 async fn a_test_fire_reaches_the_receiver(backend: Backend) {
     let f = Fixture::new(backend, "acme").await;
     let rx = receiver().await;
@@ -523,6 +583,7 @@ async fn answers_have_the_documented_fields(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    a_postback_names_only_offers_its_affiliate_can_run,
     answers_have_the_documented_fields,
     postbacks_are_managed_by_their_affiliate_and_by_staff,
     bad_postback_inputs_are_refused_by_field,
