@@ -17,20 +17,23 @@ pub struct AdvertiserJson {
     contact_name: String,
     contact_email: String,
     status: AdvertiserStatus,
-    notes: String,
+    /// The network's internal notes: staff only (never shown to the advertiser's own users).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notes: Option<String>,
     created_at: String,
     updated_at: String,
 }
 
-impl From<Advertiser> for AdvertiserJson {
-    fn from(a: Advertiser) -> Self {
+impl AdvertiserJson {
+    /// The advertiser as `viewer` may see it.
+    fn new(a: Advertiser, viewer: Viewer) -> Self {
         AdvertiserJson {
             id: a.id,
             name: a.name,
             contact_name: a.contact_name,
             contact_email: a.contact_email,
             status: a.status,
-            notes: a.notes,
+            notes: (viewer == Viewer::Staff).then_some(a.notes),
             created_at: a.created_at.rfc3339(),
             updated_at: a.updated_at.rfc3339(),
         }
@@ -62,7 +65,7 @@ pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQue
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page {
-        data: rows.into_iter().map(AdvertiserJson::from).collect(),
+        data: rows.into_iter().map(|a| AdvertiserJson::new(a, Viewer::Staff)).collect(),
         page,
         per_page: limit,
         total,
@@ -73,14 +76,15 @@ pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQue
 /// found.
 pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = AdvertiserId(id.into_inner());
-    match Viewer::of(&me)? {
+    let viewer = Viewer::of(&me)?;
+    match viewer {
         Viewer::Staff => {}
         Viewer::Advertiser(own) if own == id => {}
         Viewer::Advertiser(_) | Viewer::Affiliate(_) => return Err(AppError::NotFound.into()),
     }
     let tenant = me.user.tenant_id;
     let a = state.db(move |c| Ok(Advertiser::find(c, tenant, id)?)).await?;
-    Ok(HttpResponse::Ok().json(AdvertiserJson::from(a)))
+    Ok(HttpResponse::Ok().json(AdvertiserJson::new(a, viewer)))
 }
 
 /// `POST /api/v1/advertisers` (staff): 201 with the advertiser, or 422 with a field map.
@@ -96,7 +100,7 @@ pub async fn create(
     tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser created through the API");
     let summary = crate::audit::advertiser_created(&a);
     crate::audit::record_api(&state, tenant, &me.user, Entity::Advertiser, a.id, "create", summary).await;
-    Ok(HttpResponse::Created().json(AdvertiserJson::from(a)))
+    Ok(HttpResponse::Created().json(AdvertiserJson::new(a, Viewer::Staff)))
 }
 
 /// `PUT /api/v1/advertisers/{id}` (staff): replaces the editable fields (the whole body, as for
@@ -120,5 +124,5 @@ pub async fn update(
     tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser updated through the API");
     let summary = crate::audit::advertiser_changes(&before, &a);
     crate::audit::record_api(&state, tenant, &me.user, Entity::Advertiser, a.id, "update", summary).await;
-    Ok(HttpResponse::Ok().json(AdvertiserJson::from(a)))
+    Ok(HttpResponse::Ok().json(AdvertiserJson::new(a, Viewer::Staff)))
 }

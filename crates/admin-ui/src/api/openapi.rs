@@ -200,9 +200,10 @@ fn schemas() -> Value {
         }), &["user", "network"]),
         "Advertiser": object(json!({
             "id": id(), "name": string(), "contact_name": string(), "contact_email": string(),
-            "status": enum_of(words(AdvertiserStatus::ALL, AdvertiserStatus::as_str)), "notes": string(),
+            "status": enum_of(words(AdvertiserStatus::ALL, AdvertiserStatus::as_str)),
+            "notes": { "type": "string", "description": "Staff only." },
             "created_at": timestamp(), "updated_at": timestamp(),
-        }), &["id", "name", "contact_name", "contact_email", "status", "notes", "created_at", "updated_at"]),
+        }), &["id", "name", "contact_name", "contact_email", "status", "created_at", "updated_at"]),
         "AdvertiserInput": input(json!({
             "name": { "type": "string", "minLength": 1, "maxLength": 200 },
             "contact_name": { "type": "string", "maxLength": 200, "default": "" },

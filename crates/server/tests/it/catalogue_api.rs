@@ -731,7 +731,14 @@ async fn advertisers_read_their_own_offers_only(backend: Backend) {
     assert!(g.body.get("payout").is_none());
     assert_eq!(adv.get(&format!("/api/v1/offers/{their_id}")).await.status, 404);
     assert_eq!(adv.get(&format!("/api/v1/offers/{their_id}/goals")).await.status, 404);
-    assert_eq!(adv.get(&format!("/api/v1/advertisers/{mine}")).await.status, 200);
+    // Its own company, without the network's internal notes about it (staff see them).
+    let notes = json!({"name": "Mine", "notes": "slow payer, watch the caps"});
+    assert_eq!(staff.put(&format!("/api/v1/advertisers/{mine}"), notes).await.status, 200);
+    let own = adv.get(&format!("/api/v1/advertisers/{mine}")).await;
+    assert_eq!((own.status, own.body["name"].as_str()), (200, Some("Mine")));
+    assert!(own.body.get("notes").is_none(), "{}", own.body);
+    let staff_view = staff.get(&format!("/api/v1/advertisers/{mine}")).await;
+    assert_eq!(staff_view.body["notes"], "slow payer, watch the caps");
     assert_eq!(adv.get(&format!("/api/v1/advertisers/{theirs}")).await.status, 404);
     assert_eq!(adv.get("/api/v1/advertisers").await.status, 403);
     assert_eq!(adv.get("/api/v1/offer-access").await.status, 403);
