@@ -20,6 +20,10 @@ pub struct SessionData {
     pub issued_at: Micros,
     /// When the session was last used.
     pub seen_at: Micros,
+    /// The user's session epoch at sign-in: signing out moves it on, ending every copy of
+    /// this cookie (0 in cookies from before epochs, as in every user's first epoch).
+    #[serde(default)]
+    pub epoch: i64,
     /// A one-time message for the next page: (kind, text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flash: Option<(String, String)>,
@@ -35,13 +39,13 @@ pub enum Staleness {
 impl SessionData {
     /// A session with nobody signed in (it still carries a CSRF token for the sign-in form).
     pub fn anonymous(now: Micros) -> Self {
-        Self { user: None, csrf: random_hex(32), issued_at: now, seen_at: now, flash: None }
+        Self { user: None, csrf: random_hex(32), issued_at: now, seen_at: now, epoch: 0, flash: None }
     }
 
     /// A fresh session for a user who just signed in: a new CSRF token too, so that nothing
     /// known before sign-in is valid after it.
-    pub fn signed_in(user: UserId, tenant: TenantId, now: Micros) -> Self {
-        Self { user: Some((user, tenant)), ..Self::anonymous(now) }
+    pub fn signed_in(user: UserId, tenant: TenantId, epoch: i64, now: Micros) -> Self {
+        Self { user: Some((user, tenant)), epoch, ..Self::anonymous(now) }
     }
 
     pub fn staleness(&self, now: Micros) -> Staleness {
@@ -60,7 +64,7 @@ mod tests {
     #[test]
     fn expires_when_idle_or_old() {
         let t0 = Micros(1_000 * Micros::DAY);
-        let mut s = SessionData::signed_in(UserId(1), TenantId(1), t0);
+        let mut s = SessionData::signed_in(UserId(1), TenantId(1), 0, t0);
         assert_eq!(s.staleness(t0.plus(IDLE_TIMEOUT)), Staleness::Fresh);
         assert_eq!(s.staleness(t0.plus(IDLE_TIMEOUT + 1)), Staleness::Expired);
         s.seen_at = t0.plus(7 * Micros::DAY);

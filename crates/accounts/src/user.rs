@@ -72,6 +72,9 @@ pub struct User {
     pub email_verified_at: Option<Micros>,
     /// Sessions signed in before this moment are refused (set by a password reset).
     pub password_changed_at: Option<Micros>,
+    /// Moved on by signing out: a session signed in at another epoch is refused.
+    #[serde(skip)]
+    pub session_epoch: i64,
 }
 
 /// What it takes to create a user.
@@ -290,6 +293,21 @@ impl User {
                 Err(AccountsError::BadCredentials)
             }
         }
+    }
+
+    /// Ends every session of the user (signing out: a session lives in the browser's cookie, so
+    /// a copy of it must be refused on the server): the user's session epoch moves on.
+    pub fn end_sessions(conn: &mut DbConn, tenant: TenantId, id: UserId) -> Result<(), AccountsError> {
+        diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
+            .set(users::session_epoch.eq(users::session_epoch + 1))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Whether a session signed in at `issued_at`, in session epoch `epoch`, is still honoured:
+    /// not once the user signed out (another epoch) or reset the password after it.
+    pub fn accepts_session(&self, issued_at: Micros, epoch: i64) -> bool {
+        epoch == self.session_epoch && self.password_changed_at.is_none_or(|changed| issued_at >= changed)
     }
 
     /// Replaces the password (policy-checked).

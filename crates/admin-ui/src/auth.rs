@@ -63,7 +63,7 @@ impl FromRequest for CurrentUser {
             match found {
                 Some((user, tenant))
                     if user.status == UserStatus::Active
-                        && user.password_changed_at.is_none_or(|changed| session.issued_at() >= changed) =>
+                        && user.accepts_session(session.issued_at(), session.epoch()) =>
                 {
                     Ok(CurrentUser { user, tenant, session })
                 }

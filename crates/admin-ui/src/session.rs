@@ -63,10 +63,16 @@ impl Session {
         self.0.borrow().expired_tenant
     }
 
-    /// Starts a fresh session for a user who just proved their password.
-    pub fn sign_in(&self, user: UserId, tenant: TenantId, now: Micros) {
+    /// The session epoch its user had when it signed in ([`affnet_accounts::User::accepts_session`]).
+    pub fn epoch(&self) -> i64 {
+        self.0.borrow().data.epoch
+    }
+
+    /// Starts a fresh session for a user who just proved their password (`epoch`: the user's
+    /// session epoch now).
+    pub fn sign_in(&self, user: UserId, tenant: TenantId, epoch: i64, now: Micros) {
         let mut inner = self.0.borrow_mut();
-        inner.data = SessionData::signed_in(user, tenant, now);
+        inner.data = SessionData::signed_in(user, tenant, epoch, now);
         inner.dirty = true;
     }
 

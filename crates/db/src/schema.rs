@@ -35,6 +35,7 @@ diesel::table! {
         affiliate_id -> Nullable<BigInt>,
         email_verified_at -> Nullable<BigInt>,
         password_changed_at -> Nullable<BigInt>,
+        session_epoch -> BigInt,
     }
 }
 

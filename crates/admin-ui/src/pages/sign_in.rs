@@ -72,9 +72,16 @@ async fn tenant_by_slug(state: &AppState, slug: String) -> Result<Tenant, AppErr
     state.db(move |c| Tenant::find_by_slug(c, &slug)?.ok_or(AppError::NotFound)).await
 }
 
-/// Only same-site paths are followed after sign-in (no open redirect).
+/// Only same-site paths are followed after sign-in (no open redirect): printable ASCII only,
+/// since browsers drop tabs and line breaks from a URL (`/<TAB>/evil.example` is read as
+/// `//evil.example`, another site) and a line break cannot be sent in `Location` at all.
 fn safe_next(next: Option<&str>) -> Option<&str> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 1000)
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.len() < 1000
+            && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    })
 }
 
 /// `GET /t/{slug}/login`
@@ -118,7 +125,7 @@ pub async fn submit(
     let (status, message) = match result {
         Ok(user) => {
             tracing::info!(tenant = %tenant.slug, user = %user.id, "signed in");
-            session.sign_in(user.id, tenant.id, now);
+            session.sign_in(user.id, tenant.id, user.session_epoch, now);
             let next = safe_next(form.next.as_deref()).unwrap_or(home_for(user.role));
             return Ok(see_other(next));
         }
@@ -179,7 +186,14 @@ pub async fn sign_out(
     session: Session,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    session.sign_out(state.clock.now());
+    let now = state.clock.now();
+    if let Some(me) = &me {
+        // The cookie is the session: a copy of it (another tab's, a stolen one) must die too.
+        let (tenant, user) = (me.user.tenant_id, me.user.id);
+        state.db(move |c| Ok(User::end_sessions(c, tenant, user)?)).await?;
+        tracing::info!(tenant = %tenant, user = %user, "signed out");
+    }
+    session.sign_out(now);
     session.flash("info", "You have signed out.");
     Ok(match me {
         Some(me) => see_other(&format!("/t/{}/login", me.tenant.slug)),
@@ -194,7 +208,22 @@ mod tests {
     #[test]
     fn next_stays_on_this_site() {
         assert_eq!(safe_next(Some("/admin/users")), Some("/admin/users"));
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", "admin"] {
+        assert_eq!(
+            safe_next(Some("/admin/reports?from=2026-01-01&x=%20")),
+            Some("/admin/reports?from=2026-01-01&x=%20")
+        );
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "admin",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            "/\u{a0}/x",
+            "",
+        ] {
             assert_eq!(safe_next(Some(bad)), None, "{bad}");
         }
     }

@@ -27,12 +27,66 @@ async fn sign_in_lands_on_the_role_page_and_sign_out_ends_the_session(backend: B
     assert!(dashboard.body.contains("/t/acme/login"));
     assert_eq!(b.get("/").await.location.as_deref(), Some("/admin"));
 
+    // The session lives in the cookie: a copy taken before signing out (another tab, a stolen
+    // one) is refused after it, on the server, and so is the user's session in another browser.
+    let copied = cookie.split(';').next().unwrap().to_owned();
+    let other = app.browser();
+    assert_eq!(other.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303);
+    let with_copy = || reqwest::Client::new().get(app.url("/admin")).header("cookie", copied.clone()).send();
+    assert_eq!(with_copy().await.unwrap().status(), 200);
+
     let out = b.submit("/admin", "/logout", &[]).await;
     assert_eq!(out.status, 303);
     assert_eq!(out.location.as_deref(), Some("/t/acme/login"));
     assert!(b.get("/t/acme/login").await.body.contains("You have signed out."));
     assert_eq!(b.get("/admin").await.status, 401);
+    assert_eq!(with_copy().await.unwrap().status(), 401, "the copied cookie died with the sign-out");
+    assert_eq!(other.get("/admin").await.status, 401, "signing out ends the user's every session");
+    // Signing in again works at once (same clock instant: no time comparison involved).
+    assert_eq!(b.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303);
+    assert_eq!(b.get("/admin").await.status, 200);
     app.stop().await;
+}
+
+/// After sign-in only a path of this site is followed: nothing a browser would read as another
+/// host (`/<TAB>/evil.example` is `//evil.example` once the tab is dropped), and nothing that
+/// cannot be a `Location` (a line break was a 500, with the user signed in anyway).
+async fn after_sign_in_only_this_sites_paths_are_followed(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    for (next, expected) in [
+        ("/admin/users", "/admin/users"),
+        ("//evil.example", "/admin"),
+        ("/\t/evil.example", "/admin"),
+        ("/\n/evil.example", "/admin"),
+        ("/\r/evil.example", "/admin"),
+        ("/\\evil.example", "/admin"),
+        ("https://evil.example/", "/admin"),
+    ] {
+        let b = app.browser();
+        let form = b.get(&format!("/t/acme/login?next={}", urlencode(next))).await;
+        assert_eq!(form.status, 200, "{next:?}");
+        let res = b
+            .post(
+                "/t/acme/login",
+                &[("csrf_token", &form.csrf()), ("email", "admin@acme.test"), ("password", PASSWORD), ("next", next)],
+            )
+            .await;
+        assert_eq!((res.status, res.location.as_deref()), (303, Some(expected)), "{next:?}: {}", res.body);
+    }
+    app.stop().await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"/._-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 async fn each_role_lands_on_its_own_page(backend: Backend) {
@@ -181,6 +235,7 @@ async fn a_disabled_user_cannot_sign_in_and_is_signed_out(backend: Backend) {
 
 crate::on_both_backends!(
     sign_in_lands_on_the_role_page_and_sign_out_ends_the_session,
+    after_sign_in_only_this_sites_paths_are_followed,
     each_role_lands_on_its_own_page,
     a_wrong_password_or_unknown_email_is_refused_the_same_way,
     repeated_failures_throttle_even_the_right_password,
