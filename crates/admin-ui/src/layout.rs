@@ -109,6 +109,12 @@ impl Layout {
         }
     }
 
+    /// Whether the signed-in user's menu has the section `href` (a page links to a section
+    /// only for those who may open it).
+    pub fn can_open(&self, href: &str) -> bool {
+        self.nav.iter().any(|n| n.href == href)
+    }
+
     pub fn anonymous(session: &Session, title: impl Into<String>) -> Self {
         Layout {
             title: title.into(),

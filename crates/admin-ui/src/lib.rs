@@ -25,6 +25,16 @@ use actix_web::web;
 /// Registers every page and API route (the tracking endpoints are registered by the tracking
 /// crate, outside the session middleware).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/api/v1").wrap(actix_web::middleware::from_fn(nul_guard::api)).configure(api::configure));
+    cfg.service(
+        web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(nul_guard::api))
+            // Answers hold a network's data: never sniffed as another type, never cached.
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Cache-Control", "no-store")),
+            )
+            .configure(api::configure),
+    );
     pages::configure(cfg);
 }

@@ -11,6 +11,9 @@ async fn requests_without_a_valid_key_are_refused(backend: Backend) {
     let net = app.network("acme");
     let plain = reqwest::Client::new().get(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(plain.status(), 401);
+    // Every API answer, refusals too: never sniffed as another type, never cached.
+    assert_eq!(plain.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(plain.headers()["cache-control"], "no-store");
     assert_eq!(plain.headers()["www-authenticate"], "Bearer");
     let body: serde_json::Value = plain.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized");

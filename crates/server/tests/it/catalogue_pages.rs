@@ -606,7 +606,29 @@ async fn ids_of_another_network_are_not_found(backend: Backend) {
     app.stop().await;
 }
 
+/// A page links to a section only for those who may open it: a manager (no Users page) is not
+/// sent to `/admin/users` (a 403) from a company without users, nor from the dashboard.
+async fn pages_link_only_to_sections_the_role_may_open(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    app.user(&net.tenant, "am@acme.test", Role::Manager);
+    let adv = app.advertiser(&net.tenant, "Lonely Shop").id;
+    let aff = app.affiliate(&net.tenant, "Lonely Media").id;
+    let manager = signed_in(&app, "acme", "am@acme.test").await;
+    let admin = signed_in(&app, "acme", "admin@acme.test").await;
+    assert_eq!(manager.get("/admin/users").await.status, 403);
+    for path in [format!("/admin/advertisers/{adv}"), format!("/admin/affiliates/{aff}"), "/admin".to_owned()] {
+        let page = manager.get(&path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(!page.body.contains("href=\"/admin/users\""), "{path} links a manager to Users");
+        let page = admin.get(&path).await;
+        assert!(page.body.contains("href=\"/admin/users\""), "{path} links an admin to Users");
+    }
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    pages_link_only_to_sections_the_role_may_open,
     a_network_runs_its_first_offer_through_the_pages,
     bad_offer_input_is_shown_next_to_its_field_and_changes_nothing,
     affiliates_see_only_what_is_theirs,
