@@ -389,8 +389,10 @@ impl Acc {
         self.0.entry((key.clone(), currency.to_owned())).or_insert_with(|| Row::new(key, currency.to_owned()))
     }
 
+    /// The rows with anything to show: a key with nothing counted (a refused click's rollup
+    /// row, say) is not a row of the report.
     pub(crate) fn rows(self) -> Vec<Row> {
-        self.0.into_values().collect()
+        self.0.into_values().filter(|r| (r.clicks, r.conversions, r.payout, r.revenue) != (0, 0, 0, 0)).collect()
     }
 }
 
@@ -646,11 +648,13 @@ fn goals(conn: &mut DbConn, q: &Query) -> QueryResult<Report> {
     let from = raw_from(q, (q.from, q.to), &mut p, &t, "conversions", "v", "");
     let check = p.clone();
     let counted = status_condition(q.status.as_deref());
+    // A rejected conversion is counted, but its money is not (as in every rollup grouping:
+    // [`counted`]).
     let text = format!(
         "SELECT g.k AS id, CAST('' AS TEXT) AS text, g.currency AS currency, CAST(COUNT(*) AS BIGINT) AS seen, \
          CAST(SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS BIGINT) AS n, \
-         CAST(SUM(CASE WHEN {counted} THEN g.payout ELSE 0 END) AS BIGINT) AS payout, \
-         CAST(SUM(CASE WHEN {counted} THEN g.revenue ELSE 0 END) AS BIGINT) AS revenue, \
+         CAST(SUM(CASE WHEN {counted} AND g.status <> 'rejected' THEN g.payout ELSE 0 END) AS BIGINT) AS payout, \
+         CAST(SUM(CASE WHEN {counted} AND g.status <> 'rejected' THEN g.revenue ELSE 0 END) AS BIGINT) AS revenue, \
          CAST(0 AS BIGINT) AS last FROM \
          (SELECT v.goal_id AS k, v.currency, v.status, v.payout, v.revenue {from} \
          ORDER BY v.created_at LIMIT {}) g GROUP BY 1, 2, 3",

@@ -376,7 +376,51 @@ async fn admins_set_the_network_time_zone_on_the_users_page(backend: Backend) {
     app.stop().await;
 }
 
+/// A rejected conversion is counted with no money in every grouping (the goal grouping, read
+/// from raw conversions, showed its payout and revenue), and a refused click (of a suspended
+/// affiliate) makes no row of zeros in reports or the dashboard's tops.
+async fn rejected_money_and_refused_clicks_show_the_same_in_every_grouping(backend: Backend) {
+    use affnet_offers::{Affiliate, AffiliateStatus};
+    let w = world(backend).await;
+    let t = w.click(&w.y, w.aff2, "&aff_sub=r").await;
+    let url = format!("/aff_lsr?transaction_id={t}&security_token={}&status=rejected", w.y.security_token);
+    assert_eq!(w.http.get(w.app.url(&url)).send().await.unwrap().text().await.unwrap(), "success=true;");
+    let tenant = w.x.tenant_id;
+    let input = affnet_offers::AffiliateInput { name: "Benched Media".into(), ..Default::default() };
+    let suspended = Affiliate::create(&mut w.app.pool.get().unwrap(), tenant, &input, w.app.clock.now()).unwrap();
+    Affiliate::set_status(
+        &mut w.app.pool.get().unwrap(),
+        tenant,
+        suspended.id,
+        AffiliateStatus::Suspended,
+        w.app.clock.now(),
+    )
+    .unwrap();
+    let res =
+        w.http.get(w.app.url(&format!("/aff_c?offer_id={}&aff_id={}", w.x.id, suspended.id))).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+
+    let admin = w.browser("admin@acme.test").await;
+    let range = "from=2026-11-20&to=2026-11-20&status=rejected";
+    for group in ["goal", "offer", "affiliate", "date", "aff_sub"] {
+        let (s, body) = csv(&admin, &format!("/admin/reports.csv?group_by={group}&{range}")).await;
+        assert_eq!(s, 200);
+        let total = body.lines().find(|l| l.starts_with("Total")).unwrap_or_else(|| panic!("{group}: {body}"));
+        // The day's 3 clicks (the refused one is none) and its 1 rejected conversion, no money.
+        let expected =
+            if group == "goal" { "Total,,USD,1,0.00,0.00,0.00" } else { "Total,,USD,3,1,33.33%,0.00,0.00,0.00" };
+        assert_eq!(total, expected, "{group}:\n{body}");
+    }
+    let (_, body) = csv(&admin, "/admin/reports.csv?group_by=affiliate&from=2026-11-01&to=2026-11-30").await;
+    assert!(!body.contains("Benched Media"), "{body}");
+    let page = admin.get("/admin").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Benched Media"), "no row of zeros among the top affiliates");
+    w.app.stop().await;
+}
+
 crate::on_both_backends!(
+    rejected_money_and_refused_clicks_show_the_same_in_every_grouping,
     admins_set_the_network_time_zone_on_the_users_page,
     dashboards_count_each_roles_days_in_the_network_time_zone,
     reports_group_sort_total_and_export_exactly_what_is_shown,
