@@ -75,6 +75,12 @@ fn parse_bool(name: &'static str, default: bool) -> Result<bool, ConfigError> {
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
+        let seconds = |name, default: u64| -> Result<std::time::Duration, ConfigError> {
+            Ok(std::time::Duration::from_secs(parse(name, default, "a number of seconds")?.clamp(1, 86_400)))
+        };
+        // A failed postback is retried after this wait, doubling up to the maximum.
+        let retry_after = seconds("AFFNET_POSTBACK_RETRY_AFTER", 60)?;
+        let retry_max = seconds("AFFNET_POSTBACK_RETRY_MAX", 86_400)?;
         let database_url = DatabaseUrl::parse(&var("DATABASE_URL").unwrap_or_else(|| "sqlite://affnet.db".into()))?;
         let listen: SocketAddr =
             parse("AFFNET_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)), "an address such as 127.0.0.1:8080")?;
@@ -143,6 +149,8 @@ impl Config {
                     parse("AFFNET_POSTBACK_TIMEOUT", 10u64, "a number of seconds")?.clamp(1, 300),
                 ),
                 allow_private: parse_bool("AFFNET_POSTBACK_ALLOW_PRIVATE", false)?,
+                first_backoff: retry_after,
+                max_backoff: retry_max.max(retry_after),
                 ..affnet_tracking::delivery::DeliveryConfig::default()
             },
             sub_rollups: affnet_tracking::sub_rollup::Config {
@@ -173,6 +181,8 @@ impl Config {
             postback_max_attempts = self.postbacks.max_attempts,
             postback_timeout_secs = self.postbacks.timeout.as_secs(),
             postback_allow_private = self.postbacks.allow_private,
+            postback_retry_after_secs = self.postbacks.first_backoff.as_secs(),
+            postback_retry_max_secs = self.postbacks.max_backoff.as_secs(),
             sub_rollup_interval_secs = self.sub_rollups.interval.as_secs(),
             sub_rollup_grace_secs = self.sub_rollups.grace.as_secs(),
             mail_from = %self.mail_from,

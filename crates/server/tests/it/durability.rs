@@ -202,10 +202,12 @@ async fn acknowledged_conversions_survive_sigkill(backend: Backend) {
 }
 
 /// A postback receiver on a thread of its own: it records the `t` of every request; until
-/// `answer` is set it holds each request unanswered, after that it answers `200`.
+/// `answer` is set it holds each request unanswered, after that it answers `500` to the first
+/// `fail` requests, then `200`.
 struct HoldingReceiver {
     base: String,
     answer: Arc<std::sync::atomic::AtomicBool>,
+    fail: Arc<std::sync::atomic::AtomicUsize>,
     seen: Arc<Mutex<Vec<String>>>,
     answered: Arc<Mutex<Vec<String>>>,
 }
@@ -216,12 +218,18 @@ impl HoldingReceiver {
         use std::sync::atomic::Ordering::SeqCst;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let rx = HoldingReceiver { base, answer: Arc::default(), seen: Arc::default(), answered: Arc::default() };
-        let (answer, seen, answered) = (rx.answer.clone(), rx.seen.clone(), rx.answered.clone());
+        let rx = HoldingReceiver {
+            base,
+            answer: Arc::default(),
+            fail: Arc::default(),
+            seen: Arc::default(),
+            answered: Arc::default(),
+        };
+        let (answer, fail, seen, answered) = (rx.answer.clone(), rx.fail.clone(), rx.seen.clone(), rx.answered.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
-                let (answer, seen, answered) = (answer.clone(), seen.clone(), answered.clone());
+                let (answer, fail, seen, answered) = (answer.clone(), fail.clone(), seen.clone(), answered.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     // Requests one after another on a kept-alive connection (GET: no body).
@@ -246,6 +254,12 @@ impl HoldingReceiver {
                             // Held: never answered; the thread ends when the sender hangs up.
                             let _ = std::io::copy(&mut reader, &mut std::io::sink());
                             return;
+                        }
+                        if fail.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
+                            if stream.write_all(b"HTTP/1.1 500 Oops\r\ncontent-length: 4\r\n\r\nfail").is_err() {
+                                return;
+                            }
+                            continue;
                         }
                         if stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
                             return;
@@ -414,7 +428,63 @@ async fn alerts_raised_before_a_graceful_stop_are_mailed(backend: Backend) {
     assert!(sent[0].text().contains("127.0.0.1:9/pb"), "{}", sent[0].text());
 }
 
+/// The wait before a failed postback is retried is the operator's setting
+/// (`AFFNET_POSTBACK_RETRY_AFTER`, default one minute): with 1 s, a postback whose first request
+/// got a 500 is delivered on its second attempt within seconds.
+async fn the_retry_wait_is_the_operators_setting(backend: Backend) {
+    use affnet_tracking::postback::{Postback, PostbackInput};
+    let db = TestDb::new(backend);
+    let (offer, aff) = network(&db);
+    let rx = HoldingReceiver::start();
+    rx.answer.store(true, std::sync::atomic::Ordering::SeqCst);
+    rx.fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    {
+        let mut c = db.url.connect().unwrap();
+        let input = PostbackInput {
+            affiliate_id: None,
+            offer_id: None,
+            goal_id: None,
+            url: format!("{}/pb?t={{transaction_id}}", rx.base),
+            method: None,
+            body: String::new(),
+            content_type: None,
+            on_approved: true,
+            on_pending: false,
+            on_rejected: false,
+            on_status_change: false,
+            enabled: true,
+        };
+        Postback::create(&mut c, offer.tenant_id, aff.id, &input, Micros::now()).unwrap();
+    }
+    let env = [("AFFNET_POSTBACK_ALLOW_PRIVATE", "true"), ("AFFNET_POSTBACK_RETRY_AFTER", "1")];
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_with(&db, port, &env);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    wait_ready(&client, &base).await;
+    let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
+    let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+    let lsr = format!("{base}/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
+    assert_eq!(client.get(lsr).send().await.unwrap().status().as_u16(), 200);
+    let mut conn = db.url.connect().unwrap();
+    let started = Instant::now();
+    loop {
+        let jobs: Vec<(String, i64)> =
+            postback_jobs::table.select((postback_jobs::state, postback_jobs::attempts)).load(&mut conn).unwrap();
+        if jobs == [("delivered".to_owned(), 2)] {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "not retried within seconds: {jobs:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*rx.seen.lock().unwrap(), [tid.clone(), tid.clone()], "one failed request, one delivered");
+    assert_eq!(*rx.answered.lock().unwrap(), [tid]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 crate::on_both_backends!(
+    the_retry_wait_is_the_operators_setting,
     acknowledged_clicks_survive_sigkill,
     acknowledged_conversions_survive_sigkill,
     postbacks_in_flight_at_sigkill_are_sent_after_restart,
