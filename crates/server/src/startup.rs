@@ -77,58 +77,46 @@ const ALERT_QUEUE: usize = 1024;
 /// queued alerts unsent).
 pub fn postback_alerts(mailer: Arc<Mailer>, public_url: &str) -> (affnet_tracking::delivery::AlertSender, AlertMail) {
     use affnet_tracking::delivery::FailureAlert;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc::{sync_channel, TrySendError};
     let base = public_url.trim_end_matches('/').to_owned();
     let (queue, alerts) = sync_channel::<FailureAlert>(ALERT_QUEUE);
     let (done_tx, done) = std::sync::mpsc::channel::<()>();
-    let waiting = Arc::new(AtomicUsize::new(0));
-    let left = waiting.clone();
     let spawned = std::thread::Builder::new().name("postback-alerts".into()).spawn(move || {
         for alert in alerts {
             send_alert(&mailer, &base, &alert);
-            left.fetch_sub(1, Ordering::Relaxed);
         }
         let _ = done_tx.send(());
     });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "the postback alert thread did not start: alerts will not be mailed");
     }
-    let queued = waiting.clone();
-    let sender: affnet_tracking::delivery::AlertSender = Arc::new(move |alert: &FailureAlert| {
-        queued.fetch_add(1, Ordering::Relaxed);
-        match queue.try_send(alert.clone()) {
+    let sender: affnet_tracking::delivery::AlertSender =
+        Arc::new(move |alert: &FailureAlert| match queue.try_send(alert.clone()) {
             Ok(()) => {}
             Err(TrySendError::Full(a)) => {
-                queued.fetch_sub(1, Ordering::Relaxed);
                 tracing::warn!(
                     postback = a.postback_id,
                     "postback alert not sent: too many alerts waiting for the mail server"
                 )
             }
             Err(TrySendError::Disconnected(a)) => {
-                queued.fetch_sub(1, Ordering::Relaxed);
                 tracing::warn!(postback = a.postback_id, "postback alert not sent: the alert thread is not running")
             }
-        }
-    });
-    (sender, AlertMail { done, waiting })
+        });
+    (sender, AlertMail { done })
 }
 
 /// The alert mail thread, to wait for at a graceful stop.
 pub struct AlertMail {
     done: std::sync::mpsc::Receiver<()>,
-    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AlertMail {
     /// Once every alert sender is gone (the delivery worker stopped), waits at most `within` for
-    /// the alerts still queued to be sent; logs how many were left if the mail server is slower.
+    /// the alerts still queued to be sent; logs it if the mail server is slower.
     pub fn finish(self, within: std::time::Duration) {
-        use std::sync::mpsc::RecvTimeoutError;
-        if let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(within) {
-            let left = self.waiting.load(std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(alerts = left, "stopping with postback alerts not sent: the mail server is too slow");
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = self.done.recv_timeout(within) {
+            tracing::warn!("stopping with postback alerts not sent: the mail server is too slow");
         }
     }
 }

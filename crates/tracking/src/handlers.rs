@@ -412,13 +412,25 @@ fn masked_query(raw: &str) -> String {
         .join("&")
 }
 
-/// The first conversion parameter in `query` whose value is not UTF-8 once percent-decoded.
-fn first_not_utf8(query: &str) -> Option<String> {
-    crate::query::raw_pairs(query).find_map(|(k, v)| {
-        let k = crate::query::decode(k);
-        (crate::conversion::PARAMETERS.contains(&k.as_ref()) && crate::query::decode_utf8(v).is_none())
-            .then(|| k.into_owned())
-    })
+/// Adds the pairs of `query` (or a form body) to `params`, decoded once, as
+/// `form_urlencoded` reads them (bad bytes replaced); returns the first conversion parameter
+/// whose value was not UTF-8 once percent-decoded.
+fn read_params(query: &str, params: &mut Vec<(String, String)>) -> Option<String> {
+    let mut not_utf8 = None;
+    for (raw_k, raw_v) in crate::query::raw_pairs(query) {
+        let k = crate::query::decode(raw_k).into_owned();
+        let v = match crate::query::decode_utf8(raw_v) {
+            Some(v) => v.into_owned(),
+            None => {
+                if not_utf8.is_none() && crate::conversion::PARAMETERS.contains(&k.as_str()) {
+                    not_utf8 = Some(k.clone());
+                }
+                crate::query::decode(raw_v).into_owned()
+            }
+        };
+        params.push((k, v));
+    }
+    not_utf8
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
@@ -442,11 +454,8 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         }
     };
     let query = req.query_string();
-    let mut params: Vec<(String, String)> = match serde_urlencoded::from_str(query) {
-        Ok(p) => p,
-        Err(_) => return answer(400, "invalid_query", "the query string could not be read", None),
-    };
-    let mut not_utf8 = first_not_utf8(query);
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut not_utf8 = read_params(query, &mut params);
     let mut raw = masked_query(query);
     let is_form = req
         .headers()
@@ -460,11 +469,8 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         let text = String::from_utf8_lossy(&body);
         unreadable_body = matches!(text, std::borrow::Cow::Owned(_));
         let text = text.as_ref();
-        not_utf8 = not_utf8.or_else(|| first_not_utf8(text));
-        match serde_urlencoded::from_str::<Vec<(String, String)>>(text) {
-            Ok(more) => params.extend(more),
-            Err(_) => return answer(400, "invalid_body", "the form body could not be read", None),
-        }
+        let body_not_utf8 = read_params(text, &mut params);
+        not_utf8 = not_utf8.or(body_not_utf8);
         if !raw.is_empty() {
             raw.push('&');
         }

@@ -104,6 +104,27 @@ pub struct PostbackInput {
     pub enabled: bool,
 }
 
+impl PostbackInput {
+    /// A global `GET` postback to `url`, enabled, fired for approved conversions: what the API
+    /// makes of a body holding only the URL (the serde defaults above).
+    pub fn new(url: impl Into<String>) -> Self {
+        PostbackInput {
+            affiliate_id: None,
+            offer_id: None,
+            goal_id: None,
+            url: url.into(),
+            method: None,
+            body: String::new(),
+            content_type: None,
+            on_approved: yes(),
+            on_pending: false,
+            on_rejected: false,
+            on_status_change: false,
+            enabled: yes(),
+        }
+    }
+}
+
 struct Valid {
     url: String,
     method: &'static str,

@@ -83,6 +83,12 @@ fn network(db: &TestDb) -> (Offer, Affiliate) {
     (Offer::create(&mut c, t.id, &input, now).unwrap(), aff)
 }
 
+/// A global postback of `aff` to `url` (fired for approved conversions).
+fn global_postback(c: &mut affnet_db::DbConn, offer: &Offer, aff: &Affiliate, url: impl Into<String>) {
+    let input = affnet_tracking::postback::PostbackInput::new(url);
+    affnet_tracking::postback::Postback::create(c, offer.tenant_id, aff.id, &input, Micros::now()).unwrap();
+}
+
 async fn acknowledged_clicks_survive_sigkill(backend: Backend) {
     let db = TestDb::new(backend);
     let (offer, aff) = network(&db);
@@ -279,28 +285,10 @@ impl HoldingReceiver {
 /// and its requests are surely over after their timeout. Not after their lease (5 minutes by
 /// default) runs out. Every conversion's postback arrives.
 async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend) {
-    use affnet_tracking::postback::{Postback, PostbackInput};
     let db = TestDb::new(backend);
     let (offer, aff) = network(&db);
     let rx = HoldingReceiver::start();
-    {
-        let mut c = db.url.connect().unwrap();
-        let input = PostbackInput {
-            affiliate_id: None,
-            offer_id: None,
-            goal_id: None,
-            url: format!("{}/pb?t={{transaction_id}}", rx.base),
-            method: None,
-            body: String::new(),
-            content_type: None,
-            on_approved: true,
-            on_pending: false,
-            on_rejected: false,
-            on_status_change: false,
-            enabled: true,
-        };
-        Postback::create(&mut c, offer.tenant_id, aff.id, &input, Micros::now()).unwrap();
-    }
+    global_postback(&mut db.url.connect().unwrap(), &offer, &aff, format!("{}/pb?t={{transaction_id}}", rx.base));
     // Held requests time out after 5 s: the kill comes before that; on PostgreSQL the restarted
     // node claims the dead one's jobs once that timeout (and a 5 s margin) has passed.
     let env = [("AFFNET_POSTBACK_ALLOW_PRIVATE", "true"), ("AFFNET_POSTBACK_TIMEOUT", "5")];
@@ -364,7 +352,6 @@ async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend)
 /// process ended with them queued, unsent.)
 async fn alerts_raised_before_a_graceful_stop_are_mailed(backend: Backend) {
     use affnet_accounts::{NewUser, Role, User};
-    use affnet_tracking::postback::{Postback, PostbackInput};
     let db = TestDb::new(backend);
     let (offer, aff) = network(&db);
     {
@@ -379,21 +366,7 @@ async fn alerts_raised_before_a_graceful_stop_are_mailed(backend: Backend) {
         };
         User::create(&mut c, offer.tenant_id, &user, Micros::now()).unwrap();
         // A loopback target on a server that refuses them: the job fails at once, an alert.
-        let input = PostbackInput {
-            affiliate_id: None,
-            offer_id: None,
-            goal_id: None,
-            url: "http://127.0.0.1:9/pb?t={transaction_id}".into(),
-            method: None,
-            body: String::new(),
-            content_type: None,
-            on_approved: true,
-            on_pending: false,
-            on_rejected: false,
-            on_status_change: false,
-            enabled: true,
-        };
-        Postback::create(&mut c, offer.tenant_id, aff.id, &input, Micros::now()).unwrap();
+        global_postback(&mut c, &offer, &aff, "http://127.0.0.1:9/pb?t={transaction_id}");
     }
     let mail = crate::smtp_sink::SmtpSink::start_slow(Duration::from_millis(1500));
     let port = free_port();
@@ -432,30 +405,12 @@ async fn alerts_raised_before_a_graceful_stop_are_mailed(backend: Backend) {
 /// (`AFFNET_POSTBACK_RETRY_AFTER`, default one minute): with 1 s, a postback whose first request
 /// got a 500 is delivered on its second attempt within seconds.
 async fn the_retry_wait_is_the_operators_setting(backend: Backend) {
-    use affnet_tracking::postback::{Postback, PostbackInput};
     let db = TestDb::new(backend);
     let (offer, aff) = network(&db);
     let rx = HoldingReceiver::start();
     rx.answer.store(true, std::sync::atomic::Ordering::SeqCst);
     rx.fail.store(1, std::sync::atomic::Ordering::SeqCst);
-    {
-        let mut c = db.url.connect().unwrap();
-        let input = PostbackInput {
-            affiliate_id: None,
-            offer_id: None,
-            goal_id: None,
-            url: format!("{}/pb?t={{transaction_id}}", rx.base),
-            method: None,
-            body: String::new(),
-            content_type: None,
-            on_approved: true,
-            on_pending: false,
-            on_rejected: false,
-            on_status_change: false,
-            enabled: true,
-        };
-        Postback::create(&mut c, offer.tenant_id, aff.id, &input, Micros::now()).unwrap();
-    }
+    global_postback(&mut db.url.connect().unwrap(), &offer, &aff, format!("{}/pb?t={{transaction_id}}", rx.base));
     let env = [("AFFNET_POSTBACK_ALLOW_PRIVATE", "true"), ("AFFNET_POSTBACK_RETRY_AFTER", "1")];
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");

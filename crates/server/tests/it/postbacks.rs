@@ -128,20 +128,7 @@ impl Fixture {
     }
 
     fn postback(&self, url: &str, edit: impl FnOnce(&mut PostbackInput)) -> Postback {
-        let mut input = PostbackInput {
-            affiliate_id: None,
-            offer_id: None,
-            goal_id: None,
-            url: url.to_owned(),
-            method: None,
-            body: String::new(),
-            content_type: None,
-            on_approved: true,
-            on_pending: false,
-            on_rejected: false,
-            on_status_change: false,
-            enabled: true,
-        };
+        let mut input = PostbackInput::new(url);
         edit(&mut input);
         Postback::create(&mut self.app.pool.get().unwrap(), self.tenant, self.aff, &input, self.app.clock.now())
             .unwrap()
