@@ -7,7 +7,6 @@ use affnet_db::schema::api_keys;
 use affnet_db::{ApiKeyId, DbConn, FieldErrors, Micros, TenantId, UserId};
 
 use crate::token::{constant_time_eq, random_hex, sha256_hex};
-use crate::user::UserStatus;
 use crate::{AccountsError, User};
 
 const SCHEME: &str = "afk";
@@ -93,7 +92,7 @@ impl ApiKey {
             return Ok(None);
         }
         let user = User::find(conn, key.tenant_id, key.user_id)?;
-        if user.status != UserStatus::Active {
+        if !user.may_work(conn)? {
             return Ok(None);
         }
         // Record use at most once a minute: a busy integration must not write on every call.

@@ -279,7 +279,7 @@ impl User {
                 if user.status == UserStatus::Pending {
                     return Err(AccountsError::Pending { verified: user.email_verified_at.is_some() });
                 }
-                if user.status != UserStatus::Active {
+                if !user.may_work(conn)? {
                     return Err(AccountsError::Disabled);
                 }
                 throttle::clear(conn, tenant, &email)?;
@@ -302,6 +302,27 @@ impl User {
             .set(users::session_epoch.eq(users::session_epoch + 1))
             .execute(conn)?;
         Ok(())
+    }
+
+    /// Whether the user's affiliate company is `suspended` or `rejected`: its people are locked
+    /// out of the pages and the API like disabled users (a blocked affiliate cannot sign in on
+    /// HasOffers either) until the company is made active again. Their own account keeps its
+    /// status, so re-activating the company lets them back in.
+    pub fn company_locked(&self, conn: &mut DbConn) -> Result<bool, AccountsError> {
+        let Some(company) = self.affiliate_id.filter(|_| self.role == Role::Affiliate) else { return Ok(false) };
+        let status: Option<String> = affiliates::table
+            .filter(affiliates::tenant_id.eq(self.tenant_id))
+            .filter(affiliates::id.eq(company))
+            .select(affiliates::status)
+            .first(conn)
+            .optional()?;
+        Ok(matches!(status.as_deref(), Some("suspended" | "rejected")))
+    }
+
+    /// Whether the user may use the pages and the API at all: an active account whose company
+    /// (if an affiliate's) is not locked ([`User::company_locked`]).
+    pub fn may_work(&self, conn: &mut DbConn) -> Result<bool, AccountsError> {
+        Ok(self.status == UserStatus::Active && !self.company_locked(conn)?)
     }
 
     /// Whether a session signed in at `issued_at`, in session epoch `epoch`, is still honoured:

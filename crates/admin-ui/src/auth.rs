@@ -6,9 +6,11 @@ use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
-use affnet_accounts::{ApiKey, Role, Tenant, User, UserStatus};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use affnet_accounts::{ApiKey, Role, Tenant, User};
 
 use crate::session::Session;
 use crate::{ApiError, AppError, AppState};
@@ -57,19 +59,20 @@ impl FromRequest for CurrentUser {
                 .db(move |c| {
                     let user = User::find(c, tenant_id, user_id).ok();
                     let tenant = Tenant::find(c, tenant_id).ok();
-                    Ok(user.zip(tenant))
+                    let works = match &user {
+                        Some(u) => u.may_work(c)?,
+                        None => false,
+                    };
+                    Ok(user.zip(tenant).map(|found| (found, works)))
                 })
                 .await?;
             match found {
-                Some((user, tenant))
-                    if user.status == UserStatus::Active
-                        && user.accepts_session(session.issued_at(), session.epoch()) =>
-                {
+                Some(((user, tenant), true)) if user.accepts_session(session.issued_at(), session.epoch()) => {
                     Ok(CurrentUser { user, tenant, session })
                 }
                 other => {
                     session.sign_out(state.clock.now());
-                    Err(AppError::Unauthorized { tenant_slug: other.map(|(_, t)| t.slug), expired: false })
+                    Err(AppError::Unauthorized { tenant_slug: other.map(|((_, t), _)| t.slug), expired: false })
                 }
             }
         })
@@ -119,7 +122,9 @@ role_extractor!(
 role_extractor!(AffiliateUser: Role::Affiliate);
 role_extractor!(AdvertiserUser: Role::Advertiser);
 
-/// The user behind the API key of an `/api/v1` request.
+/// The user behind the API key of an `/api/v1` request, found by [`api_key`] before anything
+/// else reads the request.
+#[derive(Clone)]
 pub struct ApiUser {
     pub user: User,
 }
@@ -135,25 +140,56 @@ impl ApiUser {
     }
 }
 
+/// The `/api/v1` middleware that authenticates the API key (`Authorization: Bearer <key>`, the
+/// scheme in any case) first: without a valid key a request is answered `401`, whatever its
+/// path, query or body hold (none of it is read), so a caller without a key learns nothing
+/// about the API. The OpenAPI document needs no key.
+pub async fn api_key<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    if req.path() == "/api/v1/openapi.json" {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    }
+    let token = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let unauthorized = || ApiError(AppError::Unauthorized { tenant_slug: None, expired: false });
+    let found = match (token, state(req.request())) {
+        (None, _) => Err(unauthorized()),
+        (_, Err(e)) => Err(ApiError(e)),
+        (Some(token), Ok(state)) => {
+            let now = state.clock.now();
+            match state.db(move |c| Ok(ApiKey::authenticate(c, &token, now)?)).await {
+                Ok(Some(user)) => Ok(ApiUser { user }),
+                Ok(None) => Err(unauthorized()),
+                Err(e) => Err(ApiError(e)),
+            }
+        }
+    };
+    match found {
+        Ok(user) => {
+            req.extensions_mut().insert(user);
+            next.call(req).await.map(ServiceResponse::map_into_left_body)
+        }
+        Err(e) => Ok(req.error_response(e).map_into_right_body()),
+    }
+}
+
 impl FromRequest for ApiUser {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = req
-            .headers()
-            .get("Authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_owned());
-        let state = state(req);
-        Box::pin(async move {
-            let state = state?;
-            let unauthorized = || ApiError(AppError::Unauthorized { tenant_slug: None, expired: false });
-            let token = token.ok_or_else(unauthorized)?;
-            let now = state.clock.now();
-            let user = state.db(move |c| Ok(ApiKey::authenticate(c, &token, now)?)).await?;
-            user.map(|user| ApiUser { user }).ok_or_else(unauthorized)
-        })
+        std::future::ready(
+            req.extensions()
+                .get::<ApiUser>()
+                .cloned()
+                .ok_or(ApiError(AppError::Unauthorized { tenant_slug: None, expired: false })),
+        )
     }
 }

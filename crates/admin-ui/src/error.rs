@@ -25,6 +25,9 @@ pub enum AppError {
     Invalid(FieldErrors),
     #[error("too many attempts; try again in {0} seconds")]
     Throttled(i64),
+    /// A body over the size limit (`413`).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -41,6 +44,7 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::Invalid(_) => "validation_failed",
             AppError::Throttled(_) => "too_many_requests",
+            AppError::TooLarge(_) => "payload_too_large",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -53,6 +57,7 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

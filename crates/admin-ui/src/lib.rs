@@ -28,6 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .wrap(actix_web::middleware::from_fn(nul_guard::api))
+            // The key first: without one nothing else is read (401).
+            .wrap(actix_web::middleware::from_fn(auth::api_key))
             // Answers hold a network's data: never sniffed as another type, never cached.
             .wrap(
                 actix_web::middleware::DefaultHeaders::new()

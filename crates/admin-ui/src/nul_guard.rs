@@ -6,7 +6,7 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest};
 
@@ -19,7 +19,7 @@ pub async fn pages(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    guard(req, next, |msg| AppError::BadRequest(msg).into()).await
+    guard(req, next, |e| e.into()).await
 }
 
 /// The guard for `/api/v1` (the API's JSON error).
@@ -27,29 +27,39 @@ pub async fn api(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    guard(req, next, |msg| ApiError(AppError::BadRequest(msg)).into()).await
+    guard(req, next, |e| ApiError(e).into()).await
 }
 
 async fn guard<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
-    refuse: impl Fn(String) -> actix_web::Error,
+    refuse: impl Fn(AppError) -> actix_web::Error,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let uri = req.uri();
     if has_nul_escape(uri.path().as_bytes()) || uri.query().is_some_and(|q| has_nul_escape(q.as_bytes())) {
-        return Ok(req.error_response(refuse(REFUSED.to_owned())).map_into_right_body());
+        return Ok(req.error_response(refuse(AppError::BadRequest(REFUSED.to_owned()))).map_into_right_body());
     }
     if let Some(body_kind) = body_kind(&req) {
         // Read the body (the same limit as the API's JSON: 256 KiB; a larger one is refused
         // here with 413), look, and hand it on unchanged.
         let (http, payload) = req.parts_mut();
-        let body = web::Bytes::from_request(http, payload).await?;
+        let body = match web::Bytes::from_request(http, payload).await {
+            Ok(body) => body,
+            Err(e) => {
+                let error = if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge(format!("the body is larger than {} KiB", crate::api::BODY_LIMIT / 1024))
+                } else {
+                    AppError::BadRequest(format!("the body could not be read: {e}"))
+                };
+                return Ok(req.error_response(refuse(error)).map_into_right_body());
+            }
+        };
         let nul = match body_kind {
             BodyKind::Json => json_has_nul(&body),
             BodyKind::Form => has_nul_escape(&body),
         };
         if nul {
-            return Ok(req.error_response(refuse(REFUSED.to_owned())).map_into_right_body());
+            return Ok(req.error_response(refuse(AppError::BadRequest(REFUSED.to_owned()))).map_into_right_body());
         }
         req.set_payload(body.into());
     }

@@ -21,16 +21,34 @@ pub struct Currency([u8; 3]);
 
 crate::text_sql!(Currency);
 
+/// Reading a stored code back (the database column): any three letters, so that a row stored
+/// before the ISO 4217 check still reads. What people give is read with [`Currency::parse`].
 impl std::str::FromStr for Currency {
     type Err = MoneyError;
     fn from_str(s: &str) -> Result<Self, MoneyError> {
-        Currency::parse(s)
+        Currency::letters(s)
     }
 }
 
+/// ISO 4217's active currencies (list one, 2025), sorted: the codes an offer, a payout or a
+/// sale may be in. Without the precious metals (`XAU`…), bond units, fund codes (`CLF`, `USN`…),
+/// `XDR`, `XSU`, `XUA` and the testing codes (`XTS`, `XXX`).
+pub const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF",
+    "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP", "CRC",
+    "CUC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL",
+    "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK",
+    "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD",
+    "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN",
+    "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON",
+    "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SLL", "SOS", "SRD", "SSP", "STN",
+    "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU",
+    "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error("currency must be a three-letter ISO 4217 code such as USD")]
+    #[error("currency must be an ISO 4217 currency code such as USD or EUR")]
     BadCurrency,
     #[error("amount must be a plain decimal number such as 12.50")]
     NotADecimal,
@@ -45,7 +63,19 @@ pub enum MoneyError {
 impl Currency {
     pub const USD: Currency = Currency(*b"USD");
 
+    /// Reads a currency someone gave (a form, the API): one of ISO 4217's active currencies
+    /// ([`ISO_4217`]), in any case. `ZZZ` or `ABC` are refused, as are the precious metals,
+    /// funds and testing codes.
     pub fn parse(code: &str) -> Result<Self, MoneyError> {
+        let c = Self::letters(code)?;
+        if ISO_4217.binary_search(&c.code()).is_err() {
+            return Err(MoneyError::BadCurrency);
+        }
+        Ok(c)
+    }
+
+    /// Three letters, upper-cased (a stored code, read back as it was stored).
+    fn letters(code: &str) -> Result<Self, MoneyError> {
         let b = code.trim().as_bytes();
         if b.len() != 3 || !b.iter().all(u8::is_ascii_alphabetic) {
             return Err(MoneyError::BadCurrency);
@@ -207,6 +237,19 @@ mod tests {
         assert_eq!(Money::parse_decimal("1.5", jpy), Err(MoneyError::TooPrecise(0)));
         let kwd = Currency::parse("KWD").unwrap();
         assert_eq!(Money::parse_decimal("1.234", kwd).unwrap().minor, 1234);
+    }
+
+    #[test]
+    fn currencies_are_iso_4217_codes() {
+        assert!(ISO_4217.windows(2).all(|w| w[0] < w[1]), "sorted, for the binary search");
+        for code in ISO_4217 {
+            assert_eq!(Currency::parse(&code.to_lowercase()).unwrap().code(), *code);
+        }
+        for bad in ["ZZZ", "ABC", "XAU", "XXX", "XTS", "US", "USDT", "U$D", ""] {
+            assert_eq!(Currency::parse(bad), Err(MoneyError::BadCurrency), "{bad}");
+        }
+        // A code stored before the check still reads back.
+        assert_eq!("zzz".parse::<Currency>().unwrap().code(), "ZZZ");
     }
 
     #[test]

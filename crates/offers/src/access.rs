@@ -250,8 +250,8 @@ pub fn visible_offers(
     if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = crate::like_pattern(s);
         q = match s.parse::<i64>() {
-            Ok(id) => q.filter(offers::id.eq(OfferId(id)).or(offers::name.like(pattern))),
-            Err(_) => q.filter(offers::name.like(pattern)),
+            Ok(id) => q.filter(offers::id.eq(OfferId(id)).or(offers::name.like(pattern).escape('\\'))),
+            Err(_) => q.filter(offers::name.like(pattern).escape('\\')),
         };
     }
     let list: Vec<Offer> =

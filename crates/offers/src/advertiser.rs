@@ -173,8 +173,9 @@ impl Advertiser {
             q = q.filter(
                 crate::lower(advertisers::name)
                     .like(crate::lower(pattern.clone()))
-                    .or(crate::lower(advertisers::contact_email).like(crate::lower(pattern.clone())))
-                    .or(crate::lower(advertisers::contact_name).like(crate::lower(pattern))),
+                    .escape('\\')
+                    .or(crate::lower(advertisers::contact_email).like(crate::lower(pattern.clone())).escape('\\'))
+                    .or(crate::lower(advertisers::contact_name).like(crate::lower(pattern)).escape('\\')),
             );
         }
         if let Some(st) = status {

@@ -177,9 +177,11 @@ impl Affiliate {
         if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
             let pattern = crate::like_pattern(s);
             q = q.filter(
-                crate::lower(affiliates::name)
-                    .like(crate::lower(pattern.clone()))
-                    .or(crate::lower(affiliates::contact_email).like(crate::lower(pattern))),
+                crate::lower(affiliates::name).like(crate::lower(pattern.clone())).escape('\\').or(crate::lower(
+                    affiliates::contact_email,
+                )
+                .like(crate::lower(pattern))
+                .escape('\\')),
             );
         }
         if let Some(st) = status {

@@ -91,11 +91,20 @@ diesel::define_sql_function! {
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// A `LIKE` pattern matching `search` anywhere. `%` and `\` are dropped from the search text so
-/// that it is read literally on both backends (which disagree on the default escape character).
+/// A `LIKE` pattern matching `search` anywhere, read literally: `%`, `_` and `\` are escaped
+/// with `\`, and every search states that escape character (`LIKE … ESCAPE '\'`), since the two
+/// backends disagree on the default one. A search for `%` finds names holding a `%`.
 pub fn like_pattern(search: &str) -> String {
-    let cleaned: String = search.chars().filter(|c| *c != '%' && *c != '\\').take(100).collect();
-    format!("%{cleaned}%")
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.chars().take(100) {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

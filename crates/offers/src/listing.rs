@@ -45,8 +45,9 @@ impl Advertiser {
             q = q.filter(
                 crate::lower(advertisers::name)
                     .like(crate::lower(pattern.clone()))
-                    .or(crate::lower(advertisers::contact_email).like(crate::lower(pattern.clone())))
-                    .or(crate::lower(advertisers::contact_name).like(crate::lower(pattern))),
+                    .escape('\\')
+                    .or(crate::lower(advertisers::contact_email).like(crate::lower(pattern.clone())).escape('\\'))
+                    .or(crate::lower(advertisers::contact_name).like(crate::lower(pattern)).escape('\\')),
             );
         }
         if let Some(st) = status {
@@ -68,9 +69,11 @@ impl Affiliate {
         if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
             let pattern = crate::like_pattern(s);
             q = q.filter(
-                crate::lower(affiliates::name)
-                    .like(crate::lower(pattern.clone()))
-                    .or(crate::lower(affiliates::contact_email).like(crate::lower(pattern))),
+                crate::lower(affiliates::name).like(crate::lower(pattern.clone())).escape('\\').or(crate::lower(
+                    affiliates::contact_email,
+                )
+                .like(crate::lower(pattern))
+                .escape('\\')),
             );
         }
         if let Some(st) = status {
@@ -94,10 +97,10 @@ fn offer_query<'a>(
                 q = q.filter(
                     offers::id
                         .eq(OfferId(id))
-                        .or(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s)))),
+                        .or(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s))).escape('\\')),
                 )
             }
-            Err(_) => q = q.filter(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s)))),
+            Err(_) => q = q.filter(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s))).escape('\\')),
         }
     }
     if let Some(st) = filter.status {

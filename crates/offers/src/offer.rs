@@ -451,10 +451,12 @@ impl Offer {
                     q = q.filter(
                         offers::id
                             .eq(OfferId(id))
-                            .or(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s)))),
+                            .or(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s))).escape('\\')),
                     )
                 }
-                Err(_) => q = q.filter(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s)))),
+                Err(_) => {
+                    q = q.filter(crate::lower(offers::name).like(crate::lower(crate::like_pattern(s))).escape('\\'))
+                }
             }
         }
         if let Some(st) = filter.status {

@@ -20,6 +20,7 @@ pub const MAX_BPS: i64 = 10_000;
 
 /// A payout or revenue rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rate {
     #[serde(rename = "type")]
     pub kind: PayoutType,

@@ -46,7 +46,7 @@ fn check_url_or(
     let lower = v.to_ascii_lowercase();
     let with_scheme = if lower.starts_with("http://") || lower.starts_with("https://") {
         v.to_owned()
-    } else if lower.contains("://") || lower.starts_with("javascript:") || lower.starts_with("data:") {
+    } else if lower.contains("://") || has_other_scheme(&lower) {
         errors.add(field, "only http:// and https:// URLs are allowed");
         return v.to_owned();
     } else {
@@ -73,6 +73,16 @@ fn check_url_or(
         errors.add(field, e.to_string());
     }
     with_scheme
+}
+
+/// Whether `v` starts with a scheme (`mailto:`, `javascript:`, `vbscript:`, `data:`…): letters,
+/// then letters, digits, `+`, `-` or `.`, then a colon not followed by a port number
+/// (`www.example.com:8080/…` is a host and its port, read with the default scheme).
+fn has_other_scheme(v: &str) -> bool {
+    let Some((scheme, rest)) = v.split_once(':') else { return false };
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.starts_with(|c: char| c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -117,6 +127,11 @@ mod tests {
         assert!(check("").unwrap_err().contains("required"));
         assert!(check("ftp://x.example/").unwrap_err().contains("http"));
         assert!(check("javascript:alert(1)").unwrap_err().contains("http"));
+        // Other schemes are refused, not read as a host named after the scheme.
+        for other in ["mailto:someone@example.com", "vbscript:msgbox(1)", "DATA:text/html,x", "tel:+15550100"] {
+            assert!(check(other).unwrap_err().contains("http"), "{other}");
+        }
+        assert_eq!(check("shop.example:8080/x").unwrap(), "https://shop.example:8080/x");
         assert!(check("https://").unwrap_err().contains("host"));
         assert!(check("https://a b.example/").unwrap_err().contains("spaces"));
         assert!(check("https://x.example/?a={payout}").unwrap_err().contains("{payout}"));

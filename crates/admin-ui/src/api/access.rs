@@ -1,6 +1,7 @@
 //! `/api/v1/offer-access` and `/api/v1/offers/{id}/apply`: affiliates apply to run
 //! approval-required offers; staff approve, reject, or assign (private offers too).
 
+use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_db::{AffiliateId, FieldErrors, OfferId, UserId};
 use affnet_offers::{AccessStatus, Decision, OfferAccess};
@@ -108,13 +109,13 @@ pub async fn apply(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Json<ApplyBody>,
+    body: ApiBody<ApplyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Viewer::Affiliate(affiliate) = Viewer::of(&me)? else {
         return Err(AppError::Forbidden.into());
     };
     let offer = OfferId(id.into_inner());
-    let message = body.into_inner().message;
+    let message = body.read()?.message;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let row = state
         .db(move |c| {
@@ -145,10 +146,10 @@ pub struct DecideBody {
 pub async fn decide(
     state: web::Data<AppState>,
     me: ApiUser,
-    body: web::Json<DecideBody>,
+    body: ApiBody<DecideBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let body = body.into_inner();
+    let body = body.read()?;
     let status = parse_param::<AccessStatus>(Some(&body.status), "status")?
         .ok_or_else(|| ApiError(AppError::Invalid(FieldErrors::single("status", "this field is required"))))?;
     let (tenant, now, by) = (me.user.tenant_id, state.clock.now(), me.user.id);

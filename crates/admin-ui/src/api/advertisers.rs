@@ -1,6 +1,7 @@
 //! `/api/v1/advertisers`: the network's advertiser companies (staff; an advertiser user may read
 //! its own company).
 
+use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::Entity;
 use affnet_db::AdvertiserId;
@@ -91,10 +92,10 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
 pub async fn create(
     state: web::Data<AppState>,
     me: ApiUser,
-    body: web::Json<AdvertiserInput>,
+    body: ApiBody<AdvertiserInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let a = state.db(move |c| Ok(Advertiser::create(c, tenant, &input, now)?)).await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser created through the API");
@@ -109,11 +110,11 @@ pub async fn update(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Json<AdvertiserInput>,
+    body: ApiBody<AdvertiserInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
     let id = AdvertiserId(id.into_inner());
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let (before, a) = state
         .db(move |c| {

@@ -1,6 +1,7 @@
 //! `/api/v1/affiliates`: the network's affiliate companies (staff; an affiliate user may read its
 //! own company).
 
+use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::Entity;
 use affnet_db::{AffiliateId, UserId};
@@ -89,10 +90,10 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
 pub async fn create(
     state: web::Data<AppState>,
     me: ApiUser,
-    body: web::Json<AffiliateInput>,
+    body: ApiBody<AffiliateInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let a = state.db(move |c| Ok(Affiliate::create(c, tenant, &input, now)?)).await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, "affiliate created through the API");
@@ -106,11 +107,11 @@ pub async fn update(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Json<AffiliateInput>,
+    body: ApiBody<AffiliateInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
     let id = AffiliateId(id.into_inner());
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let (before, a) = state
         .db(move |c| {
@@ -136,9 +137,10 @@ pub async fn set_status(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Json<StatusBody>,
+    body: ApiBody<StatusBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
+    let body = body.read()?;
     let id = AffiliateId(id.into_inner());
     let status = match parse_param::<AffiliateStatus>(Some(&body.status), "status")? {
         Some(s) => s,

@@ -2,6 +2,7 @@
 //! may see the offer may read its goals (affiliates without the revenue, advertisers without the
 //! payout).
 
+use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_db::{GoalId, OfferId};
 use affnet_offers::{Goal, GoalInput, GoalStatus, Rate};
@@ -79,11 +80,11 @@ pub async fn create(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Json<GoalInput>,
+    body: ApiBody<GoalInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
     let offer = OfferId(id.into_inner());
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let (goal, currency) = state
         .db(move |c| {
@@ -117,11 +118,11 @@ pub async fn update(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Json<GoalInput>,
+    body: ApiBody<GoalInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
     let id = GoalId(id.into_inner());
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let (goal, currency) = state
         .db(move |c| {

@@ -20,9 +20,18 @@ use affnet_db::{AdvertiserId, AffiliateId, FieldErrors, Micros};
 use crate::auth::ApiUser;
 use crate::{ApiError, AppError};
 
+/// The largest body the API (and a page's form) reads: 256 KiB.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|err, _| {
-        ApiError(AppError::BadRequest(format!("the JSON body could not be read: {err}"))).into()
+    cfg.app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|err, _| {
+        use actix_web::error::JsonPayloadError;
+        match err {
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                ApiError(AppError::TooLarge(format!("the body is larger than {} KiB", BODY_LIMIT / 1024))).into()
+            }
+            err => ApiError(AppError::BadRequest(format!("the JSON body could not be read: {err}"))).into(),
+        }
     }))
     .app_data(web::QueryConfig::default().error_handler(|err, _| {
         ApiError(AppError::BadRequest(format!("the query string could not be read: {err}"))).into()
@@ -72,6 +81,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/clicks", web::get().to(conversions::clicks))
     .route("/trace/{transaction_id}", web::get().to(conversions::trace))
     .default_service(web::to(not_found));
+}
+
+/// A JSON body whose error waits for the handler: the handler checks the caller's role first
+/// (`403`), then reads the body ([`ApiBody::read`]: `400` when it cannot be read, `413` when it
+/// is too large), so the answer never depends on which of the two an extractor finished first.
+pub struct ApiBody<T>(Result<T, ApiError>);
+
+impl<T> ApiBody<T> {
+    /// The body, or the error that reading it gave.
+    pub fn read(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBody<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let json = web::Json::<T>::from_request(req, payload);
+        Box::pin(async move {
+            Ok(ApiBody(json.await.map(web::Json::into_inner).map_err(|e| {
+                let message = e.to_string();
+                if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError(AppError::TooLarge(message))
+                } else {
+                    ApiError(AppError::BadRequest(message))
+                }
+            })))
+        })
+    }
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -2,6 +2,7 @@
 //! (with the security token they integrate with); affiliate users read the offers they may run
 //! or apply to, without the advertiser's URL, token or the network's revenue.
 
+use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::Entity;
 use affnet_db::{AdvertiserId, Currency, DbConn, OfferId, TenantId};
@@ -251,10 +252,10 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
 pub async fn create(
     state: web::Data<AppState>,
     me: ApiUser,
-    body: web::Json<OfferInput>,
+    body: ApiBody<OfferInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let offer = state.db(move |c| Ok(Offer::create(c, tenant, &input, now)?)).await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer.id, "offer created through the API");
@@ -269,11 +270,11 @@ pub async fn update(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Json<OfferInput>,
+    body: ApiBody<OfferInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
     let id = OfferId(id.into_inner());
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let (before, offer) = state
         .db(move |c| {

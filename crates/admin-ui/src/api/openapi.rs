@@ -134,14 +134,25 @@ fn op(
         r.insert((*status).to_owned(), response.clone());
     }
     r.insert("401".to_owned(), json!({ "$ref": "#/components/responses/Unauthorized" }));
+    // Any request may hold unreadable text (a NUL character, `%00`), a body may be too large,
+    // and a page number out of range is an invalid value.
+    let mut errors = errors.to_vec();
+    errors.push("400");
+    if request.is_some() {
+        errors.push("413");
+    }
+    if params.iter().any(|p| p["name"] == "page") {
+        errors.push("422");
+    }
     for e in errors {
-        let name = match *e {
+        let name = match e {
             "400" => "BadRequest",
+            "413" => "PayloadTooLarge",
             "403" => "Forbidden",
             "404" => "NotFound",
             _ => "ValidationFailed",
         };
-        r.insert((*e).to_owned(), json!({ "$ref": format!("#/components/responses/{name}") }));
+        r.insert(e.to_owned(), json!({ "$ref": format!("#/components/responses/{name}") }));
     }
     let mut o = json!({ "tags": [tag], "summary": summary, "responses": r });
     if !params.is_empty() {
@@ -650,10 +661,11 @@ pub fn spec() -> Value {
         "security": [{ "bearerAuth": [] }],
         "paths": paths,
         "components": {
-            "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal API key (afk_…)." } },
+            "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal API key (afk_…); the scheme name is case-insensitive. Without a valid key every path but this document answers 401, whatever the request holds." } },
             "schemas": schemas(),
             "responses": {
-                "BadRequest": error_response("Malformed JSON, an unknown or missing body field, or a bad query string (error: bad_request)."),
+                "BadRequest": error_response("Malformed JSON, an unknown or missing body field, a bad query string, or text holding a NUL character (error: bad_request)."),
+                "PayloadTooLarge": error_response("A body larger than 256 KiB (error: payload_too_large)."),
                 "Unauthorized": error_response("No valid API key (error: unauthorized)."),
                 "Forbidden": error_response("The key's role may not do this (error: forbidden)."),
                 "NotFound": error_response("No such thing in the key's network, or not visible to its user (error: not_found)."),

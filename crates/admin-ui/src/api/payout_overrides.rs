@@ -1,5 +1,6 @@
 //! `/api/v1/payout-overrides`: per-affiliate payouts for an offer or one of its goals (staff).
 
+use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::Entity;
 use affnet_db::{AffiliateId, GoalId, OfferId};
@@ -73,10 +74,10 @@ pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQue
 pub async fn set(
     state: web::Data<AppState>,
     me: ApiUser,
-    body: web::Json<OverrideInput>,
+    body: ApiBody<OverrideInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let (row, existing, currency) = state
         .db(move |c| {

@@ -2,6 +2,7 @@
 //! managers) save, test-fires, and the delivery log with re-fire. Staff see every affiliate's;
 //! affiliate users only their own (another affiliate's is not found); advertiser users none (403).
 
+use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::Entity;
 use affnet_db::{AffiliateId, ConversionId, FieldErrors, GoalId, OfferId};
@@ -172,10 +173,10 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
 pub async fn create(
     state: web::Data<AppState>,
     me: ApiUser,
-    body: web::Json<PostbackInput>,
+    body: ApiBody<PostbackInput>,
 ) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
-    let mut input = body.into_inner();
+    let mut input = body.read()?;
     let affiliate = match own {
         Some(a) => a,
         None => input.affiliate_id.ok_or_else(|| {
@@ -196,10 +197,10 @@ pub async fn update(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Json<PostbackInput>,
+    body: ApiBody<PostbackInput>,
 ) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
-    let input = body.into_inner();
+    let input = body.read()?;
     let (tenant, now, id) = (me.user.tenant_id, state.clock.now(), id.into_inner());
     let (before, pb) = state
         .db(move |c| {

@@ -1,5 +1,6 @@
 //! `/api/v1/me` and `/api/v1/users`.
 
+use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::Entity;
 use affnet_accounts::{NewUser, Role, Tenant, User};
@@ -105,10 +106,10 @@ pub struct CreateUser {
 pub async fn create(
     state: web::Data<AppState>,
     me: ApiUser,
-    body: web::Json<CreateUser>,
+    body: ApiBody<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     me.require(&[Role::Admin])?;
-    let body = body.into_inner();
+    let body = body.read()?;
     let role = body.role.parse::<Role>().map_err(|m| ApiError(AppError::Invalid(FieldErrors::single("role", m))))?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let user = state

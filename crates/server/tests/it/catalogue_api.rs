@@ -852,7 +852,7 @@ async fn every_documented_route_is_served(backend: Backend) {
     assert_eq!(doc["openapi"], "3.0.3");
     assert_eq!(
         doc["components"]["securitySchemes"]["bearerAuth"],
-        json!({"type": "http", "scheme": "bearer", "description": "A personal API key (afk_…)."})
+        json!({"type": "http", "scheme": "bearer", "description": "A personal API key (afk_…); the scheme name is case-insensitive. Without a valid key every path but this document answers 401, whatever the request holds."})
     );
     let api = app.api(&net.api_key.token);
     let adv = api.post("/api/v1/advertisers", json!({"name": "Shop"})).await.body["id"].as_i64().unwrap();
@@ -1169,11 +1169,90 @@ async fn search_ignores_case_on_both_backends(backend: Backend) {
         ("/api/v1/offers?search=summer%20sale", 1),
         ("/api/v1/offers?search=SUMMER", 1),
         ("/api/v1/offers?search=winter", 0),
+        // LIKE's wildcards are read literally: nothing here holds a `%` or an `_`.
+        ("/api/v1/advertisers?search=%25", 0),
+        ("/api/v1/advertisers?search=_", 0),
+        ("/api/v1/offers?search=S_mmer", 0),
+        ("/api/v1/affiliates?search=%5C", 0),
     ] {
         let res = api.get(path).await;
         assert_eq!((res.status, res.body["total"].as_i64()), (200, Some(total)), "{path}");
         assert_eq!(res.body["data"].as_array().unwrap().len(), usize::try_from(total).unwrap(), "{path}");
     }
+    api.post("/api/v1/advertisers", json!({"name": "100% Deals_Shop"})).await;
+    for (path, total) in [("/api/v1/advertisers?search=100%25", 1), ("/api/v1/advertisers?search=s_s", 1)] {
+        assert_eq!(api.get(path).await.body["total"].as_i64(), Some(total), "{path}");
+    }
+    app.stop().await;
+}
+
+/// The key comes first: without a valid one, every request is a 401 whatever its path or body
+/// (the body is not read); with a key of the wrong role, a 403 whatever its body. Before, the
+/// answer depended on which extractor finished first (a bad body often won with 400, a bad path
+/// id with 404).
+async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let aff = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let aff_api = app.api(&key(&app, &net.tenant, &aff));
+    let nobody = app.api(&format!("afk_0123456789ab_{}", "0".repeat(48)));
+    for _ in 0..10 {
+        for (path, body) in [("/api/v1/advertisers", "{}"), ("/api/v1/offers", "{not json"), ("/api/v1/offers/abc", "")]
+        {
+            let res = nobody.post_raw(path, body).await;
+            assert_eq!((res.status, res.body["error"].as_str()), (401, Some("unauthorized")), "{path} {body}");
+        }
+        assert_eq!(nobody.get("/api/v1/offers/abc").await.status, 401);
+        let res = aff_api.post_raw("/api/v1/offers", "{}").await;
+        assert_eq!((res.status, res.body["error"].as_str()), (403, Some("forbidden")));
+        assert_eq!(aff_api.post_raw("/api/v1/advertisers", "{not json").await.status, 403);
+    }
+    // The scheme name is case-insensitive (RFC 7235).
+    let res = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .header("Authorization", format!("bearer {}", net.api_key.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // A body over 256 KiB: 413, as JSON like every API error.
+    let api = app.api(&net.api_key.token);
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(300 * 1024));
+    let res = api.post_raw("/api/v1/advertisers", &big).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (413, Some("payload_too_large")), "{}", res.body);
+    assert_eq!(api.get("/api/v1/advertisers").await.body["total"], 0, "nothing was created");
+    app.stop().await;
+}
+
+/// Offers take ISO 4217 currencies only, `http(s)` URLs only (`mailto:` was stored as
+/// `https://mailto:…`), and no unknown field inside a payout or revenue rule.
+async fn offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let adv = app.advertiser(&net.tenant, "Shop").id.0;
+    for (field, value, key, message) in [
+        ("currency", json!("ZZZ"), "currency", "currency must be an ISO 4217 currency code such as USD or EUR"),
+        ("currency", json!("XAU"), "currency", "currency must be an ISO 4217 currency code such as USD or EUR"),
+        ("offer_url", json!("mailto:someone@example.com"), "offer_url", "only http:// and https:// URLs are allowed"),
+        ("offer_url", json!("vbscript:msgbox(1)"), "offer_url", "only http:// and https:// URLs are allowed"),
+        ("preview_url", json!("tel:+15550100"), "preview_url", "only http:// and https:// URLs are allowed"),
+    ] {
+        let mut body = minimal_offer(adv, "Bad", "public");
+        body[field] = value;
+        let res = api.post("/api/v1/offers", body).await;
+        assert_eq!(res.status, 422, "{field}: {}", res.body);
+        assert_eq!(res.body["fields"][key], message, "{field}");
+    }
+    let mut body = minimal_offer(adv, "Bad", "public");
+    body["payout"]["x"] = json!(1);
+    let res = api.post("/api/v1/offers", body).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{}", res.body);
+    assert_eq!(api.get("/api/v1/offers").await.body["total"], 0, "nothing was created");
+    let mut body = minimal_offer(adv, "Yen", "public");
+    body["currency"] = json!("jpy");
+    let res = api.post("/api/v1/offers", body).await;
+    assert_eq!((res.status, res.body["currency"].as_str()), (201, Some("JPY")), "{}", res.body);
     app.stop().await;
 }
 
@@ -1187,4 +1266,6 @@ crate::on_both_backends!(
     another_networks_ids_are_not_found,
     every_documented_route_is_served,
     documented_request_schemas_match_the_server,
+    the_key_and_the_role_are_checked_before_the_request_is_read,
+    offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields,
 );

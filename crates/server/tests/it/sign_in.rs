@@ -233,6 +233,43 @@ async fn a_disabled_user_cannot_sign_in_and_is_signed_out(backend: Backend) {
     app.stop().await;
 }
 
+/// A suspended (or rejected) affiliate company locks its people out, pages and API alike, as a
+/// blocked affiliate on HasOffers cannot sign in; re-activating it lets them back in.
+async fn a_suspended_affiliates_people_are_locked_out(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let aff = app.user(&net.tenant, "aff@acme.test", affnet_accounts::Role::Affiliate);
+    let company = aff.affiliate_id.unwrap();
+    let key = affnet_accounts::ApiKey::create(
+        &mut app.pool.get().unwrap(),
+        net.tenant.id,
+        aff.id,
+        "",
+        affnet_db::Clock::now(&app.clock),
+    )
+    .unwrap();
+    let aff_browser = app.browser();
+    aff_browser.sign_in("acme", "aff@acme.test", PASSWORD).await;
+    assert_eq!(aff_browser.get("/affiliate").await.status, 200);
+    assert_eq!(app.api(&key.token).get("/api/v1/me").await.status, 200);
+
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let page = format!("/admin/affiliates/{company}");
+    for status in ["suspended", "rejected"] {
+        assert_eq!(admin.submit(&page, &format!("{page}/status"), &[("status", status)]).await.status, 303);
+        assert_eq!(aff_browser.get("/affiliate").await.status, 401, "{status}: the open session ends");
+        let again = app.browser().sign_in("acme", "aff@acme.test", PASSWORD).await;
+        assert_eq!(again.status, 403, "{status}");
+        assert!(again.body.contains("not active"), "{status}: {}", again.body);
+        assert_eq!(app.api(&key.token).get("/api/v1/me").await.status, 401, "{status}: the API key stops");
+    }
+    assert_eq!(admin.submit(&page, &format!("{page}/status"), &[("status", "active")]).await.status, 303);
+    assert_eq!(app.browser().sign_in("acme", "aff@acme.test", PASSWORD).await.status, 303);
+    assert_eq!(app.api(&key.token).get("/api/v1/me").await.status, 200);
+    app.stop().await;
+}
+
 crate::on_both_backends!(
     sign_in_lands_on_the_role_page_and_sign_out_ends_the_session,
     after_sign_in_only_this_sites_paths_are_followed,
@@ -244,4 +281,5 @@ crate::on_both_backends!(
     an_unknown_network_is_not_found,
     a_form_without_its_csrf_token_is_refused_and_changes_nothing,
     a_disabled_user_cannot_sign_in_and_is_signed_out,
+    a_suspended_affiliates_people_are_locked_out,
 );
