@@ -44,6 +44,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
             item("/admin/affiliates", "Affiliates"),
             item("/admin/access", "Offer access"),
             item("/admin/conversions", "Conversions"),
+            item("/admin/conversion-calls", "Conversion calls"),
             item("/admin/clicks", "Clicks"),
             item("/admin/tracer", "Tracer"),
             item("/admin/postbacks/log", "Postback log"),
@@ -59,6 +60,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
             item("/admin/affiliates", "Affiliates"),
             item("/admin/access", "Offer access"),
             item("/admin/conversions", "Conversions"),
+            item("/admin/conversion-calls", "Conversion calls"),
             item("/admin/clicks", "Clicks"),
             item("/admin/tracer", "Tracer"),
             item("/admin/postbacks/log", "Postback log"),
@@ -78,6 +80,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
             item("/advertiser/reports", "Reports"),
             item("/advertiser/offers", "Offers"),
             item("/advertiser/conversions", "Conversions"),
+            item("/advertiser/conversion-calls", "Conversion calls"),
             item("/account/api-keys", "API keys"),
         ],
     }

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use affnet_db::schema::{clicks, conversion_attempts, conversions, postback_attempts, postback_jobs};
+use affnet_db::schema::{clicks, conversion_attempts, conversions, offers, postback_attempts, postback_jobs};
 use affnet_db::{AdvertiserId, AffiliateId, ConversionId, DbConn, Micros, OfferId, TenantId};
 use affnet_offers::offer::ConversionStatus;
 
@@ -294,6 +294,51 @@ pub fn delivery_attempts(
         q = q.filter(postback_attempts::affiliate_id.eq(a));
     }
     q.order(postback_attempts::id.desc()).limit(limit).offset(offset).select(DeliveryAttempt::as_select()).load(conn)
+}
+
+/// The calls of the conversion endpoint stored for the tenant, accepted and refused, newest
+/// first: where anyone sees why a conversion did not count without knowing its transaction id
+/// (DESIGN.md: every rejection is stored with its reason). `f.status` is `accepted` or a
+/// refusal's reason code; `f.offer` and `f.advertiser` keep the calls that named such an offer
+/// (an advertiser sees the calls for their own offers only).
+fn conversion_calls_query(tenant: TenantId, f: &Filter) -> conversion_attempts::BoxedQuery<'static, Db> {
+    let mut q = conversion_attempts::table.filter(conversion_attempts::tenant_id.eq(tenant)).into_boxed::<Db>();
+    if let Some(t) = f.from {
+        q = q.filter(conversion_attempts::created_at.ge(t));
+    }
+    if let Some(t) = f.to {
+        q = q.filter(conversion_attempts::created_at.lt(t));
+    }
+    if let Some(o) = f.offer {
+        q = q.filter(conversion_attempts::offer_id.eq(o));
+    }
+    if let Some(a) = f.advertiser {
+        let theirs =
+            offers::table.filter(offers::tenant_id.eq(tenant)).filter(offers::advertiser_id.eq(a)).select(offers::id);
+        q = q.filter(conversion_attempts::offer_id.eq_any(theirs.nullable()));
+    }
+    match f.status.as_deref() {
+        None | Some("") => {}
+        Some("accepted") => q = q.filter(conversion_attempts::outcome.eq("accepted")),
+        Some(reason) => q = q.filter(conversion_attempts::reason.eq(reason.to_owned())),
+    }
+    q
+}
+
+/// A page of [`conversion_calls_query`].
+pub fn conversion_calls(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    f: &Filter,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<Attempt>> {
+    conversion_calls_query(tenant, f)
+        .order(conversion_attempts::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .select(Attempt::as_select())
+        .load(conn)
 }
 
 /// Everything about one transaction id, as the tenant may see it.

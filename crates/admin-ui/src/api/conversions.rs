@@ -4,6 +4,7 @@
 //! never the affiliate's payout nor sub ids). Only staff change a conversion's status (audited)
 //! or trace a transaction.
 
+use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::Entity;
 use affnet_db::{AdvertiserId, AffiliateId, ConversionId, Currency, FieldErrors, GoalId, OfferId};
@@ -251,10 +252,10 @@ pub async fn set_status(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Json<StatusInput>,
+    body: ApiBody<StatusInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let input = body.into_inner();
+    let input = body.read()?;
     let Some(to) = parse_param::<ConversionStatus>(Some(&input.status), "status")? else {
         return Err(AppError::Invalid(FieldErrors::single("status", "this field is required")).into());
     };
@@ -265,8 +266,7 @@ pub async fn set_status(
     let note = input.note.clone();
     let (from, row) = state
         .db(move |c| {
-            let from = Conversion::find(c, tenant, id)?.status;
-            Conversion::set_status(c, tenant, id, to, &input.note, Some(by), now)?;
+            let (from, _) = Conversion::change_status(c, tenant, id, to, &input.note, Some(by), now)?;
             Ok((from, listing::conversion_row(c, tenant, id)?))
         })
         .await?;

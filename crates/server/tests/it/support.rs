@@ -203,6 +203,7 @@ impl Browser {
 }
 
 /// An API client with a bearer token.
+#[derive(Clone)]
 pub struct Api {
     pub base: String,
     pub token: String,

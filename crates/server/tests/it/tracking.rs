@@ -894,6 +894,51 @@ async fn clicks_recorded_before_sequence_keys_still_convert_list_and_trace(backe
     f.app.stop().await;
 }
 
+/// Conversions on several capped offers at once: each cap holds exactly, and every call gets a
+/// real answer (accepted or `cap_reached`). Before, on PostgreSQL the conversion writers locked
+/// capped offers call by call in arrival order, so batches naming two of them in opposite orders
+/// deadlocked: 503s after seconds.
+async fn concurrent_conversions_on_several_capped_offers_never_deadlock(backend: Backend) {
+    let f = Fixture::with_offer(backend, |i| i.total_cap = Some(5)).await;
+    let mut offers = vec![f.offer.clone()];
+    for n in 0..3 {
+        let mut input = OfferInput::simple(f.offer.advertiser_id, &format!("Capped {n}"), LANDING, 250);
+        input.total_cap = Some(5);
+        offers.push(Offer::create(&mut f.app.pool.get().unwrap(), f.tenant, &input, f.app.clock.now()).unwrap());
+    }
+    let mut urls = Vec::new();
+    for offer in &offers {
+        for _ in 0..25 {
+            let (status, _, location) = f.get(&format!("/aff_c?offer_id={}&aff_id={}", offer.id, f.aff)).await;
+            assert_eq!(status, 302);
+            let tid = location.unwrap().split("tid=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+            urls.push(f.app.url(&format!("/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token)));
+        }
+    }
+    // Interleave the offers, so that every batch names several of them in varying orders.
+    let mut order: Vec<usize> = (0..urls.len()).collect();
+    order.sort_by_key(|i| (i * 7919) % urls.len());
+    let tasks: Vec<_> = order
+        .into_iter()
+        .map(|i| {
+            let (client, url) = (f.http.clone(), urls[i].clone());
+            actix_web::rt::spawn(async move {
+                let res = client.get(url).send().await.unwrap();
+                (res.status().as_u16(), res.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let accepted = answers.iter().filter(|(s, _)| *s == 200).count();
+    let capped = answers.iter().filter(|(s, b)| *s == 409 && b.contains("cap_reached")).count();
+    assert_eq!((accepted, capped), (20, 80), "{answers:?}");
+    assert_eq!(f.conversions(), 20);
+    f.app.stop().await;
+}
+
 crate::on_both_backends!(
     a_click_is_recorded_then_redirected_with_macros_encoded,
     bad_clicks_get_a_clear_answer_and_record_nothing,
@@ -916,4 +961,5 @@ crate::on_both_backends!(
     a_postback_on_status_changes_fires_on_every_later_change,
     an_unknown_transaction_with_the_offer_and_its_token_is_shown_to_that_network,
     clicks_recorded_before_sequence_keys_still_convert_list_and_trace,
+    concurrent_conversions_on_several_capped_offers_never_deadlock,
 );

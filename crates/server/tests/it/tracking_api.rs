@@ -582,6 +582,70 @@ async fn answers_have_the_documented_fields(backend: Backend) {
     f.app.stop().await;
 }
 
+/// Concurrent status changes of one conversion (API and retries racing) take turns: the
+/// first-approval postback is enqueued once, however the changes interleave, and the audit log
+/// holds exactly the changes made. Before, on PostgreSQL a change read the history before the
+/// row's lock, so an approved → pending change committed in between let a second "first
+/// approval" fire; and the handlers audited a change whenever the status they read before
+/// differed, whether or not it was theirs.
+async fn concurrent_status_changes_fire_the_first_approval_once_and_audit_each_change(backend: Backend) {
+    use affnet_db::schema::{audit_log, postback_jobs};
+    let f = Fixture::new(backend, "acme").await;
+    let mut input =
+        OfferInput::simple(f.offer.advertiser_id, "Review CPA", "https://shop.example/?t={transaction_id}", 250);
+    input.conversion_status = Some("pending".into());
+    let offer = Offer::create(&mut f.app.pool.get().unwrap(), f.tenant.id, &input, f.app.clock.now()).unwrap();
+    let res = f.aff.post("/api/v1/postbacks", json!({"url": "http://127.0.0.1:9/pb?t={transaction_id}"})).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    for round in 0..3 {
+        let q = format!("/aff_c?offer_id={}&aff_id={}", offer.id, f.aff_id);
+        let res = f.http.get(f.app.url(&q)).send().await.unwrap();
+        let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+        let lsr = format!("/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
+        assert_eq!(f.http.get(f.app.url(&lsr)).send().await.unwrap().status(), 200);
+        let conv = f.staff.get(&format!("/api/v1/conversions?offer_id={}", offer.id)).await.body["data"][0]["id"]
+            .as_i64()
+            .unwrap();
+        let path = format!("/api/v1/conversions/{conv}/status");
+        let statuses = ["approved", "pending", "rejected", "approved", "pending"];
+        let calls: Vec<_> = (0..40)
+            .map(|i| {
+                let (api, path) = (f.staff.clone(), path.clone());
+                let body = json!({"status": statuses[(i + round) % statuses.len()]});
+                actix_web::rt::spawn(async move { api.post(&path, body).await })
+            })
+            .collect();
+        for call in calls {
+            let res = call.await.unwrap();
+            assert_eq!(res.status, 200, "{}", res.body);
+        }
+        let mut c = f.app.pool.get().unwrap();
+        let changes: i64 = conversion_status_changes::table
+            .filter(conversion_status_changes::conversion_id.eq(conv))
+            .count()
+            .get_result(&mut c)
+            .unwrap();
+        let approvals: i64 = conversion_status_changes::table
+            .filter(conversion_status_changes::conversion_id.eq(conv))
+            .filter(conversion_status_changes::to_status.eq("approved"))
+            .count()
+            .get_result(&mut c)
+            .unwrap();
+        let jobs: i64 =
+            postback_jobs::table.filter(postback_jobs::conversion_id.eq(conv)).count().get_result(&mut c).unwrap();
+        assert!(approvals >= 1, "round {round}: some call approved it");
+        assert_eq!(jobs, 1, "round {round}: the first approval fired once ({changes} changes, {approvals} approvals)");
+        let audited: i64 = audit_log::table
+            .filter(audit_log::entity.eq("conversion"))
+            .filter(audit_log::entity_id.eq(conv.to_string()))
+            .count()
+            .get_result(&mut c)
+            .unwrap();
+        assert_eq!(audited, changes, "round {round}: one audit entry per change made");
+    }
+    f.app.stop().await;
+}
+
 crate::on_both_backends!(
     a_postback_names_only_offers_its_affiliate_can_run,
     answers_have_the_documented_fields,
@@ -591,4 +655,5 @@ crate::on_both_backends!(
     conversions_show_each_role_its_own_columns,
     the_tracer_shows_refusals_and_failed_jobs_can_be_refired,
     another_networks_tracking_is_not_found,
+    concurrent_status_changes_fire_the_first_approval_once_and_audit_each_change,
 );

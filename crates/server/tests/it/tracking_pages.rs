@@ -469,9 +469,79 @@ async fn an_affiliate_turns_signing_on_and_off_and_deliveries_are_signed(backend
     f.stop().await;
 }
 
+/// Refused conversion calls are found without knowing their transaction id: staff list the
+/// network's calls with their reasons (filtered by outcome), an advertiser the calls that named
+/// their own offers; a call for an unknown transaction that named an offer shows in the tracer
+/// too. Before, a refused call was visible only in the tracer, and only with a click.
+async fn refused_conversion_calls_are_listed_with_their_reasons(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.convert().await;
+    // A second advertiser's offer in the same network, and a call for it.
+    let tenant = f.offer.tenant_id;
+    let other_adv = {
+        let input = affnet_offers::AdvertiserInput { name: "Other Ads".into(), ..Default::default() };
+        affnet_offers::Advertiser::create(&mut f.app.pool.get().unwrap(), tenant, &input, f.app.clock.now()).unwrap().id
+    };
+    let input = OfferInput::simple(other_adv, "Other CPA", "https://other.example/?t={transaction_id}", 100);
+    let other_offer = Offer::create(&mut f.app.pool.get().unwrap(), tenant, &input, f.app.clock.now()).unwrap();
+    let unknown = "0190a1b2c3d4e5f60718293a4b5c6d7f";
+    for q in [
+        format!("/aff_lsr?transaction_id={unknown}&offer_id={}&security_token={}", f.offer.id, f.offer.security_token),
+        format!("/aff_lsr?transaction_id={tid}&security_token=wrong"),
+        format!(
+            "/aff_lsr?transaction_id={unknown}&offer_id={}&security_token={}",
+            other_offer.id, other_offer.security_token
+        ),
+        // Naming an offer without its token places nothing in the network's log (anyone could
+        // fill it otherwise).
+        format!("/aff_lsr?transaction_id={unknown}&offer_id={}&security_token=x", other_offer.id),
+    ] {
+        let status = f.http.get(f.app.url(&q)).send().await.unwrap().status().as_u16();
+        assert!(status >= 400, "{q}: {status}");
+    }
+
+    let admin = f.browser("acme", "admin@acme.test").await;
+    let all = admin.get("/admin/conversion-calls").await;
+    assert_eq!(all.status, 200);
+    assert_eq!(all.body.matches("<tr class=\"call\">").count(), 5, "{}", all.body);
+    for reason in ["duplicate_conversion", "unknown_transaction", "invalid_security_token"] {
+        assert!(all.body.contains(reason), "{reason}");
+    }
+    assert!(!all.body.contains(&f.offer.security_token), "the token is masked");
+    let refused = admin.get("/admin/conversion-calls?status=unknown_transaction").await;
+    assert_eq!(refused.body.matches("<tr class=\"call\">").count(), 2);
+    assert!(refused.body.contains(unknown));
+    let accepted = admin.get("/admin/conversion-calls?status=accepted").await;
+    assert_eq!(accepted.body.matches("<tr class=\"call\">").count(), 1);
+    let by_offer = admin.get(&format!("/admin/conversion-calls?offer={}", other_offer.id)).await;
+    assert_eq!(by_offer.body.matches("<tr class=\"call\">").count(), 1);
+    assert_eq!(admin.get("/admin/conversion-calls?status=nonsense").await.status, 422);
+    // The tracer shows the calls of a transaction id we have no click for.
+    let trace = admin.get(&format!("/admin/tracer?transaction_id={unknown}")).await;
+    assert!(trace.body.contains("no click with this transaction id in this network"));
+    assert!(trace.body.contains("unknown_transaction"), "{}", trace.body);
+
+    // The advertiser sees the calls naming their offer only.
+    let adv = f.browser("acme", "adv@acme.test").await;
+    let theirs = adv.get("/advertiser/conversion-calls").await;
+    assert_eq!(theirs.status, 200);
+    assert_eq!(theirs.body.matches("<tr class=\"call\">").count(), 4, "{}", theirs.body);
+    assert!(!theirs.body.contains("Other CPA"));
+    assert_eq!(adv.get("/admin/conversion-calls").await.status, 403);
+    let aff = f.browser("acme", "aff@acme.test").await;
+    assert_eq!(aff.get("/advertiser/conversion-calls").await.status, 403);
+    // Another network sees none of them.
+    let stranger = f.browser("other", "admin@other.test").await;
+    let foreign = stranger.get("/admin/conversion-calls").await;
+    assert_eq!(foreign.status, 200);
+    assert_eq!(foreign.body.matches("<tr class=\"call\">").count(), 0);
+    f.stop().await;
+}
+
 crate::on_both_backends!(
     an_affiliate_turns_signing_on_and_off_and_deliveries_are_signed,
     an_affiliate_manages_postbacks_through_the_page,
     test_fires_reach_the_receiver_and_other_affiliates_get_404,
     tracer_status_changes_delivery_log_and_exports,
+    refused_conversion_calls_are_listed_with_their_reasons,
 );

@@ -121,12 +121,8 @@ pub async fn staff_set_status(
     let (tenant, now, by, id) = (me.tenant.id, state.clock.now(), me.user.id, ConversionId(id.into_inner()));
     let note = form.note;
     let note2 = note.clone();
-    let (from, conv) = state
-        .db(move |c| {
-            let from = Conversion::find(c, tenant, id)?.status;
-            Ok((from, Conversion::set_status(c, tenant, id, to, &note2, Some(by), now)?))
-        })
-        .await?;
+    let (from, conv) =
+        state.db(move |c| Ok(Conversion::change_status(c, tenant, id, to, &note2, Some(by), now)?)).await?;
     tracing::info!(tenant = %me.tenant.slug, by = %by, conversion = %conv.id, status = to.as_str(), "conversion status changed");
     if from != to {
         let summary = crate::audit::conversion_status(&conv.click_id, from, to, &note);

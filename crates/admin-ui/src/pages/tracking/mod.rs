@@ -3,6 +3,7 @@
 //! advertiser's CSV export), and the staff's transaction tracer. Every query is scoped to the
 //! signed-in user's tenant, and for affiliates and advertisers to their own company.
 
+pub mod calls;
 pub mod conversions;
 pub mod deliveries;
 pub mod postbacks;
@@ -43,6 +44,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/conversions", web::get().to(conversions::staff_conversions))
         .route("/admin/conversions/{id}/status", web::post().to(conversions::staff_set_status))
         .route("/admin/clicks", web::get().to(conversions::staff_clicks))
+        .route("/admin/conversion-calls", web::get().to(calls::staff_calls))
+        .route("/advertiser/conversion-calls", web::get().to(calls::advertiser_calls))
         .route("/admin/tracer", web::get().to(conversions::tracer))
         .route("/affiliate/conversions", web::get().to(conversions::affiliate_conversions))
         .route("/advertiser/conversions", web::get().to(conversions::advertiser_conversions))
