@@ -193,10 +193,14 @@ pub fn register(
     let company = input.company.trim();
     if company.is_empty() || company.chars().count() > 200 {
         e.add("company", "give your company's name (1 to 200 characters)");
+    } else if affnet_db::validation::has_control(company) {
+        e.add("company", affnet_db::validation::ONE_LINE);
     }
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         e.add("name", "give your name (1 to 200 characters)");
+    } else if affnet_db::validation::has_control(name) {
+        e.add("name", affnet_db::validation::ONE_LINE);
     }
     let email = normalize_email(input.email);
     validate_email(&email, &mut e);

@@ -172,6 +172,8 @@ impl User {
         validate_email(&email, &mut errors);
         if name.chars().count() > 200 {
             errors.add("name", "use at most 200 characters");
+        } else if affnet_db::validation::has_control(name) {
+            errors.add("name", affnet_db::validation::ONE_LINE);
         }
         if let Err(e) = password::check_policy(new.password, "password") {
             errors.0.extend(e.0);

@@ -100,8 +100,10 @@ impl AppState {
         let outcome = actix_web::web::block(move || {
             for email in &emails {
                 match mailer.send(email) {
-                    Ok(()) => tracing::info!(subject = %email.subject, "mail sent"),
-                    Err(e) => tracing::warn!(subject = %email.subject, error = %e, "mail not sent"),
+                    // Quoted (`?`): a subject holds names people typed; a line break must not
+                    // start a forged log line.
+                    Ok(()) => tracing::info!(subject = ?email.subject, "mail sent"),
+                    Err(e) => tracing::warn!(subject = ?email.subject, error = %e, "mail not sent"),
                 }
             }
         })

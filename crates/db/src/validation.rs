@@ -46,3 +46,12 @@ impl std::fmt::Display for FieldErrors {
         f.write_str(&parts.join("; "))
     }
 }
+
+/// The message for a one-line text (a name) holding a control character: a line break, a tab,
+/// an escape. Such text would break the lines it is shown in (logs, mail subjects, CSV rows).
+pub const ONE_LINE: &str = "use one line of text, without line breaks or control characters";
+
+/// Whether `value` holds a control character (C0, DEL, C1: `\r`, `\n`, `\t`, U+0085…).
+pub fn has_control(value: &str) -> bool {
+    value.chars().any(char::is_control)
+}

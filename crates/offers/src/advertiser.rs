@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use affnet_db::schema::advertisers;
 use affnet_db::{AdvertiserId, DbConn, FieldErrors, Micros, TenantId};
 
-use crate::error::text;
+use crate::error::{line, text};
 use crate::OffersError;
 
 crate::text_enum!(
@@ -88,8 +88,8 @@ impl AdvertiserInput {
     fn validate(&self) -> Result<Valid, OffersError> {
         let mut e = FieldErrors::new();
         let v = Valid {
-            name: text(&self.name, "name", 1, 200, &mut e),
-            contact_name: text(&self.contact_name, "contact_name", 0, 200, &mut e),
+            name: line(&self.name, "name", 1, 200, &mut e),
+            contact_name: line(&self.contact_name, "contact_name", 0, 200, &mut e),
             contact_email: check_email(&self.contact_email, "contact_email", &mut e),
             status: parse_status(self.status.as_deref(), AdvertiserStatus::Active, &mut e),
             notes: text(&self.notes, "notes", 0, 5000, &mut e),

@@ -7,7 +7,7 @@ use affnet_db::schema::{affiliates, users};
 use affnet_db::{AffiliateId, DbConn, FieldErrors, Micros, TenantId, UserId};
 
 use crate::advertiser::{check_email, parse_status};
-use crate::error::text;
+use crate::error::{line, text};
 use crate::OffersError;
 
 crate::text_enum!(
@@ -64,7 +64,7 @@ impl AffiliateInput {
     fn validate(&self, conn: &mut DbConn, tenant: TenantId) -> Result<Valid, OffersError> {
         let mut e = FieldErrors::new();
         let v = Valid {
-            name: text(&self.name, "name", 1, 200, &mut e),
+            name: line(&self.name, "name", 1, 200, &mut e),
             contact_email: check_email(&self.contact_email, "contact_email", &mut e),
             status: parse_status(self.status.as_deref(), AffiliateStatus::Pending, &mut e),
             manager: self.manager_user_id,

@@ -47,3 +47,12 @@ pub fn text(value: &str, field: &str, min: usize, max: usize, errors: &mut Field
     }
     v.to_owned()
 }
+
+/// Like [`text`], for one line (a name): control characters (line breaks, tabs) are refused.
+pub fn line(value: &str, field: &str, min: usize, max: usize, errors: &mut FieldErrors) -> String {
+    let v = text(value, field, min, max, errors);
+    if affnet_db::validation::has_control(&v) && errors.get(field).is_none() {
+        errors.add(field, affnet_db::validation::ONE_LINE);
+    }
+    v
+}

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use affnet_db::schema::goals;
 use affnet_db::{DbConn, FieldErrors, GoalId, Micros, OfferId, TenantId};
 
-use crate::error::text;
+use crate::error::line;
 use crate::offer::parse_field;
 use crate::payout::Rate;
 use crate::{Offer, OffersError};
@@ -61,7 +61,7 @@ fn zero() -> Rate {
 impl GoalInput {
     fn validate(&self) -> Result<(String, GoalStatus), OffersError> {
         let mut e = FieldErrors::new();
-        let name = text(&self.name, "name", 1, 200, &mut e);
+        let name = line(&self.name, "name", 1, 200, &mut e);
         let status = parse_field(self.status.as_deref(), "status", GoalStatus::Active, &mut e);
         self.payout.validate("payout", &mut e);
         self.revenue.validate("revenue", &mut e);

@@ -8,7 +8,7 @@ use affnet_db::schema::offers;
 use affnet_db::{AdvertiserId, Currency, DbConn, FieldErrors, Micros, OfferId, TenantId};
 
 use crate::advertiser::parse_status;
-use crate::error::text;
+use crate::error::{line, text};
 use crate::ip_allowlist::IpAllowList;
 use crate::macros::LANDING_MACROS;
 use crate::payout::{PayoutType, Rate};
@@ -235,7 +235,7 @@ impl OfferInput {
             }),
         };
         let v = Valid {
-            name: text(&self.name, "name", 1, 200, &mut e),
+            name: line(&self.name, "name", 1, 200, &mut e),
             description: text(&self.description, "description", 0, 20_000, &mut e),
             offer_url: check_url(&self.offer_url, "offer_url", true, LANDING_MACROS, &mut e),
             preview_url: check_url(&self.preview_url, "preview_url", false, &[], &mut e),

@@ -64,9 +64,11 @@ fn check_url_or(
         errors.add(field, "the URL needs a host name, e.g. https://www.example.com/landing");
         return with_scheme;
     }
-    if host_name.contains(['{', '}']) && !host_name.starts_with('{') {
-        // A macro in the host is allowed only as the whole host (rare, but some networks do it).
-        errors.add(field, "a macro cannot be part of the host name");
+    if authority.contains(['{', '}']) {
+        // Sub ids come from whoever builds the link: `https://{aff_sub}/…` would send visitors
+        // wherever a link says, under the network's domain (an open redirect), and a postback
+        // wherever a click said.
+        errors.add(field, "the host name must be written out: a macro cannot be in the host");
         return with_scheme;
     }
     if let Err(e) = check_template(&with_scheme, macros) {
@@ -132,6 +134,16 @@ mod tests {
             assert!(check(other).unwrap_err().contains("http"), "{other}");
         }
         assert_eq!(check("shop.example:8080/x").unwrap(), "https://shop.example:8080/x");
+        // No macro in the host (an open redirect through a sub id).
+        for host in [
+            "https://{aff_sub}/landing",
+            "https://{aff_sub}.shop.example/",
+            "https://shop.{source}/x",
+            "https://u:{aff_sub}@shop.example/",
+        ] {
+            assert!(check(host).unwrap_err().contains("host"), "{host}");
+        }
+        assert!(check("https://shop.example/{aff_sub}?t={transaction_id}").is_ok());
         assert!(check("https://").unwrap_err().contains("host"));
         assert!(check("https://a b.example/").unwrap_err().contains("spaces"));
         assert!(check("https://x.example/?a={payout}").unwrap_err().contains("{payout}"));

@@ -41,6 +41,21 @@ async fn log_requests(
     Ok(res)
 }
 
+/// `HEAD` is answered as `GET` without the body (HTTP requires it; load balancers' health checks
+/// use it): the request is routed as a `GET`, and the connection, which knows the request was a
+/// `HEAD`, sends the headers only. Not on the tracking endpoints, where a `GET` records a click or
+/// a conversion: they answer `HEAD` themselves (`/aff_c` as a click would, recording nothing;
+/// the conversion endpoints `405`).
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::HEAD && !req.path().starts_with("/aff_") {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(req).await
+}
+
 /// The HTTP server on `listener`, not yet awaited.
 pub fn http_server(
     state: AppState,
@@ -52,7 +67,13 @@ pub fn http_server(
     let state = web::Data::new(state);
     let tracking = web::Data::new(tracking);
     let server = HttpServer::new(move || {
-        App::new().app_data(state.clone()).app_data(tracking.clone()).wrap(from_fn(log_requests)).configure(routes)
+        App::new()
+            .app_data(state.clone())
+            .app_data(tracking.clone())
+            .wrap(from_fn(crate::body_deadline::body_deadline))
+            .wrap(from_fn(head_as_get))
+            .wrap(from_fn(log_requests))
+            .configure(routes)
     })
     .workers(workers)
     .shutdown_timeout(shutdown_timeout)

@@ -107,6 +107,7 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        let shutdown_timeout = parse("AFFNET_SHUTDOWN_TIMEOUT", 10u64, "a number of seconds")?;
         let log_json = match var("AFFNET_LOG_FORMAT").as_deref() {
             None | Some("text") => false,
             Some("json") => true,
@@ -125,7 +126,7 @@ impl Config {
             trust_proxy: parse_bool("AFFNET_TRUST_PROXY", false)?,
             db_pool_size,
             workers,
-            shutdown_timeout: parse("AFFNET_SHUTDOWN_TIMEOUT", 10u64, "a number of seconds")?,
+            shutdown_timeout,
             log_json,
             cache_ttl_secs: parse("AFFNET_CACHE_TTL", 5u64, "a number of seconds")?,
             smtp_url: var("AFFNET_SMTP_URL"),
@@ -151,6 +152,7 @@ impl Config {
                 allow_private: parse_bool("AFFNET_POSTBACK_ALLOW_PRIVATE", false)?,
                 first_backoff: retry_after,
                 max_backoff: retry_max.max(retry_after),
+                stop_grace: std::time::Duration::from_secs(shutdown_timeout),
                 ..affnet_tracking::delivery::DeliveryConfig::default()
             },
             sub_rollups: affnet_tracking::sub_rollup::Config {

@@ -3,6 +3,7 @@
 //! start the same server this way.
 
 pub mod app;
+pub mod body_deadline;
 pub mod cli;
 pub mod config;
 pub mod ops;

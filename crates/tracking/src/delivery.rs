@@ -43,6 +43,10 @@ pub struct DeliveryConfig {
     pub allow_private: bool,
     /// How long a claimed job is reserved for the node that claimed it.
     pub lease: Duration,
+    /// How long a stopping worker waits for the requests in flight (the server's shutdown
+    /// timeout): the ones still unanswered then are left `sending`, and sent again by the next
+    /// server on the database (at least once), rather than holding the stop for up to `timeout`.
+    pub stop_grace: Duration,
     /// How long an idle worker waits before looking for due jobs again.
     pub idle_poll: Duration,
 }
@@ -59,6 +63,7 @@ impl Default for DeliveryConfig {
             timeout: Duration::from_secs(10),
             allow_private: false,
             lease: Duration::from_secs(300),
+            stop_grace: Duration::from_secs(10),
             idle_poll: Duration::from_millis(250),
         }
     }
@@ -997,8 +1002,11 @@ impl Deliverer {
         let slots = Arc::new(Semaphore::new(concurrency));
         let (answered, mut answers) =
             mpsc::unbounded_channel::<((Claimed, AttemptResult), tokio::sync::OwnedSemaphorePermit)>();
+        // The jobs fired and not yet recorded (given back if the worker stops before).
+        let in_flight = Arc::new(std::sync::Mutex::new(std::collections::HashSet::<i64>::new()));
         let recorder = {
             let this = self.clone();
+            let in_flight = in_flight.clone();
             tokio::spawn(async move {
                 while let Some(first) = answers.recv().await {
                     let mut batch = vec![first];
@@ -1009,10 +1017,16 @@ impl Deliverer {
                         }
                     }
                     let (results, permits): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    let ids: Vec<i64> = results.iter().map(|(job, _)| job.id).collect();
                     if let Err(e) = this.record(results).await {
                         // The jobs stay `sending` until their lease runs out, then are claimed
                         // again.
                         tracing::error!(error = %e, "postback worker: cannot record attempts");
+                    }
+                    if let Ok(mut f) = in_flight.lock() {
+                        for id in ids {
+                            f.remove(&id);
+                        }
                     }
                     drop(permits);
                 }
@@ -1041,6 +1055,9 @@ impl Deliverer {
                 tokio::time::sleep(self.config.idle_poll).await;
                 continue;
             }
+            if let Ok(mut f) = in_flight.lock() {
+                f.extend(jobs.iter().map(|(job, _)| job.id));
+            }
             for job in jobs {
                 let Some(permit) = held.split(1) else { break };
                 let (this, answered) = (self.clone(), answered.clone());
@@ -1051,9 +1068,23 @@ impl Deliverer {
             }
             drop(held);
         }
-        // Stopping: what was fired is still recorded.
+        // Stopping: what was fired and answered within the grace is still recorded; requests
+        // unanswered by then stay `sending` (the next server sends them again).
         drop(answered);
-        let _ = recorder.await;
+        if tokio::time::timeout(self.config.stop_grace, recorder).await.is_err() {
+            let ids: Vec<i64> = in_flight.lock().map(|f| f.iter().copied().collect()).unwrap_or_default();
+            let (pool, now) = (self.pool.clone(), self.clock.now());
+            let released = tokio::task::spawn_blocking(move || {
+                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                crate::liveness::release(&mut conn, &ids, now).map_err(|e| e.to_string())
+            })
+            .await;
+            tracing::warn!(
+                grace_secs = self.config.stop_grace.as_secs(),
+                released = ?released,
+                "postback worker stopped with requests still in flight; their jobs are due again for the next server"
+            );
+        }
     }
 }
 
@@ -1227,6 +1258,20 @@ pub fn test_fire_request(
 
 /// Like [`test_fire_request`] with a sample conversion on `offer`, chosen by the caller (the
 /// pages pick an offer the affiliate may run, so a test-fire never shows another offer's name).
+/// [`sample`] with the payout `affiliate` earns on `offer`: their payout override when they have
+/// one (a preview showed the offer's default payout to an affiliate paid more).
+pub fn sample_for(
+    conn: &mut DbConn,
+    offer: &affnet_offers::Offer,
+    affiliate: AffiliateId,
+    now: Micros,
+) -> Result<(crate::conversion::Conversion, crate::click::Click), affnet_offers::OffersError> {
+    let (mut conversion, click) = sample(offer, affiliate, now);
+    let sources = affnet_offers::PayoutOverride::sources(conn, offer.tenant_id, offer, None, affiliate)?;
+    conversion.payout = affnet_offers::payout::resolve(&sources, conversion.sale_amount);
+    Ok((conversion, click))
+}
+
 pub fn sample_request(
     conn: &mut DbConn,
     tenant: TenantId,
@@ -1239,7 +1284,7 @@ pub fn sample_request(
     if offer.tenant_id != tenant {
         return Err(affnet_offers::OffersError::NotFound);
     }
-    let (conv, click) = sample(offer, postback.affiliate_id, now);
+    let (conv, click) = sample_for(conn, offer, postback.affiliate_id, now)?;
     let out = outgoing(conn, tenant, &postback, &conv, &click, offer)?;
     Ok((postback, out))
 }

@@ -148,6 +148,27 @@ pub fn release_all(conn: &mut DbConn, now: Micros) -> QueryResult<usize> {
         .execute(conn)
 }
 
+/// Makes the `sending` jobs `ids` due again at once: a node stopping gracefully gives back the
+/// jobs whose requests it stopped waiting for, so that the next node sends them now rather than
+/// once they look orphaned (their requests may have reached the receiver: at least once).
+pub fn release(conn: &mut DbConn, ids: &[i64], now: Micros) -> QueryResult<usize> {
+    use affnet_db::schema::postback_jobs;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        postback_jobs::table.filter(postback_jobs::id.eq_any(ids.to_vec())).filter(postback_jobs::state.eq("sending")),
+    )
+    .set((
+        postback_jobs::state.eq("retry"),
+        postback_jobs::next_attempt_at.eq(now),
+        postback_jobs::locked_until.eq(None::<Micros>),
+        postback_jobs::locked_by.eq(None::<i64>),
+        postback_jobs::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

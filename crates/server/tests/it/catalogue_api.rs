@@ -1225,7 +1225,9 @@ async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Ba
 }
 
 /// Offers take ISO 4217 currencies only, `http(s)` URLs only (`mailto:` was stored as
-/// `https://mailto:…`), and no unknown field inside a payout or revenue rule.
+/// `https://mailto:…`) with the host written out (`https://{aff_sub}/` let a link choose where it
+/// redirects), names on one line (a CR/LF forged log lines), and no unknown field inside a payout
+/// or revenue rule.
 async fn offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields(backend: Backend) {
     let app = TestApp::start(backend).await;
     let net = app.network("acme");
@@ -1237,6 +1239,18 @@ async fn offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields(
         ("offer_url", json!("mailto:someone@example.com"), "offer_url", "only http:// and https:// URLs are allowed"),
         ("offer_url", json!("vbscript:msgbox(1)"), "offer_url", "only http:// and https:// URLs are allowed"),
         ("preview_url", json!("tel:+15550100"), "preview_url", "only http:// and https:// URLs are allowed"),
+        (
+            "offer_url",
+            json!("https://{aff_sub}/landing?t={transaction_id}"),
+            "offer_url",
+            "the host name must be written out: a macro cannot be in the host",
+        ),
+        (
+            "name",
+            json!("Crlf offer\r\nBcc: evil@evil.example"),
+            "name",
+            "use one line of text, without line breaks or control characters",
+        ),
     ] {
         let mut body = minimal_offer(adv, "Bad", "public");
         body[field] = value;
@@ -1249,6 +1263,17 @@ async fn offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields(
     let res = api.post("/api/v1/offers", body).await;
     assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{}", res.body);
     assert_eq!(api.get("/api/v1/offers").await.body["total"], 0, "nothing was created");
+    for (path, body) in [
+        ("/api/v1/advertisers", json!({"name": "Ads\nX-Inj: 1"})),
+        ("/api/v1/affiliates", json!({"name": "Media\u{85}Two"})),
+    ] {
+        let res = api.post(path, body).await;
+        assert_eq!(
+            (res.status, res.body["fields"]["name"].as_str()),
+            (422, Some("use one line of text, without line breaks or control characters")),
+            "{path}"
+        );
+    }
     let mut body = minimal_offer(adv, "Yen", "public");
     body["currency"] = json!("jpy");
     let res = api.post("/api/v1/offers", body).await;

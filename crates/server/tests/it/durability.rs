@@ -438,12 +438,73 @@ async fn the_retry_wait_is_the_operators_setting(backend: Backend) {
     child.wait().unwrap();
 }
 
+/// A graceful stop waits for postbacks in flight only for the shutdown timeout, not for the
+/// postback timeout: a receiver holding requests open cannot hold the stop (it took up to
+/// `AFFNET_POSTBACK_TIMEOUT`). The jobs it stopped waiting for are given back, due at once: the
+/// next server sends them as it starts (on PostgreSQL too, where a node's jobs otherwise wait
+/// until they look orphaned).
+async fn a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout(backend: Backend) {
+    let db = TestDb::new(backend);
+    let (offer, aff) = network(&db);
+    let rx = HoldingReceiver::start();
+    global_postback(&mut db.url.connect().unwrap(), &offer, &aff, format!("{}/pb?t={{transaction_id}}", rx.base));
+    let env = [
+        ("AFFNET_POSTBACK_ALLOW_PRIVATE", "true"),
+        ("AFFNET_POSTBACK_TIMEOUT", "60"),
+        ("AFFNET_SHUTDOWN_TIMEOUT", "2"),
+    ];
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_with(&db, port, &env);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    wait_ready(&client, &base).await;
+    let mut tids = Vec::new();
+    for _ in 0..3 {
+        let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
+        let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+        let lsr = format!("{base}/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
+        assert_eq!(client.get(lsr).send().await.unwrap().status().as_u16(), 200);
+        tids.push(tid);
+    }
+    tids.sort();
+    let started = Instant::now();
+    while rx.seen.lock().unwrap().len() < tids.len() {
+        assert!(started.elapsed() < Duration::from_secs(30), "postbacks sent: {:?}", rx.seen.lock().unwrap());
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopping = Instant::now();
+    let pid = i32::try_from(child.id()).unwrap();
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let status = actix_web::rt::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    let took = stopping.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(15), "stopped after the shutdown timeout, not the postback timeout: {took:?}");
+
+    rx.answer.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut child = spawn_with(&db, port, &env);
+    wait_ready(&client, &base).await;
+    let started = Instant::now();
+    loop {
+        let mut answered = rx.answered.lock().unwrap().clone();
+        answered.sort();
+        answered.dedup();
+        if answered == tids {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "postbacks delivered after the restart: {answered:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 crate::on_both_backends!(
     the_retry_wait_is_the_operators_setting,
     acknowledged_clicks_survive_sigkill,
     acknowledged_conversions_survive_sigkill,
     postbacks_in_flight_at_sigkill_are_sent_after_restart,
-    alerts_raised_before_a_graceful_stop_are_mailed
+    alerts_raised_before_a_graceful_stop_are_mailed,
+    a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout,
 );
 
 /// SQLite takes one server per database file (clicks are keyed by a sequence each server counts):

@@ -30,4 +30,58 @@ async fn health_readiness_and_assets(backend: Backend) {
     app.stop().await;
 }
 
-crate::on_both_backends!(health_readiness_and_assets);
+/// `HEAD` is answered like `GET` without a body (health checks use it; it was a 404), except on
+/// the tracking endpoints, where a `GET` records something.
+async fn head_is_answered_like_get(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for path in ["/healthz", "/readyz", "/static/affnet.css", "/t/acme/login", "/api/v1/openapi.json"] {
+        let res = client.head(app.url(path)).send().await.unwrap();
+        let status = res.status().as_u16();
+        assert!(status == 200 || status == 404 && path.starts_with("/t/"), "{path}: {status}");
+        assert_eq!(res.bytes().await.unwrap().len(), 0, "{path}: no body");
+    }
+    // The tracking endpoints keep their own: `HEAD /aff_c` answers as a click would without
+    // recording one (here: no such offer), `HEAD /aff_lsr` is not a conversion call.
+    let res = client.head(app.url("/aff_c?offer_id=1&aff_id=1")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let res = client.head(app.url("/aff_lsr?transaction_id=x")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["allow"].to_str().unwrap()), (405, "GET, POST"));
+    app.stop().await;
+}
+
+/// A request whose body stalls is answered and closed after the body deadline (10 s), like a
+/// client slow to send its headers; before, the connection stayed open for good (enough of them
+/// used up the server's file descriptors).
+async fn a_stalled_request_body_is_cut_off(backend: Backend) {
+    use std::io::{Read, Write};
+    let app = TestApp::start(backend).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    let answers = actix_web::rt::task::spawn_blocking(move || {
+        ["/aff_lsr", "/api/v1/advertisers", "/t/acme/login"]
+            .map(|path| {
+                let mut s = std::net::TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+                let head = format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntransaction_id="
+                );
+                s.write_all(head.as_bytes()).unwrap();
+                let mut answer = Vec::new();
+                // Read until the server closes the connection.
+                let _ = s.read_to_end(&mut answer);
+                String::from_utf8_lossy(&answer).into_owned()
+            })
+            .to_vec()
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(25), "cut off after the deadline, not held: {took:?}");
+    for a in answers {
+        assert!(a.starts_with("HTTP/1.1 4"), "a 4xx answer: {a}");
+    }
+    app.stop().await;
+}
+
+crate::on_both_backends!(health_readiness_and_assets, head_is_answered_like_get, a_stalled_request_body_is_cut_off);
