@@ -280,20 +280,22 @@ pub fn attempts_of_jobs(conn: &mut DbConn, tenant: TenantId, jobs: &[i64]) -> Qu
         .load(conn)
 }
 
-/// Recent attempts of the tenant (of one affiliate when given), newest first; test-fires
-/// included.
-pub fn delivery_attempts(
+/// The latest test-fires of the tenant (of one affiliate when given), newest first: calls made
+/// from the postbacks page or the API's test endpoint, outside the outbox.
+pub fn test_fires(
     conn: &mut DbConn,
     tenant: TenantId,
     affiliate: Option<AffiliateId>,
     limit: i64,
-    offset: i64,
 ) -> QueryResult<Vec<DeliveryAttempt>> {
-    let mut q = postback_attempts::table.filter(postback_attempts::tenant_id.eq(tenant)).into_boxed();
+    let mut q = postback_attempts::table
+        .filter(postback_attempts::tenant_id.eq(tenant))
+        .filter(postback_attempts::test.eq(true))
+        .into_boxed();
     if let Some(a) = affiliate {
         q = q.filter(postback_attempts::affiliate_id.eq(a));
     }
-    q.order(postback_attempts::id.desc()).limit(limit).offset(offset).select(DeliveryAttempt::as_select()).load(conn)
+    q.order(postback_attempts::id.desc()).limit(limit).select(DeliveryAttempt::as_select()).load(conn)
 }
 
 /// The calls of the conversion endpoint stored for the tenant, accepted and refused, newest

@@ -290,6 +290,10 @@ async fn a_network_runs_its_first_offer_through_the_pages(backend: Backend) {
         app.base
     );
     assert!(page.body.contains(&link), "link in:\n{}", page.body);
+    // A tracker's token in braces stays as typed (its traffic source replaces it).
+    let page = jo.get(&format!("/affiliate/offers/{id}?aff_sub3=%7Bclickid%7D")).await;
+    let link = format!("{}/aff_c?offer_id={id}&#38;aff_id={aff}&#38;aff_sub3={{clickid}}", app.base);
+    assert!(page.body.contains(&link), "link in:\n{}", page.body);
     let long = "x".repeat(501);
     let page = jo.get(&format!("/affiliate/offers/{id}?aff_sub2={long}")).await;
     assert_eq!(page.status, 422);

@@ -188,6 +188,20 @@ async fn an_affiliate_manages_postbacks_through_the_page(backend: Backend) {
     let list = unescape(&b.get("/affiliate/postbacks").await.body);
     assert!(list.contains(&format!("https://t.example/pb?tid={SAMPLE_TID}&offer={oid}")));
     assert!(list.contains("Standard: #"));
+    // The preview pays what this affiliate earns: their payout override, not the offer's default.
+    let input = affnet_offers::payout_override::OverrideInput {
+        offer_id: f.offer.id,
+        affiliate_id: f.aff,
+        goal_id: None,
+        payout: affnet_offers::Rate::flat(600),
+    };
+    affnet_offers::PayoutOverride::set(&mut f.app.pool.get().unwrap(), f.offer.tenant_id, &input, f.app.clock.now())
+        .unwrap();
+    let res = b.submit(&edit_page, &edit_page, &postback_form(SEED, &[("offer_id", &oid)])).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let list = unescape(&b.get("/affiliate/postbacks").await.body);
+    assert!(list.contains("amount=6.00&"), "the override's payout in the preview:\n{list}");
+    assert!(!list.contains("amount=2.50&"));
 
     // Disable, then delete.
     let res = b.submit("/affiliate/postbacks", &format!("{edit_page}/enabled"), &[("enabled", "false")]).await;
@@ -236,6 +250,11 @@ async fn test_fires_reach_the_receiver_and_other_affiliates_get_404(backend: Bac
     assert!(body.contains("OK got it"), "the response excerpt is shown");
     assert!(body.contains(&format!("/pb?t={SAMPLE_TID}&p=2.50&s=sample_sub1")));
     assert_eq!(f.rx.seen.lock().unwrap().clone(), [format!("/pb?t={SAMPLE_TID}&p=2.50&s=sample_sub1")]);
+    // The delivery log shows the test-fire (it said "logged as a test" and no page showed it).
+    let log = unescape(&b.get("/affiliate/postbacks/log").await.body);
+    assert!(log.contains("Latest test-fires"), "{log}");
+    assert_eq!(log.matches("<tr class=\"test-fire\">").count(), 1);
+    assert!(log.contains(&format!("/pb?t={SAMPLE_TID}&p=2.50&s=sample_sub1")));
 
     // Another affiliate: not found for every action, and nothing changed.
     let other = f.browser("acme", "aff2@acme.test").await;
@@ -260,6 +279,7 @@ async fn test_fires_reach_the_receiver_and_other_affiliates_get_404(backend: Bac
     assert_eq!(f.postbacks(), [(id, f.aff, url.clone(), true)]);
     assert_eq!(f.rx.seen.lock().unwrap().len(), 1);
     assert!(!other.get("/affiliate/postbacks").await.body.contains(&f.rx.base));
+    assert!(!other.get("/affiliate/postbacks/log").await.body.contains(&f.rx.base), "nor its test-fires");
     // Without the CSRF token: refused.
     assert_eq!(b.post(&format!("/affiliate/postbacks/{id}/delete"), &[]).await.status, 403);
 

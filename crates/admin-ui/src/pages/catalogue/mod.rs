@@ -262,13 +262,19 @@ pub fn goal_rows(public_url: &str, offer: &Offer, goals: Vec<Goal>) -> Vec<GoalR
         .collect()
 }
 
-/// What the advertiser integration section shows.
+/// What the advertiser integration section shows: to staff (instructions to pass on) or to the
+/// advertiser (instructions for them).
 pub struct Integration {
     pub conversion_url: String,
     pub goals: Vec<GoalRow>,
     pub token: String,
     pub require_token: bool,
     pub allowlist: Vec<String>,
+    /// The landing URL's query parameter that carries `{transaction_id}` (`tid` in
+    /// `…?tid={transaction_id}`), when the offer URL has one.
+    pub id_param: Option<String>,
+    /// Shown to the advertiser themselves (the page speaks to them).
+    pub for_advertiser: bool,
 }
 
 impl Integration {
@@ -279,8 +285,27 @@ impl Integration {
             token: offer.security_token.clone(),
             require_token: offer.require_token,
             allowlist: offer.allowlist().0.iter().map(ToString::to_string).collect(),
+            id_param: transaction_param(&offer.offer_url),
+            for_advertiser: false,
         }
     }
+
+    /// The same section, worded for the advertiser.
+    pub fn for_advertiser(mut self) -> Self {
+        self.for_advertiser = true;
+        self
+    }
+}
+
+/// The name of the query parameter whose value holds `{transaction_id}` in a landing URL.
+pub fn transaction_param(offer_url: &str) -> Option<String> {
+    let query = offer_url.split_once('?')?.1.split('#').next()?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(_, v)| v.contains("{transaction_id}"))
+        .map(|(k, _)| k.to_owned())
+        .filter(|k| !k.is_empty())
 }
 
 #[cfg(test)]
@@ -300,6 +325,17 @@ mod tests {
         assert_eq!(percent_text(0), "0");
         parse_percent("-1", "p", &mut e);
         assert_eq!(e.get("p"), Some("a percentage cannot be negative"));
+    }
+
+    #[test]
+    fn finds_the_parameter_that_carries_the_transaction_id() {
+        assert_eq!(
+            transaction_param("https://shop.example/land?tid={transaction_id}&s={aff_sub}").as_deref(),
+            Some("tid")
+        );
+        assert_eq!(transaction_param("https://shop.example/?a=1&click={transaction_id}#top").as_deref(), Some("click"));
+        assert_eq!(transaction_param("https://shop.example/{transaction_id}"), None);
+        assert_eq!(transaction_param("https://shop.example/?a=1"), None);
     }
 
     #[test]

@@ -129,12 +129,16 @@ impl LinkQuery {
     }
 }
 
-/// The affiliate's tracking link for `offer`, with the non-empty sub values percent-encoded.
+/// The affiliate's tracking link for `offer`, with the non-empty sub values percent-encoded,
+/// except braces: a traffic source's or tracker's token such as `{clickid}` stays as typed, so
+/// that the source can replace it when it serves the link (as on HasOffers and Everflow; encoded
+/// as `%7Bclickid%7D` it was never replaced).
 pub fn tracking_link(public_url: &str, offer: OfferId, affiliate: AffiliateId, q: &LinkQuery) -> String {
     let mut link = format!("{public_url}/aff_c?offer_id={offer}&aff_id={affiliate}");
     for (name, value) in q.pairs() {
         if !value.is_empty() {
-            link.push_str(&format!("&{name}={}", percent_encode(value)));
+            let encoded = percent_encode(value).replace("%7B", "{").replace("%7D", "}");
+            link.push_str(&format!("&{name}={encoded}"));
         }
     }
     link
@@ -313,7 +317,7 @@ pub async fn advertiser_offer(
     let page = AdvertiserOfferPage {
         l: Layout::for_user(&me, offer.name.clone(), "/advertiser/offers"),
         revenue: rate_label(offer.revenue_rate(), offer.currency),
-        integration: Integration::new(&state.tracking_base(&me.tenant), &offer, goals),
+        integration: Integration::new(&state.tracking_base(&me.tenant), &offer, goals).for_advertiser(),
         offer,
     };
     render(StatusCode::OK, &page)

@@ -253,7 +253,7 @@ pub async fn tracer(
                 .map(|j| JobRow {
                     job: j.clone(),
                     attempts: t.deliveries.iter().filter(|a| a.job_id == Some(j.id)).cloned().collect(),
-                    can_refire: j.state == "delivered" || j.state == "failed",
+                    can_refire: matches!(j.state.as_str(), "delivered" | "failed" | "retry"),
                 })
                 .collect()
         })

@@ -22,6 +22,15 @@ pub struct JobRow {
     pub can_refire: bool,
 }
 
+impl JobRow {
+    /// The attempts of the current round, when a re-fire started a new one (the job counts its
+    /// round's attempts; the log shows them all).
+    pub fn round_attempts(&self) -> Option<i64> {
+        let all = i64::try_from(self.attempts.len()).unwrap_or(i64::MAX);
+        (self.job.attempts != all).then_some(self.job.attempts)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "postbacks/log.html")]
 struct LogPage {
@@ -33,7 +42,12 @@ struct LogPage {
     states: Vec<(String, String)>,
     rows: Vec<JobRow>,
     pager: Pager,
+    /// The latest test-fires (first page only).
+    tests: Vec<DeliveryAttempt>,
 }
+
+/// Test-fires the log shows.
+const TEST_FIRES_SHOWN: i64 = 10;
 
 async fn log_page(
     state: &AppState,
@@ -50,6 +64,11 @@ async fn log_page(
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let (page, offset) = page_offset(q.page);
     let tenant = me.tenant.id;
+    let tests = if page == 1 {
+        state.db(move |c| Ok(listing::test_fires(c, tenant, own, TEST_FIRES_SHOWN)?)).await?
+    } else {
+        Vec::new()
+    };
     let mut rows = if errors.is_empty() {
         state
             .db(move |c| {
@@ -62,7 +81,11 @@ async fn log_page(
                         let (mine, rest): (Vec<_>, Vec<_>) =
                             std::mem::take(&mut attempts).into_iter().partition(|a| a.job_id == Some(job.id));
                         attempts = rest;
-                        JobRow { can_refire: job.state == "delivered" || job.state == "failed", job, attempts: mine }
+                        JobRow {
+                            can_refire: matches!(job.state.as_str(), "delivered" | "failed" | "retry"),
+                            job,
+                            attempts: mine,
+                        }
                     })
                     .collect::<Vec<_>>())
             })
@@ -80,6 +103,7 @@ async fn log_page(
         errors,
         rows,
         pager,
+        tests,
     };
     render(status, &page)
 }

@@ -248,20 +248,45 @@ pub fn macro_meaning(name: &str) -> &'static str {
     }
 }
 
-/// The macro helper, with the values of a sample conversion on `offer` when there is one.
-fn macro_help(sample_offer: Option<&Offer>, affiliate: AffiliateId, now: affnet_db::Micros) -> Vec<MacroHelp> {
-    let sample = sample_offer.map(|o| (delivery::sample(o, affiliate, now), o));
+/// A sample conversion on an offer, as the affiliate would be paid for it.
+type Sample = (affnet_tracking::conversion::Conversion, affnet_tracking::click::Click, Offer);
+
+/// The sample conversion of `affiliate` on `offer` (their payout override applied).
+fn sample_on(
+    c: &mut affnet_db::DbConn,
+    offer: Option<&Offer>,
+    affiliate: AffiliateId,
+    now: affnet_db::Micros,
+) -> Result<Option<Sample>, AppError> {
+    match offer {
+        Some(o) => {
+            let (conv, click) = delivery::sample_for(c, o, affiliate, now).map_err(offers_err)?;
+            Ok(Some((conv, click, o.clone())))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The macro helper, with the values of a sample conversion when there is one.
+fn macro_help(sample: Option<&Sample>) -> Vec<MacroHelp> {
     POSTBACK_MACROS
         .iter()
         .map(|m| MacroHelp {
             name: format!("{{{m}}}"),
             meaning: macro_meaning(m),
             sample: sample
-                .as_ref()
-                .and_then(|((conv, click), offer)| affnet_tracking::outbox::macro_value(m, conv, click, offer))
+                .and_then(|(conv, click, offer)| affnet_tracking::outbox::macro_value(m, conv, click, offer))
                 .unwrap_or_default(),
         })
         .collect()
+}
+
+/// A postback's URL and body expanded for a sample conversion, or why there is none.
+fn preview_of(pb: &Postback, sample: Option<&Sample>) -> (String, String) {
+    match sample {
+        Some((conv, click, offer)) => delivery::preview(pb, conv, click, offer),
+        None => ("(no offer to preview with yet)".to_owned(), String::new()),
+    }
 }
 
 /// A saved postback as the list shows it.
@@ -385,7 +410,7 @@ async fn list_page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
-    let (rows, runnable, goals, secret) = state
+    let (rows, runnable, goals, secret, help) = state
         .db(move |c| {
             let secret = affnet_tracking::postback::signing_secret(c, tenant, affiliate).map_err(offers_err)?;
             let runnable = runnable_offers(c, tenant, affiliate)?;
@@ -409,21 +434,17 @@ async fn list_page(
                     Some(g) => format!("{scope}, goal #{g}"),
                     None => scope,
                 };
-                let (preview_url, preview_body) = match sample_offer(Some(&pb), &runnable, own.as_ref()) {
-                    Some(offer) => {
-                        let (conv, click) = delivery::sample(offer, affiliate, now);
-                        delivery::preview(&pb, &conv, &click, offer)
-                    }
-                    None => ("(no offer to preview with yet)".to_owned(), String::new()),
-                };
+                let sample = sample_on(c, sample_offer(Some(&pb), &runnable, own.as_ref()), affiliate, now)?;
+                let (preview_url, preview_body) = preview_of(&pb, sample.as_ref());
                 rows.push(Row { statuses: statuses_label(&pb), scope, preview_url, preview_body, pb });
             }
-            Ok((rows, runnable, goals, secret))
+            let help = sample_on(c, runnable.first(), affiliate, now)?;
+            Ok((rows, runnable, goals, secret, help))
         })
         .await?;
     let page = ListPage {
         l: layout(me, &o, "Postbacks"),
-        macros: macro_help(runnable.first(), affiliate, now),
+        macros: macro_help(help.as_ref()),
         has_offers: !runnable.is_empty(),
         offers: offer_options(&runnable),
         goals,
@@ -466,7 +487,7 @@ async fn edit_page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
-    let (pb, runnable, goals, own) = state
+    let (pb, runnable, goals, sample) = state
         .db(move |c| {
             let pb = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
             let runnable = runnable_offers(c, tenant, affiliate)?;
@@ -475,20 +496,15 @@ async fn edit_page(
                 Some(oid) => Offer::find(c, tenant, oid).ok(),
                 None => None,
             };
-            Ok((pb, runnable, goals, own))
+            let sample = sample_on(c, sample_offer(Some(&pb), &runnable, own.as_ref()), affiliate, now)?;
+            Ok((pb, runnable, goals, sample))
         })
         .await?;
-    let (preview_url, preview_body) = match sample_offer(Some(&pb), &runnable, own.as_ref()) {
-        Some(offer) => {
-            let (conv, click) = delivery::sample(offer, affiliate, now);
-            delivery::preview(&pb, &conv, &click, offer)
-        }
-        None => ("(no offer to preview with yet)".to_owned(), String::new()),
-    };
+    let (preview_url, preview_body) = preview_of(&pb, sample.as_ref());
     let page = EditPage {
         l: layout(me, &o, &format!("Postback #{id}")),
         f: f.unwrap_or_else(|| Fields::of(&pb)),
-        macros: macro_help(sample_offer(Some(&pb), &runnable, own.as_ref()), affiliate, now),
+        macros: macro_help(sample.as_ref()),
         offers: offer_options(&runnable),
         goals,
         methods: pairs(METHODS),
