@@ -33,6 +33,17 @@ crate::text_enum!(
     }
 );
 
+impl Visibility {
+    /// In words, for the pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::ApprovalRequired => "approval required",
+            Visibility::Private => "private",
+        }
+    }
+}
+
 crate::text_enum!(
     /// The status a new conversion of the offer gets (the advertiser may send another).
     ConversionStatus {

@@ -89,7 +89,23 @@ pub struct ConversionRow {
     pub aff_sub2: String,
     pub source: String,
     pub click_at: Micros,
+    /// The click's other sub ids (pages show them; the API's conversion keeps its documented
+    /// fields).
+    #[serde(skip)]
+    pub more_subs: MoreSubs,
 }
+
+/// `aff_sub3`..`aff_sub5` and `aff_click_id` of a conversion's click.
+#[derive(Debug, Clone, Default)]
+pub struct MoreSubs {
+    pub aff_sub3: String,
+    pub aff_sub4: String,
+    pub aff_sub5: String,
+    pub aff_click_id: String,
+}
+
+/// The click columns a [`ConversionRow`] carries.
+type ClickCols = (String, String, String, Micros, String, String, String, String);
 
 /// A conversion's click, by the clicks table's primary key: the sequence key on SQLite (with the
 /// id), the id on PostgreSQL (where a node of the previous release, during a rolling upgrade,
@@ -135,11 +151,23 @@ pub fn conversions(
     limit: i64,
     offset: i64,
 ) -> QueryResult<Vec<ConversionRow>> {
-    let rows: Vec<(Conversion, (String, String, String, Micros))> = conversions_query!(conn, tenant, f)
+    let rows: Vec<(Conversion, ClickCols)> = conversions_query!(conn, tenant, f)
         .order((conversions::created_at.desc(), conversions::id.desc()))
         .limit(limit)
         .offset(offset)
-        .select((Conversion::as_select(), (clicks::aff_sub, clicks::aff_sub2, clicks::source, clicks::created_at)))
+        .select((
+            Conversion::as_select(),
+            (
+                clicks::aff_sub,
+                clicks::aff_sub2,
+                clicks::source,
+                clicks::created_at,
+                clicks::aff_sub3,
+                clicks::aff_sub4,
+                clicks::aff_sub5,
+                clicks::aff_click_id,
+            ),
+        ))
         .load(conn)?;
     Ok(rows.into_iter().map(row).collect())
 }
@@ -151,20 +179,36 @@ pub fn count_conversions(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> Que
 
 /// Conversion `id` of the tenant with its click's sub ids.
 pub fn conversion_row(conn: &mut DbConn, tenant: TenantId, id: ConversionId) -> QueryResult<ConversionRow> {
-    let r: (Conversion, (String, String, String, Micros)) = conversions::table
+    let r: (Conversion, ClickCols) = conversions::table
         .inner_join(click_of_conversion(conn))
         .filter(conversions::tenant_id.eq(tenant))
         .filter(clicks::tenant_id.eq(tenant))
         .filter(conversions::id.eq(id))
-        .select((Conversion::as_select(), (clicks::aff_sub, clicks::aff_sub2, clicks::source, clicks::created_at)))
+        .select((
+            Conversion::as_select(),
+            (
+                clicks::aff_sub,
+                clicks::aff_sub2,
+                clicks::source,
+                clicks::created_at,
+                clicks::aff_sub3,
+                clicks::aff_sub4,
+                clicks::aff_sub5,
+                clicks::aff_click_id,
+            ),
+        ))
         .first(conn)?;
     Ok(row(r))
 }
 
 fn row(
-    (conversion, (aff_sub, aff_sub2, source, click_at)): (Conversion, (String, String, String, Micros)),
+    (conversion, (aff_sub, aff_sub2, source, click_at, aff_sub3, aff_sub4, aff_sub5, aff_click_id)): (
+        Conversion,
+        ClickCols,
+    ),
 ) -> ConversionRow {
-    ConversionRow { conversion, aff_sub, aff_sub2, source, click_at }
+    let more_subs = MoreSubs { aff_sub3, aff_sub4, aff_sub5, aff_click_id };
+    ConversionRow { conversion, aff_sub, aff_sub2, source, click_at, more_subs }
 }
 
 /// An outbox job.

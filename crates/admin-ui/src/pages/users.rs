@@ -182,17 +182,49 @@ struct UserPage {
     user: User,
     slug: String,
     is_self: bool,
+    company: Option<CompanyLink>,
+}
+
+/// The company an affiliate or advertiser user belongs to, as the user page links it.
+pub struct CompanyLink {
+    pub href: String,
+    pub name: String,
+    pub status: String,
+}
+
+fn company_of(c: &mut affnet_db::DbConn, user: &User) -> Result<Option<CompanyLink>, AppError> {
+    let tenant = user.tenant_id;
+    Ok(match (user.affiliate_id, user.advertiser_id) {
+        (Some(a), _) => affnet_offers::Affiliate::find(c, tenant, a).ok().map(|a| CompanyLink {
+            href: format!("/admin/affiliates/{}", a.id),
+            name: a.name,
+            status: a.status.as_str().to_owned(),
+        }),
+        (None, Some(a)) => affnet_offers::Advertiser::find(c, tenant, a).ok().map(|a| CompanyLink {
+            href: format!("/admin/advertisers/{}", a.id),
+            name: a.name,
+            status: a.status.as_str().to_owned(),
+        }),
+        (None, None) => None,
+    })
 }
 
 /// `GET /admin/users/{id}`: a user of another network is not found.
 pub async fn show(state: web::Data<AppState>, me: NetworkAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let (tenant, id) = (me.tenant.id, UserId(id.into_inner()));
-    let user = state.db(move |c| Ok(User::find(c, tenant, id)?)).await?;
+    let (user, company) = state
+        .db(move |c| {
+            let user = User::find(c, tenant, id)?;
+            let company = company_of(c, &user)?;
+            Ok((user, company))
+        })
+        .await?;
     let page = UserPage {
         l: Layout::for_user(&me, user.email.clone(), "/admin/users"),
         is_self: user.id == me.user.id,
         user,
         slug: me.tenant.slug.clone(),
+        company,
     };
     render(StatusCode::OK, &page)
 }

@@ -79,6 +79,9 @@ async fn affiliate_signs_up_verifies_waits_for_approval_and_signs_in(backend: Ba
     assert_eq!(admin.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303);
     let page = admin.get(&format!("/admin/users/{}", user.id)).await;
     assert!(page.body.contains("Approve") && page.body.contains("email confirmed"), "{}", page.body);
+    // The page names the company the approval activates, with a link to it.
+    let company = user.affiliate_id.unwrap();
+    assert!(page.body.contains(&format!("<a href=\"/admin/affiliates/{company}\">")), "{}", page.body);
     let approved = admin
         .submit(
             &format!("/admin/users/{}", user.id),

@@ -352,6 +352,7 @@ async fn tracer_status_changes_delivery_log_and_exports(backend: Backend) {
     assert!(!stranger.get("/admin/clicks").await.body.contains(&tid));
     let mine = aff.get("/affiliate/conversions?status=approved").await;
     assert!(mine.body.contains(&tid) && mine.body.contains("2.50 USD"));
+    assert!(mine.body.contains("<th>aff_sub3</th>") && mine.body.contains("<td>c3</td>"), "every sub id is shown");
     let other = f.browser("acme", "aff2@acme.test").await;
     assert!(!other.get("/affiliate/conversions").await.body.contains(&tid));
 

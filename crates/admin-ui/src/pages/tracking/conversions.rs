@@ -25,6 +25,8 @@ use crate::{AppError, AppState};
 pub struct Row {
     pub c: ConversionRow,
     pub offer_name: String,
+    /// The goal's name, for a goal conversion.
+    pub goal_name: String,
     pub payout: String,
     pub revenue: String,
     pub sale: String,
@@ -47,12 +49,19 @@ async fn load_rows(
         .db(move |c| {
             let list = listing::conversions(c, tenant, &filter, limit, offset)?;
             let names = offer_names(c, tenant, list.iter().map(|r| r.conversion.offer_id))?;
+            let mut goals = std::collections::BTreeMap::new();
+            for g in list.iter().filter_map(|r| r.conversion.goal_id) {
+                if let std::collections::btree_map::Entry::Vacant(e) = goals.entry(g.0) {
+                    e.insert(affnet_offers::Goal::find(c, tenant, g).map(|g| g.name).unwrap_or_default());
+                }
+            }
             Ok(list
                 .into_iter()
                 .map(|r| {
                     let cur = r.conversion.currency;
                     Row {
                         offer_name: names.get(&r.conversion.offer_id.0).cloned().unwrap_or_default(),
+                        goal_name: r.conversion.goal_id.and_then(|g| goals.get(&g.0).cloned()).unwrap_or_default(),
                         payout: money(r.conversion.payout, cur),
                         revenue: money(r.conversion.revenue, cur),
                         sale: r.conversion.sale_amount.map(|s| money(s, cur)).unwrap_or_default(),
@@ -197,6 +206,7 @@ struct TracerPage {
     conversions: Vec<TracedConversion>,
     jobs: Vec<JobRow>,
     offer_name: String,
+    affiliate_name: String,
     changes: Vec<StatusChange>,
     states: Vec<(String, String)>,
 }
@@ -217,17 +227,23 @@ pub async fn tracer(
 ) -> Result<HttpResponse, AppError> {
     let tid = q.into_inner().transaction_id.trim().to_owned();
     let tenant = me.tenant.id;
-    let (trace, offer_name, changes) = if tid.is_empty() {
-        (None, String::new(), Vec::new())
+    let (trace, offer_name, affiliate_name, changes) = if tid.is_empty() {
+        (None, String::new(), String::new(), Vec::new())
     } else {
         let t = tid.clone();
         state
             .db(move |c| {
                 let trace = listing::trace(c, tenant, &t)?;
                 let names = offer_names(c, tenant, trace.click.as_ref().map(|k| k.offer_id))?;
+                let affiliate = match &trace.click {
+                    Some(k) => {
+                        affnet_offers::Affiliate::find(c, tenant, k.affiliate_id).map(|a| a.name).unwrap_or_default()
+                    }
+                    None => String::new(),
+                };
                 let ids: Vec<ConversionId> = trace.conversions.iter().map(|c| c.id).collect();
                 let changes = StatusChange::of_conversions(c, tenant, &ids)?;
-                Ok((Some(trace), names.into_values().next().unwrap_or_default(), changes))
+                Ok((Some(trace), names.into_values().next().unwrap_or_default(), affiliate, changes))
             })
             .await?
     };
@@ -265,6 +281,7 @@ pub async fn tracer(
         conversions,
         jobs,
         offer_name,
+        affiliate_name,
         changes,
         states: states(),
     };
