@@ -44,21 +44,38 @@ pub struct ConversionJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     aff_sub2: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    aff_sub3: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aff_sub4: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aff_sub5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aff_click_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     click_at: Option<String>,
     created_at: String,
     updated_at: String,
 }
 
+/// A conversion's click as its JSON shows it: every sub id and the click's time.
+#[derive(Clone)]
+struct ClickSubs {
+    aff_sub: String,
+    aff_sub2: String,
+    aff_sub3: String,
+    aff_sub4: String,
+    aff_sub5: String,
+    source: String,
+    aff_click_id: String,
+    click_at: String,
+}
+
 impl ConversionJson {
-    fn new(c: Conversion, subs: Option<(String, String, String, String)>, viewer: Viewer) -> Self {
+    fn new(c: Conversion, subs: Option<ClickSubs>, viewer: Viewer) -> Self {
         let advertiser = matches!(viewer, Viewer::Advertiser(_));
         let subs = subs.filter(|_| !advertiser);
-        let (aff_sub, aff_sub2, source, click_at) = match subs {
-            Some((a, b, s, t)) => (Some(a), Some(b), Some(s), Some(t)),
-            None => (None, None, None, None),
-        };
         ConversionJson {
             id: c.id,
             transaction_id: c.click_id,
@@ -73,17 +90,31 @@ impl ConversionJson {
             revenue: (!matches!(viewer, Viewer::Affiliate(_))).then_some(c.revenue),
             adv_sub: c.adv_sub,
             ip: if advertiser { String::new() } else { c.ip },
-            aff_sub,
-            aff_sub2,
-            source,
-            click_at,
+            aff_sub: subs.as_ref().map(|s| s.aff_sub.clone()),
+            aff_sub2: subs.as_ref().map(|s| s.aff_sub2.clone()),
+            aff_sub3: subs.as_ref().map(|s| s.aff_sub3.clone()),
+            aff_sub4: subs.as_ref().map(|s| s.aff_sub4.clone()),
+            aff_sub5: subs.as_ref().map(|s| s.aff_sub5.clone()),
+            source: subs.as_ref().map(|s| s.source.clone()),
+            aff_click_id: subs.as_ref().map(|s| s.aff_click_id.clone()),
+            click_at: subs.map(|s| s.click_at),
             created_at: c.created_at.rfc3339(),
             updated_at: c.updated_at.rfc3339(),
         }
     }
 
     fn of_row(r: ConversionRow, viewer: Viewer) -> Self {
-        let subs = (r.aff_sub, r.aff_sub2, r.source, r.click_at.rfc3339());
+        let m = r.more_subs;
+        let subs = ClickSubs {
+            aff_sub: r.aff_sub,
+            aff_sub2: r.aff_sub2,
+            aff_sub3: m.aff_sub3,
+            aff_sub4: m.aff_sub4,
+            aff_sub5: m.aff_sub5,
+            source: r.source,
+            aff_click_id: m.aff_click_id,
+            click_at: r.click_at.rfc3339(),
+        };
         ConversionJson::new(r.conversion, Some(subs), viewer)
     }
 }
@@ -324,8 +355,16 @@ pub async fn trace(state: web::Data<AppState>, me: ApiUser, tid: web::Path<Strin
     if t.click.is_none() && t.attempts.is_empty() && t.conversions.is_empty() {
         return Err(AppError::NotFound.into());
     }
-    let subs =
-        t.click.as_ref().map(|c| (c.aff_sub.clone(), c.aff_sub2.clone(), c.source.clone(), c.created_at.rfc3339()));
+    let subs = t.click.as_ref().map(|c| ClickSubs {
+        aff_sub: c.aff_sub.clone(),
+        aff_sub2: c.aff_sub2.clone(),
+        aff_sub3: c.aff_sub3.clone(),
+        aff_sub4: c.aff_sub4.clone(),
+        aff_sub5: c.aff_sub5.clone(),
+        source: c.source.clone(),
+        aff_click_id: c.aff_click_id.clone(),
+        click_at: c.created_at.rfc3339(),
+    });
     Ok(HttpResponse::Ok().json(TraceJson {
         transaction_id: t.transaction_id,
         click: t.click.map(ClickJson::from),

@@ -392,6 +392,9 @@ async fn conversions_show_each_role_its_own_columns(backend: Backend) {
     assert_eq!(row["payout"], 250);
     assert!(row.get("revenue").is_none(), "affiliates never see revenue: {row}");
     assert_eq!(row["aff_sub"], "mine");
+    for more in ["aff_sub3", "aff_sub4", "aff_sub5", "aff_click_id"] {
+        assert_eq!(row[more], "", "every sub id of the click: {row}");
+    }
     let id_mine = row["id"].as_i64().unwrap();
     let id_theirs = all.body["data"][0]["id"].as_i64().unwrap();
     assert_eq!(f.aff.get(&format!("/api/v1/conversions/{id_theirs}")).await.status, 404);
@@ -401,7 +404,7 @@ async fn conversions_show_each_role_its_own_columns(backend: Backend) {
     assert_eq!(adv["total"], 2);
     for row in adv["data"].as_array().unwrap() {
         assert_eq!(row["revenue"], 400);
-        for hidden in ["payout", "aff_sub", "aff_sub2", "source"] {
+        for hidden in ["payout", "aff_sub", "aff_sub2", "aff_sub3", "aff_sub5", "source", "aff_click_id"] {
             assert!(row.get(hidden).is_none(), "advertisers never see {hidden}: {row}");
         }
     }
