@@ -114,8 +114,20 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBod
     }
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(AppError::NotFound.into())
+/// No route matched: `405` with `Allow` when the path is the API's with another method (the
+/// OpenAPI document's paths decide), `404` otherwise.
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    let path = req.path().strip_prefix("/api/v1").unwrap_or(req.path());
+    let allowed = openapi::allowed_methods(path);
+    if allowed.is_empty() {
+        return Err(AppError::NotFound.into());
+    }
+    let allow = allowed.join(", ");
+    let body = serde_json::json!({
+        "error": "method_not_allowed",
+        "message": format!("{} is not answered here: use {allow}", req.method()),
+    });
+    Ok(HttpResponse::MethodNotAllowed().insert_header((actix_web::http::header::ALLOW, allow)).json(body))
 }
 
 /// `?page=1&per_page=50` (1-based; at most 200 per page).

@@ -19,6 +19,47 @@ pub async fn document() -> HttpResponse {
     HttpResponse::Ok().json(spec())
 }
 
+/// The methods the API answers on `path` (relative to `/api/v1`, e.g. `/offers/7/goals`), read
+/// from this document's paths (`{id}` matches one segment); empty when no documented path
+/// matches. Gives a `405` its `Allow` header.
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    static PATHS: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> = std::sync::OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
+        paths()
+            .as_object()
+            .map(|ps| {
+                ps.iter()
+                    .map(|(template, ops)| {
+                        let segments = template.trim_matches('/').split('/').map(str::to_owned).collect();
+                        let methods = ops
+                            .as_object()
+                            .map(|o| {
+                                o.keys()
+                                    .filter(|m| ["get", "put", "post", "delete", "patch"].contains(&m.as_str()))
+                                    .map(|m| m.to_ascii_uppercase())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let asked: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let mut allowed: Vec<String> = paths
+        .iter()
+        .filter(|(segments, _)| {
+            segments.len() == asked.len()
+                && segments.iter().zip(&asked).all(|(t, a)| t.starts_with('{') && !a.is_empty() || t == a)
+        })
+        .flat_map(|(_, methods)| methods.iter().cloned())
+        .collect();
+    allowed.sort();
+    allowed.dedup();
+    allowed
+}
+
 fn words<T: Copy>(all: &[T], f: impl Fn(T) -> &'static str) -> Value {
     Value::from(all.iter().map(|v| f(*v)).collect::<Vec<_>>())
 }

@@ -982,8 +982,11 @@ async fn every_documented_route_is_served(backend: Backend) {
     .collect();
     expected.sort();
     assert_eq!(documented, expected, "every route of the API is documented");
-    // And an undocumented one is the API's not-found.
+    // An undocumented method on a documented path is a 405; an undocumented path the API's
+    // not-found.
     let res = api.send(Method::PATCH, &format!("/api/v1/offers/{offer}"), Some(json!({}))).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (405, Some("method_not_allowed")));
+    let res = api.send(Method::GET, &format!("/api/v1/offers/{offer}/nothing"), None).await;
     assert_eq!((res.status, res.body["error"].as_str()), (404, Some("not_found")));
     app.stop().await;
 }
@@ -1207,6 +1210,26 @@ async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Ba
         assert_eq!((res.status, res.body["error"].as_str()), (403, Some("forbidden")));
         assert_eq!(aff_api.post_raw("/api/v1/advertisers", "{not json").await.status, 403);
     }
+    // A documented path with a method it does not answer: 405 with the methods it does.
+    let api = app.api(&net.api_key.token);
+    for (method, path, allow) in [
+        (Method::PUT, "/api/v1/me", "GET"),
+        (Method::DELETE, "/api/v1/offers", "GET, POST"),
+        (Method::PATCH, "/api/v1/offers/7", "GET, PUT"),
+        (Method::GET, "/api/v1/offers/7/rotate-token", "POST"),
+    ] {
+        let res = reqwest::Client::new()
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&net.api_key.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "method_not_allowed");
+    }
+    assert_eq!(api.get("/api/v1/nothing/here").await.status, 404);
     // The scheme name is case-insensitive (RFC 7235).
     let res = reqwest::Client::new()
         .get(app.url("/api/v1/me"))
