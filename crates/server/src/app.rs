@@ -50,7 +50,8 @@ async fn head_as_get(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if req.method() == actix_web::http::Method::HEAD && !req.path().starts_with("/aff_") {
+    // A path with an escape (`/%61ff_lsr`) is routed decoded: left as HEAD, never risked.
+    if req.method() == actix_web::http::Method::HEAD && !req.path().starts_with("/aff_") && !req.path().contains('%') {
         req.head_mut().method = actix_web::http::Method::GET;
     }
     next.call(req).await

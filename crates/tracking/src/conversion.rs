@@ -147,8 +147,15 @@ fn refuse<T>(reason: Reason, message: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal { reason, message: message.into() })
 }
 
+/// The message of a call that lost a deadlock: not answered, its whole batch is written again.
+const LOST_DEADLOCK: &str = "the conversion waited for another one; retry later";
+
 impl From<diesel::result::Error> for Refusal {
     fn from(e: diesel::result::Error) -> Self {
+        if is_deadlock(&e) {
+            tracing::warn!(error = %e, "conversion call lost a deadlock; its batch is written again");
+            return Refusal { reason: Reason::ServerError, message: LOST_DEADLOCK.into() };
+        }
         tracing::error!(error = %e, "conversion not recorded: database error");
         Refusal { reason: Reason::ServerError, message: "the conversion could not be stored; retry later".into() }
     }
@@ -352,6 +359,14 @@ pub fn process(conn: &mut DbConn, req: &ConversionRequest, memo: &mut Memo) -> Q
     let mut seen = Seen::default();
     let outcome = match conn.transaction(|c| record(c, req, &mut seen, memo)) {
         Ok(accepted) => accepted,
+        // A deadlock inside the call's savepoint (two batches inserting the same keys in
+        // opposite orders): the batch fails, and `write_calls` writes it again.
+        Err(refusal) if refusal.reason == Reason::ServerError && refusal.message == LOST_DEADLOCK => {
+            return Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::SerializationFailure,
+                Box::new(LOST_DEADLOCK.to_owned()),
+            ));
+        }
         Err(refusal) => Outcome::Refused(refusal),
     };
     let (outcome_word, reason, message, conversion_id) = match &outcome {

@@ -1002,11 +1002,12 @@ impl Deliverer {
         let slots = Arc::new(Semaphore::new(concurrency));
         let (answered, mut answers) =
             mpsc::unbounded_channel::<((Claimed, AttemptResult), tokio::sync::OwnedSemaphorePermit)>();
-        // The jobs fired and not yet recorded (given back if the worker stops before).
-        let in_flight = Arc::new(std::sync::Mutex::new(std::collections::HashSet::<i64>::new()));
+        // The jobs fired and not answered yet, with their tasks: a worker that stops gives them
+        // back (due again) and drops their answers, once the grace is over. An answer that
+        // arrived is always recorded.
+        let unanswered: Unanswered = Arc::default();
         let recorder = {
             let this = self.clone();
-            let in_flight = in_flight.clone();
             tokio::spawn(async move {
                 while let Some(first) = answers.recv().await {
                     let mut batch = vec![first];
@@ -1017,24 +1018,30 @@ impl Deliverer {
                         }
                     }
                     let (results, permits): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    let ids: Vec<i64> = results.iter().map(|(job, _)| job.id).collect();
                     if let Err(e) = this.record(results).await {
                         // The jobs stay `sending` until their lease runs out, then are claimed
                         // again.
                         tracing::error!(error = %e, "postback worker: cannot record attempts");
-                    }
-                    if let Ok(mut f) = in_flight.lock() {
-                        for id in ids {
-                            f.remove(&id);
-                        }
                     }
                     drop(permits);
                 }
             })
         };
         let half = u32::try_from(concurrency.div_ceil(2)).unwrap_or(1);
-        while !stop.load(Ordering::Acquire) {
-            let Ok(first) = slots.clone().acquire_many_owned(half).await else { break };
+        'work: while !stop.load(Ordering::Acquire) {
+            // Slots free up as requests end (up to the postback timeout): look at `stop` while
+            // waiting, and again before claiming, so that nothing is claimed after the stop.
+            let first = loop {
+                match tokio::time::timeout(STOP_CHECK, slots.clone().acquire_many_owned(half)).await {
+                    Ok(Ok(permits)) => break permits,
+                    Ok(Err(_)) => break 'work,
+                    Err(_) if stop.load(Ordering::Acquire) => break 'work,
+                    Err(_) => continue,
+                }
+            };
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
             let mut held = first;
             while held.num_permits() < concurrency {
                 match slots.clone().try_acquire_owned() {
@@ -1055,24 +1062,40 @@ impl Deliverer {
                 tokio::time::sleep(self.config.idle_poll).await;
                 continue;
             }
-            if let Ok(mut f) = in_flight.lock() {
-                f.extend(jobs.iter().map(|(job, _)| job.id));
-            }
             for job in jobs {
                 let Some(permit) = held.split(1) else { break };
-                let (this, answered) = (self.clone(), answered.clone());
-                tokio::spawn(async move {
+                let (this, answered, unanswered_now) = (self.clone(), answered.clone(), unanswered.clone());
+                let id = job.0.id;
+                if let Ok(mut u) = unanswered.lock() {
+                    u.insert(id, None);
+                }
+                let task = tokio::spawn(async move {
                     let result = this.fire_job(job).await;
-                    let _ = answered.send((result, permit));
+                    // Recorded only while the job is still this worker's (not given back).
+                    let ours = unanswered_now.lock().map(|mut u| u.remove(&id).is_some()).unwrap_or(false);
+                    if ours {
+                        let _ = answered.send((result, permit));
+                    }
                 });
+                if let Ok(mut u) = unanswered.lock() {
+                    if let Some(slot) = u.get_mut(&id) {
+                        *slot = Some(task.abort_handle());
+                    }
+                }
             }
             drop(held);
         }
-        // Stopping: what was fired and answered within the grace is still recorded; requests
-        // unanswered by then stay `sending` (the next server sends them again).
+        // Stopping: requests answered within the grace are recorded; the ones still unanswered
+        // then are cut, and their jobs made due again for the next server (at least once).
         drop(answered);
-        if tokio::time::timeout(self.config.stop_grace, recorder).await.is_err() {
-            let ids: Vec<i64> = in_flight.lock().map(|f| f.iter().copied().collect()).unwrap_or_default();
+        let mut recorder = recorder;
+        if tokio::time::timeout(self.config.stop_grace, &mut recorder).await.is_err() {
+            let cut: Vec<(i64, Option<tokio::task::AbortHandle>)> =
+                unanswered.lock().map(|mut u| u.drain().collect()).unwrap_or_default();
+            let ids: Vec<i64> = cut.iter().map(|(id, _)| *id).collect();
+            for handle in cut.into_iter().filter_map(|(_, h)| h) {
+                handle.abort();
+            }
             let (pool, now) = (self.pool.clone(), self.clock.now());
             let released = tokio::task::spawn_blocking(move || {
                 let mut conn = pool.get().map_err(|e| e.to_string())?;
@@ -1082,11 +1105,23 @@ impl Deliverer {
             tracing::warn!(
                 grace_secs = self.config.stop_grace.as_secs(),
                 released = ?released,
-                "postback worker stopped with requests still in flight; their jobs are due again for the next server"
+                "postback worker stopped with requests unanswered; their jobs are due again for the next server"
             );
+            // The answers that arrived are recorded before the worker ends.
+            let _ = tokio::time::timeout(RECORD_AT_STOP, recorder).await;
         }
     }
 }
+
+/// The jobs a worker fired and has no answer for yet, with the task of each (set just after it
+/// is spawned).
+type Unanswered = Arc<std::sync::Mutex<std::collections::HashMap<i64, Option<tokio::task::AbortHandle>>>>;
+
+/// How often a worker waiting for free slots looks whether it should stop.
+const STOP_CHECK: Duration = Duration::from_millis(200);
+
+/// How long a stopping worker waits for the answers it has to be recorded.
+const RECORD_AT_STOP: Duration = Duration::from_secs(30);
 
 /// Awaits every future concurrently (they are few: at most the configured concurrency).
 async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {

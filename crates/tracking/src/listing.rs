@@ -332,8 +332,11 @@ pub fn test_fires(
     affiliate: Option<AffiliateId>,
     limit: i64,
 ) -> QueryResult<Vec<DeliveryAttempt>> {
+    // Test-fires have no job: `job_id IS NULL` reads them through the `(tenant_id, job_id)`
+    // index, never the whole delivery history.
     let mut q = postback_attempts::table
         .filter(postback_attempts::tenant_id.eq(tenant))
+        .filter(postback_attempts::job_id.is_null())
         .filter(postback_attempts::test.eq(true))
         .into_boxed();
     if let Some(a) = affiliate {
@@ -379,8 +382,9 @@ pub fn conversion_calls(
     limit: i64,
     offset: i64,
 ) -> QueryResult<Vec<Attempt>> {
+    // Newest first through the `(tenant_id, created_at)` index.
     conversion_calls_query(tenant, f)
-        .order(conversion_attempts::id.desc())
+        .order((conversion_attempts::created_at.desc(), conversion_attempts::id.desc()))
         .limit(limit)
         .offset(offset)
         .select(Attempt::as_select())

@@ -127,3 +127,20 @@ pub async fn update(
     crate::audit::record_api(&state, tenant, &me.user, Entity::Advertiser, a.id, "update", summary).await;
     Ok(HttpResponse::Ok().json(AdvertiserJson::new(a, Viewer::Staff)))
 }
+
+/// `PATCH /api/v1/advertisers/{id}`: changes only the fields the body names ([`super::merge_patch`]),
+/// then saves as the `PUT` does (same checks, audit and answer).
+pub async fn patch(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: web::Path<i64>,
+    body: ApiBody<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let patch = body.read()?;
+    let (tenant, raw) = (me.user.tenant_id, *id);
+    let current = state.db(move |c| Ok(Advertiser::find(c, tenant, AdvertiserId(raw))?)).await?;
+    let input: AdvertiserInput =
+        super::merge_patch(AdvertiserJson::new(current, Viewer::Staff), "AdvertiserInput", patch)?;
+    update(state, me, id, ApiBody::of(input)).await
+}

@@ -125,6 +125,23 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(AffiliateJson::new(a, Viewer::Staff)))
 }
 
+/// `PATCH /api/v1/affiliates/{id}`: changes only the fields the body names ([`super::merge_patch`]),
+/// then saves as the `PUT` does (same checks, audit and answer).
+pub async fn patch(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: web::Path<i64>,
+    body: ApiBody<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let patch = body.read()?;
+    let (tenant, raw) = (me.user.tenant_id, *id);
+    let current = state.db(move |c| Ok(Affiliate::find(c, tenant, AffiliateId(raw))?)).await?;
+    let input: AffiliateInput =
+        super::merge_patch(AffiliateJson::new(current, Viewer::Staff), "AffiliateInput", patch)?;
+    update(state, me, id, ApiBody::of(input)).await
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {

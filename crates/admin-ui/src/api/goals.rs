@@ -152,3 +152,19 @@ pub async fn update(
     .await;
     Ok(HttpResponse::Ok().json(GoalJson::new(goal, Viewer::Staff)))
 }
+
+/// `PATCH /api/v1/goals/{id}`: changes only the fields the body names ([`super::merge_patch`]),
+/// then saves as the `PUT` does (same checks, audit and answer).
+pub async fn patch(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: web::Path<i64>,
+    body: ApiBody<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let patch = body.read()?;
+    let (tenant, raw) = (me.user.tenant_id, *id);
+    let current = state.db(move |c| Ok(Goal::find(c, tenant, GoalId(raw))?)).await?;
+    let input: GoalInput = super::merge_patch(GoalJson::new(current, Viewer::Staff), "GoalInput", patch)?;
+    update(state, me, id, ApiBody::of(input)).await
+}

@@ -47,21 +47,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/advertisers", web::post().to(advertisers::create))
     .route("/advertisers/{id}", web::get().to(advertisers::get))
     .route("/advertisers/{id}", web::put().to(advertisers::update))
+    .route("/advertisers/{id}", web::patch().to(advertisers::patch))
     .route("/affiliates", web::get().to(affiliates::list))
     .route("/affiliates", web::post().to(affiliates::create))
     .route("/affiliates/{id}", web::get().to(affiliates::get))
     .route("/affiliates/{id}", web::put().to(affiliates::update))
+    .route("/affiliates/{id}", web::patch().to(affiliates::patch))
     .route("/affiliates/{id}/status", web::post().to(affiliates::set_status))
     .route("/offers", web::get().to(offers::list))
     .route("/offers", web::post().to(offers::create))
     .route("/offers/{id}", web::get().to(offers::get))
     .route("/offers/{id}", web::put().to(offers::update))
+    .route("/offers/{id}", web::patch().to(offers::patch))
     .route("/offers/{id}/rotate-token", web::post().to(offers::rotate_token))
     .route("/offers/{id}/goals", web::get().to(goals::list))
     .route("/offers/{id}/goals", web::post().to(goals::create))
     .route("/offers/{id}/apply", web::post().to(access::apply))
     .route("/goals/{id}", web::get().to(goals::get))
     .route("/goals/{id}", web::put().to(goals::update))
+    .route("/goals/{id}", web::patch().to(goals::patch))
     .route("/offer-access", web::get().to(access::list))
     .route("/offer-access/decide", web::post().to(access::decide))
     .route("/payout-overrides", web::get().to(payout_overrides::list))
@@ -71,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/postbacks", web::post().to(postbacks::create))
     .route("/postbacks/{id}", web::get().to(postbacks::get))
     .route("/postbacks/{id}", web::put().to(postbacks::update))
+    .route("/postbacks/{id}", web::patch().to(postbacks::patch))
     .route("/postbacks/{id}", web::delete().to(postbacks::delete))
     .route("/postbacks/{id}/test", web::post().to(postbacks::test_fire))
     .route("/postback-jobs", web::get().to(postbacks::jobs))
@@ -93,6 +98,35 @@ impl<T> ApiBody<T> {
     pub fn read(self) -> Result<T, ApiError> {
         self.0
     }
+
+    /// A body already read (a `PATCH` hands its merged body to the `PUT` handler).
+    pub fn of(body: T) -> Self {
+        ApiBody(Ok(body))
+    }
+}
+
+/// A `PATCH` body merged over the resource: `current` is the resource as staff read it, of which
+/// the fields of the OpenAPI input schema `input` are kept; the patch's fields replace them, and
+/// the result is read as the `PUT` body would be. So a `PATCH` changes only what it names
+/// (HasOffers' updates work this way), where a `PUT` replaces the whole resource. A field the
+/// input does not have is refused like in a `PUT` (400); invalid values are a 422.
+pub fn merge_patch<T: serde::de::DeserializeOwned>(
+    current: impl serde::Serialize,
+    input: &str,
+    patch: serde_json::Value,
+) -> Result<T, ApiError> {
+    let serde_json::Value::Object(patch) = patch else {
+        return Err(AppError::BadRequest("a PATCH body is a JSON object of the fields to change".into()).into());
+    };
+    let fields = openapi::input_fields(input);
+    let current = serde_json::to_value(current).map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut merged = serde_json::Map::new();
+    if let serde_json::Value::Object(current) = current {
+        merged.extend(current.into_iter().filter(|(k, _)| fields.contains(k)));
+    }
+    merged.extend(patch);
+    serde_json::from_value(serde_json::Value::Object(merged))
+        .map_err(|e| AppError::BadRequest(format!("the JSON body could not be read: {e}")).into())
 }
 
 impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBody<T> {
@@ -119,7 +153,7 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBod
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = req.path().strip_prefix("/api/v1").unwrap_or(req.path());
     let allowed = openapi::allowed_methods(path);
-    if allowed.is_empty() {
+    if allowed.is_empty() || allowed.iter().any(|m| m == req.method().as_str()) {
         return Err(AppError::NotFound.into());
     }
     let allow = allowed.join(", ");

@@ -288,6 +288,22 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(OfferJson::new(offer, Viewer::Staff)))
 }
 
+/// `PATCH /api/v1/offers/{id}`: changes only the fields the body names ([`super::merge_patch`]),
+/// then saves as the `PUT` does (same checks, audit and answer).
+pub async fn patch(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: web::Path<i64>,
+    body: ApiBody<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&me)?;
+    let patch = body.read()?;
+    let (tenant, raw) = (me.user.tenant_id, *id);
+    let current = state.db(move |c| Ok(Offer::find(c, tenant, OfferId(raw))?)).await?;
+    let input: OfferInput = super::merge_patch(OfferJson::new(current, Viewer::Staff), "OfferInput", patch)?;
+    update(state, me, id, ApiBody::of(input)).await
+}
+
 /// `POST /api/v1/offers/{id}/rotate-token` (staff): a new security token; the old one stops
 /// working at once. Answers with the offer, carrying the new token.
 pub async fn rotate_token(

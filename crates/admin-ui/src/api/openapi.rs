@@ -19,6 +19,11 @@ pub async fn document() -> HttpResponse {
     HttpResponse::Ok().json(spec())
 }
 
+/// The property names of the input schema `name` (`OfferInput`…): what a `PATCH` may name.
+pub fn input_fields(name: &str) -> Vec<String> {
+    schemas()[name]["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default()
+}
+
 /// The methods the API answers on `path` (relative to `/api/v1`, e.g. `/offers/7/goals`), read
 /// from this document's paths (`{id}` matches one segment); empty when no documented path
 /// matches. Gives a `405` its `Allow` header.
@@ -46,7 +51,8 @@ pub fn allowed_methods(path: &str) -> Vec<String> {
             })
             .unwrap_or_default()
     });
-    let asked: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let Some(asked) = path.strip_prefix('/') else { return Vec::new() };
+    let asked: Vec<&str> = asked.split('/').collect();
     let mut allowed: Vec<String> = paths
         .iter()
         .filter(|(segments, _)| {
@@ -554,6 +560,9 @@ fn paths() -> Value {
             "put": op("advertisers", "Replaces an advertiser's editable fields (staff; omitted optional fields take their defaults).",
                 vec![path_id("advertiser")], Some(body("AdvertiserInput")),
                 &[("200", ok("The advertiser.", schema("Advertiser")))], &["400", "403", "404", "422"]),
+            "patch": op("advertisers", "Changes only the fields the body names (any of AdvertiserInput's; the others keep their values; staff).",
+                vec![path_id("advertiser")], Some(json!({ "required": true, "content": json_content(json!({ "type": "object", "description": "Any of AdvertiserInput's properties." })) })),
+                &[("200", ok("The advertiser.", schema("Advertiser")))], &["400", "403", "404", "422"]),
         },
         "/affiliates": {
             "get": op("affiliates", "Affiliates, newest first (staff).",
@@ -567,6 +576,9 @@ fn paths() -> Value {
                 &[("200", ok("The affiliate.", schema("Affiliate")))], &["404"]),
             "put": op("affiliates", "Replaces an affiliate's editable fields (staff; omitted optional fields take their defaults).",
                 vec![path_id("affiliate")], Some(body("AffiliateInput")),
+                &[("200", ok("The affiliate.", schema("Affiliate")))], &["400", "403", "404", "422"]),
+            "patch": op("affiliates", "Changes only the fields the body names (any of AffiliateInput's; the others keep their values; staff).",
+                vec![path_id("affiliate")], Some(json!({ "required": true, "content": json_content(json!({ "type": "object", "description": "Any of AffiliateInput's properties." })) })),
                 &[("200", ok("The affiliate.", schema("Affiliate")))], &["400", "403", "404", "422"]),
         },
         "/affiliates/{id}/status": { "post": op("affiliates", "Approves, suspends or rejects an affiliate (staff).",
@@ -590,6 +602,9 @@ fn paths() -> Value {
             "put": op("offers", "Replaces an offer's editable fields (staff; omitted optional fields take their defaults; the token is kept).",
                 vec![path_id("offer")], Some(body("OfferInput")),
                 &[("200", ok("The offer.", schema("Offer")))], &["400", "403", "404", "422"]),
+            "patch": op("offers", "Changes only the fields the body names (any of OfferInput's; the others keep their values; staff).",
+                vec![path_id("offer")], Some(json!({ "required": true, "content": json_content(json!({ "type": "object", "description": "Any of OfferInput's properties." })) })),
+                &[("200", ok("The offer.", schema("Offer")))], &["400", "403", "404", "422"]),
         },
         "/offers/{id}/rotate-token": { "post": op("offers", "Replaces the offer's security token; the old one stops working at once (staff).",
             vec![path_id("offer")], None, &[("200", ok("The offer with its new security_token.", schema("Offer")))], &["403", "404"]) },
@@ -607,6 +622,9 @@ fn paths() -> Value {
             "get": op("goals", "One goal of an offer the key's user may see.", vec![path_id("goal")], None,
                 &[("200", ok("The goal.", schema("Goal")))], &["403", "404"]),
             "put": op("goals", "Replaces a goal's editable fields (staff).", vec![path_id("goal")], Some(body("GoalInput")),
+                &[("200", ok("The goal.", schema("Goal")))], &["400", "403", "404", "422"]),
+            "patch": op("goals", "Changes only the fields the body names (any of GoalInput's; the others keep their values; staff).",
+                vec![path_id("goal")], Some(json!({ "required": true, "content": json_content(json!({ "type": "object", "description": "Any of GoalInput's properties." })) })),
                 &[("200", ok("The goal.", schema("Goal")))], &["400", "403", "404", "422"]),
         },
         "/offer-access": { "get": op("offer access", "Access decisions and applications, newest first (staff: all; affiliate users: their own).",
@@ -641,6 +659,9 @@ fn paths() -> Value {
                 &[("200", ok("The postback.", schema("Postback")))], &["403", "404"]),
             "put": op("postbacks", "Replaces a postback's editable fields (omitted optional fields take their defaults; the affiliate is kept).",
                 vec![path_id("postback")], Some(body("PostbackInput")),
+                &[("200", ok("The postback.", schema("Postback")))], &["400", "403", "404", "422"]),
+            "patch": op("postbacks", "Changes only the fields the body names (any of PostbackInput's; the others keep their values; staff, or the postback's affiliate).",
+                vec![path_id("postback")], Some(json!({ "required": true, "content": json_content(json!({ "type": "object", "description": "Any of PostbackInput's properties." })) })),
                 &[("200", ok("The postback.", schema("Postback")))], &["400", "403", "404", "422"]),
             "delete": op("postbacks", "Deletes a postback; its jobs and attempts stay in the delivery log.", vec![path_id("postback")], None,
                 &[("204", json!({ "description": "Deleted." }))], &["403", "404"]),

@@ -214,6 +214,22 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(PostbackJson::from(pb)))
 }
 
+/// `PATCH /api/v1/postbacks/{id}`: changes only the fields the body names ([`super::merge_patch`]),
+/// then saves as the `PUT` does (same checks, audit and answer).
+pub async fn patch(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: web::Path<i64>,
+    body: ApiBody<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let own = staff_or_affiliate(&me)?;
+    let patch = body.read()?;
+    let (tenant, raw) = (me.user.tenant_id, *id);
+    let current = state.db(move |c| Ok(Postback::find(c, tenant, own, raw)?)).await?;
+    let input: PostbackInput = super::merge_patch(PostbackJson::from(current), "PostbackInput", patch)?;
+    update(state, me, id, ApiBody::of(input)).await
+}
+
 /// `DELETE /api/v1/postbacks/{id}`: 204; its jobs and attempts stay in the log.
 pub async fn delete(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;

@@ -88,15 +88,16 @@ fn amounts(by_currency: &BTreeMap<String, i64>) -> String {
     }
 }
 
+/// A stored currency code is read as stored (`str::parse`), not checked against ISO 4217 again.
 fn one_amount(minor: i64, currency: &str) -> String {
-    match Currency::parse(currency) {
+    match currency.parse::<Currency>() {
         Ok(c) => Money::new(minor, c).to_string(),
         Err(_) => minor.to_string(),
     }
 }
 
 fn decimal(minor: i64, currency: &str) -> String {
-    match Currency::parse(currency) {
+    match currency.parse::<Currency>() {
         Ok(c) => Money::new(minor, c).decimal(),
         Err(_) => minor.to_string(),
     }

@@ -943,21 +943,25 @@ async fn every_documented_route_is_served(backend: Backend) {
         "POST /advertisers",
         "GET /advertisers/{id}",
         "PUT /advertisers/{id}",
+        "PATCH /advertisers/{id}",
         "GET /affiliates",
         "POST /affiliates",
         "GET /affiliates/{id}",
         "PUT /affiliates/{id}",
+        "PATCH /affiliates/{id}",
         "POST /affiliates/{id}/status",
         "GET /offers",
         "POST /offers",
         "GET /offers/{id}",
         "PUT /offers/{id}",
+        "PATCH /offers/{id}",
         "POST /offers/{id}/rotate-token",
         "GET /offers/{id}/goals",
         "POST /offers/{id}/goals",
         "POST /offers/{id}/apply",
         "GET /goals/{id}",
         "PUT /goals/{id}",
+        "PATCH /goals/{id}",
         "GET /offer-access",
         "POST /offer-access/decide",
         "GET /payout-overrides",
@@ -967,6 +971,7 @@ async fn every_documented_route_is_served(backend: Backend) {
         "POST /postbacks",
         "GET /postbacks/{id}",
         "PUT /postbacks/{id}",
+        "PATCH /postbacks/{id}",
         "DELETE /postbacks/{id}",
         "POST /postbacks/{id}/test",
         "GET /postback-jobs",
@@ -984,7 +989,7 @@ async fn every_documented_route_is_served(backend: Backend) {
     assert_eq!(documented, expected, "every route of the API is documented");
     // An undocumented method on a documented path is a 405; an undocumented path the API's
     // not-found.
-    let res = api.send(Method::PATCH, &format!("/api/v1/offers/{offer}"), Some(json!({}))).await;
+    let res = api.send(Method::DELETE, &format!("/api/v1/offers/{offer}"), None).await;
     assert_eq!((res.status, res.body["error"].as_str()), (405, Some("method_not_allowed")));
     let res = api.send(Method::GET, &format!("/api/v1/offers/{offer}/nothing"), None).await;
     assert_eq!((res.status, res.body["error"].as_str()), (404, Some("not_found")));
@@ -1215,7 +1220,7 @@ async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Ba
     for (method, path, allow) in [
         (Method::PUT, "/api/v1/me", "GET"),
         (Method::DELETE, "/api/v1/offers", "GET, POST"),
-        (Method::PATCH, "/api/v1/offers/7", "GET, PUT"),
+        (Method::POST, "/api/v1/offers/7", "GET, PATCH, PUT"),
         (Method::GET, "/api/v1/offers/7/rotate-token", "POST"),
     ] {
         let res = reqwest::Client::new()
@@ -1230,6 +1235,7 @@ async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Ba
         assert_eq!(body["error"], "method_not_allowed");
     }
     assert_eq!(api.get("/api/v1/nothing/here").await.status, 404);
+    assert_eq!(api.get("/api/v1/offers/7/").await.status, 404, "a trailing slash is another path");
     // The scheme name is case-insensitive (RFC 7235).
     let res = reqwest::Client::new()
         .get(app.url("/api/v1/me"))
@@ -1304,6 +1310,94 @@ async fn offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields(
     app.stop().await;
 }
 
+/// `PATCH` changes only the fields it names: every other field keeps its value (a `PUT` with the
+/// same partial body resets them to their defaults). Invalid values and unknown fields are
+/// refused as in a `PUT`, changing nothing; an affiliate patches its own postbacks only.
+async fn patch_changes_only_the_fields_it_names(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let adv = api
+        .post(
+            "/api/v1/advertisers",
+            json!({"name": "Shop", "contact_name": "Zoë", "status": "inactive", "notes": "vip"}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let mgr = app.user(&net.tenant, "mgr@acme.test", Role::Manager);
+    let aff = api
+        .post(
+            "/api/v1/affiliates",
+            json!({"name": "Media", "status": "active", "manager_user_id": mgr.id.0, "notes": "n"}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let offer = api.post("/api/v1/offers", full_offer(adv)).await.body["id"].as_i64().unwrap();
+    let goal = api
+        .post(
+            &format!("/api/v1/offers/{offer}/goals"),
+            json!({"name": "Lead", "payout": {"type": "cpa_flat", "flat": 150, "bps": 0}, "allow_multiple": true}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let aff_user = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let aff_api = app.api(&key(&app, &net.tenant, &aff_user));
+    let pb = aff_api
+        .post("/api/v1/postbacks", json!({"url": "http://127.0.0.1:9/pb?t={transaction_id}", "on_pending": true}))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    for (caller, path, field, value) in [
+        (&api, format!("/api/v1/advertisers/{adv}"), "name", json!("Shop Ltd")),
+        (&api, format!("/api/v1/affiliates/{aff}"), "name", json!("Media Two")),
+        (&api, format!("/api/v1/offers/{offer}"), "daily_cap", json!(7)),
+        (&api, format!("/api/v1/offers/{offer}"), "payout", json!({"type": "cpa_flat", "flat": 300, "bps": 0})),
+        (&api, format!("/api/v1/goals/{goal}"), "name", json!("Signup")),
+        (&aff_api, format!("/api/v1/postbacks/{pb}"), "enabled", json!(false)),
+    ] {
+        let before = caller.get(&path).await.body;
+        app.clock.advance(1_000_000);
+        let res = caller.send(Method::PATCH, &path, Some(json!({ field: value }))).await;
+        assert_eq!(res.status, 200, "{path} {field}: {}", res.body);
+        let after = caller.get(&path).await.body;
+        assert_eq!(after[field], value, "{path}");
+        for (k, v) in before.as_object().unwrap() {
+            if k != field && k != "updated_at" {
+                assert_eq!(&after[k], v, "{path}: {k} kept");
+            }
+        }
+    }
+    // Refused like a PUT, nothing changed.
+    let path = format!("/api/v1/offers/{offer}");
+    let before = api.get(&path).await.body;
+    let res = api.send(Method::PATCH, &path, Some(json!({"currency": "ZZZ"}))).await;
+    assert_eq!((res.status, res.body["fields"]["currency"].is_string()), (422, true), "{}", res.body);
+    let res = api.send(Method::PATCH, &path, Some(json!({"colour": "red"}))).await;
+    assert_eq!(res.status, 400, "{}", res.body);
+    let res = api.send(Method::PATCH, &path, Some(json!(["name"]))).await;
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert_eq!(api.get(&path).await.body, before);
+    // Roles and networks: an affiliate cannot patch an offer, another network finds nothing.
+    assert_eq!(aff_api.send(Method::PATCH, &path, Some(json!({"name": "x"}))).await.status, 403);
+    let other = app.network("other");
+    let stranger = app.api(&other.api_key.token);
+    assert_eq!(stranger.send(Method::PATCH, &path, Some(json!({"name": "x"}))).await.status, 404);
+    let other_aff = app.user(&net.tenant, "aff2@acme.test", Role::Affiliate);
+    let other_aff_api = app.api(&key(&app, &net.tenant, &other_aff));
+    let res =
+        other_aff_api.send(Method::PATCH, &format!("/api/v1/postbacks/{pb}"), Some(json!({"enabled": true}))).await;
+    assert_eq!(res.status, 404);
+    assert_eq!(api.get(&path).await.body, before);
+    app.stop().await;
+}
+
 crate::on_both_backends!(
     search_ignores_case_on_both_backends,
     staff_build_the_catalogue_through_the_api,
@@ -1316,4 +1410,5 @@ crate::on_both_backends!(
     documented_request_schemas_match_the_server,
     the_key_and_the_role_are_checked_before_the_request_is_read,
     offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields,
+    patch_changes_only_the_fields_it_names,
 );

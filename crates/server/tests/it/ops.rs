@@ -47,6 +47,14 @@ async fn head_is_answered_like_get(backend: Backend) {
     assert_eq!(res.status(), 404);
     let res = client.head(app.url("/aff_lsr?transaction_id=x")).send().await.unwrap();
     assert_eq!((res.status().as_u16(), res.headers()["allow"].to_str().unwrap()), (405, "GET, POST"));
+    // Nor through an escaped path, which is routed decoded: no conversion call is stored.
+    let res = client.head(app.url("/%61ff_lsr?transaction_id=x")).send().await.unwrap();
+    assert_ne!(res.status(), 400);
+    let attempts: i64 = {
+        use diesel::prelude::*;
+        affnet_db::schema::conversion_attempts::table.count().get_result(&mut app.pool.get().unwrap()).unwrap()
+    };
+    assert_eq!(attempts, 0);
     app.stop().await;
 }
 
@@ -81,6 +89,26 @@ async fn a_stalled_request_body_is_cut_off(backend: Backend) {
     for a in answers {
         assert!(a.starts_with("HTTP/1.1 4"), "a 4xx answer: {a}");
     }
+    // A chunked body that stalls: answered, and the connection closed (it was kept open).
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        ["/aff_lsr", "/api/v1/advertisers"].map(|path| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(40))).unwrap();
+            let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ntrans\r\n");
+            s.write_all(head.as_bytes()).unwrap();
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        })
+    })
+    .await
+    .unwrap();
+    // The conversion call times out (400); the API refuses the keyless call at once (401).
+    assert!(answer[0].starts_with("HTTP/1.1 400"), "{}", answer[0]);
+    assert!(answer[1].starts_with("HTTP/1.1 401"), "{}", answer[1]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "closed: {:?}", started.elapsed());
     app.stop().await;
 }
 
