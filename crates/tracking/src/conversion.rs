@@ -27,95 +27,40 @@ pub const MAX_SUB_LEN: usize = 500;
 /// Raw queries are stored up to this many bytes.
 const MAX_RAW_QUERY: usize = 4096;
 
-/// Why a call did not record a conversion. `code()` is the machine-readable reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    InvalidParameter,
-    InvalidBody,
-    MissingTransactionId,
-    InvalidTransactionId,
-    InvalidOfferId,
-    InvalidGoalId,
-    MissingGoalId,
-    InvalidAction,
-    InvalidAmount,
-    InvalidStatus,
-    InvalidAdvSub,
-    UnknownTransaction,
-    OfferMismatch,
-    OfferInactive,
-    InvalidToken,
-    IpNotAllowed,
-    UnknownGoal,
-    GoalInactive,
-    TooEarly,
-    WindowExpired,
-    DuplicateClick,
-    DuplicateAdvSub,
-    CapReached,
-    ServerError,
-}
+affnet_offers::text_enum!(
+    /// Why a call did not record a conversion. `code()` is the machine-readable reason.
+    Reason {
+        InvalidParameter = "invalid_parameter",
+        InvalidBody = "invalid_body",
+        MissingTransactionId = "missing_transaction_id",
+        InvalidTransactionId = "invalid_transaction_id",
+        InvalidOfferId = "invalid_offer_id",
+        InvalidGoalId = "invalid_goal_id",
+        MissingGoalId = "missing_goal_id",
+        InvalidAction = "invalid_action",
+        InvalidAmount = "invalid_amount",
+        InvalidStatus = "invalid_status",
+        InvalidAdvSub = "invalid_adv_sub",
+        UnknownTransaction = "unknown_transaction",
+        OfferMismatch = "offer_mismatch",
+        OfferInactive = "offer_inactive",
+        InvalidToken = "invalid_security_token",
+        IpNotAllowed = "ip_not_allowed",
+        UnknownGoal = "unknown_goal",
+        GoalInactive = "goal_inactive",
+        TooEarly = "too_early",
+        WindowExpired = "outside_attribution_window",
+        DuplicateClick = "duplicate_conversion",
+        DuplicateAdvSub = "duplicate_adv_sub",
+        CapReached = "cap_reached",
+        ServerError = "server_error",
+    }
+);
 
 impl Reason {
-    /// Every reason, in the order the checks run.
-    pub const ALL: &'static [Reason] = {
-        use Reason::*;
-        &[
-            InvalidParameter,
-            InvalidBody,
-            MissingTransactionId,
-            InvalidTransactionId,
-            InvalidOfferId,
-            InvalidGoalId,
-            MissingGoalId,
-            InvalidAction,
-            InvalidAmount,
-            InvalidStatus,
-            InvalidAdvSub,
-            UnknownTransaction,
-            OfferMismatch,
-            OfferInactive,
-            InvalidToken,
-            IpNotAllowed,
-            UnknownGoal,
-            GoalInactive,
-            TooEarly,
-            WindowExpired,
-            DuplicateClick,
-            DuplicateAdvSub,
-            CapReached,
-            ServerError,
-        ]
-    };
-
+    /// The machine-readable reason (`err_msg=` of the answer, stored with the attempt).
     pub fn code(self) -> &'static str {
-        use Reason::*;
-        match self {
-            InvalidParameter => "invalid_parameter",
-            InvalidBody => "invalid_body",
-            MissingTransactionId => "missing_transaction_id",
-            InvalidTransactionId => "invalid_transaction_id",
-            InvalidOfferId => "invalid_offer_id",
-            InvalidGoalId => "invalid_goal_id",
-            MissingGoalId => "missing_goal_id",
-            InvalidAction => "invalid_action",
-            InvalidAmount => "invalid_amount",
-            InvalidStatus => "invalid_status",
-            InvalidAdvSub => "invalid_adv_sub",
-            UnknownTransaction => "unknown_transaction",
-            OfferMismatch => "offer_mismatch",
-            OfferInactive => "offer_inactive",
-            InvalidToken => "invalid_security_token",
-            IpNotAllowed => "ip_not_allowed",
-            UnknownGoal => "unknown_goal",
-            GoalInactive => "goal_inactive",
-            TooEarly => "too_early",
-            WindowExpired => "outside_attribution_window",
-            DuplicateClick => "duplicate_conversion",
-            DuplicateAdvSub => "duplicate_adv_sub",
-            CapReached => "cap_reached",
-            ServerError => "server_error",
-        }
+        self.as_str()
     }
 
     /// The HTTP status of the answer: 400 malformed call, 403 not authorized (token, IP),

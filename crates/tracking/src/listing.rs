@@ -104,7 +104,26 @@ pub struct MoreSubs {
     pub aff_click_id: String,
 }
 
-/// The click columns a [`ConversionRow`] carries.
+/// The click columns a [`ConversionRow`] carries, and their values.
+const CLICK_COLUMNS: (
+    clicks::aff_sub,
+    clicks::aff_sub2,
+    clicks::source,
+    clicks::created_at,
+    clicks::aff_sub3,
+    clicks::aff_sub4,
+    clicks::aff_sub5,
+    clicks::aff_click_id,
+) = (
+    clicks::aff_sub,
+    clicks::aff_sub2,
+    clicks::source,
+    clicks::created_at,
+    clicks::aff_sub3,
+    clicks::aff_sub4,
+    clicks::aff_sub5,
+    clicks::aff_click_id,
+);
 type ClickCols = (String, String, String, Micros, String, String, String, String);
 
 /// A conversion's click, by the clicks table's primary key: the sequence key on SQLite (with the
@@ -155,19 +174,7 @@ pub fn conversions(
         .order((conversions::created_at.desc(), conversions::id.desc()))
         .limit(limit)
         .offset(offset)
-        .select((
-            Conversion::as_select(),
-            (
-                clicks::aff_sub,
-                clicks::aff_sub2,
-                clicks::source,
-                clicks::created_at,
-                clicks::aff_sub3,
-                clicks::aff_sub4,
-                clicks::aff_sub5,
-                clicks::aff_click_id,
-            ),
-        ))
+        .select((Conversion::as_select(), CLICK_COLUMNS))
         .load(conn)?;
     Ok(rows.into_iter().map(row).collect())
 }
@@ -184,19 +191,7 @@ pub fn conversion_row(conn: &mut DbConn, tenant: TenantId, id: ConversionId) -> 
         .filter(conversions::tenant_id.eq(tenant))
         .filter(clicks::tenant_id.eq(tenant))
         .filter(conversions::id.eq(id))
-        .select((
-            Conversion::as_select(),
-            (
-                clicks::aff_sub,
-                clicks::aff_sub2,
-                clicks::source,
-                clicks::created_at,
-                clicks::aff_sub3,
-                clicks::aff_sub4,
-                clicks::aff_sub5,
-                clicks::aff_click_id,
-            ),
-        ))
+        .select((Conversion::as_select(), CLICK_COLUMNS))
         .first(conn)?;
     Ok(row(r))
 }

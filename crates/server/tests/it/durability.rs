@@ -279,6 +279,46 @@ impl HoldingReceiver {
     }
 }
 
+/// `n` clicks on `offer` by `aff`, each converted (200): their transaction ids, sorted.
+async fn convert_clicks(client: &reqwest::Client, base: &str, offer: &Offer, aff: &Affiliate, n: usize) -> Vec<String> {
+    let mut tids = Vec::new();
+    for _ in 0..n {
+        let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 302);
+        let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+        let lsr = format!("{base}/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
+        let res = client.get(lsr).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
+        tids.push(tid);
+    }
+    tids.sort();
+    tids
+}
+
+/// Waits (at most 30 s) until the receiver has seen `n` postbacks.
+async fn wait_seen(rx: &HoldingReceiver, n: usize) {
+    let started = Instant::now();
+    while rx.seen.lock().unwrap().len() < n {
+        assert!(started.elapsed() < Duration::from_secs(30), "postbacks sent: {:?}", rx.seen.lock().unwrap());
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (at most `limit`) until the receiver has answered a postback for each of `tids`.
+async fn wait_answered(rx: &HoldingReceiver, tids: &[String], limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let mut answered = rx.answered.lock().unwrap().clone();
+        answered.sort();
+        answered.dedup();
+        if answered == tids {
+            return;
+        }
+        assert!(started.elapsed() < limit, "postbacks delivered after the restart: {answered:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Postbacks being sent when the server is killed (the receiver has their requests and has not
 /// answered) are sent again as soon as the server is back: on SQLite the server knows it is the
 /// only one on the file; on PostgreSQL the dead node's advisory lock is gone with its session,
@@ -297,22 +337,8 @@ async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend)
     let mut child = spawn_with(&db, port, &env);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     wait_ready(&client, &base).await;
-    let mut tids = Vec::new();
-    for _ in 0..10 {
-        let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
-        assert_eq!(res.status().as_u16(), 302);
-        let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
-        let lsr = format!("{base}/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
-        let res = client.get(lsr).send().await.unwrap();
-        assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
-        tids.push(tid);
-    }
-    tids.sort();
-    let started = Instant::now();
-    while rx.seen.lock().unwrap().len() < tids.len() {
-        assert!(started.elapsed() < Duration::from_secs(30), "postbacks sent: {:?}", rx.seen.lock().unwrap());
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    let tids = convert_clicks(&client, &base, &offer, &aff, 10).await;
+    wait_seen(&rx, tids.len()).await;
     child.kill().unwrap(); // SIGKILL, every postback sent and none answered
     child.wait().unwrap();
     let mut conn = db.url.connect().unwrap();
@@ -322,17 +348,7 @@ async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend)
     rx.answer.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut child = spawn_with(&db, port, &env);
     wait_ready(&client, &base).await;
-    let started = Instant::now();
-    loop {
-        let mut answered = rx.answered.lock().unwrap().clone();
-        answered.sort();
-        answered.dedup();
-        if answered == tids {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "postbacks delivered after the restart: {answered:?}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_answered(&rx, &tids, Duration::from_secs(30)).await;
     let started = Instant::now();
     loop {
         let jobs: Vec<(String, i64)> =
@@ -458,20 +474,8 @@ async fn a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout(backend: 
     let mut child = spawn_with(&db, port, &env);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     wait_ready(&client, &base).await;
-    let mut tids = Vec::new();
-    for _ in 0..3 {
-        let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
-        let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
-        let lsr = format!("{base}/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
-        assert_eq!(client.get(lsr).send().await.unwrap().status().as_u16(), 200);
-        tids.push(tid);
-    }
-    tids.sort();
-    let started = Instant::now();
-    while rx.seen.lock().unwrap().len() < tids.len() {
-        assert!(started.elapsed() < Duration::from_secs(30), "postbacks sent: {:?}", rx.seen.lock().unwrap());
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    let tids = convert_clicks(&client, &base, &offer, &aff, 3).await;
+    wait_seen(&rx, tids.len()).await;
     let stopping = Instant::now();
     let pid = i32::try_from(child.id()).unwrap();
     assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
@@ -483,17 +487,7 @@ async fn a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout(backend: 
     rx.answer.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut child = spawn_with(&db, port, &env);
     wait_ready(&client, &base).await;
-    let started = Instant::now();
-    loop {
-        let mut answered = rx.answered.lock().unwrap().clone();
-        answered.sort();
-        answered.dedup();
-        if answered == tids {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "postbacks delivered after the restart: {answered:?}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_answered(&rx, &tids, Duration::from_secs(20)).await;
     child.kill().unwrap();
     child.wait().unwrap();
 }

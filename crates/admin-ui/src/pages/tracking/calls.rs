@@ -40,17 +40,17 @@ struct CallsPage {
     pager: Pager,
 }
 
-/// The outcome filter's choices: accepted, then every refusal reason.
-fn outcomes() -> Vec<(String, String)> {
-    let mut all = vec![("accepted".to_owned(), "accepted".to_owned())];
-    all.extend(Reason::ALL.iter().map(|r| (r.code().to_owned(), format!("refused: {}", r.code()))));
-    all
+/// The outcome filter's words: accepted, then every refusal reason.
+fn outcome_codes() -> Vec<&'static str> {
+    std::iter::once("accepted").chain(Reason::ALL.iter().map(|r| r.code())).collect()
 }
 
-fn outcome_codes() -> Vec<&'static str> {
-    let mut all = vec!["accepted"];
-    all.extend(Reason::ALL.iter().map(|r| r.code()));
-    all
+/// The outcome filter's choices (word, label).
+fn outcomes() -> Vec<(String, String)> {
+    outcome_codes()
+        .into_iter()
+        .map(|c| (c.to_owned(), if c == "accepted" { c.to_owned() } else { format!("refused: {c}") }))
+        .collect()
 }
 
 async fn load(state: &AppState, tenant: TenantId, filter: Filter, offset: i64) -> Result<Vec<CallRow>, AppError> {
