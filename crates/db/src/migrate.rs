@@ -39,24 +39,87 @@ fn record_committed_sqlite_migrations(c: &mut diesel::SqliteConnection) -> diese
     Ok(())
 }
 
-/// Applies every pending migration of the connection's backend; returns their names.
+/// Applies every pending migration of the connection's backend; returns their names. Nodes
+/// starting together (and `affnet` commands, which migrate first) take turns: the first applies
+/// what is pending, the others then find nothing left to do.
 pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
-    if let DbConn::Sqlite(c) = conn {
-        record_committed_sqlite_migrations(c).map_err(|e| DbError::Migration(e.to_string()))?;
-    }
-    let applied = match conn {
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE).map(|v| v.iter().map(|m| m.to_string()).collect()),
-        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES).map(|v| v.iter().map(|m| m.to_string()).collect()),
-    };
-    applied.map_err(|e| DbError::Migration(e.to_string()))
+    exclusively(conn, |conn| {
+        if let DbConn::Sqlite(c) = conn {
+            record_committed_sqlite_migrations(c).map_err(|e| DbError::Migration(e.to_string()))?;
+        }
+        let applied = match conn {
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE).map(|v| v.iter().map(|m| m.to_string()).collect()),
+            DbConn::Pg(c) => c.run_pending_migrations(POSTGRES).map(|v| v.iter().map(|m| m.to_string()).collect()),
+        };
+        applied.map_err(|e| DbError::Migration(e.to_string()))
+    })
 }
 
 /// Reverts the last applied migration of the connection's backend (its `down.sql`); returns
 /// its version (the digits of its name's date and number).
 pub fn revert_last(conn: &mut DbConn) -> Result<String, DbError> {
-    let reverted = match conn {
-        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).map(|m| m.to_string()),
-        DbConn::Pg(c) => c.revert_last_migration(POSTGRES).map(|m| m.to_string()),
-    };
-    reverted.map_err(|e| DbError::Migration(e.to_string()))
+    exclusively(conn, |conn| {
+        let reverted = match conn {
+            DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).map(|m| m.to_string()),
+            DbConn::Pg(c) => c.revert_last_migration(POSTGRES).map(|m| m.to_string()),
+        };
+        reverted.map_err(|e| DbError::Migration(e.to_string()))
+    })
+}
+
+/// The key of the PostgreSQL advisory lock that migrations hold (`affnetmg` in ASCII).
+const MIGRATION_LOCK: i64 = 0x6166_666e_6574_6d67;
+
+/// Runs `f` while no other process migrates the same database. PostgreSQL: a session advisory
+/// lock (released by the server if the process dies). SQLite: an exclusive lock on the file
+/// `<database>.migrate-lock` beside it (released by the system if the process dies); an
+/// in-memory database has no other process.
+fn exclusively<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
+    use diesel::connection::SimpleConnection;
+    let failed = |e: &dyn std::fmt::Display| DbError::Migration(format!("cannot take the migration lock: {e}"));
+    match conn {
+        DbConn::Pg(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).map_err(|e| failed(&e))?;
+            let result = f(conn);
+            if let DbConn::Pg(c) = conn {
+                // A failure here leaves the lock to the session's end (the connection's drop).
+                let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+            }
+            result
+        }
+        DbConn::Sqlite(c) => {
+            let file = sqlite_file(c).map_err(|e| failed(&e))?;
+            let lock = match file.filter(|f| !f.is_empty()) {
+                Some(path) => {
+                    let lock = std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(format!("{path}.migrate-lock"))
+                        .map_err(|e| failed(&e))?;
+                    lock.lock().map_err(|e| failed(&e))?;
+                    Some(lock)
+                }
+                None => None,
+            };
+            let result = f(conn);
+            drop(lock);
+            result
+        }
+    }
+}
+
+/// The file of a SQLite connection's main database (empty for an in-memory one).
+fn sqlite_file(c: &mut diesel::SqliteConnection) -> diesel::QueryResult<Option<String>> {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+    #[derive(QueryableByName)]
+    struct File {
+        #[diesel(sql_type = Text)]
+        file: String,
+    }
+    let found = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .get_result::<File>(c)
+        .optional()?;
+    Ok(found.map(|f| f.file))
 }

@@ -27,7 +27,15 @@ pub struct TestDb {
 impl TestDb {
     /// A new, migrated, empty database of `backend`.
     pub fn new(backend: Backend) -> TestDb {
-        let db = match backend {
+        let db = TestDb::unmigrated(backend);
+        let mut conn = db.url.connect().expect("connect to test database");
+        crate::migrate::run_pending(&mut conn).expect("migrate test database");
+        db
+    }
+
+    /// A new database of `backend` without any table.
+    pub fn unmigrated(backend: Backend) -> TestDb {
+        match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let raw_url = format!("sqlite://{}", dir.path().join("affnet.db").display());
@@ -44,10 +52,7 @@ impl TestDb {
                 let raw_url = format!("{base}/{name}");
                 TestDb { url: DatabaseUrl::parse(&raw_url).expect("url"), raw_url, _dir: None, pg_name: Some(name) }
             }
-        };
-        let mut conn = db.url.connect().expect("connect to test database");
-        crate::migrate::run_pending(&mut conn).expect("migrate test database");
-        db
+        }
     }
 
     pub fn pool(&self) -> DbPool {
