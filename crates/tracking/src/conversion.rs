@@ -441,20 +441,30 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     let parsed = check_call(req, raw_tid, tid);
     seen.offer = parsed.as_ref().ok().and_then(|p| p.offer);
     seen.goal = parsed.as_ref().ok().and_then(|p| p.goal);
-    if let Some(c) = &click {
-        seen.tenant = Some(c.tenant_id);
-        seen.offer = Some(c.offer_id);
+    match &click {
+        Some(c) => {
+            seen.tenant = Some(c.tenant_id);
+            seen.offer = Some(c.offer_id);
+        }
+        None => {
+            // No click (or no readable transaction id: the advertiser's macro left unfilled is
+            // the commonest mistake), but the offer named with its security token names the
+            // network: the call is stored where that network sees it (its calls log and
+            // tracer), so an integrator can find out why. On a network's tracking domain, only
+            // if that is the offer's network (a `Host` header proves nothing: anyone could fill
+            // a network's log otherwise).
+            let named_offer = req.param("offer_id").and_then(|v| v.parse::<i64>().ok()).filter(|id| *id > 0);
+            if let Some(offer) = named_offer.map(OfferId) {
+                let named = tenant_of_offer(conn, offer, req.param("security_token").unwrap_or(""))?;
+                seen.tenant = named.filter(|t| req.host_tenant.is_none_or(|host| host == *t));
+                if seen.tenant.is_some() {
+                    seen.offer = Some(offer);
+                }
+            }
+        }
     }
     let CallParams { offer: offer_param, goal: goal_param, status: status_param, adv_sub } = parsed?;
     let Some(click) = click else {
-        // No click, but the offer named with its security token names the network: the call is
-        // stored where that network sees it (the tracer), so an integrator can find out why. On
-        // a network's tracking domain, only if that is the offer's network (a `Host` header
-        // proves nothing: anyone could fill a network's tracer otherwise).
-        if let Some(offer) = offer_param {
-            let named = tenant_of_offer(conn, offer, req.param("security_token").unwrap_or(""))?;
-            seen.tenant = named.filter(|t| req.host_tenant.is_none_or(|host| host == *t));
-        }
         return refuse(Reason::UnknownTransaction, "no click has this transaction_id");
     };
     let tid_text = click.id.clone();

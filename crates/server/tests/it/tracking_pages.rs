@@ -516,6 +516,14 @@ async fn refused_conversion_calls_are_listed_with_their_reasons(backend: Backend
         // Naming an offer without its token places nothing in the network's log (anyone could
         // fill it otherwise).
         format!("/aff_lsr?transaction_id={unknown}&offer_id={}&security_token=x", other_offer.id),
+        // A malformed call naming the offer with its token is the network's too: the
+        // advertiser's macro left empty or unfilled is the commonest mistake.
+        format!("/aff_lsr?transaction_id=&offer_id={}&security_token={}", f.offer.id, f.offer.security_token),
+        format!(
+            "/aff_lsr?transaction_id=%7Btransaction_id%7D&offer_id={}&security_token={}",
+            f.offer.id, f.offer.security_token
+        ),
+        format!("/aff_lsr?transaction_id=&offer_id={}&security_token=x", f.offer.id),
     ] {
         let status = f.http.get(f.app.url(&q)).send().await.unwrap().status().as_u16();
         assert!(status >= 400, "{q}: {status}");
@@ -524,8 +532,14 @@ async fn refused_conversion_calls_are_listed_with_their_reasons(backend: Backend
     let admin = f.browser("acme", "admin@acme.test").await;
     let all = admin.get("/admin/conversion-calls").await;
     assert_eq!(all.status, 200);
-    assert_eq!(all.body.matches("<tr class=\"call\">").count(), 5, "{}", all.body);
-    for reason in ["duplicate_conversion", "unknown_transaction", "invalid_security_token"] {
+    assert_eq!(all.body.matches("<tr class=\"call\">").count(), 7, "{}", all.body);
+    for reason in [
+        "duplicate_conversion",
+        "unknown_transaction",
+        "invalid_security_token",
+        "missing_transaction_id",
+        "invalid_transaction_id",
+    ] {
         assert!(all.body.contains(reason), "{reason}");
     }
     assert!(!all.body.contains(&f.offer.security_token), "the token is masked");
@@ -546,7 +560,10 @@ async fn refused_conversion_calls_are_listed_with_their_reasons(backend: Backend
     let adv = f.browser("acme", "adv@acme.test").await;
     let theirs = adv.get("/advertiser/conversion-calls").await;
     assert_eq!(theirs.status, 200);
-    assert_eq!(theirs.body.matches("<tr class=\"call\">").count(), 4, "{}", theirs.body);
+    assert_eq!(theirs.body.matches("<tr class=\"call\">").count(), 6, "{}", theirs.body);
+    let malformed = adv.get("/advertiser/conversion-calls?status=invalid_transaction_id").await;
+    assert_eq!(malformed.body.matches("<tr class=\"call\">").count(), 1, "{}", malformed.body);
+    assert!(malformed.body.contains("{transaction_id}"), "{}", malformed.body);
     assert!(!theirs.body.contains("Other CPA"));
     assert_eq!(adv.get("/admin/conversion-calls").await.status, 403);
     let aff = f.browser("acme", "aff@acme.test").await;
