@@ -381,8 +381,28 @@ impl Offer {
         now: Micros,
     ) -> Result<Offer, OffersError> {
         let _changed = crate::ChangeGuard;
-        Offer::find(conn, tenant, id)?;
+        let current = Offer::find(conn, tenant, id)?;
         let v = input.validate(conn, tenant)?;
+        // An offer's history stays as it was recorded: its rollups hold its money in the
+        // currency's minor units and are read under the offer's advertiser, so a change of
+        // either would relabel (or move) what was already counted.
+        let mut history = FieldErrors::new();
+        if input.advertiser_id != current.advertiser_id && Offer::has_traffic(conn, tenant, id, false)? {
+            history.add(
+                "advertiser_id",
+                "this offer has clicks: its history belongs to its advertiser; create a new offer for another advertiser",
+            );
+        }
+        if v.currency != current.currency && Offer::has_traffic(conn, tenant, id, true)? {
+            history.add(
+                "currency",
+                format!(
+                    "this offer has conversions recorded in {}: its currency cannot change; create a new offer for another currency",
+                    current.currency
+                ),
+            );
+        }
+        history.into_result().map_err(OffersError::Invalid)?;
         diesel::update(offers::table.filter(offers::tenant_id.eq(tenant)).filter(offers::id.eq(id)))
             .set((
                 (
@@ -419,6 +439,19 @@ impl Offer {
             ))
             .execute(conn)?;
         Offer::find(conn, tenant, id)
+    }
+
+    /// Whether the offer has recorded clicks (or, with `conversions`, conversions of any status),
+    /// from the daily rollups (index `stats_daily_tenant_offer`).
+    pub fn has_traffic(conn: &mut DbConn, tenant: TenantId, id: OfferId, conversions: bool) -> QueryResult<bool> {
+        use affnet_db::schema::stats_daily as d;
+        let rows = d::table.filter(d::tenant_id.eq(tenant.0)).filter(d::offer_id.eq(id.0));
+        let found = if conversions {
+            rows.filter((d::approved + d::pending + d::rejected).gt(0)).select(d::day).first::<i64>(conn).optional()?
+        } else {
+            rows.select(d::day).first::<i64>(conn).optional()?
+        };
+        Ok(found.is_some())
     }
 
     /// Replaces the security token; the old one stops working at once.

@@ -55,9 +55,13 @@ pub struct ListQuery {
 
 /// `GET /api/v1/offer-access?status=&offer_id=&affiliate_id=&page=&per_page=`: staff see every
 /// row of the network, an affiliate user only its company's.
-pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: super::ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let viewer = Viewer::of(&me)?;
-    let q = q.into_inner();
+    let q = q.read()?;
     let status = parse_param::<AccessStatus>(q.status.as_deref(), "status")?;
     let (limit, offset, page) = Pagination { page: q.page, per_page: q.per_page }.limit_offset()?;
     let offer = q.offer_id.map(OfferId);

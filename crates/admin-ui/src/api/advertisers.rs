@@ -52,9 +52,13 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/advertisers?search=&status=&page=&per_page=` (staff)
-pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: super::ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let q = q.into_inner();
+    let q = q.read()?;
     let status = parse_param::<AdvertiserStatus>(q.status.as_deref(), "status")?;
     let (limit, offset, page) = Pagination { page: q.page, per_page: q.per_page }.limit_offset()?;
     let tenant = me.user.tenant_id;

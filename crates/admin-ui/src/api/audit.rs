@@ -51,9 +51,13 @@ impl From<Entry> for AuditJson {
 }
 
 /// `GET /api/v1/audit?entity=&actor=&from=&to=&page=&per_page=` (admins).
-pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: super::ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     me.require(&[Role::Admin])?;
-    let q = q.into_inner();
+    let q = q.read()?;
     let query = AuditQuery { entity: q.entity, actor: q.actor, from: q.from, to: q.to, page: None };
     let (filter, errors) = query.filter();
     if !errors.is_empty() {

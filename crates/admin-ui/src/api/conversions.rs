@@ -221,9 +221,10 @@ fn scope(filter: &mut listing::Filter, viewer: Viewer) -> bool {
 pub async fn list(
     state: web::Data<AppState>,
     me: ApiUser,
-    q: web::Query<ListingQuery>,
+    q: super::ApiQuery<ListingQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let viewer = Viewer::of(&me)?;
+    let q = q.read()?;
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
     filter.status = parse_param::<ConversionStatus>(q.status.as_deref(), "status")?.map(|s| s.as_str().to_owned());
@@ -314,12 +315,13 @@ pub async fn set_status(
 pub async fn clicks(
     state: web::Data<AppState>,
     me: ApiUser,
-    q: web::Query<ListingQuery>,
+    q: super::ApiQuery<ListingQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let viewer = match staff_or_affiliate(&me)? {
         None => Viewer::Staff,
         Some(a) => Viewer::Affiliate(a),
     };
+    let q = q.read()?;
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
     if !scope(&mut filter, viewer) {

@@ -125,8 +125,71 @@ pub fn merge_patch<T: serde::de::DeserializeOwned>(
         merged.extend(current.into_iter().filter(|(k, _)| fields.contains(k)));
     }
     merged.extend(patch);
-    serde_json::from_value(serde_json::Value::Object(merged))
-        .map_err(|e| AppError::BadRequest(format!("the JSON body could not be read: {e}")).into())
+    from_json(serde_json::Value::Object(merged))
+}
+
+/// Reads a JSON body as `T`. A known field of the wrong type or missing is a `422` naming it
+/// (a nested field as the validation names it: `payout.flat` is `payout_flat`), like any other
+/// invalid field; a body of another shape than `T` or with an unknown field is a `400`.
+pub fn from_json<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    let object = body.is_object();
+    serde_path_to_error::deserialize(body).map_err(|e| unreadable("the JSON body", object, e))
+}
+
+/// The error of reading a body or query string whose fields serde named on the way down
+/// (`object`: the input is a map of fields at all).
+fn unreadable<E: std::fmt::Display>(what: &str, object: bool, e: serde_path_to_error::Error<E>) -> ApiError {
+    // The names of the fields down to the error; `None` when the path passes through anything
+    // else (an array's element, an unnamed part).
+    let named: Option<Vec<String>> = e
+        .path()
+        .iter()
+        .map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    let message = e.into_inner().to_string();
+    let field = |names: &[String], last: &str| {
+        names.iter().map(String::as_str).chain([last]).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("_")
+    };
+    let invalid = match named {
+        Some(names) if object && !message.starts_with("unknown field") => {
+            match message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+                Some(missing) => Some(FieldErrors::single(&field(&names, missing), "this field is required")),
+                None if !names.is_empty() => Some(FieldErrors::single(&field(&names, ""), message.clone())),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    match invalid {
+        Some(fields) => ApiError(AppError::Invalid(fields)),
+        None => ApiError(AppError::BadRequest(format!("{what} could not be read: {message}"))),
+    }
+}
+
+/// A query string whose error waits for the handler, like [`ApiBody`]: the handler checks the
+/// caller's role, then reads it ([`ApiQuery::read`]). A parameter of the wrong form
+/// (`offer_id=abc`, `page=x`) is a `422` naming it, as a value out of range is.
+pub struct ApiQuery<T>(Result<T, ApiError>);
+
+impl<T> ApiQuery<T> {
+    /// The parameters, or the error that reading them gave.
+    pub fn read(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> actix_web::FromRequest for ApiQuery<T> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
+        let query = serde_path_to_error::deserialize(pairs).map_err(|e| unreadable("the query string", true, e));
+        std::future::ready(Ok(ApiQuery(query)))
+    }
 }
 
 impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBody<T> {
@@ -134,16 +197,17 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBod
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, actix_web::Error>>>>;
 
     fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let json = web::Json::<T>::from_request(req, payload);
+        let json = web::Json::<serde_json::Value>::from_request(req, payload);
         Box::pin(async move {
-            Ok(ApiBody(json.await.map(web::Json::into_inner).map_err(|e| {
+            let body = json.await.map(web::Json::into_inner).map_err(|e| {
                 let message = e.to_string();
                 if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError(AppError::TooLarge(message))
                 } else {
                     ApiError(AppError::BadRequest(message))
                 }
-            })))
+            });
+            Ok(ApiBody(body.and_then(from_json)))
         })
     }
 }

@@ -182,9 +182,13 @@ pub struct ListQuery {
 
 /// `GET /api/v1/offers?search=&status=&visibility=&advertiser_id=&page=&per_page=`: what the
 /// key's user may see, newest first.
-pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: super::ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let viewer = Viewer::of(&me)?;
-    let q = q.into_inner();
+    let q = q.read()?;
     let (limit, offset, page) = Pagination { page: q.page, per_page: q.per_page }.limit_offset()?;
     let mut filter = OfferFilter {
         search: q.search,

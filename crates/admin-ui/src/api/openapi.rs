@@ -186,7 +186,8 @@ fn op(
     let mut errors = errors.to_vec();
     errors.push("400");
     if request.is_some() {
-        errors.push("413");
+        // A field of the wrong type or left out is an invalid field.
+        errors.extend(["413", "422"]);
     }
     if params.iter().any(|p| p["name"] == "page") {
         errors.push("422");
@@ -324,7 +325,7 @@ fn schemas() -> Value {
               "min_click_age_secs", "max_click_age_secs", "daily_cap", "total_cap", "cap_unit", "access", "can_run",
               "tracking_url", "created_at", "updated_at"]),
         "OfferInput": input(json!({
-            "advertiser_id": id(),
+            "advertiser_id": { "type": "integer", "format": "int64", "description": "Cannot change once the offer has clicks (422)." },
             "name": { "type": "string", "minLength": 1, "maxLength": 200 },
             "description": { "type": "string", "maxLength": 20000, "default": "" },
             "offer_url": { "type": "string", "description": "http(s) landing URL; may carry {transaction_id}, {offer_id}, {affiliate_id}, {aff_id}, {advertiser_id}, {aff_sub}..{aff_sub5}, {source}, {aff_click_id}, {ip}." },
@@ -332,7 +333,7 @@ fn schemas() -> Value {
             "fallback_url": { "type": "string", "default": "", "description": "Where paused, capped or refused traffic goes." },
             "status": { "type": "string", "enum": words(OfferStatus::ALL, OfferStatus::as_str), "default": "active" },
             "visibility": { "type": "string", "enum": words(Visibility::ALL, Visibility::as_str), "default": "public" },
-            "currency": { "type": "string", "default": "USD", "description": "ISO 4217 code." },
+            "currency": { "type": "string", "default": "USD", "description": "ISO 4217 code; cannot change once the offer has conversions (422)." },
             "payout": { "allOf": [schema("Rate")], "description": "Default: cpa_flat 0." },
             "revenue": { "allOf": [schema("Rate")], "description": "Default: cpa_flat 0." },
             "conversion_status": { "type": "string", "enum": ["approved", "pending"], "default": "approved" },
@@ -730,12 +731,12 @@ pub fn spec() -> Value {
             "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal API key (afk_…); the scheme name is case-insensitive. Without a valid key every path but this document answers 401, whatever the request holds." } },
             "schemas": schemas(),
             "responses": {
-                "BadRequest": error_response("Malformed JSON, an unknown or missing body field, a bad query string, or text holding a NUL character (error: bad_request)."),
+                "BadRequest": error_response("Malformed JSON, a body that is not an object, an unknown body field, a bad query string, or text holding a NUL character (error: bad_request)."),
                 "PayloadTooLarge": error_response("A body larger than 256 KiB (error: payload_too_large)."),
                 "Unauthorized": error_response("No valid API key (error: unauthorized)."),
                 "Forbidden": error_response("The key's role may not do this (error: forbidden)."),
                 "NotFound": error_response("No such thing in the key's network, or not visible to its user (error: not_found)."),
-                "ValidationFailed": error_response("Invalid values (error: validation_failed, with fields: field → message)."),
+                "ValidationFailed": error_response("Invalid values, values of the wrong type, or required fields left out (error: validation_failed, with fields: field → message; a nested field as payout_flat)."),
             },
         },
     })

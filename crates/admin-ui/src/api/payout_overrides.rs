@@ -48,8 +48,13 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/payout-overrides?offer_id=&affiliate_id=&page=&per_page=` (staff)
-pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: super::ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
+    let q = q.read()?;
     let (limit, offset, page) = Pagination { page: q.page, per_page: q.per_page }.limit_offset()?;
     let (offer, affiliate) = (q.offer_id.map(OfferId), q.affiliate_id.map(AffiliateId));
     let tenant = me.user.tenant_id;

@@ -145,8 +145,13 @@ pub struct ListQuery {
 
 /// `GET /api/v1/postbacks?affiliate_id=`: staff all (or one affiliate's), affiliate users their
 /// own; newest first.
-pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: super::ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
+    let q = q.read()?;
     let asked = parse_id(q.affiliate_id.as_deref(), "affiliate_id")?.map(AffiliateId);
     let tenant = me.user.tenant_id;
     let rows = match (own, asked) {
@@ -324,9 +329,10 @@ pub async fn test_fire(
 pub async fn jobs(
     state: web::Data<AppState>,
     me: ApiUser,
-    q: web::Query<ListingQuery>,
+    q: super::ApiQuery<ListingQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
+    let q = q.read()?;
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
     filter.advertiser = None;

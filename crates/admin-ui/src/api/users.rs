@@ -59,8 +59,13 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/users` (admins and managers)
-pub async fn list(state: web::Data<AppState>, me: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: super::ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     me.require(&[Role::Admin, Role::Manager])?;
+    let q = q.read()?;
     let role = super::parse_param::<Role>(q.role.as_deref(), "role")?;
     let (limit, offset, page) = Pagination { page: q.page, per_page: q.per_page }.limit_offset()?;
     let tenant = me.user.tenant_id;

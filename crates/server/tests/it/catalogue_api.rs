@@ -343,20 +343,48 @@ async fn bad_offer_values_are_refused_by_field_and_change_nothing(backend: Backe
     let res = api.put(&path, many).await;
     assert_eq!(field_keys(&res), vec!["offer_url", "payout_bps", "payout_flat"]);
 
-    // Malformed, unknown or mistyped bodies are a 400 naming the problem.
+    // A field of the wrong type, or missing, is a 422 naming it (nested fields as the
+    // validation names them: `payout_flat`).
+    let mut typed = full_offer(adv);
+    typed["payout"] = json!({"type": "cpa_flat", "flat": "2.50", "bps": 0});
+    let mut kind = full_offer(adv);
+    kind["payout"]["type"] = json!("cpm");
+    let mut advertiser = full_offer(adv);
+    advertiser["advertiser_id"] = json!(adv.to_string());
+    let mut unnamed = full_offer(adv);
+    unnamed.as_object_mut().unwrap().remove("name");
+    let mut payout_list = full_offer(adv);
+    payout_list["payout"] = json!("2.50");
+    for (body, key, message) in [
+        (typed, "payout_flat", "invalid type: string \"2.50\", expected i64"),
+        (kind, "payout_type", "'cpm' is not one of: cpa_flat, cpa_percent, cpa_both"),
+        (advertiser, "advertiser_id", &*format!("invalid type: string \"{adv}\", expected i64")),
+        (unnamed, "name", "this field is required"),
+        (payout_list, "payout", "invalid type: string \"2.50\", expected struct Rate"),
+    ] {
+        for res in [api.post("/api/v1/offers", body.clone()).await, api.put(&path, body).await] {
+            assert_eq!((res.status, res.body["error"].as_str()), (422, Some("validation_failed")), "{}", res.body);
+            assert_eq!(field_keys(&res), vec![key.to_owned()], "{}", res.body);
+            assert_eq!(res.body["fields"][key], message, "{}", res.body);
+        }
+    }
+
+    // Malformed JSON, another shape than an object or an unknown field is a 400 naming the
+    // problem.
     let mut unknown = full_offer(adv);
     unknown["payot"] = json!(1);
     let res = api.put(&path, unknown).await;
     assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")));
     assert!(res.body["message"].as_str().unwrap().contains("unknown field `payot`"), "{}", res.body);
-    let mut typed = full_offer(adv);
-    typed["payout"] = json!({"type": "cpa_flat", "flat": "2.50", "bps": 0});
-    assert_eq!(api.put(&path, typed).await.status, 400);
-    let mut kind = full_offer(adv);
-    kind["payout"]["type"] = json!("cpm");
-    let res = api.put(&path, kind).await;
-    assert_eq!(res.status, 400);
-    assert!(res.body["message"].as_str().unwrap().contains("'cpm' is not one of: cpa_flat, cpa_percent, cpa_both"));
+    let mut unknown_inner = full_offer(adv);
+    unknown_inner["payout"]["percent"] = json!(1);
+    let res = api.put(&path, unknown_inner).await;
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert!(res.body["message"].as_str().unwrap().contains("unknown field `percent`"), "{}", res.body);
+    for shape in [json!([1, 2]), json!("offer"), json!(null)] {
+        let res = api.put(&path, shape).await;
+        assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{}", res.body);
+    }
     let res = api.post_raw("/api/v1/offers", "{\"name\": ").await;
     assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")));
     assert_eq!(api.post_raw(&format!("/api/v1/offers/{offer_id}/goals"), "[1,").await.status, 400);
@@ -499,8 +527,8 @@ async fn bad_values_for_the_other_resources_are_refused_by_field(backend: Backen
     assert_eq!(unknown.status, 400);
     assert!(unknown.body["message"].as_str().unwrap().contains("unknown field `email`"), "{}", unknown.body);
     let missing = api.post(&format!("/api/v1/offers/{offer}/goals"), json!({"name": "G"})).await;
-    assert_eq!(missing.status, 400);
-    assert!(missing.body["message"].as_str().unwrap().contains("missing field `payout`"), "{}", missing.body);
+    assert_eq!((missing.status, field_keys(&missing)), (422, vec!["payout".to_owned()]), "{}", missing.body);
+    assert_eq!(missing.body["fields"]["payout"], "this field is required");
     assert_eq!(api.get("/api/v1/affiliates?per_page=500").await.status, 422);
     assert_eq!(api.get("/api/v1/affiliates?per_page=&page=").await.status, 200);
     assert_eq!(api.get("/api/v1/offers?advertiser_id=&page=").await.status, 200);
@@ -1046,7 +1074,12 @@ async fn documented_request_schemas_match_the_server(backend: Backend) {
             json!({"status": "rejected", "note": "chargeback"}),
         ),
         ("OfferInput", Method::POST, "/api/v1/offers".into(), full_offer(adv)),
-        ("OfferInput", Method::PUT, format!("/api/v1/offers/{offer}"), full_offer(adv)),
+        // The offer has a conversion: it keeps its currency (USD, the default).
+        ("OfferInput", Method::PUT, format!("/api/v1/offers/{offer}"), {
+            let mut body = full_offer(adv);
+            body["currency"] = json!("USD");
+            body
+        }),
         (
             "AffiliateInput",
             Method::POST,
@@ -1140,12 +1173,8 @@ async fn documented_request_schemas_match_the_server(backend: Backend) {
             let mut body = minimal.clone();
             body.remove(*field);
             let res = api.send(method.clone(), &path, Some(Value::Object(body))).await;
-            assert_eq!(res.status, 400, "{name} {method} {path} without {field}: {}", res.body);
-            assert!(
-                res.body["message"].as_str().unwrap().contains(&format!("missing field `{field}`")),
-                "{name} without {field}: {}",
-                res.body
-            );
+            assert_eq!(res.status, 422, "{name} {method} {path} without {field}: {}", res.body);
+            assert_eq!(res.body["fields"][*field], "this field is required", "{name} without {field}: {}", res.body);
         }
         let mut extra = full.clone();
         extra["not_documented"] = json!(1);
@@ -1157,7 +1186,7 @@ async fn documented_request_schemas_match_the_server(backend: Backend) {
     let res = api
         .post(&format!("/api/v1/offers/{offer}/goals"), json!({"name": "G", "payout": {"type": "cpa_flat", "flat": 1}}))
         .await;
-    assert!(res.body["message"].as_str().unwrap().contains("missing field `bps`"), "{}", res.body);
+    assert_eq!((res.status, res.body["fields"]["payout_bps"].as_str()), (422, Some("this field is required")));
     app.stop().await;
 }
 
@@ -1398,7 +1427,116 @@ async fn patch_changes_only_the_fields_it_names(backend: Backend) {
     app.stop().await;
 }
 
+/// A list's query parameter of the wrong form is a 422 naming it on every listing (the same
+/// `offer_id=abc` was a 422 on `/conversions` and a 400 on `/offer-access`), checked after the
+/// role, as a body is.
+async fn bad_list_parameters_are_refused_by_name_on_every_listing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let aff = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let aff_api = app.api(&key(&app, &net.tenant, &aff));
+    for (path, field) in [
+        ("/api/v1/offers?advertiser_id=abc", "advertiser_id"),
+        ("/api/v1/offer-access?offer_id=abc", "offer_id"),
+        ("/api/v1/offer-access?affiliate_id=1.5", "affiliate_id"),
+        ("/api/v1/payout-overrides?affiliate_id=x", "affiliate_id"),
+        ("/api/v1/conversions?offer_id=abc", "offer_id"),
+        ("/api/v1/clicks?affiliate_id=abc", "affiliate_id"),
+        ("/api/v1/postback-jobs?offer_id=abc", "offer_id"),
+        ("/api/v1/postbacks?affiliate_id=abc", "affiliate_id"),
+        ("/api/v1/users?page=x", "page"),
+        ("/api/v1/advertisers?per_page=ten", "per_page"),
+        ("/api/v1/affiliates?page=0", "page"),
+        ("/api/v1/audit?page=-", "page"),
+        ("/api/v1/conversions?page=two", "page"),
+    ] {
+        let res = api.get(path).await;
+        assert_eq!((res.status, res.body["error"].as_str()), (422, Some("validation_failed")), "{path}: {}", res.body);
+        assert_eq!(field_keys(&res), vec![field.to_owned()], "{path}");
+    }
+    // Blank is absent, as a form sends an empty field.
+    for path in
+        ["/api/v1/offers?advertiser_id=", "/api/v1/offer-access?offer_id=&page=", "/api/v1/conversions?offer_id="]
+    {
+        assert_eq!(api.get(path).await.status, 200, "{path}");
+    }
+    // The role comes first.
+    for path in ["/api/v1/advertisers?page=x", "/api/v1/payout-overrides?offer_id=x", "/api/v1/users?page=x"] {
+        assert_eq!(aff_api.get(path).await.status, 403, "{path}");
+    }
+    app.stop().await;
+}
+
+/// An offer's history stays as recorded: once it has clicks it keeps its advertiser, once it has
+/// conversions it keeps its currency (the rollups hold its money in the currency's minor units
+/// and are read under the offer's current advertiser). Before, `{"currency": "JPY"}` turned
+/// 3.50 USD of history into 350 JPY, and moving the offer moved its figures to the new
+/// advertiser's reports while its conversions stayed with the old one.
+async fn an_offer_with_history_keeps_its_advertiser_and_currency(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let adv = app.advertiser(&net.tenant, "Shop").id.0;
+    let other_adv = app.advertiser(&net.tenant, "Other shop").id.0;
+    let aff = app.user(&net.tenant, "aff@acme.test", Role::Affiliate).affiliate_id.unwrap().0;
+    let offer = api.post("/api/v1/offers", minimal_offer(adv, "History", "public")).await.body;
+    let path = format!("/api/v1/offers/{}", offer["id"]);
+
+    // No traffic yet: both may change (and change back).
+    for body in
+        [json!({"advertiser_id": other_adv, "currency": "EUR"}), json!({"advertiser_id": adv, "currency": "USD"})]
+    {
+        let res = api.send(Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!(res.status, 200, "{body}: {}", res.body);
+    }
+
+    // A click: the advertiser stays, the currency may still change (no money recorded).
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = http.get(app.url(&format!("/aff_c?offer_id={}&aff_id={aff}", offer["id"]))).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 302);
+    let res = api.send(Method::PATCH, &path, Some(json!({"advertiser_id": other_adv}))).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["advertiser_id".to_owned()]), "{}", res.body);
+    assert_eq!(
+        res.body["fields"]["advertiser_id"],
+        "this offer has clicks: its history belongs to its advertiser; create a new offer for another advertiser"
+    );
+    let res = api.send(Method::PATCH, &path, Some(json!({"currency": "EUR"}))).await;
+    assert_eq!((res.status, res.body["currency"].as_str()), (200, Some("EUR")), "{}", res.body);
+    let res = api.send(Method::PATCH, &path, Some(json!({"currency": "USD"}))).await;
+    assert_eq!(res.status, 200);
+
+    // A conversion: the currency stays too; other fields still change.
+    let offer = api.get(&path).await.body;
+    click_and_convert(&app, &api, &offer, aff).await;
+    let before = api.get(&path).await.body;
+    let mut both = minimal_offer(other_adv, "History", "public");
+    both["currency"] = json!("JPY");
+    let res = api.put(&path, both).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["advertiser_id".to_owned(), "currency".to_owned()]));
+    assert_eq!(
+        res.body["fields"]["currency"],
+        "this offer has conversions recorded in USD: its currency cannot change; create a new offer for another currency"
+    );
+    assert_eq!(api.get(&path).await.body, before);
+    let res = api.send(Method::PATCH, &path, Some(json!({"name": "History, renamed", "currency": "USD"}))).await;
+    assert_eq!((res.status, res.body["name"].as_str()), (200, Some("History, renamed")), "{}", res.body);
+    // Another offer of the network is not held by this one's history.
+    let fresh = api.post("/api/v1/offers", minimal_offer(adv, "Fresh", "public")).await.body;
+    let res = api
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/offers/{}", fresh["id"]),
+            Some(json!({"advertiser_id": other_adv, "currency": "JPY"})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    an_offer_with_history_keeps_its_advertiser_and_currency,
+    bad_list_parameters_are_refused_by_name_on_every_listing,
     search_ignores_case_on_both_backends,
     staff_build_the_catalogue_through_the_api,
     bad_offer_values_are_refused_by_field_and_change_nothing,

@@ -1,0 +1,1 @@
+DROP INDEX stats_daily_tenant_offer;
