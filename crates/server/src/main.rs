@@ -71,8 +71,13 @@ fn serve(config: Config) -> Result<(), CliError> {
         // This process is the only server on the file: postbacks left `sending` by the previous
         // one (killed while sending) are sent again now, not when their lease runs out.
         let mut conn = pool.get().map_err(|e| CliError::Refused(e.to_string()))?;
-        let released = affnet_tracking::liveness::release_all(&mut conn, affnet_db::Micros::now())
-            .map_err(|e| CliError::Refused(format!("cannot release the postbacks left sending: {e}")))?;
+        let released = affnet_tracking::delivery::take_back(
+            &mut conn,
+            None,
+            affnet_tracking::delivery::TakenBack::Died,
+            affnet_db::Micros::now(),
+        )
+        .map_err(|e| CliError::Refused(format!("cannot release the postbacks left sending: {e}")))?;
         if released > 0 {
             tracing::warn!(jobs = released, "postbacks left sending by the previous server are due again");
         }

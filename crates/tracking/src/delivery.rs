@@ -90,6 +90,11 @@ pub fn forbidden(ip: IpAddr) -> bool {
                 || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
                 || o[0] >= 240
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                // The documentation ranges (RFC 5737): never a public tracker, and a machine may
+                // hold one (this one's own interface did).
+                || (o[0] == 192 && o[1] == 0 && o[2] == 2)
+                || (o[0] == 198 && o[1] == 51 && o[2] == 100)
+                || (o[0] == 203 && o[1] == 0 && o[2] == 113)
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
@@ -402,6 +407,25 @@ fn claim(
             (true, Some(_)) => claim_from(conn, &expired_or_orphaned, limit, true)?,
             (true, None) => claim_from(conn, EXPIRED, limit, false)?,
         };
+        if !jobs.is_empty() {
+            // Claimed from a node that died (or hung) while sending them: that request counts
+            // as an attempt that may have reached the affiliate.
+            let error = TakenBack::Died.error();
+            let rows = interrupted_attempts(
+                jobs.iter()
+                    .map(|j| (j.id, j.tenant_id, j.postback_id, j.affiliate_id, j.method.as_str(), j.url.as_str())),
+                &error,
+                now,
+            );
+            insert_attempts(conn, &rows)?;
+            let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+            diesel::update(postback_jobs::table.filter(postback_jobs::id.eq_any(&ids)))
+                .set((postback_jobs::attempts.eq(postback_jobs::attempts + 1), postback_jobs::last_error.eq(&error)))
+                .execute(conn)?;
+            for job in &mut jobs {
+                job.attempts += 1;
+            }
+        }
         let left = limit - i64::try_from(jobs.len()).unwrap_or(limit);
         if left > 0 {
             jobs.extend(claim_from(conn, DUE, left, false)?);
@@ -516,6 +540,111 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertAttemptColum
     }
 }
 
+/// Inserts attempt rows: one statement on PostgreSQL, chunks of 1,000 on SQLite.
+fn insert_attempts(conn: &mut DbConn, rows: &[NewAttempt<'_>]) -> QueryResult<()> {
+    match conn {
+        DbConn::Pg(c) => {
+            InsertAttemptColumns::new(rows).execute(c)?;
+        }
+        DbConn::Sqlite(c) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(postback_attempts::table).values(chunk).execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How the error of an attempt whose answer was never recorded begins: its node stopped or died
+/// while the request was out, so it may have reached the affiliate.
+pub const INTERRUPTED: &str = "interrupted: ";
+
+/// Why a job is taken back ([`take_back`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakenBack {
+    /// Its node stopped (gracefully) before the answer came.
+    Stopped,
+    /// Its node died (killed, crashed) or hung: found by a lease that ran out, a node lock that
+    /// is gone, or, on SQLite, the next server's start.
+    Died,
+}
+
+impl TakenBack {
+    fn error(self) -> String {
+        let why = match self {
+            TakenBack::Stopped => "the server stopped before the answer came",
+            TakenBack::Died => "the server sending it stopped without recording the answer",
+        };
+        format!("{INTERRUPTED}{why}; the request may have reached the affiliate; sent again")
+    }
+}
+
+/// The attempt rows of jobs taken back from a node that stopped or died while sending them:
+/// each says the request may have reached the affiliate, so that the delivery log shows every
+/// request the affiliate may have received (delivery is at least once). The caller counts the
+/// attempt on the job.
+fn interrupted_attempts<'a>(
+    jobs: impl Iterator<Item = (i64, i64, Option<i64>, i64, &'a str, &'a str)>,
+    error: &'a str,
+    now: Micros,
+) -> Vec<NewAttempt<'a>> {
+    jobs.map(|(id, tenant, postback_id, affiliate, method, url)| NewAttempt {
+        tenant_id: TenantId(tenant),
+        job_id: Some(id),
+        postback_id,
+        affiliate_id: AffiliateId(affiliate),
+        method,
+        url,
+        status_code: None,
+        latency_ms: 0,
+        response_excerpt: "",
+        error,
+        test: false,
+        created_at: now,
+    })
+    .collect()
+}
+
+/// Makes `sending` jobs (`ids`, or every one) due again at `now`, each with an attempt row
+/// saying its request may have reached the affiliate ([`INTERRUPTED`]) and that attempt counted:
+/// for a node stopping with requests unanswered, and for SQLite's next server. Returns how many
+/// jobs were taken back.
+pub fn take_back(conn: &mut DbConn, ids: Option<&[i64]>, why: TakenBack, now: Micros) -> QueryResult<usize> {
+    type Row = (i64, i64, Option<i64>, i64, String, String);
+    let error = why.error();
+    crate::write_tx(conn, |conn| {
+        use postback_jobs as j;
+        let sending = j::table.filter(j::state.eq("sending"));
+        let columns = (j::id, j::tenant_id, j::postback_id, j::affiliate_id, j::method, j::url);
+        let jobs: Vec<Row> = match ids {
+            Some([]) => return Ok(0),
+            Some(ids) => sending.filter(j::id.eq_any(ids)).select(columns).load(conn)?,
+            None => sending.select(columns).load(conn)?,
+        };
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let rows = interrupted_attempts(
+            jobs.iter().map(|(id, t, p, a, m, u)| (*id, *t, *p, *a, m.as_str(), u.as_str())),
+            &error,
+            now,
+        );
+        insert_attempts(conn, &rows)?;
+        let taken: Vec<i64> = jobs.iter().map(|r| r.0).collect();
+        diesel::update(j::table.filter(j::id.eq_any(&taken)).filter(j::state.eq("sending")))
+            .set((
+                j::state.eq("retry"),
+                j::attempts.eq(j::attempts + 1),
+                j::next_attempt_at.eq(now),
+                j::locked_until.eq(None::<Micros>),
+                j::locked_by.eq(None::<i64>),
+                j::last_error.eq(&error),
+                j::updated_at.eq(now),
+            ))
+            .execute(conn)
+    })
+}
+
 /// Moves a job whose attempt failed on: retry later, or failed after the last attempt.
 fn record_failure(
     conn: &mut DbConn,
@@ -624,6 +753,8 @@ fn failure_alert(
             .filter(postback_attempts::tenant_id.eq(tenant))
             .filter(postback_attempts::postback_id.eq(postback_id))
             .filter(postback_attempts::test.eq(false))
+            // A request cut by its node's stop says nothing of the affiliate's tracker.
+            .filter(postback_attempts::error.not_like(format!("{INTERRUPTED}%")))
             .order(postback_attempts::id.desc())
             .limit(ALERT_AFTER_FAILURES)
             .select(postback_attempts::status_code)
@@ -914,16 +1045,7 @@ impl Deliverer {
                         created_at: done,
                     })
                     .collect();
-                match &mut *conn {
-                    DbConn::Pg(c) => {
-                        InsertAttemptColumns::new(&rows).execute(c)?;
-                    }
-                    DbConn::Sqlite(c) => {
-                        for chunk in rows.chunks(1000) {
-                            diesel::insert_into(postback_attempts::table).values(chunk).execute(c)?;
-                        }
-                    }
-                }
+                insert_attempts(conn, &rows)?;
                 // By the node key they were claimed with (one group, but for a node that lost
                 // its lock meanwhile): a job claimed again by another node is left to that claim.
                 let mut delivered: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
@@ -1099,7 +1221,7 @@ impl Deliverer {
             let (pool, now) = (self.pool.clone(), self.clock.now());
             let released = tokio::task::spawn_blocking(move || {
                 let mut conn = pool.get().map_err(|e| e.to_string())?;
-                crate::liveness::release(&mut conn, &ids, now).map_err(|e| e.to_string())
+                take_back(&mut conn, Some(&ids), TakenBack::Stopped, now).map_err(|e| e.to_string())
             })
             .await;
             tracing::warn!(
@@ -1395,6 +1517,12 @@ mod tests {
             "255.255.255.255",
             "240.0.0.1",
             "198.18.0.1",
+            "192.0.2.2",
+            "198.51.100.7",
+            "203.0.113.200",
+            "192.0.0.9",
+            "2001:db8::1",
+            "::ffff:192.0.2.2",
             "::1",
             "::",
             "fe80::1",

@@ -9,7 +9,8 @@
 //! claims without its key until it has it again.
 //!
 //! On SQLite there is one server per database file (`affnet serve` holds a lock beside it), so
-//! when it starts every `sending` job was left by a previous process: [`release_all`].
+//! when it starts every `sending` job was left by a previous process: it takes them all back
+//! ([`crate::delivery::take_back`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -18,7 +19,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer};
 use rand::Rng;
 
-use affnet_db::{DbConn, DbError, DbPool, Micros};
+use affnet_db::{DbConn, DbError, DbPool};
 
 /// The advisory locks' first key ("afnt"): the second is the node's key.
 pub const CLASS: i32 = 0x6166_6e74;
@@ -130,43 +131,6 @@ fn holds(conn: &mut DbConn, key: i32) -> Result<bool, DbError> {
     .bind::<Integer, _>(key)
     .get_result(c)?;
     Ok(held.locked)
-}
-
-/// Makes every `sending` job due again at once. Only for a database no other node uses: SQLite,
-/// under `affnet serve`'s lock, when it starts (the jobs were left by a process that died while
-/// sending them; they are sent again, as a lease running out would have done minutes later).
-pub fn release_all(conn: &mut DbConn, now: Micros) -> QueryResult<usize> {
-    use affnet_db::schema::postback_jobs;
-    diesel::update(postback_jobs::table.filter(postback_jobs::state.eq("sending")))
-        .set((
-            postback_jobs::state.eq("retry"),
-            postback_jobs::next_attempt_at.eq(now),
-            postback_jobs::locked_until.eq(None::<Micros>),
-            postback_jobs::locked_by.eq(None::<i64>),
-            postback_jobs::updated_at.eq(now),
-        ))
-        .execute(conn)
-}
-
-/// Makes the `sending` jobs `ids` due again at once: a node stopping gracefully gives back the
-/// jobs whose requests it stopped waiting for, so that the next node sends them now rather than
-/// once they look orphaned (their requests may have reached the receiver: at least once).
-pub fn release(conn: &mut DbConn, ids: &[i64], now: Micros) -> QueryResult<usize> {
-    use affnet_db::schema::postback_jobs;
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    diesel::update(
-        postback_jobs::table.filter(postback_jobs::id.eq_any(ids.to_vec())).filter(postback_jobs::state.eq("sending")),
-    )
-    .set((
-        postback_jobs::state.eq("retry"),
-        postback_jobs::next_attempt_at.eq(now),
-        postback_jobs::locked_until.eq(None::<Micros>),
-        postback_jobs::locked_by.eq(None::<i64>),
-        postback_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)
 }
 
 #[cfg(test)]

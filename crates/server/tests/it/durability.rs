@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use affnet_db::schema::{clicks, conversions, postback_jobs};
+use affnet_db::schema::{clicks, conversions, postback_attempts, postback_jobs};
 use affnet_db::testing::TestDb;
 use affnet_db::{Backend, Micros};
 use affnet_offers::{Advertiser, AdvertiserInput, Affiliate, AffiliateInput, Offer, OfferInput};
@@ -319,11 +319,40 @@ async fn wait_answered(rx: &HoldingReceiver, tids: &[String], limit: Duration) {
     }
 }
 
+/// Waits (at most 10 s) until every job is delivered, then checks its log: per job, the request
+/// whose answer was never recorded (`interrupted_by`), then the delivered one. The affiliate
+/// received both, so the delivery log shows both, and both count as attempts.
+fn assert_interrupted_then_delivered(conn: &mut affnet_db::DbConn, jobs: usize, interrupted_by: &str) {
+    let started = Instant::now();
+    loop {
+        let states: Vec<(String, i64)> =
+            postback_jobs::table.select((postback_jobs::state, postback_jobs::attempts)).load(conn).unwrap();
+        if states.len() == jobs && states.iter().all(|j| j == &("delivered".to_owned(), 2)) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{states:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ids: Vec<i64> = postback_jobs::table.select(postback_jobs::id).load(conn).unwrap();
+    for id in ids {
+        let log: Vec<(Option<i64>, String)> = postback_attempts::table
+            .filter(postback_attempts::job_id.eq(id))
+            .order(postback_attempts::id.asc())
+            .select((postback_attempts::status_code, postback_attempts::error))
+            .load(conn)
+            .unwrap();
+        let expected = format!("interrupted: {interrupted_by}; the request may have reached the affiliate; sent again");
+        assert_eq!(log, vec![(None, expected), (Some(200), String::new())], "job {id}");
+    }
+}
+
 /// Postbacks being sent when the server is killed (the receiver has their requests and has not
 /// answered) are sent again as soon as the server is back: on SQLite the server knows it is the
 /// only one on the file; on PostgreSQL the dead node's advisory lock is gone with its session,
 /// and its requests are surely over after their timeout. Not after their lease (5 minutes by
-/// default) runs out. Every conversion's postback arrives.
+/// default) runs out. Every conversion's postback arrives, and the delivery log shows the
+/// request cut by the kill too (the affiliate may have received it: before, the log held one
+/// request where the affiliate got two).
 async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend) {
     let db = TestDb::new(backend);
     let (offer, aff) = network(&db);
@@ -349,16 +378,12 @@ async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend)
     let mut child = spawn_with(&db, port, &env);
     wait_ready(&client, &base).await;
     wait_answered(&rx, &tids, Duration::from_secs(30)).await;
-    let started = Instant::now();
-    loop {
-        let jobs: Vec<(String, i64)> =
-            postback_jobs::table.select((postback_jobs::state, postback_jobs::attempts)).load(&mut conn).unwrap();
-        if jobs.iter().all(|j| j == &("delivered".to_owned(), 1)) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "{jobs:?}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut conn = db.url.connect().unwrap();
+    actix_web::rt::task::spawn_blocking(move || {
+        assert_interrupted_then_delivered(&mut conn, 10, "the server sending it stopped without recording the answer")
+    })
+    .await
+    .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -488,6 +513,12 @@ async fn a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout(backend: 
     let mut child = spawn_with(&db, port, &env);
     wait_ready(&client, &base).await;
     wait_answered(&rx, &tids, Duration::from_secs(20)).await;
+    let mut conn = db.url.connect().unwrap();
+    actix_web::rt::task::spawn_blocking(move || {
+        assert_interrupted_then_delivered(&mut conn, 3, "the server stopped before the answer came")
+    })
+    .await
+    .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
 }
