@@ -32,13 +32,32 @@ async fn log_requests(
     let status = res.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
     // The method and path are read from the answered request, and only when the line is written.
-    let (method, path) = (res.request().method(), res.request().path());
+    // A path carrying a link token (signup verification, password reset) is logged as its
+    // route: the token would let anyone reading the log use the link.
+    let request = res.request();
+    let method = request.method();
+    let path = without_link_token(request.match_info().as_str()).unwrap_or(request.path());
     if status >= 500 {
         tracing::warn!(%method, %path, status, micros, "request");
     } else {
         tracing::debug!(%method, %path, status, micros, "request");
     }
     Ok(res)
+}
+
+/// The route of a path that carries a link token (`/t/{slug}/verify/{token}`,
+/// `/t/{slug}/reset/{token}`, whatever the method), for the log; `None` for any other path.
+/// `path` is the one routing read (escapes of plain characters decoded).
+fn without_link_token(path: &str) -> Option<&'static str> {
+    let mut segments = path.split('/').skip(1);
+    if segments.next() != Some("t") || segments.next().is_none() {
+        return None;
+    }
+    match (segments.next(), segments.next()) {
+        (Some("verify"), Some(_)) => Some("/t/{slug}/verify/{token}"),
+        (Some("reset"), Some(_)) => Some("/t/{slug}/reset/{token}"),
+        _ => None,
+    }
 }
 
 /// `HEAD` is answered as `GET` without the body (HTTP requires it; load balancers' health checks
