@@ -381,28 +381,33 @@ impl Offer {
         now: Micros,
     ) -> Result<Offer, OffersError> {
         let _changed = crate::ChangeGuard;
-        let current = Offer::find(conn, tenant, id)?;
+        // One write transaction, the offer's row locked (PostgreSQL; SQLite's write lock holds
+        // every writer): the history checks below see every committed click and conversion, and
+        // no other change of the offer slips between them and the update.
+        affnet_db::write_tx(conn, |conn| {
+            if let DbConn::Pg(c) = conn {
+                offers::table
+                    .filter(offers::tenant_id.eq(tenant))
+                    .filter(offers::id.eq(id))
+                    .select(offers::id)
+                    .for_update()
+                    .execute(c)?;
+            }
+            Offer::update_locked(conn, tenant, id, input, now)
+        })
+    }
+
+    fn update_locked(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        id: OfferId,
+        input: &OfferInput,
+        now: Micros,
+    ) -> Result<Offer, OffersError> {
         let v = input.validate(conn, tenant)?;
-        // An offer's history stays as it was recorded: its rollups hold its money in the
-        // currency's minor units and are read under the offer's advertiser, so a change of
-        // either would relabel (or move) what was already counted.
-        let mut history = FieldErrors::new();
-        if input.advertiser_id != current.advertiser_id && Offer::has_traffic(conn, tenant, id, false)? {
-            history.add(
-                "advertiser_id",
-                "this offer has clicks: its history belongs to its advertiser; create a new offer for another advertiser",
-            );
-        }
-        if v.currency != current.currency && Offer::has_traffic(conn, tenant, id, true)? {
-            history.add(
-                "currency",
-                format!(
-                    "this offer has conversions recorded in {}: its currency cannot change; create a new offer for another currency",
-                    current.currency
-                ),
-            );
-        }
-        history.into_result().map_err(OffersError::Invalid)?;
+        Offer::history_errors(conn, tenant, id, Some(input.advertiser_id), Some(v.currency))?
+            .into_result()
+            .map_err(OffersError::Invalid)?;
         diesel::update(offers::table.filter(offers::tenant_id.eq(tenant)).filter(offers::id.eq(id)))
             .set((
                 (
@@ -439,6 +444,37 @@ impl Offer {
             ))
             .execute(conn)?;
         Offer::find(conn, tenant, id)
+    }
+
+    /// What a change to `advertiser` or `currency` (`None`: unchanged) would break: an offer's
+    /// history stays as it was recorded. Its rollups hold its money in the currency's minor units
+    /// and are read under the offer's advertiser, so once it has clicks it keeps its advertiser,
+    /// and once it has conversions its currency (a change would relabel or move what was counted).
+    pub fn history_errors(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        id: OfferId,
+        advertiser: Option<AdvertiserId>,
+        currency: Option<Currency>,
+    ) -> Result<FieldErrors, OffersError> {
+        let current = Offer::find(conn, tenant, id)?;
+        let mut errors = FieldErrors::new();
+        if advertiser.is_some_and(|a| a != current.advertiser_id) && Offer::has_traffic(conn, tenant, id, false)? {
+            errors.add(
+                "advertiser_id",
+                "this offer has clicks: its history belongs to its advertiser; create a new offer for another advertiser",
+            );
+        }
+        if currency.is_some_and(|c| c != current.currency) && Offer::has_traffic(conn, tenant, id, true)? {
+            errors.add(
+                "currency",
+                format!(
+                    "this offer has conversions recorded in {}: its currency cannot change; create a new offer for another currency",
+                    current.currency
+                ),
+            );
+        }
+        Ok(errors)
     }
 
     /// Whether the offer has recorded clicks (or, with `conversions`, conversions of any status),

@@ -401,11 +401,12 @@ fn claim(
             (DbConn::Sqlite(c), _) => query.load(c),
         }
     };
-    let both = |conn: &mut DbConn| -> QueryResult<Vec<Claimed>> {
-        let mut jobs = match (expired, node) {
-            (false, _) => Vec::new(),
-            (true, Some(_)) => claim_from(conn, &expired_or_orphaned, limit, true)?,
-            (true, None) => claim_from(conn, EXPIRED, limit, false)?,
+    // Jobs whose lease ran out or whose node is gone, each with its interrupted attempt: in one
+    // transaction, so that a claim never stands without its log row (or the reverse).
+    let take_expired = |conn: &mut DbConn| -> QueryResult<Vec<Claimed>> {
+        let mut jobs = match node {
+            Some(_) => claim_from(conn, &expired_or_orphaned, limit, true)?,
+            None => claim_from(conn, EXPIRED, limit, false)?,
         };
         if !jobs.is_empty() {
             // Claimed from a node that died (or hung) while sending them: that request counts
@@ -426,6 +427,15 @@ fn claim(
                 job.attempts += 1;
             }
         }
+        Ok(jobs)
+    };
+    let both = |conn: &mut DbConn| -> QueryResult<Vec<Claimed>> {
+        let mut jobs = match (expired, &mut *conn) {
+            (false, _) => Vec::new(),
+            // SQLite: `both` runs in a write transaction already.
+            (true, DbConn::Sqlite(_)) => take_expired(conn)?,
+            (true, DbConn::Pg(_)) => conn.transaction(take_expired)?,
+        };
         let left = limit - i64::try_from(jobs.len()).unwrap_or(limit);
         if left > 0 {
             jobs.extend(claim_from(conn, DUE, left, false)?);
@@ -605,33 +615,43 @@ fn interrupted_attempts<'a>(
     .collect()
 }
 
-/// Makes `sending` jobs (`ids`, or every one) due again at `now`, each with an attempt row
-/// saying its request may have reached the affiliate ([`INTERRUPTED`]) and that attempt counted:
-/// for a node stopping with requests unanswered, and for SQLite's next server. Returns how many
-/// jobs were taken back.
-pub fn take_back(conn: &mut DbConn, ids: Option<&[i64]>, why: TakenBack, now: Micros) -> QueryResult<usize> {
-    type Row = (i64, i64, Option<i64>, i64, String, String);
+/// Makes `sending` jobs due again at `now`, each with an attempt row saying its request may
+/// have reached the affiliate ([`INTERRUPTED`]) and that attempt counted: `claims` (job id and
+/// the node key it was claimed with) for a node stopping with requests unanswered, every one
+/// (`None`) for SQLite's next server. A job claimed again meanwhile with another key (by another
+/// node, its lease run out) is left to that claim. Returns how many jobs were taken back.
+pub fn take_back(conn: &mut DbConn, claims: Option<&[(i64, i64)]>, why: TakenBack, now: Micros) -> QueryResult<usize> {
+    type Row = (i64, i64, Option<i64>, i64, String, String, Option<i64>);
     let error = why.error();
     crate::write_tx(conn, |conn| {
         use postback_jobs as j;
+        let columns = (j::id, j::tenant_id, j::postback_id, j::affiliate_id, j::method, j::url, j::locked_by);
+        let ids: Vec<i64> = claims.unwrap_or_default().iter().map(|(id, _)| *id).collect();
         let sending = j::table.filter(j::state.eq("sending"));
-        let columns = (j::id, j::tenant_id, j::postback_id, j::affiliate_id, j::method, j::url);
-        let jobs: Vec<Row> = match ids {
-            Some([]) => return Ok(0),
-            Some(ids) => sending.filter(j::id.eq_any(ids)).select(columns).load(conn)?,
-            None => sending.select(columns).load(conn)?,
+        // Locked (PostgreSQL) until they are moved below; SQLite's write lock holds them.
+        let jobs: Vec<Row> = match (claims, &mut *conn) {
+            (Some([]), _) => return Ok(0),
+            (Some(_), DbConn::Pg(c)) => sending.filter(j::id.eq_any(&ids)).select(columns).for_update().load(c)?,
+            (Some(_), DbConn::Sqlite(c)) => sending.filter(j::id.eq_any(&ids)).select(columns).load(c)?,
+            (None, DbConn::Pg(c)) => sending.select(columns).for_update().load(c)?,
+            (None, DbConn::Sqlite(c)) => sending.select(columns).load(c)?,
         };
+        let claimed_with = |id: i64| claims.and_then(|c| c.iter().find(|(job, _)| *job == id).map(|(_, key)| *key));
+        let jobs: Vec<Row> = jobs
+            .into_iter()
+            .filter(|row| claims.is_none() || row.6.is_some() && row.6 == claimed_with(row.0))
+            .collect();
         if jobs.is_empty() {
             return Ok(0);
         }
         let rows = interrupted_attempts(
-            jobs.iter().map(|(id, t, p, a, m, u)| (*id, *t, *p, *a, m.as_str(), u.as_str())),
+            jobs.iter().map(|(id, t, p, a, m, u, _)| (*id, *t, *p, *a, m.as_str(), u.as_str())),
             &error,
             now,
         );
         insert_attempts(conn, &rows)?;
         let taken: Vec<i64> = jobs.iter().map(|r| r.0).collect();
-        diesel::update(j::table.filter(j::id.eq_any(&taken)).filter(j::state.eq("sending")))
+        diesel::update(j::table.filter(j::id.eq_any(&taken)))
             .set((
                 j::state.eq("retry"),
                 j::attempts.eq(j::attempts + 1),
@@ -1187,9 +1207,9 @@ impl Deliverer {
             for job in jobs {
                 let Some(permit) = held.split(1) else { break };
                 let (this, answered, unanswered_now) = (self.clone(), answered.clone(), unanswered.clone());
-                let id = job.0.id;
+                let (id, claimed_with) = (job.0.id, job.0.locked_by);
                 if let Ok(mut u) = unanswered.lock() {
-                    u.insert(id, None);
+                    u.insert(id, (claimed_with, None));
                 }
                 let task = tokio::spawn(async move {
                     let result = this.fire_job(job).await;
@@ -1200,7 +1220,7 @@ impl Deliverer {
                     }
                 });
                 if let Ok(mut u) = unanswered.lock() {
-                    if let Some(slot) = u.get_mut(&id) {
+                    if let Some((_, slot)) = u.get_mut(&id) {
                         *slot = Some(task.abort_handle());
                     }
                 }
@@ -1212,16 +1232,16 @@ impl Deliverer {
         drop(answered);
         let mut recorder = recorder;
         if tokio::time::timeout(self.config.stop_grace, &mut recorder).await.is_err() {
-            let cut: Vec<(i64, Option<tokio::task::AbortHandle>)> =
+            let cut: Vec<(i64, (i64, Option<tokio::task::AbortHandle>))> =
                 unanswered.lock().map(|mut u| u.drain().collect()).unwrap_or_default();
-            let ids: Vec<i64> = cut.iter().map(|(id, _)| *id).collect();
-            for handle in cut.into_iter().filter_map(|(_, h)| h) {
+            let claims: Vec<(i64, i64)> = cut.iter().map(|(id, (key, _))| (*id, *key)).collect();
+            for handle in cut.into_iter().filter_map(|(_, (_, h))| h) {
                 handle.abort();
             }
             let (pool, now) = (self.pool.clone(), self.clock.now());
             let released = tokio::task::spawn_blocking(move || {
                 let mut conn = pool.get().map_err(|e| e.to_string())?;
-                take_back(&mut conn, Some(&ids), TakenBack::Stopped, now).map_err(|e| e.to_string())
+                take_back(&mut conn, Some(&claims), TakenBack::Stopped, now).map_err(|e| e.to_string())
             })
             .await;
             tracing::warn!(
@@ -1235,9 +1255,9 @@ impl Deliverer {
     }
 }
 
-/// The jobs a worker fired and has no answer for yet, with the task of each (set just after it
-/// is spawned).
-type Unanswered = Arc<std::sync::Mutex<std::collections::HashMap<i64, Option<tokio::task::AbortHandle>>>>;
+/// The jobs a worker fired and has no answer for yet, with the node key each was claimed with
+/// and its task (set just after it is spawned).
+type Unanswered = Arc<std::sync::Mutex<std::collections::HashMap<i64, (i64, Option<tokio::task::AbortHandle>)>>>;
 
 /// How often a worker waiting for free slots looks whether it should stop.
 const STOP_CHECK: Duration = Duration::from_millis(200);

@@ -155,9 +155,10 @@ fn unreadable<E: std::fmt::Display>(what: &str, object: bool, e: serde_path_to_e
     };
     let invalid = match named {
         Some(names) if object && !message.starts_with("unknown field") => {
-            match message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            let bare = without_position(&message);
+            match bare.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
                 Some(missing) => Some(FieldErrors::single(&field(&names, missing), "this field is required")),
-                None if !names.is_empty() => Some(FieldErrors::single(&field(&names, ""), message.clone())),
+                None if !names.is_empty() => Some(FieldErrors::single(&field(&names, ""), bare)),
                 None => None,
             }
         }
@@ -166,6 +167,16 @@ fn unreadable<E: std::fmt::Display>(what: &str, object: bool, e: serde_path_to_e
     match invalid {
         Some(fields) => ApiError(AppError::Invalid(fields)),
         None => ApiError(AppError::BadRequest(format!("{what} could not be read: {message}"))),
+    }
+}
+
+/// A field's message without serde_json's ` at line 1 column 460` (the field names where).
+fn without_position(message: &str) -> String {
+    match message.rsplit_once(" at line ") {
+        Some((text, at)) if at.split(" column ").all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) => {
+            text.to_owned()
+        }
+        _ => message.to_owned(),
     }
 }
 
@@ -197,7 +208,10 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBod
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, actix_web::Error>>>>;
 
     fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let json = web::Json::<serde_json::Value>::from_request(req, payload);
+        // Read as text first (syntax, size and content type checked), then as `T` straight from
+        // it: a field named twice is refused (`duplicate field`), where a `Value` would keep
+        // the last one.
+        let json = web::Json::<Box<serde_json::value::RawValue>>::from_request(req, payload);
         Box::pin(async move {
             let body = json.await.map(web::Json::into_inner).map_err(|e| {
                 let message = e.to_string();
@@ -207,7 +221,12 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBod
                     ApiError(AppError::BadRequest(message))
                 }
             });
-            Ok(ApiBody(body.and_then(from_json)))
+            Ok(ApiBody(body.and_then(|raw| {
+                let text = raw.get();
+                let object = text.trim_start().starts_with('{');
+                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+                    .map_err(|e| unreadable("the JSON body", object, e))
+            })))
         })
     }
 }

@@ -381,6 +381,13 @@ async fn bad_offer_values_are_refused_by_field_and_change_nothing(backend: Backe
     let res = api.put(&path, unknown_inner).await;
     assert_eq!(res.status, 400, "{}", res.body);
     assert!(res.body["message"].as_str().unwrap().contains("unknown field `percent`"), "{}", res.body);
+    // A field named twice is refused, not read as its last value.
+    let twice = format!(
+        "{{\"advertiser_id\": {adv}, \"name\": \"D\", \"offer_url\": \"https://shop.example/\", \"currency\": \"USD\", \"currency\": \"JPY\"}}"
+    );
+    let res = api.post_raw("/api/v1/offers", &twice).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{}", res.body);
+    assert!(res.body["message"].as_str().unwrap().contains("duplicate field `currency`"), "{}", res.body);
     for shape in [json!([1, 2]), json!("offer"), json!(null)] {
         let res = api.put(&path, shape).await;
         assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{}", res.body);

@@ -631,7 +631,44 @@ async fn pages_link_only_to_sections_the_role_may_open(backend: Backend) {
     app.stop().await;
 }
 
+/// The edit page says why an offer with history cannot change currency or advertiser, next to
+/// the field, even when the amounts typed do not read in the new currency (before, only
+/// "more decimal places than the currency allows" showed, on the payout).
+async fn the_edit_page_says_why_an_offer_keeps_its_currency_and_advertiser(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let adv = app.advertiser(&net.tenant, "Shop Co").id;
+    let other = app.advertiser(&net.tenant, "Other Co").id;
+    let aff = app.user(&net.tenant, "aff@acme.test", Role::Affiliate).affiliate_id.unwrap();
+    let existing = make_offer(&app, &net.tenant, adv, "Existing", Visibility::Public);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = http.get(app.url(&format!("/aff_c?offer_id={}&aff_id={aff}", existing.id))).send().await.unwrap();
+    let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+    let call = format!("/aff_lsr?transaction_id={tid}&security_token={}", existing.security_token);
+    assert_eq!(http.get(app.url(&call)).send().await.unwrap().status().as_u16(), 200);
+    let before = offer(&app, &net.tenant, existing.id);
+    let admin = signed_in(&app, "acme", "admin@acme.test").await;
+    let path = format!("/admin/offers/{}", existing.id);
+    let currency = "this offer has conversions recorded in USD: its currency cannot change; create a new offer for another currency";
+    let advertiser =
+        "this offer has clicks: its history belongs to its advertiser; create a new offer for another advertiser";
+    let other_id = other.to_string();
+    for (changes, field, message) in [
+        (vec![("currency", "JPY")], "currency", currency),
+        (vec![("currency", "EUR"), ("payout_flat", "2.50")], "currency", currency),
+        (vec![("advertiser_id", other_id.as_str())], "advertiser_id", advertiser),
+    ] {
+        let form = offer_form(if field == "advertiser_id" { other } else { adv }, &changes);
+        let res = admin.submit(&path, &path, &refs(&form)).await;
+        assert_eq!(res.status, 422, "{changes:?}: {}", res.body);
+        assert_error_next_to(&res.body, field, message);
+    }
+    assert_eq!(offer(&app, &net.tenant, existing.id), before, "nothing changed");
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    the_edit_page_says_why_an_offer_keeps_its_currency_and_advertiser,
     pages_link_only_to_sections_the_role_may_open,
     a_network_runs_its_first_offer_through_the_pages,
     bad_offer_input_is_shown_next_to_its_field_and_changes_nothing,

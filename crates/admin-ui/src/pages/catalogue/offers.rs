@@ -723,14 +723,24 @@ pub async fn update(
     CsrfForm(form): CsrfForm<OfferForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = OfferId(id.into_inner());
+    let (tenant, now) = (me.tenant.id, state.clock.now());
     let input = match form.input() {
         Ok(i) => i,
-        Err(edit_errors) => {
+        Err(mut edit_errors) => {
+            // The amounts were read in the currency asked for: say too when the offer cannot
+            // take it (or the advertiser), which is why they may not read.
+            let advertiser = form.advertiser_id.trim().parse::<i64>().ok().map(AdvertiserId);
+            let currency = Currency::parse(form.currency.trim()).ok();
+            let history = state
+                .db(move |c| Offer::history_errors(c, tenant, id, advertiser, currency).map_err(offers_err))
+                .await?;
+            for (field, message) in history.0 {
+                edit_errors.0.insert(field, message);
+            }
             let forms = PageForms { edit: Some(form), edit_errors, ..PageForms::default() };
             return show_page(&state, &me, id, forms, INVALID).await;
         }
     };
-    let (tenant, now) = (me.tenant.id, state.clock.now());
     let updated = state
         .db(move |c| {
             let before = Offer::find(c, tenant, id).map_err(offers_err)?;
