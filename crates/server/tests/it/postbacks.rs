@@ -323,6 +323,65 @@ async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend:
     f.stop().await;
 }
 
+/// A request cut by its node's death (logged as interrupted when the job is taken back) says
+/// nothing of the affiliate's tracker: it does not count towards the failing-postback alert.
+async fn interrupted_attempts_do_not_raise_the_failure_alert(backend: Backend) {
+    use affnet_accounts::{NewUser, Role, User};
+    let f = Fixture::new(backend).await;
+    let user = NewUser {
+        email: "pub@media.test",
+        name: "Jo",
+        role: Role::Affiliate,
+        password: crate::support::PASSWORD,
+        advertiser_id: None,
+        affiliate_id: Some(f.aff),
+    };
+    User::create(&mut f.app.pool.get().unwrap(), f.tenant, &user, f.app.clock.now()).unwrap();
+    f.postback(&format!("{}/fail?t={{transaction_id}}", f.rx.base), |_| {});
+    f.convert().await;
+    let mailer = Arc::new(
+        affnet_accounts::mail::Mailer::from_settings(
+            Some(&f.app.mail.url()),
+            "Network <noreply@affnet.test>",
+            std::path::Path::new("unused"),
+        )
+        .unwrap(),
+    );
+    let (alerts, _mail) = affnet_server::startup::postback_alerts(mailer, "https://net.example");
+    let w = f.worker(|c| c.max_attempts = 10).with_alerts(alerts);
+    // Twice: the job is left `sending` by a node that died, taken back (an interrupted attempt)
+    // and fired again (HTTP 500).
+    for round in 1..=2 {
+        // (A worker looks for expired leases once a second.)
+        f.app.clock.advance(2_000_000);
+        {
+            let mut c = f.app.pool.get().unwrap();
+            let past = f.app.clock.now().0 - 1;
+            diesel::update(postback_jobs::table)
+                .set((postback_jobs::state.eq("sending"), postback_jobs::locked_until.eq(Some(past))))
+                .execute(&mut c)
+                .unwrap();
+        }
+        assert_eq!(w.run_once().await.unwrap(), 1);
+        assert_eq!(f.jobs(), [("retry".to_owned(), 2 * round)]);
+    }
+    let errors: Vec<String> = postback_attempts::table
+        .order(postback_attempts::id.asc())
+        .select(postback_attempts::error)
+        .load(&mut f.app.pool.get().unwrap())
+        .unwrap();
+    assert_eq!(errors.len(), 4);
+    assert!(errors[0].starts_with("interrupted: ") && errors[2].starts_with("interrupted: "), "{errors:?}");
+    assert_eq!((errors[1].as_str(), errors[3].as_str()), ("HTTP 500", "HTTP 500"));
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(f.app.mail.all().is_empty(), "two failures and two interruptions are not an alert");
+    // A third failure is.
+    f.app.clock.advance(86_400_000_000);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(mails_after(&f, 1).await.len(), 1);
+    f.stop().await;
+}
+
 /// The mails sent so far, once there are `n` of them (alerts go out on a thread of their own),
 /// or after 10 s.
 async fn mails_after(f: &Fixture, n: usize) -> Vec<crate::smtp_sink::Received> {
@@ -738,6 +797,7 @@ crate::on_both_backends!(
     the_receiver_gets_exactly_the_expanded_url,
     failures_are_retried_on_schedule_then_failed_and_can_be_refired,
     a_failing_postback_alerts_the_affiliate_and_manager_once_a_day,
+    interrupted_attempts_do_not_raise_the_failure_alert,
     the_ssrf_guard_refuses_internal_targets,
     binary_answers_are_recorded_and_delivered_once,
     hanging_and_huge_receivers_cost_bounded_time_and_memory,
