@@ -36,7 +36,8 @@ async fn log_requests(
     // route: the token would let anyone reading the log use the link.
     let request = res.request();
     let method = request.method();
-    let path = without_link_token(request.match_info().as_str()).unwrap_or(request.path());
+    let redacted = without_link_token(request.match_info().as_str(), request.path());
+    let path = redacted.as_deref().unwrap_or(request.path());
     if status >= 500 {
         tracing::warn!(%method, %path, status, micros, "request");
     } else {
@@ -45,19 +46,20 @@ async fn log_requests(
     Ok(res)
 }
 
-/// The route of a path that carries a link token (`/t/{slug}/verify/{token}`,
-/// `/t/{slug}/reset/{token}`, whatever the method), for the log; `None` for any other path.
-/// `path` is the one routing read (escapes of plain characters decoded).
-fn without_link_token(path: &str) -> Option<&'static str> {
-    let mut segments = path.split('/').skip(1);
-    if segments.next() != Some("t") || segments.next().is_none() {
-        return None;
+/// A path that may carry a link token (signup verification, password reset: `/t/{slug}/verify/…`,
+/// `/t/{slug}/reset/…`, also mangled, e.g. by a mail client: `//reset/`, `RESET`, `reset%2F…`),
+/// cut after the word, for the log (`/t/acme/reset/{token}`); `None` for any other path. `routed`
+/// is the path routing read (escapes of plain characters decoded), `raw` the one asked.
+fn without_link_token(routed: &str, raw: &str) -> Option<String> {
+    for path in [routed, raw] {
+        let lower = path.to_ascii_lowercase();
+        for word in ["verify", "reset"] {
+            if let Some(at) = lower.find(word) {
+                return Some(format!("{}/{{token}}", &path[..at + word.len()]));
+            }
+        }
     }
-    match (segments.next(), segments.next()) {
-        (Some("verify"), Some(_)) => Some("/t/{slug}/verify/{token}"),
-        (Some("reset"), Some(_)) => Some("/t/{slug}/reset/{token}"),
-        _ => None,
-    }
+    None
 }
 
 /// `HEAD` is answered as `GET` without the body (HTTP requires it; load balancers' health checks

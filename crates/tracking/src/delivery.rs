@@ -615,53 +615,75 @@ fn interrupted_attempts<'a>(
     .collect()
 }
 
-/// Makes `sending` jobs due again at `now`, each with an attempt row saying its request may
-/// have reached the affiliate ([`INTERRUPTED`]) and that attempt counted: `claims` (job id and
-/// the node key it was claimed with) for a node stopping with requests unanswered, every one
-/// (`None`) for SQLite's next server. A job claimed again meanwhile with another key (by another
-/// node, its lease run out) is left to that claim. Returns how many jobs were taken back.
-pub fn take_back(conn: &mut DbConn, claims: Option<&[(i64, i64)]>, why: TakenBack, now: Micros) -> QueryResult<usize> {
+/// A job a stopping node gives back ([`take_back`]): its id, the node key it was claimed with,
+/// and whether its request had started (a job still waiting for a free request slot to its
+/// host never reached the affiliate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GivenBack {
+    pub id: i64,
+    pub claimed_with: i64,
+    pub sent: bool,
+}
+
+/// Makes `sending` jobs due again at `now`. Those whose request may have reached the affiliate
+/// get an attempt row saying so ([`INTERRUPTED`]), and that attempt counts: `given` by a node
+/// stopping with requests unanswered (a job claimed again meanwhile with another key, by another
+/// node whose lease check found it, is left to that claim), or every one (`None`, all possibly
+/// sent) for SQLite's next server. Returns how many jobs were taken back.
+pub fn take_back(conn: &mut DbConn, given: Option<&[GivenBack]>, why: TakenBack, now: Micros) -> QueryResult<usize> {
     type Row = (i64, i64, Option<i64>, i64, String, String, Option<i64>);
     let error = why.error();
     crate::write_tx(conn, |conn| {
         use postback_jobs as j;
         let columns = (j::id, j::tenant_id, j::postback_id, j::affiliate_id, j::method, j::url, j::locked_by);
-        let ids: Vec<i64> = claims.unwrap_or_default().iter().map(|(id, _)| *id).collect();
+        let ids: Vec<i64> = given.unwrap_or_default().iter().map(|g| g.id).collect();
         let sending = j::table.filter(j::state.eq("sending"));
         // Locked (PostgreSQL) until they are moved below; SQLite's write lock holds them.
-        let jobs: Vec<Row> = match (claims, &mut *conn) {
+        let jobs: Vec<Row> = match (given, &mut *conn) {
             (Some([]), _) => return Ok(0),
             (Some(_), DbConn::Pg(c)) => sending.filter(j::id.eq_any(&ids)).select(columns).for_update().load(c)?,
             (Some(_), DbConn::Sqlite(c)) => sending.filter(j::id.eq_any(&ids)).select(columns).load(c)?,
             (None, DbConn::Pg(c)) => sending.select(columns).for_update().load(c)?,
             (None, DbConn::Sqlite(c)) => sending.select(columns).load(c)?,
         };
-        let claimed_with = |id: i64| claims.and_then(|c| c.iter().find(|(job, _)| *job == id).map(|(_, key)| *key));
-        let jobs: Vec<Row> = jobs
-            .into_iter()
-            .filter(|row| claims.is_none() || row.6.is_some() && row.6 == claimed_with(row.0))
-            .collect();
-        if jobs.is_empty() {
-            return Ok(0);
+        // (job, possibly sent) for the jobs still claimed as they were given back.
+        let mut taken: Vec<(Row, bool)> = Vec::new();
+        for row in jobs {
+            match given.map(|g| g.iter().find(|g| g.id == row.0)) {
+                None => taken.push((row, true)),
+                Some(Some(g)) if row.6 == Some(g.claimed_with) => taken.push((row, g.sent)),
+                Some(_) => {}
+            }
         }
         let rows = interrupted_attempts(
-            jobs.iter().map(|(id, t, p, a, m, u, _)| (*id, *t, *p, *a, m.as_str(), u.as_str())),
+            taken
+                .iter()
+                .filter(|(_, sent)| *sent)
+                .map(|((id, t, p, a, m, u, _), _)| (*id, *t, *p, *a, m.as_str(), u.as_str())),
             &error,
             now,
         );
         insert_attempts(conn, &rows)?;
-        let taken: Vec<i64> = jobs.iter().map(|r| r.0).collect();
-        diesel::update(j::table.filter(j::id.eq_any(&taken)))
-            .set((
-                j::state.eq("retry"),
-                j::attempts.eq(j::attempts + 1),
-                j::next_attempt_at.eq(now),
-                j::locked_until.eq(None::<Micros>),
-                j::locked_by.eq(None::<i64>),
-                j::last_error.eq(&error),
-                j::updated_at.eq(now),
-            ))
-            .execute(conn)
+        let (sent, unsent): (Vec<_>, Vec<_>) = taken.iter().partition(|(_, sent)| *sent);
+        let sent: Vec<i64> = sent.iter().map(|(r, _)| r.0).collect();
+        let unsent: Vec<i64> = unsent.iter().map(|(r, _)| r.0).collect();
+        let due_again = (
+            j::state.eq("retry"),
+            j::next_attempt_at.eq(now),
+            j::locked_until.eq(None::<Micros>),
+            j::locked_by.eq(None::<i64>),
+            j::updated_at.eq(now),
+        );
+        let mut moved = 0;
+        if !sent.is_empty() {
+            moved += diesel::update(j::table.filter(j::id.eq_any(&sent)))
+                .set((due_again, j::attempts.eq(j::attempts + 1), j::last_error.eq(&error)))
+                .execute(conn)?;
+        }
+        if !unsent.is_empty() {
+            moved += diesel::update(j::table.filter(j::id.eq_any(&unsent))).set(due_again).execute(conn)?;
+        }
+        Ok(moved)
     })
 }
 
@@ -937,7 +959,7 @@ impl Deliverer {
         let limit = i64::try_from(self.config.concurrency.max(1)).unwrap_or(1);
         let jobs = self.claim(limit).await?;
         let n = jobs.len();
-        let results = join_all(jobs.into_iter().map(|job| self.fire_job(job)).collect()).await;
+        let results = join_all(jobs.into_iter().map(|job| self.fire_job(job, || {})).collect()).await;
         self.record(results).await?;
         Ok(n)
     }
@@ -994,7 +1016,7 @@ impl Deliverer {
 
     /// Fires one claimed job (waiting, if its host already has `per_host` requests in flight,
     /// for one of them to end).
-    async fn fire_job(&self, (job, secret): (Claimed, String)) -> (Claimed, AttemptResult) {
+    async fn fire_job(&self, (job, secret): (Claimed, String), on_send: impl FnOnce()) -> (Claimed, AttemptResult) {
         let out = Outgoing {
             method: job.method.clone(),
             url: job.url.clone(),
@@ -1008,6 +1030,7 @@ impl Deliverer {
             .unwrap_or_default();
         let limit = self.host_limit(&host);
         let permit = limit.clone().acquire_owned().await;
+        on_send();
         let result = fire(&self.client, &out, self.config.allow_private, self.clock.now().unix_seconds()).await;
         drop(permit);
         self.release_host(&host, limit);
@@ -1209,10 +1232,17 @@ impl Deliverer {
                 let (this, answered, unanswered_now) = (self.clone(), answered.clone(), unanswered.clone());
                 let (id, claimed_with) = (job.0.id, job.0.locked_by);
                 if let Ok(mut u) = unanswered.lock() {
-                    u.insert(id, (claimed_with, None));
+                    u.insert(id, InFlight { claimed_with, sent: false, task: None });
                 }
+                let sending = unanswered.clone();
                 let task = tokio::spawn(async move {
-                    let result = this.fire_job(job).await;
+                    let result = this
+                        .fire_job(job, || {
+                            if let Some(f) = sending.lock().ok().as_mut().and_then(|u| u.get_mut(&id)) {
+                                f.sent = true;
+                            }
+                        })
+                        .await;
                     // Recorded only while the job is still this worker's (not given back).
                     let ours = unanswered_now.lock().map(|mut u| u.remove(&id).is_some()).unwrap_or(false);
                     if ours {
@@ -1220,8 +1250,8 @@ impl Deliverer {
                     }
                 });
                 if let Ok(mut u) = unanswered.lock() {
-                    if let Some((_, slot)) = u.get_mut(&id) {
-                        *slot = Some(task.abort_handle());
+                    if let Some(f) = u.get_mut(&id) {
+                        f.task = Some(task.abort_handle());
                     }
                 }
             }
@@ -1232,16 +1262,16 @@ impl Deliverer {
         drop(answered);
         let mut recorder = recorder;
         if tokio::time::timeout(self.config.stop_grace, &mut recorder).await.is_err() {
-            let cut: Vec<(i64, (i64, Option<tokio::task::AbortHandle>))> =
-                unanswered.lock().map(|mut u| u.drain().collect()).unwrap_or_default();
-            let claims: Vec<(i64, i64)> = cut.iter().map(|(id, (key, _))| (*id, *key)).collect();
-            for handle in cut.into_iter().filter_map(|(_, (_, h))| h) {
+            let cut: Vec<(i64, InFlight)> = unanswered.lock().map(|mut u| u.drain().collect()).unwrap_or_default();
+            let given: Vec<GivenBack> =
+                cut.iter().map(|(id, f)| GivenBack { id: *id, claimed_with: f.claimed_with, sent: f.sent }).collect();
+            for handle in cut.into_iter().filter_map(|(_, f)| f.task) {
                 handle.abort();
             }
             let (pool, now) = (self.pool.clone(), self.clock.now());
             let released = tokio::task::spawn_blocking(move || {
                 let mut conn = pool.get().map_err(|e| e.to_string())?;
-                take_back(&mut conn, Some(&claims), TakenBack::Stopped, now).map_err(|e| e.to_string())
+                take_back(&mut conn, Some(&given), TakenBack::Stopped, now).map_err(|e| e.to_string())
             })
             .await;
             tracing::warn!(
@@ -1255,9 +1285,18 @@ impl Deliverer {
     }
 }
 
-/// The jobs a worker fired and has no answer for yet, with the node key each was claimed with
-/// and its task (set just after it is spawned).
-type Unanswered = Arc<std::sync::Mutex<std::collections::HashMap<i64, (i64, Option<tokio::task::AbortHandle>)>>>;
+/// A job a worker fired and has no answer for yet.
+struct InFlight {
+    /// The node key it was claimed with.
+    claimed_with: i64,
+    /// Its request started (it had a request slot to its host).
+    sent: bool,
+    /// Its task (set just after it is spawned).
+    task: Option<tokio::task::AbortHandle>,
+}
+
+/// The jobs a worker fired and has no answer for yet, by id.
+type Unanswered = Arc<std::sync::Mutex<std::collections::HashMap<i64, InFlight>>>;
 
 /// How often a worker waiting for free slots looks whether it should stop.
 const STOP_CHECK: Duration = Duration::from_millis(200);

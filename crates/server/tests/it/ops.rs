@@ -113,8 +113,9 @@ async fn a_stalled_request_body_is_cut_off(backend: Backend) {
 }
 
 /// Link tokens (signup verification, password reset) never reach the log, even at `debug`,
-/// where every request is logged (and a 5xx at the default level): the request line names the
-/// route (`/t/{slug}/reset/{token}`), not the token. Before, a live reset token was in the log.
+/// where every request is logged (and a 5xx at the default level): the request line is cut after
+/// the word (`/t/acme/reset/{token}`), whatever the method and however mangled the path. Before,
+/// a live reset token was in the log.
 async fn link_tokens_are_not_logged(backend: Backend) {
     use std::process::{Command, Stdio};
     let db = affnet_db::testing::TestDb::new(backend);
@@ -145,13 +146,17 @@ async fn link_tokens_are_not_logged(backend: Backend) {
         // No route answers it: logged all the same, as the route.
         client.put(format!("{base}{path}")).send().await.unwrap();
     }
-    client.get(format!("{base}/t/acme/%72eset/{token}")).send().await.unwrap();
+    // Mangled (a mail client's doing): not routed, logged without the token all the same.
+    for path in ["/t/acme/%72eset", "/t/acme//reset", "/T/acme/RESET", "//t/acme/./reset"] {
+        client.get(format!("{base}{path}/{token}")).send().await.unwrap();
+    }
+    client.get(format!("{base}/t/acme/reset%2F{token}")).send().await.unwrap();
     client.get(format!("{base}/admin/offers/12345")).send().await.unwrap();
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     let written = std::fs::read_to_string(&log).unwrap();
     assert!(!written.contains(token), "{written}");
-    assert!(written.contains("/t/{slug}/reset/{token}"), "the route is named: {written}");
+    assert!(written.contains("/t/acme/reset/{token}"), "the path is cut after the word: {written}");
     assert!(written.contains("/admin/offers/12345"), "other paths are logged as asked: {written}");
 }
 
