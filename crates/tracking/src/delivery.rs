@@ -411,18 +411,13 @@ fn claim(
         if !jobs.is_empty() {
             // Claimed from a node that died (or hung) while sending them: that request counts
             // as an attempt that may have reached the affiliate.
-            let error = TakenBack::Died.error();
-            let rows = interrupted_attempts(
+            log_interrupted(
+                conn,
                 jobs.iter()
                     .map(|j| (j.id, j.tenant_id, j.postback_id, j.affiliate_id, j.method.as_str(), j.url.as_str())),
-                &error,
+                &TakenBack::Died.error(),
                 now,
-            );
-            insert_attempts(conn, &rows)?;
-            let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-            diesel::update(postback_jobs::table.filter(postback_jobs::id.eq_any(&ids)))
-                .set((postback_jobs::attempts.eq(postback_jobs::attempts + 1), postback_jobs::last_error.eq(&error)))
-                .execute(conn)?;
+            )?;
             for job in &mut jobs {
                 job.attempts += 1;
             }
@@ -589,30 +584,41 @@ impl TakenBack {
     }
 }
 
-/// The attempt rows of jobs taken back from a node that stopped or died while sending them:
-/// each says the request may have reached the affiliate, so that the delivery log shows every
-/// request the affiliate may have received (delivery is at least once). The caller counts the
-/// attempt on the job.
-fn interrupted_attempts<'a>(
+/// Logs the requests of jobs (id, tenant, postback, affiliate, method, url) taken back from a node
+/// that stopped or died while sending them: an attempt row each, saying the request may have
+/// reached the affiliate (so that the delivery log shows every request the affiliate may have
+/// received: delivery is at least once), counted on its job as its last error.
+fn log_interrupted<'a>(
+    conn: &mut DbConn,
     jobs: impl Iterator<Item = (i64, i64, Option<i64>, i64, &'a str, &'a str)>,
-    error: &'a str,
+    error: &str,
     now: Micros,
-) -> Vec<NewAttempt<'a>> {
-    jobs.map(|(id, tenant, postback_id, affiliate, method, url)| NewAttempt {
-        tenant_id: TenantId(tenant),
-        job_id: Some(id),
-        postback_id,
-        affiliate_id: AffiliateId(affiliate),
-        method,
-        url,
-        status_code: None,
-        latency_ms: 0,
-        response_excerpt: "",
-        error,
-        test: false,
-        created_at: now,
-    })
-    .collect()
+) -> QueryResult<()> {
+    let rows: Vec<NewAttempt<'_>> = jobs
+        .map(|(id, tenant, postback_id, affiliate, method, url)| NewAttempt {
+            tenant_id: TenantId(tenant),
+            job_id: Some(id),
+            postback_id,
+            affiliate_id: AffiliateId(affiliate),
+            method,
+            url,
+            status_code: None,
+            latency_ms: 0,
+            response_excerpt: "",
+            error,
+            test: false,
+            created_at: now,
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    insert_attempts(conn, &rows)?;
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.job_id).collect();
+    diesel::update(postback_jobs::table.filter(postback_jobs::id.eq_any(&ids)))
+        .set((postback_jobs::attempts.eq(postback_jobs::attempts + 1), postback_jobs::last_error.eq(error)))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// A job a stopping node gives back ([`take_back`]): its id, the node key it was claimed with,
@@ -655,35 +661,28 @@ pub fn take_back(conn: &mut DbConn, given: Option<&[GivenBack]>, why: TakenBack,
                 Some(_) => {}
             }
         }
-        let rows = interrupted_attempts(
+        if taken.is_empty() {
+            return Ok(0);
+        }
+        log_interrupted(
+            conn,
             taken
                 .iter()
                 .filter(|(_, sent)| *sent)
                 .map(|((id, t, p, a, m, u, _), _)| (*id, *t, *p, *a, m.as_str(), u.as_str())),
             &error,
             now,
-        );
-        insert_attempts(conn, &rows)?;
-        let (sent, unsent): (Vec<_>, Vec<_>) = taken.iter().partition(|(_, sent)| *sent);
-        let sent: Vec<i64> = sent.iter().map(|(r, _)| r.0).collect();
-        let unsent: Vec<i64> = unsent.iter().map(|(r, _)| r.0).collect();
-        let due_again = (
-            j::state.eq("retry"),
-            j::next_attempt_at.eq(now),
-            j::locked_until.eq(None::<Micros>),
-            j::locked_by.eq(None::<i64>),
-            j::updated_at.eq(now),
-        );
-        let mut moved = 0;
-        if !sent.is_empty() {
-            moved += diesel::update(j::table.filter(j::id.eq_any(&sent)))
-                .set((due_again, j::attempts.eq(j::attempts + 1), j::last_error.eq(&error)))
-                .execute(conn)?;
-        }
-        if !unsent.is_empty() {
-            moved += diesel::update(j::table.filter(j::id.eq_any(&unsent))).set(due_again).execute(conn)?;
-        }
-        Ok(moved)
+        )?;
+        let ids: Vec<i64> = taken.iter().map(|(r, _)| r.0).collect();
+        diesel::update(j::table.filter(j::id.eq_any(&ids)))
+            .set((
+                j::state.eq("retry"),
+                j::next_attempt_at.eq(now),
+                j::locked_until.eq(None::<Micros>),
+                j::locked_by.eq(None::<i64>),
+                j::updated_at.eq(now),
+            ))
+            .execute(conn)
     })
 }
 

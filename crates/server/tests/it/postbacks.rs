@@ -152,6 +152,31 @@ impl Fixture {
         Deliverer::new(self.app.pool.clone(), config, Arc::new(self.app.clock.clone())).unwrap()
     }
 
+    /// An active user of the fixture's affiliate (postback alerts go to them).
+    fn affiliate_user(&self, email: &str) {
+        let user = affnet_accounts::NewUser {
+            email,
+            name: "Jo",
+            role: affnet_accounts::Role::Affiliate,
+            password: crate::support::PASSWORD,
+            advertiser_id: None,
+            affiliate_id: Some(self.aff),
+        };
+        affnet_accounts::User::create(&mut self.app.pool.get().unwrap(), self.tenant, &user, self.app.clock.now())
+            .unwrap();
+    }
+
+    /// Postback alerts mailed through `smtp_url`, linking to `https://net.example`.
+    fn alerts(&self, smtp_url: &str) -> (affnet_tracking::delivery::AlertSender, affnet_server::startup::AlertMail) {
+        let mailer = affnet_accounts::mail::Mailer::from_settings(
+            Some(smtp_url),
+            "Network <noreply@affnet.test>",
+            std::path::Path::new("unused"),
+        )
+        .unwrap();
+        affnet_server::startup::postback_alerts(Arc::new(mailer), "https://net.example")
+    }
+
     /// (state, attempts) of every job, oldest first.
     fn jobs(&self) -> Vec<(String, i64)> {
         let mut c = self.app.pool.get().unwrap();
@@ -260,15 +285,7 @@ async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend:
     drop(conn);
     f.postback(&format!("{}/fail?token=s3cret&t={{transaction_id}}", f.rx.base), |_| {});
     f.convert().await;
-    let mailer = Arc::new(
-        affnet_accounts::mail::Mailer::from_settings(
-            Some(&f.app.mail.url()),
-            "Network <noreply@affnet.test>",
-            std::path::Path::new("unused"),
-        )
-        .unwrap(),
-    );
-    let (alerts, _mail) = affnet_server::startup::postback_alerts(mailer, "https://net.example");
+    let (alerts, _mail) = f.alerts(&f.app.mail.url());
     let w = f.worker(|c| c.max_attempts = 3).with_alerts(alerts);
     assert_eq!(w.run_once().await.unwrap(), 1);
     assert_eq!(f.jobs(), [("retry".to_owned(), 1)]);
@@ -294,20 +311,7 @@ async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend:
 
     // Another conversion fails for good within the day: no second alert.
     f.convert().await;
-    let once = f.worker(|c| c.max_attempts = 1).with_alerts(
-        affnet_server::startup::postback_alerts(
-            Arc::new(
-                affnet_accounts::mail::Mailer::from_settings(
-                    Some(&f.app.mail.url()),
-                    "Network <noreply@affnet.test>",
-                    std::path::Path::new("unused"),
-                )
-                .unwrap(),
-            ),
-            "https://net.example",
-        )
-        .0,
-    );
+    let once = f.worker(|c| c.max_attempts = 1).with_alerts(f.alerts(&f.app.mail.url()).0);
     f.app.clock.advance(3_600_000_000);
     assert_eq!(once.run_once().await.unwrap(), 1);
     assert_eq!(f.jobs()[1], ("failed".to_owned(), 1));
@@ -326,28 +330,11 @@ async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend:
 /// A request cut by its node's death (logged as interrupted when the job is taken back) says
 /// nothing of the affiliate's tracker: it does not count towards the failing-postback alert.
 async fn interrupted_attempts_do_not_raise_the_failure_alert(backend: Backend) {
-    use affnet_accounts::{NewUser, Role, User};
     let f = Fixture::new(backend).await;
-    let user = NewUser {
-        email: "pub@media.test",
-        name: "Jo",
-        role: Role::Affiliate,
-        password: crate::support::PASSWORD,
-        advertiser_id: None,
-        affiliate_id: Some(f.aff),
-    };
-    User::create(&mut f.app.pool.get().unwrap(), f.tenant, &user, f.app.clock.now()).unwrap();
+    f.affiliate_user("pub@media.test");
     f.postback(&format!("{}/fail?t={{transaction_id}}", f.rx.base), |_| {});
     f.convert().await;
-    let mailer = Arc::new(
-        affnet_accounts::mail::Mailer::from_settings(
-            Some(&f.app.mail.url()),
-            "Network <noreply@affnet.test>",
-            std::path::Path::new("unused"),
-        )
-        .unwrap(),
-    );
-    let (alerts, _mail) = affnet_server::startup::postback_alerts(mailer, "https://net.example");
+    let (alerts, _mail) = f.alerts(&f.app.mail.url());
     let w = f.worker(|c| c.max_attempts = 10).with_alerts(alerts);
     // Twice: the job is left `sending` by a node that died, taken back (an interrupted attempt)
     // and fired again (HTTP 500).
@@ -365,11 +352,7 @@ async fn interrupted_attempts_do_not_raise_the_failure_alert(backend: Backend) {
         assert_eq!(w.run_once().await.unwrap(), 1);
         assert_eq!(f.jobs(), [("retry".to_owned(), 2 * round)]);
     }
-    let errors: Vec<String> = postback_attempts::table
-        .order(postback_attempts::id.asc())
-        .select(postback_attempts::error)
-        .load(&mut f.app.pool.get().unwrap())
-        .unwrap();
+    let errors: Vec<String> = f.attempts().into_iter().map(|(_, error, _)| error).collect();
     assert_eq!(errors.len(), 4);
     assert!(errors[0].starts_with("interrupted: ") && errors[2].starts_with("interrupted: "), "{errors:?}");
     assert_eq!((errors[1].as_str(), errors[3].as_str()), ("HTTP 500", "HTTP 500"));
@@ -395,17 +378,8 @@ async fn mails_after(f: &Fixture, n: usize) -> Vec<crate::smtp_sink::Received> {
 /// A mail server that accepts connections and never answers must not hold up deliveries: the
 /// round that raises an alert ends at once, the alert waits on its own thread.
 async fn a_hanging_mail_server_does_not_hold_up_deliveries(backend: Backend) {
-    use affnet_accounts::{NewUser, Role, User};
     let f = Fixture::new(backend).await;
-    let user = NewUser {
-        email: "pub@media.test",
-        name: "Jo",
-        role: Role::Affiliate,
-        password: crate::support::PASSWORD,
-        advertiser_id: None,
-        affiliate_id: Some(f.aff),
-    };
-    User::create(&mut f.app.pool.get().unwrap(), f.tenant, &user, f.app.clock.now()).unwrap();
+    f.affiliate_user("pub@media.test");
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let held = Arc::new(Mutex::new(Vec::new()));
@@ -415,13 +389,7 @@ async fn a_hanging_mail_server_does_not_hold_up_deliveries(backend: Backend) {
             keep.lock().unwrap().push(conn);
         }
     });
-    let mailer = affnet_accounts::mail::Mailer::from_settings(
-        Some(&format!("smtp://127.0.0.1:{port}?tls=none")),
-        "Network <noreply@affnet.test>",
-        std::path::Path::new("unused"),
-    )
-    .unwrap();
-    let (alerts, _mail) = affnet_server::startup::postback_alerts(Arc::new(mailer), "https://net.example");
+    let (alerts, _mail) = f.alerts(&format!("smtp://127.0.0.1:{port}?tls=none"));
     let w = f.worker(|c| c.max_attempts = 1).with_alerts(alerts);
     f.postback(&format!("{}/fail?t={{transaction_id}}", f.rx.base), |_| {});
     f.convert().await;

@@ -735,7 +735,7 @@ pub async fn update(
                 .db(move |c| Offer::history_errors(c, tenant, id, advertiser, currency).map_err(offers_err))
                 .await?;
             for (field, message) in history.0 {
-                edit_errors.0.insert(field, message);
+                edit_errors.add(&field, message);
             }
             let forms = PageForms { edit: Some(form), edit_errors, ..PageForms::default() };
             return show_page(&state, &me, id, forms, INVALID).await;
