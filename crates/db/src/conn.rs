@@ -86,10 +86,10 @@ impl DatabaseUrl {
                 let mut c = SqliteConnection::establish(&self.target).map_err(|e| DbError::Connect(e.to_string()))?;
                 // WAL lets readers run beside the writer; FULL makes an acknowledged commit
                 // durable across power loss; the busy timeout turns lock contention into a wait.
+                c.batch_execute("PRAGMA busy_timeout = 10000;").map_err(|e| DbError::Connect(e.to_string()))?;
+                in_wal_mode(&mut c).map_err(|e| DbError::Connect(e.to_string()))?;
                 c.batch_execute(
-                    "PRAGMA busy_timeout = 10000;
-                     PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = FULL;
+                    "PRAGMA synchronous = FULL;
                      PRAGMA foreign_keys = ON;",
                 )
                 .map_err(|e| DbError::Connect(e.to_string()))?;
@@ -101,6 +101,41 @@ impl DatabaseUrl {
                 c.batch_execute("SET TIME ZONE 'UTC'").map_err(|e| DbError::Connect(e.to_string()))?;
                 Ok(DbConn::Pg(c))
             }
+        }
+    }
+}
+
+/// How long a new SQLite connection tries to switch its file to WAL: the busy timeout.
+const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Puts a SQLite file in WAL mode (a setting kept in the file: only its first connection
+/// changes it). The switch needs the file's exclusive lock, and SQLite refuses it at once,
+/// without the busy timeout's wait, while another connection reads the file, as the first
+/// connections to a new file all do together (a pool opening several, nodes starting side by
+/// side): such a refusal is tried again until the busy timeout.
+fn in_wal_mode(c: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = Text)]
+        journal_mode: String,
+    }
+    let deadline = std::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
+    loop {
+        match diesel::sql_query("PRAGMA journal_mode = WAL").get_result::<Mode>(c) {
+            // An in-memory database answers `memory`: it has no other connection.
+            Ok(mode) if mode.journal_mode.eq_ignore_ascii_case("wal") || mode.journal_mode == "memory" => return Ok(()),
+            Ok(_) | Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Ok(mode) => {
+                return Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::Unknown,
+                    Box::new(format!("the database stays in journal mode {}, not WAL", mode.journal_mode)),
+                ))
+            }
+            Err(e) => return Err(e),
         }
     }
 }

@@ -111,9 +111,11 @@ fn nodes_migrating_at_once_take_turns_on_both_backends() {
                 .map(|_| {
                     let (url, start) = (db.url.clone(), start.clone());
                     std::thread::spawn(move || {
-                        let mut conn = url.connect().unwrap();
+                        // Every thread reaches the barrier, whatever happens before it: one that
+                        // failed there would leave the others waiting for good.
+                        let conn = url.connect();
                         start.wait();
-                        affnet_db::migrate::run_pending(&mut conn)
+                        affnet_db::migrate::run_pending(&mut conn?)
                     })
                 })
                 .collect();
