@@ -138,7 +138,7 @@ pub async fn patch(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: ApiBody<serde_json::Value>,
+    body: ApiBody<super::PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
     let patch = body.read()?;

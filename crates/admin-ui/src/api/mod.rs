@@ -113,9 +113,9 @@ impl<T> ApiBody<T> {
 pub fn merge_patch<T: serde::de::DeserializeOwned>(
     current: impl serde::Serialize,
     input: &str,
-    patch: serde_json::Value,
+    patch: PatchBody,
 ) -> Result<T, ApiError> {
-    let serde_json::Value::Object(patch) = patch else {
+    let serde_json::Value::Object(patch) = patch.0 else {
         return Err(AppError::BadRequest("a PATCH body is a JSON object of the fields to change".into()).into());
     };
     let fields = openapi::input_fields(input);
@@ -126,6 +126,73 @@ pub fn merge_patch<T: serde::de::DeserializeOwned>(
     }
     merged.extend(patch);
     from_json(serde_json::Value::Object(merged))
+}
+
+/// A `PATCH` body: the JSON as sent, except that an object naming a field twice is refused
+/// (`duplicate field`, at any depth), as in a `PUT` body; a `serde_json::Value` would keep the
+/// last one.
+pub struct PatchBody(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for PatchBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FieldsOnce).map(PatchBody)
+    }
+}
+
+/// Reads any JSON value, refusing an object that names a field twice.
+struct FieldsOnce;
+
+impl<'de> serde::de::Visitor<'de> for FieldsOnce {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(PatchBody(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if fields.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            let PatchBody(value) = map.next_value()?;
+            fields.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(fields))
+    }
 }
 
 /// Reads a JSON body as `T`. A known field of the wrong type or missing is a `422` naming it

@@ -225,7 +225,7 @@ pub async fn patch(
     state: web::Data<AppState>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: ApiBody<serde_json::Value>,
+    body: ApiBody<super::PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
     let patch = body.read()?;

@@ -1419,6 +1419,19 @@ async fn patch_changes_only_the_fields_it_names(backend: Backend) {
     assert_eq!(res.status, 400, "{}", res.body);
     let res = api.send(Method::PATCH, &path, Some(json!(["name"]))).await;
     assert_eq!(res.status, 400, "{}", res.body);
+    // A field named twice is refused, as in a PUT, not read as its last value; in a nested
+    // object too.
+    let res = api.send_raw(Method::PATCH, &path, r#"{"name": "A", "name": "B"}"#).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{}", res.body);
+    assert!(res.body["message"].as_str().unwrap().contains("duplicate field `name`"), "{}", res.body);
+    let twice_inside = r#"{"payout": {"type": "cpa_flat", "flat": 100, "flat": 900, "bps": 0}}"#;
+    let res = api.send_raw(Method::PATCH, &path, twice_inside).await;
+    let mut whole = full_offer(adv);
+    whole["payout"] = json!({"type": "cpa_flat", "flat": 100, "bps": 0});
+    let put_twice_inside = whole.to_string().replacen("\"flat\":100", "\"flat\":100,\"flat\":900", 1);
+    let put = api.send_raw(Method::PUT, &path, &put_twice_inside).await;
+    assert!(put.body.to_string().contains("duplicate field `flat`"), "{}", put.body);
+    assert_eq!((res.status, &res.body), (put.status, &put.body), "as a PUT answers");
     assert_eq!(api.get(&path).await.body, before);
     // Roles and networks: an affiliate cannot patch an offer, another network finds nothing.
     assert_eq!(aff_api.send(Method::PATCH, &path, Some(json!({"name": "x"}))).await.status, 403);

@@ -253,9 +253,14 @@ impl Api {
 
     /// Posts `body` as it is, declared as JSON (for malformed bodies).
     pub async fn post_raw(&self, path: &str, body: &str) -> Json {
+        self.send_raw(reqwest::Method::POST, path, body).await
+    }
+
+    /// Sends `body` as it is with any method, declared as JSON (for malformed bodies).
+    pub async fn send_raw(&self, method: reqwest::Method, path: &str, body: &str) -> Json {
         let res = self
             .client
-            .post(format!("{}{}", self.base, path))
+            .request(method, format!("{}{}", self.base, path))
             .bearer_auth(&self.token)
             .header("content-type", "application/json")
             .body(body.to_owned())
