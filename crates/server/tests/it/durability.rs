@@ -13,24 +13,57 @@ use affnet_db::{Backend, Micros};
 use affnet_offers::{Advertiser, AdvertiserInput, Affiliate, AffiliateInput, Offer, OfferInput};
 use diesel::prelude::*;
 
-fn spawn(db: &TestDb, port: u16) -> Child {
+fn spawn(db: &TestDb, port: u16) -> Server {
     spawn_with(db, port, &[])
 }
 
-fn spawn_with(db: &TestDb, port: u16, env: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_affnet"))
+/// A spawned `affnet serve`, its standard error kept in a file: a server that does not come up
+/// says why in the test's failure.
+struct Server {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Server {
+    /// What the server wrote to its standard error so far.
+    fn said(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_else(|e| format!("(its log is unreadable: {e})"))
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+fn spawn_with(db: &TestDb, port: u16, env: &[(&str, &str)]) -> Server {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_affnet"))
+        // Tests run side by side on one PostgreSQL (100 connections): each server takes few.
+        .env("AFFNET_DB_POOL_SIZE", "4")
         .envs(env.iter().copied())
         .env("DATABASE_URL", &db.raw_url)
         .env("AFFNET_LISTEN", format!("127.0.0.1:{port}"))
         .env("AFFNET_WORKERS", "2")
         .env("AFFNET_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log.as_file().try_clone().unwrap())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Server { child, log }
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) {
+/// Waits until `server` answers `/readyz` at `base`; fails with what the server said if it
+/// exits first or is not ready within 60 s.
+async fn wait_ready(client: &reqwest::Client, base: &str, server: &mut Server) {
     let started = Instant::now();
     loop {
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
@@ -38,7 +71,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
                 return;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+        if let Some(status) = server.try_wait().unwrap() {
+            panic!("the server exited ({status}) before it was ready; it said:\n{}", server.said());
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the server did not start; it said:\n{}", server.said());
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -50,7 +86,7 @@ fn free_port() -> u16 {
 /// Kills `child` with SIGKILL once `acked` holds `enough` acknowledgements (or after 30 s), lets
 /// the load's `tasks` end, and returns every acknowledgement they got.
 async fn kill_under_load(
-    child: &mut Child,
+    child: &mut Server,
     acked: &Arc<Mutex<Vec<String>>>,
     enough: usize,
     tasks: Vec<actix_web::rt::task::JoinHandle<()>>,
@@ -96,7 +132,7 @@ async fn acknowledged_clicks_survive_sigkill(backend: Backend) {
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn(&db, port);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
 
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let url = format!("{base}/aff_c?offer_id={}&aff_id={}&aff_sub=load", offer.id, aff.id);
@@ -121,7 +157,7 @@ async fn acknowledged_clicks_survive_sigkill(backend: Backend) {
 
     // Restart on the same database: it serves again, and every acknowledged click is there.
     let mut child = spawn(&db, port);
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
     let mut conn = db.url.connect().unwrap();
     let stored: Vec<String> = clicks::table.select(clicks::id).load(&mut conn).unwrap();
     let stored: std::collections::HashSet<String> = stored.into_iter().collect();
@@ -149,7 +185,7 @@ async fn acknowledged_conversions_survive_sigkill(backend: Backend) {
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn(&db, port);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
     let click = format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id);
     let clickers: Vec<_> = (0..8)
         .map(|_| {
@@ -193,7 +229,7 @@ async fn acknowledged_conversions_survive_sigkill(backend: Backend) {
     assert!(acked.len() >= 200, "the advertisers got {} acknowledgements", acked.len());
 
     let mut child = spawn(&db, port);
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
     let mut conn = db.url.connect().unwrap();
     let stored: std::collections::HashSet<String> =
         conversions::table.select(conversions::click_id).load::<String>(&mut conn).unwrap().into_iter().collect();
@@ -379,7 +415,7 @@ async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend)
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn_with(&db, port, &env);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
     let tids = convert_clicks(&client, &base, &offer, &aff, 10).await;
     wait_seen(&rx, tids.len()).await;
     child.kill().unwrap(); // SIGKILL, every postback sent and none answered
@@ -390,7 +426,7 @@ async fn postbacks_in_flight_at_sigkill_are_sent_after_restart(backend: Backend)
 
     rx.answer.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut child = spawn_with(&db, port, &env);
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
     wait_answered(&rx, &tids, Duration::from_secs(30)).await;
     let mut conn = db.url.connect().unwrap();
     actix_web::rt::task::spawn_blocking(move || {
@@ -433,7 +469,7 @@ async fn alerts_raised_before_a_graceful_stop_are_mailed(backend: Backend) {
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn_with(&db, port, &[("AFFNET_SMTP_URL", &mail.url())]);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
     let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
     let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
     let lsr = format!("{base}/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
@@ -476,7 +512,7 @@ async fn the_retry_wait_is_the_operators_setting(backend: Backend) {
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn_with(&db, port, &env);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
     let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
     let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
     let lsr = format!("{base}/aff_lsr?transaction_id={tid}&security_token={}", offer.security_token);
@@ -519,7 +555,7 @@ async fn a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout(backend: 
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn_with(&db, port, &env);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
     let tids = convert_clicks(&client, &base, &offer, &aff, 3).await;
     // Two requests out, the third waits for a slot.
     wait_seen(&rx, 2).await;
@@ -535,7 +571,7 @@ async fn a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout(backend: 
 
     rx.answer.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut child = spawn_with(&db, port, &env);
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &base, &mut child).await;
     wait_answered(&rx, &tids, Duration::from_secs(20)).await;
     let mut conn = db.url.connect().unwrap();
     actix_web::rt::task::spawn_blocking(move || {
@@ -564,7 +600,7 @@ async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
     let port = free_port();
     let mut first = spawn(&db, port);
     let client = reqwest::Client::new();
-    wait_ready(&client, &format!("http://127.0.0.1:{port}")).await;
+    wait_ready(&client, &format!("http://127.0.0.1:{port}"), &mut first).await;
     let second = Command::new(env!("CARGO_BIN_EXE_affnet"))
         .env("DATABASE_URL", &db.raw_url)
         .env("AFFNET_LISTEN", format!("127.0.0.1:{}", free_port()))
