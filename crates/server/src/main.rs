@@ -66,6 +66,11 @@ fn lock_sqlite_database(config: &Config) -> Result<Option<std::fs::File>, CliErr
 fn serve(config: Config) -> Result<(), CliError> {
     config.log();
     let one_server = lock_sqlite_database(&config)?;
+    // The port first: the pool's connections take source ports from the range a free port is
+    // usually picked from, and one of them could take this one before it was bound. Requests
+    // wait in the backlog until the server is ready.
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| CliError::Refused(format!("AFFNET_LISTEN: cannot listen on {}: {e}", config.listen)))?;
     let pool = startup::connect_and_migrate(&config)?;
     if one_server.is_some() {
         // This process is the only server on the file: postbacks left `sending` by the previous
@@ -104,8 +109,6 @@ fn serve(config: Config) -> Result<(), CliError> {
     let sub_rollups =
         affnet_tracking::sub_rollup::Worker::new(&config.database_url, state.clock.clone(), config.sub_rollups)
             .spawn(stop_sub_rollups.clone())?;
-    let listener = TcpListener::bind(config.listen)
-        .map_err(|e| CliError::Refused(format!("AFFNET_LISTEN: cannot listen on {}: {e}", config.listen)))?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "affnet is serving");
     actix_web::rt::System::new().block_on(async move {
         let server = app::http_server(state, tracking, listener, config.workers, config.shutdown_timeout)?;

@@ -79,9 +79,7 @@ async fn wait_ready(client: &reqwest::Client, base: &str, server: &mut Server) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::support::free_port;
 
 /// Kills `child` with SIGKILL once `acked` holds `enough` acknowledgements (or after 30 s), lets
 /// the load's `tasks` end, and returns every acknowledgement they got.
@@ -584,6 +582,7 @@ async fn a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout(backend: 
 }
 
 crate::on_both_backends!(
+    the_server_takes_its_port_before_it_connects,
     the_retry_wait_is_the_operators_setting,
     acknowledged_clicks_survive_sigkill,
     acknowledged_conversions_survive_sigkill,
@@ -591,6 +590,45 @@ crate::on_both_backends!(
     alerts_raised_before_a_graceful_stop_are_mailed,
     a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout,
 );
+
+/// A server takes its port before it opens its database connections: those connections'
+/// source ports come from the range a caller picks a free port from (`bind` on port 0), and one
+/// of them could take the port before the server bound it ("Address already in use", seen by a
+/// probe on PostgreSQL). Shown by holding the migration lock: the server waits for it with its
+/// port already taken, then serves once the lock is released.
+async fn the_server_takes_its_port_before_it_connects(backend: Backend) {
+    let db = TestDb::new(backend);
+    let lock_file;
+    let mut lock_conn = db.url.connect().unwrap();
+    match backend {
+        Backend::Postgres => {
+            diesel::sql_query("SELECT pg_advisory_lock(7018409693638061415)").execute(&mut lock_conn).unwrap();
+            lock_file = None;
+        }
+        Backend::Sqlite => {
+            let path = format!("{}.migrate-lock", db.url.sqlite_path().unwrap());
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).unwrap();
+            file.lock().unwrap();
+            lock_file = Some(file);
+        }
+    }
+    let port = free_port();
+    let mut server = spawn(&db, port);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(server.try_wait().unwrap().is_none(), "the server exited: {}", server.said());
+        assert!(started.elapsed() < Duration::from_secs(20), "the port is not taken while the server migrates");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(client.get(format!("{base}/readyz")).send().await.is_err(), "not serving before it has migrated");
+    drop(lock_file);
+    drop(lock_conn);
+    wait_ready(&reqwest::Client::new(), &base, &mut server).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
 
 /// SQLite takes one server per database file (clicks are keyed by a sequence each server counts):
 /// a second `affnet serve` on the same file refuses to start, saying why; the first one goes on.

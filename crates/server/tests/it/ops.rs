@@ -121,7 +121,7 @@ async fn link_tokens_are_not_logged(backend: Backend) {
     let db = affnet_db::testing::TestDb::new(backend);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("affnet.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::support::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_affnet"))
         .env("DATABASE_URL", &db.raw_url)
         .env("AFFNET_LISTEN", format!("127.0.0.1:{port}"))

@@ -283,3 +283,19 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A free port for a process a test starts (a server, chromedriver), below Linux's ephemeral
+/// range (32768–60999): a port the kernel handed out there could be taken, before the process
+/// binds it, as the source port of any outgoing connection (a pool's, a client's).
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static TAKEN: AtomicU32 = AtomicU32::new(0);
+    // Runs of the suite side by side start at different places.
+    let start = std::process::id() % 1_000 * 12;
+    loop {
+        let port = 20_000 + u16::try_from((start + TAKEN.fetch_add(1, Ordering::SeqCst)) % 12_000).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

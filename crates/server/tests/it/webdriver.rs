@@ -17,9 +17,7 @@ pub struct Browser {
     child: Child,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::support::free_port;
 
 impl Browser {
     pub async fn start() -> Browser {
