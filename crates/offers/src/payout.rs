@@ -84,14 +84,20 @@ pub struct PayoutSources {
 /// unless no goal override exists and the goal has none either: goals priced apart keep their
 /// price unless overridden for that goal.
 pub fn resolve(sources: &PayoutSources, sale_amount: Option<i64>) -> i64 {
-    let rule = sources
-        .affiliate_goal_override
-        .or(match sources.goal {
-            Some(goal) => Some(goal),
-            None => sources.affiliate_offer_override,
-        })
-        .unwrap_or(sources.offer);
-    rule.amount_for(sale_amount)
+    sources.rule().amount_for(sale_amount)
+}
+
+impl PayoutSources {
+    /// The rule that prices the conversion ([`resolve`]): what the affiliate's pages and the API
+    /// show it earns.
+    pub fn rule(&self) -> Rate {
+        self.affiliate_goal_override
+            .or(match self.goal {
+                Some(goal) => Some(goal),
+                None => self.affiliate_offer_override,
+            })
+            .unwrap_or(self.offer)
+    }
 }
 
 /// The revenue of one conversion: the goal's, else the offer's.

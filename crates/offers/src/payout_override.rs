@@ -163,6 +163,24 @@ impl PayoutOverride {
             .load(conn)?)
     }
 
+    /// The overrides `affiliate` has on `offers` (for the whole offer and for goals), to show it
+    /// what it earns on each ([`AffiliateRates::payout`]) in one query.
+    pub fn of_affiliate(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        affiliate: AffiliateId,
+        offers: &[OfferId],
+    ) -> Result<AffiliateRates, OffersError> {
+        Ok(AffiliateRates(
+            payout_overrides::table
+                .filter(payout_overrides::tenant_id.eq(tenant))
+                .filter(payout_overrides::affiliate_id.eq(affiliate))
+                .filter(payout_overrides::offer_id.eq_any(offers))
+                .select(PayoutOverride::as_select())
+                .load(conn)?,
+        ))
+    }
+
     /// Everything [`crate::payout::resolve`] needs for a conversion of `offer` (and `goal`) by
     /// `affiliate`.
     pub fn sources(
@@ -183,5 +201,27 @@ impl PayoutOverride {
             goal: goal.map(Goal::payout_rate),
             offer: offer.payout_rate(),
         })
+    }
+}
+
+/// One affiliate's overrides on some offers ([`PayoutOverride::of_affiliate`]); the default has
+/// none.
+#[derive(Debug, Default)]
+pub struct AffiliateRates(Vec<PayoutOverride>);
+
+impl AffiliateRates {
+    /// What the affiliate earns on a conversion of `offer` (for `goal`): the rule
+    /// [`crate::payout::resolve`] prices it with.
+    pub fn payout(&self, offer: &Offer, goal: Option<&Goal>) -> Rate {
+        let set = |goal: Option<GoalId>| {
+            self.0.iter().find(|o| o.offer_id == offer.id && o.goal_id == goal).map(PayoutOverride::rate)
+        };
+        PayoutSources {
+            affiliate_goal_override: goal.and_then(|g| set(Some(g.id))),
+            affiliate_offer_override: set(None),
+            goal: goal.map(Goal::payout_rate),
+            offer: offer.payout_rate(),
+        }
+        .rule()
     }
 }

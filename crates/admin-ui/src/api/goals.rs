@@ -5,7 +5,7 @@
 use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_db::{GoalId, OfferId};
-use affnet_offers::{Goal, GoalInput, GoalStatus, Rate};
+use affnet_offers::{Goal, GoalInput, GoalStatus, PayoutOverride, Rate};
 
 use super::offers::visible_offer;
 use super::{require_staff, Viewer};
@@ -45,18 +45,41 @@ impl GoalJson {
     }
 }
 
+/// Goals as `viewer` reads them: an affiliate reads what it earns on each (its override for
+/// the goal, where the network set one).
+fn goals_as_seen(
+    c: &mut affnet_db::DbConn,
+    viewer: Viewer,
+    offer: &affnet_offers::Offer,
+    goals: Vec<Goal>,
+) -> Result<Vec<GoalJson>, crate::AppError> {
+    let rates = match viewer {
+        Viewer::Affiliate(f) => Some(PayoutOverride::of_affiliate(c, offer.tenant_id, f, &[offer.id])?),
+        _ => None,
+    };
+    Ok(goals
+        .into_iter()
+        .map(|g| {
+            let payout = rates.as_ref().map(|r| r.payout(offer, Some(&g)));
+            let mut json = GoalJson::new(g, viewer);
+            json.payout = payout.or(json.payout);
+            json
+        })
+        .collect())
+}
+
 /// `GET /api/v1/offers/{id}/goals`: all goals of an offer the key's user may see (404 otherwise).
 pub async fn list(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let viewer = Viewer::of(&me)?;
     let offer = OfferId(id.into_inner());
     let tenant = me.user.tenant_id;
-    let goals = state
+    let data = state
         .db(move |c| {
-            visible_offer(c, tenant, viewer, offer)?;
-            Ok(Goal::list_for_offer(c, tenant, offer)?)
+            let (offer, _) = visible_offer(c, tenant, viewer, offer)?;
+            let goals = Goal::list_for_offer(c, tenant, offer.id)?;
+            goals_as_seen(c, viewer, &offer, goals)
         })
         .await?;
-    let data: Vec<GoalJson> = goals.into_iter().map(|g| GoalJson::new(g, viewer)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
 
@@ -68,11 +91,11 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
     let goal = state
         .db(move |c| {
             let goal = Goal::find(c, tenant, id)?;
-            visible_offer(c, tenant, viewer, goal.offer_id)?;
-            Ok(goal)
+            let (offer, _) = visible_offer(c, tenant, viewer, goal.offer_id)?;
+            Ok(goals_as_seen(c, viewer, &offer, vec![goal])?.pop())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(GoalJson::new(goal, viewer)))
+    Ok(HttpResponse::Ok().json(goal))
 }
 
 /// `POST /api/v1/offers/{id}/goals` (staff): 201 with the goal, or 422.

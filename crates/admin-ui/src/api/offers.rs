@@ -7,9 +7,10 @@ use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::Entity;
 use affnet_db::{AdvertiserId, Currency, DbConn, OfferId, TenantId};
 use affnet_offers::listing::affiliate_may_see;
+use affnet_offers::payout_override::AffiliateRates;
 use affnet_offers::{
-    AccessStatus, CapUnit, ConversionStatus, Offer, OfferAccess, OfferFilter, OfferInput, OfferStatus, OverCap, Rate,
-    Visibility,
+    AccessStatus, CapUnit, ConversionStatus, Offer, OfferAccess, OfferFilter, OfferInput, OfferStatus, OverCap,
+    PayoutOverride, Rate, Visibility,
 };
 
 use super::{parse_param, require_staff, Page, Pagination, Viewer};
@@ -110,11 +111,18 @@ pub struct AffiliateOfferJson {
 }
 
 impl AffiliateOfferJson {
-    fn new(o: Offer, affiliate: affnet_db::AffiliateId, access: Option<AccessStatus>, public_url: &str) -> Self {
+    /// The offer as `affiliate` reads it, with what it earns on it (`rates`: its overrides).
+    fn new(
+        o: Offer,
+        affiliate: affnet_db::AffiliateId,
+        access: Option<AccessStatus>,
+        rates: &AffiliateRates,
+        public_url: &str,
+    ) -> Self {
         let can_run = o.status == OfferStatus::Active && affnet_offers::access::allowed(o.visibility, access);
         AffiliateOfferJson {
             id: o.id,
-            payout: o.payout_rate(),
+            payout: rates.payout(&o, None),
             tracking_url: can_run.then(|| format!("{public_url}/aff_c?offer_id={}&aff_id={affiliate}", o.id)),
             name: o.name,
             description: o.description,
@@ -159,9 +167,20 @@ pub(crate) fn visible_offer(
     }
 }
 
-fn render(offer: Offer, viewer: Viewer, access: Option<AccessStatus>, public_url: &str) -> serde_json::Value {
+/// The offer as `viewer` reads it (an affiliate: with its access, its payout from `rates` and
+/// its tracking link on `public_url`).
+fn render(
+    offer: Offer,
+    viewer: Viewer,
+    access: Option<AccessStatus>,
+    rates: Option<&AffiliateRates>,
+    public_url: &str,
+) -> serde_json::Value {
     let v = match viewer {
-        Viewer::Affiliate(f) => serde_json::to_value(AffiliateOfferJson::new(offer, f, access, public_url)),
+        Viewer::Affiliate(f) => {
+            let none = AffiliateRates::default();
+            serde_json::to_value(AffiliateOfferJson::new(offer, f, access, rates.unwrap_or(&none), public_url))
+        }
         _ => serde_json::to_value(OfferJson::new(offer, viewer)),
     };
     v.unwrap_or_default()
@@ -209,7 +228,7 @@ pub async fn list(
                 }
                 let rows = Offer::list(c, tenant, &filter, limit, offset)?;
                 let total = Offer::count(c, tenant, &filter)?;
-                Ok((rows.into_iter().map(|o| render(o, viewer, None, &public_url)).collect(), total))
+                Ok((rows.into_iter().map(|o| render(o, viewer, None, None, &public_url)).collect(), total))
             }
             Viewer::Affiliate(f) => {
                 let public_url = network_tracking_base(c, tenant, &public_url)?;
@@ -218,11 +237,12 @@ pub async fn list(
                 let total = Offer::count_visible_to(c, tenant, f, &filter)?;
                 let ids: Vec<OfferId> = rows.iter().map(|o| o.id).collect();
                 let decisions = OfferAccess::decisions(c, tenant, f, &ids)?;
+                let rates = PayoutOverride::of_affiliate(c, tenant, f, &ids)?;
                 let data = rows
                     .into_iter()
                     .map(|o| {
                         let d = decisions.iter().find(|(id, _)| *id == o.id).map(|(_, s)| *s);
-                        render(o, viewer, d, &public_url)
+                        render(o, viewer, d, Some(&rates), &public_url)
                     })
                     .collect();
                 Ok((data, total))
@@ -238,18 +258,21 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
     let id = OfferId(id.into_inner());
     let tenant = me.user.tenant_id;
     let public_url = state.web.public_url.clone();
-    let (offer, access, base) = state
+    let (offer, access, rates, base) = state
         .db(move |c| {
             let (offer, access) = visible_offer(c, tenant, viewer, id)?;
-            // Only an affiliate's view has a tracking link.
-            let base = match viewer {
-                Viewer::Affiliate(_) => network_tracking_base(c, tenant, &public_url)?,
-                _ => public_url,
+            // Only an affiliate's view has its payout and a tracking link.
+            let (rates, base) = match viewer {
+                Viewer::Affiliate(f) => (
+                    Some(PayoutOverride::of_affiliate(c, tenant, f, &[offer.id])?),
+                    network_tracking_base(c, tenant, &public_url)?,
+                ),
+                _ => (None, public_url),
             };
-            Ok((offer, access, base))
+            Ok((offer, access, rates, base))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(render(offer, viewer, access, &base)))
+    Ok(HttpResponse::Ok().json(render(offer, viewer, access, rates.as_ref(), &base)))
 }
 
 /// `POST /api/v1/offers` (staff): 201 with the offer (and its new security token), or 422.

@@ -547,6 +547,70 @@ async fn bad_values_for_the_other_resources_are_refused_by_field(backend: Backen
     app.stop().await;
 }
 
+/// An affiliate reads what it earns: its own payout where the network set one for it (for the
+/// offer, for a goal), as its offer page shows and its conversions are paid; staff and other
+/// affiliates read the offer's and the goals' own payouts. Before, the API showed every
+/// affiliate the offer's payout.
+async fn affiliates_read_their_own_payout_through_the_api(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let staff = app.api(&net.api_key.token);
+    let adv = app.advertiser(&net.tenant, "Shop").id.0;
+    let user = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let other_user = app.user(&net.tenant, "other@acme.test", Role::Affiliate);
+    let (aff, other) = (app.api(&key(&app, &net.tenant, &user)), app.api(&key(&app, &net.tenant, &other_user)));
+    let offer = staff.post("/api/v1/offers", minimal_offer(adv, "O", "public")).await.body["id"].as_i64().unwrap();
+    let second = staff.post("/api/v1/offers", minimal_offer(adv, "P", "public")).await.body["id"].as_i64().unwrap();
+    let flat = |cents: i64| json!({"type": "cpa_flat", "flat": cents, "bps": 0});
+    let mut goals = Vec::new();
+    for (name, cents) in [("Lead", 7), ("Sale", 9)] {
+        let res =
+            staff.post(&format!("/api/v1/offers/{offer}/goals"), json!({"name": name, "payout": flat(cents)})).await;
+        goals.push(res.body["id"].as_i64().unwrap());
+    }
+    let company = user.affiliate_id.unwrap().0;
+    for (goal, payout) in [(None, json!({"type": "cpa_both", "flat": 450, "bps": 500})), (Some(goals[0]), flat(777))] {
+        let body = json!({"offer_id": offer, "affiliate_id": company, "goal_id": goal, "payout": payout});
+        assert_eq!(staff.post("/api/v1/payout-overrides", body).await.status, 201);
+    }
+    /// The payouts `api`'s user reads: each listed offer's, the offer's, its goals', its first goal's.
+    async fn payouts(
+        api: &crate::support::Api,
+        offer: i64,
+        goal: i64,
+    ) -> (Vec<(i64, Value)>, Value, Vec<Value>, Value) {
+        let listed = api.get("/api/v1/offers").await.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["id"].as_i64().unwrap(), o["payout"].clone()))
+            .collect();
+        let one = api.get(&format!("/api/v1/offers/{offer}")).await.body["payout"].clone();
+        let goal_list = api.get(&format!("/api/v1/offers/{offer}/goals")).await.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["payout"].clone())
+            .collect();
+        let goal_one = api.get(&format!("/api/v1/goals/{goal}")).await.body["payout"].clone();
+        (listed, one, goal_list, goal_one)
+    }
+    // The offer-wide override prices the offer; the goal override its goal; the other goal
+    // keeps its own price (as a conversion is paid: payout::resolve).
+    let own = json!({"type": "cpa_both", "flat": 450, "bps": 500});
+    assert_eq!(
+        payouts(&aff, offer, goals[0]).await,
+        (vec![(second, flat(300)), (offer, own.clone())], own, vec![flat(777), flat(9)], flat(777))
+    );
+    for api in [&other, &staff] {
+        assert_eq!(
+            payouts(api, offer, goals[0]).await,
+            (vec![(second, flat(300)), (offer, flat(300))], flat(300), vec![flat(7), flat(9)], flat(7))
+        );
+    }
+    app.stop().await;
+}
+
 async fn affiliates_see_only_offers_they_may_run_or_apply_to(backend: Backend) {
     let app = TestApp::start(backend).await;
     let net = app.network("acme");
@@ -1555,6 +1619,7 @@ async fn an_offer_with_history_keeps_its_advertiser_and_currency(backend: Backen
 }
 
 crate::on_both_backends!(
+    affiliates_read_their_own_payout_through_the_api,
     an_offer_with_history_keeps_its_advertiser_and_currency,
     bad_list_parameters_are_refused_by_name_on_every_listing,
     search_ignores_case_on_both_backends,

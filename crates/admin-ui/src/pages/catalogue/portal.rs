@@ -72,11 +72,11 @@ pub async fn affiliate_offers(
     let mut rows = state
         .db(move |c| {
             let list = visible_offers(c, tenant, affiliate, Some(&search), PER_PAGE + 1, offset).map_err(offers_err)?;
+            let ids: Vec<_> = list.iter().map(|v| v.offer.id).collect();
+            let rates = PayoutOverride::of_affiliate(c, tenant, affiliate, &ids).map_err(offers_err)?;
             let mut rows = Vec::with_capacity(list.len());
             for v in list {
-                let rate = PayoutOverride::find_for(c, tenant, v.offer.id, None, affiliate)
-                    .map_err(offers_err)?
-                    .map_or(v.offer.payout_rate(), |o| o.rate());
+                let rate = rates.payout(&v.offer, None);
                 rows.push(AffiliateOfferRow {
                     payout: rate_label(rate, v.offer.currency),
                     access: access_label(v.offer.visibility, v.access.as_ref().map(|a| a.status)),
@@ -182,13 +182,11 @@ async fn affiliate_offer_page(
             let offer = Offer::find(c, tenant, id).map_err(offers_err)?;
             let access = OfferAccess::find(c, tenant, id, affiliate).map_err(offers_err)?;
             let company = affnet_offers::Affiliate::find(c, tenant, affiliate).map_err(offers_err)?;
-            let rate = PayoutOverride::find_for(c, tenant, id, None, affiliate)
-                .map_err(offers_err)?
-                .map_or(offer.payout_rate(), |o| o.rate());
+            let rates = PayoutOverride::of_affiliate(c, tenant, affiliate, &[id]).map_err(offers_err)?;
+            let rate = rates.payout(&offer, None);
             let mut goals = Vec::new();
             for g in Goal::list_for_offer(c, tenant, id).map_err(offers_err)? {
-                let sources = PayoutOverride::sources(c, tenant, &offer, Some(&g), affiliate).map_err(offers_err)?;
-                let rule = sources.affiliate_goal_override.unwrap_or(g.payout_rate());
+                let rule = rates.payout(&offer, Some(&g));
                 goals.push(GoalPayout { payout: rate_label(rule, offer.currency), goal: g });
             }
             Ok((offer, access, company, rate, goals))
