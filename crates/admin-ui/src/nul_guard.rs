@@ -8,7 +8,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, FromRequest};
+use actix_web::{web, FromRequest, HttpMessage};
 
 use crate::{ApiError, AppError};
 
@@ -19,20 +19,49 @@ pub async fn pages(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    guard(req, next, |e| e.into()).await
+    guard(req, next, Body::Refused, |e| e.into()).await
 }
 
-/// The guard for `/api/v1` (the API's JSON error).
+/// The guard for `/api/v1` (the API's JSON error). A body it refuses is refused by the
+/// handler, when it reads the body after the key and the role ([`RefusedBody`]): a caller
+/// without the role gets its `403` whatever the body holds.
 pub async fn api(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    guard(req, next, |e| ApiError(e).into()).await
+    guard(req, next, Body::Deferred, |e| ApiError(e).into()).await
+}
+
+/// What becomes of a body the guard refuses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// Answered here.
+    Refused,
+    /// Handed on empty, with the refusal in [`RefusedBody`] for the handler to answer.
+    Deferred,
+}
+
+/// Why the guard refused a request's body, for the handler that reads it (the API's
+/// [`crate::api::ApiBody`]).
+#[derive(Clone, Debug)]
+pub enum RefusedBody {
+    TooLarge(String),
+    BadRequest(String),
+}
+
+impl RefusedBody {
+    pub fn error(&self) -> AppError {
+        match self {
+            RefusedBody::TooLarge(m) => AppError::TooLarge(m.clone()),
+            RefusedBody::BadRequest(m) => AppError::BadRequest(m.clone()),
+        }
+    }
 }
 
 async fn guard<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
+    body_refusal: Body,
     refuse: impl Fn(AppError) -> actix_web::Error,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let uri = req.uri();
@@ -43,25 +72,27 @@ async fn guard<B: MessageBody + 'static>(
         // Read the body (the same limit as the API's JSON: 256 KiB; a larger one is refused
         // here with 413), look, and hand it on unchanged.
         let (http, payload) = req.parts_mut();
-        let body = match web::Bytes::from_request(http, payload).await {
-            Ok(body) => body,
-            Err(e) => {
-                let error = if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::TooLarge(format!("the body is larger than {} KiB", crate::api::BODY_LIMIT / 1024))
-                } else {
-                    AppError::BadRequest(format!("the body could not be read: {e}"))
+        let refused = match web::Bytes::from_request(http, payload).await {
+            Ok(body) => {
+                let nul = match body_kind {
+                    BodyKind::Json => json_has_nul(&body),
+                    BodyKind::Form => has_nul_escape(&body),
                 };
-                return Ok(req.error_response(refuse(error)).map_into_right_body());
+                req.set_payload(body.into());
+                nul.then(|| RefusedBody::BadRequest(REFUSED.to_owned()))
             }
+            Err(e) if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Some(RefusedBody::TooLarge(format!("the body is larger than {} KiB", crate::api::BODY_LIMIT / 1024)))
+            }
+            Err(e) => Some(RefusedBody::BadRequest(format!("the body could not be read: {e}"))),
         };
-        let nul = match body_kind {
-            BodyKind::Json => json_has_nul(&body),
-            BodyKind::Form => has_nul_escape(&body),
-        };
-        if nul {
-            return Ok(req.error_response(refuse(AppError::BadRequest(REFUSED.to_owned()))).map_into_right_body());
+        if let Some(refused) = refused {
+            if body_refusal == Body::Refused {
+                return Ok(req.error_response(refuse(refused.error())).map_into_right_body());
+            }
+            req.set_payload(web::Bytes::new().into());
+            req.extensions_mut().insert(refused);
         }
-        req.set_payload(body.into());
     }
     next.call(req).await.map(ServiceResponse::map_into_left_body)
 }

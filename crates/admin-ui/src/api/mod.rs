@@ -278,6 +278,12 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBod
         // Read as text first (syntax, size and content type checked), then as `T` straight from
         // it: a field named twice is refused (`duplicate field`), where a `Value` would keep
         // the last one.
+        // A body the NUL guard refused (too large, a NUL character) is refused here, after the
+        // key and the role.
+        if let Some(refused) = actix_web::HttpMessage::extensions(req).get::<crate::nul_guard::RefusedBody>() {
+            let refused = ApiError(refused.error());
+            return Box::pin(std::future::ready(Ok(ApiBody(Err(refused)))));
+        }
         let json = web::Json::<Box<serde_json::value::RawValue>>::from_request(req, payload);
         Box::pin(async move {
             let body = json.await.map(web::Json::into_inner).map_err(|e| {

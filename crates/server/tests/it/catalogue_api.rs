@@ -1315,6 +1315,16 @@ async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Ba
         assert_eq!((res.status, res.body["error"].as_str()), (403, Some("forbidden")));
         assert_eq!(aff_api.post_raw("/api/v1/advertisers", "{not json").await.status, 403);
     }
+    // Whatever the body holds: one over 256 KiB or with a NUL character is the wrong role's
+    // 403 (it was a 413 or a 400), and no key's 401.
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(300 * 1024));
+    for body in [big.as_str(), r#"{"name": "a\u0000b"}"#] {
+        for path in ["/api/v1/advertisers", "/api/v1/users"] {
+            let res = aff_api.post_raw(path, body).await;
+            assert_eq!((res.status, res.body["error"].as_str()), (403, Some("forbidden")), "{path}");
+            assert_eq!(nobody.post_raw(path, body).await.status, 401, "{path}");
+        }
+    }
     // A documented path with a method it does not answer: 405 with the methods it does.
     let api = app.api(&net.api_key.token);
     for (method, path, allow) in [
@@ -1349,6 +1359,8 @@ async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Ba
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(300 * 1024));
     let res = api.post_raw("/api/v1/advertisers", &big).await;
     assert_eq!((res.status, res.body["error"].as_str()), (413, Some("payload_too_large")), "{}", res.body);
+    let res = api.post_raw("/api/v1/advertisers", r#"{"name": "a\u0000b"}"#).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{}", res.body);
     assert_eq!(api.get("/api/v1/advertisers").await.body["total"], 0, "nothing was created");
     app.stop().await;
 }
