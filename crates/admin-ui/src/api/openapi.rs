@@ -30,7 +30,7 @@ pub fn input_fields(name: &str) -> Vec<String> {
 pub fn allowed_methods(path: &str) -> Vec<String> {
     static PATHS: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> = std::sync::OnceLock::new();
     let paths = PATHS.get_or_init(|| {
-        paths()
+        spec()["paths"]
             .as_object()
             .map(|ps| {
                 ps.iter()
@@ -227,7 +227,7 @@ fn schemas() -> Value {
     let mut all = json!({
         "Error": object(json!({
             "error": { "type": "string", "description": "Stable machine-readable code.",
-                       "enum": ["unauthorized", "forbidden", "not_found", "bad_request", "validation_failed", "too_many_requests", "internal_error"] },
+                       "enum": ["unauthorized", "forbidden", "not_found", "method_not_allowed", "bad_request", "payload_too_large", "validation_failed", "too_many_requests", "internal_error"] },
             "message": string(),
             "fields": { "type": "object", "additionalProperties": { "type": "string" },
                         "description": "validation_failed only: field name → what is wrong with it." },

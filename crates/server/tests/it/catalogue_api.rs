@@ -1344,6 +1344,15 @@ async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Ba
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"], "method_not_allowed");
     }
+    // The document itself is a documented path (it was a 404).
+    let res = reqwest::Client::new().post(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["allow"].to_str().unwrap()), (405, "GET"));
+    // Every error code the API answers is in the document's Error schema.
+    let document = api.get("/api/v1/openapi.json").await.body;
+    let codes = &document["components"]["schemas"]["Error"]["properties"]["error"]["enum"];
+    for code in ["unauthorized", "forbidden", "not_found", "method_not_allowed", "bad_request", "payload_too_large"] {
+        assert!(codes.as_array().unwrap().contains(&json!(code)), "{code}: {codes}");
+    }
     assert_eq!(api.get("/api/v1/nothing/here").await.status, 404);
     assert_eq!(api.get("/api/v1/offers/7/").await.status, 404, "a trailing slash is another path");
     // The scheme name is case-insensitive (RFC 7235).
