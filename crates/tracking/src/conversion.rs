@@ -208,6 +208,8 @@ struct Seen {
     transaction_id: String,
     offer: Option<OfferId>,
     goal: Option<GoalId>,
+    /// The one-conversion-per-click key the call's conversion took, when the offer has one.
+    click_key: Option<String>,
 }
 
 /// At most `max` bytes of `s`, control characters replaced (a NUL cannot be stored in a
@@ -312,6 +314,12 @@ pub fn process(conn: &mut DbConn, req: &ConversionRequest, memo: &mut Memo) -> Q
                 Box::new(LOST_DEADLOCK.to_owned()),
             ));
         }
+        // Both keys taken (the same call again): the database names whichever it checked
+        // first, which differs between SQLite and PostgreSQL. The click's duplicate comes first
+        // on both (read after the savepoint rolled back).
+        Err(refusal) if refusal.reason == Reason::DuplicateAdvSub && click_converted(conn, &seen)? => {
+            Outcome::Refused(Refusal { reason: Reason::DuplicateClick, message: DUPLICATE_CLICK.to_owned() })
+        }
         Err(refusal) => Outcome::Refused(refusal),
     };
     let (outcome_word, reason, message, conversion_id) = match &outcome {
@@ -337,6 +345,18 @@ pub fn process(conn: &mut DbConn, req: &ConversionRequest, memo: &mut Memo) -> Q
         ))
         .execute(conn)?;
     Ok(outcome)
+}
+
+/// The message of a call whose click already converted.
+const DUPLICATE_CLICK: &str = "this transaction already converted (one conversion per click)";
+
+/// Whether the conversion key of the call's click (`seen.click_key`) is already taken.
+fn click_converted(conn: &mut DbConn, seen: &Seen) -> QueryResult<bool> {
+    let (Some(tenant), Some(key)) = (seen.tenant, &seen.click_key) else { return Ok(false) };
+    diesel::select(diesel::dsl::exists(
+        conversions::table.filter(conversions::tenant_id.eq(tenant)).filter(conversions::click_key.eq(key)),
+    ))
+    .get_result(conn)
 }
 
 /// The network of `offer` if `token` is its security token (offer ids are unique across the
@@ -545,6 +565,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
         .then(|| format!("{tid_text}:{goal_key}"));
     let adv_sub_key =
         (offer.dedupe_adv_sub && !adv_sub.is_empty()).then(|| format!("{}:{goal_key}:{adv_sub}", offer.id));
+    seen.click_key.clone_from(&click_key);
     let sources = memo.sources(conn, tenant, &offer, goal.as_ref(), click.affiliate_id)?;
     let payout = resolve(&sources, sale_amount);
     let revenue = resolve_revenue(goal.as_ref().map(Goal::revenue_rate), offer.revenue_rate(), sale_amount);
@@ -591,7 +612,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
             return if which.contains("adv_sub_key") {
                 refuse(Reason::DuplicateAdvSub, "a conversion with this adv_sub is already recorded for this offer")
             } else {
-                refuse(Reason::DuplicateClick, "this transaction already converted (one conversion per click)")
+                refuse(Reason::DuplicateClick, DUPLICATE_CLICK)
             };
         }
         Err(e) => return Err(e.into()),

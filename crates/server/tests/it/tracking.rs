@@ -343,6 +343,11 @@ async fn a_conversion_is_recorded_once_with_its_payout(backend: Backend) {
     // The same click again: a duplicate, refused and stored, nothing else changes.
     let (s, body, _) = f.get(&f.lsr(&tid, "&amount=12.50&adv_sub=order-2")).await;
     assert_eq!((s, body.as_str()), (409, "success=false; err_msg=duplicate_conversion;"));
+    // The same call again (the click converted, the order id too): the click's reason, on both
+    // backends (each database named the order id's key or the click's, whichever it checked
+    // first: SQLite said duplicate_adv_sub, PostgreSQL duplicate_conversion).
+    let (s, body, _) = f.get(&f.lsr(&tid, "&amount=12.50&adv_sub=order-1")).await;
+    assert_eq!((s, body.as_str()), (409, "success=false; err_msg=duplicate_conversion;"));
     // The same order id on another click: refused too.
     let tid2 = f.click().await;
     let (s, body, _) = f.get(&f.lsr(&tid2, "&adv_sub=order-1")).await;
@@ -364,7 +369,13 @@ async fn a_conversion_is_recorded_once_with_its_payout(backend: Backend) {
     let attempts = f.attempts();
     assert_eq!(
         attempts.iter().map(|(o, r)| format!("{o}:{r}")).collect::<Vec<_>>(),
-        ["accepted:", "refused:duplicate_conversion", "refused:duplicate_adv_sub", "accepted:"]
+        [
+            "accepted:",
+            "refused:duplicate_conversion",
+            "refused:duplicate_conversion",
+            "refused:duplicate_adv_sub",
+            "accepted:"
+        ]
     );
     let raw: String = f.count(|c| conversion_attempts::table.select(conversion_attempts::raw_query).first(c));
     assert!(raw.contains("security_token=***") && !raw.contains(&f.offer.security_token), "{raw}");
