@@ -135,13 +135,27 @@ impl From<diesel::result::Error> for CliError {
 
 impl From<AccountsError> for CliError {
     fn from(e: AccountsError) -> Self {
-        match e {
-            AccountsError::Invalid(fields) => CliError::Refused(
-                fields.0.iter().map(|(k, v)| format!("--{}: {v}", k.replace('_', "-"))).collect::<Vec<_>>().join("; "),
-            ),
-            AccountsError::Db(e) => CliError::Db(e),
-            other => CliError::Refused(other.to_string()),
-        }
+        as_flags(e, &[])
+    }
+}
+
+/// A refusal naming each invalid field as the command's flag: `--field-name`, or the flag
+/// `flags` gives the field (`("tracking_domain", "domain")`).
+fn as_flags(e: AccountsError, flags: &[(&str, &str)]) -> CliError {
+    match e {
+        AccountsError::Invalid(fields) => CliError::Refused(
+            fields
+                .0
+                .iter()
+                .map(|(field, message)| {
+                    let flag = flags.iter().find(|(f, _)| f == field).map_or(field.as_str(), |(_, flag)| flag);
+                    format!("--{}: {message}", flag.replace('_', "-"))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        AccountsError::Db(e) => CliError::Db(e),
+        other => CliError::Refused(other.to_string()),
     }
 }
 
@@ -188,12 +202,16 @@ pub fn tenant_create(config: &Config, slug: &str, name: &str, email: &str, passw
 /// `affnet tenant domain`: sets or clears a network's tracking domain (never the public URL's
 /// host, which serves every network).
 pub fn tenant_domain(config: &Config, slug: &str, domain: Option<&str>) -> Result<String, CliError> {
+    if domain.is_some_and(|d| d.trim().is_empty()) {
+        return Err(CliError::Refused("--domain: enter a host name, or use --clear to remove the domain".into()));
+    }
     let mut conn = connect_one(config)?;
     let tenant = Tenant::find_by_slug(&mut conn, slug)?
         .ok_or_else(|| CliError::Refused(format!("no network has the slug '{slug}'")))?;
     let public_host = config.public_url.split_once("://").map_or(config.public_url.as_str(), |(_, rest)| rest);
     let public_host = affnet_accounts::tenant::host_name(public_host.split('/').next().unwrap_or_default());
-    let saved = Tenant::set_tracking_domain(&mut conn, tenant.id, domain, public_host.as_deref())?;
+    let saved = Tenant::set_tracking_domain(&mut conn, tenant.id, domain, public_host.as_deref())
+        .map_err(|e| as_flags(e, &[("tracking_domain", "domain")]))?;
     Ok(serde_json::to_string_pretty(&serde_json::json!({
         "tenant": { "id": tenant.id, "slug": tenant.slug, "name": tenant.name },
         "tracking_domain": saved,
@@ -255,7 +273,8 @@ pub fn user_create(config: &Config, args: &UserCreate<'_>) -> Result<String, Cli
             advertiser_id,
             affiliate_id,
         };
-        Ok::<_, CliError>(User::create(conn, tenant.id, &new, now)?)
+        User::create(conn, tenant.id, &new, now)
+            .map_err(|e| as_flags(e, &[("affiliate_id", "company_id"), ("advertiser_id", "company_id")]))
     })?;
     Ok(serde_json::to_string_pretty(&serde_json::json!({
         "id": user.id, "tenant": tenant.slug, "email": user.email, "name": user.name, "role": user.role,
@@ -264,10 +283,21 @@ pub fn user_create(config: &Config, args: &UserCreate<'_>) -> Result<String, Cli
     .unwrap_or_default())
 }
 
+/// The refusal of the company `user create` makes for the user: its name is `--company`, its
+/// contact address the user's `--email`.
 fn offers_error(e: affnet_offers::OffersError) -> CliError {
     match e {
         affnet_offers::OffersError::Invalid(fields) => CliError::Refused(
-            fields.0.iter().map(|(k, v)| format!("--company ({k}): {v}")).collect::<Vec<_>>().join("; "),
+            fields
+                .0
+                .iter()
+                .map(|(field, message)| match field.as_str() {
+                    "contact_email" => format!("--email: {message}"),
+                    "name" => format!("--company: {message}"),
+                    other => format!("--company ({other}): {message}"),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
         ),
         other => CliError::Refused(other.to_string()),
     }

@@ -93,6 +93,28 @@ async fn tenant_and_user_create(backend: Backend) {
     );
     assert_eq!(weak.status.code(), Some(1));
     assert!(stderr(&weak).contains("--password: use at least 10 characters"), "{}", stderr(&weak));
+    // Errors name the flags the command has (they named --company (contact_email) and
+    // --affiliate-id).
+    let user_create = |email: &str, extra: &[&str]| {
+        let args = [
+            &["user", "create", "--tenant", "acme", "--email", email, "--role", "affiliate"][..],
+            &["--password", "long enough pw"],
+            extra,
+        ]
+        .concat();
+        affnet(&db.raw_url, &args)
+    };
+    for (email, extra, said) in [
+        ("bad", &[][..], "--email: "),
+        ("c@acme.test", &["--company-id", "999"][..], "--company-id: "),
+        ("d@acme.test", &["--company", " "][..], "--company: "),
+    ] {
+        let out = user_create(email, extra);
+        assert_eq!(out.status.code(), Some(1), "{email}");
+        let err = stderr(&out);
+        assert!(err.contains(said), "{email} {extra:?}: {err}");
+        assert!(!err.contains("contact_email") && !err.contains("--affiliate-id"), "{err}");
+    }
     let bad_slug = affnet(
         &db.raw_url,
         &[
@@ -209,9 +231,12 @@ async fn the_operator_sets_and_clears_a_tracking_domain(backend: Backend) {
     assert_eq!(domain_of("acme").as_deref(), Some("track.acme.test"));
 
     for (args, said) in [
-        (vec!["--slug", "other", "--domain", "track.acme.test"], "another network uses this domain"),
+        (vec!["--slug", "other", "--domain", "track.acme.test"], "--domain: another network uses this domain"),
         (vec!["--slug", "other", "--domain", "net.example.com"], "the server's own address"),
-        (vec!["--slug", "other", "--domain", "https://x.test/"], "enter a host name"),
+        (vec!["--slug", "other", "--domain", "https://x.test/"], "--domain: enter a host name"),
+        // An empty domain is not a way to clear it (it cleared it, silently).
+        (vec!["--slug", "acme", "--domain", ""], "--domain: enter a host name, or use --clear"),
+        (vec!["--slug", "acme", "--domain", "  "], "--domain: enter a host name, or use --clear"),
         (vec!["--slug", "nobody", "--domain", "x.test"], "no network has the slug 'nobody'"),
         (vec!["--slug", "other"], "--domain"),
         (vec!["--slug", "other", "--domain", "x.test", "--clear"], "cannot be used with"),
@@ -221,6 +246,7 @@ async fn the_operator_sets_and_clears_a_tracking_domain(backend: Backend) {
         assert!(stderr(&out).contains(said), "{args:?}: {}", stderr(&out));
     }
     assert_eq!(domain_of("other"), None);
+    assert_eq!(domain_of("acme").as_deref(), Some("track.acme.test"));
 
     let cleared = run(&["tenant", "domain", "--slug", "acme", "--clear"]);
     assert!(cleared.status.success(), "{}", stderr(&cleared));
