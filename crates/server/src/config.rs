@@ -64,6 +64,55 @@ fn parse<T: std::str::FromStr>(name: &'static str, default: T, what: &str) -> Re
     }
 }
 
+/// A number from `name` between `min` and `max`, both included (the README gives each range):
+/// a value outside is refused, never silently moved to the nearest bound.
+fn parse_in<T>(name: &'static str, default: T, min: T, max: T, what: &str) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let value = parse(name, default, what)?;
+    if value < min || value > max {
+        return Err(ConfigError::Invalid {
+            name,
+            message: format!("'{value}' is not between {min} and {max} ({what})"),
+        });
+    }
+    Ok(value)
+}
+
+/// Why `url` is not a base URL for links (`http(s)://host[:port][/path]`), if it is not.
+fn public_url_problem(url: &str) -> Option<&'static str> {
+    let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
+        return Some("must start with http:// or https://");
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("a URL has no spaces or control characters");
+    }
+    if url.contains(['?', '#']) {
+        return Some("a base URL such as https://net.example.com, without a query or fragment");
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((ip, port)) if ip.parse::<std::net::Ipv6Addr>().is_ok() => ("v6", port),
+            _ => return Some("the IPv6 address in brackets is not one"),
+        },
+        None => authority.rsplit_once(':').map_or((authority, ""), |(h, p)| (h, &authority[h.len()..][..p.len() + 1])),
+    };
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !host_ok {
+        return Some("names no host (https://net.example.com, http://127.0.0.1:8080)");
+    }
+    match port.strip_prefix(':') {
+        None if port.is_empty() => None,
+        Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => None,
+        _ => Some("the port is not a number from 1 to 65535"),
+    }
+}
+
 fn parse_bool(name: &'static str, default: bool) -> Result<bool, ConfigError> {
     match var(name).map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(default),
@@ -76,19 +125,25 @@ fn parse_bool(name: &'static str, default: bool) -> Result<bool, ConfigError> {
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let seconds = |name, default: u64| -> Result<std::time::Duration, ConfigError> {
-            Ok(std::time::Duration::from_secs(parse(name, default, "a number of seconds")?.clamp(1, 86_400)))
+            Ok(std::time::Duration::from_secs(parse_in(name, default, 1, 86_400, "a number of seconds")?))
         };
         // A failed postback is retried after this wait, doubling up to the maximum.
         let retry_after = seconds("AFFNET_POSTBACK_RETRY_AFTER", 60)?;
         let retry_max = seconds("AFFNET_POSTBACK_RETRY_MAX", 86_400)?;
+        if retry_max < retry_after {
+            return Err(ConfigError::Invalid {
+                name: "AFFNET_POSTBACK_RETRY_MAX",
+                message: format!("must be at least AFFNET_POSTBACK_RETRY_AFTER ({})", retry_after.as_secs()),
+            });
+        }
         let database_url = DatabaseUrl::parse(&var("DATABASE_URL").unwrap_or_else(|| "sqlite://affnet.db".into()))?;
         let listen: SocketAddr =
             parse("AFFNET_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)), "an address such as 127.0.0.1:8080")?;
         let public_url = var("AFFNET_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        if let Some(problem) = public_url_problem(&public_url) {
             return Err(ConfigError::Invalid {
                 name: "AFFNET_PUBLIC_URL",
-                message: "must start with http:// or https://".into(),
+                message: format!("'{public_url}': {problem}"),
             });
         }
         let secret_key = var("AFFNET_SECRET_KEY");
@@ -133,35 +188,49 @@ impl Config {
             mail_from: var("AFFNET_MAIL_FROM").unwrap_or_else(|| "affnet <noreply@localhost>".into()),
             mail_dir: var("AFFNET_MAIL_DIR").unwrap_or_else(|| "./mail".into()).into(),
             postbacks: affnet_tracking::delivery::DeliveryConfig {
-                concurrency: parse(
+                concurrency: parse_in(
                     "AFFNET_POSTBACK_CONCURRENCY",
                     affnet_tracking::delivery::DeliveryConfig::default().concurrency,
+                    1,
+                    1024,
                     "a number of requests",
-                )?
-                .clamp(1, 1024),
-                per_host: parse(
+                )?,
+                per_host: parse_in(
                     "AFFNET_POSTBACK_PER_HOST",
                     affnet_tracking::delivery::DeliveryConfig::default().per_host,
+                    1,
+                    1024,
                     "a number of requests",
-                )?
-                .clamp(1, 1024),
-                max_attempts: parse("AFFNET_POSTBACK_MAX_ATTEMPTS", 10i64, "a number of attempts")?.clamp(1, 100),
-                timeout: std::time::Duration::from_secs(
-                    parse("AFFNET_POSTBACK_TIMEOUT", 10u64, "a number of seconds")?.clamp(1, 300),
-                ),
+                )?,
+                max_attempts: parse_in("AFFNET_POSTBACK_MAX_ATTEMPTS", 10i64, 1, 100, "a number of attempts")?,
+                timeout: std::time::Duration::from_secs(parse_in(
+                    "AFFNET_POSTBACK_TIMEOUT",
+                    10u64,
+                    1,
+                    300,
+                    "a number of seconds",
+                )?),
                 allow_private: parse_bool("AFFNET_POSTBACK_ALLOW_PRIVATE", false)?,
                 first_backoff: retry_after,
-                max_backoff: retry_max.max(retry_after),
+                max_backoff: retry_max,
                 stop_grace: std::time::Duration::from_secs(shutdown_timeout),
                 ..affnet_tracking::delivery::DeliveryConfig::default()
             },
             sub_rollups: affnet_tracking::sub_rollup::Config {
-                interval: std::time::Duration::from_secs(
-                    parse("AFFNET_SUB_ROLLUP_INTERVAL", 30u64, "a number of seconds")?.min(86_400),
-                ),
-                grace: std::time::Duration::from_secs(
-                    parse("AFFNET_SUB_ROLLUP_GRACE", 60u64, "a number of seconds")?.min(86_400),
-                ),
+                interval: std::time::Duration::from_secs(parse_in(
+                    "AFFNET_SUB_ROLLUP_INTERVAL",
+                    30u64,
+                    0,
+                    86_400,
+                    "a number of seconds",
+                )?),
+                grace: std::time::Duration::from_secs(parse_in(
+                    "AFFNET_SUB_ROLLUP_GRACE",
+                    60u64,
+                    0,
+                    86_400,
+                    "a number of seconds",
+                )?),
             },
         })
     }

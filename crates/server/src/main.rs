@@ -18,21 +18,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// the error log. Off unless the filter names `actix_http` itself.
 const QUIET_MALFORMED_REQUESTS: &str = "actix_http::h1::dispatcher=off";
 
-/// The log filter: `AFFNET_LOG`, else `RUST_LOG`, else `info` (the first that parses).
-fn log_filter() -> tracing_subscriber::EnvFilter {
-    let specs = [std::env::var("AFFNET_LOG").ok(), std::env::var("RUST_LOG").ok(), Some("info".to_owned())];
-    specs
-        .into_iter()
-        .flatten()
-        .find_map(|spec| {
-            let spec = if spec.contains("actix_http") { spec } else { format!("{spec},{QUIET_MALFORMED_REQUESTS}") };
-            tracing_subscriber::EnvFilter::try_new(spec).ok()
-        })
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"))
+/// The log filter: `AFFNET_LOG`, else `RUST_LOG`, else `info`. A filter that does not parse is
+/// refused, naming its variable (it was replaced by the next one without a word).
+fn log_filter() -> Result<tracing_subscriber::EnvFilter, String> {
+    let set = |name: &'static str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| (name, v));
+    let (name, spec) = set("AFFNET_LOG").or_else(|| set("RUST_LOG")).unwrap_or(("", "info".to_owned()));
+    let full = if spec.contains("actix_http") { spec.clone() } else { format!("{spec},{QUIET_MALFORMED_REQUESTS}") };
+    tracing_subscriber::EnvFilter::try_new(full).map_err(|e| {
+        format!("{name}: '{spec}' is not a log filter ({e}; tracing syntax, e.g. info,affnet_admin_ui=debug)")
+    })
 }
 
-fn init_logging(json: bool) {
-    let filter = log_filter();
+fn init_logging(filter: tracing_subscriber::EnvFilter, json: bool) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -170,7 +167,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = std::env::var("AFFNET_LOG_FORMAT").is_ok_and(|v| v == "json");
-    init_logging(json);
+    match log_filter() {
+        Ok(filter) => init_logging(filter, json),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

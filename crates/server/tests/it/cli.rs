@@ -152,6 +152,62 @@ async fn bad_arguments_fail_clearly_without_a_panic(backend: Backend) {
     }
 }
 
+/// Settings out of their documented range, a public URL that is not one, and a log filter that
+/// does not parse are refused at start, naming the variable (they were clamped, taken as
+/// written, or replaced by `info` without a word).
+#[test]
+fn settings_out_of_range_or_malformed_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("x.db").display());
+    for (env, said) in [
+        (vec![("AFFNET_POSTBACK_RETRY_AFTER", "0")], "AFFNET_POSTBACK_RETRY_AFTER: '0' is not between 1 and 86400"),
+        (vec![("AFFNET_POSTBACK_RETRY_AFTER", "100000")], "AFFNET_POSTBACK_RETRY_AFTER: '100000' is not between"),
+        (
+            vec![("AFFNET_POSTBACK_RETRY_AFTER", "120"), ("AFFNET_POSTBACK_RETRY_MAX", "60")],
+            "AFFNET_POSTBACK_RETRY_MAX: must be at least AFFNET_POSTBACK_RETRY_AFTER (120)",
+        ),
+        (vec![("AFFNET_POSTBACK_CONCURRENCY", "0")], "AFFNET_POSTBACK_CONCURRENCY: '0' is not between 1 and 1024"),
+        (vec![("AFFNET_POSTBACK_PER_HOST", "5000")], "AFFNET_POSTBACK_PER_HOST: '5000' is not between 1 and 1024"),
+        (vec![("AFFNET_POSTBACK_MAX_ATTEMPTS", "0")], "AFFNET_POSTBACK_MAX_ATTEMPTS: '0' is not between 1 and 100"),
+        (vec![("AFFNET_POSTBACK_TIMEOUT", "0")], "AFFNET_POSTBACK_TIMEOUT: '0' is not between 1 and 300"),
+        (vec![("AFFNET_SUB_ROLLUP_INTERVAL", "999999")], "AFFNET_SUB_ROLLUP_INTERVAL: '999999' is not between 0 and"),
+        (vec![("AFFNET_SUB_ROLLUP_GRACE", "999999")], "AFFNET_SUB_ROLLUP_GRACE: '999999' is not between 0 and"),
+        (vec![("AFFNET_PUBLIC_URL", "http://")], "AFFNET_PUBLIC_URL: "),
+        (vec![("AFFNET_PUBLIC_URL", "http://a b")], "AFFNET_PUBLIC_URL: "),
+        (vec![("AFFNET_PUBLIC_URL", "https://net.example/?x=1")], "AFFNET_PUBLIC_URL: "),
+        (vec![("AFFNET_PUBLIC_URL", "ftp://x")], "AFFNET_PUBLIC_URL: 'ftp://x': must start with http:// or https://"),
+        (vec![("AFFNET_LOG", "info,,=[")], "AFFNET_LOG: 'info,,=[' is not a log filter"),
+        (vec![("AFFNET_LOG", ""), ("RUST_LOG", "=[")], "RUST_LOG: '=[' is not a log filter"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_affnet"))
+            .arg("migrate")
+            .env("DATABASE_URL", &db)
+            .env_remove("AFFNET_LOG")
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{env:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{env:?}: {}", stderr(&out));
+    }
+    // The bounds themselves and good URLs start.
+    for env in [
+        vec![("AFFNET_POSTBACK_RETRY_AFTER", "86400"), ("AFFNET_POSTBACK_RETRY_MAX", "86400")],
+        vec![("AFFNET_POSTBACK_PER_HOST", "1024"), ("AFFNET_SUB_ROLLUP_INTERVAL", "0")],
+        vec![("AFFNET_PUBLIC_URL", "https://net.example.com:8443/base/")],
+        vec![("AFFNET_PUBLIC_URL", "http://[::1]:8080")],
+        vec![("AFFNET_LOG", "warn,affnet_admin_ui=debug")],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_affnet"))
+            .arg("migrate")
+            .env("DATABASE_URL", &db)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{env:?}: {}", stderr(&out));
+    }
+}
+
 #[test]
 fn a_malformed_or_unreachable_database_url_is_reported() {
     for (url, message) in [
