@@ -184,12 +184,19 @@ async fn submit(
     let tenant_id = tenant.id;
     let (company, name, email, password) =
         (form.company.clone(), form.name.clone(), form.email.clone(), form.password.clone());
-    let accept_terms = form.terms.is_some();
+    // A ticked box sends its value (`on` unless the form says otherwise); no value or one saying
+    // no does not accept.
+    let accept_terms = form
+        .terms
+        .as_deref()
+        .is_some_and(|v| ["on", "true", "yes", "1"].contains(&v.trim().to_ascii_lowercase().as_str()));
     let result = state
         .db(move |c| {
-            // Every attempt counts against the client address, like failed sign-ins.
-            throttle::check(c, tenant_id, "signup", &ip, now)?;
-            throttle::record_failure(c, tenant_id, "signup", &ip, now)?;
+            // Every attempt counts against the client address and the email signed up, like
+            // failed sign-ins (never against the network as a whole: anyone could close it).
+            let who = format!("signup:{}", email.trim().to_lowercase());
+            throttle::check(c, tenant_id, &who, &ip, now)?;
+            throttle::record_failure(c, tenant_id, &who, &ip, now)?;
             let input =
                 SignupInput { kind, company: &company, name: &name, email: &email, password: &password, accept_terms };
             Ok(signup::register(c, tenant_id, &input, now))

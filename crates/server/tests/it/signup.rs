@@ -214,11 +214,17 @@ async fn bad_signups_change_nothing(backend: Backend) {
     };
     for (form, field, message) in [
         (without("terms"), "terms", "accept the terms"),
+        // An unticked box sends nothing; a value saying no is no (they were taken as yes).
+        (with("terms", "off"), "terms", "accept the terms"),
+        (with("terms", "false"), "terms", "accept the terms"),
+        (with("terms", ""), "terms", "accept the terms"),
         (with("email", "not-an-email"), "email", "enter an email address"),
         (with("password", "short"), "password", "at least"),
         (with("email", "admin@acme.test"), "email", "already exists"),
         (with("company", " "), "company", "company"),
     ] {
+        // Each attempt counts against the email (five in 15 minutes): these are minutes apart.
+        app.clock.advance(affnet_accounts::throttle::WINDOW);
         let page = b.submit(path, path, &form).await;
         assert_eq!(page.status, 422, "{field}: {}", page.body);
         assert!(page.body.contains(message), "{field}: {}", page.body);
@@ -239,6 +245,38 @@ async fn bad_signups_change_nothing(backend: Backend) {
         let mut conn = app.pool.get().unwrap();
         assert!(affnet_offers::Affiliate::list(&mut conn, net.tenant.id, None, None, 100, 0).unwrap().is_empty());
     }
+    app.stop().await;
+}
+
+/// Signups count against the client's address and the email signed up, like failed sign-ins,
+/// not against the network: six people signing up within minutes all get in (the sixth was a
+/// 429: one counter for the whole network, so five requests closed signup for everyone). The
+/// same email a sixth time is throttled.
+async fn signups_are_throttled_per_client_and_email_not_per_network(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let path = "/t/acme/signup";
+    for n in 0..6 {
+        let b = app.browser();
+        let email = format!("person{n}@media.test");
+        let page = b
+            .submit(
+                path,
+                path,
+                &[("company", "Media"), ("name", "P"), ("email", &email), ("password", PASSWORD), ("terms", "on")],
+            )
+            .await;
+        assert_eq!(page.status, 200, "signup {n}: {}", page.body);
+    }
+    let b = app.browser();
+    let mut last = 0;
+    for _ in 0..6 {
+        let form = [("company", "Media"), ("name", "P"), ("email", "person0@media.test"), ("password", PASSWORD)];
+        let form = [&form[..], &[("terms", "on")]].concat();
+        last = b.submit(path, path, &form).await.status;
+    }
+    assert_eq!(last, 429, "the same email again and again");
+    assert_eq!(app.users_of(&net.tenant).len(), 7, "the admin and six people");
     app.stop().await;
 }
 
@@ -318,6 +356,7 @@ async fn an_expired_confirmation_link_is_replaced_at_sign_in(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    signups_are_throttled_per_client_and_email_not_per_network,
     an_expired_confirmation_link_is_replaced_at_sign_in,
     approving_the_affiliate_company_approves_its_signup,
     offer_access_decisions_are_mailed_to_the_affiliate,
