@@ -20,6 +20,16 @@ const LIMIT: usize = 64 * 1024;
 /// A url-encoded form whose CSRF token matched the session's.
 pub struct CsrfForm<T>(pub T);
 
+/// Whether every name and value of a URL-encoded form is UTF-8 once its `%XX` escapes are
+/// decoded. A form decoder would read other bytes as U+FFFD: text stored changed, and distinct
+/// passwords read as one.
+fn form_is_utf8(body: &[u8]) -> bool {
+    body.split(|b| matches!(b, b'&' | b'=')).all(|part| {
+        let decoded: Vec<u8> = percent_encoding::percent_decode(part).collect();
+        std::str::from_utf8(&decoded).is_ok()
+    })
+}
+
 /// For forms that carry nothing but their token (sign-out, revoke…).
 #[derive(Debug, serde::Deserialize)]
 pub struct NoFields {}
@@ -37,6 +47,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             if bytes.len() > LIMIT {
                 return Err(AppError::BadRequest("the form is too large".into()));
             }
+            if !form_is_utf8(&bytes) {
+                return Err(AppError::BadRequest("the form holds text that is not UTF-8".into()));
+            }
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
                 .map_err(|_| AppError::BadRequest("the form could not be read".into()))?;
             let sent = pairs.iter().find(|(k, _)| k == FIELD).map(|(_, v)| v.as_str());
@@ -48,5 +61,27 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 .map(CsrfForm)
                 .map_err(|e| AppError::BadRequest(format!("the form could not be read: {e}")))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_is_utf8;
+
+    #[test]
+    fn forms_must_decode_to_utf8() {
+        for (body, ok) in [
+            (&b"a=1&b=caf%C3%A9+au+lait"[..], true),
+            (b"name=%E2%82%AC&x=", true),
+            (b"name=caf\xc3\xa9", true),
+            (b"name=%FF", false),
+            (b"name=Jo%C0%80", false),
+            (b"%FE=1", false),
+            (b"name=\xff", false),
+            (b"name=%ED%A0%80", false),
+            (b"name=100%", true),
+        ] {
+            assert_eq!(form_is_utf8(body), ok, "{}", String::from_utf8_lossy(body));
+        }
     }
 }

@@ -119,6 +119,13 @@ async fn a_wrong_password_or_unknown_email_is_refused_the_same_way(backend: Back
         assert!(res.body.contains(&format!("value=\"{email}\"")), "the email is kept in the form");
     }
     assert_eq!(b.get("/admin").await.status, 401);
+    // A password that is not UTF-8 is refused as unreadable: read as U+FFFD, distinct bytes
+    // (%FE, %C0) signed in with one password holding that character.
+    let token = b.get("/t/acme/login").await.csrf();
+    let page =
+        b.post_raw("/t/acme/login", &format!("csrf_token={token}&email=admin%40acme.test&password=pass%FEword")).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert_eq!(b.get("/admin").await.status, 401);
     app.stop().await;
 }
 

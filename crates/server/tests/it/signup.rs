@@ -230,6 +230,15 @@ async fn bad_signups_change_nothing(backend: Backend) {
         assert!(page.body.contains(message), "{field}: {}", page.body);
         assert!(page.body.contains("field-error"), "{field}");
     }
+    // Bytes that are not UTF-8 (%FF, an overlong %C0%80) are refused, never stored as U+FFFD.
+    for company in ["%FF", "Jo%C0%80Media"] {
+        let token = b.get(path).await.csrf();
+        let password = serde_urlencoded::to_string([("password", PASSWORD)]).unwrap();
+        let body = format!("csrf_token={token}&company={company}&name=Jo&email=jo%40media.test&{password}&terms=on");
+        let page = b.post_raw(path, &body).await;
+        assert_eq!(page.status, 400, "{company}: {}", page.body);
+        assert!(page.body.contains("UTF-8"), "{}", page.body);
+    }
     // No CSRF token: refused before anything happens.
     assert_eq!(b.post(path, &good).await.status, 403);
     // Unknown network.

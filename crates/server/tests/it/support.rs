@@ -188,6 +188,16 @@ impl Browser {
         Page::from(self.client.post(format!("{}{}", self.base, path)).form(form).send().await.unwrap()).await
     }
 
+    /// Posts `body` as it is, as a form (for malformed forms).
+    pub async fn post_raw(&self, path: &str, body: &str) -> Page {
+        let req = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        Page::from(req.send().await.unwrap()).await
+    }
+
     /// Posts `form` with the CSRF token taken from the page at `form_page`.
     pub async fn submit(&self, form_page: &str, action: &str, form: &[(&str, &str)]) -> Page {
         let token = self.get(form_page).await.csrf();
