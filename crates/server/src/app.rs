@@ -71,11 +71,18 @@ async fn head_as_get(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    // A path with an escape (`/%61ff_lsr`) is routed decoded: left as HEAD, never risked.
-    if req.method() == actix_web::http::Method::HEAD && !req.path().starts_with("/aff_") && !req.path().contains('%') {
+    if req.method() == actix_web::http::Method::HEAD && !is_tracking_path(req.path()) {
         req.head_mut().method = actix_web::http::Method::GET;
     }
     next.call(req).await
+}
+
+/// Whether `path` may reach a tracking endpoint (`/aff_…`), read as the router reads it:
+/// decoded (`/%61ff_lsr` is `/aff_lsr`), and here also without regard to case or repeated
+/// slashes, so that no spelling of a tracking path is ever turned into a `GET`.
+fn is_tracking_path(path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    decoded.trim_start_matches('/').get(..4).is_some_and(|start| start.eq_ignore_ascii_case("aff_"))
 }
 
 /// The HTTP server on `listener`, not yet awaited.
