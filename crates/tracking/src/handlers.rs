@@ -257,9 +257,14 @@ pub async fn click_head(req: HttpRequest, t: web::Data<Tracking>) -> HttpRespons
     follow_link(req, t, false).await
 }
 
-/// The request's `Host` header (what a network's tracking domain is matched against).
-fn host(req: &HttpRequest) -> Option<&str> {
-    req.headers().get(header::HOST).and_then(|v| v.to_str().ok())
+/// The host a request is for (what a network's tracking domain is matched against): the one
+/// its request line names (absolute form, `GET http://track.acme.com/aff_c …`), which RFC 9112
+/// (3.2.2) says wins over the `Host` header, else the `Host` header.
+pub fn host(req: &HttpRequest) -> Option<&str> {
+    match req.uri().authority() {
+        Some(authority) => authority.as_str().rsplit('@').next(),
+        None => req.headers().get(header::HOST).and_then(|v| v.to_str().ok()),
+    }
 }
 
 /// A tracking link followed: checked, then (when `record`) the click or refusal stored.

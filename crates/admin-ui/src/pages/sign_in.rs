@@ -33,7 +33,7 @@ pub async fn find_network(
     session: Session,
     q: web::Query<FindNetworkQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let host = req.headers().get(actix_web::http::header::HOST).and_then(|v| v.to_str().ok());
+    let host = affnet_tracking::handlers::host(&req);
     if let Some(name) = host.and_then(affnet_accounts::tenant::host_name) {
         if let Some(network) = state.db(move |c| Ok(Tenant::find_by_tracking_domain(c, &name)?)).await? {
             return Ok(see_other(&format!("/t/{}/login", network.slug)));

@@ -92,6 +92,22 @@ async fn a_networks_tracking_domain_takes_its_links_and_only_its_ids(backend: Ba
     assert_eq!(theirs.status().as_u16(), 404);
     let plain = click(&other_offer, other_aff, None).await.unwrap();
     assert_eq!(plain.status().as_u16(), 302);
+    // A request line naming the host (absolute form) is on that host, whatever `Host` says
+    // (RFC 9112, 3.2.2): the domain's scope holds (it followed the `Host` header).
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let line = format!("/aff_c?offer_id={}&aff_id={other_aff}", other_offer.id);
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let head = format!("GET http://track.acme.test{line} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     let other_tid = plain.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
 
     // Conversions likewise: another network's click is unknown on this domain. The refused call
