@@ -242,8 +242,8 @@ fn schemas() -> Value {
         "UserInput": input(json!({
             "email": string(), "name": string(), "role": enum_of(roles),
             "password": { "type": "string", "minLength": 10 },
-            "advertiser_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Required for role advertiser." },
-            "affiliate_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Required for role affiliate." },
+            "advertiser_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Required for role advertiser; refused (422) for any other role." },
+            "affiliate_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Required for role affiliate; refused (422) for any other role." },
         }), &["email", "role", "password"]),
         "AuditEntry": object(json!({
             "id": id(), "actor_user_id": nullable_id(),

@@ -99,10 +99,10 @@ pub struct CreateUser {
     name: String,
     role: String,
     password: String,
-    /// Required for role `advertiser`.
+    /// Required for role `advertiser`, refused for the others.
     #[serde(default)]
     advertiser_id: Option<affnet_db::AdvertiserId>,
-    /// Required for role `affiliate`.
+    /// Required for role `affiliate`, refused for the others.
     #[serde(default)]
     affiliate_id: Option<affnet_db::AffiliateId>,
 }
@@ -116,6 +116,15 @@ pub async fn create(
     me.require(&[Role::Admin])?;
     let body = body.read()?;
     let role = body.role.parse::<Role>().map_err(|m| ApiError(AppError::Invalid(FieldErrors::single("role", m))))?;
+    // A company for a role that has none is refused, not silently dropped.
+    let mut misplaced = FieldErrors::default();
+    if body.advertiser_id.is_some() && role != Role::Advertiser {
+        misplaced.add("advertiser_id", "only advertiser users belong to an advertiser");
+    }
+    if body.affiliate_id.is_some() && role != Role::Affiliate {
+        misplaced.add("affiliate_id", "only affiliate users belong to an affiliate company");
+    }
+    misplaced.into_result().map_err(|e| ApiError(AppError::Invalid(e)))?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let user = state
         .db(move |c| {

@@ -154,6 +154,13 @@ async fn creating_a_user_validates_every_field(backend: Backend) {
         api.post("/api/v1/users", json!({"email": "new@acme.test", "role": "manager", "password": PASSWORD})).await;
     assert_eq!(dup.status, 422);
     assert_eq!(dup.body["fields"]["email"], "a user with this email already exists in this network");
+    // A company for a role that has none is refused, not dropped (999999 names nothing).
+    for (role, field) in [("manager", "advertiser_id"), ("admin", "affiliate_id"), ("affiliate", "advertiser_id")] {
+        let body = json!({"email": "c@acme.test", "role": role, "password": PASSWORD, field: 999_999});
+        let res = api.post("/api/v1/users", body).await;
+        assert_eq!(res.status, 422, "{role} {field}: {}", res.body);
+        assert!(res.body["fields"][field].is_string(), "{role} {field}: {}", res.body);
+    }
     let role = api.post("/api/v1/users", json!({"email": "r@acme.test", "role": "owner", "password": PASSWORD})).await;
     assert_eq!(role.status, 422);
     assert!(role.body["fields"]["role"].as_str().unwrap().contains("unknown role"));
