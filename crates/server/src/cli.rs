@@ -105,7 +105,7 @@ pub enum UserCommand {
         company_id: Option<i64>,
         /// For role affiliate or advertiser without --company-id: the new company's name
         /// (default: the user's email).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "company_id")]
         company: Option<String>,
     },
 }
