@@ -207,7 +207,7 @@ pub fn tenant_domain(config: &Config, slug: &str, domain: Option<&str>) -> Resul
     }
     let mut conn = connect_one(config)?;
     let tenant = Tenant::find_by_slug(&mut conn, slug)?
-        .ok_or_else(|| CliError::Refused(format!("no network has the slug '{slug}'")))?;
+        .ok_or_else(|| CliError::Refused(format!("--slug: no network with slug '{slug}'")))?;
     let public_host = config.public_url.split_once("://").map_or(config.public_url.as_str(), |(_, rest)| rest);
     let public_host = affnet_accounts::tenant::host_name(public_host.split('/').next().unwrap_or_default());
     let saved = Tenant::set_tracking_domain(&mut conn, tenant.id, domain, public_host.as_deref())

@@ -293,7 +293,7 @@ async fn the_operator_sets_and_clears_a_tracking_domain(backend: Backend) {
         // An empty domain is not a way to clear it (it cleared it, silently).
         (vec!["--slug", "acme", "--domain", ""], "--domain: enter a host name, or use --clear"),
         (vec!["--slug", "acme", "--domain", "  "], "--domain: enter a host name, or use --clear"),
-        (vec!["--slug", "nobody", "--domain", "x.test"], "no network has the slug 'nobody'"),
+        (vec!["--slug", "nobody", "--domain", "x.test"], "--slug: no network with slug 'nobody'"),
         (vec!["--slug", "other"], "--domain"),
         (vec!["--slug", "other", "--domain", "x.test", "--clear"], "cannot be used with"),
     ] {
