@@ -1,8 +1,10 @@
-//! Text holding a NUL character is refused at the door with `400`, on the pages and the API
-//! alike, before any handler reads it. PostgreSQL cannot store NUL in a text column (the query
-//! failed: a 500), and SQLite would store it as sent, so the two backends would disagree. Looked
-//! for in the raw path and query (`%00`) and in JSON (`\u0000`) and form (`%00`) bodies. The
-//! tracking endpoints check their own parameters (control characters are refused there).
+//! Text holding a NUL character is refused with `400`, on the pages and the API alike, before
+//! any handler reads it. PostgreSQL cannot store NUL in a text column (the query failed: a 500),
+//! and SQLite would store it as sent, so the two backends would disagree. Looked for in the raw
+//! path and query (`%00`) and in JSON (`\u0000`) and form (`%00`) bodies; a body over the limit
+//! is refused with `413`. The pages are answered here; on the API a refused body is answered by
+//! the handler when it reads it, after the key and the role. The tracking endpoints check their
+//! own parameters (control characters are refused there).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

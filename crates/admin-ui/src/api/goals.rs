@@ -92,7 +92,7 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
         .db(move |c| {
             let goal = Goal::find(c, tenant, id)?;
             let (offer, _) = visible_offer(c, tenant, viewer, goal.offer_id)?;
-            Ok(goals_as_seen(c, viewer, &offer, vec![goal])?.pop())
+            goals_as_seen(c, viewer, &offer, vec![goal])?.pop().ok_or(crate::AppError::NotFound)
         })
         .await?;
     Ok(HttpResponse::Ok().json(goal))
