@@ -237,6 +237,9 @@ pub fn user_create(config: &Config, args: &UserCreate<'_>) -> Result<String, Cli
     let mut conn = connect_one(config)?;
     let tenant = Tenant::find_by_slug(&mut conn, args.tenant)?
         .ok_or_else(|| CliError::Refused(format!("--tenant: no network with slug '{}'", args.tenant)))?;
+    if args.company.is_some() && !matches!(args.role, Role::Affiliate | Role::Advertiser) {
+        return Err(CliError::Refused("--company: only affiliate and advertiser users belong to a company".into()));
+    }
     let now = Micros::now();
     let company_name = args.company.unwrap_or(args.email).to_owned();
     let user = affnet_db::write_tx(&mut conn, |conn| {

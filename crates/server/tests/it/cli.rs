@@ -115,6 +115,18 @@ async fn tenant_and_user_create(backend: Backend) {
         assert!(err.contains(said), "{email} {extra:?}: {err}");
         assert!(!err.contains("contact_email") && !err.contains("--affiliate-id"), "{err}");
     }
+    // A company for a role without one is refused, not ignored.
+    for extra in [&["--company", "Media"][..], &["--company-id", "1"]] {
+        let args = [
+            &["user", "create", "--tenant", "acme", "--email", "m@acme.test", "--role", "manager"][..],
+            &["--password", "long enough pw"],
+            extra,
+        ]
+        .concat();
+        let out = affnet(&db.raw_url, &args);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("only affiliate and advertiser users belong to a company"), "{}", stderr(&out));
+    }
     let bad_slug = affnet(
         &db.raw_url,
         &[
