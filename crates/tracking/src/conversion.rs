@@ -442,7 +442,26 @@ fn check_call<'a>(
     if adv_sub.chars().count() > MAX_SUB_LEN {
         return refuse(Reason::InvalidAdvSub, format!("adv_sub may be at most {MAX_SUB_LEN} characters"));
     }
+    if is_placeholder(adv_sub) {
+        return refuse(
+            Reason::InvalidAdvSub,
+            format!(
+                "adv_sub is still the placeholder {}: send your order id, or leave adv_sub out",
+                truncate(adv_sub.trim(), 40)
+            ),
+        );
+    }
     Ok(CallParams { offer, goal, status, adv_sub })
+}
+
+/// A value that is only a macro left unfilled (`{order_id}`): the advertiser's system did not
+/// replace it. Recorded as an order id, it would make every later conversion a duplicate.
+fn is_placeholder(value: &str) -> bool {
+    let value = value.trim();
+    value
+        .strip_prefix('{')
+        .and_then(|v| v.strip_suffix('}'))
+        .is_some_and(|name| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// The checks, in the order an integrator would fix them: malformed call, unknown click,

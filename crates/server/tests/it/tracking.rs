@@ -329,6 +329,24 @@ async fn refused_clicks_go_to_the_fallback_or_an_error_page_and_are_counted(back
     f.app.stop().await;
 }
 
+/// An order id still holding the advertiser's placeholder (`adv_sub={order_id}`) is refused
+/// like an unfilled `{transaction_id}`: recorded, it made every later conversion of the offer a
+/// `duplicate_adv_sub`.
+async fn an_order_id_left_as_a_placeholder_is_refused(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    for placeholder in ["{order_id}", "%7Border_id%7D", "{adv_sub}", " {ORDER} "] {
+        let tid = f.click().await;
+        let (s, body, _) =
+            f.get(&f.lsr(&tid, &format!("&amount=10&adv_sub={}", placeholder.replace(' ', "%20")))).await;
+        assert_eq!((s, body.as_str()), (400, "success=false; err_msg=invalid_adv_sub;"), "{placeholder}");
+    }
+    assert_eq!(f.conversions(), 0);
+    // Braces inside a real order id are the advertiser's business.
+    let tid = f.click().await;
+    assert_eq!(f.get(&f.lsr(&tid, "&adv_sub=ORD-%7B7%7D")).await.0, 200);
+    f.app.stop().await;
+}
+
 async fn a_conversion_is_recorded_once_with_its_payout(backend: Backend) {
     let f = Fixture::new(backend).await;
     let tid = f.click().await;
@@ -951,6 +969,7 @@ async fn concurrent_conversions_on_several_capped_offers_never_deadlock(backend:
 }
 
 crate::on_both_backends!(
+    an_order_id_left_as_a_placeholder_is_refused,
     a_click_is_recorded_then_redirected_with_macros_encoded,
     bad_clicks_get_a_clear_answer_and_record_nothing,
     a_head_request_is_answered_like_a_click_and_records_nothing,
