@@ -21,7 +21,21 @@ pub fn check_url(value: &str, field: &str, required: bool, macros: &[&str], erro
 /// as `http://…`, as curl and the affiliate networks' guides do (`www.yourdomainname.com/track?…`
 /// in DESIGN.md must work exactly as written: many affiliate trackers listen on plain HTTP).
 pub fn check_postback_url(value: &str, field: &str, macros: &[&str], errors: &mut FieldErrors) -> String {
-    check_url_or(value, field, true, macros, "http://", errors)
+    let url = check_url_or(value, field, true, macros, "http://", errors);
+    // A fragment never leaves the client: the affiliate's server would get the URL cut there,
+    // without the values after it, while every page showed them sent.
+    if errors.get(field).is_none() {
+        if let Some((_, cut)) = url.split_once('#') {
+            errors.add(
+                field,
+                format!(
+                    "a postback URL cannot contain #: what follows it (#{}) is never sent to your server; remove it, or write a literal # as %23",
+                    cut.chars().take(60).collect::<String>()
+                ),
+            );
+        }
+    }
+    url
 }
 
 fn check_url_or(
@@ -53,7 +67,7 @@ fn check_url_or(
         format!("{default_scheme}{v}")
     };
     if with_scheme.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        errors.add(field, "a URL cannot contain spaces or control characters");
+        errors.add(field, "a URL cannot contain spaces or control characters (write a space as %20)");
         return with_scheme;
     }
     let after_scheme = with_scheme.split_once("://").map_or("", |(_, rest)| rest);
@@ -122,6 +136,16 @@ mod tests {
         assert_eq!(kept, "https://t.example/p?x={payout}");
         assert!(check_postback_url("", "u", crate::macros::POSTBACK_MACROS, &mut e).is_empty());
         assert!(e.get("u").unwrap().contains("required"));
+    }
+
+    #[test]
+    fn a_postback_url_with_a_fragment_is_refused() {
+        let mut e = FieldErrors::new();
+        check_postback_url("t.example/x?c=#s2s&p={payout}", "u", crate::macros::POSTBACK_MACROS, &mut e);
+        assert!(e.get("u").unwrap().contains("cannot contain #: what follows it (#s2s&p={payout})"), "{e:?}");
+        let mut e = FieldErrors::new();
+        check_postback_url("t.example/x?c=%23s2s&p={payout}", "u", crate::macros::POSTBACK_MACROS, &mut e);
+        assert!(e.is_empty(), "{e:?}");
     }
 
     #[test]
