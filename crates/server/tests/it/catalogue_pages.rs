@@ -138,6 +138,17 @@ async fn a_network_runs_its_first_offer_through_the_pages(backend: Backend) {
     );
     assert!(page.body.contains(&conversion_url), "integration URL in:\n{}", page.body);
     assert!(page.body.contains(&format!("{}/aff_c?offer_id={id}&amp;aff_id=&lt;affiliate id&gt;", app.base)));
+    // The integration says what this offer does with a repeated order id, and warns only
+    // when the offer URL cannot carry our id.
+    assert!(page.body.contains("refused as <code>duplicate_adv_sub</code>"), "{}", page.body);
+    assert!(!page.body.contains("This offer URL has no"), "{}", page.body);
+    let mut bare = offer_form(adv, &[("name", "No id"), ("offer_url", "https://shop.example/landing")]);
+    bare.retain(|(k, _)| *k != "dedupe_adv_sub");
+    let res = admin.submit("/admin/offers/new", "/admin/offers", &refs(&bare)).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let page = admin.get(res.location.as_deref().unwrap()).await;
+    assert!(page.body.contains("This offer URL has no <code>{transaction_id}</code>"), "{}", page.body);
+    assert!(page.body.contains("not used to refuse duplicates on this offer"), "{}", page.body);
     assert!(page.body.contains("<code>203.0.113.7</code>"));
 
     // Edit: new payout, window in hours, one checkbox off.

@@ -275,6 +275,11 @@ pub struct Integration {
     pub id_param: Option<String>,
     /// Shown to the advertiser themselves (the page speaks to them).
     pub for_advertiser: bool,
+    /// Whether a second conversion with the same order id (`adv_sub`) is refused.
+    pub dedupe_adv_sub: bool,
+    /// Whether the offer URL carries `{transaction_id}` (without it no conversion can be
+    /// reported).
+    pub carries_id: bool,
 }
 
 impl Integration {
@@ -287,6 +292,8 @@ impl Integration {
             allowlist: offer.allowlist().0.iter().map(ToString::to_string).collect(),
             id_param: transaction_param(&offer.offer_url),
             for_advertiser: false,
+            dedupe_adv_sub: offer.dedupe_adv_sub,
+            carries_id: offer.offer_url.contains("{transaction_id}"),
         }
     }
 
