@@ -101,13 +101,15 @@ pub struct LinkQuery {
     aff_sub4: String,
     aff_sub5: String,
     source: String,
+    /// The affiliate's own click id, returned as `{aff_click_id}`.
+    aff_click_id: String,
 }
 
 /// Longest sub id the click endpoint takes.
 const MAX_SUB: usize = 500;
 
 impl LinkQuery {
-    fn pairs(&self) -> [(&'static str, &str); 6] {
+    fn pairs(&self) -> [(&'static str, &str); 7] {
         [
             ("aff_sub", &self.aff_sub),
             ("aff_sub2", &self.aff_sub2),
@@ -115,6 +117,7 @@ impl LinkQuery {
             ("aff_sub4", &self.aff_sub4),
             ("aff_sub5", &self.aff_sub5),
             ("source", &self.source),
+            ("aff_click_id", &self.aff_click_id),
         ]
     }
 
@@ -327,10 +330,15 @@ mod tests {
 
     #[test]
     fn link_carries_encoded_subs() {
-        let q = LinkQuery { aff_sub: "fb ads".into(), source: "a&b".into(), ..LinkQuery::default() };
+        let q = LinkQuery {
+            aff_sub: "fb ads".into(),
+            source: "a&b".into(),
+            aff_click_id: "{clickid}".into(),
+            ..LinkQuery::default()
+        };
         assert_eq!(
             tracking_link("https://t.example", OfferId(7), AffiliateId(3), &q),
-            "https://t.example/aff_c?offer_id=7&aff_id=3&aff_sub=fb%20ads&source=a%26b"
+            "https://t.example/aff_c?offer_id=7&aff_id=3&aff_sub=fb%20ads&source=a%26b&aff_click_id={clickid}"
         );
     }
 }
