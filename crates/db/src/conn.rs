@@ -86,7 +86,8 @@ impl DatabaseUrl {
                 let mut c = SqliteConnection::establish(&self.target).map_err(|e| DbError::Connect(e.to_string()))?;
                 // WAL lets readers run beside the writer; FULL makes an acknowledged commit
                 // durable across power loss; the busy timeout turns lock contention into a wait.
-                c.batch_execute("PRAGMA busy_timeout = 10000;").map_err(|e| DbError::Connect(e.to_string()))?;
+                c.batch_execute(&format!("PRAGMA busy_timeout = {};", SQLITE_BUSY_TIMEOUT.as_millis()))
+                    .map_err(|e| DbError::Connect(e.to_string()))?;
                 in_wal_mode(&mut c).map_err(|e| DbError::Connect(e.to_string()))?;
                 c.batch_execute(
                     "PRAGMA synchronous = FULL;
@@ -105,7 +106,8 @@ impl DatabaseUrl {
     }
 }
 
-/// How long a new SQLite connection tries to switch its file to WAL: the busy timeout.
+/// SQLite's busy timeout: how long a connection waits for a lock, and tries to switch a new
+/// file to WAL.
 const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Puts a SQLite file in WAL mode (a setting kept in the file: only its first connection

@@ -68,7 +68,7 @@ pub fn revert_last(conn: &mut DbConn) -> Result<String, DbError> {
 }
 
 /// The key of the PostgreSQL advisory lock that migrations hold (`affnetmg` in ASCII).
-const MIGRATION_LOCK: i64 = 0x6166_666e_6574_6d67;
+pub const MIGRATION_LOCK: i64 = 0x6166_666e_6574_6d67;
 
 /// Runs `f` while no other process migrates the same database. PostgreSQL: a session advisory
 /// lock (released by the server if the process dies). SQLite: an exclusive lock on the file

@@ -97,7 +97,8 @@ fn public_url_problem(url: &str) -> Option<&'static str> {
             Some((ip, port)) if ip.parse::<std::net::Ipv6Addr>().is_ok() => ("v6", port),
             _ => return Some("the IPv6 address in brackets is not one"),
         },
-        None => authority.rsplit_once(':').map_or((authority, ""), |(h, p)| (h, &authority[h.len()..][..p.len() + 1])),
+        // The port part keeps its `:` (empty without one).
+        None => authority.rsplit_once(':').map_or((authority, ""), |(h, _)| (h, &authority[h.len()..])),
     };
     let host_ok = !host.is_empty()
         && host.split('.').all(|label| {

@@ -602,7 +602,10 @@ async fn the_server_takes_its_port_before_it_connects(backend: Backend) {
     let mut lock_conn = db.url.connect().unwrap();
     match backend {
         Backend::Postgres => {
-            diesel::sql_query("SELECT pg_advisory_lock(7018409693638061415)").execute(&mut lock_conn).unwrap();
+            diesel::sql_query("SELECT pg_advisory_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(affnet_db::migrate::MIGRATION_LOCK)
+                .execute(&mut lock_conn)
+                .unwrap();
             lock_file = None;
         }
         Backend::Sqlite => {
