@@ -17,6 +17,13 @@ pub fn check_policy(password: &str, field: &str) -> Result<(), FieldErrors> {
     if n > MAX_LEN {
         return Err(FieldErrors::single(field, format!("use at most {MAX_LEN} characters")));
     }
+    // Spaces count like any character, but a password of nothing else, or of one character
+    // repeated, is the first thing a guesser tries.
+    let mut chars = password.chars();
+    let first = chars.next();
+    if password.trim().is_empty() || chars.all(|c| Some(c) == first) {
+        return Err(FieldErrors::single(field, "use more than spaces or one character repeated"));
+    }
     Ok(())
 }
 
@@ -64,5 +71,11 @@ mod tests {
         assert!(check_policy("short", "password").is_err());
         assert!(check_policy("long enough!", "password").is_ok());
         assert!(check_policy(&"x".repeat(300), "password").is_err());
+        for weak in [" ".repeat(10), " \t ".repeat(4), "a".repeat(12), "é".repeat(10)] {
+            assert!(check_policy(&weak, "password").is_err(), "{weak:?}");
+        }
+        for fine in ["aaaaaaaaab".to_owned(), "  two words  ".to_owned(), "ab".repeat(5)] {
+            assert!(check_policy(&fine, "password").is_ok(), "{fine:?}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 
 use affnet_db::schema::{account_tokens, advertisers, affiliates, tenants, users};
-use affnet_db::{write_tx, DbConn, FieldErrors, Micros, TenantId, UserId};
+use affnet_db::{write_tx, AffiliateId, DbConn, FieldErrors, Micros, TenantId, UserId};
 
 use crate::token::{random_hex, sha256_hex};
 use crate::user::{normalize_email, validate_email, Company};
@@ -338,6 +338,33 @@ pub fn decide(
     })
 }
 
+/// What a new status of an affiliate company means for its people, in the caller's transaction
+/// (after the company's own row changed): `active` approves its pending signups, `rejected`
+/// rejects them, and `suspended` or `rejected` ends every open session of its people (letting
+/// the company back in later must not revive them). Returns each decided signup with its new
+/// status, to email.
+pub fn affiliate_status_changed(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    company: AffiliateId,
+    status: &str,
+    now: Micros,
+) -> Result<Vec<(User, UserStatus)>, AccountsError> {
+    let mut decided = Vec::new();
+    if matches!(status, "active" | "rejected") {
+        let approve = status == "active";
+        for u in pending_of_company(conn, tenant, Company::Affiliate(company))? {
+            decide(conn, tenant, u.id, approve, now)?;
+            let after = User::find(conn, tenant, u.id)?.status;
+            decided.push((u, after));
+        }
+    }
+    if matches!(status, "suspended" | "rejected") {
+        User::end_sessions_of_company(conn, tenant, Company::Affiliate(company))?;
+    }
+    Ok(decided)
+}
+
 /// The pending users of a company (to approve with the company).
 pub fn pending_of_company(conn: &mut DbConn, tenant: TenantId, company: Company) -> Result<Vec<User>, AccountsError> {
     Ok(User::list_of_company(conn, tenant, company)?.into_iter().filter(|u| u.status == UserStatus::Pending).collect())
@@ -354,9 +381,7 @@ pub fn request_reset(
     now: Micros,
 ) -> Result<Option<(User, String)>, AccountsError> {
     let email = normalize_email(email);
-    let key = format!("reset:{email}");
-    throttle::check(conn, tenant, &key, ip, now)?;
-    throttle::record_failure(conn, tenant, &key, ip, now)?;
+    throttle::reserve(conn, tenant, throttle::Action::Reset, &email, ip, now)?;
     let Some(user) = User::find_by_email(conn, tenant, &email)? else {
         return Ok(None);
     };

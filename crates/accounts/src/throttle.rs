@@ -1,43 +1,138 @@
-//! Sign-in throttling: after repeated failures for one email (or from one address) in a
-//! network, further attempts are refused for a while, even with the right password.
+//! Throttling of the public account forms: sign-in, signup and password reset requests. Every
+//! attempt counts (a sign-in that turns out right is forgotten again) against three limits of
+//! its own action, over the last [`WINDOW`]:
+//! - one email from one client address ([`Limits::per_email_and_address`]): what stops a
+//!   guesser at once, without locking the owner out from another address;
+//! - one email from every address ([`Limits::per_email`]): a wider limit against guessing from
+//!   many addresses, which a lock-out by strangers would need many addresses to reach;
+//! - one client address, any email ([`Limits::per_address`]).
+//!
+//! Over a limit, further attempts are refused, even right ones, until the oldest counted attempt
+//! leaves the window. The actions count apart: signing people up or asking for reset links
+//! from an office's one address never pauses its sign-ins. Counting is atomic
+//! ([`reserve`]): attempts sent at once cannot pass a limit between a check and a record.
 
 use diesel::prelude::*;
 
 use affnet_db::schema::login_failures;
-use affnet_db::{DbConn, Micros, TenantId};
+use affnet_db::{write_tx, DbConn, Micros, TenantId};
 
 use crate::AccountsError;
 
-/// Failures counted over this window.
+/// Attempts are counted over this window.
 pub const WINDOW: i64 = 15 * Micros::MINUTE;
-/// Failures for one email within the window before it is locked.
-pub const MAX_PER_EMAIL: i64 = 5;
-/// Failures from one IP address within the window (any email) before it is locked.
-pub const MAX_PER_IP: i64 = 20;
 
-/// Refuses with [`AccountsError::Throttled`] when the email or IP has failed too often lately.
-pub fn check(conn: &mut DbConn, tenant: TenantId, email: &str, ip: &str, now: Micros) -> Result<(), AccountsError> {
-    let since = now.minus(WINDOW);
-    let recent =
-        login_failures::table.filter(login_failures::tenant_id.eq(tenant)).filter(login_failures::at.gt(since.0));
-    let by_email: Vec<i64> = recent
-        .filter(login_failures::email.eq(email))
-        .order(login_failures::at.desc())
-        .limit(MAX_PER_EMAIL)
-        .select(login_failures::at)
-        .load(conn)?;
-    let by_ip: Vec<i64> = recent
-        .filter(login_failures::ip.eq(ip))
-        .order(login_failures::at.desc())
-        .limit(MAX_PER_IP)
-        .select(login_failures::at)
-        .load(conn)?;
-    let locked_until = [(by_email, MAX_PER_EMAIL), (by_ip, MAX_PER_IP)]
-        .into_iter()
-        .filter(|(times, max)| times.len() as i64 >= *max)
-        // Locked until the oldest of the last `max` failures leaves the window.
-        .filter_map(|(times, _)| times.last().map(|oldest| oldest + WINDOW))
-        .max();
+/// What is being attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    SignIn,
+    SignUp,
+    Reset,
+}
+
+/// Attempts allowed within [`WINDOW`] before the next is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_email_and_address: i64,
+    pub per_email: i64,
+    pub per_address: i64,
+}
+
+impl Action {
+    pub const fn limits(self) -> Limits {
+        match self {
+            Action::SignIn => Limits { per_email_and_address: 5, per_email: 50, per_address: 20 },
+            Action::SignUp | Action::Reset => Limits { per_email_and_address: 5, per_email: 20, per_address: 20 },
+        }
+    }
+
+    /// Prefixes both stored keys (email and address), so that each action counts apart.
+    fn prefix(self) -> &'static str {
+        match self {
+            Action::SignIn => "sign_in:",
+            Action::SignUp => "signup:",
+            Action::Reset => "reset:",
+        }
+    }
+}
+
+/// A counted attempt (its row), to [`forget`] when it turns out not to be a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt(i64);
+
+/// Counts an attempt of `action` for `email` from `ip`, or refuses it with
+/// [`AccountsError::Throttled`] (counting nothing) when a limit is reached. One transaction that
+/// serialises with every other count (SQLite's write lock; on PostgreSQL a table lock that only
+/// these short transactions take).
+pub fn reserve(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    action: Action,
+    email: &str,
+    ip: &str,
+    now: Micros,
+) -> Result<Attempt, AccountsError> {
+    let (email, ip) = (format!("{}{email}", action.prefix()), format!("{}{ip}", action.prefix()));
+    write_tx(conn, |conn| {
+        if let DbConn::Pg(c) = conn {
+            use diesel::connection::SimpleConnection;
+            c.batch_execute("LOCK TABLE login_failures IN SHARE ROW EXCLUSIVE MODE")?;
+        }
+        check(conn, tenant, action.limits(), &email, &ip, now)?;
+        let id = diesel::insert_into(login_failures::table)
+            .values((
+                login_failures::tenant_id.eq(tenant),
+                login_failures::email.eq(&email),
+                login_failures::ip.eq(&ip),
+                login_failures::at.eq(now.0),
+            ))
+            .returning(login_failures::id)
+            .get_result(conn)?;
+        // Keep the table small: what has left the window no longer matters.
+        diesel::delete(
+            login_failures::table
+                .filter(login_failures::tenant_id.eq(tenant))
+                .filter(login_failures::email.eq(&email))
+                .filter(login_failures::at.le(now.minus(WINDOW).0)),
+        )
+        .execute(conn)?;
+        Ok(Attempt(id))
+    })
+}
+
+/// Refuses when any limit is reached: locked until the oldest of the last `max` attempts leaves
+/// the window.
+fn check(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    limits: Limits,
+    email: &str,
+    ip: &str,
+    now: Micros,
+) -> Result<(), AccountsError> {
+    let recent = || {
+        login_failures::table
+            .filter(login_failures::tenant_id.eq(tenant))
+            .filter(login_failures::at.gt(now.minus(WINDOW).0))
+            .into_boxed()
+    };
+    let last = |conn: &mut DbConn, q: login_failures::BoxedQuery<'_, _>, max: i64| -> QueryResult<Option<i64>> {
+        let times: Vec<i64> = q.order(login_failures::at.desc()).limit(max).select(login_failures::at).load(conn)?;
+        Ok(times.last().copied().filter(|_| times.len() as i64 >= max))
+    };
+    let locked_until = [
+        last(
+            conn,
+            recent().filter(login_failures::email.eq(email)).filter(login_failures::ip.eq(ip)),
+            limits.per_email_and_address,
+        )?,
+        last(conn, recent().filter(login_failures::email.eq(email)), limits.per_email)?,
+        last(conn, recent().filter(login_failures::ip.eq(ip)), limits.per_address)?,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|oldest| oldest + WINDOW)
+    .max();
     match locked_until {
         Some(until) if until > now.0 => {
             Err(AccountsError::Throttled { retry_after_secs: ((until - now.0) / Micros::SECOND).max(1) })
@@ -46,35 +141,20 @@ pub fn check(conn: &mut DbConn, tenant: TenantId, email: &str, ip: &str, now: Mi
     }
 }
 
-pub fn record_failure(
-    conn: &mut DbConn,
-    tenant: TenantId,
-    email: &str,
-    ip: &str,
-    now: Micros,
-) -> Result<(), AccountsError> {
-    diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::tenant_id.eq(tenant),
-            login_failures::email.eq(email),
-            login_failures::ip.eq(ip),
-            login_failures::at.eq(now.0),
-        ))
-        .execute(conn)?;
-    // Keep the table small: what has left the window no longer matters.
+/// Uncounts an attempt that was not a failure (the right password).
+pub fn forget(conn: &mut DbConn, tenant: TenantId, attempt: Attempt) -> Result<(), AccountsError> {
     diesel::delete(
-        login_failures::table
-            .filter(login_failures::tenant_id.eq(tenant))
-            .filter(login_failures::email.eq(email))
-            .filter(login_failures::at.le(now.minus(WINDOW).0)),
+        login_failures::table.filter(login_failures::tenant_id.eq(tenant)).filter(login_failures::id.eq(attempt.0)),
     )
     .execute(conn)?;
     Ok(())
 }
 
+/// Forgets every counted sign-in of `email` (the owner proved it: a right password or a reset).
 pub fn clear(conn: &mut DbConn, tenant: TenantId, email: &str) -> Result<(), AccountsError> {
+    let key = format!("{}{email}", Action::SignIn.prefix());
     diesel::delete(
-        login_failures::table.filter(login_failures::tenant_id.eq(tenant)).filter(login_failures::email.eq(email)),
+        login_failures::table.filter(login_failures::tenant_id.eq(tenant)).filter(login_failures::email.eq(key)),
     )
     .execute(conn)?;
     Ok(())

@@ -272,12 +272,15 @@ impl User {
         now: Micros,
     ) -> Result<User, AccountsError> {
         let email = normalize_email(email);
-        throttle::check(conn, tenant, &email, ip, now)?;
+        // Counted before the password is checked, so that attempts sent at once cannot pass the
+        // limit; a right password is uncounted again.
+        let attempt = throttle::reserve(conn, tenant, throttle::Action::SignIn, &email, ip, now)?;
         let user = User::find_by_email(conn, tenant, &email)?;
         let hash = user.as_ref().map_or(password::dummy_hash(), |u| u.password_hash.as_str());
         let matches = password::verify(password_attempt, hash);
         match user {
             Some(user) if matches => {
+                throttle::forget(conn, tenant, attempt)?;
                 if user.status == UserStatus::Pending {
                     return Err(AccountsError::Pending { verified: user.email_verified_at.is_some() });
                 }
@@ -290,10 +293,7 @@ impl User {
                     .execute(conn)?;
                 Ok(user)
             }
-            _ => {
-                throttle::record_failure(conn, tenant, &email, ip, now)?;
-                Err(AccountsError::BadCredentials)
-            }
+            _ => Err(AccountsError::BadCredentials),
         }
     }
 
@@ -303,6 +303,23 @@ impl User {
         diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
             .set(users::session_epoch.eq(users::session_epoch + 1))
             .execute(conn)?;
+        Ok(())
+    }
+
+    /// Ends every session of a company's people: its affiliate company was suspended or
+    /// rejected. Making it active again lets them sign in again, never revives a cookie.
+    pub fn end_sessions_of_company(conn: &mut DbConn, tenant: TenantId, company: Company) -> Result<(), AccountsError> {
+        let q = diesel::update(users::table).filter(users::tenant_id.eq(tenant));
+        match company {
+            Company::Affiliate(id) => q
+                .filter(users::affiliate_id.eq(id))
+                .set(users::session_epoch.eq(users::session_epoch + 1))
+                .execute(conn)?,
+            Company::Advertiser(id) => q
+                .filter(users::advertiser_id.eq(id))
+                .set(users::session_epoch.eq(users::session_epoch + 1))
+                .execute(conn)?,
+        };
         Ok(())
     }
 
@@ -350,15 +367,22 @@ impl User {
         Ok(())
     }
 
+    /// Sets the account's status. Any status but `active` ends the user's sessions: enabling the
+    /// account again lets them sign in again, never revives a cookie from before.
     pub fn set_status(
         conn: &mut DbConn,
         tenant: TenantId,
         id: UserId,
         status: UserStatus,
     ) -> Result<(), AccountsError> {
-        let n = diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
-            .set(users::status.eq(status))
-            .execute(conn)?;
+        let user = users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id));
+        let n = if status == UserStatus::Active {
+            diesel::update(user).set(users::status.eq(status)).execute(conn)?
+        } else {
+            diesel::update(user)
+                .set((users::status.eq(status), users::session_epoch.eq(users::session_epoch + 1)))
+                .execute(conn)?
+        };
         if n == 0 {
             return Err(AccountsError::NotFound);
         }

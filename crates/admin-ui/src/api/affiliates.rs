@@ -170,14 +170,22 @@ pub async fn set_status(
         }
     };
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (before, a) = state
+    // As on the pages: approving or rejecting decides the company's pending signups (emailed),
+    // suspending or rejecting ends its people's sessions.
+    let (before, a, decided, network) = state
         .db(move |c| {
-            let before = Affiliate::find(c, tenant, id)?;
-            Ok((before, Affiliate::set_status(c, tenant, id, status, now)?))
+            affnet_db::write_tx(c, |c| {
+                let before = Affiliate::find(c, tenant, id)?;
+                let a = Affiliate::set_status(c, tenant, id, status, now)?;
+                let decided = affnet_accounts::signup::affiliate_status_changed(c, tenant, id, status.as_str(), now)?;
+                let network = affnet_accounts::Tenant::find(c, tenant)?;
+                Ok::<_, AppError>((before, a, decided, network))
+            })
         })
         .await?;
-    tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, status = %status, "affiliate status set through the API");
+    tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, status = %status, signups = decided.len(), "affiliate status set through the API");
     let summary = crate::audit::affiliate_changes(&before, &a);
     crate::audit::record_api(&state, tenant, &me.user, Entity::Affiliate, a.id, "status", summary).await;
+    crate::pages::signup::announce_company_decision(&state, &network, &me.user, &a, decided, true).await;
     Ok(HttpResponse::Ok().json(AffiliateJson::new(a, Viewer::Staff)))
 }

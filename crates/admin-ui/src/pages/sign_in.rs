@@ -169,6 +169,10 @@ pub async fn submit(
         Err(other) => return Err(other.into()),
     };
     tracing::info!(tenant = %tenant.slug, status = status.as_u16(), "sign-in refused");
+    let retry_after = match result {
+        Err(AccountsError::Throttled { retry_after_secs }) => Some(retry_after_secs),
+        _ => None,
+    };
     let page = SignInPage {
         l: Layout::anonymous(&session, format!("Sign in to {}", tenant.name)),
         tenant,
@@ -176,7 +180,12 @@ pub async fn submit(
         next: safe_next(form.next.as_deref()).unwrap_or("").to_owned(),
         error: Some(message),
     };
-    render(status, &page)
+    let mut res = render(status, &page)?;
+    if let Some(secs) = retry_after {
+        res.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(secs));
+    }
+    Ok(res)
 }
 
 /// `POST /logout`

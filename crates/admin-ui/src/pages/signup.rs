@@ -194,9 +194,7 @@ async fn submit(
         .db(move |c| {
             // Every attempt counts against the client address and the email signed up, like
             // failed sign-ins (never against the network as a whole: anyone could close it).
-            let who = format!("signup:{}", email.trim().to_lowercase());
-            throttle::check(c, tenant_id, &who, &ip, now)?;
-            throttle::record_failure(c, tenant_id, &who, &ip, now)?;
+            throttle::reserve(c, tenant_id, throttle::Action::SignUp, &email.trim().to_lowercase(), &ip, now)?;
             let input =
                 SignupInput { kind, company: &company, name: &name, email: &email, password: &password, accept_terms };
             Ok(signup::register(c, tenant_id, &input, now))
@@ -452,6 +450,39 @@ pub fn decision_mail(state: &AppState, tenant: &Tenant, user: &User, approved: b
     } else {
         message(Kind::AccountRejected, tenant, user, "", "")
     }
+}
+
+/// Audits and emails the signups decided with their affiliate company's new status
+/// ([`signup::affiliate_status_changed`]), whether the staff member changed it on the pages or
+/// with an API key.
+pub async fn announce_company_decision(
+    state: &AppState,
+    tenant: &Tenant,
+    by: &User,
+    company: &affnet_offers::Affiliate,
+    decided: Vec<(User, affnet_accounts::UserStatus)>,
+    via_api: bool,
+) {
+    let approved = company.status == affnet_offers::AffiliateStatus::Active;
+    for (u, after) in &decided {
+        let action = if approved { "approve signup" } else { "reject signup" };
+        let summary = format!(
+            "{}: status {} → {} (affiliate company #{} {})",
+            u.email,
+            u.status.as_str(),
+            after.as_str(),
+            company.id,
+            company.status.as_str()
+        );
+        let entity = affnet_accounts::audit::Entity::User;
+        if via_api {
+            crate::audit::record_api(state, tenant.id, by, entity, u.id, action, summary).await;
+        } else {
+            crate::audit::record(state, tenant.id, by, entity, u.id, action, summary).await;
+        }
+    }
+    let emails = decided.iter().flat_map(|(u, _)| decision_mail(state, tenant, u, approved)).collect();
+    state.send_mail(emails).await;
 }
 
 /// Emails the active users of an affiliate about a decision on their access to an offer. Called

@@ -334,6 +334,56 @@ async fn approving_the_affiliate_company_approves_its_signup(backend: Backend) {
     app.stop().await;
 }
 
+/// The API's `POST /affiliates/{id}/status` decides the company's pending signups as the page
+/// does: `active` approves (and emails) them, `rejected` rejects (and emails) them. (The API
+/// changed the company alone: its signup stayed pending, unable to sign in.)
+async fn the_api_decides_a_companys_signups_like_the_page(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    for (email, status, user_after, subject) in [
+        ("jo@media.test", "active", UserStatus::Active, "approved"),
+        ("al@media.test", "rejected", UserStatus::Disabled, "has not been"),
+    ] {
+        let b = app.browser();
+        assert_eq!(sign_up(&b, "acme", email).await.status, 200);
+        let link = app.mail.last_to(email).link("/t/acme/verify/").unwrap();
+        assert_eq!(b.submit(&link, &link, &[]).await.status, 200);
+        let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == email).unwrap();
+        let company = user.affiliate_id.unwrap();
+        let res =
+            api.post(&format!("/api/v1/affiliates/{company}/status"), serde_json::json!({ "status": status })).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        assert_eq!(res.body["status"], status);
+        let user = app.users_of(&net.tenant).into_iter().find(|u| u.email == email).unwrap();
+        assert_eq!(user.status, user_after, "{email}");
+        assert!(app.mail.last_to(email).data.contains(subject), "{}", app.mail.last_to(email).data);
+        let sign_in = b.sign_in("acme", email, PASSWORD).await.status;
+        assert_eq!(sign_in, if status == "active" { 303 } else { 403 }, "{email}");
+    }
+    app.stop().await;
+}
+
+/// Signups and reset requests count apart from sign-ins: an office that signs up 20 affiliates or
+/// asks for 20 reset links from its one address can still sign in from it. (They shared the
+/// address's counter, so the office was locked out of sign-in for 15 minutes.)
+async fn signups_and_reset_requests_do_not_use_up_sign_ins(backend: Backend) {
+    let per_address = 20; // for each, as the README says
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let b = app.browser();
+    for n in 0..per_address {
+        assert_eq!(sign_up(&b, "acme", &format!("person{n}@media.test")).await.status, 200, "signup {n}");
+    }
+    assert_eq!(sign_up(&b, "acme", "one.more@media.test").await.status, 429, "signups from the address are paused");
+    for n in 0..per_address {
+        let email = format!("person{n}@elsewhere.test");
+        assert_eq!(b.submit("/t/acme/forgot", "/t/acme/forgot", &[("email", &email)]).await.status, 200, "reset {n}");
+    }
+    assert_eq!(b.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303);
+    app.stop().await;
+}
+
 /// A signup whose confirmation link expired is not stuck: signing in with the right password
 /// sends a new link (at most one per 10 minutes), which works like the first.
 async fn an_expired_confirmation_link_is_replaced_at_sign_in(backend: Backend) {
@@ -373,4 +423,6 @@ crate::on_both_backends!(
     auto_approve_activates_on_verification_and_rejection_mails,
     password_reset_is_single_use_and_expires,
     bad_signups_change_nothing,
+    the_api_decides_a_companys_signups_like_the_page,
+    signups_and_reset_requests_do_not_use_up_sign_ins,
 );

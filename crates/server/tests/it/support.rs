@@ -140,6 +140,20 @@ impl TestApp {
         }
     }
 
+    /// A browser whose connections come from another loopback address (`127.0.0.2`, ...): a
+    /// different client address to the server, without a proxy.
+    pub fn browser_from(&self, address: &str) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(address.parse::<std::net::IpAddr>().unwrap())
+                .build()
+                .unwrap(),
+        }
+    }
+
     pub fn api(&self, token: &str) -> Api {
         Api { base: self.base.clone(), token: token.to_owned(), client: reqwest::Client::new() }
     }

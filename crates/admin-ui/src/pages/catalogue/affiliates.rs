@@ -289,43 +289,22 @@ pub async fn set_status(
         _ => return Err(AppError::BadRequest("status must be active, suspended or rejected".into())),
     };
     let (tenant, now, id) = (me.tenant.id, state.clock.now(), AffiliateId(id.into_inner()));
-    // Approving or rejecting the company decides its pending signups too (they are emailed).
+    // Approving or rejecting the company decides its pending signups too (they are emailed);
+    // suspending or rejecting it ends its people's sessions.
     let (before, a, decided) = state
         .db(move |c| {
-            let before = Affiliate::find(c, tenant, id).map_err(offers_err)?;
-            let a = Affiliate::set_status(c, tenant, id, status, now).map_err(offers_err)?;
-            let mut decided = Vec::new();
-            if matches!(status, AffiliateStatus::Active | AffiliateStatus::Rejected) {
-                let approve = status == AffiliateStatus::Active;
-                for u in signup::pending_of_company(c, tenant, Company::Affiliate(id))? {
-                    signup::decide(c, tenant, u.id, approve, now)?;
-                    let after = affnet_accounts::User::find(c, tenant, u.id)?.status;
-                    decided.push((u, after));
-                }
-            }
-            Ok((before, a, decided))
+            affnet_db::write_tx(c, |c| {
+                let before = Affiliate::find(c, tenant, id).map_err(offers_err)?;
+                let a = Affiliate::set_status(c, tenant, id, status, now).map_err(offers_err)?;
+                let decided = signup::affiliate_status_changed(c, tenant, id, status.as_str(), now)?;
+                Ok::<_, AppError>((before, a, decided))
+            })
         })
         .await?;
     let summary = crate::audit::affiliate_changes(&before, &a);
     crate::audit::record(&state, tenant, &me.user, Entity::Affiliate, a.id, "status", summary).await;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, status = status.as_str(), signups = decided.len(), "affiliate status changed");
-    let approved = status == AffiliateStatus::Active;
-    for (u, after) in &decided {
-        let action = if approved { "approve signup" } else { "reject signup" };
-        let summary = format!(
-            "{}: status {} → {} (affiliate company #{} {})",
-            u.email,
-            u.status.as_str(),
-            after.as_str(),
-            a.id,
-            status.as_str()
-        );
-        crate::audit::record(&state, tenant, &me.user, Entity::User, u.id, action, summary).await;
-    }
-    let decided: Vec<_> = decided.into_iter().map(|(u, _)| u).collect();
-    let emails =
-        decided.iter().flat_map(|u| crate::pages::signup::decision_mail(&state, &me.tenant, u, approved)).collect();
-    state.send_mail(emails).await;
+    crate::pages::signup::announce_company_decision(&state, &me.tenant, &me.user, &a, decided, false).await;
     let verb = match status {
         AffiliateStatus::Active => "approved",
         AffiliateStatus::Suspended => "suspended",
