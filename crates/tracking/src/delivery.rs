@@ -1328,37 +1328,80 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
 }
 
 /// Puts a delivered or failed job of `tenant` back in the queue, to be fired now (the "re-fire"
-/// button). Returns false when no such job exists.
+/// button), as its postback is saved now: a person who corrected the URL (or the method, body or
+/// content type) re-fires the corrected request, with the conversion as it is now. A job whose
+/// postback was deleted sends what it was queued with. Returns false when no such job exists.
 pub fn refire(
     conn: &mut DbConn,
     tenant: TenantId,
     affiliate: Option<AffiliateId>,
     job: i64,
     now: Micros,
-) -> QueryResult<bool> {
+) -> Result<bool, affnet_offers::OffersError> {
     let mut q =
         postback_jobs::table.filter(postback_jobs::tenant_id.eq(tenant)).filter(postback_jobs::id.eq(job)).into_boxed();
     if let Some(a) = affiliate {
         q = q.filter(postback_jobs::affiliate_id.eq(a));
     }
-    let found: Option<i64> = q.select(postback_jobs::id).first(conn).optional()?;
-    if found.is_none() {
+    let found: Option<(i64, Option<i64>)> =
+        q.select((postback_jobs::conversion_id, postback_jobs::postback_id)).first(conn).optional()?;
+    let Some((conversion_id, postback_id)) = found else {
         return Ok(false);
-    }
-    diesel::update(
-        postback_jobs::table
+    };
+    affnet_db::write_tx(conn, |conn| {
+        let idle_job = postback_jobs::table
             .filter(postback_jobs::tenant_id.eq(tenant))
             .filter(postback_jobs::id.eq(job))
-            .filter(postback_jobs::state.ne("sending")),
-    )
-    .set((
-        postback_jobs::state.eq("queued"),
-        postback_jobs::attempts.eq(0),
-        postback_jobs::next_attempt_at.eq(now),
-        postback_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    Ok(true)
+            .filter(postback_jobs::state.ne("sending"));
+        let again = (
+            postback_jobs::state.eq("queued"),
+            postback_jobs::attempts.eq(0),
+            postback_jobs::next_attempt_at.eq(now),
+            postback_jobs::updated_at.eq(now),
+        );
+        match current_request(conn, tenant, conversion_id, postback_id)? {
+            Some(r) => diesel::update(idle_job)
+                .set((
+                    again,
+                    postback_jobs::method.eq(r.method),
+                    postback_jobs::url.eq(r.url),
+                    postback_jobs::body.eq(r.body),
+                    postback_jobs::content_type.eq(r.content_type),
+                ))
+                .execute(conn)?,
+            None => diesel::update(idle_job).set(again).execute(conn)?,
+        };
+        Ok(true)
+    })
+}
+
+/// A job's request made anew from its postback as saved now.
+struct Request {
+    method: String,
+    url: String,
+    body: String,
+    content_type: String,
+}
+
+/// The request the postback `postback_id` makes now for the conversion `conversion_id`; `None`
+/// when the postback is gone.
+fn current_request(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    conversion_id: i64,
+    postback_id: Option<i64>,
+) -> Result<Option<Request>, affnet_offers::OffersError> {
+    let Some(id) = postback_id else { return Ok(None) };
+    let postback = match crate::postback::Postback::find(conn, tenant, None, id) {
+        Ok(p) => p,
+        Err(affnet_offers::OffersError::NotFound) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    let conversion = crate::conversion::Conversion::find(conn, tenant, affnet_db::ConversionId(conversion_id))?;
+    let click = crate::click::Click::by_key(conn, tenant, conversion.click_seq, &conversion.click_id)?;
+    let offer = affnet_offers::Offer::find(conn, tenant, conversion.offer_id)?;
+    let (url, body) = crate::outbox::request_of(&postback, &conversion, &click, &offer);
+    Ok(Some(Request { method: postback.method, url, body, content_type: postback.content_type }))
 }
 
 /// What a test-fire sent and got back.
@@ -1426,15 +1469,13 @@ pub fn preview(
     click: &crate::click::Click,
     offer: &affnet_offers::Offer,
 ) -> (String, String) {
-    use crate::template::{expand, Encoding};
-    let lookup = |name: &str| crate::outbox::macro_value(name, conversion, click, offer);
-    let body_encoding = if postback.content_type.contains("json") { Encoding::Json } else { Encoding::Url };
-    (expand(&postback.url, Encoding::Url, lookup), expand(&postback.body, body_encoding, lookup))
+    crate::outbox::request_of(postback, conversion, click, offer)
 }
 
 /// Loads what a test-fire needs: the postback (of `affiliate` when given), and a real
-/// conversion of the tenant (of that postback's affiliate) or a sample one on `offer` (the
-/// postback's offer, else any offer of the tenant the affiliate may see).
+/// conversion of the tenant (of that postback's affiliate) or a sample one, as the affiliate
+/// would be paid for it ([`sample_for`]), on the postback's offer, else on the newest offer the
+/// affiliate can run (as the pages do: never an offer the affiliate may not see).
 pub fn test_fire_request(
     conn: &mut DbConn,
     tenant: TenantId,
@@ -1458,12 +1499,13 @@ pub fn test_fire_request(
         None => {
             let offer = match postback.offer_id {
                 Some(o) => Offer::find(conn, tenant, o)?,
-                None => Offer::list(conn, tenant, &affnet_offers::OfferFilter::default(), 1, 0)?
+                None => affnet_offers::access::visible_offers(conn, tenant, postback.affiliate_id, None, 1000, 0)?
                     .into_iter()
-                    .next()
+                    .find(affnet_offers::access::VisibleOffer::can_run)
+                    .map(|v| v.offer)
                     .ok_or(OffersError::NotFound)?,
             };
-            let (conv, click) = sample(&offer, postback.affiliate_id, now);
+            let (conv, click) = sample_for(conn, &offer, postback.affiliate_id, now)?;
             (conv, click, offer)
         }
     };

@@ -92,6 +92,14 @@ pub fn macro_value(name: &str, conversion: &Conversion, click: &Click, offer: &O
     })
 }
 
+/// The URL and body `postback` sends for `conversion`: its macros replaced by the recorded
+/// values, percent-encoded (JSON-escaped in a JSON body).
+pub fn request_of(postback: &Postback, conversion: &Conversion, click: &Click, offer: &Offer) -> (String, String) {
+    let lookup = |name: &str| macro_value(name, conversion, click, offer);
+    let body_encoding = if postback.content_type.contains("json") { Encoding::Json } else { Encoding::Url };
+    (expand(&postback.url, Encoding::Url, lookup), expand(&postback.body, body_encoding, lookup))
+}
+
 /// Writes the jobs for `conversion` (inside the caller's transaction). Returns how many.
 pub fn enqueue(
     conn: &mut DbConn,
@@ -118,10 +126,7 @@ pub fn enqueue_for(
     let targets = applicable(all, conversion.offer_id, conversion.goal_id);
     let mut n = 0;
     for p in targets.into_iter().filter(|p| p.fires_for(conversion.status, event)) {
-        let lookup = |name: &str| macro_value(name, conversion, click, offer);
-        let url = expand(&p.url, Encoding::Url, lookup);
-        let body_encoding = if p.content_type.contains("json") { Encoding::Json } else { Encoding::Url };
-        let body = expand(&p.body, body_encoding, lookup);
+        let (url, body) = request_of(p, conversion, click, offer);
         diesel::insert_into(postback_jobs::table)
             .values((
                 postback_jobs::tenant_id.eq(conversion.tenant_id),

@@ -299,7 +299,7 @@ pub async fn test_fire(
                 )),
                 OffersError::NotFound => AppError::Invalid(FieldErrors::single(
                     "conversion_id",
-                    "the network has no offer to make a sample conversion from; name a conversion",
+                    "the affiliate can run no offer to make a sample conversion on; name a conversion",
                 )),
                 other => other.into(),
             })

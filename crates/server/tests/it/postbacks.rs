@@ -262,6 +262,47 @@ async fn failures_are_retried_on_schedule_then_failed_and_can_be_refired(backend
     f.stop().await;
 }
 
+/// A person who corrects a failing postback's URL and re-fires its job sends the corrected
+/// request, expanded for the job's conversion (the job kept the URL it was queued with, so the
+/// typo was sent again, as the README promised otherwise). A job whose postback was deleted
+/// sends what it was queued with.
+async fn a_refire_sends_the_postback_as_corrected(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let pb = f.postback(&format!("{}/fail?t={{transaction_id}}", f.rx.base), |_| {});
+    let tid = f.convert().await;
+    let w = f.worker(|c| c.max_attempts = 1);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(f.jobs(), [("failed".to_owned(), 1)]);
+
+    let mut fixed = PostbackInput::new(format!("{}/fixed?t={{transaction_id}}&p={{payout}}", f.rx.base));
+    fixed.method = Some("POST".into());
+    fixed.body = "tid={transaction_id}".into();
+    Postback::update(&mut f.app.pool.get().unwrap(), f.tenant, None, pb.id, &fixed, f.app.clock.now()).unwrap();
+    let job: i64 = postback_jobs::table.select(postback_jobs::id).first(&mut f.app.pool.get().unwrap()).unwrap();
+    let refire = || {
+        affnet_tracking::delivery::refire(&mut f.app.pool.get().unwrap(), f.tenant, None, job, f.app.clock.now())
+            .unwrap()
+    };
+    assert!(refire());
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    {
+        let seen = f.rx.seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!((seen[1].0.as_str(), seen[1].1.as_str()), ("POST", format!("/fixed?t={tid}&p=2.50").as_str()));
+        assert_eq!(seen[1].2, format!("tid={tid}"));
+    }
+    assert_eq!(f.jobs(), [("delivered".to_owned(), 1)]);
+
+    // The postback deleted: a re-fire sends the job as it last was.
+    Postback::delete(&mut f.app.pool.get().unwrap(), f.tenant, None, pb.id).unwrap();
+    assert!(refire());
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    let seen = f.rx.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[2].1, format!("/fixed?t={tid}&p=2.50"));
+    f.stop().await;
+}
+
 async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend: Backend) {
     use affnet_accounts::{NewUser, Role, User};
     let f = Fixture::new(backend).await;
@@ -764,6 +805,7 @@ async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B
 crate::on_both_backends!(
     the_receiver_gets_exactly_the_expanded_url,
     failures_are_retried_on_schedule_then_failed_and_can_be_refired,
+    a_refire_sends_the_postback_as_corrected,
     a_failing_postback_alerts_the_affiliate_and_manager_once_a_day,
     interrupted_attempts_do_not_raise_the_failure_alert,
     the_ssrf_guard_refuses_internal_targets,

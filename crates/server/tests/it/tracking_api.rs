@@ -368,6 +368,46 @@ async fn a_test_fire_reaches_the_receiver(backend: Backend) {
     f.app.stop().await;
 }
 
+/// The API's sample test-fire is made on an offer the affiliate can run, with the payout the
+/// affiliate earns there, as on the pages. (It took the network's newest offer, even a private
+/// one the affiliate may not see: its name, id, payout and currency were sent and answered; and
+/// it showed the offer's payout, not the affiliate's override.)
+async fn an_api_test_fire_samples_an_offer_the_affiliate_runs_at_its_payout(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let rx = receiver().await;
+    affnet_offers::PayoutOverride::set(
+        &mut f.app.pool.get().unwrap(),
+        f.tenant.id,
+        &affnet_offers::OverrideInput {
+            offer_id: f.offer.id,
+            affiliate_id: affnet_db::AffiliateId(f.aff_id),
+            goal_id: None,
+            payout: Rate::flat(1234),
+        },
+        f.app.clock.now(),
+    )
+    .unwrap();
+    let mut secret = OfferInput::simple(
+        f.offer.advertiser_id,
+        "Secret launch",
+        "https://secret.example/?t={transaction_id}",
+        98_765,
+    );
+    secret.visibility = Some("private".into());
+    let secret = Offer::create(&mut f.app.pool.get().unwrap(), f.tenant.id, &secret, f.app.clock.now()).unwrap();
+    let url = format!("{}/pb?o={{offer_id}}&n={{offer_name}}&p={{payout}}", rx.base);
+    let pb = f.aff.post("/api/v1/postbacks", json!({"url": url})).await.body["id"].as_i64().unwrap();
+    for (who, payout) in [(&f.aff, "12.34"), (&f.staff, "12.34")] {
+        let res = who.post(&format!("/api/v1/postbacks/{pb}/test"), json!({})).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        let expected = format!("/pb?o={}&n=Shop%20CPA&p={payout}", f.offer.id);
+        assert_eq!(res.body["url"], format!("{}{expected}", rx.base), "not #{} {}", secret.id, secret.name);
+    }
+    assert!(rx.seen.lock().unwrap().iter().all(|p| !p.contains("Secret")));
+    rx.handle.stop(false).await;
+    f.app.stop().await;
+}
+
 async fn conversions_show_each_role_its_own_columns(backend: Backend) {
     let f = Fixture::new(backend, "acme").await;
     let mine = f.click(f.aff_id, "mine").await;
@@ -656,6 +696,7 @@ crate::on_both_backends!(
     postbacks_are_managed_by_their_affiliate_and_by_staff,
     bad_postback_inputs_are_refused_by_field,
     a_test_fire_reaches_the_receiver,
+    an_api_test_fire_samples_an_offer_the_affiliate_runs_at_its_payout,
     conversions_show_each_role_its_own_columns,
     the_tracer_shows_refusals_and_failed_jobs_can_be_refired,
     another_networks_tracking_is_not_found,
