@@ -188,6 +188,7 @@ templates!(VerifyText, VerifyHtml, "email/verify.txt", "email/verify.html");
 templates!(ApprovedText, ApprovedHtml, "email/approved.txt", "email/approved.html");
 templates!(RejectedText, RejectedHtml, "email/rejected.txt", "email/rejected.html");
 templates!(ResetText, ResetHtml, "email/reset.txt", "email/reset.html");
+templates!(ExistingText, ExistingHtml, "email/existing.txt", "email/existing.html");
 templates!(AccessText, AccessHtml, "email/offer_access.txt", "email/offer_access.html");
 
 /// What a postback failure alert says (see the tracking crate's delivery worker).
@@ -272,6 +273,9 @@ pub enum Kind {
     AccountRejected,
     /// `link`: the reset URL.
     PasswordReset,
+    /// Someone signed up with the address of an existing account. `link`: the sign-in page;
+    /// `detail`: the password reset request page.
+    AlreadyRegistered,
     /// `detail`: the offer's name; `link`: the affiliate's offer list.
     OfferAccessApproved,
     /// `detail`: the offer's name.
@@ -301,6 +305,11 @@ impl Email {
                 format!("Reset your {} password", g.network),
                 ResetText { g, link, detail }.render()?,
                 ResetHtml { g, link, detail }.render()?,
+            ),
+            Kind::AlreadyRegistered => (
+                format!("You already have a {} account", g.network),
+                ExistingText { g, link, detail }.render()?,
+                ExistingHtml { g, link, detail }.render()?,
             ),
             Kind::OfferAccessApproved | Kind::OfferAccessRejected => {
                 let approved = kind == Kind::OfferAccessApproved;

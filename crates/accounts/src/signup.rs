@@ -181,6 +181,17 @@ pub struct Registered {
     pub verify_token: String,
 }
 
+/// What a valid signup did.
+#[derive(Debug)]
+pub enum Signup {
+    /// A new account, to confirm with its token.
+    New(Registered),
+    /// The email already has an account in this network: nothing was created. The page answers
+    /// exactly as for a new account (a signup form must not tell strangers which emails have
+    /// accounts, any more than sign-in or reset do) and the owner is emailed instead.
+    Existing(User),
+}
+
 /// Creates the company (pending) and its first user (pending, email unverified), and a
 /// verification token. All or nothing. Hashes a password: call off the async executor.
 pub fn register(
@@ -188,7 +199,7 @@ pub fn register(
     tenant: TenantId,
     input: &SignupInput<'_>,
     now: Micros,
-) -> Result<Registered, AccountsError> {
+) -> Result<Signup, AccountsError> {
     let mut e = FieldErrors::new();
     let company = input.company.trim();
     if company.is_empty() || company.chars().count() > 200 {
@@ -213,10 +224,10 @@ pub fn register(
     if input.kind == SignupKind::Advertiser && !settings(conn, tenant)?.advertiser_signup {
         return Err(AccountsError::NotFound);
     }
-    if e.is_empty() && User::find_by_email(conn, tenant, &email)?.is_some() {
-        e.add("email", "an account with this email already exists; sign in or reset your password");
-    }
     e.into_result()?;
+    if let Some(existing) = User::find_by_email(conn, tenant, &email)? {
+        return Ok(Signup::Existing(existing));
+    }
     write_tx(conn, |conn| {
         let (role, affiliate_id, advertiser_id) = match input.kind {
             SignupKind::Affiliate => {
@@ -255,7 +266,7 @@ pub fn register(
         let user = User::create(conn, tenant, &new, now)?;
         User::set_status(conn, tenant, user.id, UserStatus::Pending)?;
         let verify_token = issue_token(conn, tenant, user.id, Purpose::VerifyEmail, now)?;
-        Ok(Registered { user: User::find(conn, tenant, user.id)?, verify_token })
+        Ok(Signup::New(Registered { user: User::find(conn, tenant, user.id)?, verify_token }))
     })
 }
 

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use affnet_accounts::mail::{Email, Greeting, Kind};
-use affnet_accounts::signup::{self, Purpose, SignupInput, SignupKind};
+use affnet_accounts::signup::{self, Purpose, Signup, SignupInput, SignupKind};
 use affnet_accounts::{throttle, AccountsError, Tenant, User};
 use affnet_db::FieldErrors;
 use askama::Template;
@@ -200,20 +200,31 @@ async fn submit(
             Ok(signup::register(c, tenant_id, &input, now))
         })
         .await?;
+    let check_your_email = |tenant| {
+        notice(
+            &session,
+            StatusCode::OK,
+            tenant,
+            "Check your email",
+            "We sent you a link to confirm your email address. Follow it to continue; then your \
+             account is reviewed by the network.",
+            false,
+        )
+    };
     match result {
-        Ok(reg) => {
+        Ok(Signup::New(reg)) => {
             tracing::info!(tenant = %tenant.slug, user = %reg.user.id, "signed up");
             let link = state.link(&format!("/t/{}/verify/{}", tenant.slug, reg.verify_token));
             state.send_mail(verify_mail(&tenant, &reg.user, &link)).await;
-            notice(
-                &session,
-                StatusCode::OK,
-                tenant,
-                "Check your email",
-                "We sent you a link to confirm your email address. Follow it to continue; then your \
-                 account is reviewed by the network.",
-                false,
-            )
+            check_your_email(tenant)
+        }
+        Ok(Signup::Existing(user)) => {
+            // The same answer as a new signup; the owner learns what happened by email.
+            tracing::info!(tenant = %tenant.slug, user = %user.id, "signup with the email of an existing account");
+            let sign_in = state.link(&format!("/t/{}/login", tenant.slug));
+            let forgot = state.link(&format!("/t/{}/forgot", tenant.slug));
+            state.send_mail(message(Kind::AlreadyRegistered, &tenant, &user, &sign_in, &forgot)).await;
+            check_your_email(tenant)
         }
         Err(AccountsError::Invalid(errors)) => {
             let form = SignupForm { password: String::new(), ..form };
