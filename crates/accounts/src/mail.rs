@@ -189,6 +189,7 @@ templates!(ApprovedText, ApprovedHtml, "email/approved.txt", "email/approved.htm
 templates!(RejectedText, RejectedHtml, "email/rejected.txt", "email/rejected.html");
 templates!(ResetText, ResetHtml, "email/reset.txt", "email/reset.html");
 templates!(ExistingText, ExistingHtml, "email/existing.txt", "email/existing.html");
+templates!(ChangedText, ChangedHtml, "email/password_changed.txt", "email/password_changed.html");
 templates!(AccessText, AccessHtml, "email/offer_access.txt", "email/offer_access.html");
 
 /// What a postback failure alert says (see the tracking crate's delivery worker).
@@ -273,6 +274,9 @@ pub enum Kind {
     AccountRejected,
     /// `link`: the reset URL.
     PasswordReset,
+    /// The user changed their password while signed in. `link`: the password reset request page
+    /// (for an owner who did not).
+    PasswordChanged,
     /// Someone signed up with the address of an existing account. `link`: the sign-in page;
     /// `detail`: the password reset request page.
     AlreadyRegistered,
@@ -305,6 +309,11 @@ impl Email {
                 format!("Reset your {} password", g.network),
                 ResetText { g, link, detail }.render()?,
                 ResetHtml { g, link, detail }.render()?,
+            ),
+            Kind::PasswordChanged => (
+                format!("Your {} password was changed", g.network),
+                ChangedText { g, link, detail }.render()?,
+                ChangedHtml { g, link, detail }.render()?,
             ),
             Kind::AlreadyRegistered => (
                 format!("You already have a {} account", g.network),

@@ -297,6 +297,37 @@ impl User {
         }
     }
 
+    /// A signed-in user changes their own password: `current` must be right (checked under the
+    /// sign-in throttle of their email, like a sign-in), `new_password` must pass the policy.
+    /// Sessions signed in before `now` are refused from then on (the caller signs its own session
+    /// in again). A wrong current password is [`AccountsError::Invalid`] on `current_password`.
+    /// Hashes twice: call off the async executor.
+    pub fn change_password(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        id: UserId,
+        current: &str,
+        new_password: &str,
+        ip: &str,
+        now: Micros,
+    ) -> Result<User, AccountsError> {
+        let user = User::find(conn, tenant, id)?;
+        let attempt = throttle::reserve(conn, tenant, throttle::Action::SignIn, &user.email, ip, now)?;
+        if !password::verify(current, &user.password_hash) {
+            return Err(FieldErrors::single("current_password", "this is not your current password").into());
+        }
+        throttle::forget(conn, tenant, attempt)?;
+        password::check_policy(new_password, "new_password")?;
+        if new_password == current {
+            return Err(FieldErrors::single("new_password", "choose a password other than your current one").into());
+        }
+        User::set_password(conn, tenant, id, new_password)?;
+        diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
+            .set(users::password_changed_at.eq(Some(now.0)))
+            .execute(conn)?;
+        User::find(conn, tenant, id)
+    }
+
     /// Ends every session of the user (signing out: a session lives in the browser's cookie, so
     /// a copy of it must be refused on the server): the user's session epoch moves on.
     pub fn end_sessions(conn: &mut DbConn, tenant: TenantId, id: UserId) -> Result<(), AccountsError> {

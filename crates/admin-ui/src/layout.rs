@@ -51,6 +51,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
             item("/admin/users", "Users"),
             item("/admin/audit", "Audit log"),
             item("/account/api-keys", "API keys"),
+            item("/account/password", "Password"),
         ],
         Role::Manager => vec![
             item("/admin", "Dashboard"),
@@ -65,6 +66,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
             item("/admin/tracer", "Tracer"),
             item("/admin/postbacks/log", "Postback log"),
             item("/account/api-keys", "API keys"),
+            item("/account/password", "Password"),
         ],
         Role::Affiliate => vec![
             item("/affiliate", "Dashboard"),
@@ -74,6 +76,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
             item("/affiliate/postbacks", "Postbacks"),
             item("/affiliate/postbacks/log", "Postback log"),
             item("/account/api-keys", "API keys"),
+            item("/account/password", "Password"),
         ],
         Role::Advertiser => vec![
             item("/advertiser", "Dashboard"),
@@ -82,6 +85,7 @@ pub fn nav_for(role: Role) -> Vec<NavItem> {
             item("/advertiser/conversions", "Conversions"),
             item("/advertiser/conversion-calls", "Conversion calls"),
             item("/account/api-keys", "API keys"),
+            item("/account/password", "Password"),
         ],
     }
 }

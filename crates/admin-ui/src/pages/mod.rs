@@ -5,6 +5,7 @@ pub mod assets;
 pub mod audit;
 pub mod catalogue;
 pub mod home;
+pub mod password;
 pub mod reports;
 pub mod sign_in;
 pub mod signup;
@@ -64,6 +65,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/account/api-keys", web::get().to(api_keys::list))
             .route("/account/api-keys", web::post().to(api_keys::create))
             .route("/account/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
+            .route("/account/password", web::get().to(password::form))
+            .route("/account/password", web::post().to(password::change))
             .default_service(web::to(not_found)),
     );
 }

@@ -25,7 +25,7 @@ fn greeting(tenant: &Tenant, user: &User) -> Greeting {
 }
 
 /// Renders a message for `user`; a template failure is logged and nothing is sent.
-fn message(kind: Kind, tenant: &Tenant, user: &User, link: &str, detail: &str) -> Vec<Email> {
+pub(crate) fn message(kind: Kind, tenant: &Tenant, user: &User, link: &str, detail: &str) -> Vec<Email> {
     match Email::render(kind, &user.email, &greeting(tenant, user), link, detail) {
         Ok(e) => vec![e],
         Err(e) => {

@@ -214,6 +214,70 @@ async fn sign_in_attempts_sent_at_once_are_all_counted(backend: Backend) {
     app.stop().await;
 }
 
+/// A signed-in user changes their own password on `/account/password`: the current one must be
+/// right and the new one typed twice; the user's other sessions end, this one goes on; the old
+/// password stops working; the owner is emailed; the change is audited.
+async fn a_user_changes_their_password_and_their_other_sessions_end(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let (me, other) = (app.browser(), app.browser());
+    for b in [&me, &other] {
+        assert_eq!(b.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303);
+    }
+    app.clock.advance(affnet_db::Micros::SECOND);
+    let page = me.get("/admin").await;
+    assert!(page.body.contains("href=\"/account/password\""), "in the menu");
+    let path = "/account/password";
+    let new = "a brand new passphrase";
+    for (form, field, message) in [
+        (
+            [("current_password", "wrong password!"), ("new_password", new), ("confirm_password", new)],
+            "current_password",
+            "not your current password",
+        ),
+        (
+            [("current_password", PASSWORD), ("new_password", new), ("confirm_password", "something else")],
+            "confirm_password",
+            "same new password twice",
+        ),
+        (
+            [("current_password", PASSWORD), ("new_password", "short"), ("confirm_password", "short")],
+            "new_password",
+            "at least 10",
+        ),
+        (
+            [("current_password", PASSWORD), ("new_password", PASSWORD), ("confirm_password", PASSWORD)],
+            "new_password",
+            "other than your current",
+        ),
+    ] {
+        let res = me.submit(path, path, &form).await;
+        assert_eq!(res.status, 422, "{field}: {}", res.body);
+        assert!(res.body.contains(message), "{field}: {}", res.body);
+    }
+    assert_eq!(
+        me.post(path, &[("current_password", PASSWORD), ("new_password", new), ("confirm_password", new)]).await.status,
+        403,
+        "CSRF"
+    );
+    assert_eq!(other.get("/admin").await.status, 200, "nothing changed yet");
+
+    let done = me
+        .submit(path, path, &[("current_password", PASSWORD), ("new_password", new), ("confirm_password", new)])
+        .await;
+    assert_eq!((done.status, done.location.as_deref()), (303, Some(path)), "{}", done.body);
+    assert_eq!(me.get("/admin").await.status, 200, "this session goes on");
+    assert_eq!(other.get("/admin").await.status, 401, "the other session ended");
+    assert_eq!(app.browser().sign_in("acme", "admin@acme.test", PASSWORD).await.status, 401);
+    assert_eq!(app.browser().sign_in("acme", "admin@acme.test", new).await.status, 303);
+    let mail = app.mail.last_to("admin@acme.test");
+    assert!(mail.subject().contains("password was changed"), "{}", mail.data);
+    assert!(mail.link("/t/acme/forgot").is_some());
+    let audit = me.get("/admin/audit").await;
+    assert!(audit.body.contains("password changed by its owner"), "{}", audit.body);
+    app.stop().await;
+}
+
 async fn an_idle_session_expires_with_a_clear_message(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.network("acme");
@@ -374,6 +438,7 @@ crate::on_both_backends!(
     repeated_failures_throttle_even_the_right_password,
     failures_from_one_address_do_not_lock_the_owner_out_elsewhere,
     sign_in_attempts_sent_at_once_are_all_counted,
+    a_user_changes_their_password_and_their_other_sessions_end,
     an_idle_session_expires_with_a_clear_message,
     an_active_session_does_not_expire,
     an_unknown_network_is_not_found,
