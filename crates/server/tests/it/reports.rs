@@ -419,7 +419,36 @@ async fn rejected_money_and_refused_clicks_show_the_same_in_every_grouping(backe
     w.app.stop().await;
 }
 
+/// An offer paying more than it earns shows a loss, and the CSV holds it as a number (`-1.00`), so
+/// that a spreadsheet adds it up. (Its formula guard wrote `'-1.00`, text a SUM skips.) Text
+/// that starts like a formula keeps the guard.
+async fn a_loss_is_exported_as_a_number(backend: Backend) {
+    let w = world(backend).await;
+    let tenant = w.x.tenant_id;
+    let mut input = OfferInput::simple(w.x.advertiser_id, "Shop Z", "https://shop.example/?tid={transaction_id}", 500);
+    input.revenue = Rate::flat(400);
+    let z = Offer::create(&mut w.app.pool.get().unwrap(), tenant, &input, w.app.clock.now()).unwrap();
+    let t = w.click(&z, w.aff1, "&aff_sub=%3DSUM(A1)").await;
+    w.convert(&z, &t).await;
+    let admin = w.browser("admin@acme.test").await;
+    let q = format!("group_by=offer&from=2026-11-20&to=2026-11-20&offer={}", z.id);
+    let (_, body) = csv(&admin, &format!("/admin/reports.csv?{q}")).await;
+    assert_eq!(
+        body,
+        format!(
+            "offer,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
+             #{},Shop Z,USD,1,1,100.00%,5.00,4.00,-1.00\r\n\
+             Total,,USD,1,1,100.00%,5.00,4.00,-1.00\r\n",
+            z.id
+        )
+    );
+    let (_, body) = csv(&admin, "/admin/reports.csv?group_by=aff_sub&from=2026-11-20&to=2026-11-20").await;
+    assert!(body.contains("\r\n'=SUM(A1),"), "{body}");
+    w.app.stop().await;
+}
+
 crate::on_both_backends!(
+    a_loss_is_exported_as_a_number,
     rejected_money_and_refused_clicks_show_the_same_in_every_grouping,
     admins_set_the_network_time_zone_on_the_users_page,
     dashboards_count_each_roles_days_in_the_network_time_zone,

@@ -390,15 +390,28 @@ pub async fn advertiser_conversions(
 const CSV_MAX_ROWS: i64 = 100_000;
 const CSV_BATCH: i64 = 5_000;
 
-/// One CSV field (RFC 4180): quoted when it holds a separator, quote or line break. A value
-/// that a spreadsheet would run as a formula gets a leading apostrophe.
+/// One CSV field (RFC 4180): quoted when it holds a separator, quote or line break. Text that a
+/// spreadsheet would run as a formula gets a leading apostrophe; a plain number (`-3.00`,
+/// `-12.5%`) is written as it is, so that a loss stays a number a spreadsheet adds up.
 pub fn csv_field(value: &str) -> String {
-    let v = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(value);
+    let v = if formula { format!("'{value}") } else { value.to_owned() };
     if v.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {
         v
     }
+}
+
+/// `-`, digits, at most one `.` between digits, and an optional `%`: a number, never a formula.
+fn is_plain_number(value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let digits = digits.strip_suffix('%').unwrap_or(digits);
+    let mut parts = digits.split('.');
+    let whole = parts.next().unwrap_or_default();
+    let fraction = parts.next();
+    let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    parts.next().is_none() && all_digits(whole) && fraction.is_none_or(all_digits)
 }
 
 /// `GET /advertiser/conversions.csv`: the same filters; no payout column.
@@ -463,5 +476,12 @@ mod tests {
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
         assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
         assert_eq!(csv_field("-1,5"), "\"'-1,5\"");
+        // Numbers stay numbers; text that only starts like one does not.
+        for number in ["-3.00", "-0.005", "-12.5%", "-7", "0.50"] {
+            assert_eq!(csv_field(number), number);
+        }
+        for text in ["-neg", "-1+2", "-.5", "-1.", "-1.2.3", "-", "-%", "+5", "-1e3"] {
+            assert_eq!(csv_field(text), format!("'{text}"), "{text}");
+        }
     }
 }
