@@ -456,9 +456,18 @@ pub struct ListingQuery {
 impl ListingQuery {
     /// The domain filter (without status), every parameter checked.
     pub fn filter(&self) -> Result<affnet_tracking::listing::Filter, ApiError> {
+        let from = parse_time(self.from.as_deref(), "from", false)?;
+        let to = parse_time(self.to.as_deref(), "to", true)?;
+        if let (Some(from), Some(to)) = (from, to) {
+            if to < from {
+                // Swapped dates would list nothing, as if nothing had happened.
+                let message = "the end comes before the start";
+                return Err(ApiError(AppError::Invalid(FieldErrors::single("to", message))));
+            }
+        }
         Ok(affnet_tracking::listing::Filter {
-            from: parse_time(self.from.as_deref(), "from", false)?,
-            to: parse_time(self.to.as_deref(), "to", true)?,
+            from,
+            to,
             offer: parse_id(self.offer_id.as_deref(), "offer_id")?.map(affnet_db::OfferId),
             affiliate: parse_id(self.affiliate_id.as_deref(), "affiliate_id")?.map(AffiliateId),
             advertiser: parse_id(self.advertiser_id.as_deref(), "advertiser_id")?.map(AdvertiserId),

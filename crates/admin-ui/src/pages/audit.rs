@@ -56,6 +56,9 @@ impl AuditQuery {
                 e.add("to", "enter a date as YYYY-MM-DD");
             }
         }
+        if matches!((f.from, f.until), (Some(from), Some(until)) if until <= from) {
+            e.add("to", "the end date comes before the start date");
+        }
         (f, e)
     }
 

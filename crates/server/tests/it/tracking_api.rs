@@ -690,7 +690,32 @@ async fn concurrent_status_changes_fire_the_first_approval_once_and_audit_each_c
     f.app.stop().await;
 }
 
+/// Swapped dates are refused, naming `to`, on every list that takes a range, as the reports do
+/// (they answered an empty list: a script concluded nothing had happened).
+async fn swapped_dates_are_refused_not_listed_as_empty(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let tid = f.click(f.aff_id, "s").await;
+    assert_eq!(f.convert(&tid).await, 200);
+    for path in ["/api/v1/conversions", "/api/v1/clicks", "/api/v1/postback-jobs", "/api/v1/audit"] {
+        let res = f.staff.get(&format!("{path}?from=2026-11-28&to=2026-11-26")).await;
+        assert_eq!((res.status, field_keys(&res)), (422, vec!["to".to_owned()]), "{path}: {}", res.body);
+        let res = f.staff.get(&format!("{path}?from=2026-11-28T10:00:00Z&to=2026-11-28T09:00:00Z")).await;
+        assert_eq!(res.status, 422, "{path}: {}", res.body);
+        let res = f.staff.get(&format!("{path}?from=2020-01-01&to=2020-01-01")).await;
+        assert_eq!(res.status, 200, "{path}: one day is a range: {}", res.body);
+    }
+    let admin = f.app.browser();
+    assert_eq!(admin.sign_in("acme", "admin@acme.test", crate::support::PASSWORD).await.status, 303);
+    for path in ["/admin/conversions", "/admin/clicks", "/admin/audit", "/admin/postbacks/log"] {
+        let page = admin.get(&format!("{path}?from=2026-11-28&to=2026-11-26")).await;
+        assert_eq!(page.status, 422, "{path}");
+        assert!(page.body.contains("the end date comes before the start date"), "{path}: {}", page.body);
+    }
+    f.app.stop().await;
+}
+
 crate::on_both_backends!(
+    swapped_dates_are_refused_not_listed_as_empty,
     a_postback_names_only_offers_its_affiliate_can_run,
     answers_have_the_documented_fields,
     postbacks_are_managed_by_their_affiliate_and_by_staff,

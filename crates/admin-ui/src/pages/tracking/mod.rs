@@ -105,6 +105,9 @@ impl FilterForm {
                 e.add("to", "enter a date as YYYY-MM-DD");
             }
         }
+        if matches!((f.from, f.to), (Some(from), Some(to)) if to <= from) {
+            e.add("to", "the end date comes before the start date");
+        }
         f.offer = parse_id(&self.offer, "offer", "enter an offer id (a number)", &mut e).map(OfferId);
         f.affiliate =
             parse_id(&self.affiliate, "affiliate", "enter an affiliate id (a number)", &mut e).map(AffiliateId);
