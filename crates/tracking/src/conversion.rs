@@ -567,7 +567,9 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     };
     let now = req.received_at;
     let age = now.0 - click.created_at.0;
-    if age < offer.min_click_age_secs.saturating_mul(1_000_000) {
+    // Without a minimum there is nothing to be early for: a node whose clock is behind the
+    // click's node sees a negative age, which must not refuse the conversion.
+    if offer.min_click_age_secs > 0 && age < offer.min_click_age_secs.saturating_mul(1_000_000) {
         return refuse(
             Reason::TooEarly,
             format!("a conversion counts {} s after the click at the earliest", offer.min_click_age_secs),

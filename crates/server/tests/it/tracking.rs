@@ -520,6 +520,19 @@ async fn attribution_window_and_ip_allow_list_are_enforced(backend: Backend) {
     f.app.stop().await;
 }
 
+/// A conversion handled by a node whose clock is a few seconds behind the click's node (a
+/// negative click age) counts when the offer sets no minimum click age (it was refused as
+/// `too_early`: "a conversion counts 0 s after the click at the earliest").
+async fn a_clock_behind_the_clicks_does_not_refuse_a_conversion(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.click().await;
+    f.app.clock.advance(-3_000_000);
+    let (s, body, _) = f.get(&f.lsr(&tid, "")).await;
+    assert_eq!((s, body.as_str()), (200, "success=true;"));
+    assert_eq!(f.conversions(), 1);
+    f.app.stop().await;
+}
+
 async fn payouts_follow_type_goal_and_affiliate_override(backend: Backend) {
     use affnet_offers::{Goal, GoalInput, OverrideInput, PayoutOverride, PayoutType, Rate};
     let f = Fixture::with_offer(backend, |i| {
@@ -980,6 +993,7 @@ crate::on_both_backends!(
     another_networks_click_cannot_be_converted_with_this_networks_token,
     an_offer_without_a_required_token_ignores_the_token,
     attribution_window_and_ip_allow_list_are_enforced,
+    a_clock_behind_the_clicks_does_not_refuse_a_conversion,
     payouts_follow_type_goal_and_affiliate_override,
     an_amount_with_more_decimals_than_the_currency_is_rounded,
     caps_refuse_or_hold_conversions_over_the_limit,
