@@ -11,6 +11,7 @@ pub mod offers;
 pub mod openapi;
 pub mod payout_overrides;
 pub mod postbacks;
+pub mod reports;
 pub mod users;
 
 use actix_web::{web, HttpResponse};
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/users/{id}", web::get().to(users::get))
     .route("/openapi.json", web::get().to(openapi::document))
     .route("/audit", web::get().to(audit::list))
+    .route("/reports", web::get().to(reports::get))
     .route("/advertisers", web::get().to(advertisers::list))
     .route("/advertisers", web::post().to(advertisers::create))
     .route("/advertisers/{id}", web::get().to(advertisers::get))

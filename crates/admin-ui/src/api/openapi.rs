@@ -12,6 +12,7 @@ use affnet_offers::{
 };
 use affnet_tracking::listing::JOB_STATES;
 use affnet_tracking::postback::{CONTENT_TYPES, METHODS as POSTBACK_METHODS};
+use affnet_tracking::reports::{self, GroupBy};
 use serde_json::{json, Map, Value};
 
 /// `GET /api/v1/openapi.json` (no key needed).
@@ -390,10 +391,40 @@ fn schemas() -> Value {
             "payout": schema("Rate"),
         }), &["offer_id", "affiliate_id", "payout"]),
     });
-    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), tracking_schemas()) {
-        all.extend(more);
+    for more in [tracking_schemas(), report_schemas()] {
+        if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
+            all.extend(more);
+        }
     }
     all
+}
+
+/// The schemas of `/reports`.
+fn report_schemas() -> Value {
+    json!({
+        "ReportRow": object(json!({
+            "key": { "type": "string", "description": "The group: a day (YYYY-MM-DD), an hour (YYYY-MM-DD HH:00), a sub id, an id as text, \"\" for the base conversion in a goal report, or \"total\" in totals." },
+            "id": { "type": "integer", "format": "int64", "description": "Groupings by offer, affiliate, advertiser or goal: the id." },
+            "name": { "type": "string", "description": "Groupings by id: its name." },
+            "currency": string(),
+            "clicks": { "type": "integer", "format": "int64", "description": "Absent in goal reports (goals have no clicks)." },
+            "conversions": { "type": "integer", "format": "int64", "description": "Goal conversions count too, so a rate over 100 is possible." },
+            "conversion_rate": { "type": "number", "description": "Conversions per 100 clicks, two decimals; absent without clicks." },
+            "payout": { "type": "integer", "format": "int64", "description": "Minor units. Staff and affiliates (their own payout)." },
+            "revenue": { "type": "integer", "format": "int64", "description": "Minor units. Staff only." },
+            "cost": { "type": "integer", "format": "int64", "description": "Minor units: what the advertiser pays. Advertisers only." },
+            "profit": { "type": "integer", "format": "int64", "description": "Minor units, revenue − payout (negative for a loss). Staff only." },
+        }), &["key", "currency", "conversions"]),
+        "Report": object(json!({
+            "group_by": enum_of(Value::from(GroupBy::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>())),
+            "from": { "type": "string", "format": "date", "description": "First day, in the network's time zone." },
+            "to": { "type": "string", "format": "date", "description": "Last day, included." },
+            "timezone": string(),
+            "truncated": { "type": "boolean", "description": "A report reading raw rows (goals, recent sub ids) stopped at 100,000 of them: its numbers are short." },
+            "data": { "type": "array", "items": schema("ReportRow") },
+            "totals": { "type": "array", "items": schema("ReportRow"), "description": "One per currency: amounts are never added across currencies." },
+        }), &["group_by", "from", "to", "timezone", "truncated", "data", "totals"]),
+    })
 }
 
 /// The schemas of postbacks, the delivery log, conversions, clicks and the tracer.
@@ -546,6 +577,17 @@ fn paths() -> Value {
                 query("to", "Until this day (YYYY-MM-DD, UTC, included).", string()),
             ]),
             None, &[("200", ok("A page of audit entries.", page_of(schema("AuditEntry"))))], &["400", "403", "422"]) },
+        "/reports": { "get": op("reports", "The reports of the pages (HasOffers' getStats): rows grouped by day, hour, offer, affiliate, advertiser, goal or sub id, with totals per currency, in the network's days. Staff see everything; an affiliate its own traffic and payout; an advertiser its offers and their cost.",
+            vec![
+                query("group_by", "The grouping (default date). Affiliates may not group by affiliate or advertiser; advertisers only by date, hour, offer or goal.", enum_of(Value::from(GroupBy::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>()))),
+                query("from", "First day (YYYY-MM-DD, in the network's time zone; default 6 days before today).", string()),
+                query("to", "Last day, included (default today); at most 366 days in all.", string()),
+                query("offer_id", "Only this offer.", id()),
+                query("affiliate_id", "Only this affiliate (staff only; 422 otherwise).", id()),
+                query("status", "Only conversions of this status (default approved and pending).", enum_of(Value::from(reports::STATUSES.to_vec()))),
+                query("sort", "key, clicks, conversions, cr, payout, revenue or profit (the ones shown to the caller); a leading - sorts descending. Default: key for dates and hours, -conversions otherwise.", string()),
+            ],
+            None, &[("200", ok("The report.", schema("Report")))], &["400", "403", "422"]) },
         "/users/{id}": { "get": op("users", "One user (staff: any of the network; others: themselves).", vec![path_id("user")], None,
             &[("200", ok("The user.", schema("User")))], &["403", "404"]) },
         "/advertisers": {

@@ -185,11 +185,17 @@ impl Dashboard {
 }
 
 fn tz_of(me: &CurrentUser) -> (Tz, String) {
-    let (tz, known) = Tz::setting(&me.tenant.timezone);
+    network_tz(&me.tenant)
+}
+
+/// The network's time zone for its days, and a notice when its setting is not understood (UTC is
+/// used then).
+pub(crate) fn network_tz(tenant: &affnet_accounts::Tenant) -> (Tz, String) {
+    let (tz, known) = Tz::setting(&tenant.timezone);
     let notice = if known {
         String::new()
     } else {
-        format!("The network's time zone \"{}\" is not supported here; days are in UTC.", me.tenant.timezone)
+        format!("The network's time zone \"{}\" is not supported here; days are in UTC.", tenant.timezone)
     };
     (tz, notice)
 }
@@ -418,14 +424,16 @@ struct Built {
     truncated: bool,
 }
 
-fn validate(
+/// The report query a form asks for in `tenant` (days of `tz`), its sort, or messages next to
+/// the fields. Fills in the grouping's default in `form`.
+pub(crate) fn validate(
     scope: Scope,
-    me: &CurrentUser,
+    tenant: affnet_db::TenantId,
+    tz: Tz,
     now: affnet_db::Micros,
     form: &mut ReportForm,
 ) -> Result<(Query, SortBy, bool), FieldErrors> {
     let mut e = FieldErrors::new();
-    let (tz, _) = tz_of(me);
     let today = tz.day_of(now);
     let groups = scope.groups();
     let group = match form.group_by.trim() {
@@ -511,7 +519,7 @@ fn validate(
     };
     e.into_result()?;
     let mut q = Query {
-        tenant: me.tenant.id,
+        tenant,
         from: tz.day_start(from),
         to: tz.day_start(to + 1),
         tz,
@@ -570,9 +578,17 @@ fn shown(scope: Scope, group: GroupBy, r: &Row, names: &HashMap<i64, String>, to
     }
 }
 
-async fn build(state: &AppState, scope: Scope, q: Query, by: SortBy, desc: bool) -> Result<Built, AppError> {
-    let group = q.group;
-    let tenant = q.tenant;
+/// A report's rows, sorted, with their totals per currency and the names of the ids in them.
+pub(crate) struct Computed {
+    pub rows: Vec<Row>,
+    pub totals: Vec<Row>,
+    pub names: HashMap<i64, String>,
+    pub truncated: bool,
+}
+
+/// Runs a validated report query (off the executor) and sorts it.
+pub(crate) async fn compute(state: &AppState, q: Query, by: SortBy, desc: bool) -> Result<Computed, AppError> {
+    let (group, tenant) = (q.group, q.tenant);
     let (report, names) = state
         .db(move |c| {
             let report = reports::run(c, &q)?;
@@ -584,11 +600,17 @@ async fn build(state: &AppState, scope: Scope, q: Query, by: SortBy, desc: bool)
     let mut rows = report.rows;
     reports::sort(&mut rows, by, desc);
     let totals = reports::totals(&rows);
+    Ok(Computed { rows, totals, names, truncated: report.truncated })
+}
+
+async fn build(state: &AppState, scope: Scope, q: Query, by: SortBy, desc: bool) -> Result<Built, AppError> {
+    let group = q.group;
+    let c = compute(state, q, by, desc).await?;
     Ok(Built {
         group,
-        rows: rows.iter().map(|r| shown(scope, group, r, &names, false)).collect(),
-        totals: totals.iter().map(|r| shown(scope, group, r, &names, true)).collect(),
-        truncated: report.truncated,
+        rows: c.rows.iter().map(|r| shown(scope, group, r, &c.names, false)).collect(),
+        totals: c.totals.iter().map(|r| shown(scope, group, r, &c.names, true)).collect(),
+        truncated: c.truncated,
     })
 }
 
@@ -673,7 +695,7 @@ async fn page(state: &AppState, me: &CurrentUser, scope: Scope, form: ReportForm
     let (tz, tz_notice) = tz_of(me);
     let groups = scope.groups().into_iter().map(|g| (g.as_str().to_owned(), g.label().to_owned())).collect::<Vec<_>>();
     let states = reports::STATUSES.iter().map(|s| (s.to_string(), s.to_string())).collect();
-    let (status, errors, built, by, desc) = match validate(scope, me, state.clock.now(), &mut form) {
+    let (status, errors, built, by, desc) = match validate(scope, me.tenant.id, tz, state.clock.now(), &mut form) {
         Ok((q, by, desc)) => {
             let b = build(state, scope, q, by, desc).await?;
             (StatusCode::OK, FieldErrors::new(), Some(b), by, desc)
@@ -720,7 +742,8 @@ fn active_of(scope: Scope) -> &'static str {
 
 async fn csv(state: &AppState, me: &CurrentUser, scope: Scope, form: ReportForm) -> Result<HttpResponse, AppError> {
     let mut form = form;
-    let (q, by, desc) = validate(scope, me, state.clock.now(), &mut form).map_err(AppError::Invalid)?;
+    let (tz, _) = tz_of(me);
+    let (q, by, desc) = validate(scope, me.tenant.id, tz, state.clock.now(), &mut form).map_err(AppError::Invalid)?;
     let group = q.group;
     let b = build(state, scope, q, by, desc).await?;
     let mut header = vec![group.as_str(), "name", "currency"];

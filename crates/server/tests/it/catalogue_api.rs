@@ -1035,6 +1035,7 @@ async fn every_documented_route_is_served(backend: Backend) {
         "GET /me",
         "GET /openapi.json",
         "GET /audit",
+        "GET /reports",
         "GET /users",
         "POST /users",
         "GET /users/{id}",

@@ -447,7 +447,85 @@ async fn a_loss_is_exported_as_a_number(backend: Backend) {
     w.app.stop().await;
 }
 
+/// `GET /api/v1/reports` answers the pages' numbers as JSON, scoped like the pages: staff see
+/// payout, revenue and profit; an affiliate its own rows with its payout; an advertiser its
+/// offers with their cost. Money in minor units; totals per currency.
+async fn the_api_reports_what_the_pages_show_to_each_role(backend: Backend) {
+    use serde_json::json;
+    let w = world(backend).await;
+    let tenant = w.x.tenant_id;
+    let key = |email: &str| {
+        let mut c = w.app.pool.get().unwrap();
+        let user = affnet_accounts::User::find_by_email(&mut c, tenant, email).unwrap().unwrap();
+        w.app.api(&affnet_accounts::ApiKey::create(&mut c, tenant, user.id, "", w.app.clock.now()).unwrap().token)
+    };
+    let (staff, aff, adv) = (key("admin@acme.test"), key("aff@acme.test"), key("adv@acme.test"));
+    let (x, y) = (w.x.id.0, w.y.id.0);
+    let month = "from=2026-11-01&to=2026-11-30";
+
+    let res = staff.get(&format!("/api/v1/reports?group_by=offer&{month}")).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(
+        (&res.body["group_by"], &res.body["from"], &res.body["to"], &res.body["truncated"]),
+        (&json!("offer"), &json!("2026-11-01"), &json!("2026-11-30"), &json!(false))
+    );
+    assert_eq!(
+        res.body["data"],
+        json!([
+            {"key": x.to_string(), "id": x, "name": "Shop X", "currency": "USD", "clicks": 4, "conversions": 2,
+             "conversion_rate": 50.0, "payout": 500, "revenue": 800, "profit": 300},
+            {"key": y.to_string(), "id": y, "name": "Shop Y", "currency": "USD", "clicks": 1, "conversions": 1,
+             "conversion_rate": 100.0, "payout": 100, "revenue": 150, "profit": 50},
+        ])
+    );
+    assert_eq!(
+        res.body["totals"],
+        json!([{"key": "total", "currency": "USD", "clicks": 5, "conversions": 3, "conversion_rate": 60.0,
+                "payout": 600, "revenue": 950, "profit": 350}])
+    );
+    // By day, the last 7 days of the network's zone (UTC+02:00) by default.
+    let res = staff.get("/api/v1/reports").await;
+    assert_eq!((res.status, &res.body["from"], &res.body["to"]), (200, &json!("2026-11-14"), &json!("2026-11-20")));
+    let days: Vec<&str> = res.body["data"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(days, ["2026-11-15", "2026-11-19", "2026-11-20"]);
+
+    // The affiliate: its own traffic and payout, nothing of the network's money.
+    let res = aff.get(&format!("/api/v1/reports?group_by=offer&{month}")).await;
+    assert_eq!(
+        res.body["data"],
+        json!([{"key": x.to_string(), "id": x, "name": "Shop X", "currency": "USD", "clicks": 3, "conversions": 2,
+                "conversion_rate": 66.67, "payout": 500}])
+    );
+    let res = aff.get("/api/v1/reports?affiliate_id=2").await;
+    assert_eq!((res.status, res.body["fields"]["affiliate_id"].is_string()), (422, true), "{}", res.body);
+    let res = aff.get("/api/v1/reports?group_by=affiliate").await;
+    assert_eq!((res.status, res.body["fields"]["group_by"].is_string()), (422, true), "{}", res.body);
+
+    // The advertiser: its offer, with what it costs.
+    let res = adv.get(&format!("/api/v1/reports?group_by=offer&{month}")).await;
+    assert_eq!(
+        res.body["data"],
+        json!([{"key": x.to_string(), "id": x, "name": "Shop X", "currency": "USD", "clicks": 4, "conversions": 2,
+                "conversion_rate": 50.0, "cost": 800}])
+    );
+
+    // Bad parameters name themselves.
+    for (q, field) in [
+        ("from=2026-13-01", "from"),
+        ("offer_id=abc", "offer_id"),
+        ("from=2026-11-20&to=2026-11-01", "to"),
+        ("status=won", "status"),
+        ("sort=bogus", "sort"),
+    ] {
+        let res = staff.get(&format!("/api/v1/reports?{q}")).await;
+        assert_eq!((res.status, res.body["fields"][field].is_string()), (422, true), "{q}: {}", res.body);
+    }
+    assert_eq!(staff.get("/api/v1/reports?bogus=1").await.status, 400);
+    w.app.stop().await;
+}
+
 crate::on_both_backends!(
+    the_api_reports_what_the_pages_show_to_each_role,
     a_loss_is_exported_as_a_number,
     rejected_money_and_refused_clicks_show_the_same_in_every_grouping,
     admins_set_the_network_time_zone_on_the_users_page,
