@@ -233,11 +233,25 @@ pub struct Memo {
     postbacks: HashMap<(TenantId, AffiliateId), Vec<crate::postback::Postback>>,
     /// Clicks looked up before the batch's calls (PostgreSQL: to lock capped offers in order).
     clicks: HashMap<TransactionId, Option<Click>>,
+    /// Networks' time zones (their days bound daily caps).
+    zones: HashMap<TenantId, crate::reports::Tz>,
     increments: Increments,
     sub_increments: SubIncrements,
 }
 
 impl Memo {
+    /// The time zone of `tenant`'s days (UTC for a setting not understood, as in its reports).
+    fn zone(&mut self, conn: &mut DbConn, tenant: TenantId) -> QueryResult<crate::reports::Tz> {
+        if let Some(tz) = self.zones.get(&tenant) {
+            return Ok(*tz);
+        }
+        let setting: String =
+            affnet_db::schema::tenants::table.find(tenant).select(affnet_db::schema::tenants::timezone).first(conn)?;
+        let tz = crate::reports::Tz::setting(&setting).0;
+        self.zones.insert(tenant, tz);
+        Ok(tz)
+    }
+
     /// The click `tid` names: the one looked up before the batch, else from the database.
     fn click(&mut self, conn: &mut DbConn, tid: TransactionId) -> QueryResult<Option<Click>> {
         match self.clicks.remove(&tid) {
@@ -349,6 +363,15 @@ pub fn process(conn: &mut DbConn, req: &ConversionRequest, memo: &mut Memo) -> Q
 
 /// The message of a call whose click already converted.
 const DUPLICATE_CLICK: &str = "this transaction already converted (one conversion per click)";
+
+/// Whether a conversion of the offer already holds the order id key `key`.
+fn adv_sub_taken(conn: &mut DbConn, tenant: TenantId, key: Option<&str>) -> QueryResult<bool> {
+    let Some(key) = key else { return Ok(false) };
+    diesel::select(diesel::dsl::exists(
+        conversions::table.filter(conversions::tenant_id.eq(tenant)).filter(conversions::adv_sub_key.eq(key)),
+    ))
+    .get_result(conn)
+}
 
 /// Whether the conversion key of the call's click (`seen.click_key`) is already taken.
 fn click_converted(conn: &mut DbConn, seen: &Seen) -> QueryResult<bool> {
@@ -465,7 +488,8 @@ fn is_placeholder(value: &str) -> bool {
 }
 
 /// The checks, in the order an integrator would fix them: malformed call, unknown click,
-/// authorization, the offer's rules, duplicates, caps. Writes the conversion, its rollup and its
+/// authorization (the token, before anything about the offer is told), the offer's rules,
+/// duplicates, caps. Writes the conversion, its rollup and its
 /// postback jobs.
 fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mut Memo) -> Result<Outcome, Refusal> {
     let raw_tid = req.param("transaction_id").unwrap_or("");
@@ -508,9 +532,6 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     };
     let tid_text = click.id.clone();
     let tenant = click.tenant_id;
-    if offer_param.is_some_and(|o| o != click.offer_id) {
-        return refuse(Reason::OfferMismatch, "offer_id is not the offer of this transaction");
-    }
     let offer = memo.offer(conn, tenant, click.offer_id)?;
     let capped = offer.daily_cap.is_some() || offer.total_cap.is_some();
     if let (true, DbConn::Pg(c)) = (capped, &mut *conn) {
@@ -522,9 +543,6 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
             .for_update()
             .execute(c)?;
     }
-    if offer.status != OfferStatus::Active {
-        return refuse(Reason::OfferInactive, format!("the offer is {}", offer.status));
-    }
     // Checked only where the offer requires it: otherwise a token sent anyway, right or wrong,
     // is ignored (as HasOffers does).
     let token = req.param("security_token").unwrap_or("");
@@ -535,6 +553,14 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
         if !constant_time_eq(token.as_bytes(), offer.security_token.as_bytes()) {
             return refuse(Reason::InvalidToken, "security_token is wrong for this offer");
         }
+    }
+    // Only a caller holding the token learns more about the offer (its state, which offer the
+    // transaction is of).
+    if offer_param.is_some_and(|o| o != click.offer_id) {
+        return refuse(Reason::OfferMismatch, "offer_id is not the offer of this transaction");
+    }
+    if offer.status != OfferStatus::Active {
+        return refuse(Reason::OfferInactive, format!("the offer is {}", offer.status));
     }
     let allowlist = offer.allowlist();
     if !allowlist.0.is_empty() {
@@ -591,8 +617,17 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     let payout = resolve(&sources, sale_amount);
     let revenue = resolve_revenue(goal.as_ref().map(Goal::revenue_rate), offer.revenue_rate(), sale_amount);
     let mut status = status_param.unwrap_or(offer.conversion_status);
-    if status != ConversionStatus::Rejected && over_cap(conn, tenant, &offer, now, payout)? {
+    if status != ConversionStatus::Rejected && over_cap(conn, tenant, &offer, now, payout, memo)? {
         match offer.over_cap {
+            // A retry of a conversion already recorded is refused as the duplicate it is,
+            // whatever the cap says now: the advertiser must not read it as not counted.
+            OverCap::Reject if click_converted(conn, seen)? => return refuse(Reason::DuplicateClick, DUPLICATE_CLICK),
+            OverCap::Reject if adv_sub_taken(conn, tenant, adv_sub_key.as_deref())? => {
+                return refuse(
+                    Reason::DuplicateAdvSub,
+                    "a conversion with this adv_sub is already recorded for this offer",
+                )
+            }
             OverCap::Reject => return refuse(Reason::CapReached, "the offer's conversion cap is reached"),
             OverCap::Pending => status = ConversionStatus::Pending,
         }
@@ -680,8 +715,16 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
 }
 
 /// Would one more conversion (paying `payout`) go over the offer's daily or total cap? Counts
-/// approved and pending conversions from the rollups; days are UTC days.
-fn over_cap(conn: &mut DbConn, tenant: TenantId, offer: &Offer, now: Micros, payout: i64) -> QueryResult<bool> {
+/// approved and pending conversions from the rollups; a day is the network's day (its time zone,
+/// as its reports), so a daily cap starts again at the network's midnight.
+fn over_cap(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    offer: &Offer,
+    now: Micros,
+    payout: i64,
+    memo: &mut Memo,
+) -> QueryResult<bool> {
     if offer.daily_cap.is_none() && offer.total_cap.is_none() {
         return Ok(false);
     }
@@ -690,9 +733,10 @@ fn over_cap(conn: &mut DbConn, tenant: TenantId, offer: &Offer, now: Micros, pay
         CapUnit::Payout => (t.payout + t.pending_payout, payout),
     };
     if let Some(cap) = offer.daily_cap {
-        let day = 86_400_000_000;
-        let start = Micros(now.0 - now.0.rem_euclid(day));
-        let (u, add) = used(rollup::totals(conn, tenant, start, Micros(start.0 + day), Some(offer.id), None)?);
+        let tz = memo.zone(conn, tenant)?;
+        let day = tz.day_of(now);
+        let (start, end) = (tz.day_start(day), tz.day_start(day + 1));
+        let (u, add) = used(rollup::totals(conn, tenant, start, end, Some(offer.id), None)?);
         if u + add > cap {
             return Ok(true);
         }

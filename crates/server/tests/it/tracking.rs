@@ -418,6 +418,9 @@ async fn bad_conversions_are_refused_with_a_stored_reason_and_change_nothing(bac
         (f.lsr(&tid, "&status=paid"), 400, "invalid_status"),
         (f.lsr(&tid, &format!("&adv_sub={big}")), 400, "invalid_adv_sub"),
         (f.lsr(&tid, "&offer_id=987654"), 400, "offer_mismatch"),
+        // Without the token nothing about the offer is told, not even that the transaction is
+        // of another offer (it was `offer_mismatch`).
+        (format!("/aff_lsr?transaction_id={tid}&offer_id=987654&security_token=nope"), 403, "invalid_security_token"),
         (f.lsr(&tid, "&goal_id=987654"), 404, "unknown_goal"),
         (f.lsr(&tid, "&goal_id=x"), 400, "invalid_goal_id"),
         (f.lsr(&tid, "&adv_sub=a%00b"), 400, "invalid_parameter"),
@@ -605,6 +608,44 @@ async fn caps_refuse_or_hold_conversions_over_the_limit(backend: Backend) {
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!(v["status"], "pending");
     assert_eq!(f.rollup(), (2, 0, 1, 1, 250));
+    f.app.stop().await;
+}
+
+/// A paused offer is told only to a caller holding its token: without it the call is refused
+/// for the token (it answered `offer_inactive`, telling anyone holding a transaction id).
+async fn a_paused_offer_is_told_only_to_the_token_holder(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.click().await;
+    f.edit_offer(|i| i.status = Some("paused".into()));
+    let wrong = format!("/aff_lsr?transaction_id={tid}&security_token=nope");
+    assert_eq!(f.get(&wrong).await, (403, "success=false; err_msg=invalid_security_token;".into(), None));
+    assert_eq!(f.get(&f.lsr(&tid, "")).await, (422, "success=false; err_msg=offer_inactive;".into(), None));
+    f.app.stop().await;
+}
+
+/// On a full capped offer, a retry of a conversion already recorded is answered as the duplicate
+/// it is (it got `cap_reached`, so the advertiser read a counted order as not counted), and a
+/// daily cap starts again at the network's midnight, as its reports' days do (it counted UTC
+/// days: a network at -10:00 was refused 10 hours into its new day).
+async fn a_full_cap_answers_retries_as_duplicates_and_counts_network_days(backend: Backend) {
+    let f = Fixture::with_offer(backend, |i| i.daily_cap = Some(1)).await;
+    diesel::update(affnet_db::schema::tenants::table.find(f.tenant))
+        .set(affnet_db::schema::tenants::timezone.eq("-10:00"))
+        .execute(&mut f.app.pool.get().unwrap())
+        .unwrap();
+    // 2026-11-27 09:30 UTC is 23:30 of the network's 26th.
+    f.app.clock.set(Micros(1_795_771_800 * Micros::SECOND));
+    let (t1, t2, t3) = (f.click().await, f.click().await, f.click().await);
+    let order = "&adv_sub=CD-1";
+    assert_eq!(f.get(&f.lsr(&t1, order)).await.1, "success=true;");
+    assert_eq!(f.get(&f.lsr(&t1, order)).await, (409, "success=false; err_msg=duplicate_conversion;".into(), None));
+    assert_eq!(f.get(&f.lsr(&t2, order)).await, (409, "success=false; err_msg=duplicate_adv_sub;".into(), None));
+    assert_eq!(f.get(&f.lsr(&t2, "")).await, (409, "success=false; err_msg=cap_reached;".into(), None));
+    // 2026-11-27 10:00:30 UTC: the same UTC day, but 00:00:30 of the network's 27th.
+    f.app.clock.set(Micros(1_795_773_630 * Micros::SECOND));
+    assert_eq!(f.get(&f.lsr(&t2, "")).await.1, "success=true;", "a new network day");
+    assert_eq!(f.get(&f.lsr(&t3, "")).await, (409, "success=false; err_msg=cap_reached;".into(), None));
+    assert_eq!(f.conversions(), 2);
     f.app.stop().await;
 }
 
@@ -997,6 +1038,8 @@ crate::on_both_backends!(
     payouts_follow_type_goal_and_affiliate_override,
     an_amount_with_more_decimals_than_the_currency_is_rounded,
     caps_refuse_or_hold_conversions_over_the_limit,
+    a_full_cap_answers_retries_as_duplicates_and_counts_network_days,
+    a_paused_offer_is_told_only_to_the_token_holder,
     parallel_conversions_of_one_click_record_exactly_one,
     post_bodies_and_status_changes_are_handled,
     an_unreadable_form_body_is_refused_and_stored,
