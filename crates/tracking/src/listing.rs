@@ -386,6 +386,11 @@ pub fn conversion_calls(
         .load(conn)
 }
 
+/// How many calls [`conversion_calls`] pages through.
+pub fn count_conversion_calls(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResult<i64> {
+    conversion_calls_query(tenant, f).count().get_result(conn)
+}
+
 /// Everything about one transaction id, as the tenant may see it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Trace {

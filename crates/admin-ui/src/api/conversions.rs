@@ -10,7 +10,7 @@ use affnet_accounts::audit::Entity;
 use affnet_db::{AdvertiserId, AffiliateId, ConversionId, Currency, FieldErrors, GoalId, OfferId};
 use affnet_offers::ConversionStatus;
 use affnet_tracking::click::Click;
-use affnet_tracking::conversion::{Attempt, Conversion};
+use affnet_tracking::conversion::{Attempt, Conversion, Reason};
 use affnet_tracking::listing::{self, ConversionRow};
 
 use super::postbacks::{DeliveryAttemptJson, JobJson};
@@ -195,6 +195,55 @@ impl From<Attempt> for AttemptJson {
             created_at: a.created_at.rfc3339(),
         }
     }
+}
+
+/// `GET /api/v1/conversion-calls?from=&to=&offer_id=&status=&page=&per_page=`: every call of the
+/// conversion endpoint stored for the network, newest first, accepted or refused with its reason
+/// (`status`: `accepted` or a reason code), as the conversion calls pages show them: staff all,
+/// an advertiser the calls naming its offers; affiliates 403.
+pub async fn calls(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    q: super::ApiQuery<ListingQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = Viewer::of(&me)?;
+    if matches!(viewer, Viewer::Affiliate(_)) {
+        return Err(AppError::Forbidden.into());
+    }
+    let q = q.read()?;
+    let (limit, offset, page) = q.limit_offset()?;
+    let mut filter = q.filter()?;
+    for (value, field, what) in [(&q.affiliate_id, "affiliate_id", "affiliate"), (&q.sub, "sub", "sub id")] {
+        if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+            let message = format!("calls are not filtered by {what}");
+            return Err(AppError::Invalid(FieldErrors::single(field, message)).into());
+        }
+    }
+    filter.affiliate = None;
+    filter.sub = None;
+    filter.status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) if s == "accepted" || Reason::ALL.iter().any(|r| r.code() == s) => Some(s.to_owned()),
+        Some(_) => {
+            let codes: Vec<&str> = std::iter::once("accepted").chain(Reason::ALL.iter().map(|r| r.code())).collect();
+            let message = format!("choose one of: {}", codes.join(", "));
+            return Err(AppError::Invalid(FieldErrors::single("status", message)).into());
+        }
+    };
+    if let Viewer::Advertiser(own) = viewer {
+        filter.advertiser = Some(own);
+    }
+    let tenant = me.user.tenant_id;
+    let (rows, total) = state
+        .db(move |c| {
+            Ok((
+                listing::conversion_calls(c, tenant, &filter, limit, offset)?,
+                listing::count_conversion_calls(c, tenant, &filter)?,
+            ))
+        })
+        .await?;
+    let data = rows.into_iter().map(AttemptJson::from).collect();
+    Ok(HttpResponse::Ok().json(Page::<AttemptJson> { data, page, per_page: limit, total }))
 }
 
 /// Narrows `filter` to what `viewer` may list; `false` when the asked-for affiliate or

@@ -87,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/conversions/{id}/status", web::post().to(conversions::set_status))
     .route("/clicks", web::get().to(conversions::clicks))
     .route("/trace/{transaction_id}", web::get().to(conversions::trace))
+    .route("/conversion-calls", web::get().to(conversions::calls))
     .default_service(web::to(not_found));
 }
 

@@ -10,6 +10,7 @@ use affnet_offers::{
     AccessStatus, AdvertiserStatus, AffiliateStatus, CapUnit, ConversionStatus, GoalStatus, OfferStatus, OverCap,
     PayoutType, Visibility,
 };
+use affnet_tracking::conversion::Reason;
 use affnet_tracking::listing::JOB_STATES;
 use affnet_tracking::postback::{CONTENT_TYPES, METHODS as POSTBACK_METHODS};
 use affnet_tracking::reports::{self, GroupBy};
@@ -734,6 +735,15 @@ fn paths() -> Value {
         "/clicks": { "get": op("clicks", "Clicks, newest first (staff: all; affiliate users: their own).",
             with_paging(tracking_filters(false)),
             None, &[("200", ok("A page of clicks.", page_of(schema("Click"))))], &["400", "403", "422"]) },
+        "/conversion-calls": { "get": op("conversions", "Every call of the conversion endpoint stored for the network, newest first, accepted or refused with its reason (staff: all; an advertiser: the calls naming its offers; affiliates 403). Refused calls are found without knowing their transaction id.",
+            with_paging(vec![
+                query("from", "Received at or after: RFC 3339, or a date (YYYY-MM-DD, UTC).", string()),
+                query("to", "Received before: RFC 3339, or a date (that whole day included).", string()),
+                query("offer_id", "Only the calls naming this offer.", id()),
+                query("advertiser_id", "Only the calls naming this advertiser's offers (staff).", id()),
+                query("status", "accepted, or a refusal reason (the README's table).", enum_of(Value::from(std::iter::once("accepted").chain(Reason::ALL.iter().map(|r| r.code())).collect::<Vec<_>>()))),
+            ]),
+            None, &[("200", ok("A page of calls.", page_of(schema("ConversionAttempt"))))], &["400", "403", "422"]) },
         "/trace/{transaction_id}": { "get": op("conversions", "Everything that happened to one transaction id (staff): the click, every conversion call with its outcome and reason, the conversions, their postback jobs and delivery attempts.",
             vec![json!({ "name": "transaction_id", "in": "path", "required": true, "description": "The click's transaction id (32 hex characters).", "schema": string() })],
             None, &[("200", ok("The trace.", schema("Trace")))], &["403", "404"]) },

@@ -1081,6 +1081,7 @@ async fn every_documented_route_is_served(backend: Backend) {
         "POST /conversions/{id}/status",
         "GET /clicks",
         "GET /trace/{transaction_id}",
+        "GET /conversion-calls",
     ]
     .iter()
     .map(|s| (*s).to_owned())

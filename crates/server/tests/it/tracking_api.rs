@@ -690,6 +690,46 @@ async fn concurrent_status_changes_fire_the_first_approval_once_and_audit_each_c
     f.app.stop().await;
 }
 
+/// `GET /api/v1/conversion-calls` lists every call of the conversion endpoint, newest first,
+/// accepted or refused with its reason, as the calls pages do: staff all of the network's, an
+/// advertiser those naming its offers, an affiliate nothing (403); `status` filters by outcome
+/// or reason. (Refused calls were readable only through the staff tracer, by transaction id.)
+async fn the_conversion_calls_log_is_readable_through_the_api(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let tid = f.click(f.aff_id, "s").await;
+    assert_eq!(f.convert(&tid).await, 200);
+    assert_eq!(f.convert(&tid).await, 409);
+    let wrong = format!("/aff_lsr?transaction_id={tid}&security_token=nope");
+    assert_eq!(f.http.get(f.app.url(&wrong)).send().await.unwrap().status().as_u16(), 403);
+
+    let all = f.staff.get("/api/v1/conversion-calls").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["total"], 3);
+    let reasons: Vec<&str> =
+        all.body["data"].as_array().unwrap().iter().map(|a| a["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["invalid_security_token", "duplicate_conversion", ""], "newest first");
+    let first = &all.body["data"][0];
+    assert_eq!((first["transaction_id"].as_str(), first["outcome"].as_str()), (Some(tid.as_str()), Some("refused")));
+    assert!(!first["raw_query"].as_str().unwrap().contains("nope"), "the token is masked: {first}");
+
+    let refused = f.staff.get("/api/v1/conversion-calls?status=duplicate_conversion").await;
+    assert_eq!(refused.body["total"], 1);
+    let accepted = f.adv.get("/api/v1/conversion-calls?status=accepted").await;
+    assert_eq!((accepted.status, &accepted.body["total"]), (200, &json!(1)), "{}", accepted.body);
+    assert_eq!(f.adv.get("/api/v1/conversion-calls").await.body["total"], 3, "the advertiser's own offer");
+    assert_eq!(f.aff.get("/api/v1/conversion-calls").await.status, 403);
+    let res = f.staff.get("/api/v1/conversion-calls?status=lost").await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["status".to_owned()]));
+    let res = f.staff.get("/api/v1/conversion-calls?affiliate_id=1").await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["affiliate_id".to_owned()]));
+
+    // Another advertiser of the network sees none of these calls.
+    let other_adv = f.app.user(&f.tenant, "adv2@acme.test", Role::Advertiser);
+    let other = f.app.api(&key(&f.app, &f.tenant, &other_adv));
+    assert_eq!(other.get("/api/v1/conversion-calls").await.body["total"], 0);
+    f.app.stop().await;
+}
+
 /// Swapped dates are refused, naming `to`, on every list that takes a range, as the reports do
 /// (they answered an empty list: a script concluded nothing had happened).
 async fn swapped_dates_are_refused_not_listed_as_empty(backend: Backend) {
@@ -716,6 +756,7 @@ async fn swapped_dates_are_refused_not_listed_as_empty(backend: Backend) {
 
 crate::on_both_backends!(
     swapped_dates_are_refused_not_listed_as_empty,
+    the_conversion_calls_log_is_readable_through_the_api,
     a_postback_names_only_offers_its_affiliate_can_run,
     answers_have_the_documented_fields,
     postbacks_are_managed_by_their_affiliate_and_by_staff,
