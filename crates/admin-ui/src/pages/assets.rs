@@ -11,3 +11,14 @@ pub async fn stylesheet() -> HttpResponse {
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(STYLESHEET)
 }
+
+const ICON: &str = include_str!("../../../../static/favicon.svg");
+
+/// The site icon, also at `/favicon.ico`, where browsers ask for it before reading any page.
+pub async fn icon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(ICON)
+}

@@ -18,7 +18,9 @@ use actix_web::web;
 use crate::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/affnet.css", web::get().to(assets::stylesheet));
+    cfg.route("/static/affnet.css", web::get().to(assets::stylesheet))
+        .route("/static/favicon.svg", web::get().to(assets::icon))
+        .route("/favicon.ico", web::get().to(assets::icon));
     cfg.service(
         web::scope("")
             .wrap(from_fn(crate::session::middleware))

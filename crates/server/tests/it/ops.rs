@@ -23,6 +23,11 @@ async fn health_readiness_and_assets(backend: Backend) {
     assert_eq!(css.status, 200);
     assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
     assert!(css.body.contains(".sidenav"));
+    // The site icon, where browsers ask for it (it was a 404 in every fresh browser's console).
+    for path in ["/favicon.ico", "/static/favicon.svg"] {
+        let icon = b.get(path).await;
+        assert_eq!((icon.status, icon.headers["content-type"].to_str().unwrap()), (200, "image/svg+xml"), "{path}");
+    }
     let login = b.get("/login").await;
     assert_eq!(login.headers["x-frame-options"], "DENY");
     assert!(login.headers["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));

@@ -524,7 +524,25 @@ async fn the_api_reports_what_the_pages_show_to_each_role(backend: Backend) {
     w.app.stop().await;
 }
 
+/// A report's day drills down to the same conversions and clicks: the lists' From and To are
+/// the network's days too. (They were UTC days: a UTC+02:00 network's report showed a conversion
+/// on the 20th that the conversions list, asked for the 20th, did not.)
+async fn list_filters_count_the_networks_days_like_the_reports(backend: Backend) {
+    let w = world(backend).await;
+    let admin = w.browser("admin@acme.test").await;
+    let day = "from=2026-11-20&to=2026-11-20";
+    let (_, report) = csv(&admin, &format!("/admin/reports.csv?group_by=date&{day}")).await;
+    assert!(report.contains("\r\n2026-11-20,,USD,2,1,"), "{report}");
+    let conversions = admin.get(&format!("/admin/conversions?{day}")).await;
+    assert_eq!(conversions.body.matches("<tr").count() - 1, 1, "one conversion on the 20th: {}", conversions.body);
+    let clicks = admin.get(&format!("/admin/clicks?{day}")).await;
+    assert_eq!(clicks.body.matches("<tr").count() - 1, 2, "two clicks on the 20th: {}", clicks.body);
+    assert!(clicks.body.contains("the network's days"));
+    w.app.stop().await;
+}
+
 crate::on_both_backends!(
+    list_filters_count_the_networks_days_like_the_reports,
     the_api_reports_what_the_pages_show_to_each_role,
     a_loss_is_exported_as_a_number,
     rejected_money_and_refused_clicks_show_the_same_in_every_grouping,

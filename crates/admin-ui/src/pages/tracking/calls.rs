@@ -80,7 +80,7 @@ async fn page(
 ) -> Result<HttpResponse, AppError> {
     q.affiliate = String::new();
     q.sub = String::new();
-    let (mut filter, errors) = q.filter(&outcome_codes());
+    let (mut filter, errors) = q.filter(&outcome_codes(), crate::pages::reports::network_tz(&me.tenant).0);
     filter.advertiser = advertiser;
     let (page_no, offset) = page_offset(q.page);
     let mut rows = if errors.is_empty() { load(state, me.tenant.id, filter, offset).await? } else { Vec::new() };

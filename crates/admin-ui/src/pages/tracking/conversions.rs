@@ -11,6 +11,7 @@ use affnet_offers::ConversionStatus;
 use affnet_tracking::click::Click;
 use affnet_tracking::conversion::{Conversion, StatusChange};
 use affnet_tracking::listing::{self, ConversionRow, Filter, Trace};
+use affnet_tracking::reports::Tz;
 use askama::Template;
 
 use super::deliveries::JobRow;
@@ -93,7 +94,7 @@ pub async fn staff_conversions(
 ) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let action = "/admin/conversions";
-    let (filter, errors) = q.filter(&conversion_statuses());
+    let (filter, errors) = q.filter(&conversion_statuses(), crate::pages::reports::network_tz(&me.tenant).0);
     let (page, offset) = page_offset(q.page);
     let mut rows =
         if errors.is_empty() { load_rows(&state, &me, filter, offset, PER_PAGE + 1).await? } else { Vec::new() };
@@ -166,7 +167,7 @@ pub async fn staff_clicks(
     let mut q = q.into_inner();
     q.status = String::new();
     let action = "/admin/clicks";
-    let (filter, errors) = q.filter(&[]);
+    let (filter, errors) = q.filter(&[], crate::pages::reports::network_tz(&me.tenant).0);
     let (page, offset) = page_offset(q.page);
     let tenant = me.tenant.id;
     let mut rows = if errors.is_empty() {
@@ -310,7 +311,7 @@ pub async fn affiliate_conversions(
     let mut q = q.into_inner();
     q.affiliate = String::new();
     let action = "/affiliate/conversions";
-    let (mut filter, errors) = q.filter(&conversion_statuses());
+    let (mut filter, errors) = q.filter(&conversion_statuses(), crate::pages::reports::network_tz(&me.tenant).0);
     filter.affiliate = Some(own);
     filter.advertiser = None;
     let (page, offset) = page_offset(q.page);
@@ -331,10 +332,10 @@ pub async fn affiliate_conversions(
 }
 
 /// The advertiser's filter: their own conversions only, no affiliate or sub id filters.
-fn advertiser_filter(own: AdvertiserId, q: &mut FilterForm) -> (Filter, FieldErrors) {
+fn advertiser_filter(own: AdvertiserId, q: &mut FilterForm, tz: Tz) -> (Filter, FieldErrors) {
     q.affiliate = String::new();
     q.sub = String::new();
-    let (mut filter, errors) = q.filter(&conversion_statuses());
+    let (mut filter, errors) = q.filter(&conversion_statuses(), tz);
     filter.advertiser = Some(own);
     filter.affiliate = None;
     (filter, errors)
@@ -362,7 +363,7 @@ pub async fn advertiser_conversions(
     let own = me.user.advertiser_id.ok_or(AppError::Forbidden)?;
     let mut q = q.into_inner();
     let action = "/advertiser/conversions";
-    let (filter, errors) = advertiser_filter(own, &mut q);
+    let (filter, errors) = advertiser_filter(own, &mut q, crate::pages::reports::network_tz(&me.tenant).0);
     let (page, offset) = page_offset(q.page);
     let mut rows =
         if errors.is_empty() { load_rows(&state, &me, filter, offset, PER_PAGE + 1).await? } else { Vec::new() };
@@ -422,7 +423,7 @@ pub async fn advertiser_csv(
 ) -> Result<HttpResponse, AppError> {
     let own = me.user.advertiser_id.ok_or(AppError::Forbidden)?;
     let mut q = q.into_inner();
-    let (filter, errors) = advertiser_filter(own, &mut q);
+    let (filter, errors) = advertiser_filter(own, &mut q, crate::pages::reports::network_tz(&me.tenant).0);
     if !errors.is_empty() {
         return Err(AppError::Invalid(errors));
     }

@@ -57,7 +57,7 @@ async fn log_page(
 ) -> Result<HttpResponse, AppError> {
     let (staff, action) =
         if own.is_some() { (false, "/affiliate/postbacks/log") } else { (true, "/admin/postbacks/log") };
-    let (mut filter, errors) = q.filter(JOB_STATES);
+    let (mut filter, errors) = q.filter(JOB_STATES, crate::pages::reports::network_tz(&me.tenant).0);
     if let Some(a) = own {
         filter.affiliate = Some(a);
     }

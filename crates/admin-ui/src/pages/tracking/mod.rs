@@ -14,6 +14,7 @@ use actix_web::web;
 use affnet_db::{AffiliateId, Currency, DbConn, FieldErrors, Micros, Money, OfferId};
 use affnet_offers::{ConversionStatus, Offer};
 use affnet_tracking::listing::Filter;
+use affnet_tracking::reports::{self, Tz};
 
 use super::catalogue::offers_err;
 use crate::AppError;
@@ -89,18 +90,20 @@ fn parse_id(value: &str, field: &str, message: &str, errors: &mut FieldErrors) -
 impl FilterForm {
     /// The domain filter, or messages next to the fields. `statuses` are the accepted status
     /// words (conversion statuses or job states).
-    pub fn filter(&self, statuses: &[&str]) -> (Filter, FieldErrors) {
+    /// Days are the network's (`tz`), as in its reports, so that a report's day drills down to
+    /// the same conversions and clicks.
+    pub fn filter(&self, statuses: &[&str], tz: Tz) -> (Filter, FieldErrors) {
         let mut e = FieldErrors::new();
         let mut f = Filter::default();
         if !self.from.trim().is_empty() {
-            f.from = parse_day(&self.from);
+            f.from = reports::parse_day(&self.from).map(|d| tz.day_start(d));
             if f.from.is_none() {
                 e.add("from", "enter a date as YYYY-MM-DD");
             }
         }
         if !self.to.trim().is_empty() {
             // The "to" day is included: stop at the next midnight.
-            f.to = parse_day(&self.to).map(|t| t.plus(86_400 * Micros::SECOND));
+            f.to = reports::parse_day(&self.to).map(|d| tz.day_start(d + 1));
             if f.to.is_none() {
                 e.add("to", "enter a date as YYYY-MM-DD");
             }
@@ -185,15 +188,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn days_are_utc_midnights_and_to_is_included() {
+    fn days_are_the_networks_midnights_and_to_is_included() {
         let form = FilterForm { from: "2026-01-02".into(), to: "2026-01-02".into(), ..Default::default() };
-        let (f, e) = form.filter(&["approved"]);
+        let (f, e) = form.filter(&["approved"], Tz::UTC);
         assert!(e.is_empty());
         assert_eq!(f.from, Some(Micros(1_767_312_000 * Micros::SECOND)));
         assert_eq!(f.to, Some(Micros((1_767_312_000 + 86_400) * Micros::SECOND)));
+        // A network at UTC-11:00: its 2 January starts at 11:00 UTC.
+        let (f, _) = form.filter(&["approved"], Tz::parse("-11:00").unwrap());
+        assert_eq!(f.from, Some(Micros((1_767_312_000 + 11 * 3600) * Micros::SECOND)));
+        assert_eq!(f.to, Some(Micros((1_767_312_000 + 86_400 + 11 * 3600) * Micros::SECOND)));
         let bad =
             FilterForm { from: "02/01/2026".into(), offer: "x".into(), status: "nope".into(), ..Default::default() };
-        let (_, e) = bad.filter(&["approved"]);
+        let (_, e) = bad.filter(&["approved"], Tz::UTC);
         assert!(e.get("from").is_some() && e.get("offer").is_some() && e.get("status").is_some());
     }
 }
