@@ -145,7 +145,23 @@ pub async fn create(
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
     let (email, name, password) = (form.email.clone(), form.name.clone(), form.password.clone());
-    let company = form.company_id.trim().parse::<i64>().ok();
+    // The company id belongs to affiliate and advertiser users only; for anyone else it is refused,
+    // never dropped (as the API does).
+    let company = match (form.company_id.trim(), role) {
+        ("", _) => None,
+        (_, Role::Admin | Role::Manager) => {
+            let msg = "admins and managers belong to no company: leave it empty";
+            let errors = FieldErrors::single("company_id", msg);
+            return users_page(&state, &me, None, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+        (v, _) => match v.parse::<i64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                let errors = FieldErrors::single("company_id", "enter the company's id (a number)");
+                return users_page(&state, &me, None, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+            }
+        },
+    };
     let created = state
         .db(move |c| {
             let new = NewUser {
@@ -153,8 +169,8 @@ pub async fn create(
                 name: &name,
                 role,
                 password: &password,
-                advertiser_id: company.map(affnet_db::AdvertiserId),
-                affiliate_id: company.map(affnet_db::AffiliateId),
+                advertiser_id: company.filter(|_| role == Role::Advertiser).map(affnet_db::AdvertiserId),
+                affiliate_id: company.filter(|_| role == Role::Affiliate).map(affnet_db::AffiliateId),
             };
             Ok(User::create(c, tenant, &new, now))
         })

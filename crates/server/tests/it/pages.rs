@@ -112,6 +112,18 @@ async fn bad_user_input_is_shown_next_to_its_field_and_changes_nothing(backend: 
         assert!(res.body.contains(&format!("<p class=\"field-error\">{field_message}")), "{form:?}: {}", res.body);
         assert!(res.body.contains(&format!("value=\"{}\"", form[0].1.replace('"', ""))), "input kept");
     }
+    // A company id is refused where it means nothing, never dropped (a manager with one was
+    // created as if it had not been typed), and one that is not a number is named.
+    for (role, company, message) in [
+        ("manager", "1", "admins and managers belong to no company: leave it empty"),
+        ("admin", "7", "admins and managers belong to no company: leave it empty"),
+        ("affiliate", "abc", "enter the company&#39;s id (a number)"),
+    ] {
+        let form = [("email", "jo@example.com"), ("role", role), ("password", PASSWORD), ("company_id", company)];
+        let res = b.submit("/admin/users", "/admin/users", &form).await;
+        assert_eq!(res.status, 422, "{form:?}");
+        assert!(res.body.contains(&format!("<p class=\"field-error\">{message}")), "{form:?}: {}", res.body);
+    }
     assert_eq!(app.users_of(&net.tenant).len(), 1);
     let res = b.submit("/admin/users", "/admin/users?role=nope", &[]).await;
     assert_eq!(res.status, 422, "missing fields are validation errors too");

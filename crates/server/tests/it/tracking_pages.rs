@@ -392,6 +392,14 @@ async fn tracer_status_changes_delivery_log_and_exports(backend: Backend) {
         .unwrap();
     assert_eq!(audit, [("approved".to_owned(), "rejected".to_owned(), "fraud check".to_owned())]);
     assert!(adv.get("/advertiser/conversions.csv?status=rejected").await.body.contains(&tid));
+    // A rejected conversion's money is shown struck through as not counted, as the reports count
+    // it (it read "You pay 4.00 USD" next to a report saying 0.00).
+    for (b, path) in
+        [(&adv, "/advertiser/conversions"), (&admin, "/admin/conversions"), (&aff, "/affiliate/conversions")]
+    {
+        let page = b.get(path).await;
+        assert!(page.body.contains("not counted</span>"), "{path}: {}", page.body);
+    }
     let trace = admin.get(&format!("/admin/tracer?transaction_id={tid}")).await;
     assert!(trace.body.contains("Status changes") && trace.body.contains("fraud check"), "the audit trail");
     // Another network's admin cannot change it; affiliates may not at all.
