@@ -45,6 +45,12 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = Session::extract(req).into_inner();
         let state = state(req);
+        // A page asked for by a signed-out browser (a bookmark, an expired session) is where the
+        // sign-in goes on to.
+        let next = (req.method() == actix_web::http::Method::GET)
+            .then(|| req.uri().path_and_query().map(|p| p.as_str().to_owned()))
+            .flatten()
+            .filter(|p| crate::pages::sign_in::safe_next(Some(p)).is_some());
         Box::pin(async move {
             let (session, state) = (session?, state?);
             let Some((user_id, tenant_id)) = session.user() else {
@@ -53,7 +59,7 @@ impl FromRequest for CurrentUser {
                     Some(t) => state.db(move |c| Ok(Tenant::find(c, t).ok().map(|t| t.slug))).await?,
                     None => None,
                 };
-                return Err(AppError::Unauthorized { tenant_slug, expired: expired.is_some() });
+                return Err(AppError::Unauthorized { tenant_slug, expired: expired.is_some(), next });
             };
             let found = state
                 .db(move |c| {
@@ -72,7 +78,7 @@ impl FromRequest for CurrentUser {
                 }
                 other => {
                     session.sign_out(state.clock.now());
-                    Err(AppError::Unauthorized { tenant_slug: other.map(|((_, t), _)| t.slug), expired: false })
+                    Err(AppError::Unauthorized { tenant_slug: other.map(|((_, t), _)| t.slug), expired: false, next })
                 }
             }
         })
@@ -158,7 +164,7 @@ pub async fn api_key<B: MessageBody + 'static>(
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_owned());
-    let unauthorized = || ApiError(AppError::Unauthorized { tenant_slug: None, expired: false });
+    let unauthorized = || ApiError(AppError::Unauthorized { tenant_slug: None, expired: false, next: None });
     let found = match (token, state(req.request())) {
         (None, _) => Err(unauthorized()),
         (_, Err(e)) => Err(ApiError(e)),
@@ -185,11 +191,10 @@ impl FromRequest for ApiUser {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(
-            req.extensions()
-                .get::<ApiUser>()
-                .cloned()
-                .ok_or(ApiError(AppError::Unauthorized { tenant_slug: None, expired: false })),
-        )
+        std::future::ready(req.extensions().get::<ApiUser>().cloned().ok_or(ApiError(AppError::Unauthorized {
+            tenant_slug: None,
+            expired: false,
+            next: None,
+        })))
     }
 }

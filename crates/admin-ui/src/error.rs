@@ -12,7 +12,8 @@ pub enum AppError {
     /// Not signed in, or the session expired; carries the tenant slug when known, so the page
     /// can offer that network's sign-in form.
     #[error("sign in to continue")]
-    Unauthorized { tenant_slug: Option<String>, expired: bool },
+    /// `next`: the page asked for (a `GET`), to go on to after signing in.
+    Unauthorized { tenant_slug: Option<String>, expired: bool, next: Option<String> },
     #[error("you do not have access to this page")]
     Forbidden,
     #[error("not found")]
@@ -87,7 +88,7 @@ impl From<AccountsError> for AppError {
         match e {
             AccountsError::Invalid(f) => AppError::Invalid(f),
             AccountsError::NotFound => AppError::NotFound,
-            AccountsError::BadCredentials => AppError::Unauthorized { tenant_slug: None, expired: false },
+            AccountsError::BadCredentials => AppError::Unauthorized { tenant_slug: None, expired: false, next: None },
             AccountsError::Throttled { retry_after_secs } => AppError::Throttled(retry_after_secs),
             AccountsError::Disabled | AccountsError::Pending { .. } => AppError::Forbidden,
             AccountsError::Db(e) => e.into(),
@@ -148,8 +149,16 @@ impl ResponseError for AppError {
             title: status.canonical_reason().unwrap_or("Error"),
             message: self.public_message(),
             sign_in_url: match self {
-                AppError::Unauthorized { tenant_slug: Some(slug), .. } => Some(format!("/t/{slug}/login")),
-                AppError::Unauthorized { tenant_slug: None, .. } => Some("/login".to_owned()),
+                AppError::Unauthorized { tenant_slug, next, .. } => {
+                    let base = match tenant_slug {
+                        Some(slug) => format!("/t/{slug}/login"),
+                        None => "/login".to_owned(),
+                    };
+                    Some(match next {
+                        Some(next) => format!("{base}?next={}", crate::pages::catalogue::percent_encode(next)),
+                        None => base,
+                    })
+                }
                 _ => None,
             },
         };

@@ -18,12 +18,14 @@ use crate::{AppError, AppState};
 struct FindNetworkPage {
     l: Layout,
     network: String,
+    next: String,
     error: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
 pub struct FindNetworkQuery {
     network: Option<String>,
+    next: Option<String>,
 }
 
 /// `GET /login`: which network? Then on to its sign-in page.
@@ -33,10 +35,16 @@ pub async fn find_network(
     session: Session,
     q: web::Query<FindNetworkQuery>,
 ) -> Result<HttpResponse, AppError> {
+    // The page to go on to after signing in travels with the choice of network.
+    let next = safe_next(q.next.as_deref()).unwrap_or("").to_owned();
+    let login = |slug: &str| match next.as_str() {
+        "" => format!("/t/{slug}/login"),
+        n => format!("/t/{slug}/login?next={}", crate::pages::catalogue::percent_encode(n)),
+    };
     let host = affnet_tracking::handlers::host(&req);
     if let Some(name) = host.and_then(affnet_accounts::tenant::host_name) {
         if let Some(network) = state.db(move |c| Ok(Tenant::find_by_tracking_domain(c, &name)?)).await? {
-            return Ok(see_other(&format!("/t/{}/login", network.slug)));
+            return Ok(see_other(&login(&network.slug)));
         }
     }
     let mut error = None;
@@ -44,12 +52,21 @@ pub async fn find_network(
     if !network.is_empty() {
         let mut e = affnet_db::FieldErrors::new();
         affnet_accounts::tenant::validate_slug(&network, &mut e);
-        if e.is_empty() {
-            return Ok(see_other(&format!("/t/{network}/login")));
+        if !e.is_empty() {
+            error = Some("A network address is made of lower-case letters, digits and dashes.".to_owned());
+        } else {
+            let slug = network.clone();
+            if state.db(move |c| Ok(Tenant::find_by_slug(c, &slug)?)).await?.is_some() {
+                return Ok(see_other(&login(&network)));
+            }
+            // A typo is answered here, with the form and what was typed (it went on to a bare
+            // 404 page).
+            error = Some(format!(
+                "No network has the address \"{network}\". Check the sign-in link your network sent you."
+            ));
         }
-        error = Some("A network address is made of lower-case letters, digits and dashes.".to_owned());
     }
-    let page = FindNetworkPage { l: Layout::anonymous(&session, "Sign in"), network, error };
+    let page = FindNetworkPage { l: Layout::anonymous(&session, "Sign in"), network, next, error };
     render(if page.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }, &page)
 }
 
@@ -75,7 +92,7 @@ async fn tenant_by_slug(state: &AppState, slug: String) -> Result<Tenant, AppErr
 /// Only same-site paths are followed after sign-in (no open redirect): printable ASCII only,
 /// since browsers drop tabs and line breaks from a URL (`/<TAB>/evil.example` is read as
 /// `//evil.example`, another site) and a line break cannot be sent in `Location` at all.
-fn safe_next(next: Option<&str>) -> Option<&str> {
+pub(crate) fn safe_next(next: Option<&str>) -> Option<&str> {
     next.filter(|n| {
         n.starts_with('/')
             && !n.starts_with("//")

@@ -278,6 +278,48 @@ async fn a_user_changes_their_password_and_their_other_sessions_end(backend: Bac
     app.stop().await;
 }
 
+/// A signed-out browser asking for a page (a bookmark, a link in a mail) signs in and lands on
+/// that page: the 401 page's sign-in link and the network chooser carry it as `next`. A network
+/// address nobody has is said on the chooser (it went on to a bare 404 page).
+async fn sign_in_goes_on_to_the_page_asked_for(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let b = app.browser();
+    let asked = b.get("/admin/reports?group_by=offer").await;
+    assert_eq!(asked.status, 401);
+    let link = "/login?next=%2Fadmin%2Freports%3Fgroup_by%3Doffer";
+    assert!(asked.body.contains(&format!("href=\"{link}\"")), "{}", asked.body);
+    let chooser = b.get(link).await;
+    assert!(chooser.body.contains("name=\"next\" value=\"/admin/reports?group_by=offer\""), "{}", chooser.body);
+    let chosen = b.get(&format!("{link}&network=acme")).await;
+    assert_eq!(chosen.location.as_deref(), Some("/t/acme/login?next=%2Fadmin%2Freports%3Fgroup_by%3Doffer"));
+    let form = b.get(chosen.location.as_deref().unwrap()).await;
+    let token = form.csrf();
+    let done = b
+        .post(
+            "/t/acme/login",
+            &[
+                ("csrf_token", &token),
+                ("email", "admin@acme.test"),
+                ("password", PASSWORD),
+                ("next", "/admin/reports?group_by=offer"),
+            ],
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/admin/reports?group_by=offer"));
+
+    let typo = app.browser().get("/login?network=acme-typo").await;
+    assert_eq!(typo.status, 422);
+    assert!(
+        typo.body.contains("No network has the address &#34;acme-typo&#34;")
+            || typo.body.contains("No network has the address &quot;acme-typo&quot;"),
+        "{}",
+        typo.body
+    );
+    assert!(typo.body.contains("value=\"acme-typo\""), "what was typed is kept");
+    app.stop().await;
+}
+
 async fn an_idle_session_expires_with_a_clear_message(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.network("acme");
@@ -439,6 +481,7 @@ crate::on_both_backends!(
     failures_from_one_address_do_not_lock_the_owner_out_elsewhere,
     sign_in_attempts_sent_at_once_are_all_counted,
     a_user_changes_their_password_and_their_other_sessions_end,
+    sign_in_goes_on_to_the_page_asked_for,
     an_idle_session_expires_with_a_clear_message,
     an_active_session_does_not_expire,
     an_unknown_network_is_not_found,
