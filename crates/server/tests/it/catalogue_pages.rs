@@ -68,7 +68,7 @@ fn assert_error_next_to(body: &str, field: &str, message: &str) {
     let at = body.find(&format!("id=\"{field}\"")).unwrap_or_else(|| panic!("no field {field} in:\n{body}"));
     let after = &body[at..(at + 900).min(body.len())];
     assert!(
-        after.contains(&format!("<p class=\"field-error\">{message}</p>")),
+        crate::support::shows_field_error(after, &format!("{message}</p>")),
         "expected '{message}' next to {field}, got:\n{after}"
     );
 }

@@ -323,3 +323,10 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// Whether `body` shows `message` as a field's error (`<p class="field-error" …>message…`).
+pub fn shows_field_error(body: &str, message: &str) -> bool {
+    body.split("<p class=\"field-error\"")
+        .skip(1)
+        .any(|rest| rest.split_once('>').is_some_and(|(_, t)| t.starts_with(message)))
+}
