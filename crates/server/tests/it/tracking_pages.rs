@@ -412,6 +412,18 @@ async fn tracer_status_changes_delivery_log_and_exports(backend: Backend) {
         .await;
     assert_eq!(res.status, 403);
     assert_eq!(audit.len(), 1);
+    // Changed on the list, the page goes back to the list with its filters (it went to the
+    // tracer); a `back` that is not the list is not followed.
+    let path = format!("/admin/conversions/{conv}/status");
+    for (back, expected) in [
+        ("/admin/conversions?status=rejected".to_owned(), "/admin/conversions?status=rejected".to_owned()),
+        ("https://evil.example/".to_owned(), format!("/admin/tracer?transaction_id={tid}")),
+        ("/admin/users".to_owned(), format!("/admin/tracer?transaction_id={tid}")),
+    ] {
+        let res = admin.submit("/admin/conversions", &path, &[("status", "rejected"), ("back", &back)]).await;
+        assert_eq!(res.location.as_deref(), Some(expected.as_str()), "{back}");
+    }
+    assert!(admin.get("/admin/conversions").await.body.contains(r#"name="back" value="/admin/conversions?""#));
 
     // Delivery: the receiver fails, the job is failed; the log shows it; re-fire requeues.
     let worker = Deliverer::new(

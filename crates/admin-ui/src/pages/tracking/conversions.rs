@@ -117,6 +117,9 @@ pub struct StatusForm {
     status: String,
     #[serde(default)]
     note: String,
+    /// The conversions list (with its filters) the change was made from, to go back to.
+    #[serde(default)]
+    back: String,
 }
 
 /// `POST /admin/conversions/{id}/status`: audited; rollups and postbacks follow.
@@ -139,7 +142,13 @@ pub async fn staff_set_status(
         crate::audit::record(&state, tenant, &me.user, Entity::Conversion, conv.id, "status", summary).await;
     }
     me.session.flash("success", format!("Conversion #{} is now {}.", conv.id, to.as_str()));
-    Ok(see_other(&format!("/admin/tracer?transaction_id={}", percent_encode(&conv.click_id))))
+    // Back to the list it was changed on; from the tracer (or anywhere else), to the tracer.
+    let back = crate::pages::sign_in::safe_next(Some(form.back.as_str()))
+        .filter(|b| b.starts_with("/admin/conversions?") || *b == "/admin/conversions");
+    match back {
+        Some(list) => Ok(see_other(list)),
+        None => Ok(see_other(&format!("/admin/tracer?transaction_id={}", percent_encode(&conv.click_id)))),
+    }
 }
 
 pub struct ClickRow {
