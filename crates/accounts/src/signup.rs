@@ -403,6 +403,22 @@ pub fn request_reset(
     Ok(Some((user, token)))
 }
 
+/// An admin sends an active user of the network a password reset link (the same link as
+/// `/forgot` mails). Returns the user and the token to mail; refused for a user who is not active.
+pub fn reset_for_user(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    id: UserId,
+    now: Micros,
+) -> Result<(User, String), AccountsError> {
+    let user = User::find(conn, tenant, id)?;
+    if user.status != UserStatus::Active {
+        return Err(FieldErrors::single("user", "only an active user can be sent a reset link").into());
+    }
+    let token = issue_token(conn, tenant, user.id, Purpose::ResetPassword, now)?;
+    Ok((user, token))
+}
+
 /// Sets a new password with a reset token: the token is used up, the user's other reset links
 /// stop working, and sessions signed in before now are refused. Hashes: call off the executor.
 pub fn reset_password(

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use affnet_db::schema::{advertisers, affiliates, users};
-use affnet_db::{AdvertiserId, AffiliateId, DbConn, FieldErrors, Micros, TenantId, UserId};
+use affnet_db::{write_tx, AdvertiserId, AffiliateId, DbConn, FieldErrors, Micros, TenantId, UserId};
 
 use crate::{password, throttle, AccountsError, Role};
 
@@ -295,6 +295,57 @@ impl User {
             }
             _ => Err(AccountsError::BadCredentials),
         }
+    }
+
+    /// An admin edits a user of the network: the name, and the role between `admin` and `manager`
+    /// (a company's user keeps the role of its company). The network always keeps an active
+    /// admin: the last one cannot be made a manager. Returns the user as it was before.
+    pub fn edit(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        id: UserId,
+        name: &str,
+        role: Role,
+    ) -> Result<User, AccountsError> {
+        let name = name.trim();
+        let mut errors = FieldErrors::new();
+        if name.chars().count() > 200 {
+            errors.add("name", "use at most 200 characters");
+        } else if affnet_db::validation::has_control(name) {
+            errors.add("name", affnet_db::validation::ONE_LINE);
+        }
+        errors.into_result()?;
+        write_tx(conn, |conn| {
+            let before = User::find(conn, tenant, id)?;
+            if role != before.role {
+                let staff = |r: Role| matches!(r, Role::Admin | Role::Manager);
+                if !staff(before.role) || !staff(role) {
+                    return Err(FieldErrors::single(
+                        "role",
+                        "only admins and managers change roles (between admin and manager); a company's user keeps its role",
+                    )
+                    .into());
+                }
+                if before.role == Role::Admin {
+                    let other_admins: i64 = users::table
+                        .filter(users::tenant_id.eq(tenant))
+                        .filter(users::role.eq(Role::Admin))
+                        .filter(users::status.eq(UserStatus::Active))
+                        .filter(users::id.ne(id))
+                        .count()
+                        .get_result(conn)?;
+                    if other_admins == 0 {
+                        return Err(
+                            FieldErrors::single("role", "the network's last active admin stays an admin").into()
+                        );
+                    }
+                }
+            }
+            diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
+                .set((users::name.eq(name), users::role.eq(role)))
+                .execute(conn)?;
+            Ok(before)
+        })
     }
 
     /// A signed-in user changes their own password: `current` must be right (checked under the

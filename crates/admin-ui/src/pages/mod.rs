@@ -60,6 +60,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/signup-settings", web::post().to(users::signup_settings))
             .route("/admin/timezone", web::post().to(users::set_timezone))
             .route("/admin/users/{id}/status", web::post().to(users::set_status))
+            .route("/admin/users/{id}/edit", web::post().to(users::edit))
+            .route("/admin/users/{id}/reset", web::post().to(users::send_reset))
             .route("/admin/audit", web::get().to(audit::list))
             .configure(catalogue::configure)
             .configure(tracking::configure)

@@ -199,6 +199,9 @@ struct UserPage {
     slug: String,
     is_self: bool,
     company: Option<CompanyLink>,
+    /// The edit form's values and errors.
+    edit: EditForm,
+    errors: FieldErrors,
 }
 
 /// The company an affiliate or advertiser user belongs to, as the user page links it.
@@ -227,7 +230,19 @@ fn company_of(c: &mut affnet_db::DbConn, user: &User) -> Result<Option<CompanyLi
 
 /// `GET /admin/users/{id}`: a user of another network is not found.
 pub async fn show(state: web::Data<AppState>, me: NetworkAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
-    let (tenant, id) = (me.tenant.id, UserId(id.into_inner()));
+    user_page(&state, &me, UserId(id.into_inner()), None, FieldErrors::new(), StatusCode::OK).await
+}
+
+/// The user page, with the edit form as typed (`edit`) or as stored.
+async fn user_page(
+    state: &AppState,
+    me: &NetworkAdmin,
+    id: UserId,
+    edit: Option<EditForm>,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let tenant = me.tenant.id;
     let (user, company) = state
         .db(move |c| {
             let user = User::find(c, tenant, id)?;
@@ -235,14 +250,98 @@ pub async fn show(state: web::Data<AppState>, me: NetworkAdmin, id: web::Path<i6
             Ok((user, company))
         })
         .await?;
+    let edit = edit.unwrap_or_else(|| EditForm { name: user.name.clone(), role: user.role.as_str().to_owned() });
     let page = UserPage {
-        l: Layout::for_user(&me, user.email.clone(), "/admin/users"),
+        l: Layout::for_user(me, user.email.clone(), "/admin/users"),
         is_self: user.id == me.user.id,
         user,
         slug: me.tenant.slug.clone(),
         company,
+        edit,
+        errors,
     };
-    render(StatusCode::OK, &page)
+    render(status, &page)
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /admin/users/{id}/edit`: the name, and the role between admin and manager (audited).
+pub async fn edit(
+    state: web::Data<AppState>,
+    me: NetworkAdmin,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<EditForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = UserId(id.into_inner());
+    let Ok(role) = form.role.parse::<Role>() else {
+        let errors = FieldErrors::single("role", format!("unknown role '{}'", form.role));
+        return user_page(&state, &me, id, Some(form), errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    let (tenant, name) = (me.tenant.id, form.name.clone());
+    let edited = state
+        .db(move |c| {
+            Ok(User::edit(c, tenant, id, &name, role).and_then(|before| Ok((before, User::find(c, tenant, id)?))))
+        })
+        .await?;
+    let (before, after) = match edited {
+        Ok(pair) => pair,
+        Err(affnet_accounts::AccountsError::Invalid(errors)) => {
+            return user_page(&state, &me, id, Some(form), errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let summary = audit::changes(
+        [
+            audit::change("name", &before.name, &after.name),
+            audit::change("role", before.role.as_str(), after.role.as_str()),
+        ],
+        "no change",
+    );
+    tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, role = %after.role, "user edited");
+    crate::audit::record(&state, tenant, &me.user, Entity::User, id, "edit", format!("{}: {summary}", after.email))
+        .await;
+    me.session.flash("success", "The user is saved.");
+    Ok(see_other(&format!("/admin/users/{id}")))
+}
+
+/// `POST /admin/users/{id}/reset`: emails an active user a password reset link (the one
+/// `/forgot` sends), for someone who cannot ask for it; audited.
+pub async fn send_reset(
+    state: web::Data<AppState>,
+    me: NetworkAdmin,
+    id: web::Path<i64>,
+    _form: CsrfForm<crate::csrf::NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let (tenant, id, now) = (me.tenant.id, UserId(id.into_inner()), state.clock.now());
+    let sent = state.db(move |c| Ok(affnet_accounts::signup::reset_for_user(c, tenant, id, now))).await?;
+    let (user, token) = match sent {
+        Ok(pair) => pair,
+        Err(affnet_accounts::AccountsError::Invalid(errors)) => {
+            return user_page(&state, &me, id, None, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let link = state.link(&format!("/t/{}/reset/{token}", me.tenant.slug));
+    state
+        .send_mail(crate::pages::signup::message(
+            affnet_accounts::mail::Kind::PasswordReset,
+            &me.tenant,
+            &user,
+            &link,
+            "",
+        ))
+        .await;
+    tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, "password reset link sent by an admin");
+    let summary = format!("{}: password reset link emailed", user.email);
+    crate::audit::record(&state, tenant, &me.user, Entity::User, id, "reset link", summary).await;
+    me.session.flash("success", format!("A password reset link was emailed to {}.", user.email));
+    Ok(see_other(&format!("/admin/users/{id}")))
 }
 
 #[derive(serde::Deserialize)]

@@ -197,7 +197,68 @@ async fn unknown_pages_get_a_404_page(backend: Backend) {
     app.stop().await;
 }
 
+/// An admin edits a user's name and role (between admin and manager), audited; the network
+/// keeps an active admin; a company's user keeps its role; an admin emails a user a reset link
+/// that works like the one `/forgot` sends. Managers may do none of it.
+async fn an_admin_edits_users_and_sends_reset_links(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let mia = app.user(&net.tenant, "mia@acme.test", Role::Manager);
+    let aff = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let page = |id: affnet_db::UserId| format!("/admin/users/{id}");
+
+    let done = admin
+        .submit(&page(mia.id), &format!("{}/edit", page(mia.id)), &[("name", " Mia Rossi "), ("role", "admin")])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let mia_now = app.users_of(&net.tenant).into_iter().find(|u| u.id == mia.id).unwrap();
+    assert_eq!((mia_now.name.as_str(), mia_now.role), ("Mia Rossi", Role::Admin));
+    let audit = admin.get("/admin/audit").await;
+    assert!(audit.body.contains("role manager → admin"), "{}", audit.body);
+
+    // Mia may now demote the first admin, but not herself once she is the last one.
+    let me = net.admin.id;
+    assert_eq!(
+        admin.submit(&page(me), &format!("{}/edit", page(me)), &[("name", "Ad"), ("role", "manager")]).await.status,
+        303
+    );
+    let mia_b = app.browser();
+    mia_b.sign_in("acme", "mia@acme.test", PASSWORD).await;
+    let last =
+        mia_b.submit(&page(mia.id), &format!("{}/edit", page(mia.id)), &[("name", "Mia"), ("role", "manager")]).await;
+    assert_eq!(last.status, 422);
+    assert!(
+        crate::support::shows_field_error(&last.body, "the network&#39;s last active admin stays an admin"),
+        "{}",
+        last.body
+    );
+    assert_eq!(admin.get("/admin/users").await.status, 403, "the demoted admin is a manager at once");
+    let company =
+        mia_b.submit(&page(aff.id), &format!("{}/edit", page(aff.id)), &[("name", "A"), ("role", "admin")]).await;
+    assert_eq!(company.status, 422, "a company's user keeps its role");
+    assert_eq!(app.users_of(&net.tenant).into_iter().find(|u| u.id == aff.id).unwrap().role, Role::Affiliate);
+
+    // A reset link, emailed by an admin, works like the one /forgot sends.
+    let sent = mia_b.submit(&page(aff.id), &format!("{}/reset", page(aff.id)), &[]).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let link = app.mail.last_to("aff@acme.test").link("/t/acme/reset/").unwrap();
+    let b = app.browser();
+    assert_eq!(b.submit(&link, &link, &[("password", "a brand new passphrase")]).await.status, 200);
+    assert_eq!(b.sign_in("acme", "aff@acme.test", "a brand new passphrase").await.status, 303);
+    assert!(mia_b.get("/admin/audit").await.body.contains("password reset link emailed"));
+    // A manager may not.
+    assert_eq!(admin.submit("/admin", &format!("{}/reset", page(aff.id)), &[]).await.status, 403);
+    assert_eq!(
+        admin.submit("/admin", &format!("{}/edit", page(aff.id)), &[("name", "x"), ("role", "affiliate")]).await.status,
+        403
+    );
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    an_admin_edits_users_and_sends_reset_links,
     each_page_admits_only_its_roles,
     an_admin_creates_a_user_who_can_then_sign_in,
     bad_user_input_is_shown_next_to_its_field_and_changes_nothing,
