@@ -47,13 +47,13 @@ impl AuditQuery {
         if !self.from.trim().is_empty() {
             f.from = parse_day(&self.from);
             if f.from.is_none() {
-                e.add("from", "enter a date as YYYY-MM-DD");
+                e.add("from", crate::pages::tracking::bad_date(&self.from));
             }
         }
         if !self.to.trim().is_empty() {
             f.until = parse_day(&self.to).map(|t| t.plus(86_400 * Micros::SECOND));
             if f.until.is_none() {
-                e.add("to", "enter a date as YYYY-MM-DD");
+                e.add("to", crate::pages::tracking::bad_date(&self.to));
             }
         }
         if matches!((f.from, f.until), (Some(from), Some(until)) if until <= from) {

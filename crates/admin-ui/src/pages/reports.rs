@@ -458,7 +458,7 @@ pub(crate) fn validate(
             return default;
         }
         reports::parse_day(value).unwrap_or_else(|| {
-            e.add(field, "enter a date as YYYY-MM-DD");
+            e.add(field, crate::pages::tracking::bad_date(value));
             default
         })
     };

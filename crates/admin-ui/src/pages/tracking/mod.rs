@@ -66,6 +66,18 @@ pub struct FilterForm {
     pub page: Option<u32>,
 }
 
+/// What is wrong with a date field that does not parse: its form, or (`2026-02-30`) the day.
+pub(crate) fn bad_date(value: &str) -> String {
+    let v = value.trim();
+    let shaped = v.len() == 10
+        && v.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    if shaped {
+        format!("{v} is not a day of the calendar: enter a date as YYYY-MM-DD")
+    } else {
+        "enter a date as YYYY-MM-DD".to_owned()
+    }
+}
+
 /// Midnight UTC of a `YYYY-MM-DD` day.
 pub(crate) fn parse_day(value: &str) -> Option<Micros> {
     let f = time::macros::format_description!("[year]-[month]-[day]");
@@ -98,14 +110,14 @@ impl FilterForm {
         if !self.from.trim().is_empty() {
             f.from = reports::parse_day(&self.from).map(|d| tz.day_start(d));
             if f.from.is_none() {
-                e.add("from", "enter a date as YYYY-MM-DD");
+                e.add("from", bad_date(&self.from));
             }
         }
         if !self.to.trim().is_empty() {
             // The "to" day is included: stop at the next midnight.
             f.to = reports::parse_day(&self.to).map(|d| tz.day_start(d + 1));
             if f.to.is_none() {
-                e.add("to", "enter a date as YYYY-MM-DD");
+                e.add("to", bad_date(&self.to));
             }
         }
         if matches!((f.from, f.to), (Some(from), Some(to)) if to <= from) {
@@ -201,6 +213,8 @@ mod tests {
         let bad =
             FilterForm { from: "02/01/2026".into(), offer: "x".into(), status: "nope".into(), ..Default::default() };
         let (_, e) = bad.filter(&["approved"], Tz::UTC);
+        assert_eq!(bad_date("2026-02-30"), "2026-02-30 is not a day of the calendar: enter a date as YYYY-MM-DD");
+        assert_eq!(bad_date("30/02/2026"), "enter a date as YYYY-MM-DD");
         assert!(e.get("from").is_some() && e.get("offer").is_some() && e.get("status").is_some());
     }
 }
