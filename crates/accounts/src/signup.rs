@@ -226,9 +226,12 @@ pub fn register(
     }
     e.into_result()?;
     if let Some(existing) = User::find_by_email(conn, tenant, &email)? {
+        // As long as a new signup takes (its password is hashed), so that the time of the
+        // answer does not tell either.
+        let _ = password::hash(input.password);
         return Ok(Signup::Existing(existing));
     }
-    write_tx(conn, |conn| {
+    let created = write_tx(conn, |conn| {
         let (role, affiliate_id, advertiser_id) = match input.kind {
             SignupKind::Affiliate => {
                 let id = diesel::insert_into(affiliates::table)
@@ -267,7 +270,18 @@ pub fn register(
         User::set_status(conn, tenant, user.id, UserStatus::Pending)?;
         let verify_token = issue_token(conn, tenant, user.id, Purpose::VerifyEmail, now)?;
         Ok(Signup::New(Registered { user: User::find(conn, tenant, user.id)?, verify_token }))
-    })
+    });
+    match created {
+        // The same email signed up at the same moment (a double-clicked submit): the other
+        // request created the account, and this one is answered as for an existing account.
+        Err(AccountsError::Invalid(errors)) if errors.get("email").is_some() => {
+            match User::find_by_email(conn, tenant, &email)? {
+                Some(existing) => Ok(Signup::Existing(existing)),
+                None => Err(AccountsError::Invalid(errors)),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Activates a user and their company (status `active`).
@@ -396,7 +410,9 @@ pub fn request_reset(
     let Some(user) = User::find_by_email(conn, tenant, &email)? else {
         return Ok(None);
     };
-    if user.status != UserStatus::Active {
+    // Only someone who may sign in (an active account of an active company): a link would let
+    // nobody else in.
+    if !user.may_work(conn)? {
         return Ok(None);
     }
     let token = issue_token(conn, tenant, user.id, Purpose::ResetPassword, now)?;
@@ -412,8 +428,9 @@ pub fn reset_for_user(
     now: Micros,
 ) -> Result<(User, String), AccountsError> {
     let user = User::find(conn, tenant, id)?;
-    if user.status != UserStatus::Active {
-        return Err(FieldErrors::single("user", "only an active user can be sent a reset link").into());
+    if !user.may_work(conn)? {
+        let message = "only a user who may sign in (active, of an active company) can be sent a reset link";
+        return Err(FieldErrors::single("user", message).into());
     }
     let token = issue_token(conn, tenant, user.id, Purpose::ResetPassword, now)?;
     Ok((user, token))

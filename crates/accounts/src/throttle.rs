@@ -72,7 +72,7 @@ pub fn reserve(
     ip: &str,
     now: Micros,
 ) -> Result<Attempt, AccountsError> {
-    let (email, ip) = (format!("{}{email}", action.prefix()), format!("{}{ip}", action.prefix()));
+    let (email, ip) = (format!("{}{email}", action.prefix()), format!("{}{}", action.prefix(), client_key(ip)));
     write_tx(conn, |conn| {
         if let DbConn::Pg(c) = conn {
             use diesel::connection::SimpleConnection;
@@ -98,6 +98,19 @@ pub fn reserve(
         .execute(conn)?;
         Ok(Attempt(id))
     })
+}
+
+/// The client an address counts as: an IPv4 address itself, an IPv6 one by its `/64` (one
+/// subscriber's network: anyone holding one has 2^64 addresses to spread guesses over).
+fn client_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        _ => ip.to_owned(),
+    }
 }
 
 /// Refuses when any limit is reached: locked until the oldest of the last `max` attempts leaves
@@ -158,4 +171,19 @@ pub fn clear(conn: &mut DbConn, tenant: TenantId, email: &str) -> Result<(), Acc
     )
     .execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_key;
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64() {
+        assert_eq!(client_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(client_key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(client_key("2001:db8:1:3::1"), client_key("2001:db8:1:2::1"));
+        assert_eq!(client_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("unknown"), "unknown");
+    }
 }

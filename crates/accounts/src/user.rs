@@ -316,6 +316,9 @@ impl User {
         }
         errors.into_result()?;
         write_tx(conn, |conn| {
+            if role != Role::Admin {
+                keep_an_admin(conn, tenant, id, "role", "the network's last active admin stays an admin")?;
+            }
             let before = User::find(conn, tenant, id)?;
             if role != before.role {
                 let staff = |r: Role| matches!(r, Role::Admin | Role::Manager);
@@ -325,20 +328,6 @@ impl User {
                         "only admins and managers change roles (between admin and manager); a company's user keeps its role",
                     )
                     .into());
-                }
-                if before.role == Role::Admin {
-                    let other_admins: i64 = users::table
-                        .filter(users::tenant_id.eq(tenant))
-                        .filter(users::role.eq(Role::Admin))
-                        .filter(users::status.eq(UserStatus::Active))
-                        .filter(users::id.ne(id))
-                        .count()
-                        .get_result(conn)?;
-                    if other_admins == 0 {
-                        return Err(
-                            FieldErrors::single("role", "the network's last active admin stays an admin").into()
-                        );
-                    }
                 }
             }
             diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
@@ -457,20 +446,68 @@ impl User {
         id: UserId,
         status: UserStatus,
     ) -> Result<(), AccountsError> {
-        let user = users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id));
-        let n = if status == UserStatus::Active {
-            diesel::update(user).set(users::status.eq(status)).execute(conn)?
-        } else {
-            diesel::update(user)
-                .set((users::status.eq(status), users::session_epoch.eq(users::session_epoch + 1)))
-                .execute(conn)?
-        };
-        if n == 0 {
-            return Err(AccountsError::NotFound);
-        }
-        Ok(())
+        write_tx(conn, |conn| {
+            if status != UserStatus::Active {
+                keep_an_admin(conn, tenant, id, "status", "the network's last active admin stays active")?;
+            }
+            let user = users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id));
+            let n = if status == UserStatus::Active {
+                diesel::update(user).set(users::status.eq(status)).execute(conn)?
+            } else {
+                diesel::update(user)
+                    .set((users::status.eq(status), users::session_epoch.eq(users::session_epoch + 1)))
+                    .execute(conn)?
+            };
+            if n == 0 {
+                return Err(AccountsError::NotFound);
+            }
+            Ok(())
+        })
     }
 }
+
+/// Refuses (on `field`, with `message`) to take user `id` out of the network's active admins when
+/// no other active admin would be left. Called first in the write transaction that would do it:
+/// it serialises such changes per network (SQLite's write lock; on PostgreSQL the network's row,
+/// locked), so that two admins demoting or disabling each other at once leave one of them.
+fn keep_an_admin(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    id: UserId,
+    field: &str,
+    message: &str,
+) -> Result<(), AccountsError> {
+    use affnet_db::schema::tenants;
+    if let DbConn::Pg(c) = conn {
+        // NO KEY UPDATE: it queues behind another such change, but not behind rows referring
+        // to the network (their foreign key checks share its key), which would deadlock.
+        tenants::table.find(tenant).select(tenants::id).for_no_key_update().execute(c)?;
+    }
+    let is_active_admin: bool = diesel::select(diesel::dsl::exists(
+        users::table
+            .filter(users::tenant_id.eq(tenant))
+            .filter(users::id.eq(id))
+            .filter(users::role.eq(Role::Admin))
+            .filter(users::status.eq(UserStatus::Active)),
+    ))
+    .get_result(conn)?;
+    if !is_active_admin {
+        return Ok(());
+    }
+    let others: i64 = users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::role.eq(Role::Admin))
+        .filter(users::status.eq(UserStatus::Active))
+        .filter(users::id.ne(id))
+        .count()
+        .get_result(conn)?;
+    if others == 0 {
+        return Err(FieldErrors::single(field, message).into());
+    }
+    Ok(())
+}
+
+impl User {}
 
 #[cfg(test)]
 mod tests {

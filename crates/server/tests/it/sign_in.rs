@@ -452,6 +452,13 @@ async fn a_suspended_affiliates_people_are_locked_out(backend: Backend) {
         assert_eq!(again.status, 403, "{status}");
         assert!(again.body.contains("not active"), "{status}: {}", again.body);
         assert_eq!(app.api(&key.token).get("/api/v1/me").await.status, 401, "{status}: the API key stops");
+        // No reset link either: it would let nobody in.
+        let mails = app.mail.to("aff@acme.test").len();
+        assert_eq!(
+            app.browser().submit("/t/acme/forgot", "/t/acme/forgot", &[("email", "aff@acme.test")]).await.status,
+            200
+        );
+        assert_eq!(app.mail.to("aff@acme.test").len(), mails, "{status}: no reset link mailed");
     }
     assert_eq!(admin.submit(&page, &format!("{page}/status"), &[("status", "active")]).await.status, 303);
     assert_eq!(app.browser().sign_in("acme", "aff@acme.test", PASSWORD).await.status, 303);

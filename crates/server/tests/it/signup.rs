@@ -358,6 +358,40 @@ async fn a_signup_with_a_known_email_reveals_nothing_and_mails_the_owner(backend
     app.stop().await;
 }
 
+/// The same new email signed up several times at once (a double-clicked submit) gets the same
+/// answer every time and one account. (On PostgreSQL the losers of the race got the old 422
+/// "already exists".)
+async fn signups_of_one_email_at_once_all_get_the_same_answer(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let path = "/t/acme/signup";
+    let mut tasks = Vec::new();
+    // Five: the sixth from one address would be throttled (5 per email and address).
+    for _ in 0..5 {
+        let b = app.browser();
+        let token = b.get(path).await.csrf();
+        let (client, url) = (b.client.clone(), app.url(path));
+        tasks.push(actix_web::rt::spawn(async move {
+            let form = [
+                ("csrf_token", token.as_str()),
+                ("company", "Jo Media"),
+                ("name", "Jo"),
+                ("email", "jo@media.test"),
+                ("password", PASSWORD),
+                ("terms", "on"),
+            ];
+            client.post(url).form(&form).send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(statuses, [200; 5]);
+    assert_eq!(app.users_of(&net.tenant).iter().filter(|u| u.email == "jo@media.test").count(), 1);
+    app.stop().await;
+}
+
 /// The API's `POST /affiliates/{id}/status` decides the company's pending signups as the page
 /// does: `active` approves (and emails) them, `rejected` rejects (and emails) them. (The API
 /// changed the company alone: its signup stayed pending, unable to sign in.)
@@ -449,5 +483,6 @@ crate::on_both_backends!(
     bad_signups_change_nothing,
     the_api_decides_a_companys_signups_like_the_page,
     a_signup_with_a_known_email_reveals_nothing_and_mails_the_owner,
+    signups_of_one_email_at_once_all_get_the_same_answer,
     signups_and_reset_requests_do_not_use_up_sign_ins,
 );
