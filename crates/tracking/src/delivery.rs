@@ -1497,15 +1497,15 @@ pub fn test_fire_request(
             (conv, click, offer)
         }
         None => {
-            let offer = match postback.offer_id {
-                Some(o) => Offer::find(conn, tenant, o)?,
-                None => affnet_offers::access::visible_offers(conn, tenant, postback.affiliate_id, None, 1000, 0)?
-                    .into_iter()
-                    .find(affnet_offers::access::VisibleOffer::can_run)
-                    .map(|v| v.offer)
-                    .ok_or(OffersError::NotFound)?,
-            };
-            let (conv, click) = sample_for(conn, &offer, postback.affiliate_id, now)?;
+            // Only an offer the affiliate can run now: a standard postback's offer may have been
+            // made private or paused since it was saved.
+            let offer = affnet_offers::access::visible_offers(conn, tenant, postback.affiliate_id, None, 1000, 0)?
+                .into_iter()
+                .filter(affnet_offers::access::VisibleOffer::can_run)
+                .map(|v| v.offer)
+                .find(|o| postback.offer_id.is_none_or(|own| own == o.id))
+                .ok_or(OffersError::NotFound)?;
+            let (conv, click) = sample_for(conn, &offer, postback.goal_id, postback.affiliate_id, now)?;
             (conv, click, offer)
         }
     };
@@ -1517,14 +1517,22 @@ pub fn test_fire_request(
 /// pages pick an offer the affiliate may run, so a test-fire never shows another offer's name).
 /// [`sample`] with the payout `affiliate` earns on `offer`: their payout override when they have
 /// one (a preview showed the offer's default payout to an affiliate paid more).
+/// On `goal` (a postback for one goal fires only for its conversions), the sample is a conversion
+/// of that goal, at the goal's payout.
 pub fn sample_for(
     conn: &mut DbConn,
     offer: &affnet_offers::Offer,
+    goal: Option<affnet_db::GoalId>,
     affiliate: AffiliateId,
     now: Micros,
 ) -> Result<(crate::conversion::Conversion, crate::click::Click), affnet_offers::OffersError> {
     let (mut conversion, click) = sample(offer, affiliate, now);
-    let sources = affnet_offers::PayoutOverride::sources(conn, offer.tenant_id, offer, None, affiliate)?;
+    let goal = match goal {
+        Some(g) => Some(affnet_offers::Goal::find(conn, offer.tenant_id, g)?).filter(|g| g.offer_id == offer.id),
+        None => None,
+    };
+    conversion.goal_id = goal.as_ref().map(|g| g.id);
+    let sources = affnet_offers::PayoutOverride::sources(conn, offer.tenant_id, offer, goal.as_ref(), affiliate)?;
     conversion.payout = affnet_offers::payout::resolve(&sources, conversion.sale_amount);
     Ok((conversion, click))
 }
@@ -1541,7 +1549,7 @@ pub fn sample_request(
     if offer.tenant_id != tenant {
         return Err(affnet_offers::OffersError::NotFound);
     }
-    let (conv, click) = sample_for(conn, offer, postback.affiliate_id, now)?;
+    let (conv, click) = sample_for(conn, offer, postback.goal_id, postback.affiliate_id, now)?;
     let out = outgoing(conn, tenant, &postback, &conv, &click, offer)?;
     Ok((postback, out))
 }

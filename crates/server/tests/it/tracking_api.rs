@@ -408,6 +408,53 @@ async fn an_api_test_fire_samples_an_offer_the_affiliate_runs_at_its_payout(back
     f.app.stop().await;
 }
 
+/// A goal's postback test-fires a conversion of that goal, at the goal's payout (it sent the
+/// offer's payout and an empty `{goal_id}`); a standard postback whose offer the affiliate can no
+/// longer run (made private, renamed) test-fires nothing and names nothing, on the API and the
+/// page.
+async fn test_fires_follow_the_postbacks_goal_and_the_affiliates_access(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let rx = receiver().await;
+    let goal = affnet_offers::Goal::create(
+        &mut f.app.pool.get().unwrap(),
+        f.tenant.id,
+        f.offer.id,
+        &affnet_offers::GoalInput {
+            name: "Deposit".into(),
+            status: None,
+            payout: Rate::flat(4000),
+            revenue: Rate::ZERO,
+            allow_multiple: false,
+        },
+        f.app.clock.now(),
+    )
+    .unwrap();
+    let url = format!("{}/pb?p={{payout}}&g={{goal_id}}&n={{offer_name}}", rx.base);
+    let body = json!({"url": url, "offer_id": f.offer.id.0, "goal_id": goal.id.0});
+    let pb = f.aff.post("/api/v1/postbacks", body).await.body["id"].as_i64().unwrap();
+    let res = f.aff.post(&format!("/api/v1/postbacks/{pb}/test"), json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body["url"], format!("{}/pb?p=40.00&g={}&n=Shop%20CPA", rx.base, goal.id));
+
+    // The offer is made private (and renamed); the affiliate is not assigned to it.
+    let mut input = OfferInput::simple(f.offer.advertiser_id, "Secret launch", &f.offer.offer_url, 250);
+    input.visibility = Some("private".into());
+    Offer::update(&mut f.app.pool.get().unwrap(), f.tenant.id, f.offer.id, &input, f.app.clock.now()).unwrap();
+    let res = f.aff.post(&format!("/api/v1/postbacks/{pb}/test"), json!({})).await;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert!(!res.body.to_string().contains("Secret"), "{}", res.body);
+    let aff_user = f.app.users_of(&f.tenant).into_iter().find(|u| u.email == "aff@acme.test").unwrap();
+    let b = f.app.browser();
+    b.sign_in("acme", &aff_user.email, crate::support::PASSWORD).await;
+    let page = b.get("/affiliate/postbacks").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Secret launch"), "{}", page.body);
+    assert!(page.body.contains("no longer available to this affiliate"), "{}", page.body);
+    assert_eq!(rx.seen.lock().unwrap().len(), 1, "only the first test-fire was sent");
+    rx.handle.stop(false).await;
+    f.app.stop().await;
+}
+
 async fn conversions_show_each_role_its_own_columns(backend: Backend) {
     let f = Fixture::new(backend, "acme").await;
     let mine = f.click(f.aff_id, "mine").await;
@@ -763,6 +810,7 @@ crate::on_both_backends!(
     bad_postback_inputs_are_refused_by_field,
     a_test_fire_reaches_the_receiver,
     an_api_test_fire_samples_an_offer_the_affiliate_runs_at_its_payout,
+    test_fires_follow_the_postbacks_goal_and_the_affiliates_access,
     conversions_show_each_role_its_own_columns,
     the_tracer_shows_refusals_and_failed_jobs_can_be_refired,
     another_networks_tracking_is_not_found,

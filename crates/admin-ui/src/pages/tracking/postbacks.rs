@@ -251,16 +251,18 @@ pub fn macro_meaning(name: &str) -> &'static str {
 /// A sample conversion on an offer, as the affiliate would be paid for it.
 type Sample = (affnet_tracking::conversion::Conversion, affnet_tracking::click::Click, Offer);
 
-/// The sample conversion of `affiliate` on `offer` (their payout override applied).
+/// The sample conversion of `affiliate` on `offer` (of `goal`, for a goal's postback; their
+/// payout override applied).
 fn sample_on(
     c: &mut affnet_db::DbConn,
     offer: Option<&Offer>,
+    goal: Option<GoalId>,
     affiliate: AffiliateId,
     now: affnet_db::Micros,
 ) -> Result<Option<Sample>, AppError> {
     match offer {
         Some(o) => {
-            let (conv, click) = delivery::sample_for(c, o, affiliate, now).map_err(offers_err)?;
+            let (conv, click) = delivery::sample_for(c, o, goal, affiliate, now).map_err(offers_err)?;
             Ok(Some((conv, click, o.clone())))
         }
         None => Ok(None),
@@ -336,10 +338,12 @@ fn pairs(values: &[&str]) -> Options {
     values.iter().map(|v| ((*v).to_owned(), (*v).to_owned())).collect()
 }
 
-/// The offer a sample conversion of `p` is made on: its own, else the first the affiliate runs.
+/// The offer a sample conversion of `p` is made on: its own while the affiliate can run it (it
+/// may have been made private or paused since: then none, never an offer the affiliate may not
+/// see), else the first the affiliate runs.
 fn sample_offer<'a>(p: Option<&Postback>, runnable: &'a [Offer], own: Option<&'a Offer>) -> Option<&'a Offer> {
     match p.and_then(|p| p.offer_id) {
-        Some(_) => own,
+        Some(id) => own.filter(|o| o.id == id && runnable.iter().any(|r| r.id == id)),
         None => runnable.first(),
     }
 }
@@ -425,20 +429,24 @@ async fn list_page(
                     },
                     None => None,
                 };
+                // An offer the affiliate can no longer run is not named (it may have been made
+                // private, and renamed, since).
+                let runs = |o: &Offer| runnable.iter().any(|r| r.id == o.id);
                 let scope = match (&own, pb.offer_id) {
-                    (Some(offer), _) => format!("Standard: #{} {}", offer.id, offer.name),
-                    (None, Some(id)) => format!("Standard: offer #{id}"),
-                    (None, None) => "Global: all offers".to_owned(),
+                    (Some(offer), _) if runs(offer) => format!("Standard: #{} {}", offer.id, offer.name),
+                    (_, Some(id)) => format!("Standard: offer #{id}, no longer available to this affiliate"),
+                    (_, None) => "Global: all offers".to_owned(),
                 };
                 let scope = match pb.goal_id {
                     Some(g) => format!("{scope}, goal #{g}"),
                     None => scope,
                 };
-                let sample = sample_on(c, sample_offer(Some(&pb), &runnable, own.as_ref()), affiliate, now)?;
+                let sample =
+                    sample_on(c, sample_offer(Some(&pb), &runnable, own.as_ref()), pb.goal_id, affiliate, now)?;
                 let (preview_url, preview_body) = preview_of(&pb, sample.as_ref());
                 rows.push(Row { statuses: statuses_label(&pb), scope, preview_url, preview_body, pb });
             }
-            let help = sample_on(c, runnable.first(), affiliate, now)?;
+            let help = sample_on(c, runnable.first(), None, affiliate, now)?;
             Ok((rows, runnable, goals, secret, help))
         })
         .await?;
@@ -496,7 +504,7 @@ async fn edit_page(
                 Some(oid) => Offer::find(c, tenant, oid).ok(),
                 None => None,
             };
-            let sample = sample_on(c, sample_offer(Some(&pb), &runnable, own.as_ref()), affiliate, now)?;
+            let sample = sample_on(c, sample_offer(Some(&pb), &runnable, own.as_ref()), pb.goal_id, affiliate, now)?;
             Ok((pb, runnable, goals, sample))
         })
         .await?;
