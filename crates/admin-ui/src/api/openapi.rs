@@ -420,7 +420,7 @@ fn report_schemas() -> Value {
             "group_by": enum_of(Value::from(GroupBy::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>())),
             "from": { "type": "string", "format": "date", "description": "First day, in the network's time zone." },
             "to": { "type": "string", "format": "date", "description": "Last day, included." },
-            "timezone": string(),
+            "timezone": { "type": "string", "description": "As the pages label it: UTC, UTC+02:00, or an IANA name such as Europe/Berlin." },
             "truncated": { "type": "boolean", "description": "A report reading raw rows (goals, recent sub ids) stopped at 100,000 of them: its numbers are short." },
             "data": { "type": "array", "items": schema("ReportRow") },
             "totals": { "type": "array", "items": schema("ReportRow"), "description": "One per currency: amounts are never added across currencies." },

@@ -767,8 +767,13 @@ async fn the_conversion_calls_log_is_readable_through_the_api(backend: Backend) 
     assert_eq!(f.aff.get("/api/v1/conversion-calls").await.status, 403);
     let res = f.staff.get("/api/v1/conversion-calls?status=lost").await;
     assert_eq!((res.status, field_keys(&res)), (422, vec!["status".to_owned()]));
-    let res = f.staff.get("/api/v1/conversion-calls?affiliate_id=1").await;
-    assert_eq!((res.status, field_keys(&res)), (422, vec!["affiliate_id".to_owned()]));
+    // A parameter it does not take is refused, never ignored (all calls would come back as if
+    // filtered).
+    for q in ["affiliate_id=1", "reason=cap_reached", "offer=1", "sub=x"] {
+        assert_eq!(f.staff.get(&format!("/api/v1/conversion-calls?{q}")).await.status, 400, "{q}");
+    }
+    let res = f.adv.get("/api/v1/conversion-calls?advertiser_id=999").await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["advertiser_id".to_owned()]));
 
     // Another advertiser of the network sees none of these calls.
     let other_adv = f.app.user(&f.tenant, "adv2@acme.test", Role::Advertiser);
