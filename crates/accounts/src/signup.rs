@@ -448,10 +448,7 @@ pub fn reset_password(
     password::check_policy(new_password, "password")?;
     write_tx(conn, |conn| {
         let id = consume_token(conn, tenant, Purpose::ResetPassword, raw, now)?;
-        User::set_password(conn, tenant, id, new_password)?;
-        diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
-            .set(users::password_changed_at.eq(Some(now.0)))
-            .execute(conn)?;
+        User::set_password(conn, tenant, id, new_password, now)?;
         diesel::update(
             account_tokens::table
                 .filter(account_tokens::tenant_id.eq(tenant))

@@ -361,10 +361,7 @@ impl User {
         if new_password == current {
             return Err(FieldErrors::single("new_password", "choose a password other than your current one").into());
         }
-        User::set_password(conn, tenant, id, new_password)?;
-        diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
-            .set(users::password_changed_at.eq(Some(now.0)))
-            .execute(conn)?;
+        User::set_password(conn, tenant, id, new_password, now)?;
         User::find(conn, tenant, id)
     }
 
@@ -421,16 +418,18 @@ impl User {
         epoch == self.session_epoch && self.password_changed_at.is_none_or(|changed| issued_at >= changed)
     }
 
-    /// Replaces the password (policy-checked).
+    /// Replaces the password (policy-checked), changed at `now`: sessions signed in before it
+    /// are refused from then on ([`User::accepts_session`]).
     pub fn set_password(
         conn: &mut DbConn,
         tenant: TenantId,
         id: UserId,
         new_password: &str,
+        now: Micros,
     ) -> Result<(), AccountsError> {
         password::check_policy(new_password, "password")?;
         let n = diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
-            .set(users::password_hash.eq(password::hash(new_password)))
+            .set((users::password_hash.eq(password::hash(new_password)), users::password_changed_at.eq(Some(now.0))))
             .execute(conn)?;
         if n == 0 {
             return Err(AccountsError::NotFound);
@@ -506,8 +505,6 @@ fn keep_an_admin(
     }
     Ok(())
 }
-
-impl User {}
 
 #[cfg(test)]
 mod tests {

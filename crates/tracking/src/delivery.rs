@@ -1462,16 +1462,6 @@ pub fn sample(
     (conversion, click)
 }
 
-/// The request a postback would make for `conversion` (a preview; nothing is sent).
-pub fn preview(
-    postback: &crate::postback::Postback,
-    conversion: &crate::conversion::Conversion,
-    click: &crate::click::Click,
-    offer: &affnet_offers::Offer,
-) -> (String, String) {
-    crate::outbox::request_of(postback, conversion, click, offer)
-}
-
 /// Loads what a test-fire needs: the postback (of `affiliate` when given), and a real
 /// conversion of the tenant (of that postback's affiliate) or a sample one, as the affiliate
 /// would be paid for it ([`sample_for`]), on the postback's offer, else on the newest offer the
@@ -1563,7 +1553,7 @@ fn outgoing(
     click: &crate::click::Click,
     offer: &affnet_offers::Offer,
 ) -> QueryResult<Outgoing> {
-    let (url, body) = preview(postback, conversion, click, offer);
+    let (url, body) = crate::outbox::request_of(postback, conversion, click, offer);
     let secret: String = affiliates::table
         .filter(affiliates::tenant_id.eq(tenant))
         .filter(affiliates::id.eq(postback.affiliate_id))

@@ -386,6 +386,11 @@ pub fn conversion_calls(
         .load(conn)
 }
 
+/// The words a calls filter takes for `status`: `accepted`, then every refusal reason's code.
+pub fn call_outcomes() -> Vec<&'static str> {
+    std::iter::once("accepted").chain(crate::conversion::Reason::ALL.iter().map(|r| r.code())).collect()
+}
+
 /// How many calls [`conversion_calls`] pages through.
 pub fn count_conversion_calls(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResult<i64> {
     conversion_calls_query(tenant, f).count().get_result(conn)

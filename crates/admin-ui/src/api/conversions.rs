@@ -10,7 +10,7 @@ use affnet_accounts::audit::Entity;
 use affnet_db::{AdvertiserId, AffiliateId, ConversionId, Currency, FieldErrors, GoalId, OfferId};
 use affnet_offers::ConversionStatus;
 use affnet_tracking::click::Click;
-use affnet_tracking::conversion::{Attempt, Conversion, Reason};
+use affnet_tracking::conversion::{Attempt, Conversion};
 use affnet_tracking::listing::{self, ConversionRow};
 
 use super::postbacks::{DeliveryAttemptJson, JobJson};
@@ -243,12 +243,12 @@ pub async fn calls(
     };
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
+    let outcomes = listing::call_outcomes();
     filter.status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) if s == "accepted" || Reason::ALL.iter().any(|r| r.code() == s) => Some(s.to_owned()),
+        Some(s) if outcomes.contains(&s) => Some(s.to_owned()),
         Some(_) => {
-            let codes: Vec<&str> = std::iter::once("accepted").chain(Reason::ALL.iter().map(|r| r.code())).collect();
-            let message = format!("choose one of: {}", codes.join(", "));
+            let message = format!("choose one of: {}", outcomes.join(", "));
             return Err(AppError::Invalid(FieldErrors::single("status", message)).into());
         }
     };

@@ -10,7 +10,6 @@ use affnet_offers::{
     AccessStatus, AdvertiserStatus, AffiliateStatus, CapUnit, ConversionStatus, GoalStatus, OfferStatus, OverCap,
     PayoutType, Visibility,
 };
-use affnet_tracking::conversion::Reason;
 use affnet_tracking::listing::JOB_STATES;
 use affnet_tracking::postback::{CONTENT_TYPES, METHODS as POSTBACK_METHODS};
 use affnet_tracking::reports::{self, GroupBy};
@@ -741,7 +740,7 @@ fn paths() -> Value {
                 query("to", "Received before: RFC 3339, or a date (that whole day included).", string()),
                 query("offer_id", "Only the calls naming this offer.", id()),
                 query("advertiser_id", "Only the calls naming this advertiser's offers (staff).", id()),
-                query("status", "accepted, or a refusal reason (the README's table).", enum_of(Value::from(std::iter::once("accepted").chain(Reason::ALL.iter().map(|r| r.code())).collect::<Vec<_>>()))),
+                query("status", "accepted, or a refusal reason (the README's table).", enum_of(Value::from(affnet_tracking::listing::call_outcomes()))),
             ]),
             None, &[("200", ok("A page of calls.", page_of(schema("ConversionAttempt"))))], &["400", "403", "422"]) },
         "/trace/{transaction_id}": { "get": op("conversions", "Everything that happened to one transaction id (staff): the click, every conversion call with its outcome and reason, the conversions, their postback jobs and delivery attempts.",

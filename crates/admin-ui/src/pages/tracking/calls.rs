@@ -8,7 +8,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use affnet_db::{FieldErrors, TenantId};
-use affnet_tracking::conversion::{Attempt, Reason};
+use affnet_tracking::conversion::Attempt;
 use affnet_tracking::listing::{self, Filter};
 use askama::Template;
 
@@ -40,14 +40,9 @@ struct CallsPage {
     pager: Pager,
 }
 
-/// The outcome filter's words: accepted, then every refusal reason.
-fn outcome_codes() -> Vec<&'static str> {
-    std::iter::once("accepted").chain(Reason::ALL.iter().map(|r| r.code())).collect()
-}
-
 /// The outcome filter's choices (word, label).
 fn outcomes() -> Vec<(String, String)> {
-    outcome_codes()
+    listing::call_outcomes()
         .into_iter()
         .map(|c| (c.to_owned(), if c == "accepted" { c.to_owned() } else { format!("refused: {c}") }))
         .collect()
@@ -80,7 +75,7 @@ async fn page(
 ) -> Result<HttpResponse, AppError> {
     q.affiliate = String::new();
     q.sub = String::new();
-    let (mut filter, errors) = q.filter(&outcome_codes(), crate::pages::reports::network_tz(&me.tenant).0);
+    let (mut filter, errors) = q.filter(&listing::call_outcomes(), crate::pages::reports::network_tz(&me.tenant).0);
     filter.advertiser = advertiser;
     let (page_no, offset) = page_offset(q.page);
     let mut rows = if errors.is_empty() { load(state, me.tenant.id, filter, offset).await? } else { Vec::new() };

@@ -286,7 +286,7 @@ fn macro_help(sample: Option<&Sample>) -> Vec<MacroHelp> {
 /// A postback's URL and body expanded for a sample conversion, or why there is none.
 fn preview_of(pb: &Postback, sample: Option<&Sample>) -> (String, String) {
     match sample {
-        Some((conv, click, offer)) => delivery::preview(pb, conv, click, offer),
+        Some((conv, click, offer)) => affnet_tracking::outbox::request_of(pb, conv, click, offer),
         None => ("(no offer to preview with yet)".to_owned(), String::new()),
     }
 }
