@@ -119,31 +119,40 @@ impl Click {
         q.select(Click::as_select()).first(conn)
     }
 
-    /// By sequence key and id (the primary key on SQLite; the id on PostgreSQL), then, for
-    /// clicks recorded before sequence keys, by id among the negative keys (a partial index on
-    /// SQLite).
+    /// By sequence key and id (the primary key on SQLite; the id on PostgreSQL); then by the key
+    /// of a click recorded before ids masked their counter ([`TransactionId::plain_seq`]); then,
+    /// for clicks recorded before sequence keys, by id among the negative keys (a partial index
+    /// on SQLite).
     fn find_where(conn: &mut DbConn, tenant: Option<TenantId>, tid: TransactionId) -> QueryResult<Option<Click>> {
-        match lookup(tenant, tid, false).first(conn).optional()? {
-            Some(click) => Ok(Some(click)),
-            None => lookup(tenant, tid, true).first(conn).optional(),
+        for key in [ClickKey::Seq(tid.seq()), ClickKey::Seq(tid.plain_seq()), ClickKey::BeforeKeys] {
+            if let Some(click) = lookup(tenant, tid, key).first(conn).optional()? {
+                return Ok(Some(click));
+            }
         }
+        Ok(None)
     }
 }
 
-/// The click named by `tid`: by sequence key and id, or (`before_keys`) by id among the clicks
-/// recorded before sequence keys.
+/// Which sequence key a click is looked up by.
+#[derive(Clone, Copy)]
+enum ClickKey {
+    Seq(i64),
+    /// Any negative key: clicks recorded before sequence keys.
+    BeforeKeys,
+}
+
+/// The click named by `tid` with sequence key `key`.
 fn lookup(
     tenant: Option<TenantId>,
     tid: TransactionId,
-    before_keys: bool,
+    key: ClickKey,
 ) -> diesel::dsl::Select<clicks::BoxedQuery<'static, Db>, diesel::dsl::AsSelect<Click, Db>> {
     let mut q = clicks::table.filter(clicks::id.eq(tid.to_string())).into_boxed::<Db>();
-    q = if before_keys {
+    q = match key {
+        ClickKey::Seq(seq) => q.filter(clicks::seq.eq(seq)),
         // A literal, not a bound value: SQLite uses a partial index only for a query that states
         // its condition (and this build's plans never depend on bound values: QPSG).
-        q.filter(clicks::seq.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>("0")))
-    } else {
-        q.filter(clicks::seq.eq(tid.seq()))
+        ClickKey::BeforeKeys => q.filter(clicks::seq.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>("0"))),
     };
     if let Some(t) = tenant {
         q = q.filter(clicks::tenant_id.eq(t));
@@ -481,9 +490,9 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    /// The lookups use the primary key, and for clicks recorded before sequence keys the
-    /// partial index on their ids: never a scan of the clicks table (an unknown transaction id
-    /// takes both lookups). Checked on the SQL diesel sends, with SQLite's query plan.
+    /// The lookups use the primary key (by the key, then by the key of an id with its counter
+    /// plain), and for clicks recorded before sequence keys the partial index on their ids:
+    /// never a scan of the clicks table (an unknown transaction id takes all three lookups). Checked on the SQL diesel sends, with SQLite's query plan.
     #[test]
     fn lookups_by_transaction_id_never_scan_the_clicks() {
         let db = affnet_db::testing::TestDb::new(affnet_db::Backend::Sqlite);
@@ -499,13 +508,15 @@ mod tests {
         let unknown = TransactionId::parse("0190a1b2c3d4e5f60718293a4b5c6d7e").unwrap();
         assert_eq!(Click::find(&mut conn, unknown).unwrap(), None);
         let sent = sent.lock().unwrap().clone();
-        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(sent.len(), 3, "{sent:?}");
         #[derive(QueryableByName)]
         struct Plan {
             #[diesel(sql_type = diesel::sql_types::Text)]
             detail: String,
         }
-        for (sql, expected) in sent.iter().zip(["USING INTEGER PRIMARY KEY", "USING INDEX clicks_before_seq"]) {
+        for (sql, expected) in
+            sent.iter().zip(["USING INTEGER PRIMARY KEY", "USING INTEGER PRIMARY KEY", "USING INDEX clicks_before_seq"])
+        {
             // The statement with its parameters as literals (the id, then the key if any).
             let text =
                 sql.split(" -- binds").next().unwrap().replacen('?', &format!("'{unknown}'"), 1).replacen('?', "1", 1);

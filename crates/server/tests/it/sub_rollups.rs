@@ -86,11 +86,11 @@ impl Net {
     /// already), written by the click writer's own function (clicks and `stats_hourly`).
     fn late_click(&self, at: i64, offer: &Offer, aff: i64, aff_sub: &str) {
         let n: i64 = clicks::table.count().get_result(&mut self.conn()).unwrap();
-        // A transaction id of the layout `TransactionId::next` makes: millisecond, sequence,
-        // random bits.
+        // A transaction id of the layout `SequenceKeys::next` makes: millisecond, masked
+        // sequence, random bits.
         let seq = ((at / 1000) << 16) | (n + 1);
         let click = Click {
-            id: format!("{seq:016x}{:016x}", 0x5eed_u64),
+            id: affnet_tracking::TransactionId::with_key(seq, 0x5eed).to_string(),
             seq,
             tenant_id: self.tenant,
             offer_id: offer.id,

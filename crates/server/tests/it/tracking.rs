@@ -943,7 +943,11 @@ async fn clicks_recorded_before_sequence_keys_still_convert_list_and_trace(backe
     }
     let after = f.click().await;
     let seq: i64 = f.count(|c| clicks::table.filter(clicks::id.eq(&after)).select(clicks::seq).first(c));
-    assert_eq!(format!("{seq:016x}"), after[..16], "a new click's key is its id's first 64 bits");
+    assert_eq!(
+        affnet_tracking::TransactionId::parse(&after).unwrap().seq(),
+        seq,
+        "a new click's key is read from its id"
+    );
     assert_eq!(f.get(&f.lsr(&after, "&amount=5")).await.0, 200);
     assert_eq!(f.get(&f.lsr(legacy, "&amount=5")).await.1, "success=false; err_msg=duplicate_conversion;");
 
@@ -974,6 +978,61 @@ async fn clicks_recorded_before_sequence_keys_still_convert_list_and_trace(backe
     let other = affnet_tracking::listing::trace(&mut conn, affnet_db::TenantId(f.tenant.0 + 1000), legacy).unwrap();
     assert!(other.click.is_none(), "another tenant sees nothing");
     drop(conn);
+    f.app.stop().await;
+}
+
+/// DESIGN.md: a transaction id is the 48-bit millisecond and then 80 random bits. The clicks
+/// of one millisecond (the test clock stands still) get ids whose 4 hex digits after the
+/// timestamp are spread, not a visible counter (`0000`, `0001`, … before). Each still converts
+/// and traces; so does a click recorded with the previous layout (a plain counter).
+async fn transaction_ids_show_no_counter_and_every_layout_still_converts(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let mut tids = Vec::new();
+    for _ in 0..32 {
+        tids.push(f.click().await);
+    }
+    let ms = format!("{:012x}", f.app.clock.now().unix_millis());
+    assert!(tids.iter().all(|t| t[..12] == ms), "one millisecond: {tids:?}");
+    // 32 random 16-bit values all within a quarter of the range: about 1 in 10^17.
+    let fields: Vec<u32> = tids.iter().map(|t| u32::from_str_radix(&t[12..16], 16).unwrap()).collect();
+    let spread = fields.iter().max().unwrap() - fields.iter().min().unwrap();
+    assert!(spread > 16_384, "the 16 bits after the timestamp look random, not a counter: {tids:?}");
+    for tid in &tids[..3] {
+        assert_eq!(f.get(&f.lsr(tid, "&amount=5")).await.1, "success=true;", "{tid}");
+    }
+
+    // A click of the layout given out before (the counter plain after the timestamp).
+    let seq = (f.app.clock.now().unix_millis() << 16) | 0x7777;
+    let plain = format!("{seq:016x}{:016x}", 0x5eed_u64);
+    let click = affnet_tracking::click::Click {
+        id: plain.clone(),
+        seq,
+        tenant_id: f.tenant,
+        offer_id: f.offer.id,
+        affiliate_id: f.aff,
+        advertiser_id: f.offer.advertiser_id,
+        aff_sub: "plain".into(),
+        aff_sub2: String::new(),
+        aff_sub3: String::new(),
+        aff_sub4: String::new(),
+        aff_sub5: String::new(),
+        source: String::new(),
+        aff_click_id: String::new(),
+        ip: "127.0.0.1".into(),
+        user_agent: String::new(),
+        referrer: String::new(),
+        created_at: f.app.clock.now(),
+    };
+    affnet_db::write_tx(&mut f.app.pool.get().unwrap(), |c| {
+        affnet_tracking::click::write_clicks(c, &[affnet_tracking::click::ClickJob::Click(Box::new(click))])
+    })
+    .unwrap();
+    assert_eq!(f.get(&f.lsr(&plain, "&amount=5")).await.1, "success=true;");
+    assert_eq!(f.get(&f.lsr(&plain, "&amount=5")).await.1, "success=false; err_msg=duplicate_conversion;");
+    let trace = affnet_tracking::listing::trace(&mut f.app.pool.get().unwrap(), f.tenant, &plain).unwrap();
+    assert_eq!(trace.click.map(|c| c.aff_sub), Some("plain".to_owned()));
+    assert_eq!(trace.conversions.len(), 1);
+    assert_eq!(f.conversions(), 4);
     f.app.stop().await;
 }
 
@@ -1048,5 +1107,6 @@ crate::on_both_backends!(
     a_postback_on_status_changes_fires_on_every_later_change,
     an_unknown_transaction_with_the_offer_and_its_token_is_shown_to_that_network,
     clicks_recorded_before_sequence_keys_still_convert_list_and_trace,
+    transaction_ids_show_no_counter_and_every_layout_still_converts,
     concurrent_conversions_on_several_capped_offers_never_deadlock,
 );
