@@ -34,27 +34,48 @@ impl Purpose {
 }
 
 /// A network's signup settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SignupSettings {
     /// Verified signups become active at once, without an admin's approval.
     pub auto_approve: bool,
     /// The public advertiser signup form is open.
     pub advertiser_signup: bool,
+    /// The terms a new account accepts on the signup forms (empty: none, and no acceptance is
+    /// asked for).
+    pub terms: String,
 }
+
+/// The longest signup terms, in characters.
+pub const MAX_TERMS_CHARS: usize = 20_000;
 
 pub fn settings(conn: &mut DbConn, tenant: TenantId) -> Result<SignupSettings, AccountsError> {
-    let (auto_approve, advertiser_signup) = tenants::table
+    let (auto_approve, advertiser_signup, terms) = tenants::table
         .find(tenant)
-        .select((tenants::signup_auto_approve, tenants::advertiser_signup))
-        .first::<(bool, bool)>(conn)?;
-    Ok(SignupSettings { auto_approve, advertiser_signup })
+        .select((tenants::signup_auto_approve, tenants::advertiser_signup, tenants::signup_terms))
+        .first::<(bool, bool, String)>(conn)?;
+    Ok(SignupSettings { auto_approve, advertiser_signup, terms })
 }
 
-pub fn set_settings(conn: &mut DbConn, tenant: TenantId, s: SignupSettings) -> Result<(), AccountsError> {
+/// Saves the settings; the terms are stored trimmed, and refused (nothing saved) when longer
+/// than [`MAX_TERMS_CHARS`] or holding control characters other than line breaks and tabs.
+pub fn set_settings(conn: &mut DbConn, tenant: TenantId, s: &SignupSettings) -> Result<SignupSettings, AccountsError> {
+    let terms = s.terms.trim().replace("\r\n", "\n");
+    let mut e = FieldErrors::new();
+    if terms.chars().count() > MAX_TERMS_CHARS {
+        e.add("terms", format!("the terms are {} characters; at most {MAX_TERMS_CHARS}", terms.chars().count()));
+    } else if terms.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t')) {
+        e.add("terms", "the terms hold a control character; write plain text (line breaks are kept)");
+    }
+    e.into_result()?;
+    let saved = SignupSettings { terms, ..s.clone() };
     diesel::update(tenants::table.find(tenant))
-        .set((tenants::signup_auto_approve.eq(s.auto_approve), tenants::advertiser_signup.eq(s.advertiser_signup)))
+        .set((
+            tenants::signup_auto_approve.eq(saved.auto_approve),
+            tenants::advertiser_signup.eq(saved.advertiser_signup),
+            tenants::signup_terms.eq(&saved.terms),
+        ))
         .execute(conn)?;
-    Ok(())
+    Ok(saved)
 }
 
 /// Creates a single-use token for `user`; returns the token itself (to put in a link, never
@@ -218,10 +239,11 @@ pub fn register(
     if let Err(p) = password::check_policy(input.password, "password") {
         e.0.extend(p.0);
     }
-    if !input.accept_terms {
+    let settings = settings(conn, tenant)?;
+    if !settings.terms.is_empty() && !input.accept_terms {
         e.add("terms", "accept the terms to sign up");
     }
-    if input.kind == SignupKind::Advertiser && !settings(conn, tenant)?.advertiser_signup {
+    if input.kind == SignupKind::Advertiser && !settings.advertiser_signup {
         return Err(AccountsError::NotFound);
     }
     e.into_result()?;

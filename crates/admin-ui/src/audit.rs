@@ -234,16 +234,24 @@ pub fn affiliate_changes(before: &affnet_offers::Affiliate, after: &affnet_offer
     field_changes(affiliate_fields(before), affiliate_fields(after))
 }
 
-/// `auto-approve off → on; advertiser signup off`.
+/// `auto-approve off → on; terms set (1204 characters)`.
 pub fn signup_settings(
-    before: affnet_accounts::signup::SignupSettings,
-    after: affnet_accounts::signup::SignupSettings,
+    before: &affnet_accounts::signup::SignupSettings,
+    after: &affnet_accounts::signup::SignupSettings,
 ) -> String {
     let on = |b: bool| if b { "on" } else { "off" };
+    let chars = |t: &str| t.chars().count();
+    let terms_change = match (before.terms.is_empty(), after.terms.is_empty()) {
+        _ if before.terms == after.terms => None,
+        (true, _) => Some(format!("terms set ({} characters)", chars(&after.terms))),
+        (_, true) => Some("terms removed".to_owned()),
+        _ => Some(format!("terms edited ({} → {} characters)", chars(&before.terms), chars(&after.terms))),
+    };
     changes(
         [
             change("auto-approve", on(before.auto_approve), on(after.auto_approve)),
             change("advertiser signup", on(before.advertiser_signup), on(after.advertiser_signup)),
+            terms_change,
         ],
         "signup settings saved without changes",
     )

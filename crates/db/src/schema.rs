@@ -17,6 +17,7 @@ diesel::table! {
         signup_auto_approve -> Bool,
         advertiser_signup -> Bool,
         tracking_domain -> Nullable<Text>,
+        signup_terms -> Text,
     }
 }
 

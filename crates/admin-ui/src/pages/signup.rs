@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use affnet_accounts::mail::{Email, Greeting, Kind};
-use affnet_accounts::signup::{self, Purpose, Signup, SignupInput, SignupKind};
+use affnet_accounts::signup::{self, Purpose, Signup, SignupInput, SignupKind, SignupSettings};
 use affnet_accounts::{throttle, AccountsError, Tenant, User};
 use affnet_db::FieldErrors;
 use askama::Template;
@@ -92,12 +92,14 @@ struct SignupPage {
     action: String,
     form: SignupForm,
     errors: FieldErrors,
+    /// The network's signup terms (empty: none, no checkbox).
+    terms: String,
 }
 
 fn signup_page(
     session: &Session,
     status: StatusCode,
-    tenant: Tenant,
+    (tenant, settings): (Tenant, SignupSettings),
     kind: SignupKind,
     form: SignupForm,
     errors: FieldErrors,
@@ -113,19 +115,20 @@ fn signup_page(
         action,
         form,
         errors,
+        terms: settings.terms,
     };
     render(status, &page)
 }
 
-async fn open_signup(state: &AppState, slug: String, kind: SignupKind) -> Result<Tenant, AppError> {
+/// The network of an open signup form, with its signup settings.
+async fn open_signup(state: &AppState, slug: String, kind: SignupKind) -> Result<(Tenant, SignupSettings), AppError> {
     let tenant = tenant_by_slug(state, slug).await?;
-    if kind == SignupKind::Advertiser {
-        let id = tenant.id;
-        if !state.db(move |c| Ok(signup::settings(c, id)?)).await?.advertiser_signup {
-            return Err(AppError::NotFound);
-        }
+    let id = tenant.id;
+    let settings = state.db(move |c| Ok(signup::settings(c, id)?)).await?;
+    if kind == SignupKind::Advertiser && !settings.advertiser_signup {
+        return Err(AppError::NotFound);
     }
-    Ok(tenant)
+    Ok((tenant, settings))
 }
 
 /// `GET /t/{slug}/signup`
@@ -134,8 +137,8 @@ pub async fn affiliate_form(
     session: Session,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let tenant = open_signup(&state, slug.into_inner(), SignupKind::Affiliate).await?;
-    signup_page(&session, StatusCode::OK, tenant, SignupKind::Affiliate, SignupForm::default(), FieldErrors::new())
+    let open = open_signup(&state, slug.into_inner(), SignupKind::Affiliate).await?;
+    signup_page(&session, StatusCode::OK, open, SignupKind::Affiliate, SignupForm::default(), FieldErrors::new())
 }
 
 /// `GET /t/{slug}/signup/advertiser` (only where the network enables it)
@@ -144,8 +147,8 @@ pub async fn advertiser_form(
     session: Session,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let tenant = open_signup(&state, slug.into_inner(), SignupKind::Advertiser).await?;
-    signup_page(&session, StatusCode::OK, tenant, SignupKind::Advertiser, SignupForm::default(), FieldErrors::new())
+    let open = open_signup(&state, slug.into_inner(), SignupKind::Advertiser).await?;
+    signup_page(&session, StatusCode::OK, open, SignupKind::Advertiser, SignupForm::default(), FieldErrors::new())
 }
 
 /// `POST /t/{slug}/signup`
@@ -178,7 +181,7 @@ async fn submit(
     kind: SignupKind,
     form: SignupForm,
 ) -> Result<HttpResponse, AppError> {
-    let tenant = open_signup(&state, slug, kind).await?;
+    let (tenant, settings) = open_signup(&state, slug, kind).await?;
     let ip = client_ip(&req, state.web.trust_proxy);
     let now = state.clock.now();
     let tenant_id = tenant.id;
@@ -228,7 +231,7 @@ async fn submit(
         }
         Err(AccountsError::Invalid(errors)) => {
             let form = SignupForm { password: String::new(), ..form };
-            signup_page(&session, StatusCode::UNPROCESSABLE_ENTITY, tenant, kind, form, errors)
+            signup_page(&session, StatusCode::UNPROCESSABLE_ENTITY, (tenant, settings), kind, form, errors)
         }
         Err(other) => Err(other.into()),
     }

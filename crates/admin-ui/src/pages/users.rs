@@ -48,12 +48,14 @@ struct UsersPage {
 /// The network settings' fields: the stored values, or what was submitted with its errors.
 struct NetworkFields {
     timezone: String,
+    /// Signup settings submitted and refused (shown instead of the stored ones).
+    signup: Option<affnet_accounts::signup::SignupSettings>,
     errors: FieldErrors,
 }
 
 impl NetworkFields {
     fn stored(me: &NetworkAdmin) -> Self {
-        Self { timezone: me.tenant.timezone.clone(), errors: FieldErrors::new() }
+        Self { timezone: me.tenant.timezone.clone(), signup: None, errors: FieldErrors::new() }
     }
 }
 
@@ -83,9 +85,11 @@ async fn users_page_with(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let tenant = me.tenant.id;
-    let (users, signup) = state
+    let (users, stored) = state
         .db(move |c| Ok((User::list(c, tenant, filter, 500, 0)?, affnet_accounts::signup::settings(c, tenant)?)))
         .await?;
+    let mut settings = settings;
+    let signup = settings.signup.take().unwrap_or(stored);
     let page = UsersPage {
         l: Layout::for_user(me, "Users", "/admin/users"),
         users,
@@ -412,33 +416,54 @@ pub struct SignupSettingsForm {
     auto_approve: Option<String>,
     #[serde(default)]
     advertiser_signup: Option<String>,
+    #[serde(default)]
+    terms: String,
 }
 
-/// `POST /admin/signup-settings`: the network's public signup settings.
+/// `POST /admin/signup-settings`: the network's public signup settings and terms.
 pub async fn signup_settings(
     state: web::Data<AppState>,
     me: NetworkAdmin,
     CsrfForm(form): CsrfForm<SignupSettingsForm>,
 ) -> Result<HttpResponse, AppError> {
-    let settings = affnet_accounts::signup::SignupSettings {
+    let submitted = affnet_accounts::signup::SignupSettings {
         auto_approve: form.auto_approve.is_some(),
         advertiser_signup: form.advertiser_signup.is_some(),
+        terms: form.terms,
     };
     let tenant = me.tenant.id;
-    let before = state
+    let wanted = submitted.clone();
+    let saved = state
         .db(move |c| {
             let before = affnet_accounts::signup::settings(c, tenant)?;
-            affnet_accounts::signup::set_settings(c, tenant, settings)?;
-            Ok(before)
+            Ok(affnet_accounts::signup::set_settings(c, tenant, &wanted).map(|after| (before, after)))
         })
         .await?;
-    let summary = crate::audit::signup_settings(before, settings);
+    let (before, after) = match saved {
+        Ok(changed) => changed,
+        Err(affnet_accounts::AccountsError::Invalid(errors)) => {
+            let settings = NetworkFields { timezone: me.tenant.timezone.clone(), signup: Some(submitted), errors };
+            return users_page_with(
+                &state,
+                &me,
+                None,
+                UserForm { role: "affiliate".into(), ..UserForm::default() },
+                FieldErrors::new(),
+                settings,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let summary = crate::audit::signup_settings(&before, &after);
     crate::audit::record(&state, tenant, &me.user, Entity::Network, &me.tenant.slug, "signup settings", summary).await;
     tracing::info!(
         tenant = %me.tenant.slug,
         by = %me.user.id,
-        auto_approve = settings.auto_approve,
-        advertiser_signup = settings.advertiser_signup,
+        auto_approve = after.auto_approve,
+        advertiser_signup = after.advertiser_signup,
+        terms_chars = after.terms.chars().count(),
         "signup settings changed"
     );
     me.session.flash("success", "Signup settings saved.");
@@ -464,7 +489,7 @@ pub async fn set_timezone(
             "timezone",
             "Use UTC, an offset such as +02:00 (-14:00 to +14:00), or a zone name such as Europe/Berlin; only zones with whole-hour offsets are supported (reports are kept per hour).",
         );
-        let settings = NetworkFields { timezone: form.timezone, errors };
+        let settings = NetworkFields { timezone: form.timezone, signup: None, errors };
         return users_page_with(
             &state,
             &me,

@@ -90,9 +90,21 @@ async fn the_whole_loop_in_a_real_browser(backend: Backend) {
     assert!(page.contains(&token), "the conversion URL carries the offer's token");
     admin.screenshot(&format!("{tag}-admin-offer")).await;
 
-    // The affiliate signs up, confirms the address from the email, and the admin approves.
+    // The network writes its signup terms.
+    admin.goto(&app.url("/admin/users")).await;
+    admin.fill("#terms", "Browser network terms: no incentivised traffic.").await;
+    admin.click("form[action='/admin/signup-settings'] button[type=submit]").await;
+    let started = Instant::now();
+    while !admin.source().await.contains("Signup settings saved.") {
+        assert!(started.elapsed() < Duration::from_secs(10), "signup settings not saved");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The affiliate signs up (accepting the terms shown), confirms the address from the
+    // email, and the admin approves.
     let affiliate = Browser::start().await;
     affiliate.goto(&app.url("/t/acme/signup")).await;
+    assert!(affiliate.source().await.contains("Browser network terms: no incentivised traffic."));
     affiliate.fill("#company", "Browser Media").await;
     affiliate.fill("#name", "Bea").await;
     affiliate.fill("#email", "aff@acme.test").await;

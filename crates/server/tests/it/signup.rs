@@ -21,7 +21,7 @@ async fn sign_up(b: &crate::support::Browser, slug: &str, email: &str) -> crate:
 
 fn settings(app: &TestApp, tenant: &Tenant, s: SignupSettings) {
     let mut conn = app.pool.get().unwrap();
-    signup::set_settings(&mut conn, tenant.id, s).unwrap();
+    signup::set_settings(&mut conn, tenant.id, &s).unwrap();
 }
 
 async fn affiliate_signs_up_verifies_waits_for_approval_and_signs_in(backend: Backend) {
@@ -31,7 +31,8 @@ async fn affiliate_signs_up_verifies_waits_for_approval_and_signs_in(backend: Ba
 
     let form = b.get("/t/acme/signup").await;
     assert_eq!(form.status, 200);
-    assert!(form.body.contains("Affiliate signup") && form.body.contains("name=\"terms\""), "{}", form.body);
+    assert!(form.body.contains("Affiliate signup"), "{}", form.body);
+    assert!(!form.body.contains("name=\"terms\""), "no terms set, none to accept: {}", form.body);
 
     let done = sign_up(&b, "acme", "jo@media.test").await;
     assert_eq!(done.status, 200, "{}", done.body);
@@ -123,7 +124,7 @@ async fn auto_approve_activates_on_verification_and_rejection_mails(backend: Bac
 
     // Advertiser signup is closed unless the network opens it.
     assert_eq!(b.get("/t/acme/signup/advertiser").await.status, 404);
-    settings(&app, &net.tenant, SignupSettings { auto_approve: false, advertiser_signup: true });
+    settings(&app, &net.tenant, SignupSettings { advertiser_signup: true, ..SignupSettings::default() });
     let c = app.browser();
     let path = "/t/acme/signup/advertiser";
     let page = c.get(path).await;
@@ -203,6 +204,7 @@ async fn password_reset_is_single_use_and_expires(backend: Backend) {
 async fn bad_signups_change_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let net = app.network("acme");
+    settings(&app, &net.tenant, SignupSettings { terms: "Be nice.".into(), ..SignupSettings::default() });
     let b = app.browser();
     let path = "/t/acme/signup";
     let before = app.users_of(&net.tenant).len();
@@ -472,6 +474,86 @@ async fn an_expired_confirmation_link_is_replaced_at_sign_in(backend: Backend) {
     app.stop().await;
 }
 
+/// A network writes its signup terms on the users page; the signup forms show them (as text,
+/// with their line breaks) and ask for their acceptance. With no terms, no acceptance is asked
+/// for (the form required accepting "the terms" a network could not write). Terms too long or
+/// holding control characters are refused, and the stored ones kept.
+async fn signup_terms_are_written_by_an_admin_shown_and_accepted(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let admin = app.browser();
+    admin.sign_in("acme", "admin@acme.test", PASSWORD).await;
+    let users = admin.get("/admin/users").await;
+    assert!(users.body.contains("name=\"terms\""), "{}", users.body);
+
+    let terms = "<b>Rules</b>\r\nNo incentivised traffic.\nNo brand bidding.";
+    let saved =
+        admin.submit("/admin/users", "/admin/signup-settings", &[("advertiser_signup", "on"), ("terms", terms)]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let stored = signup::settings(&mut app.pool.get().unwrap(), net.tenant.id).unwrap();
+    assert_eq!(stored.terms, "<b>Rules</b>\nNo incentivised traffic.\nNo brand bidding.");
+    assert!(stored.advertiser_signup);
+    assert!(admin.get("/admin/users").await.body.contains("&#60;b&#62;Rules&#60;/b&#62;"), "shown in the textarea");
+
+    for path in ["/t/acme/signup", "/t/acme/signup/advertiser"] {
+        let b = app.browser();
+        let form = b.get(path).await;
+        assert_eq!(form.status, 200);
+        assert!(
+            form.body.contains("&#60;b&#62;Rules&#60;/b&#62;\nNo incentivised traffic."),
+            "escaped, lines kept: {}",
+            form.body
+        );
+        assert!(!form.body.contains("<b>Rules"), "never as HTML");
+        assert!(form.body.contains("name=\"terms\""), "{}", form.body);
+        let email = format!("jo{}@media.test", path.len());
+        let fields = [("company", "Jo Media"), ("name", "Jo"), ("email", email.as_str()), ("password", PASSWORD)];
+        let refused = b.submit(path, path, &fields).await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(refused.body.contains("accept the terms to sign up"), "{}", refused.body);
+        assert!(refused.body.contains("No brand bidding."), "the terms stay on the page");
+        assert!(!app.users_of(&net.tenant).iter().any(|u| u.email == email));
+        let accepted = b.submit(path, path, &[&fields[..], &[("terms", "on")]].concat()).await;
+        assert_eq!(accepted.status, 200, "{}", accepted.body);
+        assert!(app.users_of(&net.tenant).iter().any(|u| u.email == email));
+    }
+
+    // Refused: nothing saved, the error under the field, the text kept in it.
+    let long = "x".repeat(signup::MAX_TERMS_CHARS + 1);
+    for (bad, message) in [(long.as_str(), "at most 20000"), ("Rules\u{7}", "control character")] {
+        let page = admin.submit("/admin/users", "/admin/signup-settings", &[("terms", bad)]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains(message), "{}", page.body);
+        assert_eq!(signup::settings(&mut app.pool.get().unwrap(), net.tenant.id).unwrap(), stored);
+    }
+
+    // Cleared: no terms, no checkbox, and a signup without acceptance goes through.
+    let cleared = admin.submit("/admin/users", "/admin/signup-settings", &[("terms", "  ")]).await;
+    assert_eq!(cleared.status, 303);
+    let b = app.browser();
+    assert!(!b.get("/t/acme/signup").await.body.contains("name=\"terms\""));
+    let fields = [("company", "Al Media"), ("name", "Al"), ("email", "al@media.test"), ("password", PASSWORD)];
+    assert_eq!(b.submit("/t/acme/signup", "/t/acme/signup", &fields).await.status, 200);
+    assert!(app.users_of(&net.tenant).iter().any(|u| u.email == "al@media.test"));
+
+    // Audited in words.
+    let summaries: Vec<String> = {
+        use affnet_db::schema::audit_log;
+        use diesel::prelude::*;
+        audit_log::table
+            .filter(audit_log::entity.eq("network"))
+            .order(audit_log::id.asc())
+            .select(audit_log::summary)
+            .load(&mut app.pool.get().unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        summaries,
+        ["advertiser signup off → on; terms set (55 characters)", "advertiser signup on → off; terms removed"],
+    );
+    app.stop().await;
+}
+
 crate::on_both_backends!(
     signups_are_throttled_per_client_and_email_not_per_network,
     an_expired_confirmation_link_is_replaced_at_sign_in,
@@ -485,4 +567,5 @@ crate::on_both_backends!(
     a_signup_with_a_known_email_reveals_nothing_and_mails_the_owner,
     signups_of_one_email_at_once_all_get_the_same_answer,
     signups_and_reset_requests_do_not_use_up_sign_ins,
+    signup_terms_are_written_by_an_admin_shown_and_accepted,
 );
