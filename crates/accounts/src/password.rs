@@ -8,8 +8,17 @@ use affnet_db::FieldErrors;
 pub const MIN_LEN: usize = 10;
 pub const MAX_LEN: usize = 256;
 
+/// The password as it is hashed: in Unicode's composed form (NFC), so that one password typed
+/// on keyboards or systems that compose accents differently ("é" as one character, or as "e"
+/// and a combining accent, as macOS file names and some input methods do) is one password.
+fn normalized(password: &str) -> std::borrow::Cow<'_, str> {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(password)
+}
+
 /// Refuses passwords too short to resist guessing, or too long to hash cheaply.
 pub fn check_policy(password: &str, field: &str) -> Result<(), FieldErrors> {
+    let password = normalized(password);
+    let password = password.as_ref();
     let n = password.chars().count();
     if n < MIN_LEN {
         return Err(FieldErrors::single(field, format!("use at least {MIN_LEN} characters")));
@@ -27,10 +36,11 @@ pub fn check_policy(password: &str, field: &str) -> Result<(), FieldErrors> {
     Ok(())
 }
 
-/// Hashes with argon2id (the crate's defaults: 19 MiB, 2 passes) and a random salt, in PHC form.
+/// Hashes the [normalized] password with argon2id (the crate's defaults: 19 MiB, 2 passes) and
+/// a random salt, in PHC form.
 pub fn hash(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
-    match Argon2::default().hash_password(password.as_bytes(), &salt) {
+    match Argon2::default().hash_password(normalized(password).as_bytes(), &salt) {
         Ok(h) => h.to_string(),
         // Only reachable with parameters out of range, which the defaults are not; an
         // unusable hash then refuses every sign-in rather than accepting any.
@@ -38,11 +48,13 @@ pub fn hash(password: &str) -> String {
     }
 }
 
-/// Whether `password` matches a stored PHC hash.
+/// Whether `password` matches a stored PHC hash: its [normalized] form, or, for a password
+/// typed in another form, as typed (hashes made before passwords were normalised hold it so).
 pub fn verify(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-        .unwrap_or(false)
+    let Ok(h) = PasswordHash::new(stored) else { return false };
+    let matches = |p: &str| Argon2::default().verify_password(p.as_bytes(), &h).is_ok();
+    let composed = normalized(password);
+    matches(&composed) || (composed != password && matches(password))
 }
 
 /// A hash of a password nobody has, verified against when the email is unknown, so that an
@@ -64,6 +76,25 @@ mod tests {
         assert!(verify("correct horse battery", &h));
         assert!(!verify("correct horse batterY", &h));
         assert!(!verify("anything", "!"));
+    }
+
+    #[test]
+    fn one_password_in_composed_or_decomposed_form_is_one_password() {
+        let (composed, decomposed) = ("caf\u{e9} au lait!", "cafe\u{301} au lait!");
+        assert_ne!(composed, decomposed);
+        for (typed_at_signup, typed_later) in [(composed, decomposed), (decomposed, composed)] {
+            let h = hash(typed_at_signup);
+            assert!(verify(typed_later, &h), "{typed_at_signup:?} then {typed_later:?}");
+            assert!(verify(typed_at_signup, &h));
+        }
+        // A hash made before normalisation from the decomposed form still takes it as typed.
+        let salt = SaltString::generate(&mut OsRng);
+        let legacy = Argon2::default().hash_password(decomposed.as_bytes(), &salt).unwrap().to_string();
+        assert!(verify(decomposed, &legacy));
+        assert!(!verify("cafe au lait!!", &legacy));
+        // The length policy counts the composed characters: 10 of them are enough.
+        assert!(check_policy(&"e\u{301}a".repeat(5), "password").is_ok());
+        assert!(check_policy(&"e\u{301}".repeat(10), "password").is_err(), "one character repeated");
     }
 
     #[test]

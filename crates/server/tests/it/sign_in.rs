@@ -479,7 +479,41 @@ async fn a_suspended_affiliates_people_are_locked_out(backend: Backend) {
     app.stop().await;
 }
 
+/// A password with an accent, set in its decomposed form (as macOS and some input methods send
+/// "é": "e" and a combining accent) and typed later in its composed form, or the other way
+/// round, signs in: they were two different passwords.
+async fn a_password_signs_in_whichever_way_its_accents_are_composed(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.network("acme");
+    let me = app.browser();
+    assert_eq!(me.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303);
+    let (composed, decomposed) = ("d\u{e9}j\u{e0} vu twice", "de\u{301}ja\u{300} vu twice");
+    let path = "/account/password";
+    let done = me
+        .submit(
+            path,
+            path,
+            &[("current_password", PASSWORD), ("new_password", decomposed), ("confirm_password", decomposed)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(app.browser().sign_in("acme", "admin@acme.test", composed).await.status, 303);
+    assert_eq!(app.browser().sign_in("acme", "admin@acme.test", decomposed).await.status, 303);
+    // Typed composed, the same password again is no new password.
+    let same = me
+        .submit(
+            path,
+            path,
+            &[("current_password", composed), ("new_password", composed), ("confirm_password", composed)],
+        )
+        .await;
+    assert_eq!(same.status, 422, "{}", same.body);
+    assert!(same.body.contains("other than your current"), "{}", same.body);
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    a_password_signs_in_whichever_way_its_accents_are_composed,
     sign_in_lands_on_the_role_page_and_sign_out_ends_the_session,
     after_sign_in_only_this_sites_paths_are_followed,
     each_role_lands_on_its_own_page,
