@@ -30,8 +30,10 @@ const MAX_RAW_QUERY: usize = 4096;
 affnet_offers::text_enum!(
     /// Why a call did not record a conversion. `code()` is the machine-readable reason.
     Reason {
+        MethodNotAllowed = "method_not_allowed",
         InvalidParameter = "invalid_parameter",
         InvalidBody = "invalid_body",
+        BodyTooLarge = "body_too_large",
         MissingTransactionId = "missing_transaction_id",
         InvalidTransactionId = "invalid_transaction_id",
         InvalidOfferId = "invalid_offer_id",
@@ -72,6 +74,8 @@ impl Reason {
             InvalidParameter | InvalidBody | MissingTransactionId | InvalidTransactionId | InvalidOfferId
             | InvalidGoalId | MissingGoalId | InvalidAction | InvalidAmount | InvalidStatus | InvalidAdvSub
             | OfferMismatch => 400,
+            MethodNotAllowed => 405,
+            BodyTooLarge => 413,
             InvalidToken | IpNotAllowed => 403,
             UnknownTransaction | UnknownGoal => 404,
             DuplicateClick | DuplicateAdvSub | CapReached => 409,
@@ -116,7 +120,7 @@ impl From<affnet_offers::OffersError> for Refusal {
 /// One call of `/aff_lsr` or `/aff_goal`.
 #[derive(Debug, Clone)]
 pub struct ConversionRequest {
-    /// Query string and form body parameters (the first value of a name wins).
+    /// Query string and form body parameters (the first non-empty value of a name wins).
     pub params: Vec<(String, String)>,
     /// `/aff_goal` (the goal id is required) rather than `/aff_lsr`.
     pub goal_endpoint: bool,
@@ -126,9 +130,10 @@ pub struct ConversionRequest {
     /// The calling server's address.
     pub ip: String,
     pub received_at: Micros,
-    /// The form body was not UTF-8: refused (`invalid_body`) and stored, its parameters read
-    /// as best they could be (so the attempt names its click).
-    pub unreadable_body: bool,
+    /// Why the body could not be read (`invalid_body`: not UTF-8, or it did not arrive;
+    /// `body_too_large`): the call is refused and stored, its parameters read as best they
+    /// could be (so the attempt names its click).
+    pub body_refusal: Option<Refusal>,
     /// A parameter we read whose value, percent-decoded, is not UTF-8 (`adv_sub=caf%E9`):
     /// refused (`invalid_parameter`) and stored, rather than read with the bad bytes replaced
     /// (two different order ids would then be one).
@@ -139,8 +144,12 @@ pub struct ConversionRequest {
 }
 
 impl ConversionRequest {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
+    /// The parameter's first non-empty value (as on `/aff_c`: `amount=&amount=2` is 2), or
+    /// an empty one if it has only those.
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
+        let mut values = self.params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim());
+        let first = values.next()?;
+        Some(if first.is_empty() { values.find(|v| !v.is_empty()).unwrap_or(first) } else { first })
     }
 }
 
@@ -423,8 +432,14 @@ fn check_call<'a>(
     raw_tid: &str,
     tid: Option<TransactionId>,
 ) -> Result<CallParams<'a>, Refusal> {
-    if req.unreadable_body {
-        return refuse(Reason::InvalidBody, "the form body is not UTF-8");
+    if req.method != "GET" && req.method != "POST" {
+        return refuse(
+            Reason::MethodNotAllowed,
+            format!("{} is not supported; use GET or POST", truncate(&req.method, 20)),
+        );
+    }
+    if let Some(refusal) = &req.body_refusal {
+        return Err(refusal.clone());
     }
     // Only the parameters we read are checked: others (an integrator's own) are ignored.
     if let Some((k, _)) =
@@ -445,7 +460,7 @@ fn check_call<'a>(
         );
     }
     if req.goal_endpoint {
-        if let Some(a) = req.param("a").filter(|a| !a.is_empty() && *a != "lsr") {
+        if let Some(a) = req.param("a").filter(|a| !a.is_empty() && !a.eq_ignore_ascii_case("lsr")) {
             return refuse(Reason::InvalidAction, format!("a={} is not supported; use a=lsr", truncate(a, 20)));
         }
     }

@@ -14,7 +14,7 @@ use affnet_offers::Offer;
 
 use crate::cache::{Access, Cache};
 use crate::click::{Click, ClickJob, ClickRefusal, ClickRejection, ClickWriter};
-use crate::conversion::{ConversionRequest, ConversionWriter, Outcome, MAX_SUB_LEN};
+use crate::conversion::{ConversionRequest, ConversionWriter, Outcome, Reason, Refusal, MAX_SUB_LEN};
 use crate::recorder::GroupCommit;
 use crate::template::{expand, Encoding};
 
@@ -43,18 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(click_head))
             .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
     )
-    .service(
-        web::resource("/aff_lsr")
-            .route(web::get().to(conversion_lsr))
-            .route(web::post().to(conversion_lsr))
-            .default_service(web::to(|| method_not_allowed("GET, POST"))),
-    )
-    .service(
-        web::resource("/aff_goal")
-            .route(web::get().to(conversion_goal))
-            .route(web::post().to(conversion_goal))
-            .default_service(web::to(|| method_not_allowed("GET, POST"))),
-    );
+    // Every method reaches the conversion handler: a call with another one is refused
+    // (`method_not_allowed`) in the endpoint's answer format, and stored like every refusal
+    // unless it is a `HEAD` or `OPTIONS`.
+    .service(web::resource("/aff_lsr").route(web::route().to(conversion_lsr)))
+    .service(web::resource("/aff_goal").route(web::route().to(conversion_goal)));
 }
 
 /// `405 Method Not Allowed` with the methods the endpoint answers (`PUT /aff_c`, `DELETE
@@ -388,13 +381,32 @@ async fn follow_link(req: HttpRequest, t: web::Data<Tracking>, record: bool) -> 
 }
 
 /// `GET|POST /aff_lsr?transaction_id=..`
-pub async fn conversion_lsr(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>) -> HttpResponse {
+pub async fn conversion_lsr(req: HttpRequest, body: web::Payload, t: web::Data<Tracking>) -> HttpResponse {
     conversion(req, body, t, false).await
 }
 
 /// `GET|POST /aff_goal?a=lsr&goal_id=..&transaction_id=..`
-pub async fn conversion_goal(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>) -> HttpResponse {
+pub async fn conversion_goal(req: HttpRequest, body: web::Payload, t: web::Data<Tracking>) -> HttpResponse {
     conversion(req, body, t, true).await
+}
+
+/// The longest conversion call body read (a form of a few parameters); a longer one is
+/// refused `body_too_large` and stored.
+pub const MAX_CONVERSION_BODY: usize = 256 * 1024;
+
+/// A conversion call's body, read to its end, or why it could not be.
+async fn read_body(payload: web::Payload) -> Result<web::Bytes, Refusal> {
+    match payload.to_bytes_limited(MAX_CONVERSION_BODY).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => Err(Refusal {
+            reason: Reason::InvalidBody,
+            message: format!("the body could not be read to its end ({e})"),
+        }),
+        Err(_) => Err(Refusal {
+            reason: Reason::BodyTooLarge,
+            message: format!("the body is over {} KiB; send the parameters in the query", MAX_CONVERSION_BODY / 1024),
+        }),
+    }
 }
 
 /// The query with the security token's value masked (what is stored and shown).
@@ -438,15 +450,37 @@ fn read_params(query: &str, params: &mut Vec<(String, String)>) -> Option<String
     not_utf8
 }
 
+/// Whether the caller's `Accept` asks for JSON: `application/json` (any case) with a weight
+/// above 0 and at least that of any `text/plain` or `text/*` it also lists.
 fn wants_json(req: &HttpRequest) -> bool {
-    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
+    let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return false };
+    let (mut json, mut text) = (0.0_f32, 0.0_f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let weight = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+        match media.as_str() {
+            "application/json" => json = json.max(weight),
+            "text/plain" | "text/*" => text = text.max(weight),
+            _ => {}
+        }
+    }
+    json > 0.0 && json >= text
 }
 
-async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, goal_endpoint: bool) -> HttpResponse {
+async fn conversion(
+    req: HttpRequest,
+    payload: web::Payload,
+    t: web::Data<Tracking>,
+    goal_endpoint: bool,
+) -> HttpResponse {
     let json = wants_json(&req);
     let answer = |status: u16, reason: &str, message: &str, extra: Option<serde_json::Value>| {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        if json {
+        let mut response = if json {
             let mut v = serde_json::json!({"success": false, "err_msg": reason, "message": message});
             if let Some(serde_json::Value::Object(extra)) = extra {
                 v = serde_json::Value::Object(extra);
@@ -456,7 +490,27 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
             plain(code, "success=true;".to_owned())
         } else {
             plain(code, format!("success=false; err_msg={reason};"))
+        };
+        if code == StatusCode::METHOD_NOT_ALLOWED {
+            response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
         }
+        response
+    };
+    // `HEAD` (link checkers, chat previews) and `OPTIONS` (a browser's preflight) are not
+    // conversion calls: refused and not stored. Other methods are refused with the call, stored.
+    if matches!(*req.method(), actix_web::http::Method::HEAD | actix_web::http::Method::OPTIONS) {
+        return answer(405, Reason::MethodNotAllowed.code(), "use GET or POST", None);
+    }
+    // Only a POST's body is read (another method's is refused with the call).
+    let body = if req.method() == actix_web::http::Method::POST {
+        read_body(payload).await
+    } else {
+        drop(payload);
+        Ok(web::Bytes::new())
+    };
+    let (body, mut body_refusal) = match body {
+        Ok(body) => (body, None),
+        Err(refusal) => (web::Bytes::new(), Some(refusal)),
     };
     let query = req.query_string();
     let mut params: Vec<(String, String)> = Vec::new();
@@ -467,12 +521,13 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    let mut unreadable_body = false;
     if !body.is_empty() && is_form {
         // A body that is not UTF-8 is refused by the writer (stored like every refusal), its
         // parameters read with the bad bytes replaced, so the attempt names its click.
         let text = String::from_utf8_lossy(&body);
-        unreadable_body = matches!(text, std::borrow::Cow::Owned(_));
+        if matches!(text, std::borrow::Cow::Owned(_)) {
+            body_refusal = Some(Refusal { reason: Reason::InvalidBody, message: "the form body is not UTF-8".into() });
+        }
         let text = text.as_ref();
         let body_not_utf8 = read_params(text, &mut params);
         not_utf8 = not_utf8.or(body_not_utf8);
@@ -495,12 +550,12 @@ async fn conversion(req: HttpRequest, body: web::Bytes, t: web::Data<Tracking>, 
         raw_query: raw,
         ip: client_ip(&req, t.trust_proxy),
         received_at: t.clock.now(),
-        unreadable_body,
+        body_refusal,
         not_utf8,
         host_tenant,
     };
     let writer = {
-        let tid = request.params.iter().find(|(k, _)| k == "transaction_id").map_or("", |(_, v)| v.trim());
+        let tid = request.param("transaction_id").unwrap_or("");
         // FNV-1a: cheap and stable.
         let hash = tid
             .bytes()

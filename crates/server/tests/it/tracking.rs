@@ -267,23 +267,114 @@ async fn a_head_request_is_answered_like_a_click_and_records_nothing(backend: Ba
 
 /// A method the endpoint does not answer gets `405` with the methods it does (`Allow`), and
 /// nothing is recorded.
+/// Other methods get `405` with the allowed ones. On the conversion endpoints the answer is in
+/// the endpoint's format (`success=false; err_msg=method_not_allowed;`, or JSON) and the call is
+/// stored like every refusal, so an advertiser sending `PUT` sees why nothing counted (it was a
+/// plain-text 405, stored nowhere); a `HEAD` (link checkers) or `OPTIONS` (preflight) is no
+/// call and is not stored.
 async fn other_methods_get_405_with_the_allowed_ones(backend: Backend) {
     let f = Fixture::new(backend).await;
     let tid = f.click().await;
     let link = format!("/aff_c?offer_id={}&aff_id={}", f.offer.id, f.aff);
-    let lsr = f.lsr(&tid, "");
-    for (method, path, allow) in [
-        (reqwest::Method::POST, link.as_str(), "GET, HEAD"),
-        (reqwest::Method::PUT, link.as_str(), "GET, HEAD"),
-        (reqwest::Method::DELETE, lsr.as_str(), "GET, POST"),
-        (reqwest::Method::PATCH, "/aff_goal?a=lsr&goal_id=1", "GET, POST"),
-        (reqwest::Method::OPTIONS, lsr.as_str(), "GET, POST"),
-    ] {
-        let res = f.http.request(method.clone(), f.app.url(path)).send().await.unwrap();
-        assert_eq!(res.status().as_u16(), 405, "{method} {path}");
-        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+    for method in [reqwest::Method::POST, reqwest::Method::PUT] {
+        let res = f.http.request(method.clone(), f.app.url(&link)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 405, "{method}");
+        assert_eq!(res.headers()["allow"], "GET, HEAD", "{method}");
     }
-    assert_eq!((f.clicks(), f.conversions(), f.attempts().len()), (1, 0, 0));
+    let lsr = f.lsr(&tid, "");
+    let goal = format!("/aff_goal?a=lsr&goal_id=1&transaction_id={tid}");
+    for (method, path, json) in [
+        (reqwest::Method::DELETE, lsr.as_str(), false),
+        (reqwest::Method::PATCH, goal.as_str(), false),
+        (reqwest::Method::OPTIONS, lsr.as_str(), false),
+        (reqwest::Method::PUT, lsr.as_str(), true),
+        (reqwest::Method::HEAD, lsr.as_str(), false),
+    ] {
+        let mut req = f.http.request(method.clone(), f.app.url(path));
+        if json {
+            req = req.header("accept", "application/json");
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(res.headers()["allow"], "GET, POST", "{method} {path}");
+        let body = res.text().await.unwrap();
+        if method == reqwest::Method::HEAD {
+            assert_eq!(body, "");
+        } else if json {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!((v["success"].as_bool(), v["err_msg"].as_str()), (Some(false), Some("method_not_allowed")));
+        } else {
+            assert_eq!(body, "success=false; err_msg=method_not_allowed;", "{method} {path}");
+        }
+    }
+    let refused = ("refused".to_owned(), "method_not_allowed".to_owned());
+    assert_eq!((f.clicks(), f.conversions()), (1, 0));
+    assert_eq!(f.attempts(), vec![refused; 3], "each call stored with its reason");
+    let trace = affnet_tracking::listing::trace(&mut f.app.pool.get().unwrap(), f.tenant, &tid).unwrap();
+    let methods: Vec<&str> = trace.attempts.iter().map(|a| a.method.as_str()).collect();
+    assert_eq!(methods, ["DELETE", "PATCH", "PUT"], "on the click's tracer; HEAD and OPTIONS are no calls");
+    f.app.stop().await;
+}
+
+/// A conversion call's body over 256 KiB, or one that does not arrive whole, is refused in the
+/// endpoint's format and stored with its reason (it was a plain-text `413`, stored nowhere).
+/// `Accept` is read as HTTP defines it (any case, `q=0` means not JSON). Repeated parameters:
+/// the first non-empty value counts, as on `/aff_c`. `a=LSR` is `a=lsr`.
+async fn conversion_calls_refused_before_their_parameters_are_answered_and_stored_too(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let tid = f.click().await;
+    let big = format!("adv_sub=x&pad={}", "a".repeat(300_000));
+    for json in [false, true] {
+        let mut req = f
+            .http
+            .post(f.app.url(&f.lsr(&tid, "&amount=5")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big.clone());
+        if json {
+            req = req.header("accept", "application/json");
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 413);
+        let body = res.text().await.unwrap();
+        if json {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["err_msg"], "body_too_large", "{body}");
+        } else {
+            assert_eq!(body, "success=false; err_msg=body_too_large;");
+        }
+    }
+    assert_eq!(f.attempts(), vec![("refused".to_owned(), "body_too_large".to_owned()); 2]);
+    assert_eq!(f.conversions(), 0);
+
+    // Accept, as HTTP reads it.
+    for (accept, json) in [
+        ("Application/JSON", true),
+        ("text/plain, application/json;q=0", false),
+        ("application/json;q=0.5, text/plain;q=0.9", false),
+        ("text/html, application/json", true),
+        ("*/*", false),
+    ] {
+        let res = f
+            .http
+            .get(f.app.url("/aff_lsr?transaction_id=00000000000000000000000000000000"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        let body = res.text().await.unwrap();
+        assert_eq!(body.starts_with('{'), json, "{accept}: {body}");
+    }
+
+    // The first non-empty value: `amount=&amount=2.50` is 2.50.
+    let (s, body, _) = f.get(&f.lsr(&tid, "&amount=&amount=2.50")).await;
+    assert_eq!((s, body.as_str()), (200, "success=true;"));
+    let amount: Option<i64> = f.count(|c| conversions::table.select(conversions::sale_amount).first(c));
+    assert_eq!(amount, Some(250));
+    // `a=LSR` on /aff_goal is the same action as `a=lsr` (the goal is unknown here: 404).
+    let (s, body, _) = f
+        .get(&format!("/aff_goal?a=LSR&goal_id=999&transaction_id={tid}&security_token={}", f.offer.security_token))
+        .await;
+    assert_eq!((s, body.as_str()), (404, "success=false; err_msg=unknown_goal;"));
     f.app.stop().await;
 }
 
@@ -1087,6 +1178,7 @@ crate::on_both_backends!(
     bad_clicks_get_a_clear_answer_and_record_nothing,
     a_head_request_is_answered_like_a_click_and_records_nothing,
     other_methods_get_405_with_the_allowed_ones,
+    conversion_calls_refused_before_their_parameters_are_answered_and_stored_too,
     refused_clicks_go_to_the_fallback_or_an_error_page_and_are_counted,
     a_conversion_is_recorded_once_with_its_payout,
     bad_conversions_are_refused_with_a_stored_reason_and_change_nothing,
