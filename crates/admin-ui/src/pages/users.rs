@@ -106,6 +106,16 @@ async fn users_page_with(
     render(status, &page)
 }
 
+/// The users page again, `422`, with a network setting refused: what was submitted and why.
+async fn refused_setting(
+    state: &AppState,
+    me: &NetworkAdmin,
+    settings: NetworkFields,
+) -> Result<HttpResponse, AppError> {
+    let form = UserForm { role: "affiliate".into(), ..UserForm::default() };
+    users_page_with(state, me, None, form, FieldErrors::new(), settings, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
 /// `GET /admin/users`
 pub async fn list(
     state: web::Data<AppState>,
@@ -443,16 +453,7 @@ pub async fn signup_settings(
         Ok(changed) => changed,
         Err(affnet_accounts::AccountsError::Invalid(errors)) => {
             let settings = NetworkFields { timezone: me.tenant.timezone.clone(), signup: Some(submitted), errors };
-            return users_page_with(
-                &state,
-                &me,
-                None,
-                UserForm { role: "affiliate".into(), ..UserForm::default() },
-                FieldErrors::new(),
-                settings,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
+            return refused_setting(&state, &me, settings).await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -490,16 +491,7 @@ pub async fn set_timezone(
             "Use UTC, an offset such as +02:00 (-14:00 to +14:00), or a zone name such as Europe/Berlin; only zones with whole-hour offsets are supported (reports are kept per hour).",
         );
         let settings = NetworkFields { timezone: form.timezone, signup: None, errors };
-        return users_page_with(
-            &state,
-            &me,
-            None,
-            UserForm { role: "affiliate".into(), ..UserForm::default() },
-            FieldErrors::new(),
-            settings,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused_setting(&state, &me, settings).await;
     };
     let (tenant, value) = (me.tenant.id, tz.setting_value());
     let stored = value.clone();
