@@ -117,19 +117,7 @@ pub async fn update(
     body: ApiBody<AdvertiserInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let id = AdvertiserId(id.into_inner());
-    let input = body.read()?;
-    let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (before, a) = state
-        .db(move |c| {
-            let before = Advertiser::find(c, tenant, id)?;
-            Ok((before, Advertiser::update(c, tenant, id, &input, now)?))
-        })
-        .await?;
-    tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser updated through the API");
-    let summary = crate::audit::advertiser_changes(&before, &a);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Advertiser, a.id, "update", summary).await;
-    Ok(HttpResponse::Ok().json(AdvertiserJson::new(a, Viewer::Staff)))
+    save(state, me, AdvertiserId(id.into_inner()), super::Edit::Whole(body.read()?)).await
 }
 
 /// `PATCH /api/v1/advertisers/{id}`: changes only the fields the body names ([`super::merge_patch`]),
@@ -141,10 +129,28 @@ pub async fn patch(
     body: ApiBody<super::PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let patch = body.read()?;
-    let (tenant, raw) = (me.user.tenant_id, *id);
-    let current = state.db(move |c| Ok(Advertiser::find(c, tenant, AdvertiserId(raw))?)).await?;
-    let input: AdvertiserInput =
-        super::merge_patch(AdvertiserJson::new(current, Viewer::Staff), "AdvertiserInput", patch)?;
-    update(state, me, id, ApiBody::of(input)).await
+    save(state, me, AdvertiserId(id.into_inner()), super::Edit::Patch(body.read()?)).await
+}
+
+/// Saves a `PUT` or `PATCH`, read and written in one locked change.
+async fn save(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: AdvertiserId,
+    edit: super::Edit<AdvertiserInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, now) = (me.user.tenant_id, state.clock.now());
+    let (before, a) = state
+        .db(move |c| {
+            super::locked_change(c, "advertisers", tenant, id.0, |c| {
+                let before = Advertiser::find(c, tenant, id)?;
+                let input = edit.input(AdvertiserJson::new(before.clone(), Viewer::Staff), "AdvertiserInput")?;
+                Ok((before, Advertiser::update(c, tenant, id, &input, now)?))
+            })
+        })
+        .await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser updated through the API");
+    let summary = crate::audit::advertiser_changes(&before, &a);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Advertiser, a.id, "update", summary).await;
+    Ok(HttpResponse::Ok().json(AdvertiserJson::new(a, Viewer::Staff)))
 }

@@ -114,19 +114,7 @@ pub async fn update(
     body: ApiBody<AffiliateInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let id = AffiliateId(id.into_inner());
-    let input = body.read()?;
-    let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (before, a) = state
-        .db(move |c| {
-            let before = Affiliate::find(c, tenant, id)?;
-            Ok((before, Affiliate::update(c, tenant, id, &input, now)?))
-        })
-        .await?;
-    tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, "affiliate updated through the API");
-    let summary = crate::audit::affiliate_changes(&before, &a);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Affiliate, a.id, "update", summary).await;
-    Ok(HttpResponse::Ok().json(AffiliateJson::new(a, Viewer::Staff)))
+    save(state, me, AffiliateId(id.into_inner()), super::Edit::Whole(body.read()?)).await
 }
 
 /// `PATCH /api/v1/affiliates/{id}`: changes only the fields the body names ([`super::merge_patch`]),
@@ -138,12 +126,30 @@ pub async fn patch(
     body: ApiBody<super::PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let patch = body.read()?;
-    let (tenant, raw) = (me.user.tenant_id, *id);
-    let current = state.db(move |c| Ok(Affiliate::find(c, tenant, AffiliateId(raw))?)).await?;
-    let input: AffiliateInput =
-        super::merge_patch(AffiliateJson::new(current, Viewer::Staff), "AffiliateInput", patch)?;
-    update(state, me, id, ApiBody::of(input)).await
+    save(state, me, AffiliateId(id.into_inner()), super::Edit::Patch(body.read()?)).await
+}
+
+/// Saves a `PUT` or `PATCH`, read and written in one locked change.
+async fn save(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: AffiliateId,
+    edit: super::Edit<AffiliateInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, now) = (me.user.tenant_id, state.clock.now());
+    let (before, a) = state
+        .db(move |c| {
+            super::locked_change(c, "affiliates", tenant, id.0, |c| {
+                let before = Affiliate::find(c, tenant, id)?;
+                let input = edit.input(AffiliateJson::new(before.clone(), Viewer::Staff), "AffiliateInput")?;
+                Ok((before, Affiliate::update(c, tenant, id, &input, now)?))
+            })
+        })
+        .await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, "affiliate updated through the API");
+    let summary = crate::audit::affiliate_changes(&before, &a);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Affiliate, a.id, "update", summary).await;
+    Ok(HttpResponse::Ok().json(AffiliateJson::new(a, Viewer::Staff)))
 }
 
 #[derive(serde::Deserialize)]

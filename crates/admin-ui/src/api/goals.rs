@@ -144,14 +144,26 @@ pub async fn update(
     body: ApiBody<GoalInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let id = GoalId(id.into_inner());
-    let input = body.read()?;
+    save(state, me, GoalId(id.into_inner()), super::Edit::Whole(body.read()?)).await
+}
+
+/// Saves a `PUT` or `PATCH` of a goal, read and written in one locked change.
+async fn save(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: GoalId,
+    edit: super::Edit<GoalInput>,
+) -> Result<HttpResponse, ApiError> {
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let (goal, currency) = state
         .db(move |c| {
-            let g = Goal::update(c, tenant, id, &input, now)?;
-            let currency = affnet_offers::Offer::find(c, tenant, g.offer_id)?.currency;
-            Ok((g, currency))
+            super::locked_change(c, "goals", tenant, id.0, |c| {
+                let current = Goal::find(c, tenant, id)?;
+                let input = edit.input(GoalJson::new(current, Viewer::Staff), "GoalInput")?;
+                let g = Goal::update(c, tenant, id, &input, now)?;
+                let currency = affnet_offers::Offer::find(c, tenant, g.offer_id)?.currency;
+                Ok((g, currency))
+            })
         })
         .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, goal = %goal.id, "goal updated through the API");
@@ -185,9 +197,5 @@ pub async fn patch(
     body: ApiBody<super::PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let patch = body.read()?;
-    let (tenant, raw) = (me.user.tenant_id, *id);
-    let current = state.db(move |c| Ok(Goal::find(c, tenant, GoalId(raw))?)).await?;
-    let input: GoalInput = super::merge_patch(GoalJson::new(current, Viewer::Staff), "GoalInput", patch)?;
-    update(state, me, id, ApiBody::of(input)).await
+    save(state, me, GoalId(id.into_inner()), super::Edit::Patch(body.read()?)).await
 }

@@ -101,11 +101,48 @@ impl<T> ApiBody<T> {
     pub fn read(self) -> Result<T, ApiError> {
         self.0
     }
+}
 
-    /// A body already read (a `PATCH` hands its merged body to the `PUT` handler).
-    pub fn of(body: T) -> Self {
-        ApiBody(Ok(body))
+/// What a `PUT` or a `PATCH` saves: the whole input, or the fields a `PATCH` names, merged
+/// ([`merge_patch`]) over the row as it is inside the change's transaction ([`locked_change`]).
+pub enum Edit<I> {
+    Whole(I),
+    Patch(PatchBody),
+}
+
+impl<I: serde::de::DeserializeOwned> Edit<I> {
+    /// The input to save over `current` (the resource as staff read it; `input` names the
+    /// OpenAPI input schema).
+    pub fn input(self, current: impl serde::Serialize, input: &str) -> Result<I, AppError> {
+        match self {
+            Edit::Whole(i) => Ok(i),
+            Edit::Patch(patch) => merge_patch(current, input, patch).map_err(|e| e.0),
+        }
     }
+}
+
+/// Runs a change of the tenant's row `id` of `table` in one write transaction, with the row
+/// locked (PostgreSQL; SQLite's write lock holds every writer), so that what the change reads
+/// (a `PATCH`'s base, the audit's "before") is what it changes: two `PATCH`es of one offer at
+/// once each keep the other's fields (the base was read before the transaction, and one undid
+/// the other).
+pub fn locked_change<T>(
+    c: &mut affnet_db::DbConn,
+    table: &'static str,
+    tenant: affnet_db::TenantId,
+    id: i64,
+    change: impl FnOnce(&mut affnet_db::DbConn) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    use diesel::RunQueryDsl;
+    affnet_db::write_tx(c, |c| {
+        if let affnet_db::DbConn::Pg(pg) = c {
+            diesel::sql_query(format!("SELECT id FROM {table} WHERE tenant_id = $1 AND id = $2 FOR UPDATE"))
+                .bind::<diesel::sql_types::BigInt, _>(tenant.0)
+                .bind::<diesel::sql_types::BigInt, _>(id)
+                .execute(pg)?;
+        }
+        change(c)
+    })
 }
 
 /// A `PATCH` body merged over the resource: `current` is the resource as staff read it, of which

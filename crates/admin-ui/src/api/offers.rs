@@ -300,19 +300,7 @@ pub async fn update(
     body: ApiBody<OfferInput>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let id = OfferId(id.into_inner());
-    let input = body.read()?;
-    let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (before, offer) = state
-        .db(move |c| {
-            let before = Offer::find(c, tenant, id)?;
-            Ok((before, Offer::update(c, tenant, id, &input, now)?))
-        })
-        .await?;
-    tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer.id, "offer updated through the API");
-    let summary = crate::audit::offer_changes(&before, &offer);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Offer, offer.id, "update", summary).await;
-    Ok(HttpResponse::Ok().json(OfferJson::new(offer, Viewer::Staff)))
+    save(state, me, OfferId(id.into_inner()), super::Edit::Whole(body.read()?)).await
 }
 
 /// `PATCH /api/v1/offers/{id}`: changes only the fields the body names ([`super::merge_patch`]),
@@ -324,11 +312,30 @@ pub async fn patch(
     body: ApiBody<super::PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_staff(&me)?;
-    let patch = body.read()?;
-    let (tenant, raw) = (me.user.tenant_id, *id);
-    let current = state.db(move |c| Ok(Offer::find(c, tenant, OfferId(raw))?)).await?;
-    let input: OfferInput = super::merge_patch(OfferJson::new(current, Viewer::Staff), "OfferInput", patch)?;
-    update(state, me, id, ApiBody::of(input)).await
+    save(state, me, OfferId(id.into_inner()), super::Edit::Patch(body.read()?)).await
+}
+
+/// Saves a `PUT` or `PATCH` of an offer, read and written in one locked change.
+async fn save(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    id: OfferId,
+    edit: super::Edit<OfferInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, now) = (me.user.tenant_id, state.clock.now());
+    let (before, offer) = state
+        .db(move |c| {
+            super::locked_change(c, "offers", tenant, id.0, |c| {
+                let before = Offer::find(c, tenant, id)?;
+                let input = edit.input(OfferJson::new(before.clone(), Viewer::Staff), "OfferInput")?;
+                Ok((before, Offer::update(c, tenant, id, &input, now)?))
+            })
+        })
+        .await?;
+    tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer.id, "offer updated through the API");
+    let summary = crate::audit::offer_changes(&before, &offer);
+    crate::audit::record_api(&state, tenant, &me.user, Entity::Offer, offer.id, "update", summary).await;
+    Ok(HttpResponse::Ok().json(OfferJson::new(offer, Viewer::Staff)))
 }
 
 /// `POST /api/v1/offers/{id}/rotate-token` (staff): a new security token; the old one stops

@@ -205,12 +205,26 @@ pub async fn update(
     body: ApiBody<PostbackInput>,
 ) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
-    let input = body.read()?;
-    let (tenant, now, id) = (me.user.tenant_id, state.clock.now(), id.into_inner());
+    save(state, me, own, id.into_inner(), super::Edit::Whole(body.read()?)).await
+}
+
+/// Saves a `PUT` or `PATCH` of a postback (`own`: the affiliate whose postbacks the caller may
+/// change, or staff), read and written in one locked change.
+async fn save(
+    state: web::Data<AppState>,
+    me: ApiUser,
+    own: Option<AffiliateId>,
+    id: i64,
+    edit: super::Edit<PostbackInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, now) = (me.user.tenant_id, state.clock.now());
     let (before, pb) = state
         .db(move |c| {
-            let before = Postback::find(c, tenant, own, id)?;
-            Ok((before, Postback::update(c, tenant, own, id, &input, now)?))
+            super::locked_change(c, "postbacks", tenant, id, |c| {
+                let before = Postback::find(c, tenant, own, id)?;
+                let input = edit.input(PostbackJson::from(before.clone()), "PostbackInput")?;
+                Ok((before, Postback::update(c, tenant, own, id, &input, now)?))
+            })
         })
         .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, "postback updated through the API");
@@ -228,11 +242,7 @@ pub async fn patch(
     body: ApiBody<super::PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
-    let patch = body.read()?;
-    let (tenant, raw) = (me.user.tenant_id, *id);
-    let current = state.db(move |c| Ok(Postback::find(c, tenant, own, raw)?)).await?;
-    let input: PostbackInput = super::merge_patch(PostbackJson::from(current), "PostbackInput", patch)?;
-    update(state, me, id, ApiBody::of(input)).await
+    save(state, me, own, id.into_inner(), super::Edit::Patch(body.read()?)).await
 }
 
 /// `DELETE /api/v1/postbacks/{id}`: 204; its jobs and attempts stay in the log.

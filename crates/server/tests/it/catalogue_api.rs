@@ -1534,6 +1534,74 @@ async fn patch_changes_only_the_fields_it_names(backend: Backend) {
     app.stop().await;
 }
 
+/// Sends one `PATCH` of `path` per body, all at once.
+async fn patch_at_once(api: &crate::support::Api, path: &str, bodies: &[Value]) -> Vec<crate::support::Json> {
+    let tasks: Vec<_> = bodies
+        .iter()
+        .map(|b| {
+            let (api, path, b) = (api.clone(), path.to_owned(), b.clone());
+            actix_web::rt::spawn(async move { api.send(Method::PATCH, &path, Some(b)).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+/// `PATCH`es of one resource sent at once each keep the others' fields: the base a `PATCH` is
+/// merged over is read in the transaction that saves it, the row locked. (The base was read
+/// before: of three `PATCH`es at once, naming the name, the payout and the description, the
+/// last one saved undid the others, in every round, on both backends.)
+async fn patches_sent_at_once_each_keep_the_others_fields(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let api = app.api(&net.api_key.token);
+    let adv = api.post("/api/v1/advertisers", json!({"name": "Shop"})).await.body["id"].as_i64().unwrap();
+    let offer = api.post("/api/v1/offers", full_offer(adv)).await.body["id"].as_i64().unwrap();
+    let path = format!("/api/v1/offers/{offer}");
+    for round in 0..8_i64 {
+        let bodies = [
+            json!({"name": format!("name {round}")}),
+            json!({"payout": {"type": "cpa_flat", "flat": 100 + round, "bps": 0}}),
+            json!({"description": format!("description {round}")}),
+            json!({"daily_cap": 10 + round}),
+        ];
+        let answers = patch_at_once(&api, &path, &bodies).await;
+        assert!(answers.iter().all(|a| a.status == 200), "{:?}", answers.iter().map(|a| &a.body).collect::<Vec<_>>());
+        let now = api.get(&path).await.body;
+        assert_eq!(
+            (&now["name"], &now["payout"]["flat"], &now["description"], &now["daily_cap"]),
+            (
+                &json!(format!("name {round}")),
+                &json!(100 + round),
+                &json!(format!("description {round}")),
+                &json!(10 + round)
+            ),
+            "round {round}"
+        );
+    }
+    // The other resources the same way, two fields at once.
+    let aff =
+        api.post("/api/v1/affiliates", json!({"name": "Media", "status": "active"})).await.body["id"].as_i64().unwrap();
+    for (path, a, b) in [
+        (format!("/api/v1/advertisers/{adv}"), json!({"name": "Shop Ltd"}), json!({"notes": "vip"})),
+        (format!("/api/v1/affiliates/{aff}"), json!({"name": "Media Two"}), json!({"notes": "top"})),
+    ] {
+        for _ in 0..4 {
+            let answers = patch_at_once(&api, &path, &[a.clone(), b.clone()]).await;
+            assert_eq!((answers[0].status, answers[1].status), (200, 200));
+            let now = api.get(&path).await.body;
+            for field in [&a, &b] {
+                let (k, v) = field.as_object().unwrap().iter().next().unwrap();
+                assert_eq!(&now[k], v, "{path}");
+            }
+        }
+    }
+    app.stop().await;
+}
+
 /// A list's query parameter of the wrong form is a 422 naming it on every listing (the same
 /// `offer_id=abc` was a 422 on `/conversions` and a 400 on `/offer-access`), checked after the
 /// role, as a body is.
@@ -1657,4 +1725,5 @@ crate::on_both_backends!(
     the_key_and_the_role_are_checked_before_the_request_is_read,
     offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields,
     patch_changes_only_the_fields_it_names,
+    patches_sent_at_once_each_keep_the_others_fields,
 );
