@@ -113,6 +113,14 @@ impl AppState {
         }
     }
 
+    /// Sends `emails` after the answer: the request does not wait for the mail server. For
+    /// an answer whose time must not tell whether a mail went out (a reset request for a known
+    /// email against an unknown one: a mail server taking a second to accept told them apart).
+    pub fn send_mail_later(&self, emails: Vec<Email>) {
+        let state = self.clone();
+        actix_web::rt::spawn(async move { state.send_mail(emails).await });
+    }
+
     /// An absolute link to `path` on this site.
     pub fn link(&self, path: &str) -> String {
         format!("{}{path}", self.web.public_url.trim_end_matches('/'))

@@ -366,7 +366,7 @@ pub async fn forgot_submit(
     if let Some((user, token)) = found {
         tracing::info!(tenant = %tenant.slug, user = %user.id, "password reset requested");
         let link = state.link(&format!("/t/{}/reset/{token}", tenant.slug));
-        state.send_mail(message(Kind::PasswordReset, &tenant, &user, &link, "")).await;
+        state.send_mail_later(message(Kind::PasswordReset, &tenant, &user, &link, ""));
     }
     notice(
         &session,

@@ -458,6 +458,8 @@ async fn a_suspended_affiliates_people_are_locked_out(backend: Backend) {
             app.browser().submit("/t/acme/forgot", "/t/acme/forgot", &[("email", "aff@acme.test")]).await.status,
             200
         );
+        // A reset mail goes out after the answer: time enough for one to arrive.
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
         assert_eq!(app.mail.to("aff@acme.test").len(), mails, "{status}: no reset link mailed");
     }
     assert_eq!(admin.submit(&page, &format!("{page}/status"), &[("status", "active")]).await.status, 303);

@@ -78,6 +78,21 @@ impl SmtpSink {
         self.all().into_iter().filter(|m| m.rcpt.iter().any(|r| r == to)).collect()
     }
 
+    /// The newest message to `to` once it has `count` of them (mail sent after the answer
+    /// arrives a moment later); fails after 10 s.
+    pub async fn wait_to(&self, to: &str, count: usize) -> Received {
+        let started = std::time::Instant::now();
+        while self.to(to).len() < count {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "no mail {count} to {to}: {:?}",
+                self.all()
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.last_to(to)
+    }
+
     /// The newest message to `to`, which must exist.
     pub fn last_to(&self, to: &str) -> Received {
         self.to(to).pop().unwrap_or_else(|| panic!("no mail to {to}; received: {:?}", self.all()))

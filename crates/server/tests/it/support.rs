@@ -28,10 +28,14 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
+        Self::start_with_mail(backend, crate::smtp_sink::SmtpSink::start()).await
+    }
+
+    /// An app sending its mail to `mail` (a slow mail server, say).
+    pub async fn start_with_mail(backend: Backend, mail: crate::smtp_sink::SmtpSink) -> TestApp {
         let db = TestDb::new(backend);
         let pool = db.pool();
         let clock = ManualClock::at(Micros::now());
-        let mail = crate::smtp_sink::SmtpSink::start();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState {
