@@ -48,18 +48,42 @@ async fn log_requests(
 
 /// A path that may carry a link token (signup verification, password reset: `/t/{slug}/verify/…`,
 /// `/t/{slug}/reset/…`, also mangled, e.g. by a mail client: `//reset/`, `RESET`, `reset%2F…`),
-/// cut after the word, for the log (`/t/acme/reset/{token}`); `None` for any other path. `routed`
-/// is the path routing read (escapes of plain characters decoded), `raw` the one asked.
+/// cut after the word, for the log (`/t/acme/reset/{token}`); `None` for any other path,
+/// including one that ends with the word (`/admin/users/7/reset` carries no token). `routed` is
+/// the path routing read (escapes of plain characters decoded), `raw` the one asked.
 fn without_link_token(routed: &str, raw: &str) -> Option<String> {
     for path in [routed, raw] {
         let lower = path.to_ascii_lowercase();
         for word in ["verify", "reset"] {
             if let Some(at) = lower.find(word) {
+                if path[at + word.len()..].trim_matches('/').is_empty() {
+                    continue;
+                }
                 return Some(format!("{}/{{token}}", &path[..at + word.len()]));
             }
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_link_token;
+
+    #[test]
+    fn link_tokens_are_cut_from_logged_paths_and_nothing_else() {
+        for (path, logged) in [
+            ("/t/acme/reset/abc123", Some("/t/acme/reset/{token}")),
+            ("/t/acme/verify/abc123", Some("/t/acme/verify/{token}")),
+            ("/t/acme//RESET/abc", Some("/t/acme//RESET/{token}")),
+            ("/t/acme/reset%2Fabc", Some("/t/acme/reset/{token}")),
+            ("/admin/users/7/reset", None),
+            ("/admin/users/7/reset/", None),
+            ("/admin/offers", None),
+        ] {
+            assert_eq!(without_link_token(path, path).as_deref(), logged, "{path}");
+        }
+    }
 }
 
 /// `HEAD` is answered as `GET` without the body (HTTP requires it; load balancers' health checks
