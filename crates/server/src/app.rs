@@ -66,25 +66,6 @@ fn without_link_token(routed: &str, raw: &str) -> Option<String> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::without_link_token;
-
-    #[test]
-    fn link_tokens_are_cut_from_logged_paths_and_nothing_else() {
-        for (path, logged) in [
-            ("/t/acme/reset/abc123", Some("/t/acme/reset/{token}")),
-            ("/t/acme/verify/abc123", Some("/t/acme/verify/{token}")),
-            ("/t/acme//RESET/abc", Some("/t/acme//RESET/{token}")),
-            ("/t/acme/reset%2Fabc", Some("/t/acme/reset/{token}")),
-            ("/admin/users/7/reset", None),
-            ("/admin/users/7/reset/", None),
-            ("/admin/offers", None),
-        ] {
-            assert_eq!(without_link_token(path, path).as_deref(), logged, "{path}");
-        }
-    }
-}
 
 /// `HEAD` is answered as `GET` without the body (HTTP requires it; load balancers' health checks
 /// use it): the request is routed as a `GET`, and the connection, which knows the request was a
@@ -133,4 +114,24 @@ pub fn http_server(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_link_token;
+
+    #[test]
+    fn link_tokens_are_cut_from_logged_paths_and_nothing_else() {
+        for (path, logged) in [
+            ("/t/acme/reset/abc123", Some("/t/acme/reset/{token}")),
+            ("/t/acme/verify/abc123", Some("/t/acme/verify/{token}")),
+            ("/t/acme//RESET/abc", Some("/t/acme//RESET/{token}")),
+            ("/t/acme/reset%2Fabc", Some("/t/acme/reset/{token}")),
+            ("/admin/users/7/reset", None),
+            ("/admin/users/7/reset/", None),
+            ("/admin/offers", None),
+        ] {
+            assert_eq!(without_link_token(path, path).as_deref(), logged, "{path}");
+        }
+    }
 }
