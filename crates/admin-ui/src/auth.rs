@@ -11,6 +11,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use affnet_accounts::{ApiKey, Role, Tenant, User};
+use affnet_db::TenantId;
 
 use crate::session::Session;
 use crate::{ApiError, AppError, AppState};
@@ -38,6 +39,28 @@ pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
     affnet_tracking::handlers::client_ip(req, trust_proxy)
 }
 
+/// The network whose own tracking domain the request came in on (its `Host`), if any. On such a
+/// host only that network exists (DESIGN.md): another network's sign-in and signup pages are
+/// unknown (404), and its sessions and API keys are not signed in (401), as its offers and
+/// clicks are unknown to the tracking endpoints there.
+pub async fn domain_tenant(req: &HttpRequest) -> Result<Option<TenantId>, AppError> {
+    let Some(t) = req.app_data::<web::Data<affnet_tracking::handlers::Tracking>>() else { return Ok(None) };
+    t.cache
+        .host_tenant(&t.pool, affnet_tracking::handlers::host(req))
+        .await
+        .map_err(|e| AppError::Internal(format!("tracking domain lookup: {e}")))
+}
+
+/// The network of a public page (`/t/{slug}/…`): 404 if there is none, or if the request came
+/// in on another network's tracking domain.
+pub async fn tenant_by_slug(req: &HttpRequest, state: &AppState, slug: String) -> Result<Tenant, AppError> {
+    let tenant = state.db(move |c| Tenant::find_by_slug(c, &slug)?.ok_or(AppError::NotFound)).await?;
+    match domain_tenant(req).await? {
+        Some(domain) if domain != tenant.id => Err(AppError::NotFound),
+        _ => Ok(tenant),
+    }
+}
+
 impl FromRequest for CurrentUser {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
@@ -51,6 +74,7 @@ impl FromRequest for CurrentUser {
             .then(|| req.uri().path_and_query().map(|p| p.as_str().to_owned()))
             .flatten()
             .filter(|p| crate::pages::sign_in::safe_next(Some(p)).is_some());
+        let req = req.clone();
         Box::pin(async move {
             let (session, state) = (session?, state?);
             let Some((user_id, tenant_id)) = session.user() else {
@@ -61,6 +85,9 @@ impl FromRequest for CurrentUser {
                 };
                 return Err(AppError::Unauthorized { tenant_slug, expired: expired.is_some(), next });
             };
+            if domain_tenant(&req).await?.is_some_and(|domain| domain != tenant_id) {
+                return Err(AppError::Unauthorized { tenant_slug: None, expired: false, next });
+            }
             let found = state
                 .db(move |c| {
                     let user = User::find(c, tenant_id, user_id).ok();
@@ -171,7 +198,11 @@ pub async fn api_key<B: MessageBody + 'static>(
         (Some(token), Ok(state)) => {
             let now = state.clock.now();
             match state.db(move |c| Ok(ApiKey::authenticate(c, &token, now)?)).await {
-                Ok(Some(user)) => Ok(ApiUser { user }),
+                Ok(Some(user)) => match domain_tenant(req.request()).await {
+                    Ok(Some(domain)) if domain != user.tenant_id => Err(unauthorized()),
+                    Ok(_) => Ok(ApiUser { user }),
+                    Err(e) => Err(ApiError(e)),
+                },
                 Ok(None) => Err(unauthorized()),
                 Err(e) => Err(ApiError(e)),
             }

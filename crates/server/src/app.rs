@@ -66,7 +66,6 @@ fn without_link_token(routed: &str, raw: &str) -> Option<String> {
     None
 }
 
-
 /// `HEAD` is answered as `GET` without the body (HTTP requires it; load balancers' health checks
 /// use it): the request is routed as a `GET`, and the connection, which knows the request was a
 /// `HEAD`, sends the headers only. Not on the tracking endpoints, where a `GET` records a click or

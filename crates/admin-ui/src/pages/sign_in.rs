@@ -85,10 +85,6 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-async fn tenant_by_slug(state: &AppState, slug: String) -> Result<Tenant, AppError> {
-    state.db(move |c| Tenant::find_by_slug(c, &slug)?.ok_or(AppError::NotFound)).await
-}
-
 /// Only same-site paths are followed after sign-in (no open redirect): printable ASCII only,
 /// since browsers drop tabs and line breaks from a URL (`/<TAB>/evil.example` is read as
 /// `//evil.example`, another site) and a line break cannot be sent in `Location` at all.
@@ -103,12 +99,13 @@ pub(crate) fn safe_next(next: Option<&str>) -> Option<&str> {
 
 /// `GET /t/{slug}/login`
 pub async fn form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     slug: web::Path<String>,
     q: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let tenant = tenant_by_slug(&state, slug.into_inner()).await?;
+    let tenant = crate::auth::tenant_by_slug(&req, &state, slug.into_inner()).await?;
     let page = SignInPage {
         l: Layout::anonymous(&session, format!("Sign in to {}", tenant.name)),
         tenant,
@@ -134,7 +131,7 @@ pub async fn submit(
     slug: web::Path<String>,
     CsrfForm(form): CsrfForm<SignInForm>,
 ) -> Result<HttpResponse, AppError> {
-    let tenant = tenant_by_slug(&state, slug.into_inner()).await?;
+    let tenant = crate::auth::tenant_by_slug(&req, &state, slug.into_inner()).await?;
     let ip = client_ip(&req, state.web.trust_proxy);
     let now = state.clock.now();
     let (tenant_id, email, password) = (tenant.id, form.email.clone(), form.password);

@@ -16,10 +16,6 @@ use crate::layout::{render, Layout};
 use crate::session::Session;
 use crate::{AppError, AppState};
 
-async fn tenant_by_slug(state: &AppState, slug: String) -> Result<Tenant, AppError> {
-    state.db(move |c| Tenant::find_by_slug(c, &slug)?.ok_or(AppError::NotFound)).await
-}
-
 fn greeting(tenant: &Tenant, user: &User) -> Greeting {
     Greeting { network: tenant.name.clone(), name: user.name.clone() }
 }
@@ -121,8 +117,13 @@ fn signup_page(
 }
 
 /// The network of an open signup form, with its signup settings.
-async fn open_signup(state: &AppState, slug: String, kind: SignupKind) -> Result<(Tenant, SignupSettings), AppError> {
-    let tenant = tenant_by_slug(state, slug).await?;
+async fn open_signup(
+    req: &HttpRequest,
+    state: &AppState,
+    slug: String,
+    kind: SignupKind,
+) -> Result<(Tenant, SignupSettings), AppError> {
+    let tenant = crate::auth::tenant_by_slug(req, state, slug).await?;
     let id = tenant.id;
     let settings = state.db(move |c| Ok(signup::settings(c, id)?)).await?;
     if kind == SignupKind::Advertiser && !settings.advertiser_signup {
@@ -133,21 +134,23 @@ async fn open_signup(state: &AppState, slug: String, kind: SignupKind) -> Result
 
 /// `GET /t/{slug}/signup`
 pub async fn affiliate_form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let open = open_signup(&state, slug.into_inner(), SignupKind::Affiliate).await?;
+    let open = open_signup(&req, &state, slug.into_inner(), SignupKind::Affiliate).await?;
     signup_page(&session, StatusCode::OK, open, SignupKind::Affiliate, SignupForm::default(), FieldErrors::new())
 }
 
 /// `GET /t/{slug}/signup/advertiser` (only where the network enables it)
 pub async fn advertiser_form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let open = open_signup(&state, slug.into_inner(), SignupKind::Advertiser).await?;
+    let open = open_signup(&req, &state, slug.into_inner(), SignupKind::Advertiser).await?;
     signup_page(&session, StatusCode::OK, open, SignupKind::Advertiser, SignupForm::default(), FieldErrors::new())
 }
 
@@ -181,7 +184,7 @@ async fn submit(
     kind: SignupKind,
     form: SignupForm,
 ) -> Result<HttpResponse, AppError> {
-    let (tenant, settings) = open_signup(&state, slug, kind).await?;
+    let (tenant, settings) = open_signup(&req, &state, slug, kind).await?;
     let ip = client_ip(&req, state.web.trust_proxy);
     let now = state.clock.now();
     let tenant_id = tenant.id;
@@ -248,11 +251,12 @@ struct VerifyPage {
 /// A `/t/{slug}/…/{token}` link from an email: its network, its token, and whether the token is
 /// unused and unexpired for `purpose` (looking does not use it up).
 async fn token_link(
+    req: &HttpRequest,
     state: &AppState,
     (slug, token): (String, String),
     purpose: Purpose,
 ) -> Result<(Tenant, String, bool), AppError> {
-    let tenant = tenant_by_slug(state, slug).await?;
+    let tenant = crate::auth::tenant_by_slug(req, state, slug).await?;
     let (tenant_id, now, t) = (tenant.id, state.clock.now(), token.clone());
     let live = state.db(move |c| Ok(signup::peek_token(c, tenant_id, purpose, &t, now)?)).await?;
     Ok((tenant, token, live.is_some()))
@@ -273,11 +277,12 @@ fn invalid_verify(session: &Session, tenant: Tenant) -> Result<HttpResponse, App
 /// the link changes nothing, so a mail scanner or link preview that fetches it does not use it
 /// up before its owner clicks.
 pub async fn verify_form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (tenant, token, live) = token_link(&state, path.into_inner(), Purpose::VerifyEmail).await?;
+    let (tenant, token, live) = token_link(&req, &state, path.into_inner(), Purpose::VerifyEmail).await?;
     if !live {
         return invalid_verify(&session, tenant);
     }
@@ -287,13 +292,14 @@ pub async fn verify_form(
 
 /// `POST /t/{slug}/verify/{token}`
 pub async fn verify(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<(String, String)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, token) = path.into_inner();
-    let tenant = tenant_by_slug(&state, slug).await?;
+    let tenant = crate::auth::tenant_by_slug(&req, &state, slug).await?;
     let (tenant_id, now) = (tenant.id, state.clock.now());
     let result = state.db(move |c| Ok(signup::verify_email(c, tenant_id, &token, now))).await?;
     match result {
@@ -336,11 +342,12 @@ struct ForgotPage {
 
 /// `GET /t/{slug}/forgot`
 pub async fn forgot_form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let tenant = tenant_by_slug(&state, slug.into_inner()).await?;
+    let tenant = crate::auth::tenant_by_slug(&req, &state, slug.into_inner()).await?;
     let page = ForgotPage { l: Layout::anonymous(&session, "Forgot your password?"), tenant, email: String::new() };
     render(StatusCode::OK, &page)
 }
@@ -359,7 +366,7 @@ pub async fn forgot_submit(
     slug: web::Path<String>,
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Result<HttpResponse, AppError> {
-    let tenant = tenant_by_slug(&state, slug.into_inner()).await?;
+    let tenant = crate::auth::tenant_by_slug(&req, &state, slug.into_inner()).await?;
     let ip = client_ip(&req, state.web.trust_proxy);
     let (tenant_id, now, email) = (tenant.id, state.clock.now(), form.email);
     let found = state.db(move |c| Ok(signup::request_reset(c, tenant_id, &email, &ip, now)?)).await?;
@@ -401,11 +408,12 @@ fn invalid_reset(session: &Session, tenant: Tenant) -> Result<HttpResponse, AppE
 
 /// `GET /t/{slug}/reset/{token}`
 pub async fn reset_form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (tenant, token, live) = token_link(&state, path.into_inner(), Purpose::ResetPassword).await?;
+    let (tenant, token, live) = token_link(&req, &state, path.into_inner(), Purpose::ResetPassword).await?;
     if !live {
         return invalid_reset(&session, tenant);
     }
@@ -421,13 +429,14 @@ pub struct ResetForm {
 
 /// `POST /t/{slug}/reset/{token}`
 pub async fn reset_submit(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<(String, String)>,
     CsrfForm(form): CsrfForm<ResetForm>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, token) = path.into_inner();
-    let tenant = tenant_by_slug(&state, slug).await?;
+    let tenant = crate::auth::tenant_by_slug(&req, &state, slug).await?;
     let (tenant_id, now, t) = (tenant.id, state.clock.now(), token.clone());
     let result = state.db(move |c| Ok(signup::reset_password(c, tenant_id, &t, &form.password, now))).await?;
     match result {

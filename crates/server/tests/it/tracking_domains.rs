@@ -49,6 +49,9 @@ async fn a_networks_tracking_domain_takes_its_links_and_only_its_ids(backend: Ba
         Tenant::set_tracking_domain(&mut app.pool.get().unwrap(), tenant, domain, Some("net.example.com"))
     };
     assert_eq!(set(acme.tenant.id, Some(" Track.Acme.TEST. ")).unwrap().as_deref(), Some("track.acme.test"));
+    // The pages read the domains too (cached): seen at once, as the CLI's change is within the
+    // cache's TTL.
+    affnet_offers::changed();
     assert_eq!(domain_of(&app, acme.tenant.id).as_deref(), Some("track.acme.test"));
     // Never another network's, never the server's own address.
     for taken in ["track.acme.test", "NET.example.com"] {
@@ -151,4 +154,50 @@ async fn a_networks_tracking_domain_takes_its_links_and_only_its_ids(backend: Ba
     app.stop().await;
 }
 
-crate::on_both_backends!(a_networks_tracking_domain_takes_its_links_and_only_its_ids);
+/// On a network's tracking domain only that network exists for the pages and the API too:
+/// another network's sign-in, signup and reset pages are unknown (404), and its sessions and
+/// API keys are not signed in (401). (They all worked there, so whoever ran one network's domain
+/// served a genuine sign-in page of every other network.)
+async fn on_a_networks_tracking_domain_other_networks_do_not_sign_in(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let acme = app.network("acme");
+    let other = app.network("other");
+    Tenant::set_tracking_domain(&mut app.pool.get().unwrap(), acme.tenant.id, Some("track.acme.test"), None).unwrap();
+    affnet_offers::changed();
+    let on_domain =
+        |b: &crate::support::Browser, path: &str| b.client.get(app.url(path)).header("Host", "track.acme.test").send();
+    let anyone = app.browser();
+    for path in ["/t/other/login", "/t/other/signup", "/t/other/forgot", "/t/other/reset/abc", "/t/other/verify/abc"] {
+        assert_eq!(on_domain(&anyone, path).await.unwrap().status().as_u16(), 404, "{path}");
+    }
+    assert_eq!(anyone.get("/t/other/login").await.status, 200, "on the server's address");
+    for path in ["/t/acme/login", "/t/acme/signup", "/t/acme/forgot"] {
+        assert_eq!(on_domain(&anyone, path).await.unwrap().status().as_u16(), 200, "{path}");
+    }
+    // A session of the other network: signed in on the server's address, not on the domain.
+    let theirs = app.browser();
+    assert_eq!(theirs.sign_in("other", "admin@other.test", PASSWORD).await.status, 303);
+    assert_eq!(theirs.get("/admin/offers").await.status, 200);
+    assert_eq!(on_domain(&theirs, "/admin/offers").await.unwrap().status().as_u16(), 401);
+    let ours = app.browser();
+    assert_eq!(ours.sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303);
+    assert_eq!(on_domain(&ours, "/admin/offers").await.unwrap().status().as_u16(), 200);
+    // API keys the same way.
+    let http = reqwest::Client::new();
+    let offers = |token: &str, host: Option<&str>| {
+        let mut req = http.get(app.url("/api/v1/offers")).bearer_auth(token);
+        if let Some(h) = host {
+            req = req.header("Host", h);
+        }
+        req.send()
+    };
+    assert_eq!(offers(&other.api_key.token, Some("track.acme.test")).await.unwrap().status().as_u16(), 401);
+    assert_eq!(offers(&other.api_key.token, None).await.unwrap().status().as_u16(), 200);
+    assert_eq!(offers(&acme.api_key.token, Some("track.acme.test")).await.unwrap().status().as_u16(), 200);
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    a_networks_tracking_domain_takes_its_links_and_only_its_ids,
+    on_a_networks_tracking_domain_other_networks_do_not_sign_in,
+);
