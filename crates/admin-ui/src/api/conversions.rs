@@ -269,12 +269,17 @@ pub async fn calls(
 }
 
 /// Narrows `filter` to what `viewer` may list; `false` when the asked-for affiliate or
-/// advertiser is not the viewer's own (an empty page).
-fn scope(filter: &mut listing::Filter, viewer: Viewer) -> bool {
-    match viewer {
+/// advertiser is not the viewer's own (an empty page). An affiliate filtering by advertiser is
+/// refused (422, as the reports refuse a filter by affiliate to non-staff): the filter was
+/// dropped silently, and the caller read unfiltered numbers as filtered ones.
+fn scope(filter: &mut listing::Filter, viewer: Viewer) -> Result<bool, ApiError> {
+    Ok(match viewer {
         Viewer::Staff => true,
         Viewer::Affiliate(own) => {
-            filter.advertiser = None;
+            if filter.advertiser.is_some() {
+                let message = "only network staff and advertisers filter by advertiser";
+                return Err(AppError::Invalid(FieldErrors::single("advertiser_id", message)).into());
+            }
             let mine = filter.affiliate.is_none_or(|a| a == own);
             filter.affiliate = Some(own);
             mine
@@ -284,7 +289,7 @@ fn scope(filter: &mut listing::Filter, viewer: Viewer) -> bool {
             filter.advertiser = Some(own);
             mine
         }
-    }
+    })
 }
 
 /// `GET /api/v1/conversions?from=&to=&offer_id=&affiliate_id=&advertiser_id=&status=&sub=&page=&per_page=`:
@@ -302,7 +307,7 @@ pub async fn list(
     if matches!(viewer, Viewer::Advertiser(_)) && filter.sub.is_some() {
         return Err(AppError::Invalid(FieldErrors::single("sub", "sub ids are not shown to advertisers")).into());
     }
-    if !scope(&mut filter, viewer) {
+    if !scope(&mut filter, viewer)? {
         return Ok(HttpResponse::Ok().json(Page::<ConversionJson> {
             data: Vec::new(),
             page,
@@ -395,7 +400,7 @@ pub async fn clicks(
     let q = q.read()?;
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
-    if !scope(&mut filter, viewer) {
+    if !scope(&mut filter, viewer)? {
         return Ok(HttpResponse::Ok().json(Page::<ClickJson> { data: Vec::new(), page, per_page: limit, total: 0 }));
     }
     let tenant = me.user.tenant_id;

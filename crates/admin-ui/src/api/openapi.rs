@@ -538,7 +538,11 @@ fn tracking_filters(conversions: bool) -> Vec<Value> {
         query("to", "Created before: RFC 3339, or a date (that whole day included).", string()),
         query("offer_id", "Only this offer.", id()),
         query("affiliate_id", "Only this affiliate (staff).", id()),
-        query("advertiser_id", "Only this advertiser (staff).", id()),
+        query(
+            "advertiser_id",
+            "Only this advertiser (staff; an advertiser its own, and an affiliate is refused: 422).",
+            id(),
+        ),
         query(
             "sub",
             "Matches any of the click's aff_sub..aff_sub5 and source exactly (not for advertisers).",

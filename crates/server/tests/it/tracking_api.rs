@@ -515,6 +515,12 @@ async fn conversions_show_each_role_its_own_columns(backend: Backend) {
     assert_eq!(clicks["data"][0]["transaction_id"], mine.as_str());
     assert_eq!(clicks["data"][0]["aff_sub"], "mine");
     assert_eq!(f.staff.get("/api/v1/clicks?sub=theirs").await.body["data"][0]["transaction_id"], theirs.as_str());
+    // An affiliate filtering by advertiser is refused by name (the filter was dropped, and the
+    // unfiltered rows read as filtered).
+    for list in ["/api/v1/clicks", "/api/v1/conversions"] {
+        let res = f.aff.get(&format!("{list}?advertiser_id=1")).await;
+        assert_eq!((res.status, field_keys(&res)), (422, vec!["advertiser_id".to_owned()]), "{list}");
+    }
 
     // A status change: staff only, audited, reflected.
     let path = format!("/api/v1/conversions/{id_mine}/status");
