@@ -905,6 +905,11 @@ pub struct Deliverer {
     hosts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
+/// How many times a round of answers is recorded before it is given up (its jobs then wait for
+/// their lease), and the first wait between tries (doubling, at most 5 s): about 20 s in all.
+const RECORD_TRIES: u32 = 8;
+const RECORD_RETRY: Duration = Duration::from_millis(200);
+
 /// How often claims look for jobs whose lease ran out. A lease lasts minutes (`lease`), so once
 /// a second finds them as soon as every claim would, and the other claims save a statement
 /// (~0.2 ms of PostgreSQL's planning each, measured: BENCHMARKS.md).
@@ -959,7 +964,7 @@ impl Deliverer {
         let jobs = self.claim(limit).await?;
         let n = jobs.len();
         let results = join_all(jobs.into_iter().map(|job| self.fire_job(job, || {})).collect()).await;
-        self.record(results).await?;
+        self.record(results, false).await?;
         Ok(n)
     }
 
@@ -1056,7 +1061,10 @@ impl Deliverer {
 
     /// Records fired jobs' attempts and moves the jobs on (delivered, retry later, failed), in
     /// one transaction; then sends the alerts of postbacks that keep failing.
-    async fn record(&self, results: Vec<(Claimed, AttemptResult)>) -> QueryResult<()> {
+    /// Records the answers of a round (`again`: a try after a failed one, which may have
+    /// committed before its connection broke: only the jobs still `sending` under this claim
+    /// are recorded, so no attempt is logged twice).
+    async fn record(&self, results: Vec<(Claimed, AttemptResult)>, again: bool) -> QueryResult<()> {
         if results.is_empty() {
             return Ok(());
         }
@@ -1070,6 +1078,19 @@ impl Deliverer {
             let alerts = crate::write_tx(&mut conn, |conn| -> QueryResult<Vec<FailureAlert>> {
                 let done = clock.now();
                 let mut alerts = Vec::new();
+                let results: Vec<&(Claimed, AttemptResult)> = if again {
+                    let ids: Vec<i64> = results.iter().map(|(job, _)| job.id).collect();
+                    let held: std::collections::HashSet<(i64, Option<i64>)> = postback_jobs::table
+                        .filter(postback_jobs::id.eq_any(&ids))
+                        .filter(postback_jobs::state.eq("sending"))
+                        .select((postback_jobs::id, postback_jobs::locked_by))
+                        .load(conn)?
+                        .into_iter()
+                        .collect();
+                    results.iter().filter(|(job, _)| held.contains(&(job.id, Some(job.locked_by)))).collect()
+                } else {
+                    results.iter().collect()
+                };
                 let rows: Vec<NewAttempt<'_>> = results
                     .iter()
                     .map(|(job, result)| NewAttempt {
@@ -1182,10 +1203,22 @@ impl Deliverer {
                         }
                     }
                     let (results, permits): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    if let Err(e) = this.record(results).await {
-                        // The jobs stay `sending` until their lease runs out, then are claimed
-                        // again.
-                        tracing::error!(error = %e, "postback worker: cannot record attempts");
+                    // A lost database connection (a restart, a failover, a network blip) must
+                    // not drop the answers: they are recorded again on a new connection, for the
+                    // jobs still claimed by this node. Dropped, their jobs stayed `sending` until
+                    // the lease ran out, and were then sent a second time.
+                    let mut tries = 0;
+                    while let Err(e) = this.record(results.clone(), tries > 0).await {
+                        tries += 1;
+                        if tries >= RECORD_TRIES {
+                            // The jobs stay `sending` until their lease runs out, then are
+                            // claimed again.
+                            tracing::error!(error = %e, tries, "postback worker: cannot record attempts");
+                            break;
+                        }
+                        tracing::warn!(error = %e, tries, "postback worker: cannot record attempts; trying again");
+                        tokio::time::sleep(RECORD_RETRY.saturating_mul(1 << tries.min(5)).min(Duration::from_secs(5)))
+                            .await;
                     }
                     drop(permits);
                 }
