@@ -510,6 +510,11 @@ async fn conversion(
     };
     let (body, mut body_refusal) = match body {
         Ok(body) => (body, None),
+        // Broken framing or a stalled body: answered at once (the connection then closes), not
+        // stored; nothing of the call can be trusted.
+        Err(refusal) if refusal.reason == Reason::InvalidBody => {
+            return answer(400, refusal.reason.code(), &refusal.message, None);
+        }
         Err(refusal) => (web::Bytes::new(), Some(refusal)),
     };
     let query = req.query_string();

@@ -345,6 +345,26 @@ async fn conversion_calls_refused_before_their_parameters_are_answered_and_store
     }
     assert_eq!(f.attempts(), vec![("refused".to_owned(), "body_too_large".to_owned()); 2]);
     assert_eq!(f.conversions(), 0);
+    // Broken chunked framing: answered at once, in the endpoint's format, and not stored.
+    let addr = f.app.base.trim_start_matches("http://").to_owned();
+    let raw = actix_web::rt::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        s.write_all(
+            b"POST /aff_lsr?transaction_id=x HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Transfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+    assert!(raw.ends_with("success=false; err_msg=invalid_body;"), "{raw}");
+    assert_eq!(f.attempts().len(), 2, "not stored");
 
     // Accept, as HTTP reads it.
     for (accept, json) in [
