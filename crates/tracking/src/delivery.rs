@@ -964,7 +964,7 @@ impl Deliverer {
         let jobs = self.claim(limit).await?;
         let n = jobs.len();
         let results = join_all(jobs.into_iter().map(|job| self.fire_job(job, || {})).collect()).await;
-        self.record(results, false).await?;
+        self.record(Arc::new(results), false).await?;
         Ok(n)
     }
 
@@ -1064,7 +1064,7 @@ impl Deliverer {
     /// Records the answers of a round (`again`: a try after a failed one, which may have
     /// committed before its connection broke: only the jobs still `sending` under this claim
     /// are recorded, so no attempt is logged twice).
-    async fn record(&self, results: Vec<(Claimed, AttemptResult)>, again: bool) -> QueryResult<()> {
+    async fn record(&self, results: Arc<Vec<(Claimed, AttemptResult)>>, again: bool) -> QueryResult<()> {
         if results.is_empty() {
             return Ok(());
         }
@@ -1203,6 +1203,7 @@ impl Deliverer {
                         }
                     }
                     let (results, permits): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    let results = Arc::new(results);
                     // A lost database connection (a restart, a failover, a network blip) must
                     // not drop the answers: they are recorded again on a new connection, for the
                     // jobs still claimed by this node. Dropped, their jobs stayed `sending` until

@@ -499,7 +499,8 @@ async fn conversion(
     // `HEAD` (link checkers, chat previews) and `OPTIONS` (a browser's preflight) are not
     // conversion calls: refused and not stored. Other methods are refused with the call, stored.
     if matches!(*req.method(), actix_web::http::Method::HEAD | actix_web::http::Method::OPTIONS) {
-        return answer(405, Reason::MethodNotAllowed.code(), "use GET or POST", None);
+        let reason = Reason::MethodNotAllowed;
+        return answer(reason.http_status(), reason.code(), "use GET or POST", None);
     }
     // Only a POST's body is read (another method's is refused with the call).
     let body = if req.method() == actix_web::http::Method::POST {
@@ -513,7 +514,7 @@ async fn conversion(
         // Broken framing or a stalled body: answered at once (the connection then closes), not
         // stored; nothing of the call can be trusted.
         Err(refusal) if refusal.reason == Reason::InvalidBody => {
-            return answer(400, refusal.reason.code(), &refusal.message, None);
+            return answer(refusal.reason.http_status(), refusal.reason.code(), &refusal.message, None);
         }
         Err(refusal) => (web::Bytes::new(), Some(refusal)),
     };
