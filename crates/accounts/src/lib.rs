@@ -19,6 +19,7 @@ pub mod user;
 
 pub use api_key::{ApiKey, NewApiKey};
 pub use error::AccountsError;
+pub use password::NewPassword;
 pub use role::Role;
 pub use session::SessionData;
 pub use tenant::Tenant;

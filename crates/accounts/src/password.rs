@@ -36,6 +36,37 @@ pub fn check_policy(password: &str, field: &str) -> Result<(), FieldErrors> {
     Ok(())
 }
 
+/// A password being set, as typed and hashed. Hash it before the transaction that stores it:
+/// argon2 takes tens of milliseconds, and on SQLite every writer (the click recorder included)
+/// waits while a write transaction is open, so a hash made inside one held every click back.
+pub struct NewPassword {
+    typed: String,
+    hash: String,
+}
+
+impl NewPassword {
+    /// Hashes `typed` ([`hash`]). Blocking: call off the async executor, outside transactions.
+    pub fn hash(typed: &str) -> Self {
+        NewPassword { typed: typed.to_owned(), hash: hash(typed) }
+    }
+
+    /// The password as typed, for the policy ([`check_policy`]).
+    pub fn typed(&self) -> &str {
+        &self.typed
+    }
+
+    /// What is stored: the PHC hash.
+    pub fn stored(&self) -> &str {
+        &self.hash
+    }
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(..)")
+    }
+}
+
 /// Hashes the [normalized] password with argon2id (the crate's defaults: 19 MiB, 2 passes) and
 /// a random salt, in PHC form.
 pub fn hash(password: &str) -> String {

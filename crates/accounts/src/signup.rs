@@ -247,10 +247,10 @@ pub fn register(
         return Err(AccountsError::NotFound);
     }
     e.into_result()?;
+    // Hashed before the transaction (`password::NewPassword`), and for an existing account too,
+    // so that the time of the answer does not tell either.
+    let password = password::NewPassword::hash(input.password);
     if let Some(existing) = User::find_by_email(conn, tenant, &email)? {
-        // As long as a new signup takes (its password is hashed), so that the time of the
-        // answer does not tell either.
-        let _ = password::hash(input.password);
         return Ok(Signup::Existing(existing));
     }
     let created = write_tx(conn, |conn| {
@@ -287,7 +287,7 @@ pub fn register(
                 (Role::Advertiser, None, Some(id))
             }
         };
-        let new = NewUser { email: &email, name, role, password: input.password, advertiser_id, affiliate_id };
+        let new = NewUser { email: &email, name, role, password: &password, advertiser_id, affiliate_id };
         let user = User::create(conn, tenant, &new, now)?;
         User::set_status(conn, tenant, user.id, UserStatus::Pending)?;
         let verify_token = issue_token(conn, tenant, user.id, Purpose::VerifyEmail, now)?;
@@ -468,9 +468,11 @@ pub fn reset_password(
     now: Micros,
 ) -> Result<User, AccountsError> {
     password::check_policy(new_password, "password")?;
+    // Hashed before the transaction: SQLite's writers wait while one is open.
+    let new_password = password::NewPassword::hash(new_password);
     write_tx(conn, |conn| {
         let id = consume_token(conn, tenant, Purpose::ResetPassword, raw, now)?;
-        User::set_password(conn, tenant, id, new_password, now)?;
+        User::set_password(conn, tenant, id, &new_password, now)?;
         diesel::update(
             account_tokens::table
                 .filter(account_tokens::tenant_id.eq(tenant))

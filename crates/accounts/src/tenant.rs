@@ -163,13 +163,14 @@ impl Tenant {
         admin_password: &str,
         now: Micros,
     ) -> Result<ProvisionedTenant, AccountsError> {
+        let admin_password = crate::password::NewPassword::hash(admin_password);
         affnet_db::write_tx(conn, |conn| {
             let tenant = Tenant::create(conn, slug, name, now)?;
             let new = crate::NewUser {
                 email: admin_email,
                 name: "",
                 role: crate::Role::Admin,
-                password: admin_password,
+                password: &admin_password,
                 advertiser_id: None,
                 affiliate_id: None,
             };

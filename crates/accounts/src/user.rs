@@ -83,7 +83,8 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub name: &'a str,
     pub role: Role,
-    pub password: &'a str,
+    /// Hashed before the transaction that creates the user ([`NewPassword`]).
+    pub password: &'a password::NewPassword,
     /// Required for role `advertiser`: the company (of the same tenant) the user belongs to.
     pub advertiser_id: Option<AdvertiserId>,
     /// Required for role `affiliate`: the company (of the same tenant) the user belongs to.
@@ -175,7 +176,7 @@ impl User {
         } else if affnet_db::validation::has_control(name) {
             errors.add("name", affnet_db::validation::ONE_LINE);
         }
-        if let Err(e) = password::check_policy(new.password, "password") {
+        if let Err(e) = password::check_policy(new.password.typed(), "password") {
             errors.0.extend(e.0);
         }
         check_company(conn, tenant, new, &mut errors)?;
@@ -191,7 +192,7 @@ impl User {
                 users::name.eq(display_name),
                 users::role.eq(new.role),
                 users::status.eq(UserStatus::Active),
-                users::password_hash.eq(password::hash(new.password)),
+                users::password_hash.eq(new.password.stored()),
                 users::created_at.eq(now),
                 users::advertiser_id.eq(new.advertiser_id.filter(|_| new.role == Role::Advertiser)),
                 users::affiliate_id.eq(new.affiliate_id.filter(|_| new.role == Role::Affiliate)),
@@ -337,12 +338,13 @@ impl User {
         })
     }
 
-    /// A signed-in user changes their own password: `current` must be right (checked under the
-    /// sign-in throttle of their email, like a sign-in), `new_password` must pass the policy.
-    /// Sessions signed in before `now` are refused from then on (the caller signs its own session
-    /// in again). A wrong current password is [`AccountsError::Invalid`] on `current_password`.
-    /// Hashes twice: call off the async executor.
-    pub fn change_password(
+    /// Checks a signed-in user's change of their own password, before the caller sets it
+    /// ([`User::set_password`]): `current` must be right (checked under the sign-in throttle of
+    /// their email, like a sign-in), the new password must pass the policy and differ from it.
+    /// A wrong current password is [`AccountsError::Invalid`] on `current_password`. Returns the
+    /// user. Verifies a hash: call off the async executor, outside any transaction (the
+    /// throttle's count stands on its own).
+    pub fn check_password_change(
         conn: &mut DbConn,
         tenant: TenantId,
         id: UserId,
@@ -361,8 +363,7 @@ impl User {
         if new_password == current {
             return Err(FieldErrors::single("new_password", "choose a password other than your current one").into());
         }
-        User::set_password(conn, tenant, id, new_password, now)?;
-        User::find(conn, tenant, id)
+        Ok(user)
     }
 
     /// Ends every session of the user (signing out: a session lives in the browser's cookie, so
@@ -424,12 +425,12 @@ impl User {
         conn: &mut DbConn,
         tenant: TenantId,
         id: UserId,
-        new_password: &str,
+        new_password: &password::NewPassword,
         now: Micros,
     ) -> Result<(), AccountsError> {
-        password::check_policy(new_password, "password")?;
+        password::check_policy(new_password.typed(), "password")?;
         let n = diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
-            .set((users::password_hash.eq(password::hash(new_password)), users::password_changed_at.eq(Some(now.0))))
+            .set((users::password_hash.eq(new_password.stored()), users::password_changed_at.eq(Some(now.0))))
             .execute(conn)?;
         if n == 0 {
             return Err(AccountsError::NotFound);

@@ -63,6 +63,16 @@ impl AppState {
         .map_err(|e| AppError::Internal(e.to_string()))?
     }
 
+    /// Runs blocking work that needs no database connection (hashing a password) on actix's
+    /// blocking pool.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        actix_web::web::block(f).await.map_err(|e| AppError::Internal(e.to_string()))
+    }
+
     /// Runs `f` once per item, each on its own pooled connection and all at once (independent
     /// reads of one page); the results in the items' order.
     pub async fn db_each<I, T, F>(&self, items: Vec<I>, f: F) -> Result<Vec<T>, AppError>

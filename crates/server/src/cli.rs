@@ -1,7 +1,7 @@
 //! The command line: `affnet [serve]`, `affnet migrate`, `affnet rollup subs`,
 //! `affnet tenant create`, `affnet user create`.
 
-use affnet_accounts::{AccountsError, NewUser, Role, Tenant, User};
+use affnet_accounts::{AccountsError, NewPassword, NewUser, Role, Tenant, User};
 use affnet_db::Micros;
 use clap::{Parser, Subcommand};
 
@@ -242,6 +242,8 @@ pub fn user_create(config: &Config, args: &UserCreate<'_>) -> Result<String, Cli
     }
     let now = Micros::now();
     let company_name = args.company.unwrap_or(args.email).to_owned();
+    // Hashed before the transaction: SQLite's writers (a running server's clicks) wait while it is open.
+    let password = NewPassword::hash(args.password);
     let user = affnet_db::write_tx(&mut conn, |conn| {
         let (mut advertiser_id, mut affiliate_id) = (None, None);
         match (args.role, args.company_id) {
@@ -272,7 +274,7 @@ pub fn user_create(config: &Config, args: &UserCreate<'_>) -> Result<String, Cli
             email: args.email,
             name: args.name,
             role: args.role,
-            password: args.password,
+            password: &password,
             advertiser_id,
             affiliate_id,
         };

@@ -158,16 +158,15 @@ pub async fn decide(
         .ok_or_else(|| ApiError(AppError::Invalid(FieldErrors::single("status", "this field is required"))))?;
     let (tenant, now, by) = (me.user.tenant_id, state.clock.now(), me.user.id);
     let (offer, affiliate) = (body.offer_id, body.affiliate_id);
-    let row = state
-        .db(move |c| {
-            let decision = Decision { status, note: &body.note, by };
-            Ok(OfferAccess::decide(c, tenant, offer, affiliate, &decision, now)?)
-        })
-        .await?;
+    let row = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let decision = Decision { status, note: &body.note, by };
+        let row = OfferAccess::decide(c, tenant, offer, affiliate, &decision, now)?;
+        let summary = format!("access of affiliate #{affiliate}: {status}");
+        log.add(affnet_accounts::audit::Entity::Offer, offer, "access", summary);
+        Ok(row)
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %by, offer = %offer, affiliate = %affiliate, status = %status, "offer access decided through the API");
-    let summary = format!("access of affiliate #{affiliate}: {status}");
-    crate::audit::record_api(&state, tenant, &me.user, affnet_accounts::audit::Entity::Offer, offer, "access", summary)
-        .await;
     crate::pages::signup::notify_access_decision(&state, tenant, offer, affiliate, status).await;
     Ok(HttpResponse::Ok().json(AccessJson::from(row)))
 }

@@ -101,10 +101,13 @@ pub async fn create(
     require_staff(&me)?;
     let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let a = state.db(move |c| Ok(Advertiser::create(c, tenant, &input, now)?)).await?;
+    let a = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let a = Advertiser::create(c, tenant, &input, now)?;
+        log.add(Entity::Advertiser, a.id, "create", crate::audit::advertiser_created(&a));
+        Ok(a)
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser created through the API");
-    let summary = crate::audit::advertiser_created(&a);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Advertiser, a.id, "create", summary).await;
     Ok(HttpResponse::Created().json(AdvertiserJson::new(a, Viewer::Staff)))
 }
 
@@ -140,17 +143,16 @@ async fn save(
     edit: super::Edit<AdvertiserInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (before, a) = state
-        .db(move |c| {
-            super::locked_change(c, "advertisers", tenant, id.0, |c| {
-                let before = Advertiser::find(c, tenant, id)?;
-                let input = edit.input(AdvertiserJson::new(before.clone(), Viewer::Staff), "AdvertiserInput")?;
-                Ok((before, Advertiser::update(c, tenant, id, &input, now)?))
-            })
+    let a = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        super::locked_change(c, "advertisers", tenant, id.0, |c| {
+            let before = Advertiser::find(c, tenant, id)?;
+            let input = edit.input(AdvertiserJson::new(before.clone(), Viewer::Staff), "AdvertiserInput")?;
+            let a = Advertiser::update(c, tenant, id, &input, now)?;
+            log.add(Entity::Advertiser, a.id, "update", crate::audit::advertiser_changes(&before, &a));
+            Ok(a)
         })
-        .await?;
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, advertiser = %a.id, "advertiser updated through the API");
-    let summary = crate::audit::advertiser_changes(&before, &a);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Advertiser, a.id, "update", summary).await;
     Ok(HttpResponse::Ok().json(AdvertiserJson::new(a, Viewer::Staff)))
 }

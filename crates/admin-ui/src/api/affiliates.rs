@@ -99,10 +99,13 @@ pub async fn create(
     require_staff(&me)?;
     let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let a = state.db(move |c| Ok(Affiliate::create(c, tenant, &input, now)?)).await?;
+    let a = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let a = Affiliate::create(c, tenant, &input, now)?;
+        log.add(Entity::Affiliate, a.id, "create", crate::audit::affiliate_created(&a));
+        Ok(a)
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, "affiliate created through the API");
-    let summary = crate::audit::affiliate_created(&a);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Affiliate, a.id, "create", summary).await;
     Ok(HttpResponse::Created().json(AffiliateJson::new(a, Viewer::Staff)))
 }
 
@@ -137,18 +140,17 @@ async fn save(
     edit: super::Edit<AffiliateInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (before, a) = state
-        .db(move |c| {
-            super::locked_change(c, "affiliates", tenant, id.0, |c| {
-                let before = Affiliate::find(c, tenant, id)?;
-                let input = edit.input(AffiliateJson::new(before.clone(), Viewer::Staff), "AffiliateInput")?;
-                Ok((before, Affiliate::update(c, tenant, id, &input, now)?))
-            })
+    let a = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        super::locked_change(c, "affiliates", tenant, id.0, |c| {
+            let before = Affiliate::find(c, tenant, id)?;
+            let input = edit.input(AffiliateJson::new(before.clone(), Viewer::Staff), "AffiliateInput")?;
+            let a = Affiliate::update(c, tenant, id, &input, now)?;
+            log.add(Entity::Affiliate, a.id, "update", crate::audit::affiliate_changes(&before, &a));
+            Ok(a)
         })
-        .await?;
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, "affiliate updated through the API");
-    let summary = crate::audit::affiliate_changes(&before, &a);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Affiliate, a.id, "update", summary).await;
     Ok(HttpResponse::Ok().json(AffiliateJson::new(a, Viewer::Staff)))
 }
 
@@ -178,20 +180,17 @@ pub async fn set_status(
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
     // As on the pages: approving or rejecting decides the company's pending signups (emailed),
     // suspending or rejecting ends its people's sessions.
-    let (before, a, decided, network) = state
-        .db(move |c| {
-            affnet_db::write_tx(c, |c| {
-                let before = Affiliate::find(c, tenant, id)?;
-                let a = Affiliate::set_status(c, tenant, id, status, now)?;
-                let decided = affnet_accounts::signup::affiliate_status_changed(c, tenant, id, status.as_str(), now)?;
-                let network = affnet_accounts::Tenant::find(c, tenant)?;
-                Ok::<_, AppError>((before, a, decided, network))
-            })
-        })
-        .await?;
+    let (a, decided, network) = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let before = Affiliate::find(c, tenant, id)?;
+        let a = Affiliate::set_status(c, tenant, id, status, now)?;
+        let decided = affnet_accounts::signup::affiliate_status_changed(c, tenant, id, status.as_str(), now)?;
+        let network = affnet_accounts::Tenant::find(c, tenant)?;
+        log.add(Entity::Affiliate, a.id, "status", crate::audit::affiliate_changes(&before, &a));
+        crate::pages::signup::log_company_decision(log, &a, &decided);
+        Ok((a, decided, network))
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %a.id, status = %status, signups = decided.len(), "affiliate status set through the API");
-    let summary = crate::audit::affiliate_changes(&before, &a);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Affiliate, a.id, "status", summary).await;
-    crate::pages::signup::announce_company_decision(&state, &network, &me.user, &a, decided, true).await;
+    crate::pages::signup::announce_company_decision(&state, &network, &a, decided).await;
     Ok(HttpResponse::Ok().json(AffiliateJson::new(a, Viewer::Staff)))
 }

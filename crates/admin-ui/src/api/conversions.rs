@@ -371,18 +371,17 @@ pub async fn set_status(
         return Err(AppError::Invalid(FieldErrors::single("note", "a note may be at most 2000 characters")).into());
     }
     let (tenant, now, id, by) = (me.user.tenant_id, state.clock.now(), ConversionId(id.into_inner()), me.user.id);
-    let note = input.note.clone();
-    let (from, row) = state
-        .db(move |c| {
-            let (from, _) = Conversion::change_status(c, tenant, id, to, &input.note, Some(by), now)?;
-            Ok((from, listing::conversion_row(c, tenant, id)?))
-        })
-        .await?;
+    let row = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let (from, _) = Conversion::change_status(c, tenant, id, to, &input.note, Some(by), now)?;
+        let row = listing::conversion_row(c, tenant, id)?;
+        if from != to {
+            let summary = crate::audit::conversion_status(&row.conversion.click_id, from, to, &input.note);
+            log.add(Entity::Conversion, id, "status", summary);
+        }
+        Ok(row)
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %by, conversion = %id, status = %to, "conversion status changed through the API");
-    if from != to {
-        let summary = crate::audit::conversion_status(&row.conversion.click_id, from, to, &note);
-        crate::audit::record_api(&state, tenant, &me.user, Entity::Conversion, id, "status", summary).await;
-    }
     Ok(HttpResponse::Ok().json(ConversionJson::of_row(row, Viewer::Staff)))
 }
 

@@ -109,30 +109,14 @@ pub async fn create(
     let offer = OfferId(id.into_inner());
     let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (goal, currency) = state
-        .db(move |c| {
-            let g = Goal::create(c, tenant, offer, &input, now)?;
-            Ok((g, affnet_offers::Offer::find(c, tenant, offer)?.currency))
-        })
-        .await?;
+    let goal = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let g = Goal::create(c, tenant, offer, &input, now)?;
+        let currency = affnet_offers::Offer::find(c, tenant, offer)?.currency;
+        log.add(affnet_accounts::audit::Entity::Offer, offer, "goal_create", crate::audit::goal_created(&g, currency));
+        Ok(g)
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, goal = %goal.id, offer = %offer, "goal created through the API");
-    let summary = format!(
-        "goal #{} {} created: payout {}, revenue {}",
-        goal.id,
-        goal.name,
-        crate::pages::catalogue::rate_label(goal.payout_rate(), currency),
-        crate::pages::catalogue::rate_label(goal.revenue_rate(), currency)
-    );
-    crate::audit::record_api(
-        &state,
-        tenant,
-        &me.user,
-        affnet_accounts::audit::Entity::Offer,
-        offer,
-        "goal_create",
-        summary,
-    )
-    .await;
     Ok(HttpResponse::Created().json(GoalJson::new(goal, Viewer::Staff)))
 }
 
@@ -155,36 +139,19 @@ async fn save(
     edit: super::Edit<GoalInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (goal, currency) = state
-        .db(move |c| {
-            super::locked_change(c, "goals", tenant, id.0, |c| {
-                let current = Goal::find(c, tenant, id)?;
-                let input = edit.input(GoalJson::new(current, Viewer::Staff), "GoalInput")?;
-                let g = Goal::update(c, tenant, id, &input, now)?;
-                let currency = affnet_offers::Offer::find(c, tenant, g.offer_id)?.currency;
-                Ok((g, currency))
-            })
+    let goal = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        super::locked_change(c, "goals", tenant, id.0, |c| {
+            let current = Goal::find(c, tenant, id)?;
+            let input = edit.input(GoalJson::new(current, Viewer::Staff), "GoalInput")?;
+            let g = Goal::update(c, tenant, id, &input, now)?;
+            let currency = affnet_offers::Offer::find(c, tenant, g.offer_id)?.currency;
+            let summary = crate::audit::goal_saved(&g, currency);
+            log.add(affnet_accounts::audit::Entity::Offer, g.offer_id, "goal_update", summary);
+            Ok(g)
         })
-        .await?;
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, goal = %goal.id, "goal updated through the API");
-    let summary = format!(
-        "goal #{} {} saved ({}): payout {}, revenue {}",
-        goal.id,
-        goal.name,
-        goal.status,
-        crate::pages::catalogue::rate_label(goal.payout_rate(), currency),
-        crate::pages::catalogue::rate_label(goal.revenue_rate(), currency)
-    );
-    crate::audit::record_api(
-        &state,
-        tenant,
-        &me.user,
-        affnet_accounts::audit::Entity::Offer,
-        goal.offer_id,
-        "goal_update",
-        summary,
-    )
-    .await;
     Ok(HttpResponse::Ok().json(GoalJson::new(goal, Viewer::Staff)))
 }
 

@@ -284,10 +284,13 @@ pub async fn create(
     require_staff(&me)?;
     let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let offer = state.db(move |c| Ok(Offer::create(c, tenant, &input, now)?)).await?;
+    let offer = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let offer = Offer::create(c, tenant, &input, now)?;
+        log.add(Entity::Offer, offer.id, "create", crate::audit::offer_created(&offer));
+        Ok(offer)
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer.id, "offer created through the API");
-    let summary = crate::audit::offer_created(&offer);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Offer, offer.id, "create", summary).await;
     Ok(HttpResponse::Created().json(OfferJson::new(offer, Viewer::Staff)))
 }
 
@@ -323,18 +326,17 @@ async fn save(
     edit: super::Edit<OfferInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (before, offer) = state
-        .db(move |c| {
-            super::locked_change(c, "offers", tenant, id.0, |c| {
-                let before = Offer::find(c, tenant, id)?;
-                let input = edit.input(OfferJson::new(before.clone(), Viewer::Staff), "OfferInput")?;
-                Ok((before, Offer::update(c, tenant, id, &input, now)?))
-            })
+    let offer = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        super::locked_change(c, "offers", tenant, id.0, |c| {
+            let before = Offer::find(c, tenant, id)?;
+            let input = edit.input(OfferJson::new(before.clone(), Viewer::Staff), "OfferInput")?;
+            let offer = Offer::update(c, tenant, id, &input, now)?;
+            log.add(Entity::Offer, offer.id, "update", crate::audit::offer_changes(&before, &offer));
+            Ok(offer)
         })
-        .await?;
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer.id, "offer updated through the API");
-    let summary = crate::audit::offer_changes(&before, &offer);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Offer, offer.id, "update", summary).await;
     Ok(HttpResponse::Ok().json(OfferJson::new(offer, Viewer::Staff)))
 }
 
@@ -348,10 +350,13 @@ pub async fn rotate_token(
     require_staff(&me)?;
     let id = OfferId(id.into_inner());
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let offer = state.db(move |c| Ok(Offer::rotate_token(c, tenant, id, now)?)).await?;
+    let offer = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let offer = Offer::rotate_token(c, tenant, id, now)?;
+        log.add(Entity::Offer, offer.id, "rotate token", crate::audit::TOKEN_ROTATED.to_owned());
+        Ok(offer)
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, offer = %offer.id, "offer security token rotated through the API");
-    let summary = "security token rotated: the old conversion URL no longer works".to_owned();
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Offer, offer.id, "rotate token", summary).await;
     Ok(HttpResponse::Ok().json(OfferJson::new(offer, Viewer::Staff)))
 }
 

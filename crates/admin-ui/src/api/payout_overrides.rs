@@ -84,18 +84,15 @@ pub async fn set(
     require_staff(&me)?;
     let input = body.read()?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (row, existing, currency) = state
-        .db(move |c| {
-            let existing = PayoutOverride::find_for(c, tenant, input.offer_id, input.goal_id, input.affiliate_id)?;
-            let row = PayoutOverride::set(c, tenant, &input, now)?;
-            let currency = Offer::find(c, tenant, row.offer_id)?.currency;
-            Ok((row, existing, currency))
-        })
-        .await?;
-    let replaced = existing.is_some();
+    let (row, replaced) = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let existing = PayoutOverride::find_for(c, tenant, input.offer_id, input.goal_id, input.affiliate_id)?;
+        let row = PayoutOverride::set(c, tenant, &input, now)?;
+        let currency = Offer::find(c, tenant, row.offer_id)?.currency;
+        log.add(Entity::PayoutOverride, row.id, "set", crate::audit::override_set(existing.as_ref(), &row, currency));
+        Ok((row, existing.is_some()))
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, payout_override = row.id, "payout override set through the API");
-    let summary = crate::audit::override_set(existing.as_ref(), &row, currency);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::PayoutOverride, row.id, "set", summary).await;
     let mut res = if replaced { HttpResponse::Ok() } else { HttpResponse::Created() };
     Ok(res.json(OverrideJson::from(row)))
 }
@@ -105,16 +102,14 @@ pub async fn delete(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>)
     require_staff(&me)?;
     let id = id.into_inner();
     let tenant = me.user.tenant_id;
-    let (row, currency) = state
-        .db(move |c| {
-            let row = PayoutOverride::find(c, tenant, id)?;
-            let currency = Offer::find(c, tenant, row.offer_id)?.currency;
-            PayoutOverride::delete(c, tenant, id)?;
-            Ok((row, currency))
-        })
-        .await?;
+    crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let row = PayoutOverride::find(c, tenant, id)?;
+        let currency = Offer::find(c, tenant, row.offer_id)?.currency;
+        PayoutOverride::delete(c, tenant, id)?;
+        log.add(Entity::PayoutOverride, id, "delete", crate::audit::override_deleted(&row, currency));
+        Ok(())
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, payout_override = id, "payout override deleted through the API");
-    let summary = crate::audit::override_deleted(&row, currency);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::PayoutOverride, id, "delete", summary).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -190,10 +190,13 @@ pub async fn create(
     };
     input.affiliate_id = Some(affiliate);
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let pb = state.db(move |c| Ok(Postback::create(c, tenant, affiliate, &input, now)?)).await?;
+    let pb = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let pb = Postback::create(c, tenant, affiliate, &input, now)?;
+        log.add(Entity::Postback, pb.id, "create", crate::audit::postback_created(&pb));
+        Ok(pb)
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, "postback created through the API");
-    let summary = crate::audit::postback_created(&pb);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Postback, pb.id, "create", summary).await;
     Ok(HttpResponse::Created().json(PostbackJson::from(pb)))
 }
 
@@ -218,18 +221,17 @@ async fn save(
     edit: super::Edit<PostbackInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let (before, pb) = state
-        .db(move |c| {
-            super::locked_change(c, "postbacks", tenant, id, |c| {
-                let before = Postback::find(c, tenant, own, id)?;
-                let input = edit.input(PostbackJson::from(before.clone()), "PostbackInput")?;
-                Ok((before, Postback::update(c, tenant, own, id, &input, now)?))
-            })
+    let pb = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        super::locked_change(c, "postbacks", tenant, id, |c| {
+            let before = Postback::find(c, tenant, own, id)?;
+            let input = edit.input(PostbackJson::from(before.clone()), "PostbackInput")?;
+            let pb = Postback::update(c, tenant, own, id, &input, now)?;
+            log.add(Entity::Postback, pb.id, "update", crate::audit::postback_changes(&before, &pb));
+            Ok(pb)
         })
-        .await?;
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, "postback updated through the API");
-    let summary = crate::audit::postback_changes(&before, &pb);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Postback, pb.id, "update", summary).await;
     Ok(HttpResponse::Ok().json(PostbackJson::from(pb)))
 }
 
@@ -249,16 +251,14 @@ pub async fn patch(
 pub async fn delete(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
     let (tenant, id) = (me.user.tenant_id, id.into_inner());
-    let pb = state
-        .db(move |c| {
-            let pb = Postback::find(c, tenant, own, id)?;
-            Postback::delete(c, tenant, own, id)?;
-            Ok(pb)
-        })
-        .await?;
+    crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let pb = Postback::find(c, tenant, own, id)?;
+        Postback::delete(c, tenant, own, id)?;
+        log.add(Entity::Postback, id, "delete", crate::audit::postback_deleted(&pb));
+        Ok(())
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = id, "postback deleted through the API");
-    let summary = crate::audit::postback_deleted(&pb);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::Postback, id, "delete", summary).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -3,7 +3,7 @@
 use super::ApiBody;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::Entity;
-use affnet_accounts::{NewUser, Role, Tenant, User};
+use affnet_accounts::{NewPassword, NewUser, Role, Tenant, User};
 use affnet_db::{FieldErrors, UserId};
 
 use super::{Page, Pagination};
@@ -126,21 +126,22 @@ pub async fn create(
     }
     misplaced.into_result().map_err(|e| ApiError(AppError::Invalid(e)))?;
     let (tenant, now) = (me.user.tenant_id, state.clock.now());
-    let user = state
-        .db(move |c| {
-            let new = NewUser {
-                email: &body.email,
-                name: &body.name,
-                role,
-                password: &body.password,
-                advertiser_id: body.advertiser_id,
-                affiliate_id: body.affiliate_id,
-            };
-            Ok(User::create(c, tenant, &new, now)?)
-        })
-        .await?;
+    let typed = body.password.clone();
+    let password = state.blocking(move || NewPassword::hash(&typed)).await?;
+    let user = crate::audit::by_api_key(&state, &me.user, move |c, log| {
+        let new = NewUser {
+            email: &body.email,
+            name: &body.name,
+            role,
+            password: &password,
+            advertiser_id: body.advertiser_id,
+            affiliate_id: body.affiliate_id,
+        };
+        let user = User::create(c, tenant, &new, now)?;
+        log.add(Entity::User, user.id, "create", crate::audit::user_created(&user));
+        Ok(user)
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, user = %user.id, "user created through the API");
-    let summary = crate::audit::user_created(&user);
-    crate::audit::record_api(&state, tenant, &me.user, Entity::User, user.id, "create", summary).await;
     Ok(HttpResponse::Created().json(UserJson::from(user)))
 }

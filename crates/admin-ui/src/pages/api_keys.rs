@@ -57,10 +57,15 @@ pub async fn create(
     CsrfForm(form): CsrfForm<NewKeyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, user, now) = (me.tenant.id, me.user.id, state.clock.now());
-    let created = state.db(move |c| Ok(ApiKey::create(c, tenant, user, &form.label, now)?)).await?;
+    let email = me.user.email.clone();
+    let created = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let created = ApiKey::create(c, tenant, user, &form.label, now)?;
+        let summary = format!("\"{}\" ({}…) for {email}", created.key.label, created.key.prefix);
+        log.add(Entity::ApiKey, created.key.id, "create", summary);
+        Ok(created)
+    })
+    .await?;
     tracing::info!(tenant = %me.tenant.slug, user = %user, key = %created.key.prefix, "API key created");
-    let summary = format!("\"{}\" ({}…) for {}", created.key.label, created.key.prefix, me.user.email);
-    crate::audit::record(&state, tenant, &me.user, Entity::ApiKey, created.key.id, "create", summary).await;
     page(&state, &me, Some(created.token), StatusCode::CREATED).await
 }
 
@@ -72,10 +77,14 @@ pub async fn revoke(
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, user, id, now) = (me.tenant.id, me.user.id, ApiKeyId(id.into_inner()), state.clock.now());
-    state.db(move |c| Ok(ApiKey::revoke(c, tenant, user, id, now)?)).await?;
+    let email = me.user.email.clone();
+    crate::audit::by_user(&state, &me.user, move |c, log| {
+        ApiKey::revoke(c, tenant, user, id, now)?;
+        log.add(Entity::ApiKey, id, "revoke", format!("key #{id} of {email}"));
+        Ok(())
+    })
+    .await?;
     tracing::info!(tenant = %me.tenant.slug, user = %user, key = %id, "API key revoked");
-    let summary = format!("key #{id} of {}", me.user.email);
-    crate::audit::record(&state, tenant, &me.user, Entity::ApiKey, id, "revoke", summary).await;
     me.session.flash("success", "The key is revoked: requests using it are now refused.");
     Ok(see_other("/account/api-keys"))
 }

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use affnet_accounts::audit::Entity;
 use affnet_accounts::mail::Kind;
-use affnet_accounts::{AccountsError, User};
+use affnet_accounts::{AccountsError, NewPassword, User};
 use affnet_db::FieldErrors;
 use askama::Template;
 
@@ -55,17 +55,27 @@ pub async fn change(
         return page(&me, StatusCode::UNPROCESSABLE_ENTITY, errors);
     }
     let (tenant, id, now, ip) = (me.tenant.id, me.user.id, state.clock.now(), client_ip(&req, state.web.trust_proxy));
-    let changed = state
-        .db(move |c| Ok(User::change_password(c, tenant, id, &form.current_password, &form.new_password, &ip, now)))
+    // Checked and hashed outside the change's transaction (argon2 takes tens of milliseconds).
+    let checked = state
+        .db(move |c| {
+            let checked =
+                User::check_password_change(c, tenant, id, &form.current_password, &form.new_password, &ip, now);
+            Ok(checked.map(|_| NewPassword::hash(&form.new_password)))
+        })
         .await?;
-    let user = match changed {
-        Ok(user) => user,
+    let password = match checked {
+        Ok(password) => password,
         Err(AccountsError::Invalid(errors)) => return page(&me, StatusCode::UNPROCESSABLE_ENTITY, errors),
         Err(other) => return Err(other.into()),
     };
+    let user = crate::audit::by_user(&state, &me.user, move |c, log| {
+        User::set_password(c, tenant, id, &password, now)?;
+        let user = User::find(c, tenant, id)?;
+        log.add(Entity::User, user.id, "password", format!("{}: password changed by its owner", user.email));
+        Ok(user)
+    })
+    .await?;
     tracing::info!(tenant = %me.tenant.slug, user = %user.id, "password changed");
-    let summary = format!("{}: password changed by its owner", user.email);
-    crate::audit::record(&state, tenant, &me.user, Entity::User, user.id, "password", summary).await;
     me.session.sign_in(user.id, user.tenant_id, user.session_epoch, now);
     let link = state.link(&format!("/t/{}/forgot", me.tenant.slug));
     state.send_mail(crate::pages::signup::message(Kind::PasswordChanged, &me.tenant, &user, &link, "")).await;

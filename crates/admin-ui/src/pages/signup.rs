@@ -475,19 +475,16 @@ pub fn decision_mail(state: &AppState, tenant: &Tenant, user: &User, approved: b
     }
 }
 
-/// Audits and emails the signups decided with their affiliate company's new status
+/// Audits, in the change's `log`, the signups decided with their affiliate company's new status
 /// ([`signup::affiliate_status_changed`]), whether the staff member changed it on the pages or
 /// with an API key.
-pub async fn announce_company_decision(
-    state: &AppState,
-    tenant: &Tenant,
-    by: &User,
+pub fn log_company_decision(
+    log: &mut crate::audit::Log,
     company: &affnet_offers::Affiliate,
-    decided: Vec<(User, affnet_accounts::UserStatus)>,
-    via_api: bool,
+    decided: &[(User, affnet_accounts::UserStatus)],
 ) {
     let approved = company.status == affnet_offers::AffiliateStatus::Active;
-    for (u, after) in &decided {
+    for (u, after) in decided {
         let action = if approved { "approve signup" } else { "reject signup" };
         let summary = format!(
             "{}: status {} → {} (affiliate company #{} {})",
@@ -497,13 +494,19 @@ pub async fn announce_company_decision(
             company.id,
             company.status.as_str()
         );
-        let entity = affnet_accounts::audit::Entity::User;
-        if via_api {
-            crate::audit::record_api(state, tenant.id, by, entity, u.id, action, summary).await;
-        } else {
-            crate::audit::record(state, tenant.id, by, entity, u.id, action, summary).await;
-        }
+        log.add(affnet_accounts::audit::Entity::User, u.id, action, summary);
     }
+}
+
+/// Emails the people whose signups were decided with their affiliate company's new status, once
+/// the change is committed ([`log_company_decision`] audits them).
+pub async fn announce_company_decision(
+    state: &AppState,
+    tenant: &Tenant,
+    company: &affnet_offers::Affiliate,
+    decided: Vec<(User, affnet_accounts::UserStatus)>,
+) {
+    let approved = company.status == affnet_offers::AffiliateStatus::Active;
     let emails = decided.iter().flat_map(|(u, _)| decision_mail(state, tenant, u, approved)).collect();
     state.send_mail(emails).await;
 }

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::audit::{self, Entity};
-use affnet_accounts::{NewUser, Role, User, UserStatus};
+use affnet_accounts::{NewPassword, NewUser, Role, User, UserStatus};
 use affnet_db::{FieldErrors, UserId};
 use askama::Template;
 
@@ -176,24 +176,26 @@ pub async fn create(
             }
         },
     };
-    let created = state
-        .db(move |c| {
-            let new = NewUser {
-                email: &email,
-                name: &name,
-                role,
-                password: &password,
-                advertiser_id: company.filter(|_| role == Role::Advertiser).map(affnet_db::AdvertiserId),
-                affiliate_id: company.filter(|_| role == Role::Affiliate).map(affnet_db::AffiliateId),
-            };
-            Ok(User::create(c, tenant, &new, now))
-        })
-        .await?;
+    let password = state.blocking(move || NewPassword::hash(&password)).await?;
+    let created = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let new = NewUser {
+            email: &email,
+            name: &name,
+            role,
+            password: &password,
+            advertiser_id: company.filter(|_| role == Role::Advertiser).map(affnet_db::AdvertiserId),
+            affiliate_id: company.filter(|_| role == Role::Affiliate).map(affnet_db::AffiliateId),
+        };
+        let created = User::create(c, tenant, &new, now);
+        if let Ok(user) = &created {
+            log.add(Entity::User, user.id, "create", crate::audit::user_created(user));
+        }
+        Ok(created)
+    })
+    .await?;
     match created {
         Ok(user) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %user.id, role = %user.role, "user created");
-            let summary = crate::audit::user_created(&user);
-            crate::audit::record(&state, tenant, &me.user, Entity::User, user.id, "create", summary).await;
             me.session.flash("success", format!("{} ({}) can now sign in.", user.email, user.role.label()));
             Ok(see_other(&format!("/admin/users/{}", user.id)))
         }
@@ -298,28 +300,29 @@ pub async fn edit(
         return user_page(&state, &me, id, Some(form), errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let (tenant, name) = (me.tenant.id, form.name.clone());
-    let edited = state
-        .db(move |c| {
-            Ok(User::edit(c, tenant, id, &name, role).and_then(|before| Ok((before, User::find(c, tenant, id)?))))
-        })
-        .await?;
-    let (before, after) = match edited {
-        Ok(pair) => pair,
+    let edited = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let edited = User::edit(c, tenant, id, &name, role).and_then(|before| Ok((before, User::find(c, tenant, id)?)));
+        if let Ok((before, after)) = &edited {
+            let summary = audit::changes(
+                [
+                    audit::change("name", &before.name, &after.name),
+                    audit::change("role", before.role.as_str(), after.role.as_str()),
+                ],
+                "no change",
+            );
+            log.add(Entity::User, id, "edit", format!("{}: {summary}", after.email));
+        }
+        Ok(edited.map(|(_, after)| after))
+    })
+    .await?;
+    let after = match edited {
+        Ok(after) => after,
         Err(affnet_accounts::AccountsError::Invalid(errors)) => {
             return user_page(&state, &me, id, Some(form), errors, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(other) => return Err(other.into()),
     };
-    let summary = audit::changes(
-        [
-            audit::change("name", &before.name, &after.name),
-            audit::change("role", before.role.as_str(), after.role.as_str()),
-        ],
-        "no change",
-    );
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, role = %after.role, "user edited");
-    crate::audit::record(&state, tenant, &me.user, Entity::User, id, "edit", format!("{}: {summary}", after.email))
-        .await;
     me.session.flash("success", "The user is saved.");
     Ok(see_other(&format!("/admin/users/{id}")))
 }
@@ -333,7 +336,14 @@ pub async fn send_reset(
     _form: CsrfForm<crate::csrf::NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, id, now) = (me.tenant.id, UserId(id.into_inner()), state.clock.now());
-    let sent = state.db(move |c| Ok(affnet_accounts::signup::reset_for_user(c, tenant, id, now))).await?;
+    let sent = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let sent = affnet_accounts::signup::reset_for_user(c, tenant, id, now);
+        if let Ok((user, _)) = &sent {
+            log.add(Entity::User, id, "reset link", format!("{}: password reset link emailed", user.email));
+        }
+        Ok(sent)
+    })
+    .await?;
     let (user, token) = match sent {
         Ok(pair) => pair,
         Err(affnet_accounts::AccountsError::Invalid(errors)) => {
@@ -352,8 +362,6 @@ pub async fn send_reset(
         ))
         .await;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, "password reset link sent by an admin");
-    let summary = format!("{}: password reset link emailed", user.email);
-    crate::audit::record(&state, tenant, &me.user, Entity::User, id, "reset link", summary).await;
     me.session.flash("success", format!("A password reset link was emailed to {}.", user.email));
     Ok(see_other(&format!("/admin/users/{id}")))
 }
@@ -381,32 +389,29 @@ pub async fn set_status(
     }
     let (tenant, now) = (me.tenant.id, state.clock.now());
     // A pending signup is decided (with its company, and an email); others just change status.
-    let decided = state
-        .db(move |c| {
-            let before = User::find(c, tenant, id)?;
-            if before.status == UserStatus::Pending {
-                let approve = status == UserStatus::Active;
-                affnet_accounts::signup::decide(c, tenant, id, approve, now)?;
-                affnet_offers::changed();
-                let after = User::find(c, tenant, id)?;
-                Ok((before, after.clone(), Some(after)))
-            } else {
-                User::set_status(c, tenant, id, status)?;
-                Ok((before, User::find(c, tenant, id)?, None))
-            }
-        })
-        .await?;
-    let (before, after, decided) = decided;
-    tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, status = status.as_str(), "user status changed");
-    if let Some(summary) = audit::change("status", before.status.as_str(), after.status.as_str()) {
-        let action = match (&decided, status) {
-            (Some(_), UserStatus::Active) => "approve signup",
-            (Some(_), _) => "reject signup",
-            (None, _) => "status",
+    let decided = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let before = User::find(c, tenant, id)?;
+        let (after, decided) = if before.status == UserStatus::Pending {
+            let approve = status == UserStatus::Active;
+            affnet_accounts::signup::decide(c, tenant, id, approve, now)?;
+            let after = User::find(c, tenant, id)?;
+            (after.clone(), Some(after))
+        } else {
+            User::set_status(c, tenant, id, status)?;
+            (User::find(c, tenant, id)?, None)
         };
-        let summary = format!("{}: {summary}", after.email);
-        crate::audit::record(&state, tenant, &me.user, Entity::User, id, action, summary).await;
-    }
+        if let Some(summary) = audit::change("status", before.status.as_str(), after.status.as_str()) {
+            let action = match (&decided, status) {
+                (Some(_), UserStatus::Active) => "approve signup",
+                (Some(_), _) => "reject signup",
+                (None, _) => "status",
+            };
+            log.add(Entity::User, id, action, format!("{}: {summary}", after.email));
+        }
+        Ok(decided)
+    })
+    .await?;
+    tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, user = %id, status = status.as_str(), "user status changed");
     if let Some(user) = decided {
         let approved = status == UserStatus::Active;
         state.send_mail(crate::pages::signup::decision_mail(&state, &me.tenant, &user, approved)).await;
@@ -443,22 +448,24 @@ pub async fn signup_settings(
     };
     let tenant = me.tenant.id;
     let wanted = submitted.clone();
-    let saved = state
-        .db(move |c| {
-            let before = affnet_accounts::signup::settings(c, tenant)?;
-            Ok(affnet_accounts::signup::set_settings(c, tenant, &wanted).map(|after| (before, after)))
-        })
-        .await?;
-    let (before, after) = match saved {
-        Ok(changed) => changed,
+    let slug = me.tenant.slug.clone();
+    let saved = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let before = affnet_accounts::signup::settings(c, tenant)?;
+        let saved = affnet_accounts::signup::set_settings(c, tenant, &wanted);
+        if let Ok(after) = &saved {
+            log.add(Entity::Network, slug, "signup settings", crate::audit::signup_settings(&before, after));
+        }
+        Ok(saved)
+    })
+    .await?;
+    let after = match saved {
+        Ok(after) => after,
         Err(affnet_accounts::AccountsError::Invalid(errors)) => {
             let settings = NetworkFields { timezone: me.tenant.timezone.clone(), signup: Some(submitted), errors };
             return refused_setting(&state, &me, settings).await;
         }
         Err(e) => return Err(e.into()),
     };
-    let summary = crate::audit::signup_settings(&before, &after);
-    crate::audit::record(&state, tenant, &me.user, Entity::Network, &me.tenant.slug, "signup settings", summary).await;
     tracing::info!(
         tenant = %me.tenant.slug,
         by = %me.user.id,
@@ -494,11 +501,16 @@ pub async fn set_timezone(
         return refused_setting(&state, &me, settings).await;
     };
     let (tenant, value) = (me.tenant.id, tz.setting_value());
-    let stored = value.clone();
-    state.db(move |c| Ok(affnet_accounts::Tenant::set_timezone(c, tenant, &stored)?)).await?;
-    let summary = audit::change("time zone", &me.tenant.timezone, &value)
-        .unwrap_or_else(|| format!("time zone {value} saved without changes"));
-    crate::audit::record(&state, tenant, &me.user, Entity::Network, &me.tenant.slug, "time zone", summary).await;
+    let (stored, slug) = (value.clone(), me.tenant.slug.clone());
+    crate::audit::by_user(&state, &me.user, move |c, log| {
+        let before = affnet_accounts::Tenant::find(c, tenant)?.timezone;
+        affnet_accounts::Tenant::set_timezone(c, tenant, &stored)?;
+        let summary = audit::change("time zone", &before, &stored)
+            .unwrap_or_else(|| format!("time zone {stored} saved without changes"));
+        log.add(Entity::Network, slug, "time zone", summary);
+        Ok(())
+    })
+    .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, timezone = %value, "network time zone changed");
     me.session.flash("success", format!("Time zone saved: {}.", tz.label()));
     Ok(see_other("/admin/users"))

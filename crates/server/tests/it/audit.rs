@@ -428,8 +428,90 @@ async fn companies_api_keys_and_network_settings_are_audited(backend: Backend) {
     app.stop().await;
 }
 
+/// Makes every audit entry fail to be written, as a change's transaction would see a crash
+/// between the change and its entry.
+fn refuse_audit_entries(app: &TestApp, backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let sql = match backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER audit_refused BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit refused'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION audit_refused() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$ \
+             LANGUAGE plpgsql; CREATE TRIGGER audit_refused BEFORE INSERT ON audit_log FOR EACH ROW \
+             EXECUTE FUNCTION audit_refused();"
+        }
+    };
+    app.pool.get().unwrap().batch_execute(sql).unwrap();
+}
+
+/// A change and its audit entry commit together: when the entry cannot be written, the change
+/// is undone and the request fails (500), on the pages and the API alike. (They were two
+/// transactions: a kill -9 between them left changes nobody could account for.)
+async fn a_change_whose_audit_entry_cannot_be_written_is_undone(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let adv = app.advertiser(&net.tenant, "Shop Inc").id.0;
+    let aff_user = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let aff = aff_user.affiliate_id.unwrap().0;
+    let api = app.api(&net.api_key.token);
+    let admin = signed_in(&app, "acme", "admin@acme.test").await;
+    let body = serde_json::json!({
+        "advertiser_id": adv,
+        "name": "Kept offer",
+        "offer_url": "https://shop.example/?t={transaction_id}",
+        "visibility": "public",
+        "payout": {"type": "cpa_flat", "flat": 300, "bps": 0},
+        "revenue": {"type": "cpa_flat", "flat": 500, "bps": 0},
+    });
+    let res = api.post("/api/v1/offers", body.clone()).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let offer = id_of(&res.body);
+    let count = |table: &str| -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let q = format!("SELECT COUNT(*) AS n FROM {table}");
+        diesel::sql_query(q).get_result::<N>(&mut app.pool.get().unwrap()).unwrap().n
+    };
+    let payout = || -> i64 {
+        offers::table.find(offer).select(offers::payout_flat).first(&mut app.pool.get().unwrap()).unwrap()
+    };
+    let before = ["offers", "users", "postbacks", "api_keys", "payout_overrides", "audit_log"].map(count);
+    refuse_audit_entries(&app, backend);
+
+    // The API: a PATCH, a create, a postback and an override.
+    let patch = serde_json::json!({"payout": {"type": "cpa_flat", "flat": 999, "bps": 0}});
+    let res = api.send(reqwest::Method::PATCH, &format!("/api/v1/offers/{offer}"), Some(patch)).await;
+    assert_eq!(res.status, 500, "{}", res.body);
+    assert_eq!(api.post("/api/v1/offers", body).await.status, 500);
+    let pb = serde_json::json!({"affiliate_id": aff, "url": "https://aff.example/pb?t={transaction_id}"});
+    assert_eq!(api.post("/api/v1/postbacks", pb).await.status, 500);
+    let ovr = serde_json::json!({"offer_id": offer, "affiliate_id": aff, "payout": {"type": "cpa_flat", "flat": 1, "bps": 0}});
+    assert_eq!(api.post("/api/v1/payout-overrides", ovr).await.status, 500);
+
+    // The pages: an offer edit, a new user, a new API key, a password change.
+    let path = format!("/admin/offers/{offer}");
+    let res = admin.submit(&path, &path, &refs(&offer_form(&adv.to_string(), "9.99"))).await;
+    assert_eq!(res.status, 500, "{}", res.body);
+    let user = [("email", "new@acme.test"), ("name", "New"), ("role", "manager"), ("password", PASSWORD)];
+    assert_eq!(admin.submit("/admin/users", "/admin/users", &user).await.status, 500);
+    assert_eq!(admin.submit("/account/api-keys", "/account/api-keys", &[("label", "CI")]).await.status, 500);
+    let change =
+        [("current_password", PASSWORD), ("new_password", "a brand new pw"), ("confirm_password", "a brand new pw")];
+    assert_eq!(admin.submit("/account/password", "/account/password", &change).await.status, 500);
+
+    assert_eq!(payout(), 300, "the PATCH and the page edit are undone");
+    assert_eq!(["offers", "users", "postbacks", "api_keys", "payout_overrides", "audit_log"].map(count), before);
+    assert_eq!(app.browser().sign_in("acme", "admin@acme.test", PASSWORD).await.status, 303, "the password is kept");
+    app.stop().await;
+}
+
 crate::on_both_backends!(
     admins_see_who_changed_what,
     payouts_postbacks_users_and_the_api_are_audited,
-    companies_api_keys_and_network_settings_are_audited
+    companies_api_keys_and_network_settings_are_audited,
+    a_change_whose_audit_entry_cannot_be_written_is_undone
 );

@@ -189,7 +189,7 @@ async fn the_whole_loop_in_a_real_browser(backend: Backend) {
         email: "adv@acme.test",
         name: "",
         role: Role::Advertiser,
-        password: PASSWORD,
+        password: &affnet_accounts::NewPassword::hash(PASSWORD),
         advertiser_id: Some(advertiser),
         affiliate_id: None,
     };

@@ -454,7 +454,7 @@ async fn alerts_raised_before_a_graceful_stop_are_mailed(backend: Backend) {
             email: "pub@media.test",
             name: "Jo",
             role: Role::Affiliate,
-            password: "long enough pw",
+            password: &affnet_accounts::NewPassword::hash("long enough pw"),
             advertiser_id: None,
             affiliate_id: Some(aff.id),
         };

@@ -158,7 +158,7 @@ impl Fixture {
             email,
             name: "Jo",
             role: affnet_accounts::Role::Affiliate,
-            password: crate::support::PASSWORD,
+            password: &affnet_accounts::NewPassword::hash(crate::support::PASSWORD),
             advertiser_id: None,
             affiliate_id: Some(self.aff),
         };
@@ -307,11 +307,12 @@ async fn a_failing_postback_alerts_the_affiliate_and_manager_once_a_day(backend:
     use affnet_accounts::{NewUser, Role, User};
     let f = Fixture::new(backend).await;
     let mut conn = f.app.pool.get().unwrap();
+    let password = affnet_accounts::NewPassword::hash(crate::support::PASSWORD);
     let new = |email, role, affiliate_id| NewUser {
         email,
         name: "Jo",
         role,
-        password: crate::support::PASSWORD,
+        password: &password,
         advertiser_id: None,
         affiliate_id,
     };

@@ -106,7 +106,14 @@ impl TestApp {
             Role::Advertiser => (Some(self.advertiser(tenant, email).id), None),
             _ => (None, None),
         };
-        let new = NewUser { email, name: "", role, password: PASSWORD, advertiser_id, affiliate_id };
+        let new = NewUser {
+            email,
+            name: "",
+            role,
+            password: &affnet_accounts::NewPassword::hash(PASSWORD),
+            advertiser_id,
+            affiliate_id,
+        };
         User::create(&mut conn, tenant.id, &new, self.clock.now()).unwrap()
     }
 

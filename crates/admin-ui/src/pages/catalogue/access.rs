@@ -97,27 +97,20 @@ pub async fn decide(
         _ => return Err(AppError::BadRequest("status must be approved or rejected".into())),
     };
     let (tenant, now, by, id, note) = (me.tenant.id, state.clock.now(), me.user.id, id.into_inner(), form.note.clone());
-    let result = state
-        .db(move |c| {
-            let a = OfferAccess::find_by_id(c, tenant, id).map_err(offers_err)?;
-            let decision = Decision { status, note: &note, by };
-            Ok(OfferAccess::decide(c, tenant, a.offer_id, a.affiliate_id, &decision, now))
-        })
-        .await?;
+    let result = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let a = OfferAccess::find_by_id(c, tenant, id).map_err(offers_err)?;
+        let decision = Decision { status, note: &note, by };
+        let decided = OfferAccess::decide(c, tenant, a.offer_id, a.affiliate_id, &decision, now);
+        if let Ok(a) = &decided {
+            let summary = format!("access of affiliate #{}: {}", a.affiliate_id, status);
+            log.add(affnet_accounts::audit::Entity::Offer, a.offer_id, "access", summary);
+        }
+        Ok(decided)
+    })
+    .await?;
     match result {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %a.offer_id, affiliate = %a.affiliate_id, status = status.as_str(), "offer access decided");
-            let summary = format!("access of affiliate #{}: {}", a.affiliate_id, status);
-            crate::audit::record(
-                &state,
-                me.tenant.id,
-                &me.user,
-                affnet_accounts::audit::Entity::Offer,
-                a.offer_id,
-                "access",
-                summary,
-            )
-            .await;
             crate::pages::signup::notify_access_decision(&state, me.tenant.id, a.offer_id, a.affiliate_id, status)
                 .await;
             me.session

@@ -120,11 +120,17 @@ pub async fn create(
     CsrfForm(form): CsrfForm<AdvertiserForm>,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, now, input) = (me.tenant.id, state.clock.now(), form.input());
-    match state.db(move |c| Ok(Advertiser::create(c, tenant, &input, now))).await? {
+    let created = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let created = Advertiser::create(c, tenant, &input, now);
+        if let Ok(a) = &created {
+            log.add(Entity::Advertiser, a.id, "create", crate::audit::advertiser_created(a));
+        }
+        Ok(created)
+    })
+    .await?;
+    match created {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, advertiser = %a.id, "advertiser created");
-            let summary = crate::audit::advertiser_created(&a);
-            crate::audit::record(&state, tenant, &me.user, Entity::Advertiser, a.id, "create", summary).await;
             me.session.flash("success", format!("Advertiser {} created.", a.name));
             Ok(see_other(&format!("/admin/advertisers/{}", a.id)))
         }
@@ -190,17 +196,20 @@ pub async fn update(
     CsrfForm(form): CsrfForm<AdvertiserForm>,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, now, input, id) = (me.tenant.id, state.clock.now(), form.input(), AdvertiserId(id.into_inner()));
-    let saved = state
-        .db(move |c| {
-            Ok(Advertiser::find(c, tenant, id)
-                .and_then(|b| Advertiser::update(c, tenant, id, &input, now).map(|a| (b, a))))
+    let saved = crate::audit::by_user(&state, &me.user, move |c, log| {
+        crate::api::locked_change(c, "advertisers", tenant, id.0, |c| {
+            let saved = Advertiser::find(c, tenant, id)
+                .and_then(|b| Advertiser::update(c, tenant, id, &input, now).map(|a| (b, a)));
+            if let Ok((before, a)) = &saved {
+                log.add(Entity::Advertiser, a.id, "update", crate::audit::advertiser_changes(before, a));
+            }
+            Ok(saved.map(|(_, a)| a))
         })
-        .await?;
+    })
+    .await?;
     match saved {
-        Ok((before, a)) => {
+        Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, advertiser = %a.id, "advertiser updated");
-            let summary = crate::audit::advertiser_changes(&before, &a);
-            crate::audit::record(&state, tenant, &me.user, Entity::Advertiser, a.id, "update", summary).await;
             me.session.flash("success", "Advertiser saved.");
             Ok(see_other(&format!("/admin/advertisers/{}", a.id)))
         }

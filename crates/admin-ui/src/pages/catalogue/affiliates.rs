@@ -146,11 +146,17 @@ pub async fn create(
         }
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
-    match state.db(move |c| Ok(Affiliate::create(c, tenant, &input, now))).await? {
+    let created = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let created = Affiliate::create(c, tenant, &input, now);
+        if let Ok(a) = &created {
+            log.add(Entity::Affiliate, a.id, "create", crate::audit::affiliate_created(a));
+        }
+        Ok(created)
+    })
+    .await?;
+    match created {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, "affiliate created");
-            let summary = crate::audit::affiliate_created(&a);
-            crate::audit::record(&state, tenant, &me.user, Entity::Affiliate, a.id, "create", summary).await;
             me.session.flash("success", format!("Affiliate {} created.", a.name));
             Ok(see_other(&format!("/admin/affiliates/{}", a.id)))
         }
@@ -249,17 +255,20 @@ pub async fn update(
         Err(errors) => return show_page(&state, &me, id, Some(form), errors, StatusCode::UNPROCESSABLE_ENTITY).await,
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
-    let saved = state
-        .db(move |c| {
-            Ok(Affiliate::find(c, tenant, id)
-                .and_then(|b| Affiliate::update(c, tenant, id, &input, now).map(|a| (b, a))))
+    let saved = crate::audit::by_user(&state, &me.user, move |c, log| {
+        crate::api::locked_change(c, "affiliates", tenant, id.0, |c| {
+            let saved = Affiliate::find(c, tenant, id)
+                .and_then(|b| Affiliate::update(c, tenant, id, &input, now).map(|a| (b, a)));
+            if let Ok((before, a)) = &saved {
+                log.add(Entity::Affiliate, a.id, "update", crate::audit::affiliate_changes(before, a));
+            }
+            Ok(saved.map(|(_, a)| a))
         })
-        .await?;
+    })
+    .await?;
     match saved {
-        Ok((before, a)) => {
+        Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, "affiliate updated");
-            let summary = crate::audit::affiliate_changes(&before, &a);
-            crate::audit::record(&state, tenant, &me.user, Entity::Affiliate, a.id, "update", summary).await;
             me.session.flash("success", "Affiliate saved.");
             Ok(see_other(&format!("/admin/affiliates/{}", a.id)))
         }
@@ -291,20 +300,17 @@ pub async fn set_status(
     let (tenant, now, id) = (me.tenant.id, state.clock.now(), AffiliateId(id.into_inner()));
     // Approving or rejecting the company decides its pending signups too (they are emailed);
     // suspending or rejecting it ends its people's sessions.
-    let (before, a, decided) = state
-        .db(move |c| {
-            affnet_db::write_tx(c, |c| {
-                let before = Affiliate::find(c, tenant, id).map_err(offers_err)?;
-                let a = Affiliate::set_status(c, tenant, id, status, now).map_err(offers_err)?;
-                let decided = signup::affiliate_status_changed(c, tenant, id, status.as_str(), now)?;
-                Ok::<_, AppError>((before, a, decided))
-            })
-        })
-        .await?;
-    let summary = crate::audit::affiliate_changes(&before, &a);
-    crate::audit::record(&state, tenant, &me.user, Entity::Affiliate, a.id, "status", summary).await;
+    let (a, decided) = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let before = Affiliate::find(c, tenant, id).map_err(offers_err)?;
+        let a = Affiliate::set_status(c, tenant, id, status, now).map_err(offers_err)?;
+        let decided = signup::affiliate_status_changed(c, tenant, id, status.as_str(), now)?;
+        log.add(Entity::Affiliate, a.id, "status", crate::audit::affiliate_changes(&before, &a));
+        crate::pages::signup::log_company_decision(log, &a, &decided);
+        Ok((a, decided))
+    })
+    .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, affiliate = %a.id, status = status.as_str(), signups = decided.len(), "affiliate status changed");
-    crate::pages::signup::announce_company_decision(&state, &me.tenant, &me.user, &a, decided, false).await;
+    crate::pages::signup::announce_company_decision(&state, &me.tenant, &a, decided).await;
     let verb = match status {
         AffiliateStatus::Active => "approved",
         AffiliateStatus::Suspended => "suspended",

@@ -442,11 +442,17 @@ pub async fn create(
         Err(errors) => return new_page(&state, &me, form, errors).await,
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
-    match state.db(move |c| Ok(Offer::create(c, tenant, &input, now))).await? {
+    let created = audit::by_user(&state, &me.user, move |c, log| {
+        let created = Offer::create(c, tenant, &input, now);
+        if let Ok(o) = &created {
+            log.add(Entity::Offer, o.id, "create", audit::offer_created(o));
+        }
+        Ok(created)
+    })
+    .await?;
+    match created {
         Ok(o) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %o.id, "offer created");
-            crate::audit::record(&state, tenant, &me.user, Entity::Offer, o.id, "create", audit::offer_created(&o))
-                .await;
             me.session.flash("success", format!("Offer #{} {} created.", o.id, o.name));
             Ok(see_other(&format!("/admin/offers/{}", o.id)))
         }
@@ -741,17 +747,20 @@ pub async fn update(
             return show_page(&state, &me, id, forms, INVALID).await;
         }
     };
-    let updated = state
-        .db(move |c| {
+    let updated = audit::by_user(&state, &me.user, move |c, log| {
+        crate::api::locked_change(c, "offers", tenant, id.0, |c| {
             let before = Offer::find(c, tenant, id).map_err(offers_err)?;
-            Ok(Offer::update(c, tenant, id, &input, now).map(|o| (before, o)))
+            let updated = Offer::update(c, tenant, id, &input, now);
+            if let Ok(o) = &updated {
+                log.add(Entity::Offer, o.id, "update", audit::offer_changes(&before, o));
+            }
+            Ok(updated)
         })
-        .await?;
+    })
+    .await?;
     match updated {
-        Ok((before, o)) => {
+        Ok(o) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %o.id, "offer updated");
-            let summary = audit::offer_changes(&before, &o);
-            crate::audit::record(&state, tenant, &me.user, Entity::Offer, o.id, "update", summary).await;
             me.session.flash("success", "Offer saved.");
             Ok(see_other(&format!("/admin/offers/{}", o.id)))
         }
@@ -775,10 +784,13 @@ pub async fn rotate_token(
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, now, id) = (me.tenant.id, state.clock.now(), OfferId(id.into_inner()));
-    let o = state.db(move |c| Offer::rotate_token(c, tenant, id, now).map_err(offers_err)).await?;
+    let o = audit::by_user(&state, &me.user, move |c, log| {
+        let o = Offer::rotate_token(c, tenant, id, now).map_err(offers_err)?;
+        log.add(Entity::Offer, o.id, "rotate token", audit::TOKEN_ROTATED.to_owned());
+        Ok(o)
+    })
+    .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %o.id, "offer security token rotated");
-    let summary = "security token rotated: the old conversion URL no longer works".to_owned();
-    crate::audit::record(&state, tenant, &me.user, Entity::Offer, o.id, "rotate token", summary).await;
     me.session.flash(
         "success",
         "New security token issued: the old one no longer works. Send the advertiser the new conversion URL.",
@@ -810,17 +822,17 @@ pub async fn create_goal(
         Err(errors) => return show_page(&state, &me, id, refused(form, errors), INVALID).await,
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
-    match state.db(move |c| Ok(Goal::create(c, tenant, id, &input, now))).await? {
+    let created = audit::by_user(&state, &me.user, move |c, log| {
+        let created = Goal::create(c, tenant, id, &input, now);
+        if let Ok(g) = &created {
+            log.add(Entity::Offer, id, "goal_create", audit::goal_created(g, currency));
+        }
+        Ok(created)
+    })
+    .await?;
+    match created {
         Ok(g) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %id, goal = %g.id, "goal created");
-            let summary = format!(
-                "goal #{} {} created: payout {}, revenue {}",
-                g.id,
-                g.name,
-                crate::pages::catalogue::rate_label(g.payout_rate(), currency),
-                crate::pages::catalogue::rate_label(g.revenue_rate(), currency)
-            );
-            crate::audit::record(&state, tenant, &me.user, Entity::Offer, id, "goal_create", summary).await;
             me.session.flash("success", format!("Goal #{} {} added.", g.id, g.name));
             Ok(see_other(&format!("/admin/offers/{id}#goals")))
         }
@@ -896,18 +908,17 @@ pub async fn update_goal(
         Ok(i) => i,
         Err(errors) => return goal_page(&state, &me, id, Some(form), form_field_names(errors, RATE_RENAMES)).await,
     };
-    match state.db(move |c| Ok(Goal::update(c, tenant, id, &input, now))).await? {
+    let updated = audit::by_user(&state, &me.user, move |c, log| {
+        let updated = Goal::update(c, tenant, id, &input, now);
+        if let Ok(g) = &updated {
+            log.add(Entity::Offer, g.offer_id, "goal_update", audit::goal_saved(g, currency));
+        }
+        Ok(updated)
+    })
+    .await?;
+    match updated {
         Ok(g) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, goal = %g.id, "goal updated");
-            let summary = format!(
-                "goal #{} {} saved ({}): payout {}, revenue {}",
-                g.id,
-                g.name,
-                g.status,
-                crate::pages::catalogue::rate_label(g.payout_rate(), currency),
-                crate::pages::catalogue::rate_label(g.revenue_rate(), currency)
-            );
-            crate::audit::record(&state, tenant, &me.user, Entity::Offer, g.offer_id, "goal_update", summary).await;
             me.session.flash("success", format!("Goal #{} saved.", g.id));
             Ok(see_other(&format!("/admin/offers/{}#goals", g.offer_id)))
         }
@@ -936,24 +947,26 @@ pub async fn assign(
         return show_page(&state, &me, id, forms, INVALID).await;
     };
     let (tenant, now, by, note) = (me.tenant.id, state.clock.now(), me.user.id, form.note.clone());
-    let result = state
-        .db(move |c| {
-            Offer::find(c, tenant, id).map_err(offers_err)?;
-            if Affiliate::find(c, tenant, affiliate).is_err() {
-                return Ok(Err(OffersError::Invalid(FieldErrors::single(
-                    "affiliate_id",
-                    "choose an affiliate of this network",
-                ))));
-            }
-            let decision = Decision { status: AccessStatus::Approved, note: &note, by };
-            Ok(OfferAccess::decide(c, tenant, id, affiliate, &decision, now))
-        })
-        .await?;
+    let result = audit::by_user(&state, &me.user, move |c, log| {
+        Offer::find(c, tenant, id).map_err(offers_err)?;
+        if Affiliate::find(c, tenant, affiliate).is_err() {
+            return Ok(Err(OffersError::Invalid(FieldErrors::single(
+                "affiliate_id",
+                "choose an affiliate of this network",
+            ))));
+        }
+        let decision = Decision { status: AccessStatus::Approved, note: &note, by };
+        let decided = OfferAccess::decide(c, tenant, id, affiliate, &decision, now);
+        if let Ok(a) = &decided {
+            let summary = format!("assigned to affiliate #{} (access approved)", a.affiliate_id);
+            log.add(Entity::Offer, id, "access", summary);
+        }
+        Ok(decided)
+    })
+    .await?;
     match result {
         Ok(a) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %id, affiliate = %a.affiliate_id, "offer assigned");
-            let summary = format!("assigned to affiliate #{} (access approved)", a.affiliate_id);
-            crate::audit::record(&state, me.tenant.id, &me.user, Entity::Offer, id, "access", summary).await;
             crate::pages::signup::notify_access_decision(
                 &state,
                 me.tenant.id,
@@ -993,17 +1006,18 @@ pub async fn set_override(
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
     let (ovr_offer, ovr_goal, ovr_affiliate) = (input.offer_id, input.goal_id, input.affiliate_id);
-    let set = state
-        .db(move |c| {
-            let before = PayoutOverride::find_for(c, tenant, ovr_offer, ovr_goal, ovr_affiliate).map_err(offers_err)?;
-            Ok(PayoutOverride::set(c, tenant, &input, now).map(|o| (before, o)))
-        })
-        .await?;
+    let set = audit::by_user(&state, &me.user, move |c, log| {
+        let before = PayoutOverride::find_for(c, tenant, ovr_offer, ovr_goal, ovr_affiliate).map_err(offers_err)?;
+        let set = PayoutOverride::set(c, tenant, &input, now);
+        if let Ok(o) = &set {
+            log.add(Entity::PayoutOverride, o.id, "set", audit::override_set(before.as_ref(), o, currency));
+        }
+        Ok(set)
+    })
+    .await?;
     match set {
-        Ok((before, o)) => {
+        Ok(o) => {
             tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %id, affiliate = %o.affiliate_id, "payout override set");
-            let summary = audit::override_set(before.as_ref(), &o, currency);
-            crate::audit::record(&state, tenant, &me.user, Entity::PayoutOverride, o.id, "set", summary).await;
             me.session.flash(
                 "success",
                 format!("Affiliate #{} now earns {}.", o.affiliate_id, rate_label(o.rate(), currency)),
@@ -1023,17 +1037,15 @@ pub async fn delete_override(
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, id) = (me.tenant.id, id.into_inner());
-    let (o, currency) = state
-        .db(move |c| {
-            let o = PayoutOverride::find(c, tenant, id).map_err(offers_err)?;
-            let currency = Offer::find(c, tenant, o.offer_id).map_err(offers_err)?.currency;
-            PayoutOverride::delete(c, tenant, id).map_err(offers_err)?;
-            Ok((o, currency))
-        })
-        .await?;
+    let o = audit::by_user(&state, &me.user, move |c, log| {
+        let o = PayoutOverride::find(c, tenant, id).map_err(offers_err)?;
+        let currency = Offer::find(c, tenant, o.offer_id).map_err(offers_err)?.currency;
+        PayoutOverride::delete(c, tenant, id).map_err(offers_err)?;
+        log.add(Entity::PayoutOverride, o.id, "delete", audit::override_deleted(&o, currency));
+        Ok(o)
+    })
+    .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %me.user.id, offer = %o.offer_id, affiliate = %o.affiliate_id, "payout override deleted");
-    let summary = audit::override_deleted(&o, currency);
-    crate::audit::record(&state, tenant, &me.user, Entity::PayoutOverride, o.id, "delete", summary).await;
     me.session
         .flash("success", format!("Override removed: affiliate #{} earns the default payout again.", o.affiliate_id));
     Ok(see_other(&format!("/admin/offers/{}#overrides", o.offer_id)))

@@ -133,14 +133,20 @@ pub async fn staff_set_status(
         form.status.parse().map_err(|_| AppError::BadRequest("status must be approved, pending or rejected".into()))?;
     let (tenant, now, by, id) = (me.tenant.id, state.clock.now(), me.user.id, ConversionId(id.into_inner()));
     let note = form.note;
-    let note2 = note.clone();
-    let (from, conv) =
-        state.db(move |c| Ok(Conversion::change_status(c, tenant, id, to, &note2, Some(by), now)?)).await?;
+    let conv = crate::audit::by_user(&state, &me.user, move |c, log| {
+        let (from, conv) = Conversion::change_status(c, tenant, id, to, &note, Some(by), now)?;
+        if from != to {
+            log.add(
+                Entity::Conversion,
+                conv.id,
+                "status",
+                crate::audit::conversion_status(&conv.click_id, from, to, &note),
+            );
+        }
+        Ok(conv)
+    })
+    .await?;
     tracing::info!(tenant = %me.tenant.slug, by = %by, conversion = %conv.id, status = to.as_str(), "conversion status changed");
-    if from != to {
-        let summary = crate::audit::conversion_status(&conv.click_id, from, to, &note);
-        crate::audit::record(&state, tenant, &me.user, Entity::Conversion, conv.id, "status", summary).await;
-    }
     me.session.flash("success", format!("Conversion #{} is now {}.", conv.id, to.as_str()));
     // Back to the list it was changed on; from the tracer (or anywhere else), to the tracer.
     let back = crate::pages::sign_in::safe_next(Some(form.back.as_str()))

@@ -529,21 +529,22 @@ async fn edit_page(
 async fn create(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackForm) -> Result<HttpResponse, AppError> {
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
     let f = form.clone();
-    let result = state
-        .db(move |c| {
-            let runnable = runnable_offers(c, tenant, affiliate)?;
-            let input = match f.input(&runnable) {
-                Ok(i) => i,
-                Err(e) => return Ok(Err(OffersError::Invalid(e))),
-            };
-            Ok(Postback::create(c, tenant, affiliate, &input, now))
-        })
-        .await?;
+    let result = crate::audit::by_user(state, &me.user, move |c, log| {
+        let runnable = runnable_offers(c, tenant, affiliate)?;
+        let input = match f.input(&runnable) {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(OffersError::Invalid(e))),
+        };
+        let created = Postback::create(c, tenant, affiliate, &input, now);
+        if let Ok(pb) = &created {
+            log.add(Entity::Postback, pb.id, "create", crate::audit::postback_created(pb));
+        }
+        Ok(created)
+    })
+    .await?;
     match result {
         Ok(pb) => {
             tracing::info!(tenant = %tenant, by = %me.user.id, affiliate = %affiliate, postback = pb.id, "postback created");
-            let summary = crate::audit::postback_created(&pb);
-            crate::audit::record(state, tenant, &me.user, Entity::Postback, pb.id, "create", summary).await;
             me.session.flash(
                 "success",
                 format!("Postback #{} saved. Its preview is below; test-fire it to check your end.", pb.id),
@@ -566,8 +567,8 @@ async fn update(
 ) -> Result<HttpResponse, AppError> {
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
     let f = form.clone();
-    let result = state
-        .db(move |c| {
+    let result = crate::audit::by_user(state, &me.user, move |c, log| {
+        crate::api::locked_change(c, "postbacks", tenant, id, |c| {
             // Not found first: another affiliate's id changes nothing and says nothing.
             let before = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
             let runnable = runnable_offers(c, tenant, affiliate)?;
@@ -575,14 +576,17 @@ async fn update(
                 Ok(i) => i,
                 Err(e) => return Ok(Err(OffersError::Invalid(e))),
             };
-            Ok(Postback::update(c, tenant, Some(affiliate), id, &input, now).map(|pb| (before, pb)))
+            let updated = Postback::update(c, tenant, Some(affiliate), id, &input, now);
+            if let Ok(pb) = &updated {
+                log.add(Entity::Postback, pb.id, "update", crate::audit::postback_changes(&before, pb));
+            }
+            Ok(updated)
         })
-        .await?;
+    })
+    .await?;
     match result {
-        Ok((before, pb)) => {
+        Ok(pb) => {
             tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, "postback updated");
-            let summary = crate::audit::postback_changes(&before, &pb);
-            crate::audit::record(state, tenant, &me.user, Entity::Postback, pb.id, "update", summary).await;
             me.session.flash("success", format!("Postback #{} saved.", pb.id));
             Ok(see_other(&o.base))
         }
@@ -611,18 +615,18 @@ async fn set_enabled(
         _ => return Err(AppError::BadRequest("enabled must be true or false".into())),
     };
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
-    let (before, pb) = state
-        .db(move |c| {
+    let pb = crate::audit::by_user(state, &me.user, move |c, log| {
+        crate::api::locked_change(c, "postbacks", tenant, id, |c| {
             let before = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
             let input = PostbackInput { enabled, ..input_of(&before) };
             let pb = Postback::update(c, tenant, Some(affiliate), id, &input, now).map_err(offers_err)?;
-            Ok((before, pb))
+            let action = if enabled { "enable" } else { "disable" };
+            log.add(Entity::Postback, pb.id, action, crate::audit::postback_changes(&before, &pb));
+            Ok(pb)
         })
-        .await?;
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, enabled, "postback switched");
-    let action = if enabled { "enable" } else { "disable" };
-    let summary = crate::audit::postback_changes(&before, &pb);
-    crate::audit::record(state, tenant, &me.user, Entity::Postback, pb.id, action, summary).await;
     let word = if enabled { "enabled" } else { "disabled" };
     me.session.flash("success", format!("Postback #{} {word}.", pb.id));
     Ok(see_other(&o.base))
@@ -630,16 +634,14 @@ async fn set_enabled(
 
 async fn delete(state: &AppState, me: &CurrentUser, o: Owner, id: i64) -> Result<HttpResponse, AppError> {
     let (tenant, affiliate) = (o.tenant, o.affiliate);
-    let pb = state
-        .db(move |c| {
-            let pb = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
-            Postback::delete(c, tenant, Some(affiliate), id).map_err(offers_err)?;
-            Ok(pb)
-        })
-        .await?;
+    crate::audit::by_user(state, &me.user, move |c, log| {
+        let pb = Postback::find(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+        Postback::delete(c, tenant, Some(affiliate), id).map_err(offers_err)?;
+        log.add(Entity::Postback, id, "delete", crate::audit::postback_deleted(&pb));
+        Ok(())
+    })
+    .await?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = id, "postback deleted");
-    let summary = crate::audit::postback_deleted(&pb);
-    crate::audit::record(state, tenant, &me.user, Entity::Postback, id, "delete", summary).await;
     me.session.flash("success", format!("Postback #{id} deleted. Its delivery history is kept."));
     Ok(see_other(&o.base))
 }
@@ -852,24 +854,17 @@ async fn set_secret(state: &AppState, me: &CurrentUser, o: Owner, action: &str) 
         _ => return Err(AppError::BadRequest("action must be generate or remove".into())),
     };
     let (tenant, affiliate) = (o.tenant, o.affiliate);
-    state
-        .db(move |c| affnet_tracking::postback::set_signing_secret(c, tenant, affiliate, enable).map_err(offers_err))
-        .await?;
+    crate::audit::by_user(state, &me.user, move |c, log| {
+        affnet_tracking::postback::set_signing_secret(c, tenant, affiliate, enable).map_err(offers_err)?;
+        let summary = format!(
+            "signing secret of affiliate #{affiliate} {}",
+            if enable { "generated (postbacks signed)" } else { "removed (postbacks unsigned)" }
+        );
+        log.add(affnet_accounts::audit::Entity::Postback, format!("affiliate {affiliate}"), "signing_secret", summary);
+        Ok(())
+    })
+    .await?;
     tracing::info!(tenant = %tenant, affiliate = %affiliate, by = %me.user.id, enabled = enable, "postback signing secret changed");
-    let summary = format!(
-        "signing secret of affiliate #{affiliate} {}",
-        if enable { "generated (postbacks signed)" } else { "removed (postbacks unsigned)" }
-    );
-    crate::audit::record(
-        state,
-        tenant,
-        &me.user,
-        affnet_accounts::audit::Entity::Postback,
-        format!("affiliate {affiliate}"),
-        "signing_secret",
-        summary,
-    )
-    .await;
     me.session.flash(
         "success",
         if enable {
