@@ -686,6 +686,28 @@ pub fn take_back(conn: &mut DbConn, given: Option<&[GivenBack]>, why: TakenBack,
     })
 }
 
+/// Makes due again the `sending` jobs claimed with `node` at `claimed_at` with a lease until
+/// `lease_until` (one claim's marks: its statement committed, its rows never came back), none of
+/// them sent. Returns how many.
+fn give_back_claimed(
+    conn: &mut DbConn,
+    node: i64,
+    claimed_at: Micros,
+    lease_until: Micros,
+    now: Micros,
+) -> QueryResult<usize> {
+    use postback_jobs as j;
+    let ids: Vec<i64> = j::table
+        .filter(j::state.eq("sending"))
+        .filter(j::locked_by.eq(node))
+        .filter(j::updated_at.eq(claimed_at))
+        .filter(j::locked_until.eq(lease_until))
+        .select(j::id)
+        .load(conn)?;
+    let given: Vec<GivenBack> = ids.into_iter().map(|id| GivenBack { id, claimed_with: node, sent: false }).collect();
+    take_back(conn, Some(&given), TakenBack::Stopped, now)
+}
+
 /// Moves a job whose attempt failed on: retry later, or failed after the last attempt.
 fn record_failure(
     conn: &mut DbConn,
@@ -982,40 +1004,85 @@ impl Deliverer {
             Micros(now.0 - i64::try_from((self.config.timeout + ORPHAN_MARGIN).as_micros()).unwrap_or(i64::MAX));
         let pool = self.pool.clone();
         let node_lock = self.node.clone();
-        let jobs = tokio::task::spawn_blocking(move || -> QueryResult<(Vec<Claimed>, Vec<String>)> {
+        let (node, claimed) = tokio::task::spawn_blocking(move || {
             let node = node_lock.as_deref().and_then(|n| {
                 if expired {
                     n.keep();
                 }
                 n.key_if_held()
             });
-            let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-            let jobs = claim(&mut conn, now, lease_until, limit, expired, node, orphaned_before)?;
-            // The signing secrets of the jobs' affiliates, in one query (affiliate ids are
-            // unique across tenants; the tenant is matched too).
-            let mut ids: Vec<i64> = jobs.iter().map(|j| j.affiliate_id).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let found: Vec<(i64, i64, String)> = if ids.is_empty() {
-                Vec::new()
-            } else {
-                affiliates::table
-                    .filter(affiliates::id.eq_any(ids.into_iter().map(AffiliateId).collect::<Vec<_>>()))
-                    .select((affiliates::tenant_id, affiliates::id, affiliates::postback_secret))
-                    .load(&mut conn)?
-            };
-            let by_affiliate: std::collections::HashMap<(i64, i64), String> =
-                found.into_iter().map(|(t, a, secret)| ((t, a), secret)).collect();
-            let secrets = jobs
-                .iter()
-                .map(|j| by_affiliate.get(&(j.tenant_id, j.affiliate_id)).cloned().unwrap_or_default())
-                .collect();
-            Ok((jobs, secrets))
+            let claimed = (|| -> QueryResult<(Vec<Claimed>, Vec<String>)> {
+                let mut conn =
+                    pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+                let jobs = claim(&mut conn, now, lease_until, limit, expired, node, orphaned_before)?;
+                // The signing secrets of the jobs' affiliates, in one query (affiliate ids are
+                // unique across tenants; the tenant is matched too).
+                let mut ids: Vec<i64> = jobs.iter().map(|j| j.affiliate_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let found: Vec<(i64, i64, String)> = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    affiliates::table
+                        .filter(affiliates::id.eq_any(ids.into_iter().map(AffiliateId).collect::<Vec<_>>()))
+                        .select((affiliates::tenant_id, affiliates::id, affiliates::postback_secret))
+                        .load(&mut conn)?
+                };
+                let by_affiliate: std::collections::HashMap<(i64, i64), String> =
+                    found.into_iter().map(|(t, a, secret)| ((t, a), secret)).collect();
+                let secrets = jobs
+                    .iter()
+                    .map(|j| by_affiliate.get(&(j.tenant_id, j.affiliate_id)).cloned().unwrap_or_default())
+                    .collect();
+                Ok((jobs, secrets))
+            })();
+            (node, claimed)
         })
         .await
-        .map_err(blocking_err)??;
-        let (jobs, secrets) = jobs;
-        Ok(jobs.into_iter().zip(secrets).collect())
+        .map_err(blocking_err)?;
+        match claimed {
+            Ok((jobs, secrets)) => Ok(jobs.into_iter().zip(secrets).collect()),
+            Err(e) => {
+                self.give_back_lost_claim(node.unwrap_or(NO_NODE), now, lease_until).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// After a claim that failed: its statement may have committed before its rows were lost (the
+    /// connection broke on the way back, or the query after it failed). Those jobs are `sending`
+    /// with this claim's marks and were never sent: they are made due again at once, tried on a
+    /// new connection as answers are recorded ([`RECORD_TRIES`]). Left alone, they waited for
+    /// their lease (minutes) and were logged as interrupted requests that never went out.
+    async fn give_back_lost_claim(&self, node: i64, claimed_at: Micros, lease_until: Micros) {
+        for tries in 1..=RECORD_TRIES {
+            let (pool, now) = (self.pool.clone(), self.clock.now());
+            let given = tokio::task::spawn_blocking(move || -> QueryResult<usize> {
+                let mut conn =
+                    pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+                give_back_claimed(&mut conn, node, claimed_at, lease_until, now)
+            })
+            .await
+            .map_err(blocking_err)
+            .and_then(|r| r);
+            match given {
+                Ok(0) => return,
+                Ok(n) => {
+                    tracing::warn!(
+                        jobs = n,
+                        "postback worker: the jobs of a claim whose answer was lost are due again"
+                    );
+                    return;
+                }
+                Err(e) if tries == RECORD_TRIES => {
+                    tracing::error!(error = %e, tries, "postback worker: cannot look for the jobs of a failed claim; they wait for their lease");
+                }
+                Err(_) => {
+                    tokio::time::sleep(RECORD_RETRY.saturating_mul(1 << tries.min(5)).min(Duration::from_secs(5)))
+                        .await;
+                }
+            }
+        }
     }
 
     /// Fires one claimed job (waiting, if its host already has `per_host` requests in flight,

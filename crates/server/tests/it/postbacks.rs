@@ -803,6 +803,31 @@ async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B
     (ra.unwrap(), rb.unwrap())
 }
 
+/// A claim that committed but whose rows never came back (its connection broke, or the query
+/// after it failed) leaves its jobs `sending` under this node's marks; they are made due again at
+/// once, with no attempt counted (none was sent), instead of waiting for their lease.
+async fn jobs_of_a_claim_whose_answer_was_lost_are_due_again(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
+    let mut tids = [f.convert().await, f.convert().await];
+    let w = f.worker(|_| {});
+    // The claim commits; the query of the affiliates' signing secrets right after it fails.
+    let sql = |s: &str| f.app.pool.get().unwrap().batch_execute(s).unwrap();
+    sql("ALTER TABLE affiliates RENAME COLUMN postback_secret TO postback_secret_gone");
+    assert!(w.run_once().await.is_err());
+    sql("ALTER TABLE affiliates RENAME COLUMN postback_secret_gone TO postback_secret");
+    assert_eq!(f.jobs(), [("retry".to_owned(), 0), ("retry".to_owned(), 0)]);
+    assert!(f.attempts().is_empty(), "nothing was sent: {:?}", f.attempts());
+    assert_eq!(w.run_once().await.unwrap(), 2);
+    let mut seen: Vec<String> = f.rx.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    seen.sort();
+    tids.sort();
+    assert_eq!(seen, tids.iter().map(|t| format!("/ok?t={t}")).collect::<Vec<_>>());
+    assert_eq!(f.jobs(), [("delivered".to_owned(), 1), ("delivered".to_owned(), 1)]);
+    f.stop().await;
+}
+
 crate::on_both_backends!(
     the_receiver_gets_exactly_the_expanded_url,
     failures_are_retried_on_schedule_then_failed_and_can_be_refired,
@@ -819,5 +844,6 @@ crate::on_both_backends!(
     jobs_of_a_dead_node_are_claimed_after_their_lease,
     jobs_of_a_node_without_its_lock_are_claimed_once_their_request_is_over,
     an_outcome_recorded_after_a_takeover_leaves_the_job_to_the_new_claim,
+    jobs_of_a_claim_whose_answer_was_lost_are_due_again,
     a_hanging_mail_server_does_not_hold_up_deliveries,
 );
