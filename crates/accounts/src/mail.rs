@@ -58,14 +58,19 @@ fn lettre_url(url: &str) -> Result<(String, &'static str), MailError> {
     let mut tls = None;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("tls", v)) => tls = Some(v.to_ascii_lowercase()),
-            _ => kept.push(pair),
+        match pair.split_once('=').map_or(pair, |(k, _)| k) {
+            "tls" => tls = pair.split_once('=').map(|(_, v)| v.to_ascii_lowercase()),
+            "ehlo_domain" => kept.push(pair),
+            other => {
+                return Err(MailError::Config(format!(
+                    "unknown parameter '{other}': the URL takes tls= and ehlo_domain="
+                )))
+            }
         }
     }
     let implicit = base.starts_with("smtps://");
     if !implicit && !base.starts_with("smtp://") {
-        return Err(MailError::Config("AFFNET_SMTP_URL must start with smtp:// or smtps://".into()));
+        return Err(MailError::Config("must start with smtp:// or smtps://".into()));
     }
     let mode = match (implicit, tls.as_deref()) {
         (true, None | Some("tls") | Some("implicit")) => "implicit TLS",
@@ -87,6 +92,21 @@ fn lettre_url(url: &str) -> Result<(String, &'static str), MailError> {
     };
     let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
     Ok((url, mode))
+}
+
+/// Checks the mail settings as the server reads them (`AFFNET_SMTP_URL`, `AFFNET_MAIL_FROM`),
+/// before anything else starts: the variable at fault and why.
+pub fn check_settings(smtp_url: Option<&str>, from: &str) -> Result<(), (&'static str, String)> {
+    from.parse::<Mailbox>().map_err(|e| ("AFFNET_MAIL_FROM", format!("'{from}' is not an address: {e}")))?;
+    if let Some(url) = smtp_url {
+        let bare = |e: MailError| match e {
+            MailError::Config(m) => m,
+            other => other.to_string(),
+        };
+        let (lettre_url, _) = lettre_url(url).map_err(|e| ("AFFNET_SMTP_URL", bare(e)))?;
+        SmtpTransport::from_url(&lettre_url).map_err(|e| ("AFFNET_SMTP_URL", e.to_string()))?;
+    }
+    Ok(())
 }
 
 impl Mailer {

@@ -203,7 +203,13 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         self.0.log();
-        let mut body = serde_json::json!({ "error": self.0.code(), "message": self.0.public_message() });
+        // The pages' wording for sign-in and access speaks of pages; an API client has a key.
+        let message = match &self.0 {
+            AppError::Unauthorized { .. } => "no valid API key: send Authorization: Bearer <API key>".to_owned(),
+            AppError::Forbidden => "this API key's role may not do this".to_owned(),
+            other => other.public_message(),
+        };
+        let mut body = serde_json::json!({ "error": self.0.code(), "message": message });
         if let AppError::Invalid(fields) = &self.0 {
             body["fields"] = serde_json::to_value(fields).unwrap_or_default();
         }

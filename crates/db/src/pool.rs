@@ -67,8 +67,11 @@ impl DbPool {
         self.url.connect()
     }
 
-    /// Checks that the database answers (for readiness probes). Blocking.
+    /// Checks that the database answers (for readiness probes), waiting at most 2 s for a
+    /// connection: a probe's own timeout is a few seconds (the image's `HEALTHCHECK`: 3 s), and an
+    /// unreachable database made it wait for the pool's 10. Blocking.
     pub fn ping(&self) -> Result<(), DbError> {
-        self.get()?.batch_execute("SELECT 1").map_err(DbError::from)
+        let mut conn = self.pool.get_timeout(Duration::from_secs(2)).map_err(DbError::from)?;
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
     }
 }

@@ -278,8 +278,14 @@ pub fn user_create(config: &Config, args: &UserCreate<'_>) -> Result<String, Cli
             advertiser_id,
             affiliate_id,
         };
-        User::create(conn, tenant.id, &new, now)
-            .map_err(|e| as_flags(e, &[("affiliate_id", "company_id"), ("advertiser_id", "company_id")]))
+        let user = User::create(conn, tenant.id, &new, now)
+            .map_err(|e| as_flags(e, &[("affiliate_id", "company_id"), ("advertiser_id", "company_id")]))?;
+        // In the network's audit log like a user an admin creates, by the command line.
+        let summary = affnet_admin_ui::audit::user_created(&user);
+        let actor = affnet_accounts::audit::Actor::system("command line (affnet user create)");
+        let entity = affnet_accounts::audit::Entity::User;
+        affnet_accounts::audit::record(conn, tenant.id, &actor, entity, &user.id.to_string(), "create", &summary, now)?;
+        Ok(user)
     })?;
     Ok(serde_json::to_string_pretty(&serde_json::json!({
         "id": user.id, "tenant": tenant.slug, "email": user.email, "name": user.name, "role": user.role,

@@ -91,7 +91,12 @@ fn public_url_problem(url: &str) -> Option<&'static str> {
     if url.contains(['?', '#']) {
         return Some("a base URL such as https://net.example.com, without a query or fragment");
     }
-    let authority = rest.split('/').next().unwrap_or_default();
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !path.is_empty() {
+        return Some(
+            "affnet answers at the root of its host (its tracking links are /aff_c, as on HasOffers): give the URL without a path, such as https://track.example.com",
+        );
+    }
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
             Some((ip, port)) if ip.parse::<std::net::Ipv6Addr>().is_ok() => ("v6", port),
@@ -137,7 +142,11 @@ impl Config {
                 message: format!("must be at least AFFNET_POSTBACK_RETRY_AFTER ({})", retry_after.as_secs()),
             });
         }
-        let database_url = DatabaseUrl::parse(&var("DATABASE_URL").unwrap_or_else(|| "sqlite://affnet.db".into()))?;
+        let database_url = DatabaseUrl::parse(&var("DATABASE_URL").unwrap_or_else(|| "sqlite://affnet.db".into()))
+            .map_err(|e| match e {
+                affnet_db::DbError::BadUrl(message) => ConfigError::Invalid { name: "DATABASE_URL", message },
+                other => other.into(),
+            })?;
         let listen: SocketAddr =
             parse("AFFNET_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)), "an address such as 127.0.0.1:8080")?;
         let public_url = var("AFFNET_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
@@ -157,12 +166,15 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let workers = parse("AFFNET_WORKERS", cores, "a number of threads")?;
         let db_pool_size = parse("AFFNET_DB_POOL_SIZE", 10u32, "a number of connections")?;
-        if workers == 0 || db_pool_size == 0 {
-            return Err(ConfigError::Invalid {
-                name: "AFFNET_WORKERS/AFFNET_DB_POOL_SIZE",
-                message: "must be at least 1".into(),
-            });
+        for (name, value) in [("AFFNET_WORKERS", workers), ("AFFNET_DB_POOL_SIZE", db_pool_size as usize)] {
+            if value == 0 {
+                return Err(ConfigError::Invalid { name, message: "must be at least 1".into() });
+            }
         }
+        let (smtp_url, mail_from) =
+            (var("AFFNET_SMTP_URL"), var("AFFNET_MAIL_FROM").unwrap_or_else(|| "affnet <noreply@localhost>".into()));
+        affnet_accounts::mail::check_settings(smtp_url.as_deref(), &mail_from)
+            .map_err(|(name, message)| ConfigError::Invalid { name, message })?;
         let shutdown_timeout = parse("AFFNET_SHUTDOWN_TIMEOUT", 10u64, "a number of seconds")?;
         let log_json = match var("AFFNET_LOG_FORMAT").as_deref() {
             None | Some("text") => false,
@@ -185,8 +197,8 @@ impl Config {
             shutdown_timeout,
             log_json,
             cache_ttl_secs: parse("AFFNET_CACHE_TTL", 5u64, "a number of seconds")?,
-            smtp_url: var("AFFNET_SMTP_URL"),
-            mail_from: var("AFFNET_MAIL_FROM").unwrap_or_else(|| "affnet <noreply@localhost>".into()),
+            smtp_url,
+            mail_from,
             mail_dir: var("AFFNET_MAIL_DIR").unwrap_or_else(|| "./mail".into()).into(),
             postbacks: affnet_tracking::delivery::DeliveryConfig {
                 concurrency: parse_in(

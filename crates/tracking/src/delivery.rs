@@ -163,19 +163,22 @@ pub fn refuse_target(url: &reqwest::Url, allow_private: bool) -> Option<String> 
     (!allow_private && forbidden(ip)).then(|| format!("refused: {ip} is a private or reserved address"))
 }
 
-/// The HTTP client of the worker: guarded resolver, timeouts, at most 3 redirects and never to
-/// a forbidden address or another scheme.
+/// Redirects followed in one request, at most.
+pub const MAX_REDIRECTS: usize = 3;
+
+/// The HTTP client of the worker: guarded resolver, timeouts, at most [`MAX_REDIRECTS`]
+/// redirects and never to a forbidden address or another scheme. A redirect it does not follow
+/// is the answer: an `HTTP 3xx` failure ([`fire`] says why it was not followed).
 pub fn client(config: &DeliveryConfig) -> Result<reqwest::Client, String> {
     let allow = config.allow_private;
     reqwest::Client::builder()
         .dns_resolver(Arc::new(GuardedResolver { allow_private: allow }))
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 3 {
-                return attempt.error("refused: more than 3 redirects");
-            }
-            match refuse_target(attempt.url(), allow) {
-                Some(why) => attempt.error(format!("redirect {why}")),
-                None => attempt.follow(),
+            // `previous`: the URLs requested so far, the first one included.
+            if attempt.previous().len() > MAX_REDIRECTS || refuse_target(attempt.url(), allow).is_some() {
+                attempt.stop()
+            } else {
+                attempt.follow()
             }
         }))
         // Never through an environment proxy: the proxy would resolve names past the guard.
@@ -274,6 +277,7 @@ pub async fn fire(client: &reqwest::Client, out: &Outgoing, allow_private: bool,
         Err(e) => return done(None, String::new(), describe(&e)),
     };
     let status = res.status().as_u16();
+    let unfollowed = (300..400).contains(&status).then(|| unfollowed_redirect(&res, allow_private)).flatten();
     let mut excerpt: Vec<u8> = Vec::new();
     while excerpt.len() < EXCERPT_BYTES {
         match res.chunk().await {
@@ -284,8 +288,23 @@ pub async fn fire(client: &reqwest::Client, out: &Outgoing, allow_private: bool,
     }
     // Dropping the response closes the connection without reading the rest.
     drop(res);
-    let error = if (200..300).contains(&status) { String::new() } else { format!("HTTP {status}") };
+    let error = match (status, unfollowed) {
+        (200..=299, _) => String::new(),
+        (_, Some(why)) => format!("HTTP {status}: {why}"),
+        _ => format!("HTTP {status}"),
+    };
     done(Some(status), String::from_utf8_lossy(&excerpt).into_owned(), error)
+}
+
+/// Why the client stopped at the redirect `res` (to a refused target, or one too many), when it
+/// names where to go.
+fn unfollowed_redirect(res: &reqwest::Response, allow_private: bool) -> Option<String> {
+    let location = res.headers().get(reqwest::header::LOCATION)?.to_str().ok()?;
+    let next = res.url().join(location).ok()?;
+    Some(match refuse_target(&next, allow_private) {
+        Some(why) => format!("redirect to {} not followed, {why}", alert_target(next.as_str())),
+        None => format!("redirect not followed: more than {MAX_REDIRECTS} redirects"),
+    })
 }
 
 fn describe(e: &reqwest::Error) -> String {

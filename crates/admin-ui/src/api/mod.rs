@@ -336,11 +336,48 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for ApiBod
             });
             Ok(ApiBody(body.and_then(|raw| {
                 let text = raw.get();
-                let object = text.trim_start().starts_with('{');
+                // serde reads a struct from an array of its fields in order too (`[1]` was a
+                // test-fire's `conversion_id`): a body is an object of named fields.
+                if !text.trim_start().starts_with('{') {
+                    return Err(ApiError(AppError::BadRequest("the JSON body is an object of named fields".into())));
+                }
                 serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
-                    .map_err(|e| unreadable("the JSON body", object, e))
+                    .map_err(|e| unreadable("the JSON body", true, e))
             })))
         })
+    }
+}
+
+/// A JSON body that may be left out (no body at all: `None`); a body that is there is read as
+/// [`ApiBody`] reads one, with the same errors (an object of known fields, `422` for a wrong
+/// value, `400` for anything else, `413`, NUL).
+pub struct OptionalApiBody<T>(Result<Option<T>, ApiError>);
+
+impl<T> OptionalApiBody<T> {
+    /// The body, `None` when there was none, or the error that reading it gave.
+    pub fn read(self) -> Result<Option<T>, ApiError> {
+        self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for OptionalApiBody<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+        let headers = req.headers();
+        let length = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::trim);
+        let absent = match length {
+            Some(n) => n == "0",
+            None => !headers.contains_key(TRANSFER_ENCODING),
+        };
+        let refused = actix_web::HttpMessage::extensions(req).contains::<crate::nul_guard::RefusedBody>();
+        if absent && !refused {
+            return Box::pin(std::future::ready(Ok(OptionalApiBody(Ok(None)))));
+        }
+        let body = ApiBody::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(OptionalApiBody(body.await?.read().map(Some))) })
     }
 }
 

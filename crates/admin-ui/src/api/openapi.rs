@@ -540,7 +540,11 @@ fn tracking_filters(conversions: bool) -> Vec<Value> {
         query("affiliate_id", "Only this affiliate (staff).", id()),
         query(
             "advertiser_id",
-            "Only this advertiser (staff; an advertiser its own, and an affiliate is refused: 422).",
+            if conversions {
+                "Only this advertiser (staff; an advertiser its own: another one gives an empty page; an affiliate is refused: 422)."
+            } else {
+                "Only this advertiser (staff; an affiliate is refused: 422)."
+            },
             id(),
         ),
         query(
@@ -786,7 +790,7 @@ pub fn spec() -> Value {
             "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal API key (afk_…); the scheme name is case-insensitive. Without a valid key every path but this document answers 401, whatever the request holds." } },
             "schemas": schemas(),
             "responses": {
-                "BadRequest": error_response("Malformed JSON, a body that is not an object, an unknown or repeated body field, a query parameter the operation does not take where it checks them (/audit), or text holding a NUL character (error: bad_request)."),
+                "BadRequest": error_response("Malformed JSON, a body that is not an object, an unknown or repeated body field, a query parameter the operation does not take where it checks them (/audit, /reports, /conversion-calls), or text holding a NUL character (error: bad_request)."),
                 "PayloadTooLarge": error_response("A body larger than 256 KiB (error: payload_too_large)."),
                 "Unauthorized": error_response("No valid API key (error: unauthorized)."),
                 "Forbidden": error_response("The key's role may not do this (error: forbidden)."),

@@ -288,15 +288,10 @@ pub async fn test_fire(
     tracking: web::Data<affnet_tracking::Tracking>,
     me: ApiUser,
     id: web::Path<i64>,
-    body: web::Bytes,
+    body: super::OptionalApiBody<TestFireInput>,
 ) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
-    let input: TestFireInput = if body.iter().all(u8::is_ascii_whitespace) {
-        TestFireInput::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError(AppError::BadRequest(format!("the JSON body could not be read: {e}"))))?
-    };
+    let input = body.read()?.unwrap_or_default();
     let (tenant, now, id) = (me.user.tenant_id, state.clock.now(), id.into_inner());
     let conversion = input.conversion_id.map(ConversionId);
     let (postback, out) = state

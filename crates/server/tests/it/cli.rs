@@ -69,6 +69,24 @@ async fn tenant_and_user_create(backend: Backend) {
     assert!(user.status.success(), "{}", stderr(&user));
     let json: serde_json::Value = serde_json::from_slice(&user.stdout).unwrap();
     assert_eq!(json["role"], "affiliate");
+    // In the network's audit log, by the command line.
+    {
+        use affnet_db::schema::audit_log;
+        use diesel::prelude::*;
+        let entries: Vec<(String, String, String, String)> = audit_log::table
+            .select((audit_log::actor_label, audit_log::entity, audit_log::action, audit_log::summary))
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(
+            entries,
+            [(
+                "command line (affnet user create)".to_owned(),
+                "user".to_owned(),
+                "create".to_owned(),
+                "aff@acme.test created as Affiliate, status active".to_owned()
+            )]
+        );
+    }
 
     let no_tenant = affnet(
         &db.raw_url,
@@ -188,6 +206,17 @@ fn settings_out_of_range_or_malformed_are_refused_at_start() {
         (vec![("AFFNET_PUBLIC_URL", "http://a b")], "AFFNET_PUBLIC_URL: "),
         (vec![("AFFNET_PUBLIC_URL", "https://net.example/?x=1")], "AFFNET_PUBLIC_URL: "),
         (vec![("AFFNET_PUBLIC_URL", "ftp://x")], "AFFNET_PUBLIC_URL: 'ftp://x': must start with http:// or https://"),
+        (
+            vec![("AFFNET_PUBLIC_URL", "https://net.example.com:8443/base/")],
+            "AFFNET_PUBLIC_URL: 'https://net.example.com:8443/base/': affnet answers at the root of its host",
+        ),
+        (vec![("AFFNET_WORKERS", "0")], "AFFNET_WORKERS: must be at least 1"),
+        (vec![("AFFNET_DB_POOL_SIZE", "0")], "AFFNET_DB_POOL_SIZE: must be at least 1"),
+        (vec![("DATABASE_URL", "mysql://x")], "DATABASE_URL: "),
+        (vec![("AFFNET_SMTP_URL", "http://x")], "AFFNET_SMTP_URL: must start with smtp:// or smtps://"),
+        (vec![("AFFNET_SMTP_URL", "smtp://h:25?tls=bogus")], "AFFNET_SMTP_URL: tls=bogus is not one of"),
+        (vec![("AFFNET_SMTP_URL", "smtp://h:25?foo=bar")], "AFFNET_SMTP_URL: unknown parameter 'foo'"),
+        (vec![("AFFNET_MAIL_FROM", "not an address")], "AFFNET_MAIL_FROM: 'not an address' is not an address"),
         (vec![("AFFNET_LOG", "info,,=[")], "AFFNET_LOG: 'info,,=[' is not a log filter"),
         (vec![("AFFNET_LOG", ""), ("RUST_LOG", "=[")], "RUST_LOG: '=[' is not a log filter"),
     ] {
@@ -206,7 +235,8 @@ fn settings_out_of_range_or_malformed_are_refused_at_start() {
     for env in [
         vec![("AFFNET_POSTBACK_RETRY_AFTER", "86400"), ("AFFNET_POSTBACK_RETRY_MAX", "86400")],
         vec![("AFFNET_POSTBACK_PER_HOST", "1024"), ("AFFNET_SUB_ROLLUP_INTERVAL", "0")],
-        vec![("AFFNET_PUBLIC_URL", "https://net.example.com:8443/base/")],
+        vec![("AFFNET_PUBLIC_URL", "https://net.example.com:8443/")],
+        vec![("AFFNET_SMTP_URL", "smtp://mail.example.com:587?tls=opportunistic&ehlo_domain=net.example.com")],
         vec![("AFFNET_PUBLIC_URL", "http://[::1]:8080")],
         vec![("AFFNET_LOG", "warn,affnet_admin_ui=debug")],
     ] {

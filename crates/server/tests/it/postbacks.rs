@@ -40,6 +40,16 @@ async fn receive(
             HttpResponse::Ok().body("OK")
         }
         "/fail" => HttpResponse::InternalServerError().body("boom"),
+        // `/redirect/N/...`: N redirects in a row, then 200.
+        p if p.starts_with("/redirect/") => {
+            let rest = &p["/redirect/".len()..];
+            let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            match n.parse::<u32>().unwrap() {
+                0 => HttpResponse::Ok().body("OK"),
+                n => HttpResponse::Found().insert_header(("location", format!("/redirect/{}/{tail}", n - 1))).finish(),
+            }
+        }
+        "/to-ftp" => HttpResponse::Found().insert_header(("location", "ftp://files.example/x")).finish(),
         "/late" => {
             actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
             HttpResponse::Ok().body("OK")
@@ -828,6 +838,71 @@ async fn jobs_of_a_claim_whose_answer_was_lost_are_due_again(backend: Backend) {
     f.stop().await;
 }
 
+/// A postback deleted while one of its jobs is being sent: the answer is recorded all the same
+/// (on SQLite the attempts log's foreign key refused it, and with it every later round).
+async fn an_answer_for_a_postback_deleted_meanwhile_is_recorded(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let pb = f.postback(&format!("{}/late?t={{transaction_id}}", f.rx.base), |_| {});
+    f.convert().await;
+    let w = Arc::new(f.worker(|_| {}));
+    let firing = {
+        let w = w.clone();
+        actix_web::rt::spawn(async move { w.run_once().await })
+    };
+    let started = Instant::now();
+    while f.rx.seen.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the request did not arrive");
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    Postback::delete(&mut f.app.pool.get().unwrap(), f.tenant, None, pb.id).unwrap();
+    assert_eq!(firing.await.unwrap().unwrap(), 1);
+    assert_eq!(f.jobs(), [("delivered".to_owned(), 1)]);
+    assert_eq!(f.attempts(), [(Some(200), String::new(), 2)]);
+    // And the next rounds are recorded too.
+    f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
+    f.convert().await;
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(f.jobs()[1], ("delivered".to_owned(), 1));
+    f.stop().await;
+}
+
+/// Up to 3 redirects in a row are followed; a 4th, or one to another scheme, is the answer: an
+/// `HTTP 3xx` failure that says why it was not followed, retried like any other.
+async fn three_redirects_are_followed_and_a_redirect_not_followed_is_the_answer(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let w = f.worker(|_| {});
+    let mut expected = Vec::new();
+    for (path, attempt) in [
+        ("/redirect/3/a", (Some(200), String::new(), 2)),
+        ("/redirect/4/a", (Some(302), "HTTP 302: redirect not followed: more than 3 redirects".to_owned(), 0)),
+        (
+            "/to-ftp",
+            (
+                Some(302),
+                "HTTP 302: redirect to files.example/x not followed, refused: the ftp scheme is not allowed (http or https only)"
+                    .to_owned(),
+                0,
+            ),
+        ),
+    ] {
+        let pb = f.postback(&format!("{}{path}?t={{transaction_id}}", f.rx.base), |_| {});
+        f.convert().await;
+        assert_eq!(w.run_once().await.unwrap(), 1, "{path}");
+        Postback::delete(&mut f.app.pool.get().unwrap(), f.tenant, None, pb.id).unwrap();
+        expected.push(attempt);
+        assert_eq!(f.attempts(), expected, "{path}");
+    }
+    let seen: Vec<String> =
+        f.rx.seen.lock().unwrap().iter().map(|s| s.1.split('?').next().unwrap().to_owned()).collect();
+    let chain = |n: u32, last: u32| (last..=n).rev().map(move |i| format!("/redirect/{i}/a"));
+    let mut want: Vec<String> = chain(3, 0).collect();
+    want.extend(chain(4, 1));
+    want.push("/to-ftp".to_owned());
+    assert_eq!(seen, want);
+    assert_eq!(f.jobs().iter().map(|j| j.0.as_str()).collect::<Vec<_>>(), ["delivered", "retry", "retry"]);
+    f.stop().await;
+}
+
 crate::on_both_backends!(
     the_receiver_gets_exactly_the_expanded_url,
     failures_are_retried_on_schedule_then_failed_and_can_be_refired,
@@ -845,5 +920,7 @@ crate::on_both_backends!(
     jobs_of_a_node_without_its_lock_are_claimed_once_their_request_is_over,
     an_outcome_recorded_after_a_takeover_leaves_the_job_to_the_new_claim,
     jobs_of_a_claim_whose_answer_was_lost_are_due_again,
+    an_answer_for_a_postback_deleted_meanwhile_is_recorded,
+    three_redirects_are_followed_and_a_redirect_not_followed_is_the_answer,
     a_hanging_mail_server_does_not_hold_up_deliveries,
 );

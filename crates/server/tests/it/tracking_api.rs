@@ -368,6 +368,55 @@ async fn a_test_fire_reaches_the_receiver(backend: Backend) {
     f.app.stop().await;
 }
 
+/// A test-fire's optional body is read as every API body is: an object of known fields, a wrong
+/// value a 422 naming it, a NUL, an array or another content type a 400, a body too large a 413
+/// in the API's error format; and nothing is fired. (Read by hand, `[1]` fired conversion 1 and
+/// an unknown field or a NUL fired a made-up sample.)
+async fn a_test_fire_body_is_read_as_every_api_body(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let rx = receiver().await;
+    let url = format!("{}/pb?t={{transaction_id}}", rx.base);
+    let pb = f.aff.post("/api/v1/postbacks", json!({"url": url})).await.body["id"].as_i64().unwrap();
+    let path = format!("/api/v1/postbacks/{pb}/test");
+    let tid = f.click(f.aff_id, "real").await;
+    assert_eq!(f.convert(&tid).await, 200);
+    for (body, status) in [
+        ("[1]", 400),
+        ("[]", 400),
+        ("{\"conversion_id\":1,\"note\":\"x\"}", 400),
+        ("{\"conversion_id\":1,\"note\":\"\\u0000\"}", 400),
+        ("{\"conversion_id\":1}\u{0}", 400),
+        ("{\"conversion_id\":\"x\"}", 422),
+    ] {
+        let res = f.aff.post_raw(&path, body).await;
+        assert_eq!(res.status, status, "{body:?}: {}", res.body);
+        assert!(res.body["error"].is_string(), "{body:?}: {}", res.body);
+        if status == 422 {
+            assert_eq!(field_keys(&res), ["conversion_id"]);
+        }
+    }
+    let big = format!("{{\"conversion_id\":1,\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
+    let res = f.aff.post_raw(&path, &big).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (413, Some("payload_too_large")), "{}", res.body);
+    let res = f
+        .aff
+        .client
+        .post(f.app.url(&path))
+        .bearer_auth(&f.aff.token)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(rx.seen.lock().unwrap().is_empty(), "nothing fired: {:?}", rx.seen.lock().unwrap());
+    // `{}` and no body at all fire the sample.
+    assert_eq!(f.aff.post(&path, json!({})).await.status, 200);
+    assert_eq!(rx.seen.lock().unwrap().len(), 1);
+    rx.handle.stop(false).await;
+    f.app.stop().await;
+}
+
 /// The API's sample test-fire is made on an offer the affiliate can run, with the payout the
 /// affiliate earns there, as on the pages. (It took the network's newest offer, even a private
 /// one the affiliate may not see: its name, id, payout and currency were sent and answered; and
@@ -820,6 +869,7 @@ crate::on_both_backends!(
     postbacks_are_managed_by_their_affiliate_and_by_staff,
     bad_postback_inputs_are_refused_by_field,
     a_test_fire_reaches_the_receiver,
+    a_test_fire_body_is_read_as_every_api_body,
     an_api_test_fire_samples_an_offer_the_affiliate_runs_at_its_payout,
     test_fires_follow_the_postbacks_goal_and_the_affiliates_access,
     conversions_show_each_role_its_own_columns,
