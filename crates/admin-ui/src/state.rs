@@ -19,6 +19,8 @@ pub struct WebConfig {
     pub trust_proxy: bool,
     /// The public base URL, e.g. `https://track.example.com`, for links shown to users.
     pub public_url: String,
+    /// The postback worker's settings (timeout, attempts, backoff), which the pages explain.
+    pub postbacks: affnet_tracking::delivery::DeliveryConfig,
 }
 
 /// What tracking links start with: `domain` on `public_url`'s scheme, or `public_url`.

@@ -59,6 +59,7 @@ pub fn app_state(config: &Config, pool: DbPool, mailer: Mailer) -> Result<AppSta
             secure_cookies: config.public_url.starts_with("https://"),
             trust_proxy: config.trust_proxy,
             public_url: config.public_url.clone(),
+            postbacks: config.postbacks.clone(),
         },
         mailer: Arc::new(mailer),
     })

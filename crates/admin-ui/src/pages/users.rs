@@ -393,7 +393,28 @@ pub async fn set_status(
         let before = User::find(c, tenant, id)?;
         let (after, decided) = if before.status == UserStatus::Pending {
             let approve = status == UserStatus::Active;
+            let companies = |c: &mut affnet_db::DbConn| -> Result<_, AppError> {
+                let affiliate =
+                    before.affiliate_id.map(|a| affnet_offers::Affiliate::find(c, tenant, a)).transpose()?;
+                let advertiser =
+                    before.advertiser_id.map(|a| affnet_offers::Advertiser::find(c, tenant, a)).transpose()?;
+                Ok((affiliate, advertiser))
+            };
+            let (affiliate, advertiser) = companies(c)?;
             affnet_accounts::signup::decide(c, tenant, id, approve, now)?;
+            // The decision moves the signup's company too (pending → active or rejected): said
+            // on the company, as a change of its status on its own page is.
+            let (affiliate_now, advertiser_now) = companies(c)?;
+            if let (Some(b), Some(a)) = (&affiliate, &affiliate_now) {
+                if b.status != a.status {
+                    log.add(Entity::Affiliate, a.id, "status", crate::audit::affiliate_changes(b, a));
+                }
+            }
+            if let (Some(b), Some(a)) = (&advertiser, &advertiser_now) {
+                if b.status != a.status {
+                    log.add(Entity::Advertiser, a.id, "status", crate::audit::advertiser_changes(b, a));
+                }
+            }
             let after = User::find(c, tenant, id)?;
             (after.clone(), Some(after))
         } else {

@@ -201,6 +201,11 @@ async fn payouts_postbacks_users_and_the_api_are_audited(backend: Backend) {
         .set(users::status.eq("pending"))
         .execute(&mut app.pool.get().unwrap())
         .unwrap();
+    // A signup's company waits with its user; approving the user approves it.
+    diesel::update(affnet_db::schema::affiliates::table.find(pending.affiliate_id.unwrap().0))
+        .set(affnet_db::schema::affiliates::status.eq("pending"))
+        .execute(&mut app.pool.get().unwrap())
+        .unwrap();
     let api = app.api(&net.api_key.token);
     let admin = signed_in(&app, "acme", "admin@acme.test").await;
 
@@ -322,11 +327,15 @@ async fn payouts_postbacks_users_and_the_api_are_audited(backend: Backend) {
     }
     let postbacks_only = unescape(&admin.get("/admin/audit?entity=postback").await.body);
     assert_eq!(postbacks_only.matches("class=\"audit-entry\"").count(), 4, "{postbacks_only}");
+    // The signup's company, approved with its user, is said on the company.
+    let companies = unescape(&admin.get("/admin/audit?entity=affiliate").await.body);
+    assert_eq!(companies.matches("class=\"audit-entry\"").count(), 1, "{companies}");
+    assert!(companies.contains("status pending → active"), "{companies}");
     let by_admin = admin.get(&format!("/admin/audit?actor={}", net.admin.id)).await;
     assert_eq!(
         unescape(&by_admin.body).matches("class=\"audit-entry\"").count(),
-        14,
-        "7 through the API and 7 on the pages"
+        15,
+        "7 through the API and 8 on the pages"
     );
     app.stop().await;
 }

@@ -46,6 +46,7 @@ impl TestApp {
                 secure_cookies: false,
                 trust_proxy: false,
                 public_url: base.clone(),
+                postbacks: affnet_tracking::delivery::DeliveryConfig::default(),
             },
             mailer: Arc::new(
                 affnet_accounts::mail::Mailer::from_settings(

@@ -160,6 +160,16 @@ async fn an_affiliate_manages_postbacks_through_the_page(backend: Backend) {
     assert!(page.body.contains("replaces the global one"), "the rule is explained");
     assert!(page.body.contains("{datetime}") && page.body.contains("YYYY-MM-DD HH:MM:SS"));
     assert!(page.body.contains("2.50"), "money format shown");
+    // How deliveries are tried, from the worker's own settings (the defaults here).
+    let words = unescape(&page.body);
+    for said in [
+        "We wait up to 10 seconds for your server's answer and follow up to 3 redirects",
+        "tried again after 1 minute, then after twice as long each time, up to 1 day between tries, 10 attempts in all",
+        "by default for approved conversions only",
+        "count each conversion once",
+    ] {
+        assert!(words.contains(said), "{said:?} missing");
+    }
 
     // The seed's line, as an affiliate pastes it.
     let res = b.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(SEED, &[])).await;
@@ -456,6 +466,10 @@ async fn tracer_status_changes_delivery_log_and_exports(backend: Backend) {
     assert_eq!(f.jobs()[0].1, "queued");
     assert_eq!(worker.run_once().await.unwrap(), 1);
     assert_eq!(f.jobs()[0].1, "failed");
+    // The log and the tracer count the job's attempts alike (the tracer said 1, the round's).
+    let counted = "2 attempt(s) (1 since it was last re-fired)";
+    assert!(admin.get("/admin/postbacks/log").await.body.contains(counted));
+    assert!(admin.get(&format!("/admin/tracer?transaction_id={tid}")).await.body.contains(counted));
     assert_eq!(admin.submit("/admin/postbacks/log", &foreign, &[]).await.status, 303);
     assert_eq!(f.jobs()[0].1, "queued");
     assert_eq!(f.rx.seen.lock().unwrap().len(), 2);

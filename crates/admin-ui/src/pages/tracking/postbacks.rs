@@ -377,11 +377,35 @@ impl Fired {
     }
 }
 
+/// How this network's worker tries a postback, in words, from its settings.
+fn delivery_rules(c: &affnet_tracking::delivery::DeliveryConfig) -> String {
+    fn span(d: std::time::Duration) -> String {
+        let s = d.as_secs();
+        let (n, unit) = match s {
+            _ if s >= 86_400 && s.is_multiple_of(86_400) => (s / 86_400, "day"),
+            _ if s >= 3_600 && s.is_multiple_of(3_600) => (s / 3_600, "hour"),
+            _ if s >= 60 && s.is_multiple_of(60) => (s / 60, "minute"),
+            _ => (s, "second"),
+        };
+        format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    }
+    format!(
+        "We wait up to {} for your server's answer and follow up to {} redirects; any 2xx status is a delivery (the answer's body is kept as an excerpt, never interpreted). Anything else (no answer, a timeout, another status) is tried again after {}, then after twice as long each time, up to {} between tries, {} attempts in all; then the job is failed, and you and your affiliate manager get an email (at most one a day per postback).",
+        span(c.timeout),
+        affnet_tracking::delivery::MAX_REDIRECTS,
+        span(c.first_backoff),
+        span(c.max_backoff),
+        c.max_attempts
+    )
+}
+
 #[derive(Template)]
 #[template(path = "postbacks/list.html")]
 struct ListPage {
     l: Layout,
     o: Owner,
+    /// How deliveries are tried, in words ([`delivery_rules`]).
+    rules: String,
     rows: Vec<Row>,
     f: Fields,
     errors: FieldErrors,
@@ -452,6 +476,7 @@ async fn list_page(
         .await?;
     let page = ListPage {
         l: layout(me, &o, "Postbacks"),
+        rules: delivery_rules(&state.web.postbacks),
         macros: macro_help(help.as_ref()),
         has_offers: !runnable.is_empty(),
         offers: offer_options(&runnable),
@@ -473,6 +498,7 @@ async fn list_page(
 struct EditPage {
     l: Layout,
     o: Owner,
+    rules: String,
     pb: Postback,
     f: Fields,
     errors: FieldErrors,
@@ -511,6 +537,7 @@ async fn edit_page(
     let (preview_url, preview_body) = preview_of(&pb, sample.as_ref());
     let page = EditPage {
         l: layout(me, &o, &format!("Postback #{id}")),
+        rules: delivery_rules(&state.web.postbacks),
         f: f.unwrap_or_else(|| Fields::of(&pb)),
         macros: macro_help(sample.as_ref()),
         offers: offer_options(&runnable),
