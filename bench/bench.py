@@ -31,6 +31,11 @@ DURATION = int(os.environ.get("BENCH_DURATION", "3" if SMOKE else "15"))
 # drift on both sides.
 SLICES = int(os.environ.get("BENCH_SLICES", "1" if SMOKE else "3"))
 SLICE_SECONDS = max(1, DURATION // SLICES)
+# Before each connection count's slices, both servers get this many seconds of the same load,
+# not counted (printed apart): the first seconds after the server starts (connections opened,
+# statements prepared, PostgreSQL's caches cold) are not how a running server answers, and the
+# first slice was PostgreSQL's worst in several runs.
+WARMUP_SECONDS = int(os.environ.get("BENCH_WARMUP", "1" if SMOKE else "3"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64" if SMOKE else "64,256").split(",")]
 BACKENDS = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
 REPORT_CLICKS = int(os.environ.get("BENCH_REPORT_CLICKS", "200000" if SMOKE else "10000000"))
@@ -369,6 +374,11 @@ def bench_backend(backend, tmp, bare_pid):
         clicks_script = os.path.join(ROOT, "bench/clicks.lua")
         bare_url = "http://127.0.0.1:%d/aff_c?offer_id=1&aff_id=1" % BARE_PORT
         for c in CONNECTIONS:
+            if WARMUP_SECONDS > 0:
+                warm_bare = wrk_cpu(bare_pid, bare_url, c, clicks_script, seconds=WARMUP_SECONDS)
+                warm = wrk_cpu(server.pid, base + path, c, clicks_script, backend, seconds=WARMUP_SECONDS)
+                print("warm-up c=%-3d %d s, not counted: tracked %.0f req/s p99 %.2f ms | bare %.0f req/s p99 %.2f ms"
+                      % (c, WARMUP_SECONDS, warm["rps"], warm["p99"], warm_bare["rps"], warm_bare["p99"]), flush=True)
             before = db.scalar("SELECT COUNT(*) FROM clicks")
             bare_slices, tracked_slices = [], []
             for _ in range(SLICES):
