@@ -390,7 +390,7 @@ fn delivery_rules(c: &affnet_tracking::delivery::DeliveryConfig) -> String {
         format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
     }
     format!(
-        "We wait up to {} for your server's answer and follow up to {} redirects; any 2xx status is a delivery (the answer's body is kept as an excerpt, never interpreted). Anything else (no answer, a timeout, another status) is tried again after {}, then after twice as long each time, up to {} between tries, {} attempts in all; then the job is failed, and you and your affiliate manager get an email (at most one a day per postback).",
+        "We wait up to {} for your server's answer and follow up to {} redirects; any 2xx status is a delivery (the answer's body is kept as an excerpt, never interpreted). Anything else (no answer, a timeout, another status) is tried again after {}, then after twice as long each time, up to {} between tries, {} attempts in all; then the job is failed, and you and your affiliate manager get an email (at most one a day per postback). A URL we may not call (another scheme than http or https, or an address on a private network) fails at once, untried.",
         span(c.timeout),
         affnet_tracking::delivery::MAX_REDIRECTS,
         span(c.first_backoff),
