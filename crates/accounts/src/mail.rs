@@ -58,8 +58,12 @@ fn lettre_url(url: &str) -> Result<(String, &'static str), MailError> {
     let mut tls = None;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=').map_or(pair, |(k, _)| k) {
-            "tls" => tls = pair.split_once('=').map(|(_, v)| v.to_ascii_lowercase()),
+        let (key, value) = match pair.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (pair, None),
+        };
+        match key {
+            "tls" => tls = value.map(str::to_ascii_lowercase),
             "ehlo_domain" => kept.push(pair),
             other => {
                 return Err(MailError::Config(format!(

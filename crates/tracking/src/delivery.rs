@@ -959,6 +959,33 @@ const LEASE_CHECK_EVERY: i64 = Micros::SECOND;
 /// Added to the request timeout before the jobs of a node that is gone are claimed again.
 const ORPHAN_MARGIN: Duration = Duration::from_secs(5);
 
+/// The wait after failed try number `tries` ([`RECORD_RETRY`], doubling, at most 5 s).
+fn record_retry_wait(tries: u32) -> Duration {
+    RECORD_RETRY.saturating_mul(1 << tries.min(5)).min(Duration::from_secs(5))
+}
+
+/// A pooled connection, its error as diesel's (the worker's queries return `QueryResult`).
+fn pooled(pool: &DbPool) -> QueryResult<affnet_db::PooledConn> {
+    pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
+}
+
+/// The signing secrets of the jobs' affiliates, in the jobs' order, in one query (affiliate ids
+/// are unique across tenants; the tenant is matched too).
+fn signing_secrets(conn: &mut DbConn, jobs: &[Claimed]) -> QueryResult<Vec<String>> {
+    let mut ids: Vec<i64> = jobs.iter().map(|j| j.affiliate_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found: Vec<(i64, i64, String)> = affiliates::table
+        .filter(affiliates::id.eq_any(ids.into_iter().map(AffiliateId).collect::<Vec<_>>()))
+        .select((affiliates::tenant_id, affiliates::id, affiliates::postback_secret))
+        .load(conn)?;
+    let by_affiliate: HashMap<(i64, i64), String> = found.into_iter().map(|(t, a, secret)| ((t, a), secret)).collect();
+    Ok(jobs.iter().map(|j| by_affiliate.get(&(j.tenant_id, j.affiliate_id)).cloned().unwrap_or_default()).collect())
+}
+
 fn blocking_err(e: tokio::task::JoinError) -> diesel::result::Error {
     diesel::result::Error::QueryBuilderError(e.to_string().into())
 }
@@ -1030,31 +1057,11 @@ impl Deliverer {
                 }
                 n.key_if_held()
             });
-            let claimed = (|| -> QueryResult<(Vec<Claimed>, Vec<String>)> {
-                let mut conn =
-                    pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            let claimed = pooled(&pool).and_then(|mut conn| {
                 let jobs = claim(&mut conn, now, lease_until, limit, expired, node, orphaned_before)?;
-                // The signing secrets of the jobs' affiliates, in one query (affiliate ids are
-                // unique across tenants; the tenant is matched too).
-                let mut ids: Vec<i64> = jobs.iter().map(|j| j.affiliate_id).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                let found: Vec<(i64, i64, String)> = if ids.is_empty() {
-                    Vec::new()
-                } else {
-                    affiliates::table
-                        .filter(affiliates::id.eq_any(ids.into_iter().map(AffiliateId).collect::<Vec<_>>()))
-                        .select((affiliates::tenant_id, affiliates::id, affiliates::postback_secret))
-                        .load(&mut conn)?
-                };
-                let by_affiliate: std::collections::HashMap<(i64, i64), String> =
-                    found.into_iter().map(|(t, a, secret)| ((t, a), secret)).collect();
-                let secrets = jobs
-                    .iter()
-                    .map(|j| by_affiliate.get(&(j.tenant_id, j.affiliate_id)).cloned().unwrap_or_default())
-                    .collect();
+                let secrets = signing_secrets(&mut conn, &jobs)?;
                 Ok((jobs, secrets))
-            })();
+            });
             (node, claimed)
         })
         .await
@@ -1077,9 +1084,7 @@ impl Deliverer {
         for tries in 1..=RECORD_TRIES {
             let (pool, now) = (self.pool.clone(), self.clock.now());
             let given = tokio::task::spawn_blocking(move || -> QueryResult<usize> {
-                let mut conn =
-                    pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-                give_back_claimed(&mut conn, node, claimed_at, lease_until, now)
+                give_back_claimed(&mut *pooled(&pool)?, node, claimed_at, lease_until, now)
             })
             .await
             .map_err(blocking_err)
@@ -1097,8 +1102,7 @@ impl Deliverer {
                     tracing::error!(error = %e, tries, "postback worker: cannot look for the jobs of a failed claim; they wait for their lease");
                 }
                 Err(_) => {
-                    tokio::time::sleep(RECORD_RETRY.saturating_mul(1 << tries.min(5)).min(Duration::from_secs(5)))
-                        .await;
+                    tokio::time::sleep(record_retry_wait(tries)).await;
                 }
             }
         }
@@ -1157,7 +1161,7 @@ impl Deliverer {
         let (pool, config, clock) = (self.pool.clone(), self.config.clone(), self.clock.clone());
         let sender = self.alerts.clone();
         tokio::task::spawn_blocking(move || -> QueryResult<()> {
-            let mut conn = pool.get().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            let mut conn = pooled(&pool)?;
             let mut rng = rand::thread_rng();
             // One transaction (one durable commit) for the whole round: every attempt in one
             // INSERT, every delivered job in one UPDATE, failures one by one (each its backoff).
@@ -1304,8 +1308,7 @@ impl Deliverer {
                             break;
                         }
                         tracing::warn!(error = %e, tries, "postback worker: cannot record attempts; trying again");
-                        tokio::time::sleep(RECORD_RETRY.saturating_mul(1 << tries.min(5)).min(Duration::from_secs(5)))
-                            .await;
+                        tokio::time::sleep(record_retry_wait(tries)).await;
                     }
                     drop(permits);
                 }
