@@ -5,6 +5,7 @@
 //! It knows nothing of HTTP or business rules: domain crates build their queries on top of it.
 
 pub mod conn;
+pub mod db_clock;
 pub mod error;
 pub mod ids;
 pub mod migrate;
@@ -19,6 +20,7 @@ pub mod time;
 pub mod validation;
 
 pub use conn::{Backend, DatabaseUrl, DbConn};
+pub use db_clock::DatabaseClock;
 pub use error::DbError;
 pub use ids::*;
 pub use money::{Currency, Money, MoneyError};

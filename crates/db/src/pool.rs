@@ -71,7 +71,12 @@ impl DbPool {
     /// connection: a probe's own timeout is a few seconds (the image's `HEALTHCHECK`: 3 s), and an
     /// unreachable database made it wait for the pool's 10. Blocking.
     pub fn ping(&self) -> Result<(), DbError> {
-        let mut conn = self.pool.get_timeout(Duration::from_secs(2)).map_err(DbError::from)?;
+        let mut conn = self.get_within(Duration::from_secs(2))?;
         conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    /// A connection, waiting at most `wait` for one (`get` waits the pool's 10 s).
+    pub fn get_within(&self, wait: Duration) -> Result<PooledConn, DbError> {
+        self.pool.get_timeout(wait).map_err(DbError::from)
     }
 }

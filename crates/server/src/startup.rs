@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::cookie::Key;
 use affnet_accounts::mail::{MailError, Mailer};
 use affnet_admin_ui::{AppState, WebConfig};
-use affnet_db::{migrate, settings, DbError, DbPool, SystemClock};
+use affnet_db::{migrate, settings, Backend, Clock, DatabaseClock, DbError, DbPool, SystemClock};
 
 use crate::Config;
 
@@ -49,11 +49,20 @@ pub fn mailer(config: &Config) -> Result<Mailer, MailError> {
     Ok(mailer)
 }
 
+/// The node's clock: on PostgreSQL the database server's ([`DatabaseClock`]: nodes compare the
+/// times they write, such as postback leases and click times), on SQLite the system's.
+pub fn clock(pool: &DbPool) -> Result<Arc<dyn Clock>, DbError> {
+    Ok(match pool.backend() {
+        Backend::Postgres => DatabaseClock::start(pool, Arc::new(SystemClock))?,
+        Backend::Sqlite => Arc::new(SystemClock),
+    })
+}
+
 pub fn app_state(config: &Config, pool: DbPool, mailer: Mailer) -> Result<AppState, DbError> {
     let cookie_key = cookie_key(config, &pool)?;
     Ok(AppState {
+        clock: clock(&pool)?,
         pool,
-        clock: Arc::new(SystemClock),
         web: WebConfig {
             cookie_key,
             secure_cookies: config.public_url.starts_with("https://"),

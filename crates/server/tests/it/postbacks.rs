@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use affnet_db::schema::{affiliates, postback_attempts, postback_jobs};
-use affnet_db::{Backend, Clock};
+use affnet_db::{Backend, Clock, DatabaseClock, ManualClock, Micros};
 use affnet_offers::{Offer, OfferInput};
 use affnet_tracking::delivery::{Deliverer, DeliveryConfig};
 use affnet_tracking::postback::{Postback, PostbackInput};
@@ -587,6 +587,43 @@ async fn jobs_of_a_dead_node_are_claimed_after_their_lease(backend: Backend) {
     f.stop().await;
 }
 
+/// Nodes tell time by the database's clock ([`DatabaseClock`]): a node whose own clock is 10
+/// minutes ahead leaves another node's live lease (5 minutes) alone instead of sending that
+/// node's in-flight postback a second time, and the lease runs out for it after the database's
+/// 5 minutes. (On its own clock, the lease had run out 5 minutes before it was taken.)
+async fn a_node_whose_clock_is_ahead_leaves_live_leases_alone(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
+    let tid = f.convert().await;
+    let now = Micros::now().0;
+    {
+        let mut c = f.app.pool.get().unwrap();
+        // Another node (no node key) claimed it just now, for the 5-minute lease.
+        diesel::update(postback_jobs::table)
+            .set((
+                postback_jobs::state.eq("sending"),
+                postback_jobs::locked_until.eq(Some(now + 5 * Micros::MINUTE)),
+                postback_jobs::updated_at.eq(now),
+            ))
+            .execute(&mut c)
+            .unwrap();
+    }
+    let ahead = ManualClock::at(Micros(now + 10 * Micros::MINUTE));
+    let clock = DatabaseClock::start(&f.app.pool, Arc::new(ahead.clone())).unwrap();
+    assert!((clock.offset() + 10 * Micros::MINUTE).abs() < Micros::SECOND, "offset {}", clock.offset());
+    assert!((clock.now().0 - Micros::now().0).abs() < Micros::SECOND);
+    let config = DeliveryConfig { allow_private: true, timeout: Duration::from_secs(2), ..DeliveryConfig::default() };
+    let w = Deliverer::new(f.app.pool.clone(), config, clock).unwrap();
+    assert_eq!(w.run_once().await.unwrap(), 0, "the other node's lease is live");
+    assert!(f.rx.seen.lock().unwrap().is_empty());
+    assert_eq!(f.jobs(), [("sending".to_owned(), 0)]);
+    ahead.advance(5 * Micros::MINUTE + Micros::SECOND);
+    assert_eq!(w.run_once().await.unwrap(), 1, "the lease ran out");
+    let seen: Vec<String> = f.rx.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    assert_eq!(seen, [format!("/ok?t={tid}")]);
+    f.stop().await;
+}
+
 /// On PostgreSQL a worker holds an advisory lock on its node key while it lives: a job claimed
 /// by a node no session holds the lock of (the node died) is claimed again once its request is
 /// surely over (claimed more than the request timeout and a 5 s margin ago), even with its lease
@@ -917,6 +954,7 @@ crate::on_both_backends!(
     two_running_workers_deliver_each_job_exactly_once,
     one_receiver_gets_at_most_per_host_requests_at_once,
     jobs_of_a_dead_node_are_claimed_after_their_lease,
+    a_node_whose_clock_is_ahead_leaves_live_leases_alone,
     jobs_of_a_node_without_its_lock_are_claimed_once_their_request_is_over,
     an_outcome_recorded_after_a_takeover_leaves_the_job_to_the_new_claim,
     jobs_of_a_claim_whose_answer_was_lost_are_due_again,
