@@ -110,6 +110,9 @@ pub fn http_server(
     })
     .workers(workers)
     .shutdown_timeout(shutdown_timeout)
+    // Signals are the binary's (`crate::stop`): the workers stop with the server, within the
+    // same timeout.
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)

@@ -8,5 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod ops;
 pub mod startup;
+pub mod stop;
 
 pub use config::Config;

@@ -107,8 +107,12 @@ fn serve(config: Config) -> Result<(), CliError> {
         affnet_tracking::sub_rollup::Worker::new(&config.database_url, state.clock.clone(), config.sub_rollups)
             .spawn(stop_sub_rollups.clone())?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "affnet is serving");
+    let stop = affnet_server::stop::Stop::new(std::time::Duration::from_secs(config.shutdown_timeout));
+    let on_signal = stop.clone();
+    let workers = vec![stop_deliveries.clone(), stop_sub_rollups.clone()];
     actix_web::rt::System::new().block_on(async move {
         let server = app::http_server(state, tracking, listener, config.workers, config.shutdown_timeout)?;
+        actix_web::rt::spawn(on_signal.on_signal(server.handle(), workers));
         server.await?;
         Ok::<_, CliError>(())
     })?;
@@ -116,11 +120,12 @@ fn serve(config: Config) -> Result<(), CliError> {
     for writer in writers {
         let _ = writer.join();
     }
+    // Told to stop with the server (if it ended for another reason, now).
     stop_deliveries.store(true, std::sync::atomic::Ordering::Release);
     stop_sub_rollups.store(true, std::sync::atomic::Ordering::Release);
     let _ = deliverer.join();
-    // The worker and its alert sender are gone: the alerts it raised go out before we end.
-    alert_mail.finish(std::time::Duration::from_secs(config.shutdown_timeout.max(5)));
+    // The worker and its alert sender are gone: the alerts it raised go out in the time left.
+    alert_mail.finish(stop.left());
     let _ = sub_rollups.join();
     tracing::info!("stopped");
     Ok(())
