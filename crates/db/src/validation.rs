@@ -51,7 +51,9 @@ impl std::fmt::Display for FieldErrors {
 /// an escape. Such text would break the lines it is shown in (logs, mail subjects, CSV rows).
 pub const ONE_LINE: &str = "use one line of text, without line breaks or control characters";
 
-/// Whether `value` holds a control character (C0, DEL, C1: `\r`, `\n`, `\t`, U+0085…).
+/// Whether `value` holds a control character (C0, DEL, C1: `\r`, `\n`, `\t`, U+0085…) or one
+/// of Unicode's line and paragraph separators (U+2028, U+2029: line breaks to every reader that
+/// follows Unicode's line breaking, and to JavaScript).
 pub fn has_control(value: &str) -> bool {
-    value.chars().any(char::is_control)
+    value.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
 }

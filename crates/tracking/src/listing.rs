@@ -22,6 +22,10 @@ pub struct Filter {
     pub status: Option<String>,
     /// Matches any of `aff_sub`..`aff_sub5` and `source` exactly.
     pub sub: Option<String>,
+    /// Conversions (and their postback jobs) of one transaction id (a click's), exactly.
+    pub transaction: Option<String>,
+    /// One conversion (and its postback jobs).
+    pub conversion: Option<ConversionId>,
 }
 
 type Db = <DbConn as diesel::Connection>::Backend;
@@ -62,6 +66,9 @@ macro_rules! click_filters {
 fn clicks_query(tenant: TenantId, f: &Filter) -> clicks::BoxedQuery<'static, Db> {
     let mut q = clicks::table.filter(clicks::tenant_id.eq(tenant)).into_boxed::<Db>();
     click_filters!(q, f, clicks::created_at, clicks::offer_id, clicks::affiliate_id, clicks::advertiser_id);
+    if let Some(t) = &f.transaction {
+        q = q.filter(clicks::id.eq(t.clone()));
+    }
     q
 }
 
@@ -138,6 +145,20 @@ fn click_of_conversion(
     }))
 }
 
+/// Narrows a boxed query over `conversions` (alone or joined) to `f`'s transaction and
+/// conversion.
+macro_rules! conversion_filters {
+    ($q:ident, $f:expr) => {{
+        let f: &Filter = $f;
+        if let Some(t) = &f.transaction {
+            $q = $q.filter(conversions::click_id.eq(t.clone()));
+        }
+        if let Some(c) = f.conversion {
+            $q = $q.filter(conversions::id.eq(c));
+        }
+    }};
+}
+
 /// The tenant's conversions joined to their clicks, narrowed by `f`.
 macro_rules! conversions_query {
     ($conn:expr, $tenant:expr, $f:expr) => {{
@@ -158,6 +179,7 @@ macro_rules! conversions_query {
         if let Some(s) = f.status.as_deref().and_then(|s| s.parse::<ConversionStatus>().ok()) {
             q = q.filter(conversions::status.eq(s));
         }
+        conversion_filters!(q, f);
         q
     }};
 }
@@ -274,19 +296,29 @@ macro_rules! jobs_query {
         if let Some(t) = f.to {
             q = q.filter(postback_jobs::created_at.lt(t));
         }
+        conversion_filters!(q, f);
         q
     }};
 }
 
+/// A job of the delivery log with its conversion's transaction id.
+#[derive(Debug, Clone)]
+pub struct ListedJob {
+    pub job: Job,
+    pub transaction_id: String,
+}
+
 /// The delivery log: postback jobs of the tenant (of one affiliate when given), newest first,
-/// filtered by state (`queued`, `sending`, `retry`, `delivered`, `failed`), offer and time.
-pub fn jobs(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offset: i64) -> QueryResult<Vec<Job>> {
-    jobs_query!(tenant, f)
+/// filtered by state (`queued`, `sending`, `retry`, `delivered`, `failed`), offer, time,
+/// transaction id and conversion.
+pub fn jobs(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offset: i64) -> QueryResult<Vec<ListedJob>> {
+    let rows: Vec<(Job, String)> = jobs_query!(tenant, f)
         .order(postback_jobs::id.desc())
         .limit(limit)
         .offset(offset)
-        .select(Job::as_select())
-        .load(conn)
+        .select((Job::as_select(), conversions::click_id))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(job, transaction_id)| ListedJob { job, transaction_id }).collect())
 }
 
 /// How many jobs [`jobs`] has with the same filter, all pages.
@@ -298,15 +330,18 @@ pub fn count_jobs(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResul
 pub const JOB_STATES: &[&str] = &["queued", "sending", "retry", "delivered", "failed"];
 
 /// Postback job `id` of the tenant (of `affiliate` when given).
-pub fn job(conn: &mut DbConn, tenant: TenantId, affiliate: Option<AffiliateId>, id: i64) -> QueryResult<Job> {
+pub fn job(conn: &mut DbConn, tenant: TenantId, affiliate: Option<AffiliateId>, id: i64) -> QueryResult<ListedJob> {
     let mut q = postback_jobs::table
+        .inner_join(conversions::table)
         .filter(postback_jobs::tenant_id.eq(tenant))
+        .filter(conversions::tenant_id.eq(tenant))
         .filter(postback_jobs::id.eq(id))
         .into_boxed::<Db>();
     if let Some(a) = affiliate {
         q = q.filter(postback_jobs::affiliate_id.eq(a));
     }
-    q.select(Job::as_select()).first(conn)
+    let (job, transaction_id) = q.select((Job::as_select(), conversions::click_id)).first(conn)?;
+    Ok(ListedJob { job, transaction_id })
 }
 
 /// The attempts of some jobs (for the log's detail), oldest first.
@@ -365,6 +400,10 @@ fn conversion_calls_query(tenant: TenantId, f: &Filter) -> conversion_attempts::
         None | Some("") => {}
         Some("accepted") => q = q.filter(conversion_attempts::outcome.eq("accepted")),
         Some(reason) => q = q.filter(conversion_attempts::reason.eq(reason.to_owned())),
+    }
+    // As the call named it (a refused call may name a malformed one).
+    if let Some(t) = &f.transaction {
+        q = q.filter(conversion_attempts::transaction_id.eq(t.clone()));
     }
     q
 }

@@ -207,16 +207,18 @@ pub struct CallsQuery {
     offer_id: Option<String>,
     advertiser_id: Option<String>,
     status: Option<String>,
+    transaction_id: Option<String>,
     #[serde(default, deserialize_with = "super::blank_is_none")]
     page: Option<i64>,
     #[serde(default, deserialize_with = "super::blank_is_none")]
     per_page: Option<i64>,
 }
 
-/// `GET /api/v1/conversion-calls?from=&to=&offer_id=&status=&page=&per_page=`: every call of the
-/// conversion endpoint stored for the network, newest first, accepted or refused with its reason
-/// (`status`: `accepted` or a reason code), as the conversion calls pages show them: staff all,
-/// an advertiser the calls naming its offers; affiliates 403.
+/// `GET /api/v1/conversion-calls?from=&to=&offer_id=&status=&transaction_id=&page=&per_page=`:
+/// every call of the conversion endpoint stored for the network, newest first, accepted or
+/// refused with its reason (`status`: `accepted` or a reason code), as the conversion calls pages
+/// show them: staff all, an advertiser the calls naming its offers; affiliates 403.
+/// `transaction_id` matches the id as the call sent it, malformed or not.
 pub async fn calls(
     state: web::Data<AppState>,
     me: ApiUser,
@@ -230,6 +232,11 @@ pub async fn calls(
     if matches!(viewer, Viewer::Advertiser(_)) && q.advertiser_id.as_deref().is_some_and(|v| !v.trim().is_empty()) {
         let message = "an advertiser sees the calls naming its own offers: leave advertiser_id out";
         return Err(AppError::Invalid(FieldErrors::single("advertiser_id", message)).into());
+    }
+    let transaction = q.transaction_id.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+    if transaction.as_ref().is_some_and(|t| t.chars().count() > 500) {
+        let message = "a transaction id is at most 500 characters";
+        return Err(AppError::Invalid(FieldErrors::single("transaction_id", message)).into());
     }
     let q = ListingQuery {
         from: q.from,
@@ -252,6 +259,7 @@ pub async fn calls(
             return Err(AppError::Invalid(FieldErrors::single("status", message)).into());
         }
     };
+    filter.transaction = transaction;
     if let Viewer::Advertiser(own) = viewer {
         filter.advertiser = Some(own);
     }
@@ -292,7 +300,7 @@ fn scope(filter: &mut listing::Filter, viewer: Viewer) -> Result<bool, ApiError>
     })
 }
 
-/// `GET /api/v1/conversions?from=&to=&offer_id=&affiliate_id=&advertiser_id=&status=&sub=&page=&per_page=`:
+/// `GET /api/v1/conversions?from=&to=&offer_id=&affiliate_id=&advertiser_id=&status=&sub=&transaction_id=&conversion_id=&page=&per_page=`:
 /// newest first, as the key's user may see them.
 pub async fn list(
     state: web::Data<AppState>,
@@ -385,7 +393,7 @@ pub async fn set_status(
     Ok(HttpResponse::Ok().json(ConversionJson::of_row(row, Viewer::Staff)))
 }
 
-/// `GET /api/v1/clicks?from=&to=&offer_id=&affiliate_id=&advertiser_id=&sub=&page=&per_page=`
+/// `GET /api/v1/clicks?from=&to=&offer_id=&affiliate_id=&advertiser_id=&sub=&transaction_id=&page=&per_page=`
 /// (staff; affiliate users their own): newest first.
 pub async fn clicks(
     state: web::Data<AppState>,
@@ -399,6 +407,10 @@ pub async fn clicks(
     let q = q.read()?;
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
+    if filter.conversion.is_some() {
+        let message = "clicks are not filtered by conversion: filter by its transaction_id";
+        return Err(AppError::Invalid(FieldErrors::single("conversion_id", message)).into());
+    }
     if !scope(&mut filter, viewer)? {
         return Ok(HttpResponse::Ok().json(Page::<ClickJson> { data: Vec::new(), page, per_page: limit, total: 0 }));
     }
@@ -442,12 +454,23 @@ pub async fn trace(state: web::Data<AppState>, me: ApiUser, tid: web::Path<Strin
         aff_click_id: c.aff_click_id.clone(),
         click_at: c.created_at.rfc3339(),
     });
+    let transaction_of: std::collections::HashMap<ConversionId, String> =
+        t.conversions.iter().map(|c| (c.id, c.click_id.clone())).collect();
+    let jobs = t
+        .jobs
+        .iter()
+        .cloned()
+        .map(|job| {
+            let transaction_id = transaction_of.get(&job.conversion_id).cloned().unwrap_or_default();
+            JobJson::new(affnet_tracking::listing::ListedJob { job, transaction_id }, &t.deliveries)
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(TraceJson {
         transaction_id: t.transaction_id,
         click: t.click.map(ClickJson::from),
         attempts: t.attempts.into_iter().map(AttemptJson::from).collect(),
         conversions: t.conversions.into_iter().map(|c| ConversionJson::new(c, subs.clone(), Viewer::Staff)).collect(),
-        jobs: t.jobs.iter().cloned().map(|j| JobJson::new(j, &t.deliveries)).collect(),
+        jobs,
         deliveries: t.deliveries.into_iter().map(DeliveryAttemptJson::from).collect(),
     }))
 }

@@ -491,6 +491,21 @@ pub fn parse_id(value: Option<&str>, field: &str) -> Result<Option<i64>, ApiErro
     }
 }
 
+/// Parses an optional transaction id (a click's: 32 hexadecimal characters, any case), as
+/// stored (lower case).
+pub fn parse_transaction_id(value: Option<&str>, field: &str) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => match affnet_tracking::transaction_id::TransactionId::parse(v) {
+            Ok(t) => Ok(Some(t.to_hex())),
+            Err(_) => {
+                let message = format!("'{v}' is not a transaction id (32 hexadecimal characters)");
+                Err(ApiError(AppError::Invalid(FieldErrors::single(field, message))))
+            }
+        },
+    }
+}
+
 /// Parses an optional time bound: RFC 3339 (`2024-05-01T12:00:00Z`), or a date `YYYY-MM-DD`
 /// meaning that day's start in UTC, or, when `day_end`, the next day's start (so that `to` by
 /// date includes the whole day). Anything else is a 422 on the parameter.
@@ -524,6 +539,8 @@ pub struct ListingQuery {
     pub status: Option<String>,
     pub state: Option<String>,
     pub sub: Option<String>,
+    pub transaction_id: Option<String>,
+    pub conversion_id: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
     pub page: Option<i64>,
     #[serde(default, deserialize_with = "blank_is_none")]
@@ -550,6 +567,8 @@ impl ListingQuery {
             advertiser: parse_id(self.advertiser_id.as_deref(), "advertiser_id")?.map(AdvertiserId),
             status: None,
             sub: self.sub.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+            transaction: parse_transaction_id(self.transaction_id.as_deref(), "transaction_id")?,
+            conversion: parse_id(self.conversion_id.as_deref(), "conversion_id")?.map(affnet_db::ConversionId),
         })
     }
 

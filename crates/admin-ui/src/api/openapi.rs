@@ -440,7 +440,7 @@ fn tracking_schemas() -> Value {
               "on_pending", "on_rejected", "on_status_change", "enabled", "created_at", "updated_at"]),
         "PostbackInput": input(json!({
             "affiliate_id": { "type": "integer", "format": "int64", "nullable": true,
-                              "description": "Staff creating a postback: required (422 when missing). Ignored for affiliate users (always their own) and on update (a postback keeps its affiliate)." },
+                              "description": "Staff creating a postback: required (422 when missing). Affiliate users: their own, so leave it out (another affiliate's id is a 422). Ignored on update (a postback keeps its affiliate)." },
             "offer_id": { "type": "integer", "format": "int64", "nullable": true, "description": "Empty for a global postback (all offers)." },
             "goal_id": { "type": "integer", "format": "int64", "nullable": true, "description": "A goal of the offer; empty for every goal and the base conversion." },
             "url": { "type": "string", "maxLength": 4096, "description": "http(s) URL (no scheme: http, as in the networks' guides) with macros {transaction_id}, {aff_click_id}, {offer_id}, {offer_name}, {affiliate_id} (alias {aff_id}), {aff_sub} (alias {aff_sub1})..{aff_sub5}, {source}, {payout}, {amount}, {sale_amount}, {currency}, {goal_id}, {conversion_id}, {status}, {adv_sub}, {ip}, {datetime}, {unix_timestamp}; an unknown macro is a 422 naming it." },
@@ -472,14 +472,16 @@ fn tracking_schemas() -> Value {
         }), &["id", "job_id", "postback_id", "affiliate_id", "method", "url", "status_code", "latency_ms",
               "response_excerpt", "error", "test", "created_at"]),
         "PostbackJob": object(json!({
-            "id": id(), "conversion_id": id(), "postback_id": nullable_id(), "affiliate_id": id(),
+            "id": id(), "conversion_id": id(),
+            "transaction_id": { "type": "string", "description": "The conversion's transaction id (its click's)." },
+            "postback_id": nullable_id(), "affiliate_id": id(),
             "event": enum_of(json!(["conversion", "status_change"])), "method": string(), "url": string(), "body": string(),
             "content_type": string(), "state": enum_of(Value::from(JOB_STATES.to_vec())),
             "attempts": { "type": "integer", "format": "int64", "description": "Attempts since it was (re-)queued." },
             "next_attempt_at": timestamp(), "last_error": string(), "created_at": timestamp(), "updated_at": timestamp(),
             "deliveries": { "type": "array", "items": schema("DeliveryAttempt"), "description": "Every attempt, oldest first." },
-        }), &["id", "conversion_id", "postback_id", "affiliate_id", "event", "method", "url", "body", "content_type",
-              "state", "attempts", "next_attempt_at", "last_error", "created_at", "updated_at", "deliveries"]),
+        }), &["id", "conversion_id", "transaction_id", "postback_id", "affiliate_id", "event", "method", "url", "body",
+              "content_type", "state", "attempts", "next_attempt_at", "last_error", "created_at", "updated_at", "deliveries"]),
         "Conversion": object(json!({
             "id": id(), "transaction_id": string(), "offer_id": id(), "affiliate_id": id(), "advertiser_id": id(),
             "goal_id": nullable_id(), "status": enum_of(words(ConversionStatus::ALL, ConversionStatus::as_str)),
@@ -553,11 +555,16 @@ fn tracking_filters(conversions: bool) -> Vec<Value> {
             string(),
         ),
     ];
+    v.push(query("transaction_id", TRANSACTION_FILTER, string()));
     if conversions {
+        v.push(query("conversion_id", "Only this conversion.", id()));
         v.push(query("status", "Only this status.", enum_of(words(ConversionStatus::ALL, ConversionStatus::as_str))));
     }
     v
 }
+
+const TRANSACTION_FILTER: &str =
+    "Only this transaction id (the click's: 32 hexadecimal characters, any case; anything else is a 422).";
 
 fn paths() -> Value {
     let adv_status = enum_of(words(AdvertiserStatus::ALL, AdvertiserStatus::as_str));
@@ -727,6 +734,8 @@ fn paths() -> Value {
                 query("affiliate_id", "Only this affiliate's.", id()),
                 query("from", "Created at or after: RFC 3339, or a date (YYYY-MM-DD, UTC).", string()),
                 query("to", "Created before: RFC 3339, or a date (that whole day included).", string()),
+                query("transaction_id", TRANSACTION_FILTER, string()),
+                query("conversion_id", "Only this conversion's jobs.", id()),
             ]),
             None, &[("200", ok("A page of jobs.", page_of(schema("PostbackJob"))))], &["400", "403", "422"]) },
         "/postback-jobs/{id}/refire": { "post": op("postbacks", "Puts a job back in the queue, due now, as its postback is saved now (URL, method, body, expanded for the job's conversion; a job whose postback was deleted keeps its request). A job being sent is left alone.",
@@ -749,6 +758,7 @@ fn paths() -> Value {
                 query("offer_id", "Only the calls naming this offer.", id()),
                 query("advertiser_id", "Only the calls naming this advertiser's offers (staff).", id()),
                 query("status", "accepted, or a refusal reason (the README's table).", enum_of(Value::from(affnet_tracking::listing::call_outcomes()))),
+                query("transaction_id", "Only the calls that sent this transaction id, exactly as sent (a malformed one too; at most 500 characters).", string()),
             ]),
             None, &[("200", ok("A page of calls.", page_of(schema("ConversionAttempt"))))], &["400", "403", "422"]) },
         "/trace/{transaction_id}": { "get": op("conversions", "Everything that happened to one transaction id (staff): the click, every conversion call with its outcome and reason, the conversions, their postback jobs and delivery attempts.",

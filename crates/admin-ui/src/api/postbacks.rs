@@ -8,7 +8,7 @@ use affnet_accounts::audit::Entity;
 use affnet_db::{AffiliateId, ConversionId, FieldErrors, GoalId, OfferId};
 use affnet_offers::OffersError;
 use affnet_tracking::delivery::AttemptResult;
-use affnet_tracking::listing::{self, DeliveryAttempt, Job, JOB_STATES};
+use affnet_tracking::listing::{self, DeliveryAttempt, ListedJob, JOB_STATES};
 use affnet_tracking::postback::{Postback, PostbackInput};
 
 use super::{parse_id, staff_or_affiliate, ListingQuery, Page};
@@ -97,6 +97,7 @@ impl From<DeliveryAttempt> for DeliveryAttemptJson {
 pub struct JobJson {
     id: i64,
     conversion_id: ConversionId,
+    transaction_id: String,
     postback_id: Option<i64>,
     affiliate_id: AffiliateId,
     event: String,
@@ -114,12 +115,14 @@ pub struct JobJson {
 }
 
 impl JobJson {
-    pub fn new(j: Job, attempts: &[DeliveryAttempt]) -> Self {
+    pub fn new(listed: ListedJob, attempts: &[DeliveryAttempt]) -> Self {
+        let ListedJob { job: j, transaction_id } = listed;
         let deliveries =
             attempts.iter().filter(|a| a.job_id == Some(j.id)).cloned().map(DeliveryAttemptJson::from).collect();
         JobJson {
             id: j.id,
             conversion_id: j.conversion_id,
+            transaction_id,
             postback_id: j.postback_id,
             affiliate_id: j.affiliate_id,
             event: j.event,
@@ -173,8 +176,9 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, id: web::Path<i64>) ->
     Ok(HttpResponse::Ok().json(PostbackJson::from(pb)))
 }
 
-/// `POST /api/v1/postbacks`: an affiliate user's postback is always its own (`affiliate_id` is
-/// ignored); staff must name the affiliate (422 on `affiliate_id` otherwise). 201 or 422.
+/// `POST /api/v1/postbacks`: an affiliate user's postback is always its own (`affiliate_id` left
+/// out or its own; another one is a 422: it was ignored, and the postback silently made the
+/// caller's); staff must name the affiliate (422 on `affiliate_id` otherwise). 201 or 422.
 pub async fn create(
     state: web::Data<AppState>,
     me: ApiUser,
@@ -183,6 +187,10 @@ pub async fn create(
     let own = staff_or_affiliate(&me)?;
     let mut input = body.read()?;
     let affiliate = match own {
+        Some(a) if input.affiliate_id.is_some_and(|named| named != a) => {
+            let message = format!("an affiliate's postbacks are its own: leave affiliate_id out (or give yours, {a})");
+            return Err(AppError::Invalid(FieldErrors::single("affiliate_id", message)).into());
+        }
         Some(a) => a,
         None => input.affiliate_id.ok_or_else(|| {
             ApiError(AppError::Invalid(FieldErrors::single("affiliate_id", "choose the affiliate of this postback")))
@@ -329,7 +337,7 @@ pub async fn test_fire(
     }))
 }
 
-/// `GET /api/v1/postback-jobs?state=&offer_id=&affiliate_id=&from=&to=&page=&per_page=`: the
+/// `GET /api/v1/postback-jobs?state=&offer_id=&affiliate_id=&from=&to=&transaction_id=&conversion_id=&page=&per_page=`: the
 /// delivery log, newest first, each job with its attempts.
 pub async fn jobs(
     state: web::Data<AppState>,
@@ -359,7 +367,7 @@ pub async fn jobs(
     let (rows, attempts, total) = state
         .db(move |c| {
             let rows = listing::jobs(c, tenant, &filter, limit, offset)?;
-            let ids: Vec<i64> = rows.iter().map(|j| j.id).collect();
+            let ids: Vec<i64> = rows.iter().map(|j| j.job.id).collect();
             let attempts = listing::attempts_of_jobs(c, tenant, &ids)?;
             Ok((rows, attempts, listing::count_jobs(c, tenant, &filter)?))
         })

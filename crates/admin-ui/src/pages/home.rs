@@ -50,16 +50,28 @@ struct AffiliateDashboard {
     l: Layout,
     public_url: String,
     d: Dashboard,
+    /// The affiliate's manager (name, email), when the network assigned an active one.
+    manager: Option<(String, String)>,
 }
 
 /// `GET /affiliate`
 pub async fn affiliate(state: web::Data<AppState>, me: AffiliateUser) -> Result<HttpResponse, AppError> {
     let own = me.user.affiliate_id.ok_or(AppError::Forbidden)?;
     let d = dashboard(&state, &me, Scope::Affiliate(own)).await?;
+    let tenant = me.tenant.id;
+    let manager = state
+        .db(move |c| {
+            let Some(id) = affnet_offers::Affiliate::find(c, tenant, own)?.manager_user_id else { return Ok(None) };
+            let user = affnet_accounts::User::find(c, tenant, id)?;
+            let staff = matches!(user.role, Role::Manager | Role::Admin);
+            Ok((staff && user.status == affnet_accounts::UserStatus::Active).then_some((user.name, user.email)))
+        })
+        .await?;
     ok(&AffiliateDashboard {
         l: Layout::for_user(&me, "Dashboard", "/affiliate"),
         public_url: state.web.public_url.clone(),
         d,
+        manager,
     })
 }
 

@@ -1378,8 +1378,8 @@ async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Ba
 
 /// Offers take ISO 4217 currencies only, `http(s)` URLs only (`mailto:` was stored as
 /// `https://mailto:…`) with the host written out (`https://{aff_sub}/` let a link choose where it
-/// redirects), names on one line (a CR/LF forged log lines), and no unknown field inside a payout
-/// or revenue rule.
+/// redirects), names on one line (a CR/LF forged log lines; U+2028 and U+2029 break lines too),
+/// and no unknown field inside a payout or revenue rule.
 async fn offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields(backend: Backend) {
     let app = TestApp::start(backend).await;
     let net = app.network("acme");
@@ -1418,6 +1418,9 @@ async fn offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields(
     for (path, body) in [
         ("/api/v1/advertisers", json!({"name": "Ads\nX-Inj: 1"})),
         ("/api/v1/affiliates", json!({"name": "Media\u{85}Two"})),
+        // Unicode's line and paragraph separators are line breaks too.
+        ("/api/v1/advertisers", json!({"name": "Ads\u{2028}Two"})),
+        ("/api/v1/affiliates", json!({"name": "Media\u{2029}Two"})),
     ] {
         let res = api.post(path, body).await;
         assert_eq!(

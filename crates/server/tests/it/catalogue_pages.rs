@@ -678,7 +678,41 @@ async fn the_edit_page_says_why_an_offer_keeps_its_currency_and_advertiser(backe
     app.stop().await;
 }
 
+/// An affiliate's dashboard names its manager (the one the network assigned, while active) with
+/// their email: who to ask about offers, payouts and postbacks. Without one, or with one
+/// disabled, it names nobody.
+async fn an_affiliate_sees_its_manager_on_its_dashboard(backend: Backend) {
+    use affnet_db::schema::users;
+    use diesel::prelude::*;
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let aff = app.user(&net.tenant, "aff@acme.test", Role::Affiliate).affiliate_id.unwrap();
+    let b = signed_in(&app, "acme", "aff@acme.test").await;
+    let page = b.get("/affiliate").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Your affiliate manager"));
+    let kim = app.user(&net.tenant, "kim@acme.test", Role::Manager);
+    let set_user = |name: &str, status: &str| {
+        diesel::update(users::table.find(kim.id.0))
+            .set((users::name.eq(name), users::status.eq(status)))
+            .execute(&mut app.pool.get().unwrap())
+            .unwrap();
+    };
+    set_user("Kim <Lee>", "active");
+    let api = app.api(&net.api_key.token);
+    let body = serde_json::json!({"manager_user_id": kim.id.0});
+    let res = api.send(reqwest::Method::PATCH, &format!("/api/v1/affiliates/{}", aff.0), Some(body)).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let page = b.get("/affiliate").await.body;
+    let card = page.split("id=\"manager\"").nth(1).expect("the manager's card").split("</section>").next().unwrap();
+    assert!(card.contains("Kim &#60;Lee&#62;, <a href=\"mailto:kim@acme.test\">kim@acme.test</a>"), "{card}");
+    set_user("Kim <Lee>", "disabled");
+    assert!(!b.get("/affiliate").await.body.contains("Your affiliate manager"));
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    an_affiliate_sees_its_manager_on_its_dashboard,
     the_edit_page_says_why_an_offer_keeps_its_currency_and_advertiser,
     pages_link_only_to_sections_the_role_may_open,
     a_network_runs_its_first_offer_through_the_pages,

@@ -133,14 +133,13 @@ fn ids(page: &Value) -> Vec<i64> {
 
 async fn postbacks_are_managed_by_their_affiliate_and_by_staff(backend: Backend) {
     let f = Fixture::new(backend, "acme").await;
-    // An affiliate's own postback: affiliate_id is forced to its own.
-    let res = f
-        .aff
-        .post(
-            "/api/v1/postbacks",
-            json!({"affiliate_id": f.other_id, "url": "https://aff.example/pb?t={transaction_id}&p={payout}"}),
-        )
-        .await;
+    // An affiliate's postback is its own: naming another affiliate is refused (it was ignored,
+    // and the postback made the caller's without a word), its own id or none is taken.
+    let url = "https://aff.example/pb?t={transaction_id}&p={payout}";
+    let res = f.aff.post("/api/v1/postbacks", json!({"affiliate_id": f.other_id, "url": url})).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["affiliate_id".to_owned()]), "{}", res.body);
+    assert_eq!(f.staff.get("/api/v1/postbacks").await.body["data"].as_array().unwrap().len(), 0);
+    let res = f.aff.post("/api/v1/postbacks", json!({"affiliate_id": f.aff_id, "url": url})).await;
     assert_eq!(res.status, 201, "{}", res.body);
     assert_eq!(res.body["affiliate_id"], f.aff_id);
     assert_eq!(res.body["method"], "GET");
@@ -837,6 +836,60 @@ async fn the_conversion_calls_log_is_readable_through_the_api(backend: Backend) 
     f.app.stop().await;
 }
 
+/// The lists take a transaction id (any case) and the conversions and the delivery log a
+/// conversion id; the conversion calls match the id as the call sent it. A malformed id is a 422
+/// naming the parameter; each job names its transaction.
+async fn lists_find_one_transaction_by_its_id(backend: Backend) {
+    let f = Fixture::new(backend, "acme").await;
+    let rx = receiver().await;
+    f.aff.post("/api/v1/postbacks", json!({"url": format!("{}/ok?t={{transaction_id}}", rx.base)})).await;
+    let (first, second) = (f.click(f.aff_id, "a").await, f.click(f.aff_id, "b").await);
+    assert_eq!(f.convert(&first).await, 200);
+    assert_eq!(f.convert(&second).await, 200);
+    let upper = first.to_uppercase();
+
+    let jobs = f.aff.get(&format!("/api/v1/postback-jobs?transaction_id={upper}")).await;
+    assert_eq!((jobs.status, &jobs.body["total"]), (200, &json!(1)), "{}", jobs.body);
+    assert_eq!(jobs.body["data"][0]["transaction_id"], first.as_str());
+    let c1 = jobs.body["data"][0]["conversion_id"].as_i64().unwrap();
+    let all = f.staff.get("/api/v1/postback-jobs").await.body;
+    let c2 = all["data"].as_array().unwrap().iter().find(|j| j["transaction_id"] == second.as_str()).unwrap()
+        ["conversion_id"]
+        .as_i64()
+        .unwrap();
+    let by_conversion = f.staff.get(&format!("/api/v1/postback-jobs?conversion_id={c2}")).await.body;
+    assert_eq!((&by_conversion["total"], &by_conversion["data"][0]["transaction_id"]), (&json!(1), &json!(second)));
+    assert_eq!(f.other.get(&format!("/api/v1/postback-jobs?transaction_id={first}")).await.body["total"], 0);
+
+    let conversions = f.aff.get(&format!("/api/v1/conversions?transaction_id={upper}")).await.body;
+    assert_eq!((&conversions["total"], &conversions["data"][0]["id"]), (&json!(1), &json!(c1)));
+    let by_id = f.adv.get(&format!("/api/v1/conversions?conversion_id={c2}")).await.body;
+    assert_eq!((&by_id["total"], &by_id["data"][0]["transaction_id"]), (&json!(1), &json!(second)));
+    let clicks = f.staff.get(&format!("/api/v1/clicks?transaction_id={second}")).await.body;
+    assert_eq!((&clicks["total"], &clicks["data"][0]["transaction_id"]), (&json!(1), &json!(second)));
+    let res = f.staff.get(&format!("/api/v1/clicks?conversion_id={c2}")).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["conversion_id".to_owned()]));
+    for path in ["/api/v1/postback-jobs", "/api/v1/conversions", "/api/v1/clicks"] {
+        let res = f.staff.get(&format!("{path}?transaction_id=abc")).await;
+        assert_eq!((res.status, field_keys(&res)), (422, vec!["transaction_id".to_owned()]), "{path}");
+        assert!(res.body["fields"]["transaction_id"].as_str().unwrap().contains("32 hexadecimal characters"));
+        let res = f.staff.get(&format!("{path}?conversion_id=-1")).await;
+        assert_eq!((res.status, field_keys(&res)), (422, vec!["conversion_id".to_owned()]), "{path}");
+    }
+
+    let lsr =
+        format!("/aff_lsr?transaction_id=order-77&offer_id={}&security_token={}", f.offer.id, f.offer.security_token);
+    assert_eq!(f.http.get(f.app.url(&lsr)).send().await.unwrap().status().as_u16(), 400);
+    let calls = f.adv.get("/api/v1/conversion-calls?transaction_id=order-77").await.body;
+    assert_eq!((&calls["total"], &calls["data"][0]["reason"]), (&json!(1), &json!("invalid_transaction_id")));
+    assert_eq!(f.staff.get(&format!("/api/v1/conversion-calls?transaction_id={first}")).await.body["total"], 1);
+    let long = "x".repeat(501);
+    let res = f.staff.get(&format!("/api/v1/conversion-calls?transaction_id={long}")).await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["transaction_id".to_owned()]));
+    rx.handle.stop(false).await;
+    f.app.stop().await;
+}
+
 /// Swapped dates are refused, naming `to`, on every list that takes a range, as the reports do
 /// (they answered an empty list: a script concluded nothing had happened).
 async fn swapped_dates_are_refused_not_listed_as_empty(backend: Backend) {
@@ -862,6 +915,7 @@ async fn swapped_dates_are_refused_not_listed_as_empty(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    lists_find_one_transaction_by_its_id,
     swapped_dates_are_refused_not_listed_as_empty,
     the_conversion_calls_log_is_readable_through_the_api,
     a_postback_names_only_offers_its_affiliate_can_run,

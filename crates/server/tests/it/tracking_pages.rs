@@ -610,10 +610,87 @@ async fn refused_conversion_calls_are_listed_with_their_reasons(backend: Backend
     f.stop().await;
 }
 
+/// Every list finds one transaction by its id (any case): an affiliate's delivery log and
+/// conversions, the staff's delivery log, clicks and conversions, an advertiser's conversion
+/// calls (the id as the call sent it, a malformed one too); a conversion's postbacks by its id.
+/// The delivery log names each job's transaction, linked to its conversions (affiliate) or its
+/// trace (staff), and the affiliate's conversions link to their postbacks.
+async fn one_transaction_is_found_by_its_id_in_every_list(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let aff = f.browser("acme", "aff@acme.test").await;
+    let url = format!("{}/ok?t={{transaction_id}}", f.rx.base);
+    let res = aff.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(&url, &[])).await;
+    assert_eq!(res.status, 303);
+    let (first, second) = (f.convert().await, f.convert().await);
+    let conversion_of = |tid: &str| -> i64 {
+        conversions::table
+            .filter(conversions::click_id.eq(tid))
+            .select(conversions::id)
+            .first(&mut f.app.pool.get().unwrap())
+            .unwrap()
+    };
+    let (c1, c2) = (conversion_of(&first), conversion_of(&second));
+    let jobs = |html: &str| html.matches("class=\"card job\"").count();
+
+    let log = aff.get(&format!("/affiliate/postbacks/log?transaction={}", first.to_uppercase())).await;
+    assert_eq!(log.status, 200);
+    assert_eq!(jobs(&log.body), 1, "{}", log.body);
+    assert!(log.body.contains(&format!("Conversion #{c1} of transaction")), "{}", log.body);
+    assert!(log.body.contains(&format!("href=\"/affiliate/conversions?transaction={first}\"")));
+    assert!(!log.body.contains(&second));
+    let by_conversion = aff.get(&format!("/affiliate/postbacks/log?conversion={c2}")).await;
+    assert_eq!(jobs(&by_conversion.body), 1);
+    assert!(by_conversion.body.contains(&second) && !by_conversion.body.contains(&first));
+    for (q, message) in [
+        ("transaction=abc", "enter a transaction id: 32 hexadecimal characters"),
+        ("conversion=x", "enter a conversion id (a number)"),
+    ] {
+        let bad = aff.get(&format!("/affiliate/postbacks/log?{q}")).await;
+        assert_eq!(bad.status, 422, "{q}");
+        assert!(bad.body.contains(message), "{q}: {}", bad.body);
+        assert_eq!(jobs(&bad.body), 0);
+    }
+    let listed = aff.get(&format!("/affiliate/conversions?transaction={second}")).await;
+    assert_eq!(listed.status, 200);
+    assert!(listed.body.contains(&second) && !listed.body.contains(&first));
+    assert!(listed.body.contains(&format!("href=\"/affiliate/postbacks/log?conversion={c2}\"")));
+    assert_eq!(aff.get("/affiliate/conversions?transaction=zz").await.status, 422);
+    // Another affiliate of the network finds nothing of it.
+    let other = f.browser("acme", "aff2@acme.test").await;
+    let theirs = other.get(&format!("/affiliate/postbacks/log?transaction={first}")).await;
+    assert_eq!((theirs.status, jobs(&theirs.body)), (200, 0));
+    assert_eq!(jobs(&other.get(&format!("/affiliate/postbacks/log?conversion={c1}")).await.body), 0);
+
+    let admin = f.browser("acme", "admin@acme.test").await;
+    let staff_log = admin.get(&format!("/admin/postbacks/log?transaction={second}")).await;
+    assert_eq!(jobs(&staff_log.body), 1);
+    assert!(staff_log.body.contains(&format!("href=\"/admin/tracer?transaction_id={second}\"")));
+    let clicks = admin.get(&format!("/admin/clicks?transaction={first}")).await;
+    assert_eq!(clicks.status, 200);
+    assert!(clicks.body.contains(&first) && !clicks.body.contains(&second));
+    assert_eq!(admin.get("/admin/clicks?transaction=123").await.status, 422);
+    let staff_conversions = admin.get(&format!("/admin/conversions?transaction={second}")).await;
+    assert!(staff_conversions.body.contains(&second) && !staff_conversions.body.contains(&first));
+
+    // The advertiser finds its calls by the id they sent, malformed or not.
+    let lsr =
+        format!("/aff_lsr?transaction_id=order-77&offer_id={}&security_token={}", f.offer.id, f.offer.security_token);
+    assert_eq!(f.http.get(f.app.url(&lsr)).send().await.unwrap().status().as_u16(), 400);
+    let adv = f.browser("acme", "adv@acme.test").await;
+    let calls = |html: &str| html.matches("<tr class=\"call\">").count();
+    let malformed = adv.get("/advertiser/conversion-calls?transaction=order-77").await;
+    assert_eq!((malformed.status, calls(&malformed.body)), (200, 1), "{}", malformed.body);
+    assert!(malformed.body.contains("invalid_transaction_id"));
+    let of_first = adv.get(&format!("/advertiser/conversion-calls?transaction={first}")).await;
+    assert_eq!(calls(&of_first.body), 2, "accepted, then refused as a duplicate");
+    f.stop().await;
+}
+
 crate::on_both_backends!(
     an_affiliate_turns_signing_on_and_off_and_deliveries_are_signed,
     an_affiliate_manages_postbacks_through_the_page,
     test_fires_reach_the_receiver_and_other_affiliates_get_404,
     tracer_status_changes_delivery_log_and_exports,
     refused_conversion_calls_are_listed_with_their_reasons,
+    one_transaction_is_found_by_its_id_in_every_list,
 );

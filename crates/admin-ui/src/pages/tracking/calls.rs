@@ -75,7 +75,16 @@ async fn page(
 ) -> Result<HttpResponse, AppError> {
     q.affiliate = String::new();
     q.sub = String::new();
-    let (mut filter, errors) = q.filter(&listing::call_outcomes(), crate::pages::reports::network_tz(&me.tenant).0);
+    q.conversion = String::new();
+    // A call's transaction id is matched as it was sent: a refused call may name a malformed one.
+    let sent = std::mem::take(&mut q.transaction);
+    let (mut filter, mut errors) = q.filter(&listing::call_outcomes(), crate::pages::reports::network_tz(&me.tenant).0);
+    q.transaction = sent;
+    match q.transaction.trim() {
+        "" => {}
+        t if t.chars().count() > 500 => errors.add("transaction", "a transaction id is at most 500 characters"),
+        t => filter.transaction = Some(t.to_owned()),
+    }
     filter.advertiser = advertiser;
     let (page_no, offset) = page_offset(q.page);
     let mut rows = if errors.is_empty() { load(state, me.tenant.id, filter, offset).await? } else { Vec::new() };

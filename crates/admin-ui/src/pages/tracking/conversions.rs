@@ -92,7 +92,8 @@ pub async fn staff_conversions(
     me: Staff,
     q: web::Query<FilterForm>,
 ) -> Result<HttpResponse, AppError> {
-    let q = q.into_inner();
+    let mut q = q.into_inner();
+    q.conversion = String::new();
     let action = "/admin/conversions";
     let (filter, errors) = q.filter(&conversion_statuses(), crate::pages::reports::network_tz(&me.tenant).0);
     let (page, offset) = page_offset(q.page);
@@ -181,6 +182,7 @@ pub async fn staff_clicks(
 ) -> Result<HttpResponse, AppError> {
     let mut q = q.into_inner();
     q.status = String::new();
+    q.conversion = String::new();
     let action = "/admin/clicks";
     let (filter, errors) = q.filter(&[], crate::pages::reports::network_tz(&me.tenant).0);
     let (page, offset) = page_offset(q.page);
@@ -284,6 +286,7 @@ pub async fn tracer(
                 .iter()
                 .map(|j| JobRow {
                     job: j.clone(),
+                    transaction_id: t.transaction_id.clone(),
                     attempts: t.deliveries.iter().filter(|a| a.job_id == Some(j.id)).cloned().collect(),
                     can_refire: matches!(j.state.as_str(), "delivered" | "failed" | "retry"),
                 })
@@ -325,6 +328,7 @@ pub async fn affiliate_conversions(
     let own: AffiliateId = me.user.affiliate_id.ok_or(AppError::Forbidden)?;
     let mut q = q.into_inner();
     q.affiliate = String::new();
+    q.conversion = String::new();
     let action = "/affiliate/conversions";
     let (mut filter, errors) = q.filter(&conversion_statuses(), crate::pages::reports::network_tz(&me.tenant).0);
     filter.affiliate = Some(own);
@@ -350,6 +354,7 @@ pub async fn affiliate_conversions(
 fn advertiser_filter(own: AdvertiserId, q: &mut FilterForm, tz: Tz) -> (Filter, FieldErrors) {
     q.affiliate = String::new();
     q.sub = String::new();
+    q.conversion = String::new();
     let (mut filter, errors) = q.filter(&conversion_statuses(), tz);
     filter.advertiser = Some(own);
     filter.affiliate = None;

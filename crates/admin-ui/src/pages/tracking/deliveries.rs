@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use affnet_db::{AffiliateId, FieldErrors};
 use affnet_tracking::delivery;
-use affnet_tracking::listing::{self, DeliveryAttempt, Job};
+use affnet_tracking::listing::{self, DeliveryAttempt, Job, ListedJob};
 use askama::Template;
 
 use super::{FilterForm, JOB_STATES};
@@ -18,6 +18,8 @@ use crate::{AppError, AppState};
 
 pub struct JobRow {
     pub job: Job,
+    /// Its conversion's transaction id.
+    pub transaction_id: String,
     pub attempts: Vec<DeliveryAttempt>,
     pub can_refire: bool,
 }
@@ -73,17 +75,18 @@ async fn log_page(
         state
             .db(move |c| {
                 let jobs = listing::jobs(c, tenant, &filter, PER_PAGE + 1, offset)?;
-                let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+                let ids: Vec<i64> = jobs.iter().map(|j| j.job.id).collect();
                 let mut attempts = listing::attempts_of_jobs(c, tenant, &ids)?;
                 Ok(jobs
                     .into_iter()
-                    .map(|job| {
+                    .map(|ListedJob { job, transaction_id }| {
                         let (mine, rest): (Vec<_>, Vec<_>) =
                             std::mem::take(&mut attempts).into_iter().partition(|a| a.job_id == Some(job.id));
                         attempts = rest;
                         JobRow {
                             can_refire: matches!(job.state.as_str(), "delivered" | "failed" | "retry"),
                             job,
+                            transaction_id,
                             attempts: mine,
                         }
                     })

@@ -63,6 +63,10 @@ pub struct FilterForm {
     pub affiliate: String,
     pub status: String,
     pub sub: String,
+    /// A transaction id (32 hexadecimal characters, any case).
+    pub transaction: String,
+    /// A conversion id (the delivery log).
+    pub conversion: String,
     pub page: Option<u32>,
 }
 
@@ -135,6 +139,15 @@ impl FilterForm {
         if !sub.is_empty() {
             f.sub = Some(sub.to_owned());
         }
+        match self.transaction.trim() {
+            "" => {}
+            t => match affnet_tracking::transaction_id::TransactionId::parse(t) {
+                Ok(id) => f.transaction = Some(id.to_hex()),
+                Err(_) => e.add("transaction", "enter a transaction id: 32 hexadecimal characters"),
+            },
+        }
+        f.conversion = parse_id(&self.conversion, "conversion", "enter a conversion id (a number)", &mut e)
+            .map(affnet_db::ConversionId);
         (f, e)
     }
 
@@ -147,6 +160,8 @@ impl FilterForm {
             ("affiliate", self.affiliate.as_str()),
             ("status", self.status.as_str()),
             ("sub", self.sub.as_str()),
+            ("transaction", self.transaction.as_str()),
+            ("conversion", self.conversion.as_str()),
         ]
     }
 
