@@ -256,7 +256,7 @@ fn unreadable<E: std::fmt::Display>(what: &str, object: bool, e: serde_path_to_e
             _ => None,
         })
         .collect();
-    let message = e.into_inner().to_string();
+    let message = in_words(e.into_inner().to_string());
     let field = |names: &[String], last: &str| {
         names.iter().map(String::as_str).chain([last]).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("_")
     };
@@ -274,6 +274,18 @@ fn unreadable<E: std::fmt::Display>(what: &str, object: bool, e: serde_path_to_e
     match invalid {
         Some(fields) => ApiError(AppError::Invalid(fields)),
         None => ApiError(AppError::BadRequest(format!("{what} could not be read: {message}"))),
+    }
+}
+
+/// serde_json's message, where it speaks of the parser's workings, in words of the input: a
+/// `\u` escape of half a UTF-16 pair (`"\ud800"`) is "unexpected end of hex escape" or "lone
+/// leading surrogate in hex escape" to serde_json.
+fn in_words(message: String) -> String {
+    if message.contains("surrogate") || message.contains("hex escape") {
+        let at = message.rsplit_once(" at line ").map(|(_, at)| format!(" at line {at}")).unwrap_or_default();
+        format!("not text: a \\u escape that is half of a UTF-16 surrogate pair{at}")
+    } else {
+        message
     }
 }
 
