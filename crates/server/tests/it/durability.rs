@@ -594,7 +594,46 @@ async fn a_graceful_stop_waits_for_postbacks_only_the_shutdown_timeout(backend: 
     child.wait().unwrap();
 }
 
+/// SIGINT (Ctrl-C) stops as gracefully as SIGTERM, as documented: a conversion call whose body
+/// is still coming when the signal arrives is answered and recorded (actix's own handler stopped
+/// at once on SIGINT, cutting it), and the server then exits cleanly.
+async fn sigint_stops_gracefully_like_sigterm(backend: Backend) {
+    use std::io::{Read, Write};
+    let db = TestDb::new(backend);
+    let (offer, aff) = network(&db);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_with(&db, port, &[("AFFNET_SHUTDOWN_TIMEOUT", "10")]);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    wait_ready(&client, &base, &mut child).await;
+    let res = client.get(format!("{base}/aff_c?offer_id={}&aff_id={}", offer.id, aff.id)).send().await.unwrap();
+    let tid = res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned();
+    let body = format!("transaction_id={tid}&security_token={}", offer.security_token);
+    let (first, rest) = body.split_at(10);
+    let mut call = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = format!(
+        "POST /aff_lsr HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    );
+    call.write_all(head.as_bytes()).unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    assert!(child.try_wait().unwrap().is_none(), "still finishing the call");
+    call.write_all(rest.as_bytes()).unwrap();
+    let mut answer = String::new();
+    call.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("success=true;"), "{answer}");
+    let status = actix_web::rt::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+    let stored: i64 = conversions::table.count().get_result(&mut db.url.connect().unwrap()).unwrap();
+    assert_eq!(stored, 1);
+}
+
 crate::on_both_backends!(
+    sigint_stops_gracefully_like_sigterm,
     the_server_takes_its_port_before_it_connects,
     the_retry_wait_is_the_operators_setting,
     acknowledged_clicks_survive_sigkill,
