@@ -221,6 +221,18 @@ struct Seen {
     click_key: Option<String>,
 }
 
+/// The transaction id of a call as the calls log stores it (and finds it): a valid one in lower
+/// case, anything else as sent, cut to 100 bytes, control characters replaced.
+pub fn stored_transaction_id(sent: &str) -> String {
+    match TransactionId::parse(&sent.to_ascii_lowercase()) {
+        Ok(tid) => tid.to_hex(),
+        Err(_) => truncate(sent, STORED_TRANSACTION_ID_BYTES),
+    }
+}
+
+/// How much of a malformed transaction id the calls log keeps.
+const STORED_TRANSACTION_ID_BYTES: usize = 100;
+
 /// At most `max` bytes of `s`, control characters replaced (a NUL cannot be stored in a
 /// PostgreSQL text column; stored text must never fail the batch it is written in).
 fn truncate(s: &str, max: usize) -> String {
@@ -354,7 +366,7 @@ pub fn process(conn: &mut DbConn, req: &ConversionRequest, memo: &mut Memo) -> Q
     diesel::insert_into(conversion_attempts::table)
         .values((
             conversion_attempts::tenant_id.eq(seen.tenant),
-            conversion_attempts::transaction_id.eq(truncate(&seen.transaction_id, 100)),
+            conversion_attempts::transaction_id.eq(&seen.transaction_id),
             conversion_attempts::offer_id.eq(seen.offer),
             conversion_attempts::goal_id.eq(seen.goal),
             conversion_attempts::conversion_id.eq(conversion_id),
@@ -509,7 +521,7 @@ fn is_placeholder(value: &str) -> bool {
 fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mut Memo) -> Result<Outcome, Refusal> {
     let raw_tid = req.param("transaction_id").unwrap_or("");
     let tid = TransactionId::parse(&raw_tid.to_ascii_lowercase()).ok();
-    seen.transaction_id = tid.map_or_else(|| raw_tid.to_owned(), TransactionId::to_hex);
+    seen.transaction_id = stored_transaction_id(raw_tid);
     // The click the call names, looked up first so that a malformed call for a real click is
     // stored under its network too (its tracer shows why the call was refused).
     let click = match tid {

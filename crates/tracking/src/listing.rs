@@ -10,6 +10,7 @@ use affnet_offers::offer::ConversionStatus;
 
 use crate::click::Click;
 use crate::conversion::{Attempt, Conversion};
+use crate::transaction_id::TransactionId;
 
 /// Narrows a list. Every field is optional; `from`/`to` bound the creation time (`to` excluded).
 #[derive(Debug, Clone, Default)]
@@ -63,19 +64,29 @@ macro_rules! click_filters {
     }};
 }
 
-fn clicks_query(tenant: TenantId, f: &Filter) -> clicks::BoxedQuery<'static, Db> {
+/// The tenant's clicks narrowed by `f`; `None` when `f` names a transaction id the tenant has no
+/// click for.
+fn clicks_query(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    f: &Filter,
+) -> QueryResult<Option<clicks::BoxedQuery<'static, Db>>> {
     let mut q = clicks::table.filter(clicks::tenant_id.eq(tenant)).into_boxed::<Db>();
     click_filters!(q, f, clicks::created_at, clicks::offer_id, clicks::affiliate_id, clicks::advertiser_id);
     if let Some(t) = &f.transaction {
-        q = q.filter(clicks::id.eq(t.clone()));
+        // Found by its key first (the primary key on SQLite, where an id alone would scan the
+        // tenant's clicks), then narrowed to it by the primary key.
+        let Ok(tid) = TransactionId::parse(t) else { return Ok(None) };
+        let Some(click) = Click::find_for(conn, tenant, tid)? else { return Ok(None) };
+        q = q.filter(clicks::id.eq(click.id)).filter(clicks::seq.eq(click.seq));
     }
-    q
+    Ok(Some(q))
 }
 
 /// The tenant's clicks, newest first.
 pub fn clicks(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offset: i64) -> QueryResult<Vec<Click>> {
-    clicks_query(tenant, f)
-        .order((clicks::created_at.desc(), clicks::id.desc()))
+    let Some(q) = clicks_query(conn, tenant, f)? else { return Ok(Vec::new()) };
+    q.order((clicks::created_at.desc(), clicks::id.desc()))
         .limit(limit)
         .offset(offset)
         .select(Click::as_select())
@@ -84,7 +95,8 @@ pub fn clicks(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offse
 
 /// How many clicks [`clicks`] has with the same filter, all pages.
 pub fn count_clicks(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResult<i64> {
-    clicks_query(tenant, f).count().get_result(conn)
+    let Some(q) = clicks_query(conn, tenant, f)? else { return Ok(0) };
+    q.count().get_result(conn)
 }
 
 /// A conversion with the sub ids of its click (what people filter and export by).
@@ -145,13 +157,29 @@ fn click_of_conversion(
     }))
 }
 
+/// `$column = $value` (text) for SQLite, told to its planner to be rare (`likelihood`), so that
+/// it reads the column's index: without statistics it preferred an index that serves the
+/// `ORDER BY`, or an affiliate's rows, and read them all for one transaction. (PostgreSQL plans
+/// by its statistics: the plain comparison.)
+macro_rules! rarely {
+    ($column:literal, $value:expr) => {
+        diesel::dsl::sql::<diesel::sql_types::Bool>(concat!("likelihood(", $column, " = "))
+            .bind::<diesel::sql_types::Text, _>($value)
+            .sql(", 0.000001)")
+    };
+}
+
 /// Narrows a boxed query over `conversions` (alone or joined) to `f`'s transaction and
-/// conversion.
+/// conversion (`sqlite`: the connection's backend).
 macro_rules! conversion_filters {
-    ($q:ident, $f:expr) => {{
+    ($q:ident, $f:expr, $sqlite:expr) => {{
         let f: &Filter = $f;
         if let Some(t) = &f.transaction {
-            $q = $q.filter(conversions::click_id.eq(t.clone()));
+            if $sqlite {
+                $q = $q.filter(rarely!("conversions.click_id", t.clone()));
+            } else {
+                $q = $q.filter(conversions::click_id.eq(t.clone()));
+            }
         }
         if let Some(c) = f.conversion {
             $q = $q.filter(conversions::id.eq(c));
@@ -168,6 +196,7 @@ macro_rules! conversions_query {
             .filter(conversions::tenant_id.eq(tenant))
             .filter(clicks::tenant_id.eq(tenant))
             .into_boxed::<Db>();
+        let sqlite = matches!($conn, DbConn::Sqlite(_));
         click_filters!(
             q,
             f,
@@ -179,7 +208,7 @@ macro_rules! conversions_query {
         if let Some(s) = f.status.as_deref().and_then(|s| s.parse::<ConversionStatus>().ok()) {
             q = q.filter(conversions::status.eq(s));
         }
-        conversion_filters!(q, f);
+        conversion_filters!(q, f, sqlite);
         q
     }};
 }
@@ -274,15 +303,25 @@ pub struct DeliveryAttempt {
 
 /// Postback jobs of the tenant narrowed by `f`.
 macro_rules! jobs_query {
-    ($tenant:expr, $f:expr) => {{
+    ($conn:expr, $tenant:expr, $f:expr) => {{
         let (tenant, f): (TenantId, &Filter) = ($tenant, $f);
+        let sqlite = matches!($conn, DbConn::Sqlite(_));
         let mut q = postback_jobs::table
             .inner_join(conversions::table)
             .filter(postback_jobs::tenant_id.eq(tenant))
             .filter(conversions::tenant_id.eq(tenant))
             .into_boxed::<Db>();
-        if let Some(a) = f.affiliate {
-            q = q.filter(postback_jobs::affiliate_id.eq(a));
+        match f.affiliate {
+            // One conversion's jobs are found by it (`postback_jobs_tenant_conversion`): `+`
+            // keeps SQLite's planner off the affiliate's index, which read all their jobs.
+            Some(a) if sqlite && (f.transaction.is_some() || f.conversion.is_some()) => {
+                q = q.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("+postback_jobs.affiliate_id = ")
+                        .bind::<diesel::sql_types::BigInt, _>(a.0),
+                );
+            }
+            Some(a) => q = q.filter(postback_jobs::affiliate_id.eq(a)),
+            None => {}
         }
         if let Some(o) = f.offer {
             q = q.filter(conversions::offer_id.eq(o));
@@ -296,7 +335,7 @@ macro_rules! jobs_query {
         if let Some(t) = f.to {
             q = q.filter(postback_jobs::created_at.lt(t));
         }
-        conversion_filters!(q, f);
+        conversion_filters!(q, f, sqlite);
         q
     }};
 }
@@ -312,7 +351,7 @@ pub struct ListedJob {
 /// filtered by state (`queued`, `sending`, `retry`, `delivered`, `failed`), offer, time,
 /// transaction id and conversion.
 pub fn jobs(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offset: i64) -> QueryResult<Vec<ListedJob>> {
-    let rows: Vec<(Job, String)> = jobs_query!(tenant, f)
+    let rows: Vec<(Job, String)> = jobs_query!(&*conn, tenant, f)
         .order(postback_jobs::id.desc())
         .limit(limit)
         .offset(offset)
@@ -323,7 +362,7 @@ pub fn jobs(conn: &mut DbConn, tenant: TenantId, f: &Filter, limit: i64, offset:
 
 /// How many jobs [`jobs`] has with the same filter, all pages.
 pub fn count_jobs(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResult<i64> {
-    jobs_query!(tenant, f).count().get_result(conn)
+    jobs_query!(&*conn, tenant, f).count().get_result(conn)
 }
 
 /// The states a job goes through.
@@ -380,7 +419,7 @@ pub fn test_fires(
 /// (DESIGN.md: every rejection is stored with its reason). `f.status` is `accepted` or a
 /// refusal's reason code; `f.offer` and `f.advertiser` keep the calls that named such an offer
 /// (an advertiser sees the calls for their own offers only).
-fn conversion_calls_query(tenant: TenantId, f: &Filter) -> conversion_attempts::BoxedQuery<'static, Db> {
+fn conversion_calls_query(sqlite: bool, tenant: TenantId, f: &Filter) -> conversion_attempts::BoxedQuery<'static, Db> {
     let mut q = conversion_attempts::table.filter(conversion_attempts::tenant_id.eq(tenant)).into_boxed::<Db>();
     if let Some(t) = f.from {
         q = q.filter(conversion_attempts::created_at.ge(t));
@@ -403,7 +442,11 @@ fn conversion_calls_query(tenant: TenantId, f: &Filter) -> conversion_attempts::
     }
     // As the call named it (a refused call may name a malformed one).
     if let Some(t) = &f.transaction {
-        q = q.filter(conversion_attempts::transaction_id.eq(t.clone()));
+        if sqlite {
+            q = q.filter(rarely!("conversion_attempts.transaction_id", t.clone()));
+        } else {
+            q = q.filter(conversion_attempts::transaction_id.eq(t.clone()));
+        }
     }
     q
 }
@@ -417,7 +460,7 @@ pub fn conversion_calls(
     offset: i64,
 ) -> QueryResult<Vec<Attempt>> {
     // Newest first through the `(tenant_id, created_at)` index.
-    conversion_calls_query(tenant, f)
+    conversion_calls_query(matches!(conn, DbConn::Sqlite(_)), tenant, f)
         .order((conversion_attempts::created_at.desc(), conversion_attempts::id.desc()))
         .limit(limit)
         .offset(offset)
@@ -432,7 +475,7 @@ pub fn call_outcomes() -> Vec<&'static str> {
 
 /// How many calls [`conversion_calls`] pages through.
 pub fn count_conversion_calls(conn: &mut DbConn, tenant: TenantId, f: &Filter) -> QueryResult<i64> {
-    conversion_calls_query(tenant, f).count().get_result(conn)
+    conversion_calls_query(matches!(conn, DbConn::Sqlite(_)), tenant, f).count().get_result(conn)
 }
 
 /// Everything about one transaction id, as the tenant may see it.

@@ -218,7 +218,8 @@ pub struct CallsQuery {
 /// every call of the conversion endpoint stored for the network, newest first, accepted or
 /// refused with its reason (`status`: `accepted` or a reason code), as the conversion calls pages
 /// show them: staff all, an advertiser the calls naming its offers; affiliates 403.
-/// `transaction_id` matches the id as the call sent it, malformed or not.
+/// `transaction_id` matches the id as the log stores it: a valid one in any case, a malformed
+/// one as sent (its first 100 bytes).
 pub async fn calls(
     state: web::Data<AppState>,
     me: ApiUser,
@@ -233,8 +234,8 @@ pub async fn calls(
         let message = "an advertiser sees the calls naming its own offers: leave advertiser_id out";
         return Err(AppError::Invalid(FieldErrors::single("advertiser_id", message)).into());
     }
-    let transaction = q.transaction_id.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
-    if transaction.as_ref().is_some_and(|t| t.chars().count() > 500) {
+    let transaction = q.transaction_id.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if transaction.is_some_and(|t| t.chars().count() > 500) {
         let message = "a transaction id is at most 500 characters";
         return Err(AppError::Invalid(FieldErrors::single("transaction_id", message)).into());
     }
@@ -259,7 +260,7 @@ pub async fn calls(
             return Err(AppError::Invalid(FieldErrors::single("status", message)).into());
         }
     };
-    filter.transaction = transaction;
+    filter.transaction = transaction.map(affnet_tracking::conversion::stored_transaction_id);
     if let Viewer::Advertiser(own) = viewer {
         filter.advertiser = Some(own);
     }

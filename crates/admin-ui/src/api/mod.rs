@@ -256,13 +256,13 @@ fn unreadable<E: std::fmt::Display>(what: &str, object: bool, e: serde_path_to_e
             _ => None,
         })
         .collect();
-    let message = in_words(e.into_inner().to_string());
+    let message = e.into_inner().to_string();
     let field = |names: &[String], last: &str| {
         names.iter().map(String::as_str).chain([last]).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("_")
     };
     let invalid = match named {
         Some(names) if object && !message.starts_with("unknown field") => {
-            let bare = without_position(&message);
+            let bare = in_words(without_position(&message));
             match bare.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
                 Some(missing) => Some(FieldErrors::single(&field(&names, missing), "this field is required")),
                 None if !names.is_empty() => Some(FieldErrors::single(&field(&names, ""), bare)),
@@ -281,9 +281,9 @@ fn unreadable<E: std::fmt::Display>(what: &str, object: bool, e: serde_path_to_e
 /// `\u` escape of half a UTF-16 pair (`"\ud800"`) is "unexpected end of hex escape" or "lone
 /// leading surrogate in hex escape" to serde_json.
 fn in_words(message: String) -> String {
-    if message.contains("surrogate") || message.contains("hex escape") {
-        let at = message.rsplit_once(" at line ").map(|(_, at)| format!(" at line {at}")).unwrap_or_default();
-        format!("not text: a \\u escape that is half of a UTF-16 surrogate pair{at}")
+    const HALF_A_PAIR: [&str; 2] = ["lone leading surrogate in hex escape", "unexpected end of hex escape"];
+    if HALF_A_PAIR.contains(&message.as_str()) {
+        "not text: a \\u escape that is half of a UTF-16 surrogate pair".to_owned()
     } else {
         message
     }

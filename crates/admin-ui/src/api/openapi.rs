@@ -758,7 +758,7 @@ fn paths() -> Value {
                 query("offer_id", "Only the calls naming this offer.", id()),
                 query("advertiser_id", "Only the calls naming this advertiser's offers (staff).", id()),
                 query("status", "accepted, or a refusal reason (the README's table).", enum_of(Value::from(affnet_tracking::listing::call_outcomes()))),
-                query("transaction_id", "Only the calls that sent this transaction id, exactly as sent (a malformed one too; at most 500 characters).", string()),
+                query("transaction_id", "Only the calls that sent this transaction id: a valid one in any case, a malformed one as sent (the log keeps its first 100 bytes; at most 500 characters).", string()),
             ]),
             None, &[("200", ok("A page of calls.", page_of(schema("ConversionAttempt"))))], &["400", "403", "422"]) },
         "/trace/{transaction_id}": { "get": op("conversions", "Everything that happened to one transaction id (staff): the click, every conversion call with its outcome and reason, the conversions, their postback jobs and delivery attempts.",

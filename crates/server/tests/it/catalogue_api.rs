@@ -1380,6 +1380,10 @@ async fn the_key_and_the_role_are_checked_before_the_request_is_read(backend: Ba
         assert_eq!(res.status, 422, "{body}: {}", res.body);
         assert_eq!(said, "not text: a \\u escape that is half of a UTF-16 surrogate pair", "{body}");
     }
+    // Only that message is put in other words: a field named like it is still unknown.
+    let res = api.post("/api/v1/advertisers", json!({"name": "A", "surrogate_id": 1})).await;
+    assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{}", res.body);
+    assert!(res.body["message"].as_str().unwrap().contains("unknown field `surrogate_id`"), "{}", res.body);
     assert_eq!(api.get("/api/v1/advertisers").await.body["total"], 0, "nothing was created");
     app.stop().await;
 }

@@ -882,7 +882,15 @@ async fn lists_find_one_transaction_by_its_id(backend: Backend) {
     assert_eq!(f.http.get(f.app.url(&lsr)).send().await.unwrap().status().as_u16(), 400);
     let calls = f.adv.get("/api/v1/conversion-calls?transaction_id=order-77").await.body;
     assert_eq!((&calls["total"], &calls["data"][0]["reason"]), (&json!(1), &json!("invalid_transaction_id")));
-    assert_eq!(f.staff.get(&format!("/api/v1/conversion-calls?transaction_id={first}")).await.body["total"], 1);
+    // A valid id is found in any case; a malformed one as sent, though the log keeps only its
+    // first 100 bytes.
+    assert_eq!(f.staff.get(&format!("/api/v1/conversion-calls?transaction_id={upper}")).await.body["total"], 1);
+    let long = format!("order-{}", "7".repeat(150));
+    let lsr =
+        format!("/aff_lsr?transaction_id={long}&offer_id={}&security_token={}", f.offer.id, f.offer.security_token);
+    assert_eq!(f.http.get(f.app.url(&lsr)).send().await.unwrap().status().as_u16(), 400);
+    let calls = f.adv.get(&format!("/api/v1/conversion-calls?transaction_id={long}")).await.body;
+    assert_eq!((&calls["total"], &calls["data"][0]["transaction_id"]), (&json!(1), &json!(long[..100])));
     let long = "x".repeat(501);
     let res = f.staff.get(&format!("/api/v1/conversion-calls?transaction_id={long}")).await;
     assert_eq!((res.status, field_keys(&res)), (422, vec!["transaction_id".to_owned()]));

@@ -681,7 +681,7 @@ async fn one_transaction_is_found_by_its_id_in_every_list(backend: Backend) {
     let malformed = adv.get("/advertiser/conversion-calls?transaction=order-77").await;
     assert_eq!((malformed.status, calls(&malformed.body)), (200, 1), "{}", malformed.body);
     assert!(malformed.body.contains("invalid_transaction_id"));
-    let of_first = adv.get(&format!("/advertiser/conversion-calls?transaction={first}")).await;
+    let of_first = adv.get(&format!("/advertiser/conversion-calls?transaction={}", first.to_uppercase())).await;
     assert_eq!(calls(&of_first.body), 2, "accepted, then refused as a duplicate");
     f.stop().await;
 }

@@ -76,14 +76,15 @@ async fn page(
     q.affiliate = String::new();
     q.sub = String::new();
     q.conversion = String::new();
-    // A call's transaction id is matched as it was sent: a refused call may name a malformed one.
+    // A call's transaction id is matched as the log stores it: a refused call may name a
+    // malformed one.
     let sent = std::mem::take(&mut q.transaction);
     let (mut filter, mut errors) = q.filter(&listing::call_outcomes(), crate::pages::reports::network_tz(&me.tenant).0);
     q.transaction = sent;
     match q.transaction.trim() {
         "" => {}
         t if t.chars().count() > 500 => errors.add("transaction", "a transaction id is at most 500 characters"),
-        t => filter.transaction = Some(t.to_owned()),
+        t => filter.transaction = Some(affnet_tracking::conversion::stored_transaction_id(t)),
     }
     filter.advertiser = advertiser;
     let (page_no, offset) = page_offset(q.page);
