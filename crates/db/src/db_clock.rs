@@ -4,10 +4,12 @@
 //! claimed it and checked by every other one, a click's time by the node that recorded it and
 //! the attribution window by the node that takes the conversion. With each node's own clock, a
 //! node five minutes ahead saw a live node's leases as run out and sent its postbacks a second
-//! time. So on PostgreSQL a node tells time by the system clock corrected by its offset from
-//! the database server's clock (`clock_timestamp()`), measured at start and then every
-//! [`DatabaseClock::EVERY`]: all nodes agree within a few milliseconds, whatever their clocks
-//! say. (SQLite has one server per file, on the database's own machine: its clock is that one.)
+//! time. So on PostgreSQL a node tells time by the database server's clock (`clock_timestamp()`),
+//! read at start and then every [`DatabaseClock::EVERY`], and carried forward between reads by
+//! a monotonic clock ([`crate::MonotonicClock`]): all nodes agree within a few milliseconds,
+//! whatever their system clocks say, and a step of a node's system clock (NTP, or a person
+//! fixing it) moves nothing. (SQLite has one server per file, on the database's own machine:
+//! its clock is that one.)
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
@@ -23,6 +25,9 @@ use crate::{DbConn, DbError, DbPool};
 pub struct DatabaseClock {
     base: Arc<dyn Clock>,
     offset: AtomicI64,
+    /// The system clock's distance from the database's last logged, to log it again only when
+    /// it changes.
+    skew_logged: AtomicI64,
 }
 
 #[derive(QueryableByName)]
@@ -69,11 +74,11 @@ impl DatabaseClock {
     /// noise would move time back and forth by microseconds at each measure.
     const SLACK: i64 = 2_000;
 
-    /// A clock over `base` (the system clock in production), measured against `pool`'s
-    /// database now and then every [`Self::EVERY`] by a thread of its own, which ends when the
-    /// clock is dropped. The first measure must succeed (the pool was just opened).
+    /// A clock over `base` (a [`crate::MonotonicClock`] in production), measured against
+    /// `pool`'s database now and then every [`Self::EVERY`] by a thread of its own, which ends
+    /// when the clock is dropped. The first measure must succeed (the pool was just opened).
     pub fn start(pool: &DbPool, base: Arc<dyn Clock>) -> Result<Arc<Self>, DbError> {
-        let clock = Arc::new(Self { base, offset: AtomicI64::new(0) });
+        let clock = Arc::new(Self { base, offset: AtomicI64::new(0), skew_logged: AtomicI64::new(0) });
         clock.measure_with(&mut *pool.get()?)?;
         let (weak, pool) = (Arc::downgrade(&clock), pool.clone());
         std::thread::Builder::new()
@@ -99,19 +104,33 @@ impl DatabaseClock {
     pub fn measure_with(&self, conn: &mut DbConn) -> Result<i64, DbError> {
         let (offset, round_trip) = measure(conn, self.base.as_ref())?;
         let current = self.offset.load(Ordering::Relaxed);
-        if (offset - current).abs() <= round_trip / 2 + Self::SLACK {
-            return Ok(current);
+        let offset = if (offset - current).abs() <= round_trip.max(0) / 2 + Self::SLACK {
+            current
+        } else {
+            self.offset.store(offset, Ordering::Relaxed);
+            offset
+        };
+        self.log_skew();
+        Ok(offset)
+    }
+
+    /// Says in the log when the system clock is a second or more off the database's (times
+    /// follow the database's), and again when that distance changes by a second.
+    fn log_skew(&self) {
+        let skew = Micros::now().0 - self.now().0;
+        let logged = self.skew_logged.load(Ordering::Relaxed);
+        if (skew - logged).abs() < Micros::SECOND {
+            return;
         }
-        self.offset.store(offset, Ordering::Relaxed);
-        if offset.abs() >= Micros::SECOND {
+        self.skew_logged.store(skew, Ordering::Relaxed);
+        if skew.abs() >= Micros::SECOND {
             tracing::warn!(
-                offset_ms = offset / 1000,
-                "this node's clock is off the database server's: times follow the database's clock"
+                skew_ms = skew / 1000,
+                "this node's system clock is off the database server's: its times follow the database's clock"
             );
         } else {
-            tracing::info!(offset_us = offset, "clock offset from the database server");
+            tracing::info!("this node's system clock agrees with the database server's again");
         }
-        Ok(offset)
     }
 
     /// The offset in use, in microseconds (database clock minus `base`).

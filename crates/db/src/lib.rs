@@ -25,7 +25,7 @@ pub use error::DbError;
 pub use ids::*;
 pub use money::{Currency, Money, MoneyError};
 pub use pool::{DbPool, PooledConn};
-pub use time::{Clock, ManualClock, Micros, SystemClock};
+pub use time::{Clock, ManualClock, Micros, MonotonicClock, SystemClock};
 pub use validation::FieldErrors;
 
 /// A no-op write: as the first statement of a SQLite transaction it takes the write lock.

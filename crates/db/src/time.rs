@@ -90,6 +90,30 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that never steps: microseconds since it was made (`Instant`), for [`crate::DatabaseClock`]
+/// to add the database's time to (a step of the system clock, by NTP or by hand, changes
+/// nothing there).
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock(std::time::Instant);
+
+impl MonotonicClock {
+    pub fn new() -> Self {
+        Self(std::time::Instant::now())
+    }
+}
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for MonotonicClock {
+    fn now(&self) -> Micros {
+        Micros(i64::try_from(self.0.elapsed().as_micros()).unwrap_or(i64::MAX))
+    }
+}
+
 /// A clock tests set and advance by hand.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock(Arc<AtomicI64>);

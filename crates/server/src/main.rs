@@ -86,6 +86,13 @@ fn serve(config: Config) -> Result<(), CliError> {
     }
     let mailer = startup::mailer(&config).map_err(|e| CliError::Refused(e.to_string()))?;
     let state = startup::app_state(&config, pool.clone(), mailer)?;
+    // Signals are caught from here on, before the workers start (a signal until now ends the
+    // process, as during a long migration): one that comes before the server runs stops it
+    // gracefully once it does.
+    let system = actix_web::rt::System::new();
+    let signals = system
+        .block_on(async { affnet_server::stop::Signals::listen() })
+        .map_err(|e| CliError::Refused(format!("cannot listen for SIGTERM and SIGINT: {e}")))?;
     let (tracking, writers) = affnet_tracking::handlers::start(
         &config.database_url,
         pool,
@@ -108,28 +115,36 @@ fn serve(config: Config) -> Result<(), CliError> {
             .spawn(stop_sub_rollups.clone())?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "affnet is serving");
     let stop = affnet_server::stop::Stop::new(std::time::Duration::from_secs(config.shutdown_timeout));
-    let on_signal = stop.clone();
     let workers = vec![stop_deliveries.clone(), stop_sub_rollups.clone()];
-    actix_web::rt::System::new().block_on(async move {
+    system.block_on(async move {
         let server = app::http_server(state, tracking, listener, config.workers, config.shutdown_timeout)?;
-        actix_web::rt::spawn(on_signal.on_signal(server.handle(), workers));
+        actix_web::rt::spawn(stop.clone().on_signal(signals, server.handle(), workers));
         server.await?;
+        // The workers are waited for inside the runtime, where a second signal is still heard.
+        actix_web::rt::task::spawn_blocking(move || {
+            // The server dropped its handles on the writers: they finish what was queued, then end.
+            for writer in writers {
+                let _ = writer.join();
+            }
+            // Told to stop with the server (if it ended for another reason, now).
+            stop_deliveries.store(true, std::sync::atomic::Ordering::Release);
+            stop_sub_rollups.store(true, std::sync::atomic::Ordering::Release);
+            let _ = deliverer.join();
+            // The worker and its alert sender are gone: the alerts it raised go out in the time
+            // left, and at least a second.
+            alert_mail.finish(stop.left().max(ALERT_MAIL_AT_LEAST));
+            let _ = sub_rollups.join();
+        })
+        .await
+        .map_err(|e| CliError::Refused(format!("stopping: {e}")))?;
         Ok::<_, CliError>(())
     })?;
-    // The server dropped its handles on the writers: they finish what was queued, then end.
-    for writer in writers {
-        let _ = writer.join();
-    }
-    // Told to stop with the server (if it ended for another reason, now).
-    stop_deliveries.store(true, std::sync::atomic::Ordering::Release);
-    stop_sub_rollups.store(true, std::sync::atomic::Ordering::Release);
-    let _ = deliverer.join();
-    // The worker and its alert sender are gone: the alerts it raised go out in the time left.
-    alert_mail.finish(stop.left());
-    let _ = sub_rollups.join();
     tracing::info!("stopped");
     Ok(())
 }
+
+/// The least time the alert mails already raised get at a stop, whatever is left of its timeout.
+const ALERT_MAIL_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::from_env()?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::cookie::Key;
 use affnet_accounts::mail::{MailError, Mailer};
 use affnet_admin_ui::{AppState, WebConfig};
-use affnet_db::{migrate, settings, Backend, Clock, DatabaseClock, DbError, DbPool, SystemClock};
+use affnet_db::{migrate, settings, Backend, Clock, DatabaseClock, DbError, DbPool, MonotonicClock, SystemClock};
 
 use crate::Config;
 
@@ -53,7 +53,7 @@ pub fn mailer(config: &Config) -> Result<Mailer, MailError> {
 /// times they write, such as postback leases and click times), on SQLite the system's.
 pub fn clock(pool: &DbPool) -> Result<Arc<dyn Clock>, DbError> {
     Ok(match pool.backend() {
-        Backend::Postgres => DatabaseClock::start(pool, Arc::new(SystemClock))?,
+        Backend::Postgres => DatabaseClock::start(pool, Arc::new(MonotonicClock::new()))?,
         Backend::Sqlite => Arc::new(SystemClock),
     })
 }

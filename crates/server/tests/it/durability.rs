@@ -632,7 +632,36 @@ async fn sigint_stops_gracefully_like_sigterm(backend: Backend) {
     assert_eq!(stored, 1);
 }
 
+/// A second signal ends a graceful stop at once: an operator's second Ctrl-C does not wait for
+/// a request that holds the stop (here a body that never comes, with a 30 s timeout).
+async fn a_second_signal_stops_at_once(backend: Backend) {
+    use std::io::Write;
+    let db = TestDb::new(backend);
+    network(&db);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_with(&db, port, &[("AFFNET_SHUTDOWN_TIMEOUT", "30")]);
+    let client = reqwest::Client::builder().build().unwrap();
+    wait_ready(&client, &base, &mut child).await;
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stalled
+        .write_all(b"POST /aff_lsr HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nt=")
+        .unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    actix_web::rt::time::sleep(Duration::from_millis(700)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the first signal waits for the request");
+    let stopping = Instant::now();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = actix_web::rt::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(5), "{:?}", stopping.elapsed());
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    drop(stalled);
+}
+
 crate::on_both_backends!(
+    a_second_signal_stops_at_once,
     sigint_stops_gracefully_like_sigterm,
     the_server_takes_its_port_before_it_connects,
     the_retry_wait_is_the_operators_setting,
