@@ -219,6 +219,9 @@ struct Seen {
     goal: Option<GoalId>,
     /// The one-conversion-per-click key the call's conversion took, when the offer has one.
     click_key: Option<String>,
+    /// The order id key (offer, goal, `adv_sub`) the call's conversion took, when the offer
+    /// de-duplicates by order id.
+    adv_sub_key: Option<String>,
 }
 
 /// The transaction id of a call as the calls log stores it (and finds it): a valid one in lower
@@ -361,6 +364,15 @@ pub fn process(conn: &mut DbConn, req: &ConversionRequest, memo: &mut Memo) -> Q
         Outcome::Accepted { conversion_id, status, .. } => {
             ("accepted", "", format!("recorded as {status}"), Some(*conversion_id))
         }
+        // The log names the conversion that holds the order id, so that the refusal leads to
+        // it (the caller's answer does not: the network's people read the log).
+        Outcome::Refused(r) if r.reason == Reason::DuplicateAdvSub => {
+            let message = match adv_sub_holder(conn, &seen)? {
+                Some((id, tid)) => format!("{} (conversion #{id}, transaction {tid})", r.message),
+                None => r.message.clone(),
+            };
+            ("refused", r.reason.code(), message, None)
+        }
         Outcome::Refused(r) => ("refused", r.reason.code(), r.message.clone(), None),
     };
     diesel::insert_into(conversion_attempts::table)
@@ -380,6 +392,20 @@ pub fn process(conn: &mut DbConn, req: &ConversionRequest, memo: &mut Memo) -> Q
         ))
         .execute(conn)?;
     Ok(outcome)
+}
+
+/// The message of a call whose order id is taken (the holder is named after it).
+const DUPLICATE_ADV_SUB: &str = "a conversion with this adv_sub is already recorded for this offer";
+
+/// The conversion (id, transaction id) that holds the order id key of the call.
+fn adv_sub_holder(conn: &mut DbConn, seen: &Seen) -> QueryResult<Option<(ConversionId, String)>> {
+    let (Some(tenant), Some(key)) = (seen.tenant, &seen.adv_sub_key) else { return Ok(None) };
+    conversions::table
+        .filter(conversions::tenant_id.eq(tenant))
+        .filter(conversions::adv_sub_key.eq(key))
+        .select((conversions::id, conversions::click_id))
+        .first(conn)
+        .optional()
 }
 
 /// The message of a call whose click already converted.
@@ -640,6 +666,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
     let adv_sub_key =
         (offer.dedupe_adv_sub && !adv_sub.is_empty()).then(|| format!("{}:{goal_key}:{adv_sub}", offer.id));
     seen.click_key.clone_from(&click_key);
+    seen.adv_sub_key.clone_from(&adv_sub_key);
     let sources = memo.sources(conn, tenant, &offer, goal.as_ref(), click.affiliate_id)?;
     let payout = resolve(&sources, sale_amount);
     let revenue = resolve_revenue(goal.as_ref().map(Goal::revenue_rate), offer.revenue_rate(), sale_amount);
@@ -650,10 +677,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
             // whatever the cap says now: the advertiser must not read it as not counted.
             OverCap::Reject if click_converted(conn, seen)? => return refuse(Reason::DuplicateClick, DUPLICATE_CLICK),
             OverCap::Reject if adv_sub_taken(conn, tenant, adv_sub_key.as_deref())? => {
-                return refuse(
-                    Reason::DuplicateAdvSub,
-                    "a conversion with this adv_sub is already recorded for this offer",
-                )
+                return refuse(Reason::DuplicateAdvSub, DUPLICATE_ADV_SUB)
             }
             OverCap::Reject => return refuse(Reason::CapReached, "the offer's conversion cap is reached"),
             OverCap::Pending => status = ConversionStatus::Pending,
@@ -693,7 +717,7 @@ fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mu
         Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)) => {
             let which = format!("{} {}", info.constraint_name().unwrap_or(""), info.message());
             return if which.contains("adv_sub_key") {
-                refuse(Reason::DuplicateAdvSub, "a conversion with this adv_sub is already recorded for this offer")
+                refuse(Reason::DuplicateAdvSub, DUPLICATE_ADV_SUB)
             } else {
                 refuse(Reason::DuplicateClick, DUPLICATE_CLICK)
             };

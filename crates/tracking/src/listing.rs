@@ -27,6 +27,8 @@ pub struct Filter {
     pub transaction: Option<String>,
     /// One conversion (and its postback jobs).
     pub conversion: Option<ConversionId>,
+    /// Conversions (and their jobs) of the advertiser's order id (`adv_sub`), exactly.
+    pub adv_sub: Option<String>,
 }
 
 type Db = <DbConn as diesel::Connection>::Backend;
@@ -169,8 +171,8 @@ macro_rules! rarely {
     };
 }
 
-/// Narrows a boxed query over `conversions` (alone or joined) to `f`'s transaction and
-/// conversion (`sqlite`: the connection's backend).
+/// Narrows a boxed query over `conversions` (alone or joined) to `f`'s transaction, conversion
+/// and order id (`sqlite`: the connection's backend).
 macro_rules! conversion_filters {
     ($q:ident, $f:expr, $sqlite:expr) => {{
         let f: &Filter = $f;
@@ -183,6 +185,13 @@ macro_rules! conversion_filters {
         }
         if let Some(c) = f.conversion {
             $q = $q.filter(conversions::id.eq(c));
+        }
+        if let Some(a) = &f.adv_sub {
+            if $sqlite {
+                $q = $q.filter(rarely!("conversions.adv_sub", a.clone()));
+            } else {
+                $q = $q.filter(conversions::adv_sub.eq(a.clone()));
+            }
         }
     }};
 }
@@ -314,7 +323,7 @@ macro_rules! jobs_query {
         match f.affiliate {
             // One conversion's jobs are found by it (`postback_jobs_tenant_conversion`): `+`
             // keeps SQLite's planner off the affiliate's index, which read all their jobs.
-            Some(a) if sqlite && (f.transaction.is_some() || f.conversion.is_some()) => {
+            Some(a) if sqlite && (f.transaction.is_some() || f.conversion.is_some() || f.adv_sub.is_some()) => {
                 q = q.filter(
                     diesel::dsl::sql::<diesel::sql_types::Bool>("+postback_jobs.affiliate_id = ")
                         .bind::<diesel::sql_types::BigInt, _>(a.0),

@@ -62,6 +62,38 @@ pub fn applicable(all: &[Postback], offer: OfferId, goal: Option<GoalId>) -> Vec
     all.iter().filter(|p| p.offer_id.is_none() && goal_matches(p)).collect()
 }
 
+/// Why a conversion has no postback job: what a person asks when a postback never came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoPostback {
+    /// The affiliate has no enabled postback (`disabled`: how many it has turned off).
+    NoneEnabled { disabled: i64 },
+    /// Its enabled postbacks are all standard ones for other offers or goals.
+    NoneForThisOffer,
+    /// The postbacks that apply (`postbacks`, their ids) do not fire for the conversion's status
+    /// (a pending conversion, and postbacks that fire for approved ones: they fire when it is
+    /// approved).
+    NotForStatus { postbacks: Vec<i64>, status: affnet_offers::ConversionStatus },
+}
+
+/// Why `conversion` has no postback job, from its affiliate's postbacks as they are now (they
+/// may have changed since it was recorded).
+pub fn why_no_postback(conn: &mut DbConn, conversion: &Conversion) -> QueryResult<NoPostback> {
+    let all = enabled_postbacks(conn, conversion.tenant_id, conversion.affiliate_id)?;
+    if all.is_empty() {
+        let disabled = postbacks::table
+            .filter(postbacks::tenant_id.eq(conversion.tenant_id))
+            .filter(postbacks::affiliate_id.eq(conversion.affiliate_id))
+            .count()
+            .get_result(conn)?;
+        return Ok(NoPostback::NoneEnabled { disabled });
+    }
+    let targets = applicable(&all, conversion.offer_id, conversion.goal_id);
+    if targets.is_empty() {
+        return Ok(NoPostback::NoneForThisOffer);
+    }
+    Ok(NoPostback::NotForStatus { postbacks: targets.iter().map(|p| p.id).collect(), status: conversion.status })
+}
+
 /// The value of one postback macro for a conversion (DESIGN.md formats: money as decimals with
 /// the currency's minor digits, missing values empty, `{ip}` the click's address).
 pub fn macro_value(name: &str, conversion: &Conversion, click: &Click, offer: &Offer) -> Option<String> {

@@ -301,7 +301,7 @@ fn scope(filter: &mut listing::Filter, viewer: Viewer) -> Result<bool, ApiError>
     })
 }
 
-/// `GET /api/v1/conversions?from=&to=&offer_id=&affiliate_id=&advertiser_id=&status=&sub=&transaction_id=&conversion_id=&page=&per_page=`:
+/// `GET /api/v1/conversions?from=&to=&offer_id=&affiliate_id=&advertiser_id=&status=&sub=&transaction_id=&conversion_id=&adv_sub=&page=&per_page=`:
 /// newest first, as the key's user may see them.
 pub async fn list(
     state: web::Data<AppState>,
@@ -310,6 +310,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let viewer = Viewer::of(&me)?;
     let q = q.read()?;
+    q.refuse("conversions", &["state"])?;
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
     filter.status = parse_param::<ConversionStatus>(q.status.as_deref(), "status")?.map(|s| s.as_str().to_owned());
@@ -406,6 +407,7 @@ pub async fn clicks(
         Some(a) => Viewer::Affiliate(a),
     };
     let q = q.read()?;
+    q.refuse("clicks", &["status", "state", "adv_sub"])?;
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
     if filter.conversion.is_some() {

@@ -540,8 +540,11 @@ pub fn parse_time(value: Option<&str>, field: &str, day_end: bool) -> Result<Opt
 }
 
 /// The time, offer, affiliate, advertiser, sub and paging parameters shared by the tracking
-/// lists (clicks, conversions, the delivery log).
+/// lists (clicks, conversions, the delivery log). A parameter no list takes is a `400`, and one
+/// the list at hand does not take too ([`ListingQuery::refuse`]): `transaction=` for
+/// `transaction_id=` listed everything, as if filtered.
 #[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListingQuery {
     pub from: Option<String>,
     pub to: Option<String>,
@@ -553,6 +556,7 @@ pub struct ListingQuery {
     pub sub: Option<String>,
     pub transaction_id: Option<String>,
     pub conversion_id: Option<String>,
+    pub adv_sub: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
     pub page: Option<i64>,
     #[serde(default, deserialize_with = "blank_is_none")]
@@ -581,7 +585,28 @@ impl ListingQuery {
             sub: self.sub.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
             transaction: parse_transaction_id(self.transaction_id.as_deref(), "transaction_id")?,
             conversion: parse_id(self.conversion_id.as_deref(), "conversion_id")?.map(affnet_db::ConversionId),
+            adv_sub: self.adv_sub.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
         })
+    }
+
+    /// A `400` when any of `names` is given: parameters of the other lists, which this one
+    /// would ignore.
+    pub fn refuse(&self, list: &str, names: &[&str]) -> Result<(), ApiError> {
+        let given = |name: &str| match name {
+            "status" => self.status.is_some(),
+            "state" => self.state.is_some(),
+            "sub" => self.sub.is_some(),
+            "advertiser_id" => self.advertiser_id.is_some(),
+            "conversion_id" => self.conversion_id.is_some(),
+            "adv_sub" => self.adv_sub.is_some(),
+            _ => false,
+        };
+        match names.iter().find(|n| given(n)) {
+            Some(name) => Err(ApiError(AppError::BadRequest(format!(
+                "the query string could not be read: {list} take no `{name}` parameter"
+            )))),
+            None => Ok(()),
+        }
     }
 
     pub fn limit_offset(&self) -> Result<(i64, i64, i64), ApiError> {

@@ -558,10 +558,13 @@ fn tracking_filters(conversions: bool) -> Vec<Value> {
     v.push(query("transaction_id", TRANSACTION_FILTER, string()));
     if conversions {
         v.push(query("conversion_id", "Only this conversion.", id()));
+        v.push(query("adv_sub", ADV_SUB_FILTER, string()));
         v.push(query("status", "Only this status.", enum_of(words(ConversionStatus::ALL, ConversionStatus::as_str))));
     }
     v
 }
+
+const ADV_SUB_FILTER: &str = "Only conversions of this advertiser's order id (adv_sub), exactly.";
 
 const TRANSACTION_FILTER: &str =
     "Only this transaction id (the click's: 32 hexadecimal characters, any case; anything else is a 422).";
@@ -727,7 +730,7 @@ fn paths() -> Value {
         "/postbacks/{id}/test": { "post": op("postbacks", "Fires the postback once now, for a conversion of its affiliate or a made-up sample, and answers with the request and what came back (stored as a test attempt). The body is optional.",
             vec![path_id("postback")], Some(json!({ "required": false, "content": json_content(schema("TestFireInput")) })),
             &[("200", ok("What was sent and received.", schema("TestFire")))], &["400", "403", "404", "422"]) },
-        "/postback-jobs": { "get": op("postbacks", "The delivery log: postback jobs, newest first, each with its attempts (staff: all; affiliate users: their own).",
+        "/postback-jobs": { "get": op("postbacks", "The delivery log: postback jobs, newest first, each with its attempts (staff: all; affiliate users: their own). A parameter this list does not take is a 400, never ignored.",
             with_paging(vec![
                 query("state", "Only jobs in this state.", enum_of(Value::from(JOB_STATES.to_vec()))),
                 query("offer_id", "Only jobs of this offer's conversions.", id()),
@@ -736,11 +739,12 @@ fn paths() -> Value {
                 query("to", "Created before: RFC 3339, or a date (that whole day included).", string()),
                 query("transaction_id", TRANSACTION_FILTER, string()),
                 query("conversion_id", "Only this conversion's jobs.", id()),
+                query("adv_sub", ADV_SUB_FILTER, string()),
             ]),
             None, &[("200", ok("A page of jobs.", page_of(schema("PostbackJob"))))], &["400", "403", "422"]) },
         "/postback-jobs/{id}/refire": { "post": op("postbacks", "Puts a job back in the queue, due now, as its postback is saved now (URL, method, body, expanded for the job's conversion; a job whose postback was deleted keeps its request). A job being sent is left alone.",
             vec![path_id("postback job")], None, &[("200", ok("The job.", schema("PostbackJob")))], &["403", "404"]) },
-        "/conversions": { "get": op("conversions", "Conversions, newest first: staff all; affiliate users their own (payout, no revenue); advertiser users their own (revenue, no payout, no sub ids).",
+        "/conversions": { "get": op("conversions", "Conversions, newest first: staff all; affiliate users their own (payout, no revenue); advertiser users their own (revenue, no payout, no sub ids). A parameter this list does not take is a 400, never ignored.",
             with_paging(tracking_filters(true)),
             None, &[("200", ok("A page of conversions.", page_of(schema("Conversion"))))], &["400", "403", "422"]) },
         "/conversions/{id}": { "get": op("conversions", "One conversion the key's user may see (as in the list); 404 otherwise.",
@@ -748,7 +752,7 @@ fn paths() -> Value {
         "/conversions/{id}/status": { "post": op("conversions", "Changes a conversion's status (staff): audited with the note, totals moved, postbacks that fire on status changes queued.",
             vec![path_id("conversion")], Some(body("ConversionStatusInput")),
             &[("200", ok("The conversion.", schema("Conversion")))], &["400", "403", "404", "422"]) },
-        "/clicks": { "get": op("clicks", "Clicks, newest first (staff: all; affiliate users: their own).",
+        "/clicks": { "get": op("clicks", "Clicks, newest first (staff: all; affiliate users: their own). A parameter this list does not take is a 400, never ignored.",
             with_paging(tracking_filters(false)),
             None, &[("200", ok("A page of clicks.", page_of(schema("Click"))))], &["400", "403", "422"]) },
         "/conversion-calls": { "get": op("conversions", "Every call of the conversion endpoint stored for the network, newest first, accepted or refused with its reason (staff: all; an advertiser: the calls naming its offers; affiliates 403). Refused calls are found without knowing their transaction id.",

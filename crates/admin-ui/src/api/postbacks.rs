@@ -337,7 +337,7 @@ pub async fn test_fire(
     }))
 }
 
-/// `GET /api/v1/postback-jobs?state=&offer_id=&affiliate_id=&from=&to=&transaction_id=&conversion_id=&page=&per_page=`: the
+/// `GET /api/v1/postback-jobs?state=&offer_id=&affiliate_id=&from=&to=&transaction_id=&conversion_id=&adv_sub=&page=&per_page=`: the
 /// delivery log, newest first, each job with its attempts.
 pub async fn jobs(
     state: web::Data<AppState>,
@@ -346,10 +346,9 @@ pub async fn jobs(
 ) -> Result<HttpResponse, ApiError> {
     let own = staff_or_affiliate(&me)?;
     let q = q.read()?;
+    q.refuse("postback jobs", &["status", "sub", "advertiser_id"])?;
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
-    filter.advertiser = None;
-    filter.sub = None;
     if let Some(s) = q.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if !JOB_STATES.contains(&s) {
             let msg = format!("'{s}' is not one of: {}", JOB_STATES.join(", "));

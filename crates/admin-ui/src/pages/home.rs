@@ -52,19 +52,40 @@ struct AffiliateDashboard {
     d: Dashboard,
     /// The affiliate's manager (name, email), when the network assigned an active one.
     manager: Option<(String, String)>,
+    /// The affiliate's postback jobs of the last 7 days that failed (gave up), and that wait
+    /// for a retry.
+    failing: (i64, i64),
 }
+
+/// How far back the dashboard looks for failing postbacks.
+const FAILING_SINCE: i64 = 7 * affnet_db::Micros::DAY;
 
 /// `GET /affiliate`
 pub async fn affiliate(state: web::Data<AppState>, me: AffiliateUser) -> Result<HttpResponse, AppError> {
     let own = me.user.affiliate_id.ok_or(AppError::Forbidden)?;
     let d = dashboard(&state, &me, Scope::Affiliate(own)).await?;
-    let tenant = me.tenant.id;
-    let manager = state
+    let (tenant, since) = (me.tenant.id, state.clock.now().minus(FAILING_SINCE));
+    let (manager, failing) = state
         .db(move |c| {
-            let Some(id) = affnet_offers::Affiliate::find(c, tenant, own)?.manager_user_id else { return Ok(None) };
+            let mut jobs = |state: &str| {
+                let f = affnet_tracking::listing::Filter {
+                    affiliate: Some(own),
+                    status: Some(state.to_owned()),
+                    from: Some(since),
+                    ..Default::default()
+                };
+                affnet_tracking::listing::count_jobs(c, tenant, &f)
+            };
+            let failing = (jobs("failed")?, jobs("retry")?);
+            let Some(id) = affnet_offers::Affiliate::find(c, tenant, own)?.manager_user_id else {
+                return Ok((None, failing));
+            };
             let user = affnet_accounts::User::find(c, tenant, id)?;
             let staff = matches!(user.role, Role::Manager | Role::Admin);
-            Ok((staff && user.status == affnet_accounts::UserStatus::Active).then_some((user.name, user.email)))
+            Ok((
+                (staff && user.status == affnet_accounts::UserStatus::Active).then_some((user.name, user.email)),
+                failing,
+            ))
         })
         .await?;
     ok(&AffiliateDashboard {
@@ -72,6 +93,7 @@ pub async fn affiliate(state: web::Data<AppState>, me: AffiliateUser) -> Result<
         public_url: state.web.public_url.clone(),
         d,
         manager,
+        failing,
     })
 }
 

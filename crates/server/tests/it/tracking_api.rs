@@ -877,6 +877,29 @@ async fn lists_find_one_transaction_by_its_id(backend: Backend) {
         assert_eq!((res.status, field_keys(&res)), (422, vec!["conversion_id".to_owned()]), "{path}");
     }
 
+    // The advertiser's order id.
+    let third = f.click(f.aff_id, "c").await;
+    let lsr = format!("/aff_lsr?transaction_id={third}&security_token={}&adv_sub=ORD-9", f.offer.security_token);
+    assert_eq!(f.http.get(f.app.url(&lsr)).send().await.unwrap().status().as_u16(), 200);
+    let by_order = f.adv.get("/api/v1/conversions?adv_sub=ORD-9").await.body;
+    assert_eq!((&by_order["total"], &by_order["data"][0]["transaction_id"]), (&json!(1), &json!(third)));
+    assert_eq!(f.aff.get("/api/v1/postback-jobs?adv_sub=ORD-9").await.body["total"], 1);
+    assert_eq!(f.staff.get("/api/v1/conversions?adv_sub=ORD-0").await.body["total"], 0);
+    // A parameter a list does not take is refused, never ignored (`transaction=` listed every
+    // job, as if filtered).
+    for q in [
+        format!("/api/v1/postback-jobs?transaction={first}"),
+        "/api/v1/postback-jobs?sub=a".to_owned(),
+        "/api/v1/postback-jobs?status=approved".to_owned(),
+        "/api/v1/conversions?state=failed".to_owned(),
+        "/api/v1/conversions?order=ORD-9".to_owned(),
+        "/api/v1/clicks?status=approved".to_owned(),
+        "/api/v1/clicks?adv_sub=ORD-9".to_owned(),
+    ] {
+        let res = f.staff.get(&q).await;
+        assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{q}: {}", res.body);
+    }
+
     let lsr =
         format!("/aff_lsr?transaction_id=order-77&offer_id={}&security_token={}", f.offer.id, f.offer.security_token);
     assert_eq!(f.http.get(f.app.url(&lsr)).send().await.unwrap().status().as_u16(), 400);

@@ -686,6 +686,122 @@ async fn one_transaction_is_found_by_its_id_in_every_list(backend: Backend) {
     f.stop().await;
 }
 
+/// A click on the fixture's offer by its affiliate; its transaction id.
+async fn click_of(f: &Fixture) -> String {
+    let q = format!("/aff_c?offer_id={}&aff_id={}", f.offer.id, f.aff);
+    let res = f.http.get(f.app.url(&q)).send().await.unwrap();
+    res.headers()["location"].to_str().unwrap().rsplit("t=").next().unwrap().to_owned()
+}
+
+/// The advertiser's call for `tid` with `extra` parameters; its status.
+async fn convert_with(f: &Fixture, tid: String, extra: &str) -> u16 {
+    let lsr = format!("/aff_lsr?transaction_id={tid}&security_token={}{extra}", f.offer.security_token);
+    f.http.get(f.app.url(&lsr)).send().await.unwrap().status().as_u16()
+}
+
+/// "My postback never came": the pages say why, where people look. The affiliate's delivery log
+/// (filtered to the transaction or conversion) and the staff's tracer name the reason a
+/// conversion fired none (no postback saved; a pending conversion and postbacks that fire for
+/// approved ones); the affiliate's conversions say whether a click without conversion was
+/// recorded; the dashboard tells of failing postbacks; a re-fire goes back to the log as it was
+/// filtered, at the job; the calls log names the conversion that holds a duplicate order id.
+async fn a_missing_postback_is_explained_where_people_look(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let aff = f.browser("acme", "aff@acme.test").await;
+    let admin = f.browser("acme", "admin@acme.test").await;
+    let click = || click_of(&f);
+    let convert = |tid: String, extra: &'static str| convert_with(&f, tid, extra);
+    let conversion_of = |tid: &str| -> i64 {
+        conversions::table
+            .filter(conversions::click_id.eq(tid))
+            .select(conversions::id)
+            .first(&mut f.app.pool.get().unwrap())
+            .unwrap()
+    };
+
+    // No postback saved.
+    let first = click().await;
+    assert_eq!(convert(first.clone(), "&adv_sub=ORD-1").await, 200);
+    let c1 = conversion_of(&first);
+    let log = aff.get(&format!("/affiliate/postbacks/log?transaction={first}")).await;
+    assert!(
+        log.body
+            .contains(&format!("Conversion #{c1} (approved): no postback fired, because you have no postback saved.")),
+        "{}",
+        log.body
+    );
+    let trace = admin.get(&format!("/admin/tracer?transaction_id={first}")).await;
+    assert!(trace.body.contains("because the affiliate has no postback saved"), "{}", trace.body);
+
+    // A pending conversion, and a postback that fires for approved ones.
+    let url = format!("{}/fail?t={{transaction_id}}", f.rx.base);
+    assert_eq!(aff.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(&url, &[])).await.status, 303);
+    let pb: i64 = postbacks::table.select(postbacks::id).first(&mut f.app.pool.get().unwrap()).unwrap();
+    let pending = click().await;
+    assert_eq!(convert(pending.clone(), "&status=pending").await, 200);
+    let c2 = conversion_of(&pending);
+    let log = aff.get(&format!("/affiliate/postbacks/log?conversion={c2}")).await;
+    let said = format!("Conversion #{c2} (pending): no postback fired, because your postback #{pb} does not fire for pending conversions");
+    assert!(log.body.contains(&said), "{}", log.body);
+    assert!(admin
+        .get(&format!("/admin/tracer?transaction_id={pending}"))
+        .await
+        .body
+        .contains("does not fire for pending conversions"));
+
+    // A click without conversion: recorded, said so; another's id is not the affiliate's.
+    let bare = click().await;
+    let listed = aff.get(&format!("/affiliate/conversions?transaction={bare}")).await;
+    assert!(listed.body.contains(&format!("The click {bare} was recorded at")), "{}", listed.body);
+    let other = f.browser("acme", "aff2@acme.test").await;
+    let theirs = other.get(&format!("/affiliate/conversions?transaction={bare}")).await;
+    assert!(theirs.body.contains(&format!("No click of yours has the transaction id {bare}.")), "{}", theirs.body);
+    let log = aff.get(&format!("/affiliate/postbacks/log?transaction={bare}")).await;
+    assert!(log.body.contains("No conversion is recorded for this transaction, so no postback is due"), "{}", log.body);
+
+    // A failing postback: the dashboard says so; a re-fire goes back to the filtered log.
+    let failing = click().await;
+    assert_eq!(convert(failing.clone(), "&adv_sub=ORD-4").await, 200);
+    let worker = Deliverer::new(
+        f.app.pool.clone(),
+        DeliveryConfig { allow_private: true, max_attempts: 1, timeout: Duration::from_secs(2), ..Default::default() },
+        Arc::new(f.app.clock.clone()),
+    )
+    .unwrap();
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    let home = aff.get("/affiliate").await.body;
+    assert!(home.contains("<strong>1</strong> postback failed</a>"), "{home}");
+    assert!(!other.get("/affiliate").await.body.contains("Postbacks failing"));
+    let job = f.jobs()[0].0;
+    let filtered = format!("/affiliate/postbacks/log?transaction={failing}");
+    assert!(aff.get(&filtered).await.body.contains(&format!(r#"name="back" value="{filtered}""#)));
+    let path = format!("/affiliate/postbacks/log/{job}/refire");
+    for (back, to) in [
+        (filtered.clone(), format!("{filtered}#job-{job}")),
+        ("//evil.example/x".to_owned(), format!("/affiliate/postbacks/log#job-{job}")),
+        ("/admin/users".to_owned(), format!("/affiliate/postbacks/log#job-{job}")),
+    ] {
+        let res = aff.submit(&filtered, &path, &[("back", &back)]).await;
+        assert_eq!((res.status, res.location.as_deref()), (303, Some(to.as_str())), "{back}");
+    }
+
+    // A duplicate order id: the calls log names the conversion that holds it; the caller's
+    // answer does not.
+    let again = click().await;
+    let lsr = format!("/aff_lsr?transaction_id={again}&security_token={}&adv_sub=ORD-1", f.offer.security_token);
+    let answer = f.http.get(f.app.url(&lsr)).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 409);
+    assert!(!answer.text().await.unwrap().contains(&first));
+    let calls = admin.get("/admin/conversion-calls?status=duplicate_adv_sub").await;
+    assert!(calls.body.contains(&format!("(conversion #{c1}, transaction {first})")), "{}", calls.body);
+    // The advertiser finds its order id.
+    let adv = f.browser("acme", "adv@acme.test").await;
+    let found = adv.get("/advertiser/conversions?adv_sub=ORD-1").await;
+    assert!(found.body.contains(&first) && !found.body.contains(&failing), "{}", found.body);
+    assert!(admin.get("/admin/conversions?adv_sub=ORD-4").await.body.contains(&failing));
+    f.stop().await;
+}
+
 crate::on_both_backends!(
     an_affiliate_turns_signing_on_and_off_and_deliveries_are_signed,
     an_affiliate_manages_postbacks_through_the_page,
@@ -693,4 +809,5 @@ crate::on_both_backends!(
     tracer_status_changes_delivery_log_and_exports,
     refused_conversion_calls_are_listed_with_their_reasons,
     one_transaction_is_found_by_its_id_in_every_list,
+    a_missing_postback_is_explained_where_people_look,
 );

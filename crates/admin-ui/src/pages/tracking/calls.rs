@@ -76,6 +76,7 @@ async fn page(
     q.affiliate = String::new();
     q.sub = String::new();
     q.conversion = String::new();
+    q.adv_sub = String::new();
     // A call's transaction id is matched as the log stores it: a refused call may name a
     // malformed one.
     let sent = std::mem::take(&mut q.transaction);

@@ -183,6 +183,7 @@ pub async fn staff_clicks(
     let mut q = q.into_inner();
     q.status = String::new();
     q.conversion = String::new();
+    q.adv_sub = String::new();
     let action = "/admin/clicks";
     let (filter, errors) = q.filter(&[], crate::pages::reports::network_tz(&me.tenant).0);
     let (page, offset) = page_offset(q.page);
@@ -227,6 +228,8 @@ struct TracerPage {
     affiliate_name: String,
     changes: Vec<StatusChange>,
     states: Vec<(String, String)>,
+    /// Why each conversion without a job fired no postback.
+    why_none: Vec<String>,
 }
 
 /// A conversion of the tracer, money in words.
@@ -245,8 +248,8 @@ pub async fn tracer(
 ) -> Result<HttpResponse, AppError> {
     let tid = q.into_inner().transaction_id.trim().to_owned();
     let tenant = me.tenant.id;
-    let (trace, offer_name, affiliate_name, changes) = if tid.is_empty() {
-        (None, String::new(), String::new(), Vec::new())
+    let (trace, offer_name, affiliate_name, changes, why_none) = if tid.is_empty() {
+        (None, String::new(), String::new(), Vec::new(), Vec::new())
     } else {
         let t = tid.clone();
         state
@@ -261,7 +264,14 @@ pub async fn tracer(
                 };
                 let ids: Vec<ConversionId> = trace.conversions.iter().map(|c| c.id).collect();
                 let changes = StatusChange::of_conversions(c, tenant, &ids)?;
-                Ok((Some(trace), names.into_values().next().unwrap_or_default(), affiliate, changes))
+                let mut why_none = Vec::new();
+                for conv in
+                    trace.conversions.iter().filter(|conv| trace.jobs.iter().all(|j| j.conversion_id != conv.id))
+                {
+                    let why = affnet_tracking::outbox::why_no_postback(c, conv)?;
+                    why_none.push(super::no_postback_words(conv, &why, false));
+                }
+                Ok((Some(trace), names.into_values().next().unwrap_or_default(), affiliate, changes, why_none))
             })
             .await?
     };
@@ -303,6 +313,7 @@ pub async fn tracer(
         affiliate_name,
         changes,
         states: states(),
+        why_none,
     };
     render(StatusCode::OK, &page)
 }
@@ -317,6 +328,8 @@ struct AffiliateConversionsPage {
     states: Vec<(String, String)>,
     rows: Vec<Row>,
     pager: Pager,
+    /// Filtered to one of the affiliate's transactions with no conversion: its click, said.
+    click_note: Option<String>,
 }
 
 /// `GET /affiliate/conversions`: the affiliate's own conversions, with their payout.
@@ -329,13 +342,22 @@ pub async fn affiliate_conversions(
     let mut q = q.into_inner();
     q.affiliate = String::new();
     q.conversion = String::new();
+    q.adv_sub = String::new();
     let action = "/affiliate/conversions";
     let (mut filter, errors) = q.filter(&conversion_statuses(), crate::pages::reports::network_tz(&me.tenant).0);
     filter.affiliate = Some(own);
     filter.advertiser = None;
+    let asked = filter.transaction.clone();
     let (page, offset) = page_offset(q.page);
     let mut rows =
         if errors.is_empty() { load_rows(&state, &me, filter, offset, PER_PAGE + 1).await? } else { Vec::new() };
+    let click_note = match asked {
+        Some(t) if rows.is_empty() => {
+            let tenant = me.tenant.id;
+            state.db(move |c| click_note(c, tenant, own, &t)).await?
+        }
+        _ => None,
+    };
     let pager = Pager::new(action, &q.params(), page, &mut rows);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let page = AffiliateConversionsPage {
@@ -346,8 +368,33 @@ pub async fn affiliate_conversions(
         states: states(),
         rows,
         pager,
+        click_note,
     };
     render(status, &page)
+}
+
+/// What an affiliate is told of one of its transactions that has no conversion: whether its
+/// click was recorded (a lost click and a missing conversion look alike otherwise).
+fn click_note(
+    conn: &mut affnet_db::DbConn,
+    tenant: affnet_db::TenantId,
+    own: AffiliateId,
+    tid: &str,
+) -> Result<Option<String>, AppError> {
+    let Ok(parsed) = affnet_tracking::transaction_id::TransactionId::parse(tid) else { return Ok(None) };
+    let its = Filter { transaction: Some(tid.to_owned()), affiliate: Some(own), ..Filter::default() };
+    if listing::count_conversions(conn, tenant, &its)? > 0 {
+        // It has conversions: the other filters hid them.
+        return Ok(None);
+    }
+    let click = affnet_tracking::click::Click::find_for(conn, tenant, parsed)?.filter(|k| k.affiliate_id == own);
+    Ok(Some(match click {
+        Some(k) => format!(
+            "The click {tid} was recorded at {} UTC for offer #{}, and no conversion is recorded for it: the advertiser has not reported one, or its call was refused (your affiliate manager can see why).",
+            k.created_at, k.offer_id
+        ),
+        None => format!("No click of yours has the transaction id {tid}."),
+    }))
 }
 
 /// The advertiser's filter: their own conversions only, no affiliate or sub id filters.

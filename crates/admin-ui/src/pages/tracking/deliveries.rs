@@ -6,12 +6,12 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use affnet_db::{AffiliateId, FieldErrors};
 use affnet_tracking::delivery;
-use affnet_tracking::listing::{self, DeliveryAttempt, Job, ListedJob};
+use affnet_tracking::listing::{self, DeliveryAttempt, Filter, Job, ListedJob};
 use askama::Template;
 
 use super::{FilterForm, JOB_STATES};
 use crate::auth::{AffiliateUser, CurrentUser, Staff};
-use crate::csrf::{CsrfForm, NoFields};
+use crate::csrf::CsrfForm;
 use crate::layout::{render, see_other, Layout};
 use crate::pages::catalogue::{page_offset, Pager, PER_PAGE};
 use crate::{AppError, AppState};
@@ -46,6 +46,9 @@ struct LogPage {
     pager: Pager,
     /// The latest test-fires (first page only).
     tests: Vec<DeliveryAttempt>,
+    /// When the log is filtered to one transaction or conversion and shows no job: why each of
+    /// its conversions fired none, or that none was recorded.
+    why_none: Vec<String>,
 }
 
 /// Test-fires the log shows.
@@ -63,6 +66,13 @@ async fn log_page(
     if let Some(a) = own {
         filter.affiliate = Some(a);
     }
+    // The one transaction or conversion asked for, to say why it has no job.
+    let filter_one = Filter {
+        transaction: filter.transaction.clone(),
+        conversion: filter.conversion,
+        affiliate: filter.affiliate,
+        ..Filter::default()
+    };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let (page, offset) = page_offset(q.page);
     let tenant = me.tenant.id;
@@ -96,6 +106,23 @@ async fn log_page(
     } else {
         Vec::new()
     };
+    let asked_one = errors.is_empty() && (filter_one.transaction.is_some() || filter_one.conversion.is_some());
+    let why_none = if rows.is_empty() && asked_one {
+        state
+            .db(move |c| {
+                let said = super::why_no_postbacks(c, tenant, &filter_one, own)?;
+                if !said.is_empty() || affnet_tracking::listing::count_conversions(c, tenant, &filter_one)? > 0 {
+                    return Ok(said);
+                }
+                Ok(vec![match &filter_one.transaction {
+                    Some(_) => "No conversion is recorded for this transaction, so no postback is due: the advertiser has not reported one, or its call was refused.".to_owned(),
+                    None => "No conversion with this id.".to_owned(),
+                }])
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
     let pager = Pager::new(action, &q.params(), page, &mut rows);
     let page = LogPage {
         l: Layout::for_user(me, "Postback delivery log", action),
@@ -107,6 +134,7 @@ async fn log_page(
         rows,
         pager,
         tests,
+        why_none,
     };
     render(status, &page)
 }
@@ -120,6 +148,7 @@ pub async fn affiliate_log(
     let own = me.user.affiliate_id.ok_or(AppError::Forbidden)?;
     let mut q = q.into_inner();
     q.affiliate = String::new();
+    q.adv_sub = String::new();
     log_page(&state, &me, Some(own), q).await
 }
 
@@ -129,7 +158,16 @@ pub async fn staff_log(
     me: Staff,
     q: web::Query<FilterForm>,
 ) -> Result<HttpResponse, AppError> {
-    log_page(&state, &me, None, q.into_inner()).await
+    let mut q = q.into_inner();
+    q.adv_sub = String::new();
+    log_page(&state, &me, None, q).await
+}
+
+/// A re-fire's form: the log (with its filters) it was pressed on, to go back to.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RefireForm {
+    #[serde(default)]
+    back: String,
 }
 
 async fn refire(
@@ -137,6 +175,7 @@ async fn refire(
     me: &CurrentUser,
     own: Option<AffiliateId>,
     job: i64,
+    log: &str,
     back: &str,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, now) = (me.tenant.id, state.clock.now());
@@ -146,7 +185,11 @@ async fn refire(
     }
     tracing::info!(tenant = %tenant, by = %me.user.id, job, "postback job re-fired");
     me.session.flash("success", format!("Job #{job} is queued again; the worker fires it within moments."));
-    Ok(see_other(back))
+    // Back to the log as it was filtered, at the job (a re-fire from the unfiltered log lost
+    // the job among the others).
+    let filtered = crate::pages::sign_in::safe_next(Some(back))
+        .filter(|b| *b == log || b.strip_prefix(log).is_some_and(|rest| rest.starts_with('?')));
+    Ok(see_other(&format!("{}#job-{job}", filtered.unwrap_or(log))))
 }
 
 /// `POST /affiliate/postbacks/log/{job}/refire`
@@ -154,10 +197,10 @@ pub async fn affiliate_refire(
     state: web::Data<AppState>,
     me: AffiliateUser,
     job: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    CsrfForm(form): CsrfForm<RefireForm>,
 ) -> Result<HttpResponse, AppError> {
     let own = me.user.affiliate_id.ok_or(AppError::Forbidden)?;
-    refire(&state, &me, Some(own), job.into_inner(), "/affiliate/postbacks/log").await
+    refire(&state, &me, Some(own), job.into_inner(), "/affiliate/postbacks/log", &form.back).await
 }
 
 /// `POST /admin/postbacks/log/{job}/refire`
@@ -165,7 +208,7 @@ pub async fn staff_refire(
     state: web::Data<AppState>,
     me: Staff,
     job: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    CsrfForm(form): CsrfForm<RefireForm>,
 ) -> Result<HttpResponse, AppError> {
-    refire(&state, &me, None, job.into_inner(), "/admin/postbacks/log").await
+    refire(&state, &me, None, job.into_inner(), "/admin/postbacks/log", &form.back).await
 }

@@ -14,6 +14,7 @@ use actix_web::web;
 use affnet_db::{AffiliateId, Currency, DbConn, FieldErrors, Micros, Money, OfferId};
 use affnet_offers::{ConversionStatus, Offer};
 use affnet_tracking::listing::Filter;
+use affnet_tracking::outbox::NoPostback;
 use affnet_tracking::reports::{self, Tz};
 
 use super::catalogue::offers_err;
@@ -67,6 +68,8 @@ pub struct FilterForm {
     pub transaction: String,
     /// A conversion id (the delivery log).
     pub conversion: String,
+    /// The advertiser's order id (conversions of staff and advertisers).
+    pub adv_sub: String,
     pub page: Option<u32>,
 }
 
@@ -148,6 +151,10 @@ impl FilterForm {
         }
         f.conversion = parse_id(&self.conversion, "conversion", "enter a conversion id (a number)", &mut e)
             .map(affnet_db::ConversionId);
+        let adv_sub = self.adv_sub.trim();
+        if !adv_sub.is_empty() {
+            f.adv_sub = Some(adv_sub.to_owned());
+        }
         (f, e)
     }
 
@@ -162,6 +169,7 @@ impl FilterForm {
             ("sub", self.sub.as_str()),
             ("transaction", self.transaction.as_str()),
             ("conversion", self.conversion.as_str()),
+            ("adv_sub", self.adv_sub.as_str()),
         ]
     }
 
@@ -174,6 +182,57 @@ impl FilterForm {
             .collect::<Vec<_>>()
             .join("&")
     }
+}
+
+/// Why conversion `c` fired no postback, in words (`own`: said to its affiliate).
+pub fn no_postback_words(c: &affnet_tracking::conversion::Conversion, why: &NoPostback, own: bool) -> String {
+    let (has, your) = if own { ("you have", "your") } else { ("the affiliate has", "the affiliate's") };
+    let head = format!("Conversion #{} ({}): no postback fired, because", c.id, c.status.as_str());
+    match why {
+        NoPostback::NoneEnabled { disabled: 0 } => {
+            format!("{head} {has} no postback saved. Save one, then test-fire it to see it arrive; later conversions fire it.")
+        }
+        NoPostback::NoneEnabled { disabled } => {
+            format!("{head} {your} postbacks are all disabled ({disabled}); enable one for later conversions.")
+        }
+        NoPostback::NoneForThisOffer => format!(
+            "{head} {your} postbacks are standard ones for other offers (or goals) and there is no global one: add a global postback, or a standard one for offer #{}.",
+            c.offer_id
+        ),
+        NoPostback::NotForStatus { postbacks, status } => {
+            let ids: Vec<String> = postbacks.iter().map(|id| format!("#{id}")).collect();
+            format!(
+                "{head} {your} postback {} does not fire for {} conversions (each postback fires for the statuses it is set to: approved by default); one that fires for approved conversions fires when this one is approved.",
+                ids.join(", "),
+                status.as_str()
+            )
+        }
+    }
+}
+
+/// For the conversions matching `filter` (one transaction's, or one conversion) that have no
+/// postback job at all, why not, in words (`own`: said to the affiliate).
+pub fn why_no_postbacks(
+    conn: &mut DbConn,
+    tenant: affnet_db::TenantId,
+    filter: &Filter,
+    own: Option<AffiliateId>,
+) -> Result<Vec<String>, AppError> {
+    let probe = Filter {
+        transaction: filter.transaction.clone(),
+        conversion: filter.conversion,
+        affiliate: own,
+        ..Filter::default()
+    };
+    let mut said = Vec::new();
+    for row in affnet_tracking::listing::conversions(conn, tenant, &probe, 20, 0)? {
+        let of_it = Filter { conversion: Some(row.conversion.id), affiliate: own, ..Filter::default() };
+        if affnet_tracking::listing::count_jobs(conn, tenant, &of_it)? == 0 {
+            let why = affnet_tracking::outbox::why_no_postback(conn, &row.conversion)?;
+            said.push(no_postback_words(&row.conversion, &why, own.is_some()));
+        }
+    }
+    Ok(said)
 }
 
 /// The conversion statuses, as filter and form words.
