@@ -740,6 +740,8 @@ async fn a_missing_postback_is_explained_where_people_look(backend: Backend) {
     let pending = click().await;
     assert_eq!(convert(pending.clone(), "&status=pending").await, 200);
     let c2 = conversion_of(&pending);
+    let mismatched = aff.get(&format!("/affiliate/postbacks/log?transaction={first}&conversion={c2}")).await;
+    assert!(mismatched.body.contains("No postback jobs match."), "{}", mismatched.body);
     let log = aff.get(&format!("/affiliate/postbacks/log?conversion={c2}")).await;
     let said = format!("Conversion #{c2} (pending): no postback fired, because your postback #{pb} does not fire for pending conversions");
     assert!(log.body.contains(&said), "{}", log.body);

@@ -106,7 +106,9 @@ async fn log_page(
     } else {
         Vec::new()
     };
-    let asked_one = errors.is_empty() && (filter_one.transaction.is_some() || filter_one.conversion.is_some());
+    // One transaction, or one conversion (both: they may not match, and the generic answer
+    // says so).
+    let asked_one = errors.is_empty() && (filter_one.transaction.is_some() != filter_one.conversion.is_some());
     let why_none = if rows.is_empty() && asked_one {
         state
             .db(move |c| {
