@@ -1024,15 +1024,56 @@ fn write_batch(conn: &mut DbConn, calls: &[ConversionRequest]) -> QueryResult<Ve
     })
 }
 
+/// How many of the calls that named no network (no click of ours, no offer with its token:
+/// stored with no tenant, shown on no page) the calls log keeps: anyone can make them, and
+/// each was kept for ever.
+pub const UNOWNED_CALLS_KEPT: i64 = 100_000;
+
+/// How many calls a writer takes between two prunings of the calls that named no network.
+const PRUNE_EVERY: usize = 10_000;
+
+/// Deletes the calls that named no network older than the newest `keep` (at least one is kept;
+/// calls of the same microsecond as the oldest kept stay too). Returns how many.
+pub fn prune_unowned_calls(conn: &mut DbConn, keep: i64) -> QueryResult<usize> {
+    // The oldest call kept is the `keep`-th newest.
+    let keep = keep.max(1) - 1;
+    let sql = "DELETE FROM conversion_attempts WHERE tenant_id IS NULL AND created_at < (\
+               SELECT created_at FROM conversion_attempts WHERE tenant_id IS NULL \
+               ORDER BY created_at DESC LIMIT 1 OFFSET $1)";
+    match conn {
+        DbConn::Pg(c) => diesel::sql_query(sql).bind::<diesel::sql_types::BigInt, _>(keep).execute(c),
+        DbConn::Sqlite(c) => {
+            diesel::sql_query(sql.replace("$1", "?")).bind::<diesel::sql_types::BigInt, _>(keep).execute(c)
+        }
+    }
+}
+
 /// Owns one connection; processes each batch of calls in one transaction (each call in its own
 /// savepoint), commits, then answers.
 pub struct ConversionWriter {
     db: crate::WriterConn,
+    /// Calls taken since the calls that named no network were last pruned.
+    since_pruned: usize,
 }
 
 impl ConversionWriter {
     pub fn new(db: crate::WriterConn) -> Self {
-        Self { db }
+        Self { db, since_pruned: 0 }
+    }
+
+    fn prune_now_and_then(&mut self, calls: usize) {
+        self.since_pruned += calls;
+        if self.since_pruned < PRUNE_EVERY {
+            return;
+        }
+        self.since_pruned = 0;
+        match prune_unowned_calls(&mut self.db.conn, UNOWNED_CALLS_KEPT) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(deleted = n, kept = UNOWNED_CALLS_KEPT, "pruned conversion calls that named no network")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot prune the conversion calls that named no network"),
+        }
     }
 }
 
@@ -1042,6 +1083,7 @@ impl BatchWriter for ConversionWriter {
 
     fn write(&mut self, jobs: Vec<ConversionRequest>) -> Vec<Outcome> {
         let n = jobs.len();
+        self.prune_now_and_then(n);
         let result = write_calls(&mut self.db.conn, &jobs);
         if let Ok(outcomes) = &result {
             crate::metrics::conversion_batch(outcomes.len());

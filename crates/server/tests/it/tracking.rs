@@ -1192,7 +1192,45 @@ async fn concurrent_conversions_on_several_capped_offers_never_deadlock(backend:
     f.app.stop().await;
 }
 
+/// The calls that named no network (no click of ours, no offer with its token) are stored with
+/// no tenant and shown on no page; anyone can make them, so the log keeps only the newest of them
+/// (`UNOWNED_CALLS_KEPT`). A network's own calls are never pruned.
+async fn calls_that_named_no_network_are_pruned_to_the_newest(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    for n in 0..5 {
+        f.app.clock.advance(Micros::SECOND);
+        let junk = format!("/aff_lsr?transaction_id=0190a1b2c3d4e5f60718293a4b5c6d{n:02}");
+        assert_eq!(f.get(&junk).await.0, 404);
+    }
+    let tid = f.click().await;
+    f.app.clock.advance(Micros::SECOND);
+    assert_eq!(f.get(&format!("/aff_lsr?transaction_id={tid}&security_token=wrong")).await.0, 403);
+    let unowned = |f: &Fixture| {
+        f.count(|c| {
+            conversion_attempts::table
+                .filter(conversion_attempts::tenant_id.is_null())
+                .order(conversion_attempts::created_at.asc())
+                .select(conversion_attempts::transaction_id)
+                .load::<String>(c)
+        })
+    };
+    assert_eq!(unowned(&f).len(), 5);
+    let pruned = f.count(|c| affnet_tracking::conversion::prune_unowned_calls(c, 2));
+    assert_eq!(pruned, 3);
+    assert_eq!(unowned(&f), ["0190a1b2c3d4e5f60718293a4b5c6d03", "0190a1b2c3d4e5f60718293a4b5c6d04"], "the newest");
+    let owned = f.count(|c| {
+        conversion_attempts::table
+            .filter(conversion_attempts::tenant_id.eq(Some(f.tenant)))
+            .count()
+            .get_result::<i64>(c)
+    });
+    assert_eq!(owned, 1, "the network's own call stays");
+    assert_eq!(f.count(|c| affnet_tracking::conversion::prune_unowned_calls(c, 2)), 0);
+    f.app.stop().await;
+}
+
 crate::on_both_backends!(
+    calls_that_named_no_network_are_pruned_to_the_newest,
     an_order_id_left_as_a_placeholder_is_refused,
     a_click_is_recorded_then_redirected_with_macros_encoded,
     bad_clicks_get_a_clear_answer_and_record_nothing,
