@@ -227,10 +227,12 @@ struct Seen {
 /// The transaction id of a call as the calls log stores it (and finds it): a valid one in lower
 /// case, anything else as sent, cut to 100 bytes, control characters replaced.
 pub fn stored_transaction_id(sent: &str) -> String {
-    match TransactionId::parse(&sent.to_ascii_lowercase()) {
-        Ok(tid) => tid.to_hex(),
-        Err(_) => truncate(sent, STORED_TRANSACTION_ID_BYTES),
-    }
+    stored_as(sent, TransactionId::parse(&sent.to_ascii_lowercase()).ok())
+}
+
+/// [`stored_transaction_id`] of `sent`, read already as `tid`.
+fn stored_as(sent: &str, tid: Option<TransactionId>) -> String {
+    tid.map_or_else(|| truncate(sent, STORED_TRANSACTION_ID_BYTES), TransactionId::to_hex)
 }
 
 /// How much of a malformed transaction id the calls log keeps.
@@ -547,7 +549,7 @@ fn is_placeholder(value: &str) -> bool {
 fn record(conn: &mut DbConn, req: &ConversionRequest, seen: &mut Seen, memo: &mut Memo) -> Result<Outcome, Refusal> {
     let raw_tid = req.param("transaction_id").unwrap_or("");
     let tid = TransactionId::parse(&raw_tid.to_ascii_lowercase()).ok();
-    seen.transaction_id = stored_transaction_id(raw_tid);
+    seen.transaction_id = stored_as(raw_tid, tid);
     // The click the call names, looked up first so that a malformed call for a real click is
     // stored under its network too (its tracer shows why the call was refused).
     let click = match tid {

@@ -159,15 +159,22 @@ fn click_of_conversion(
     }))
 }
 
-/// `$column = $value` (text) for SQLite, told to its planner to be rare (`likelihood`), so that
-/// it reads the column's index: without statistics it preferred an index that serves the
-/// `ORDER BY`, or an affiliate's rows, and read them all for one transaction. (PostgreSQL plans
-/// by its statistics: the plain comparison.)
-macro_rules! rarely {
-    ($column:literal, $value:expr) => {
-        diesel::dsl::sql::<diesel::sql_types::Bool>(concat!("likelihood(", $column, " = "))
-            .bind::<diesel::sql_types::Text, _>($value)
-            .sql(", 0.000001)")
+/// Narrows `$q` to `$column = $value` (text). On SQLite the comparison is told to its planner to
+/// be rare (`likelihood` on `$name`, the column in SQL), so that it reads the column's index:
+/// without statistics it preferred an index that serves the `ORDER BY`, or an affiliate's rows,
+/// and read them all for one transaction. (PostgreSQL plans by its statistics: the plain
+/// comparison.)
+macro_rules! filter_rare_text {
+    ($q:ident, $sqlite:expr, $column:path, $name:literal, $value:expr) => {
+        if $sqlite {
+            $q = $q.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(concat!("likelihood(", $name, " = "))
+                    .bind::<diesel::sql_types::Text, _>($value)
+                    .sql(", 0.000001)"),
+            );
+        } else {
+            $q = $q.filter($column.eq($value));
+        }
     };
 }
 
@@ -177,21 +184,13 @@ macro_rules! conversion_filters {
     ($q:ident, $f:expr, $sqlite:expr) => {{
         let f: &Filter = $f;
         if let Some(t) = &f.transaction {
-            if $sqlite {
-                $q = $q.filter(rarely!("conversions.click_id", t.clone()));
-            } else {
-                $q = $q.filter(conversions::click_id.eq(t.clone()));
-            }
+            filter_rare_text!($q, $sqlite, conversions::click_id, "conversions.click_id", t.clone());
         }
         if let Some(c) = f.conversion {
             $q = $q.filter(conversions::id.eq(c));
         }
         if let Some(a) = &f.adv_sub {
-            if $sqlite {
-                $q = $q.filter(rarely!("conversions.adv_sub", a.clone()));
-            } else {
-                $q = $q.filter(conversions::adv_sub.eq(a.clone()));
-            }
+            filter_rare_text!($q, $sqlite, conversions::adv_sub, "conversions.adv_sub", a.clone());
         }
     }};
 }
@@ -451,11 +450,13 @@ fn conversion_calls_query(sqlite: bool, tenant: TenantId, f: &Filter) -> convers
     }
     // As the call named it (a refused call may name a malformed one).
     if let Some(t) = &f.transaction {
-        if sqlite {
-            q = q.filter(rarely!("conversion_attempts.transaction_id", t.clone()));
-        } else {
-            q = q.filter(conversion_attempts::transaction_id.eq(t.clone()));
-        }
+        filter_rare_text!(
+            q,
+            sqlite,
+            conversion_attempts::transaction_id,
+            "conversion_attempts.transaction_id",
+            t.clone()
+        );
     }
     q
 }

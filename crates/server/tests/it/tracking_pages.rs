@@ -127,6 +127,17 @@ impl Fixture {
         tid
     }
 
+    /// A postback worker that may call the local receiver and gives up after one attempt.
+    fn worker(&self) -> Deliverer {
+        let config = DeliveryConfig {
+            allow_private: true,
+            max_attempts: 1,
+            timeout: Duration::from_secs(2),
+            ..Default::default()
+        };
+        Deliverer::new(self.app.pool.clone(), config, Arc::new(self.app.clock.clone())).unwrap()
+    }
+
     async fn stop(self) {
         self.rx.handle.stop(false).await;
         self.app.stop().await;
@@ -436,12 +447,7 @@ async fn tracer_status_changes_delivery_log_and_exports(backend: Backend) {
     assert!(admin.get("/admin/conversions").await.body.contains(r#"name="back" value="/admin/conversions?""#));
 
     // Delivery: the receiver fails, the job is failed; the log shows it; re-fire requeues.
-    let worker = Deliverer::new(
-        f.app.pool.clone(),
-        DeliveryConfig { allow_private: true, max_attempts: 1, timeout: Duration::from_secs(2), ..Default::default() },
-        Arc::new(f.app.clock.clone()),
-    )
-    .unwrap();
+    let worker = f.worker();
     assert_eq!(worker.run_once().await.unwrap(), 1);
     let jobs = f.jobs();
     assert_eq!(jobs.len(), 1);
@@ -507,10 +513,7 @@ async fn an_affiliate_turns_signing_on_and_off_and_deliveries_are_signed(backend
         .await;
     assert_eq!(res.status, 303, "{}", res.body);
     let tid = f.convert().await;
-    let config = affnet_tracking::delivery::DeliveryConfig { allow_private: true, ..Default::default() };
-    let worker =
-        affnet_tracking::delivery::Deliverer::new(f.app.pool.clone(), config, std::sync::Arc::new(f.app.clock.clone()))
-            .unwrap();
+    let worker = f.worker();
     assert_eq!(worker.run_once().await.unwrap(), 1);
     let sent = format!("{}/pb?t={tid}", f.rx.base);
     let unix = affnet_db::Clock::now(&f.app.clock).unix_seconds();
@@ -764,12 +767,7 @@ async fn a_missing_postback_is_explained_where_people_look(backend: Backend) {
     // A failing postback: the dashboard says so; a re-fire goes back to the filtered log.
     let failing = click().await;
     assert_eq!(convert(failing.clone(), "&adv_sub=ORD-4").await, 200);
-    let worker = Deliverer::new(
-        f.app.pool.clone(),
-        DeliveryConfig { allow_private: true, max_attempts: 1, timeout: Duration::from_secs(2), ..Default::default() },
-        Arc::new(f.app.clock.clone()),
-    )
-    .unwrap();
+    let worker = f.worker();
     assert_eq!(worker.run_once().await.unwrap(), 1);
     let home = aff.get("/affiliate").await.body;
     assert!(home.contains("<strong>1</strong> postback failed</a>"), "{home}");

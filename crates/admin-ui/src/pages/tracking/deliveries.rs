@@ -112,14 +112,12 @@ async fn log_page(
     let why_none = if rows.is_empty() && asked_one {
         state
             .db(move |c| {
-                let said = super::why_no_postbacks(c, tenant, &filter_one, own)?;
-                if !said.is_empty() || affnet_tracking::listing::count_conversions(c, tenant, &filter_one)? > 0 {
-                    return Ok(said);
-                }
-                Ok(vec![match &filter_one.transaction {
-                    Some(_) => "No conversion is recorded for this transaction, so no postback is due: the advertiser has not reported one, or its call was refused.".to_owned(),
-                    None => "No conversion with this id.".to_owned(),
-                }])
+                Ok(super::why_no_postbacks(c, tenant, &filter_one, own.is_some())?.unwrap_or_else(|| {
+                    vec![match &filter_one.transaction {
+                        Some(_) => "No conversion is recorded for this transaction, so no postback is due: the advertiser has not reported one, or its call was refused.".to_owned(),
+                        None => "No conversion with this id.".to_owned(),
+                    }]
+                }))
             })
             .await?
     } else {

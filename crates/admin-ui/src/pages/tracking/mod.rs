@@ -210,29 +210,28 @@ pub fn no_postback_words(c: &affnet_tracking::conversion::Conversion, why: &NoPo
     }
 }
 
-/// For the conversions matching `filter` (one transaction's, or one conversion) that have no
-/// postback job at all, why not, in words (`own`: said to the affiliate).
+/// For the conversions `one` names (one transaction's, or one conversion, already narrowed to
+/// what the viewer may see) that have no postback job at all, why not, in words (`own`: said to
+/// the affiliate); `None` when it names no conversion.
 pub fn why_no_postbacks(
     conn: &mut DbConn,
     tenant: affnet_db::TenantId,
-    filter: &Filter,
-    own: Option<AffiliateId>,
-) -> Result<Vec<String>, AppError> {
-    let probe = Filter {
-        transaction: filter.transaction.clone(),
-        conversion: filter.conversion,
-        affiliate: own,
-        ..Filter::default()
-    };
+    one: &Filter,
+    own: bool,
+) -> Result<Option<Vec<String>>, AppError> {
+    let conversions = affnet_tracking::listing::conversions(conn, tenant, one, 20, 0)?;
+    if conversions.is_empty() {
+        return Ok(None);
+    }
     let mut said = Vec::new();
-    for row in affnet_tracking::listing::conversions(conn, tenant, &probe, 20, 0)? {
-        let of_it = Filter { conversion: Some(row.conversion.id), affiliate: own, ..Filter::default() };
+    for row in conversions {
+        let of_it = Filter { conversion: Some(row.conversion.id), affiliate: one.affiliate, ..Filter::default() };
         if affnet_tracking::listing::count_jobs(conn, tenant, &of_it)? == 0 {
             let why = affnet_tracking::outbox::why_no_postback(conn, &row.conversion)?;
-            said.push(no_postback_words(&row.conversion, &why, own.is_some()));
+            said.push(no_postback_words(&row.conversion, &why, own));
         }
     }
-    Ok(said)
+    Ok(Some(said))
 }
 
 /// The conversion statuses, as filter and form words.
