@@ -1,0 +1,1 @@
+DROP INDEX postback_jobs_tenant_time;
