@@ -228,7 +228,8 @@ const REFUSED: &str = "refused: ";
 /// How the error of a URL that does not parse begins.
 const INVALID_URL: &str = "invalid URL: ";
 
-/// `X-Affnet-Signature: t=<unix>,v1=<hex hmac-sha256(secret, "<t>.<url><body>")>`.
+/// `X-Affnet-Signature: t=<unix>,v1=<hex hmac-sha256(secret, "<t>.<url><body>")>`, `url` as
+/// requested (parsed: `http://h?c=1` is `http://h/?c=1`).
 pub fn signature(secret: &str, unix: i64, url: &str, body: &str) -> String {
     let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
         Ok(m) => m,
@@ -264,13 +265,16 @@ pub async fn fire(client: &reqwest::Client, out: &Outgoing, allow_private: bool,
         tracing::warn!(url = %url.host_str().unwrap_or(""), reason = %why, "postback refused");
         return done(None, String::new(), why);
     }
+    // Signed as requested: the parser's normal form (`http://h?c=1` is requested as
+    // `http://h/?c=1`, `'` as `%27`), which the receiver rebuilds from `Host` and its target.
+    let signed = (!out.secret.is_empty()).then(|| signature(&out.secret, now_unix, url.as_str(), &out.body));
     let mut req = if out.method == "POST" {
         client.post(url).header("content-type", &out.content_type).body(out.body.clone())
     } else {
         client.get(url)
     };
-    if !out.secret.is_empty() {
-        req = req.header("x-affnet-signature", signature(&out.secret, now_unix, &out.url, &out.body));
+    if let Some(signed) = signed {
+        req = req.header("x-affnet-signature", signed);
     }
     let mut res = match req.send().await {
         Ok(r) => r,

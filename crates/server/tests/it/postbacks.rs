@@ -533,6 +533,27 @@ async fn post_json_bodies_are_signed_when_the_affiliate_has_a_secret(backend: Ba
     f.stop().await;
 }
 
+/// The signature covers the URL as it is requested, which the receiver can rebuild from its
+/// `Host` and request target: a URL saved without a path, or with characters a URL parser
+/// encodes, is requested in its normal form (`/?c=…`, `%27`). It covered the text as saved,
+/// which no receiver sees.
+async fn signatures_cover_the_url_as_requested(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    diesel::update(affiliates::table.filter(affiliates::id.eq(f.aff)))
+        .set(affiliates::postback_secret.eq("s3cret"))
+        .execute(&mut f.app.pool.get().unwrap())
+        .unwrap();
+    f.postback(&format!("{}?c={{transaction_id}}&q='a'", f.rx.base), |_| {});
+    let tid = f.convert().await;
+    f.worker(|_| {}).run_once().await.unwrap();
+    let seen = f.rx.seen.lock().unwrap().clone();
+    assert_eq!(seen[0].1, format!("/?c={tid}&q=%27a%27"));
+    let requested = format!("{}{}", f.rx.base, seen[0].1);
+    let unix = f.app.clock.now().unix_seconds();
+    assert_eq!(seen[0].3.as_deref(), Some(affnet_tracking::delivery::signature("s3cret", unix, &requested, "").as_str()));
+    f.stop().await;
+}
+
 async fn two_workers_deliver_each_job_exactly_once(backend: Backend) {
     let f = Fixture::new(backend).await;
     f.postback(&format!("{}/ok?t={{transaction_id}}", f.rx.base), |_| {});
@@ -950,6 +971,7 @@ crate::on_both_backends!(
     binary_answers_are_recorded_and_delivered_once,
     hanging_and_huge_receivers_cost_bounded_time_and_memory,
     post_json_bodies_are_signed_when_the_affiliate_has_a_secret,
+    signatures_cover_the_url_as_requested,
     two_workers_deliver_each_job_exactly_once,
     two_running_workers_deliver_each_job_exactly_once,
     one_receiver_gets_at_most_per_host_requests_at_once,
