@@ -457,6 +457,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         locked_by -> Nullable<BigInt>,
+        host -> Text,
     }
 }
 

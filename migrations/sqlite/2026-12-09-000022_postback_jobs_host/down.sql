@@ -1,0 +1,1 @@
+ALTER TABLE postback_jobs DROP COLUMN host;
