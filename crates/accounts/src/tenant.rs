@@ -68,6 +68,8 @@ impl Tenant {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             errors.add("name", "give the network a name of 1 to 200 characters");
+        } else if affnet_db::validation::has_control(name) {
+            errors.add("name", affnet_db::validation::ONE_LINE);
         }
         errors.into_result()?;
         if Tenant::find_by_slug(conn, slug)?.is_some() {

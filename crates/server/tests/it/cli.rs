@@ -162,6 +162,18 @@ async fn tenant_and_user_create(backend: Backend) {
     );
     assert_eq!(bad_slug.status.code(), Some(1));
     assert!(stderr(&bad_slug).contains("--slug:"));
+    // A network's name is one line, as every other name (it was stored with its line break).
+    for name in ["line\nbreak", "esc\u{1b}[31mred", "sep\u{2028}arator"] {
+        let slug = format!("n{}", name.len());
+        let args = ["tenant", "create", "--slug", &slug, "--name", name];
+        let out = affnet(
+            &db.raw_url,
+            &[&args[..], &["--admin-email", "n@b.co", "--admin-password", "long enough pw"]].concat(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{name:?}");
+        let expected = format!("error: --name: {}", affnet_db::validation::ONE_LINE);
+        assert!(stderr(&out).contains(&expected), "{name:?}: {}", stderr(&out));
+    }
 }
 
 async fn bad_arguments_fail_clearly_without_a_panic(backend: Backend) {
