@@ -407,13 +407,9 @@ pub async fn clicks(
         Some(a) => Viewer::Affiliate(a),
     };
     let q = q.read()?;
-    q.refuse("clicks", &["status", "state", "adv_sub"])?;
+    q.refuse("clicks", &["status", "state", "adv_sub", "conversion_id"])?;
     let (limit, offset, page) = q.limit_offset()?;
     let mut filter = q.filter()?;
-    if filter.conversion.is_some() {
-        let message = "clicks are not filtered by conversion: filter by its transaction_id";
-        return Err(AppError::Invalid(FieldErrors::single("conversion_id", message)).into());
-    }
     if !scope(&mut filter, viewer)? {
         return Ok(HttpResponse::Ok().json(Page::<ClickJson> { data: Vec::new(), page, per_page: limit, total: 0 }));
     }

@@ -17,6 +17,7 @@ pub mod users;
 use actix_web::{web, HttpResponse};
 use affnet_accounts::Role;
 use affnet_db::{AdvertiserId, AffiliateId, FieldErrors, Micros};
+use affnet_tracking::query::decode_utf8;
 
 use crate::auth::ApiUser;
 use crate::{ApiError, AppError};
@@ -316,8 +317,18 @@ impl<T: serde::de::DeserializeOwned> actix_web::FromRequest for ApiQuery<T> {
     type Future = std::future::Ready<Result<Self, actix_web::Error>>;
 
     fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
-        let query = serde_path_to_error::deserialize(pairs).map_err(|e| unreadable("the query string", true, e));
+        let raw = req.query_string();
+        // The parser replaces bytes that are not UTF-8 (`%FF`, a Latin-1 `%E9`) with U+FFFD:
+        // refused instead, as the tracking endpoints refuse them.
+        let query = if raw.split('&').flat_map(|pair| pair.splitn(2, '=')).any(|part| decode_utf8(part).is_none()) {
+            Err(ApiError(AppError::BadRequest(
+                "the query string could not be read: a parameter is not UTF-8 text (percent-encode the UTF-8 bytes of text)"
+                    .to_owned(),
+            )))
+        } else {
+            let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+            serde_path_to_error::deserialize(pairs).map_err(|e| unreadable("the query string", true, e))
+        };
         std::future::ready(Ok(ApiQuery(query)))
     }
 }

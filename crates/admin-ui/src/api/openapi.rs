@@ -804,7 +804,7 @@ pub fn spec() -> Value {
             "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal API key (afk_…); the scheme name is case-insensitive. Without a valid key every path but this document answers 401, whatever the request holds." } },
             "schemas": schemas(),
             "responses": {
-                "BadRequest": error_response("Malformed JSON, a body that is not an object, an unknown or repeated body field, a query parameter the operation does not take where it checks them (/audit, /reports, /conversion-calls), or text holding a NUL character (error: bad_request)."),
+                "BadRequest": error_response("Malformed JSON, a body that is not an object, an unknown or repeated body field, a query parameter the operation does not take where it checks them (/audit, /reports, /conversion-calls, /conversions, /clicks, /postback-jobs), a query parameter that is not UTF-8 text (e.g. %FF), or text holding a NUL character (error: bad_request)."),
                 "PayloadTooLarge": error_response("A body larger than 256 KiB (error: payload_too_large)."),
                 "Unauthorized": error_response("No valid API key (error: unauthorized)."),
                 "Forbidden": error_response("The key's role may not do this (error: forbidden)."),

@@ -1645,6 +1645,22 @@ async fn bad_list_parameters_are_refused_by_name_on_every_listing(backend: Backe
         assert_eq!((res.status, res.body["error"].as_str()), (422, Some("validation_failed")), "{path}: {}", res.body);
         assert_eq!(field_keys(&res), vec![field.to_owned()], "{path}");
     }
+    // Bytes that are not UTF-8 text are unreadable input, never read with U+FFFD in their place
+    // (`role=%FF` was "unknown role '\u{fffd}'"); a malformed escape is the text sent.
+    for path in [
+        "/api/v1/users?role=%FF",
+        "/api/v1/users?role=caf%E9",
+        "/api/v1/offers?search=%C3",
+        "/api/v1/conversions?%FF=1",
+        "/api/v1/reports?group_by=offer&offer_id=%80",
+    ] {
+        let res = api.get(path).await;
+        assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")), "{path}: {}", res.body);
+        assert!(res.body["message"].as_str().unwrap().contains("not UTF-8"), "{path}: {}", res.body);
+    }
+    let res = api.get("/api/v1/users?role=%ZZ").await;
+    assert_eq!((res.status, field_keys(&res)), (422, vec!["role".to_owned()]));
+    assert!(res.body["fields"]["role"].as_str().unwrap().contains("'%ZZ'"), "{}", res.body);
     // Blank is absent, as a form sends an empty field.
     for path in
         ["/api/v1/offers?advertiser_id=", "/api/v1/offer-access?offer_id=&page=", "/api/v1/conversions?offer_id="]

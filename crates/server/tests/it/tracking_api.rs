@@ -867,12 +867,19 @@ async fn lists_find_one_transaction_by_its_id(backend: Backend) {
     assert_eq!((&by_id["total"], &by_id["data"][0]["transaction_id"]), (&json!(1), &json!(second)));
     let clicks = f.staff.get(&format!("/api/v1/clicks?transaction_id={second}")).await.body;
     assert_eq!((&clicks["total"], &clicks["data"][0]["transaction_id"]), (&json!(1), &json!(second)));
-    let res = f.staff.get(&format!("/api/v1/clicks?conversion_id={c2}")).await;
-    assert_eq!((res.status, field_keys(&res)), (422, vec!["conversion_id".to_owned()]));
+    // Clicks take no conversion id: a parameter the list does not take is a 400, as documented
+    // (it was a 422, as if the value were wrong).
+    for value in [c2.to_string(), "-1".to_owned()] {
+        let res = f.staff.get(&format!("/api/v1/clicks?conversion_id={value}")).await;
+        assert_eq!((res.status, &res.body["error"]), (400, &json!("bad_request")), "{value}");
+        assert!(res.body["message"].as_str().unwrap().contains("take no `conversion_id` parameter"), "{}", res.body);
+    }
     for path in ["/api/v1/postback-jobs", "/api/v1/conversions", "/api/v1/clicks"] {
         let res = f.staff.get(&format!("{path}?transaction_id=abc")).await;
         assert_eq!((res.status, field_keys(&res)), (422, vec!["transaction_id".to_owned()]), "{path}");
         assert!(res.body["fields"]["transaction_id"].as_str().unwrap().contains("32 hexadecimal characters"));
+    }
+    for path in ["/api/v1/postback-jobs", "/api/v1/conversions"] {
         let res = f.staff.get(&format!("{path}?conversion_id=-1")).await;
         assert_eq!((res.status, field_keys(&res)), (422, vec!["conversion_id".to_owned()]), "{path}");
     }
