@@ -5,7 +5,8 @@
 pub enum DbError {
     #[error("invalid DATABASE_URL: {0}")]
     BadUrl(String),
-    #[error("cannot connect to the database: {0}")]
+    /// Said with the setting at fault (the URL's database, host, user or parameter).
+    #[error("DATABASE_URL: cannot connect to the database: {0}")]
     Connect(String),
     #[error("database pool: {0}")]
     Pool(String),

@@ -43,6 +43,9 @@ impl DbPool {
     /// Builds the pool and opens its first connection, so a bad URL or an unreachable server is
     /// reported at start-up, not at the first request.
     pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Self, DbError> {
+        // One connection first, to say at once why none can be made (`database "x" does not
+        // exist`, a refused password): the pool would retry for its 10 s, then say it timed out.
+        drop(url.connect()?);
         // One SQLite file takes one writer at a time; a few readers beside it are plenty.
         let pool = r2d2::Pool::builder()
             .max_size(max_size.max(1))

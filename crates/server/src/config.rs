@@ -81,6 +81,20 @@ where
 }
 
 /// Why `url` is not a base URL for links (`http(s)://host[:port][/path]`), if it is not.
+/// A URL's scheme in lower case (`HTTPS://net.example` is `https://net.example`: schemes are
+/// case-insensitive).
+fn lower_scheme(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) if scheme.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            format!("{}://{rest}", scheme.to_ascii_lowercase())
+        }
+        _ => url.to_owned(),
+    }
+}
+
+const WITH_USER_INFO: &str =
+    "a base URL has no user name or password before its host (https://net.example.com); not shown here";
+
 fn public_url_problem(url: &str) -> Option<&'static str> {
     let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
         return Some("must start with http:// or https://");
@@ -92,6 +106,9 @@ fn public_url_problem(url: &str) -> Option<&'static str> {
         return Some("a base URL such as https://net.example.com, without a query or fragment");
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if authority.contains('@') {
+        return Some(WITH_USER_INFO);
+    }
     if !path.is_empty() {
         return Some(
             "affnet answers at the root of its host (its tracking links are /aff_c, as on HasOffers): give the URL without a path, such as https://track.example.com",
@@ -149,12 +166,12 @@ impl Config {
             })?;
         let listen: SocketAddr =
             parse("AFFNET_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)), "an address such as 127.0.0.1:8080")?;
-        let public_url = var("AFFNET_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = var("AFFNET_PUBLIC_URL").map_or_else(|| format!("http://{listen}"), |u| lower_scheme(&u));
         if let Some(problem) = public_url_problem(&public_url) {
-            return Err(ConfigError::Invalid {
-                name: "AFFNET_PUBLIC_URL",
-                message: format!("'{public_url}': {problem}"),
-            });
+            // A user name or password is not echoed (it may be a secret).
+            let message =
+                if problem == WITH_USER_INFO { problem.to_owned() } else { format!("'{public_url}': {problem}") };
+            return Err(ConfigError::Invalid { name: "AFFNET_PUBLIC_URL", message });
         }
         let secret_key = var("AFFNET_SECRET_KEY");
         if secret_key.as_ref().is_some_and(|k| k.len() < 32) {

@@ -218,6 +218,11 @@ fn settings_out_of_range_or_malformed_are_refused_at_start() {
         (vec![("AFFNET_PUBLIC_URL", "http://a b")], "AFFNET_PUBLIC_URL: "),
         (vec![("AFFNET_PUBLIC_URL", "https://net.example/?x=1")], "AFFNET_PUBLIC_URL: "),
         (vec![("AFFNET_PUBLIC_URL", "ftp://x")], "AFFNET_PUBLIC_URL: 'ftp://x': must start with http:// or https://"),
+        // A password in the URL is refused without being echoed.
+        (
+            vec![("AFFNET_PUBLIC_URL", "https://user:s3cret@net.example")],
+            "AFFNET_PUBLIC_URL: a base URL has no user name or password before its host",
+        ),
         (
             vec![("AFFNET_PUBLIC_URL", "https://net.example.com:8443/base/")],
             "AFFNET_PUBLIC_URL: 'https://net.example.com:8443/base/': affnet answers at the root of its host",
@@ -242,6 +247,7 @@ fn settings_out_of_range_or_malformed_are_refused_at_start() {
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{env:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(said), "{env:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("s3cret"), "{env:?}: {}", stderr(&out));
     }
     // The bounds themselves and good URLs start.
     for env in [
@@ -250,6 +256,8 @@ fn settings_out_of_range_or_malformed_are_refused_at_start() {
         vec![("AFFNET_PUBLIC_URL", "https://net.example.com:8443/")],
         vec![("AFFNET_SMTP_URL", "smtp://mail.example.com:587?tls=opportunistic&ehlo_domain=net.example.com")],
         vec![("AFFNET_PUBLIC_URL", "http://[::1]:8080")],
+        // Schemes are case-insensitive.
+        vec![("AFFNET_PUBLIC_URL", "HTTPS://net.example.com")],
         vec![("AFFNET_LOG", "warn,affnet_admin_ui=debug")],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_affnet"))
@@ -267,7 +275,11 @@ fn a_malformed_or_unreachable_database_url_is_reported() {
     for (url, message) in [
         ("mysql://root@localhost/x", "DATABASE_URL must start with sqlite:// or postgres://"),
         ("sqlite://", "a SQLite URL names a file"),
-        ("postgres://nobody@127.0.0.1:1/none", "cannot connect to the database"),
+        ("postgres://nobody@127.0.0.1:1/none", "error: DATABASE_URL: cannot connect to the database"),
+        (
+            &format!("{}?bogus=1", affnet_db::testing::pg_admin_url()),
+            "error: DATABASE_URL: cannot connect to the database",
+        ),
     ] {
         let out = affnet(url, &["migrate"]);
         assert_eq!(out.status.code(), Some(1), "{url}");
@@ -275,6 +287,24 @@ fn a_malformed_or_unreachable_database_url_is_reported() {
         assert!(err.contains(message), "{url}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+    // The server says at once why it cannot connect (it waited for its pool's 10 s, then said
+    // "timed out waiting for connection").
+    let started = std::time::Instant::now();
+    let admin = affnet_db::testing::pg_admin_url();
+    let missing = format!("{}/affnet_no_such_database", &admin[..admin.rfind('/').unwrap()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_affnet"))
+        .arg("serve")
+        .env("DATABASE_URL", &missing)
+        .env("AFFNET_LISTEN", "127.0.0.1:0")
+        .env("AFFNET_PUBLIC_URL", "http://127.0.0.1:8080")
+        .env("AFFNET_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("error: DATABASE_URL: cannot connect to the database"), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     let out = Command::new(env!("CARGO_BIN_EXE_affnet"))
         .arg("migrate")
         .env("DATABASE_URL", "sqlite://x.db")
