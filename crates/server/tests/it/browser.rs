@@ -207,6 +207,44 @@ async fn the_whole_loop_in_a_real_browser(backend: Backend) {
     admin.goto(&app.url("/admin")).await;
     admin.screenshot(&format!("{tag}-admin-dashboard-after")).await;
 
+    // On a phone's width nothing scrolls sideways, not even a postback's long error (a URL
+    // with no space to break at pushed the delivery log to 572 px, portals probe).
+    let long = format!(
+        "error sending request for url ({}/track?&source=browser&clickid=&amount=2.50&transaction_id={tid}{})",
+        rx,
+        "x".repeat(200)
+    );
+    diesel::update(affnet_db::schema::postback_jobs::table)
+        .set(affnet_db::schema::postback_jobs::last_error.eq(&long))
+        .execute(&mut app.pool.get().unwrap())
+        .unwrap();
+    for (b, pages) in [
+        (
+            &affiliate,
+            vec![
+                "/affiliate",
+                "/affiliate/postbacks",
+                "/affiliate/postbacks/log",
+                "/affiliate/conversions",
+                "/affiliate/offers",
+            ],
+        ),
+        (
+            &admin,
+            vec!["/admin", "/admin/postbacks/log", "/admin/conversions", "/admin/clicks", "/admin/conversion-calls"],
+        ),
+        (&adv, vec!["/advertiser", "/advertiser/conversions", "/advertiser/offers"]),
+    ] {
+        b.set_window_size(375, 800).await;
+        for page in pages {
+            b.goto(&app.url(page)).await;
+            assert!(b.source().await.contains("<h1"), "{page}");
+            assert_eq!(b.overflow_x().await, 0, "{page} at 375 px");
+        }
+    }
+    affiliate.goto(&app.url("/affiliate/postbacks/log")).await;
+    assert!(affiliate.source().await.contains(&"x".repeat(200)), "the long error is shown");
+
     for b in [admin, affiliate, adv] {
         b.quit().await;
     }

@@ -121,6 +121,23 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
     }
 
+    /// Runs `script` (a function body) in the page; its `return` value.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await
+    }
+
+    /// Resizes the window (the layout's width: 375 is a phone's).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).await;
+    }
+
+    /// How far the page reaches past the window's right edge, in CSS pixels (0: nothing to
+    /// scroll sideways).
+    pub async fn overflow_x(&self) -> i64 {
+        let v = self.execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
+        v.as_i64().unwrap_or_else(|| panic!("scrollWidth: {v}"))
+    }
+
     pub async fn text(&self, css: &str) -> String {
         let id = self.find(css).await;
         self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None).await.as_str().unwrap().to_owned()
