@@ -333,6 +333,25 @@ async fn a_network_runs_its_first_offer_through_the_pages(backend: Backend) {
         .is_empty());
     let page = jo.get(&format!("/affiliate/offers/{id}")).await;
     assert!(page.body.contains("3.00 USD") && !page.body.contains("5.00 USD"));
+
+    // A goal conversion (from this test's address): the tracer names its goal (it said "#1").
+    {
+        use diesel::prelude::*;
+        let offers = affnet_db::schema::offers::table.filter(affnet_db::schema::offers::id.eq(id));
+        diesel::update(offers)
+            .set(affnet_db::schema::offers::ip_allowlist.eq(""))
+            .execute(&mut app.pool.get().unwrap())
+            .unwrap();
+    }
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = http.get(app.url(&format!("/aff_c?offer_id={id}&aff_id={aff}"))).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 302);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let tid = location.split(|c: char| !c.is_ascii_hexdigit()).find(|p| p.len() == 32).unwrap().to_owned();
+    let goal_call = format!("/aff_goal?a=lsr&goal_id={}&transaction_id={tid}&security_token={token}", goal.id);
+    assert_eq!(http.get(app.url(&goal_call)).send().await.unwrap().text().await.unwrap(), "success=true;");
+    let trace = admin.get(&format!("/admin/tracer?transaction_id={tid}")).await;
+    assert!(trace.body.contains(&format!("#{} First deposit", goal.id)), "{}", trace.body);
     app.stop().await;
 }
 

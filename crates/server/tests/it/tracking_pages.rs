@@ -364,6 +364,12 @@ async fn tracer_status_changes_delivery_log_and_exports(backend: Backend) {
     let list = admin.get(&format!("/admin/conversions?offer={}&sub=fb", f.offer.id)).await;
     assert_eq!(list.status, 200);
     assert!(list.body.contains(&tid));
+    // Affiliates are named where staff scan, as offers are (it said "#1").
+    assert!(list.body.contains(&format!("#{} aff@acme.test</a>", f.aff)), "{}", list.body);
+    assert!(admin.get("/admin/clicks").await.body.contains(&format!("#{} aff@acme.test</a>", f.aff)));
+    // The tracer answers to the lists' name for the id too (it showed its empty form).
+    let by_list_name = admin.get(&format!("/admin/tracer?transaction={}", tid.to_uppercase())).await;
+    assert!(by_list_name.body.contains("Shop CPA") && by_list_name.body.contains("Job #"), "{}", by_list_name.body);
     assert!(!admin.get("/admin/conversions?sub=nothing").await.body.contains(&tid));
     assert_eq!(admin.get("/admin/conversions?from=yesterday").await.status, 422);
     let clicks = admin.get(&format!("/admin/clicks?affiliate={}", f.aff)).await;

@@ -134,7 +134,8 @@ impl Browser {
     /// How far the page reaches past the window's right edge, in CSS pixels (0: nothing to
     /// scroll sideways).
     pub async fn overflow_x(&self) -> i64 {
-        let v = self.execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
+        let v =
+            self.execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
         v.as_i64().unwrap_or_else(|| panic!("scrollWidth: {v}"))
     }
 

@@ -28,6 +28,8 @@ pub struct Row {
     pub offer_name: String,
     /// The goal's name, for a goal conversion.
     pub goal_name: String,
+    /// The affiliate's name, for staff (empty for the other portals).
+    pub affiliate_name: String,
     pub payout: String,
     pub revenue: String,
     pub sale: String,
@@ -46,10 +48,17 @@ async fn load_rows(
     limit: i64,
 ) -> Result<Vec<Row>, AppError> {
     let tenant = me.tenant.id;
+    let staff = me.role().is_staff();
     state
         .db(move |c| {
             let list = listing::conversions(c, tenant, &filter, limit, offset)?;
             let names = offer_names(c, tenant, list.iter().map(|r| r.conversion.offer_id))?;
+            let mut affiliates = std::collections::BTreeMap::new();
+            for a in list.iter().map(|r| r.conversion.affiliate_id).filter(|_| staff) {
+                if let std::collections::btree_map::Entry::Vacant(e) = affiliates.entry(a.0) {
+                    e.insert(affnet_offers::Affiliate::find(c, tenant, a).map(|a| a.name).unwrap_or_default());
+                }
+            }
             let mut goals = std::collections::BTreeMap::new();
             for g in list.iter().filter_map(|r| r.conversion.goal_id) {
                 if let std::collections::btree_map::Entry::Vacant(e) = goals.entry(g.0) {
@@ -63,6 +72,7 @@ async fn load_rows(
                     Row {
                         offer_name: names.get(&r.conversion.offer_id.0).cloned().unwrap_or_default(),
                         goal_name: r.conversion.goal_id.and_then(|g| goals.get(&g.0).cloned()).unwrap_or_default(),
+                        affiliate_name: affiliates.get(&r.conversion.affiliate_id.0).cloned().unwrap_or_default(),
                         payout: money(r.conversion.payout, cur),
                         revenue: money(r.conversion.revenue, cur),
                         sale: r.conversion.sale_amount.map(|s| money(s, cur)).unwrap_or_default(),
@@ -161,6 +171,7 @@ pub async fn staff_set_status(
 pub struct ClickRow {
     pub click: Click,
     pub offer_name: String,
+    pub affiliate_name: String,
 }
 
 #[derive(Template)]
@@ -193,10 +204,17 @@ pub async fn staff_clicks(
             .db(move |c| {
                 let list = listing::clicks(c, tenant, &filter, PER_PAGE + 1, offset)?;
                 let names = offer_names(c, tenant, list.iter().map(|k| k.offer_id))?;
+                let mut affiliates = std::collections::BTreeMap::new();
+                for a in list.iter().map(|k| k.affiliate_id) {
+                    if let std::collections::btree_map::Entry::Vacant(e) = affiliates.entry(a.0) {
+                        e.insert(affnet_offers::Affiliate::find(c, tenant, a).map(|a| a.name).unwrap_or_default());
+                    }
+                }
                 Ok(list
                     .into_iter()
                     .map(|click| ClickRow {
                         offer_name: names.get(&click.offer_id.0).cloned().unwrap_or_default(),
+                        affiliate_name: affiliates.get(&click.affiliate_id.0).cloned().unwrap_or_default(),
                         click,
                     })
                     .collect::<Vec<_>>())
@@ -212,7 +230,8 @@ pub async fn staff_clicks(
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct TracerQuery {
-    #[serde(default)]
+    /// Also `transaction`, the lists' name for it (an edited list URL lands on the trace).
+    #[serde(default, alias = "transaction")]
     transaction_id: String,
 }
 
@@ -235,6 +254,8 @@ struct TracerPage {
 /// A conversion of the tracer, money in words.
 pub struct TracedConversion {
     pub c: Conversion,
+    /// The goal's name, for a goal conversion.
+    pub goal_name: String,
     pub sale: String,
     pub payout: String,
     pub revenue: String,
@@ -248,8 +269,8 @@ pub async fn tracer(
 ) -> Result<HttpResponse, AppError> {
     let tid = q.into_inner().transaction_id.trim().to_owned();
     let tenant = me.tenant.id;
-    let (trace, offer_name, affiliate_name, changes, why_none) = if tid.is_empty() {
-        (None, String::new(), String::new(), Vec::new(), Vec::new())
+    let (trace, offer_name, affiliate_name, changes, why_none, goals) = if tid.is_empty() {
+        (None, String::new(), String::new(), Vec::new(), Vec::new(), std::collections::BTreeMap::new())
     } else {
         let t = tid.clone();
         state
@@ -271,7 +292,13 @@ pub async fn tracer(
                     let why = affnet_tracking::outbox::why_no_postback(c, conv)?;
                     why_none.push(super::no_postback_words(conv, &why, false));
                 }
-                Ok((Some(trace), names.into_values().next().unwrap_or_default(), affiliate, changes, why_none))
+                let mut goals = std::collections::BTreeMap::new();
+                for g in trace.conversions.iter().filter_map(|conv| conv.goal_id) {
+                    if let std::collections::btree_map::Entry::Vacant(e) = goals.entry(g.0) {
+                        e.insert(affnet_offers::Goal::find(c, tenant, g).map(|g| g.name).unwrap_or_default());
+                    }
+                }
+                Ok((Some(trace), names.into_values().next().unwrap_or_default(), affiliate, changes, why_none, goals))
             })
             .await?
     };
@@ -281,6 +308,7 @@ pub async fn tracer(
             t.conversions
                 .iter()
                 .map(|c| TracedConversion {
+                    goal_name: c.goal_id.and_then(|g| goals.get(&g.0).cloned()).unwrap_or_default(),
                     sale: c.sale_amount.map(|s| money(s, c.currency)).unwrap_or_default(),
                     payout: money(c.payout, c.currency),
                     revenue: money(c.revenue, c.currency),
