@@ -338,6 +338,8 @@ struct ForgotPage {
     l: Layout,
     tenant: Tenant,
     email: String,
+    /// A malformed address, said next to the field (no account could have it).
+    error: Option<String>,
 }
 
 /// `GET /t/{slug}/forgot`
@@ -348,7 +350,12 @@ pub async fn forgot_form(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let tenant = crate::auth::tenant_by_slug(&req, &state, slug.into_inner()).await?;
-    let page = ForgotPage { l: Layout::anonymous(&session, "Forgot your password?"), tenant, email: String::new() };
+    let page = ForgotPage {
+        l: Layout::anonymous(&session, "Forgot your password?"),
+        tenant,
+        email: String::new(),
+        error: None,
+    };
     render(StatusCode::OK, &page)
 }
 
@@ -367,6 +374,19 @@ pub async fn forgot_submit(
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Result<HttpResponse, AppError> {
     let tenant = crate::auth::tenant_by_slug(&req, &state, slug.into_inner()).await?;
+    // An address that is not one is said so (a typo would wait for a mail that never comes);
+    // this tells nothing about which addresses have accounts.
+    let mut malformed = FieldErrors::new();
+    affnet_accounts::user::validate_email(form.email.trim(), &mut malformed);
+    if let Some(error) = malformed.get("email") {
+        let page = ForgotPage {
+            l: Layout::anonymous(&session, "Forgot your password?"),
+            tenant,
+            error: Some(error.to_owned()),
+            email: form.email,
+        };
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
     let ip = client_ip(&req, state.web.trust_proxy);
     let (tenant_id, now, email) = (tenant.id, state.clock.now(), form.email);
     let found = state.db(move |c| Ok(signup::request_reset(c, tenant_id, &email, &ip, now)?)).await?;

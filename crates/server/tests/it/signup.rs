@@ -171,6 +171,18 @@ async fn password_reset_is_single_use_and_expires(backend: Backend) {
     assert_eq!(unknown.status, 200);
     assert_eq!(unknown.body, known.body);
     assert!(app.mail.to("nobody@acme.test").is_empty());
+    // Text that is not an address is said so next to the field, kept (a typo waited for a mail
+    // that never comes); no account has it, so this tells nothing about accounts.
+    for typo in ["admin", "admin@acme", "admin @acme.test"] {
+        let page = b.submit("/t/acme/forgot", "/t/acme/forgot", &[("email", typo)]).await;
+        assert_eq!(page.status, 422, "{typo}");
+        assert!(
+            crate::support::shows_field_error(&page.body, "enter an email address such as name@example.com"),
+            "{typo}: {}",
+            page.body
+        );
+        assert!(page.body.contains(&format!("value=\"{typo}\"")), "{typo}");
+    }
     let mail = app.mail.wait_to("admin@acme.test", 1).await;
     assert!(mail.subject().contains("Reset"), "{}", mail.data);
     let link = mail.link("/t/acme/reset/").unwrap();
