@@ -164,21 +164,29 @@ fn check_company(
     Ok(())
 }
 
+/// What [`User::create`] refuses in a new user's own fields (email, name, password), without
+/// the database: a form that could not read its other fields says these too, at once.
+pub fn new_user_field_errors(email: &str, name: &str, password: &str) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    validate_email(&normalize_email(email), &mut errors);
+    let name = name.trim();
+    if name.chars().count() > 200 {
+        errors.add("name", "use at most 200 characters");
+    } else if affnet_db::validation::has_control(name) {
+        errors.add("name", affnet_db::validation::ONE_LINE);
+    }
+    if let Err(e) = password::check_policy(password, "password") {
+        errors.0.extend(e.0);
+    }
+    errors
+}
+
 impl User {
     /// Creates a user of `tenant`. Hashes the password (slow: call off the async executor).
     pub fn create(conn: &mut DbConn, tenant: TenantId, new: &NewUser<'_>, now: Micros) -> Result<User, AccountsError> {
         let email = normalize_email(new.email);
         let name = new.name.trim();
-        let mut errors = FieldErrors::new();
-        validate_email(&email, &mut errors);
-        if name.chars().count() > 200 {
-            errors.add("name", "use at most 200 characters");
-        } else if affnet_db::validation::has_control(name) {
-            errors.add("name", affnet_db::validation::ONE_LINE);
-        }
-        if let Err(e) = password::check_policy(new.password.typed(), "password") {
-            errors.0.extend(e.0);
-        }
+        let mut errors = new_user_field_errors(&email, name, new.password.typed());
         check_company(conn, tenant, new, &mut errors)?;
         errors.into_result()?;
         if User::find_by_email(conn, tenant, &email)?.is_some() {

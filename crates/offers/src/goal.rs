@@ -68,6 +68,14 @@ impl GoalInput {
         e.into_result()?;
         Ok((name, status))
     }
+
+    /// What [`Goal::create`] would refuse in this input, field by field (empty: nothing).
+    pub fn field_errors(&self) -> FieldErrors {
+        match self.validate() {
+            Err(OffersError::Invalid(errors)) => errors,
+            _ => FieldErrors::new(),
+        }
+    }
 }
 
 impl Goal {

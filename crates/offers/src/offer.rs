@@ -291,6 +291,16 @@ impl OfferInput {
         e.into_result()?;
         Ok(v)
     }
+
+    /// What [`Offer::create`] would refuse in this input, field by field (empty: nothing): for
+    /// a form that could not even read some fields, so that it says everything else at once.
+    pub fn field_errors(&self, conn: &mut DbConn, tenant: TenantId) -> Result<FieldErrors, OffersError> {
+        match self.validate(conn, tenant) {
+            Ok(_) => Ok(FieldErrors::new()),
+            Err(OffersError::Invalid(errors)) => Ok(errors),
+            Err(other) => Err(other),
+        }
+    }
 }
 
 pub(crate) fn parse_field<T: std::str::FromStr<Err = String>>(

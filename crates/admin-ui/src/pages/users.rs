@@ -143,18 +143,21 @@ pub async fn create(
     me: NetworkAdmin,
     CsrfForm(form): CsrfForm<UserForm>,
 ) -> Result<HttpResponse, AppError> {
+    // A field that cannot be read is said with every other field's message, at once (the
+    // email and password were said only once the company id was fixed).
+    let refused = |form: &UserForm, field: &str, message: &str| {
+        let mut errors = FieldErrors::single(field, message);
+        let rest = affnet_accounts::user::new_user_field_errors(&form.email, &form.name, &form.password);
+        for (field, message) in rest.0 {
+            errors.add(&field, message);
+        }
+        errors
+    };
     let role = match form.role.parse::<Role>() {
         Ok(r) => r,
         Err(msg) => {
-            return users_page(
-                &state,
-                &me,
-                None,
-                form,
-                FieldErrors::single("role", msg),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
+            let errors = refused(&form, "role", &msg);
+            return users_page(&state, &me, None, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
@@ -165,13 +168,13 @@ pub async fn create(
         ("", _) => None,
         (_, Role::Admin | Role::Manager) => {
             let msg = "admins and managers belong to no company: leave it empty";
-            let errors = FieldErrors::single("company_id", msg);
+            let errors = refused(&form, "company_id", msg);
             return users_page(&state, &me, None, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
         (v, _) => match v.parse::<i64>() {
             Ok(id) if id > 0 => Some(id),
             _ => {
-                let errors = FieldErrors::single("company_id", "enter the company's id (a number)");
+                let errors = refused(&form, "company_id", "enter the company's id (a number)");
                 return users_page(&state, &me, None, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
             }
         },

@@ -393,6 +393,24 @@ async fn bad_offer_input_is_shown_next_to_its_field_and_changes_nothing(backend:
         assert_eq!(res.status, 422, "edit with {field}={value}");
         assert_error_next_to(&res.body, shown_at, message);
     }
+    // Every field's message at once, on create and edit: those that do not parse (amount,
+    // currency, cap) and the others (they came in a second round, once the first were fixed).
+    let form = offer_form(
+        adv,
+        &[("name", ""), ("offer_url", "ftp://x"), ("payout_flat", "abc"), ("currency", "ZZZ"), ("daily_cap", "-1")],
+    );
+    for (page, action) in [
+        ("/admin/offers/new".to_owned(), "/admin/offers".to_owned()),
+        (format!("/admin/offers/{}", existing.id), format!("/admin/offers/{}", existing.id)),
+    ] {
+        let res = admin.submit(&page, &action, &refs(&form)).await;
+        assert_eq!(res.status, 422, "{action}");
+        assert_error_next_to(&res.body, "name", "this field is required");
+        assert_error_next_to(&res.body, "offer_url", "only http:// and https:// URLs are allowed");
+        assert_error_next_to(&res.body, "payout_flat", "amount must be a plain decimal number such as 12.50");
+        assert_error_next_to(&res.body, "daily_cap", "a cap must be a positive number (leave empty for no cap)");
+        assert!(res.body.contains("ZZZ"), "the currency's message");
+    }
     // The typed value is kept in the form.
     let form = offer_form(adv, &[("payout_flat", "12,50")]);
     let res = admin.submit("/admin/offers/new", "/admin/offers", &refs(&form)).await;
@@ -411,6 +429,17 @@ async fn bad_offer_input_is_shown_next_to_its_field_and_changes_nothing(backend:
         .await;
     assert_eq!(res.status, 422);
     assert_error_next_to(&res.body, "goal-payout_percent", "a percentage must be between 0 and 100 %");
+    // A goal's unreadable amount and its missing name, at once.
+    let res = admin
+        .submit(
+            &format!("/admin/offers/{id}"),
+            &format!("/admin/offers/{id}/goals"),
+            &[("name", ""), ("payout_type", "cpa_flat"), ("payout_flat", "abc")],
+        )
+        .await;
+    assert_eq!(res.status, 422);
+    assert_error_next_to(&res.body, "goal-payout_flat", "amount must be a plain decimal number such as 12.50");
+    assert_error_next_to(&res.body, "goal-name", "this field is required");
     assert!(Goal::list_for_offer(&mut app.pool.get().unwrap(), net.tenant.id, id).unwrap().is_empty());
     let aff = app.affiliate(&net.tenant, "Jo Media").id.to_string();
     let res = admin

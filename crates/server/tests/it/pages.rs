@@ -126,6 +126,18 @@ async fn bad_user_input_is_shown_next_to_its_field_and_changes_nothing(backend: 
         assert_eq!(res.status, 422, "{form:?}");
         assert!(crate::support::shows_field_error(&res.body, message), "{form:?}: {}", res.body);
     }
+    // Every message at once: the unreadable company id or role with the email and password's
+    // (those came in a second round).
+    for (role, company, first) in
+        [("affiliate", "abc", "enter the company&#39;s id (a number)"), ("root", "", "unknown role &#39;root&#39;")]
+    {
+        let form = [("email", "x@"), ("role", role), ("password", "short"), ("company_id", company)];
+        let res = b.submit("/admin/users", "/admin/users", &form).await;
+        assert_eq!(res.status, 422, "{form:?}");
+        for message in [first, "enter an email address such as name@example.com", "use at least 10 characters"] {
+            assert!(crate::support::shows_field_error(&res.body, message), "{message}: {}", res.body);
+        }
+    }
     assert_eq!(app.users_of(&net.tenant).len(), 1);
     let res = b.submit("/admin/users", "/admin/users?role=nope", &[]).await;
     assert_eq!(res.status, 422, "missing fields are validation errors too");

@@ -246,6 +246,25 @@ impl OfferForm {
 
     /// The domain input, or the messages of the fields that do not even parse.
     fn input(&self) -> Result<OfferInput, FieldErrors> {
+        let (input, errors) = self.read();
+        errors.into_result().map(|()| input)
+    }
+
+    /// Every field's message at once: those that do not parse, then what the domain refuses in
+    /// the others (read with the unreadable ones as their defaults). A form said the first kind
+    /// alone, then the rest once they were fixed.
+    async fn all_errors(&self, state: &AppState, tenant: affnet_db::TenantId) -> Result<FieldErrors, AppError> {
+        let (input, mut errors) = self.read();
+        let rest = state.db(move |c| input.field_errors(c, tenant).map_err(offers_err)).await?;
+        for (field, message) in form_field_names(rest, OFFER_RENAMES).0 {
+            errors.add(&field, message);
+        }
+        Ok(errors)
+    }
+
+    /// The domain input as far as the form reads, and the messages of the fields that do not
+    /// (read as their defaults).
+    fn read(&self) -> (OfferInput, FieldErrors) {
         let mut e = FieldErrors::new();
         let currency = match self.currency.trim() {
             "" => Currency::USD,
@@ -274,9 +293,8 @@ impl OfferForm {
         let max = parse_window(&self.max_window, &self.max_window_unit, "max_window", &mut e);
         let daily_cap = self.cap(&self.daily_cap, "daily_cap", currency, &mut e);
         let total_cap = self.cap(&self.total_cap, "total_cap", currency, &mut e);
-        e.into_result()?;
         let opt = |s: &str| Some(s.to_owned());
-        Ok(OfferInput {
+        let input = OfferInput {
             advertiser_id,
             name: self.name.clone(),
             description: self.description.clone(),
@@ -299,7 +317,8 @@ impl OfferForm {
             one_per_click: self.one_per_click.is_some(),
             require_token: self.require_token.is_some(),
             ip_allowlist: self.ip_allowlist.clone(),
-        })
+        };
+        (input, e)
     }
 }
 
@@ -439,7 +458,10 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let input = match form.input() {
         Ok(i) => i,
-        Err(errors) => return new_page(&state, &me, form, errors).await,
+        Err(_) => {
+            let errors = form.all_errors(&state, me.tenant.id).await?;
+            return new_page(&state, &me, form, errors).await;
+        }
     };
     let (tenant, now) = (me.tenant.id, state.clock.now());
     let created = audit::by_user(&state, &me.user, move |c, log| {
@@ -518,14 +540,22 @@ impl GoalForm {
             percent: self.revenue_percent.clone(),
         }
         .parse("revenue", currency, &mut e);
-        e.into_result()?;
-        Ok(GoalInput {
+        let input = GoalInput {
             name: self.name.clone(),
             status: Some(self.status.clone()),
             payout,
             revenue,
             allow_multiple: self.allow_multiple.is_some(),
-        })
+        };
+        if e.is_empty() {
+            return Ok(input);
+        }
+        // With the fields that do not parse, what the domain refuses in the others: every
+        // message at once.
+        for (field, message) in form_field_names(input.field_errors(), RATE_RENAMES).0 {
+            e.add(&field, message);
+        }
+        Err(e)
     }
 }
 
@@ -732,7 +762,8 @@ pub async fn update(
     let (tenant, now) = (me.tenant.id, state.clock.now());
     let input = match form.input() {
         Ok(i) => i,
-        Err(mut edit_errors) => {
+        Err(_) => {
+            let mut edit_errors = form.all_errors(&state, tenant).await?;
             // The amounts were read in the currency asked for: say too when the offer cannot
             // take it (or the advertiser), which is why they may not read.
             let advertiser = form.advertiser_id.trim().parse::<i64>().ok().map(AdvertiserId);
