@@ -203,6 +203,36 @@ impl PostbackInput {
 }
 
 impl Postback {
+    /// The postback [`Postback::create`] would save from `input`, not saved (id 0): what a
+    /// form previews before saving. Refused as `create` refuses it.
+    pub fn draft(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        affiliate: AffiliateId,
+        input: &PostbackInput,
+        now: Micros,
+    ) -> Result<Postback, OffersError> {
+        let v = input.validate(conn, tenant, affiliate, None)?;
+        Ok(Postback {
+            id: 0,
+            tenant_id: tenant,
+            affiliate_id: affiliate,
+            offer_id: input.offer_id,
+            goal_id: input.goal_id,
+            url: v.url,
+            method: v.method.to_owned(),
+            body: v.body,
+            content_type: v.content_type.to_owned(),
+            on_approved: input.on_approved,
+            on_pending: input.on_pending,
+            on_rejected: input.on_rejected,
+            on_status_change: input.on_status_change,
+            enabled: input.enabled,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
     /// Creates a postback of `affiliate`.
     pub fn create(
         conn: &mut DbConn,

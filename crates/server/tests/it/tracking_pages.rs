@@ -261,6 +261,25 @@ async fn test_fires_reach_the_receiver_and_other_affiliates_get_404(backend: Bac
     let f = Fixture::new(backend).await;
     let b = f.browser("acme", "aff@acme.test").await;
     let url = format!("{}/pb?t={{transaction_id}}&p={{payout}}&s={{aff_sub}}", f.rx.base);
+    // The create form previews the typed postback before saving it (the preview came only
+    // after saving, on another page), and saves nothing.
+    let res = b.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(&url, &[("preview", "1")])).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let body = unescape(&res.body);
+    assert!(body.contains("Preview, not saved yet"), "{body}");
+    assert!(body.contains(&format!("GET {}/pb?t={SAMPLE_TID}&p=2.50&s=sample_sub1", f.rx.base)), "{body}");
+    assert!(body.contains(&format!("value=\"{url}\"")), "the typed URL is kept");
+    assert!(f.postbacks().is_empty(), "nothing saved");
+    let res = b
+        .submit(
+            "/affiliate/postbacks",
+            "/affiliate/postbacks",
+            &postback_form("https://x.example/?c={clickid}", &[("preview", "1")]),
+        )
+        .await;
+    assert_eq!(res.status, 422);
+    assert!(crate::support::shows_field_error(&res.body, "unknown macro: {clickid}"), "{}", res.body);
+    assert!(f.postbacks().is_empty());
     let res = b.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(&url, &[])).await;
     assert_eq!(res.status, 303, "{}", res.body);
     let id = f.postbacks()[0].0;
@@ -271,10 +290,17 @@ async fn test_fires_reach_the_receiver_and_other_affiliates_get_404(backend: Bac
     assert!(body.contains("OK got it"), "the response excerpt is shown");
     assert!(body.contains(&format!("/pb?t={SAMPLE_TID}&p=2.50&s=sample_sub1")));
     assert_eq!(f.rx.seen.lock().unwrap().clone(), [format!("/pb?t={SAMPLE_TID}&p=2.50&s=sample_sub1")]);
+    // The postback's own page test-fires it too, and answers there.
+    let edit = format!("/affiliate/postbacks/{id}");
+    let res = b.submit(&edit, &format!("/affiliate/postbacks/{id}/test"), &[("back", "edit")]).await;
+    assert_eq!(res.status, 200);
+    let body = unescape(&res.body);
+    assert!(body.contains(&format!("Edit postback #{id}")) && body.contains("Status: <strong>200</strong>"), "{body}");
+    assert_eq!(f.rx.seen.lock().unwrap().len(), 2);
     // The delivery log shows the test-fire (it said "logged as a test" and no page showed it).
     let log = unescape(&b.get("/affiliate/postbacks/log").await.body);
     assert!(log.contains("Latest test-fires"), "{log}");
-    assert_eq!(log.matches("<tr class=\"test-fire\">").count(), 1);
+    assert_eq!(log.matches("<tr class=\"test-fire\">").count(), 2, "both test-fires");
     assert!(log.contains(&format!("/pb?t={SAMPLE_TID}&p=2.50&s=sample_sub1")));
 
     // Another affiliate: not found for every action, and nothing changed.
@@ -298,7 +324,7 @@ async fn test_fires_reach_the_receiver_and_other_affiliates_get_404(backend: Bac
         404
     );
     assert_eq!(f.postbacks(), [(id, f.aff, url.clone(), true)]);
-    assert_eq!(f.rx.seen.lock().unwrap().len(), 1);
+    assert_eq!(f.rx.seen.lock().unwrap().len(), 2, "the two test-fires of its owner only");
     assert!(!other.get("/affiliate/postbacks").await.body.contains(&f.rx.base));
     assert!(!other.get("/affiliate/postbacks/log").await.body.contains(&f.rx.base), "nor its test-fires");
     // Without the CSRF token: refused.

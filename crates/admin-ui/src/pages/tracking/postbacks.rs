@@ -76,6 +76,15 @@ pub struct PostbackForm {
     on_rejected: Option<String>,
     on_status_change: Option<String>,
     enabled: Option<String>,
+    /// Set by the form's *Preview* button: expand the typed postback, save nothing.
+    preview: Option<String>,
+}
+
+/// A test-fire's form: `back=edit` from the postback's own page (answered there).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct TestForm {
+    back: String,
 }
 
 /// What the form fields show.
@@ -91,6 +100,9 @@ pub struct Fields {
     pub on_rejected: bool,
     pub on_status_change: bool,
     pub enabled: bool,
+    /// The typed postback expanded for a sample conversion (method, URL, body, content type),
+    /// after *Preview*.
+    pub preview: Option<(String, String, String, String)>,
 }
 
 impl Fields {
@@ -107,6 +119,7 @@ impl Fields {
             on_rejected: false,
             on_status_change: false,
             enabled: true,
+            preview: None,
         }
     }
 
@@ -123,6 +136,7 @@ impl Fields {
             on_rejected: p.on_rejected,
             on_status_change: p.on_status_change,
             enabled: p.enabled,
+            preview: None,
         }
     }
 
@@ -139,6 +153,7 @@ impl Fields {
             on_rejected: f.on_rejected.is_some(),
             on_status_change: f.on_status_change.is_some(),
             enabled: f.enabled.is_some(),
+            preview: None,
         }
     }
 }
@@ -509,8 +524,11 @@ struct EditPage {
     macros: Vec<MacroHelp>,
     preview_url: String,
     preview_body: String,
+    /// A test-fire made from this page, answered here.
+    fired: Option<Fired>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn edit_page(
     state: &AppState,
     me: &CurrentUser,
@@ -518,6 +536,7 @@ async fn edit_page(
     id: i64,
     f: Option<Fields>,
     errors: FieldErrors,
+    fired: Option<Fired>,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
@@ -549,12 +568,16 @@ async fn edit_page(
         errors,
         preview_url,
         preview_body,
+        fired,
     };
     render(status, &page)
 }
 
 async fn create(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackForm) -> Result<HttpResponse, AppError> {
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
+    if form.preview.is_some() {
+        return preview(state, me, o, form).await;
+    }
     let f = form.clone();
     let result = crate::audit::by_user(state, &me.user, move |c, log| {
         let runnable = runnable_offers(c, tenant, affiliate)?;
@@ -582,6 +605,39 @@ async fn create(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackForm
             list_page(state, me, o, Fields::from_form(&form), errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(e) => Err(offers_err(e)),
+    }
+}
+
+/// The create form's *Preview*: the typed postback expanded for a sample conversion, as it would
+/// be saved (refused as saving would refuse it); nothing is saved.
+async fn preview(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackForm) -> Result<HttpResponse, AppError> {
+    let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
+    let f = form.clone();
+    let drafted = state
+        .db(move |c| {
+            let runnable = runnable_offers(c, tenant, affiliate)?;
+            let input = match f.input(&runnable) {
+                Ok(i) => i,
+                Err(e) => return Ok(Err(e)),
+            };
+            let pb = match Postback::draft(c, tenant, affiliate, &input, now) {
+                Ok(pb) => pb,
+                Err(OffersError::Invalid(e)) => return Ok(Err(e)),
+                Err(e) => return Err(offers_err(e)),
+            };
+            let own = pb.offer_id.and_then(|id| runnable.iter().find(|r| r.id == id).cloned());
+            let sample = sample_on(c, sample_offer(Some(&pb), &runnable, own.as_ref()), pb.goal_id, affiliate, now)?;
+            Ok(Ok((pb, sample)))
+        })
+        .await?;
+    let mut fields = Fields::from_form(&form);
+    match drafted {
+        Ok((pb, sample)) => {
+            let (url, body) = preview_of(&pb, sample.as_ref());
+            fields.preview = Some((pb.method.clone(), url, body, pb.content_type));
+            list_page(state, me, o, fields, FieldErrors::new(), None, StatusCode::OK).await
+        }
+        Err(errors) => list_page(state, me, o, fields, errors, None, StatusCode::UNPROCESSABLE_ENTITY).await,
     }
 }
 
@@ -618,7 +674,8 @@ async fn update(
             Ok(see_other(&o.base))
         }
         Err(OffersError::Invalid(errors)) => {
-            edit_page(state, me, o, id, Some(Fields::from_form(&form)), errors, StatusCode::UNPROCESSABLE_ENTITY).await
+            let f = Fields::from_form(&form);
+            edit_page(state, me, o, id, Some(f), errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(e) => Err(offers_err(e)),
     }
@@ -679,7 +736,9 @@ async fn test(
     me: &CurrentUser,
     o: Owner,
     id: i64,
+    form: TestForm,
 ) -> Result<HttpResponse, AppError> {
+    let on_edit = form.back == "edit";
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
     let prepared = state
         .db(move |c| {
@@ -699,6 +758,9 @@ async fn test(
         .await?;
     let Some((pb, out)) = prepared else {
         let errors = FieldErrors::single("test", "there is no offer to make a sample conversion on yet");
+        if on_edit {
+            return edit_page(state, me, o, id, None, errors, None, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
         return list_page(state, me, o, Fields::blank(), errors, None, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let fired = delivery::test_fire(
@@ -713,7 +775,11 @@ async fn test(
     .await
     .map_err(offers_err)?;
     tracing::info!(tenant = %tenant, by = %me.user.id, postback = pb.id, status = ?fired.result.status_code, "postback test-fired");
-    list_page(state, me, o, Fields::blank(), FieldErrors::new(), Some(Fired::of(pb.id, fired)), StatusCode::OK).await
+    let fired = Some(Fired::of(pb.id, fired));
+    if on_edit {
+        return edit_page(state, me, o, id, None, FieldErrors::new(), fired, StatusCode::OK).await;
+    }
+    list_page(state, me, o, Fields::blank(), FieldErrors::new(), fired, StatusCode::OK).await
 }
 
 // The affiliate's own postbacks.
@@ -741,7 +807,7 @@ pub async fn affiliate_edit(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let o = affiliate_owner(&state, &me).await?;
-    edit_page(&state, &me, o, id.into_inner(), None, FieldErrors::new(), StatusCode::OK).await
+    edit_page(&state, &me, o, id.into_inner(), None, FieldErrors::new(), None, StatusCode::OK).await
 }
 
 /// `POST /affiliate/postbacks/{id}`
@@ -783,10 +849,10 @@ pub async fn affiliate_test(
     tracking: web::Data<Tracking>,
     me: AffiliateUser,
     id: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    CsrfForm(form): CsrfForm<TestForm>,
 ) -> Result<HttpResponse, AppError> {
     let o = affiliate_owner(&state, &me).await?;
-    test(&state, &tracking, &me, o, id.into_inner()).await
+    test(&state, &tracking, &me, o, id.into_inner(), form).await
 }
 
 // Staff, for any affiliate of the network.
@@ -816,7 +882,7 @@ pub async fn staff_edit(
 ) -> Result<HttpResponse, AppError> {
     let (aff, id) = path.into_inner();
     let o = staff_owner(&state, &me, aff).await?;
-    edit_page(&state, &me, o, id, None, FieldErrors::new(), StatusCode::OK).await
+    edit_page(&state, &me, o, id, None, FieldErrors::new(), None, StatusCode::OK).await
 }
 
 /// `POST /admin/affiliates/{aff}/postbacks/{id}`
@@ -861,11 +927,11 @@ pub async fn staff_test(
     tracking: web::Data<Tracking>,
     me: Staff,
     path: web::Path<(i64, i64)>,
-    _form: CsrfForm<NoFields>,
+    CsrfForm(form): CsrfForm<TestForm>,
 ) -> Result<HttpResponse, AppError> {
     let (aff, id) = path.into_inner();
     let o = staff_owner(&state, &me, aff).await?;
-    test(&state, &tracking, &me, o, id).await
+    test(&state, &tracking, &me, o, id, form).await
 }
 
 #[derive(Debug, serde::Deserialize)]
