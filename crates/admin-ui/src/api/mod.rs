@@ -32,6 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
                 ApiError(AppError::TooLarge(format!("the body is larger than {} KiB", BODY_LIMIT / 1024))).into()
             }
+            // actix says "Content type error".
+            JsonPayloadError::ContentType => ApiError(AppError::BadRequest(
+                "the JSON body could not be read: send it with Content-Type: application/json".into(),
+            ))
+            .into(),
             err => ApiError(AppError::BadRequest(format!("the JSON body could not be read: {err}"))).into(),
         }
     }))

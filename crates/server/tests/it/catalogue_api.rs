@@ -395,6 +395,17 @@ async fn bad_offer_values_are_refused_by_field_and_change_nothing(backend: Backe
     let res = api.post_raw("/api/v1/offers", "{\"name\": ").await;
     assert_eq!((res.status, res.body["error"].as_str()), (400, Some("bad_request")));
     assert_eq!(api.post_raw(&format!("/api/v1/offers/{offer_id}/goals"), "[1,").await.status, 400);
+    // A JSON body without its Content-Type is said so (actix said "Content type error").
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/offers"))
+        .bearer_auth(&net.api_key.token)
+        .body(format!("{{\"advertiser_id\": {adv}, \"name\": \"E\", \"offer_url\": \"https://shop.example/\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("Content-Type: application/json"), "{body}");
 
     // Nothing changed, nothing created.
     assert_eq!(api.get(&path).await.body, before);
