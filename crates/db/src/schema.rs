@@ -457,7 +457,6 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         locked_by -> Nullable<BigInt>,
-        host -> Text,
     }
 }
 

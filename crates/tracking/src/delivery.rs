@@ -239,15 +239,6 @@ pub fn signature(secret: &str, unix: i64, url: &str, body: &str) -> String {
     format!("t={unix},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The host a request to `url` goes to, as requests are limited per host (`host:port`, the
-/// port the scheme's default when not written); empty for a URL that does not parse.
-pub fn host_key(url: &str) -> String {
-    reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0))))
-        .unwrap_or_default()
-}
-
 /// Makes one request and reads at most [`EXCERPT_BYTES`] of the answer.
 pub async fn fire(client: &reqwest::Client, out: &Outgoing, allow_private: bool, now_unix: i64) -> AttemptResult {
     let started = Instant::now();
@@ -384,11 +375,9 @@ const NO_NODE: i64 = 0;
 
 /// Reserves up to `limit` jobs for this node (`node`: its liveness key, PostgreSQL): first (when
 /// `expired`) jobs whose lease ran out or, on PostgreSQL, whose node is gone (no session holds
-/// its advisory lock: [`crate::liveness`]) and were claimed before `orphaned_before`, then due jobs in `next_attempt_at` order,
-/// leaving out those to the hosts in `busy` (hosts this node has no free request for). Two
+/// its advisory lock: [`crate::liveness`]) and were claimed before `orphaned_before`, then due jobs in `next_attempt_at` order. Two
 /// statements, each an ordered scan of its own partial index (`postback_jobs_lease`,
 /// `postback_jobs_due_at`): one claim with `OR` sorted every queued job each time.
-#[allow(clippy::too_many_arguments)]
 fn claim(
     conn: &mut DbConn,
     now: Micros,
@@ -397,21 +386,11 @@ fn claim(
     expired: bool,
     node: Option<i64>,
     orphaned_before: Micros,
-    busy: &[String],
 ) -> QueryResult<Vec<Claimed>> {
     const EXPIRED: &str = "SELECT id FROM postback_jobs WHERE state = 'sending' AND locked_until < $1 \
                            ORDER BY locked_until LIMIT $3";
-    // The busy hosts as SQL literals (a host name may hold `'`: doubled): a handful at most.
-    let not_busy = if busy.is_empty() {
-        String::new()
-    } else {
-        let hosts: Vec<String> = busy.iter().map(|h| format!("'{}'", h.replace('\'', "''"))).collect();
-        format!(" AND host NOT IN ({})", hosts.join(", "))
-    };
-    let due = format!(
-        "SELECT id FROM postback_jobs WHERE state IN ('queued', 'retry') AND next_attempt_at <= $1{not_busy} \
-         ORDER BY next_attempt_at LIMIT $3"
-    );
+    const DUE: &str = "SELECT id FROM postback_jobs WHERE state IN ('queued', 'retry') AND next_attempt_at <= $1 \
+                       ORDER BY next_attempt_at LIMIT $3";
     // The jobs in flight are at most the nodes' concurrency: the scan of the `sending` ones is
     // short, and runs once a second (`LEASE_CHECK_EVERY`).
     let expired_or_orphaned = format!(
@@ -478,7 +457,7 @@ fn claim(
         };
         let left = limit - i64::try_from(jobs.len()).unwrap_or(limit);
         if left > 0 {
-            jobs.extend(claim_from(conn, &due, left, false)?);
+            jobs.extend(claim_from(conn, DUE, left, false)?);
         }
         Ok(jobs)
     };
@@ -967,63 +946,9 @@ pub struct Deliverer {
     next_lease_check: AtomicI64,
     /// This node's lock on its key, on PostgreSQL ([`crate::liveness`]).
     node: Option<Arc<crate::liveness::NodeLock>>,
-    /// Per `host:port`, the requests it may still get at once (`per_host`) and the jobs waiting
-    /// for one; an entry is dropped when its last request ends, so the map holds only hosts
-    /// being fired at.
-    hosts: std::sync::Mutex<HashMap<String, Arc<HostSlots>>>,
-    /// Told when a host stops being busy ([`HostSlots::busy`]): the running worker, which
-    /// claims none of a busy host's jobs, looks for them again.
-    host_freed: Arc<tokio::sync::Notify>,
-}
-
-/// One host's request slots, and the claimed jobs waiting for one.
-struct HostSlots {
-    requests: Arc<tokio::sync::Semaphore>,
-    waiting: std::sync::atomic::AtomicUsize,
-}
-
-impl HostSlots {
-    /// A full round of requests waits for this host already: the running worker claims no more
-    /// of its jobs until it is under that again (each would wait, and with the node's slots
-    /// free, other hosts' jobs are claimed instead).
-    fn busy(&self, per_host: usize) -> bool {
-        self.waiting.load(Ordering::Acquire) >= per_host
-    }
-}
-
-/// A claimed job's turn at its host: a request slot already, or a place among the jobs waiting
-/// for one (left when the slot comes, or when the wait is dropped).
-struct HostTurn {
-    host: String,
-    slots: Arc<HostSlots>,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    waiting: Option<Waiting>,
-}
-
-/// A place among a host's waiting jobs; tells the worker when the host stops being busy.
-struct Waiting {
-    slots: Arc<HostSlots>,
-    per_host: usize,
-    freed: Arc<tokio::sync::Notify>,
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        if self.slots.waiting.fetch_sub(1, Ordering::AcqRel) == self.per_host {
-            self.freed.notify_one();
-        }
-    }
-}
-
-/// The node's request slot a job is sent with ([`Deliverer::fire_job`]).
-enum NodeSlot {
-    /// Taken with the claim (its host had a free request).
-    Held(tokio::sync::OwnedSemaphorePermit),
-    /// To take once its host has a free request: a job waiting for its host does not hold one
-    /// of the node's slots, which other hosts' jobs use meanwhile.
-    Take(Arc<tokio::sync::Semaphore>),
-    /// No node-wide limit (one round, [`Deliverer::run_once`]).
-    Unlimited,
+    /// Per `host:port`, the requests it may still get at once (`per_host`); an entry is
+    /// dropped when its last request ends, so the map holds only hosts being fired at.
+    hosts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// How many times a round of answers is recorded before it is given up (its jobs then wait for
@@ -1081,7 +1006,6 @@ impl Deliverer {
             next_lease_check: AtomicI64::new(i64::MIN),
             node: crate::liveness::NodeLock::acquire(&pool).map_err(|e| format!("postback worker: {e}"))?.map(Arc::new),
             hosts: std::sync::Mutex::default(),
-            host_freed: Arc::default(),
         })
     }
 
@@ -1110,20 +1034,15 @@ impl Deliverer {
     /// does the same as a pipeline.)
     pub async fn run_once(&self) -> QueryResult<usize> {
         let limit = i64::try_from(self.config.concurrency.max(1)).unwrap_or(1);
-        let jobs = self.claim(limit, Vec::new()).await?;
+        let jobs = self.claim(limit).await?;
         let n = jobs.len();
-        let fired = jobs.into_iter().map(|job| {
-            let turn = self.host_turn(&job.0.url);
-            self.fire_job(job, turn, NodeSlot::Unlimited, || {})
-        });
-        let results: Vec<_> = join_all(fired.collect()).await.into_iter().map(|(result, _)| result).collect();
+        let results = join_all(jobs.into_iter().map(|job| self.fire_job(job, || {})).collect()).await;
         self.record(Arc::new(results), false).await?;
         Ok(n)
     }
 
-    /// Claims up to `limit` jobs for this node, each with its affiliate's signing secret; none
-    /// to a host in `busy`.
-    async fn claim(&self, limit: i64, busy: Vec<String>) -> QueryResult<Vec<(Claimed, String)>> {
+    /// Claims up to `limit` jobs for this node, each with its affiliate's signing secret.
+    async fn claim(&self, limit: i64) -> QueryResult<Vec<(Claimed, String)>> {
         let now = self.clock.now();
         let lease_until = now.plus(i64::try_from(self.config.lease.as_micros()).unwrap_or(i64::MAX));
         let expired = now.0 >= self.next_lease_check.load(Ordering::Relaxed);
@@ -1146,7 +1065,7 @@ impl Deliverer {
                 n.key_if_held()
             });
             let claimed = pooled(&pool).and_then(|mut conn| {
-                let jobs = claim(&mut conn, now, lease_until, limit, expired, node, orphaned_before, &busy)?;
+                let jobs = claim(&mut conn, now, lease_until, limit, expired, node, orphaned_before)?;
                 let secrets = signing_secrets(&mut conn, &jobs)?;
                 Ok((jobs, secrets))
             });
@@ -1196,50 +1115,9 @@ impl Deliverer {
         }
     }
 
-    /// The turn of a job to `url` at its host: a request slot if one is free, else a place
-    /// among the host's waiting jobs. Taken as the job is claimed (not in its task), so that the
-    /// next claim already knows whether the host is busy.
-    fn host_turn(&self, url: &str) -> HostTurn {
-        let host = host_key(url);
-        let per_host = self.config.per_host.max(1);
-        let slots = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            hosts
-                .entry(host.clone())
-                .or_insert_with(|| {
-                    Arc::new(HostSlots {
-                        requests: Arc::new(tokio::sync::Semaphore::new(per_host)),
-                        waiting: std::sync::atomic::AtomicUsize::new(0),
-                    })
-                })
-                .clone()
-        };
-        match slots.requests.clone().try_acquire_owned() {
-            Ok(permit) => HostTurn { host, slots, permit: Some(permit), waiting: None },
-            Err(_) => {
-                slots.waiting.fetch_add(1, Ordering::AcqRel);
-                let waiting = Waiting { slots: slots.clone(), per_host, freed: self.host_freed.clone() };
-                HostTurn { host, slots, permit: None, waiting: Some(waiting) }
-            }
-        }
-    }
-
-    /// The hosts whose jobs the next claim leaves out ([`HostSlots::busy`]).
-    fn busy_hosts(&self) -> Vec<String> {
-        let per_host = self.config.per_host.max(1);
-        let hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        hosts.iter().filter(|(_, h)| h.busy(per_host)).map(|(host, _)| host.clone()).collect()
-    }
-
-    /// Fires one claimed job: once its host has a free request (`per_host` at once) and then the
-    /// node a free slot; returns the node's slot with the answer, held until it is recorded.
-    async fn fire_job(
-        &self,
-        (job, secret): (Claimed, String),
-        turn: HostTurn,
-        node: NodeSlot,
-        on_send: impl FnOnce(),
-    ) -> ((Claimed, AttemptResult), Option<tokio::sync::OwnedSemaphorePermit>) {
+    /// Fires one claimed job (waiting, if its host already has `per_host` requests in flight,
+    /// for one of them to end).
+    async fn fire_job(&self, (job, secret): (Claimed, String), on_send: impl FnOnce()) -> (Claimed, AttemptResult) {
         let out = Outgoing {
             method: job.method.clone(),
             url: job.url.clone(),
@@ -1247,29 +1125,33 @@ impl Deliverer {
             content_type: job.content_type.clone(),
             secret,
         };
-        let HostTurn { host, slots, permit, waiting } = turn;
-        let permit = match permit {
-            Some(p) => Ok(p),
-            None => slots.requests.clone().acquire_owned().await,
-        };
-        drop(waiting);
-        let node = match node {
-            NodeSlot::Held(p) => Some(p),
-            NodeSlot::Take(all) => all.acquire_owned().await.ok(),
-            NodeSlot::Unlimited => None,
-        };
+        let host = reqwest::Url::parse(&job.url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0))))
+            .unwrap_or_default();
+        let limit = self.host_limit(&host);
+        let permit = limit.clone().acquire_owned().await;
         on_send();
         let result = fire(&self.client, &out, self.config.allow_private, self.clock.now().unix_seconds()).await;
         drop(permit);
-        self.release_host(&host, slots);
-        ((job, result), node)
+        self.release_host(&host, limit);
+        (job, result)
+    }
+
+    /// The request limit of `host`, created on first use.
+    fn host_limit(&self, host: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.config.per_host.max(1))))
+            .clone()
     }
 
     /// Drops `host`'s entry once no request to it is waiting or in flight.
-    fn release_host(&self, host: &str, slots: Arc<HostSlots>) {
+    fn release_host(&self, host: &str, limit: Arc<tokio::sync::Semaphore>) {
         let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // Ours and the map's are the only references left.
-        if Arc::strong_count(&slots) == 2 {
+        if Arc::strong_count(&limit) == 2 {
             hosts.remove(host);
         }
     }
@@ -1401,7 +1283,7 @@ impl Deliverer {
         let concurrency = self.config.concurrency.clamp(1, Semaphore::MAX_PERMITS);
         let slots = Arc::new(Semaphore::new(concurrency));
         let (answered, mut answers) =
-            mpsc::unbounded_channel::<((Claimed, AttemptResult), Option<tokio::sync::OwnedSemaphorePermit>)>();
+            mpsc::unbounded_channel::<((Claimed, AttemptResult), tokio::sync::OwnedSemaphorePermit)>();
         // The jobs fired and not answered yet, with their tasks: a worker that stops gives them
         // back (due again) and drops their answers, once the grace is over. An answer that
         // arrived is always recorded.
@@ -1443,20 +1325,12 @@ impl Deliverer {
         'work: while !stop.load(Ordering::Acquire) {
             // Slots free up as requests end (up to the postback timeout): look at `stop` while
             // waiting, and again before claiming, so that nothing is claimed after the stop.
-            // Claims wait for half the slots (fewer, larger claims), but no longer than the idle
-            // poll while some are free: slow hosts holding the others must not hold up the jobs
-            // of the rest.
-            let wait = STOP_CHECK.min(self.config.idle_poll);
             let first = loop {
-                match tokio::time::timeout(wait, slots.clone().acquire_many_owned(half)).await {
+                match tokio::time::timeout(STOP_CHECK, slots.clone().acquire_many_owned(half)).await {
                     Ok(Ok(permits)) => break permits,
                     Ok(Err(_)) => break 'work,
                     Err(_) if stop.load(Ordering::Acquire) => break 'work,
-                    Err(_) => {
-                        if let Ok(some) = slots.clone().try_acquire_owned() {
-                            break some;
-                        }
-                    }
+                    Err(_) => continue,
                 }
             };
             if stop.load(Ordering::Acquire) {
@@ -1470,9 +1344,7 @@ impl Deliverer {
                 }
             }
             let limit = i64::try_from(held.num_permits()).unwrap_or(1);
-            let busy = self.busy_hosts();
-            let some_busy = !busy.is_empty();
-            let jobs = match self.claim(limit, busy).await {
+            let jobs = match self.claim(limit).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, "postback worker: database error");
@@ -1481,24 +1353,11 @@ impl Deliverer {
             };
             if jobs.is_empty() {
                 drop(held);
-                if some_busy {
-                    // A busy host's jobs may be due: look again as soon as it is not busy.
-                    let _ = tokio::time::timeout(self.config.idle_poll, self.host_freed.notified()).await;
-                } else {
-                    tokio::time::sleep(self.config.idle_poll).await;
-                }
+                tokio::time::sleep(self.config.idle_poll).await;
                 continue;
             }
             for job in jobs {
-                // A job whose host has no free request waits for one without a node slot.
-                let turn = self.host_turn(&job.0.url);
-                let node = match turn.permit {
-                    Some(_) => match held.split(1) {
-                        Some(p) => NodeSlot::Held(p),
-                        None => NodeSlot::Take(slots.clone()),
-                    },
-                    None => NodeSlot::Take(slots.clone()),
-                };
+                let Some(permit) = held.split(1) else { break };
                 let (this, answered, unanswered_now) = (self.clone(), answered.clone(), unanswered.clone());
                 let (id, claimed_with) = (job.0.id, job.0.locked_by);
                 if let Ok(mut u) = unanswered.lock() {
@@ -1506,8 +1365,8 @@ impl Deliverer {
                 }
                 let sending = unanswered.clone();
                 let task = tokio::spawn(async move {
-                    let (result, permit) = this
-                        .fire_job(job, turn, node, || {
+                    let result = this
+                        .fire_job(job, || {
                             if let Some(f) = sending.lock().ok().as_mut().and_then(|u| u.get_mut(&id)) {
                                 f.sent = true;
                             }
@@ -1635,7 +1494,6 @@ pub fn refire(
                 .set((
                     again,
                     postback_jobs::method.eq(r.method),
-                    postback_jobs::host.eq(host_key(&r.url)),
                     postback_jobs::url.eq(r.url),
                     postback_jobs::body.eq(r.body),
                     postback_jobs::content_type.eq(r.content_type),
@@ -1871,22 +1729,6 @@ pub async fn test_fire(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Busy hosts are written into the claim as SQL literals: a name with a quote (which a URL
-    /// parser accepts in a host) is one literal, on both backends.
-    #[test]
-    fn a_claim_leaving_out_hosts_reads_any_host_name_as_one_literal() {
-        for backend in [affnet_db::Backend::Sqlite, affnet_db::Backend::Postgres] {
-            let db = affnet_db::testing::TestDb::new(backend);
-            let mut conn = db.url.connect().unwrap();
-            let busy = ["a'b.example:80".to_owned(), "x.example:443".to_owned(), "'); DROP TABLE t; --:80".to_owned()];
-            let claimed = claim(&mut conn, Micros(1), Micros(2), 10, true, None, Micros(0), &busy).unwrap();
-            assert!(claimed.is_empty());
-        }
-        assert_eq!(host_key("http://A'B.example/x"), "a'b.example:80");
-        assert_eq!(host_key("https://t.example:8443/x"), "t.example:8443");
-        assert_eq!(host_key("not a url"), "");
-    }
 
     #[test]
     fn the_guard_refuses_every_internal_range() {

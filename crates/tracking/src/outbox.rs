@@ -167,7 +167,6 @@ pub fn enqueue_for(
                 postback_jobs::affiliate_id.eq(conversion.affiliate_id),
                 postback_jobs::event.eq(event.as_str()),
                 postback_jobs::method.eq(&p.method),
-                postback_jobs::host.eq(crate::delivery::host_key(&url)),
                 postback_jobs::url.eq(url),
                 postback_jobs::body.eq(body),
                 postback_jobs::content_type.eq(&p.content_type),

@@ -1,1 +1,0 @@
-ALTER TABLE postback_jobs DROP COLUMN host;
