@@ -99,6 +99,11 @@ fn public_url_problem(url: &str) -> Option<&'static str> {
     let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
         return Some("must start with http:// or https://");
     };
+    // First, and wherever it is: the URL is then never echoed (a password may hold `/`, `?`
+    // or `#`, which would hide it from a check of the host part alone).
+    if rest.contains('@') {
+        return Some(WITH_USER_INFO);
+    }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some("a URL has no spaces or control characters");
     }
@@ -106,9 +111,6 @@ fn public_url_problem(url: &str) -> Option<&'static str> {
         return Some("a base URL such as https://net.example.com, without a query or fragment");
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if authority.contains('@') {
-        return Some(WITH_USER_INFO);
-    }
     if !path.is_empty() {
         return Some(
             "affnet answers at the root of its host (its tracking links are /aff_c, as on HasOffers): give the URL without a path, such as https://track.example.com",

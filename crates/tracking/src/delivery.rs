@@ -266,8 +266,14 @@ pub async fn fire(client: &reqwest::Client, out: &Outgoing, allow_private: bool,
         return done(None, String::new(), why);
     }
     // Signed as requested: the parser's normal form (`http://h?c=1` is requested as
-    // `http://h/?c=1`, `'` as `%27`), which the receiver rebuilds from `Host` and its target.
-    let signed = (!out.secret.is_empty()).then(|| signature(&out.secret, now_unix, url.as_str(), &out.body));
+    // `http://h/?c=1`, `'` as `%27`), which the receiver rebuilds from `Host` and its target; a
+    // user name and password are sent in an `Authorization` header, not in the URL.
+    let signed = (!out.secret.is_empty()).then(|| {
+        let mut requested = url.clone();
+        let _ = requested.set_username("");
+        let _ = requested.set_password(None);
+        signature(&out.secret, now_unix, requested.as_str(), &out.body)
+    });
     let mut req = if out.method == "POST" {
         client.post(url).header("content-type", &out.content_type).body(out.body.clone())
     } else {

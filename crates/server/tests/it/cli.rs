@@ -224,6 +224,10 @@ fn settings_out_of_range_or_malformed_are_refused_at_start() {
             "AFFNET_PUBLIC_URL: a base URL has no user name or password before its host",
         ),
         (
+            vec![("AFFNET_PUBLIC_URL", "https://user:s3cret/x?y#z@net.example/?q")],
+            "AFFNET_PUBLIC_URL: a base URL has no user name or password before its host",
+        ),
+        (
             vec![("AFFNET_PUBLIC_URL", "https://net.example.com:8443/base/")],
             "AFFNET_PUBLIC_URL: 'https://net.example.com:8443/base/': affnet answers at the root of its host",
         ),
