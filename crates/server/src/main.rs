@@ -49,7 +49,7 @@ fn lock_sqlite_database(config: &Config) -> Result<Option<std::fs::File>, CliErr
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| CliError::Refused(format!("cannot open {lock_path}: {e}")))?;
+        .map_err(|e| CliError::Refused(format!("DATABASE_URL: cannot open {lock_path}: {e}")))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(CliError::Refused(format!(

@@ -309,6 +309,19 @@ fn a_malformed_or_unreachable_database_url_is_reported() {
     assert!(err.contains("error: DATABASE_URL: cannot connect to the database"), "{err}");
     assert!(err.contains("does not exist"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    // On SQLite, a file in a directory that does not exist is said the same way, by serve too.
+    for command in ["migrate", "serve"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_affnet"))
+            .arg(command)
+            .env("DATABASE_URL", "sqlite:///affnet-no-such-directory/x.db")
+            .env("AFFNET_LISTEN", "127.0.0.1:0")
+            .env("AFFNET_PUBLIC_URL", "http://127.0.0.1:8080")
+            .env("AFFNET_LOG", "warn")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        assert!(stderr(&out).contains("error: DATABASE_URL: cannot"), "{command}: {}", stderr(&out));
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_affnet"))
         .arg("migrate")
         .env("DATABASE_URL", "sqlite://x.db")
