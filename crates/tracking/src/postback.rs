@@ -233,7 +233,7 @@ impl Postback {
         })
     }
 
-    /// Creates a postback of `affiliate`.
+    /// Creates a postback of `affiliate`: its [`Postback::draft`], saved.
     pub fn create(
         conn: &mut DbConn,
         tenant: TenantId,
@@ -241,24 +241,24 @@ impl Postback {
         input: &PostbackInput,
         now: Micros,
     ) -> Result<Postback, OffersError> {
-        let v = input.validate(conn, tenant, affiliate, None)?;
+        let d = Postback::draft(conn, tenant, affiliate, input, now)?;
         let id: i64 = diesel::insert_into(postbacks::table)
             .values((
-                postbacks::tenant_id.eq(tenant),
-                postbacks::affiliate_id.eq(affiliate),
-                postbacks::offer_id.eq(input.offer_id),
-                postbacks::goal_id.eq(input.goal_id),
-                postbacks::url.eq(&v.url),
-                postbacks::method.eq(v.method),
-                postbacks::body.eq(&v.body),
-                postbacks::content_type.eq(v.content_type),
-                postbacks::on_approved.eq(input.on_approved),
-                postbacks::on_pending.eq(input.on_pending),
-                postbacks::on_rejected.eq(input.on_rejected),
-                postbacks::on_status_change.eq(input.on_status_change),
-                postbacks::enabled.eq(input.enabled),
-                postbacks::created_at.eq(now),
-                postbacks::updated_at.eq(now),
+                postbacks::tenant_id.eq(d.tenant_id),
+                postbacks::affiliate_id.eq(d.affiliate_id),
+                postbacks::offer_id.eq(d.offer_id),
+                postbacks::goal_id.eq(d.goal_id),
+                postbacks::url.eq(&d.url),
+                postbacks::method.eq(&d.method),
+                postbacks::body.eq(&d.body),
+                postbacks::content_type.eq(&d.content_type),
+                postbacks::on_approved.eq(d.on_approved),
+                postbacks::on_pending.eq(d.on_pending),
+                postbacks::on_rejected.eq(d.on_rejected),
+                postbacks::on_status_change.eq(d.on_status_change),
+                postbacks::enabled.eq(d.enabled),
+                postbacks::created_at.eq(d.created_at),
+                postbacks::updated_at.eq(d.updated_at),
             ))
             .returning(postbacks::id)
             .get_result(conn)?;
