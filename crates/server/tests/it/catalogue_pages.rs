@@ -411,6 +411,14 @@ async fn bad_offer_input_is_shown_next_to_its_field_and_changes_nothing(backend:
         assert_error_next_to(&res.body, "daily_cap", "a cap must be a positive number (leave empty for no cap)");
         assert!(res.body.contains("ZZZ"), "the currency's message");
     }
+    // A valid field is not blamed for an unreadable one of its group (the maximum read as 0).
+    let form =
+        offer_form(adv, &[("min_window", "1"), ("min_window_unit", "days"), ("max_window", "soon"), ("name", "")]);
+    let res = admin.submit("/admin/offers/new", "/admin/offers", &refs(&form)).await;
+    assert_eq!(res.status, 422);
+    assert_error_next_to(&res.body, "max_window", "enter a whole number, e.g. 30");
+    assert_error_next_to(&res.body, "name", "this field is required");
+    assert!(!res.body.contains("the minimum click age cannot be above the maximum"), "{}", res.body);
     // The typed value is kept in the form.
     let form = offer_form(adv, &[("payout_flat", "12,50")]);
     let res = admin.submit("/admin/offers/new", "/admin/offers", &refs(&form)).await;

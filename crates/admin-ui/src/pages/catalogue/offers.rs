@@ -256,8 +256,20 @@ impl OfferForm {
     async fn all_errors(&self, state: &AppState, tenant: affnet_db::TenantId) -> Result<FieldErrors, AppError> {
         let (input, mut errors) = self.read();
         let rest = state.db(move |c| input.field_errors(c, tenant).map_err(offers_err)).await?;
+        // Fields checked against each other: when one did not parse (and was read as its
+        // default), the domain's messages on the others would speak of that default (a valid
+        // minimum "above the maximum" of an unreadable one).
+        const GROUPS: &[&[&str]] = &[&["min_window", "max_window"]];
+        let unread: Vec<&str> = errors.0.keys().map(String::as_str).collect();
+        let skipped: Vec<&str> = GROUPS
+            .iter()
+            .filter(|group| group.iter().any(|f| unread.contains(f)))
+            .flat_map(|group| group.iter().copied())
+            .collect();
         for (field, message) in form_field_names(rest, OFFER_RENAMES).0 {
-            errors.add(&field, message);
+            if !skipped.contains(&field.as_str()) {
+                errors.add(&field, message);
+            }
         }
         Ok(errors)
     }
