@@ -244,6 +244,16 @@ async fn the_whole_loop_in_a_real_browser(backend: Backend) {
     }
     affiliate.goto(&app.url("/affiliate/postbacks/log")).await;
     assert!(affiliate.source().await.contains(&"x".repeat(200)), "the long error is shown");
+    // Checkboxes keep their size beside a long label (on_status_change's was squashed to 4 px).
+    for width in [375, 1280] {
+        affiliate.set_window_size(width, 800).await;
+        affiliate.goto(&app.url("/affiliate/postbacks")).await;
+        let sizes = affiliate
+            .execute("return [...document.querySelectorAll('#new input[type=checkbox]')].map(e => Math.round(e.getBoundingClientRect().width));")
+            .await;
+        let sizes: Vec<i64> = sizes.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        assert!(!sizes.is_empty() && sizes.iter().all(|w| *w >= 12), "checkbox widths at {width} px: {sizes:?}");
+    }
 
     for b in [admin, affiliate, adv] {
         b.quit().await;

@@ -160,3 +160,11 @@ impl Browser {
         let _ = self.child.wait();
     }
 }
+
+/// A test that fails before `quit` leaves no chromedriver behind (its browser ends with it).
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
