@@ -77,6 +77,15 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// The id of the conversion of transaction `tid`.
+    fn conversion_of(&self, tid: &str) -> i64 {
+        conversions::table
+            .filter(conversions::click_id.eq(tid))
+            .select(conversions::id)
+            .first(&mut self.app.pool.get().unwrap())
+            .unwrap()
+    }
+
     async fn new(backend: Backend) -> Fixture {
         let app = TestApp::start(backend).await;
         let net = app.network("acme");
@@ -657,14 +666,7 @@ async fn one_transaction_is_found_by_its_id_in_every_list(backend: Backend) {
     let res = aff.submit("/affiliate/postbacks", "/affiliate/postbacks", &postback_form(&url, &[])).await;
     assert_eq!(res.status, 303);
     let (first, second) = (f.convert().await, f.convert().await);
-    let conversion_of = |tid: &str| -> i64 {
-        conversions::table
-            .filter(conversions::click_id.eq(tid))
-            .select(conversions::id)
-            .first(&mut f.app.pool.get().unwrap())
-            .unwrap()
-    };
-    let (c1, c2) = (conversion_of(&first), conversion_of(&second));
+    let (c1, c2) = (f.conversion_of(&first), f.conversion_of(&second));
     let jobs = |html: &str| html.matches("class=\"card job\"").count();
 
     let log = aff.get(&format!("/affiliate/postbacks/log?transaction={}", first.to_uppercase())).await;
@@ -746,18 +748,11 @@ async fn a_missing_postback_is_explained_where_people_look(backend: Backend) {
     let admin = f.browser("acme", "admin@acme.test").await;
     let click = || click_of(&f);
     let convert = |tid: String, extra: &'static str| convert_with(&f, tid, extra);
-    let conversion_of = |tid: &str| -> i64 {
-        conversions::table
-            .filter(conversions::click_id.eq(tid))
-            .select(conversions::id)
-            .first(&mut f.app.pool.get().unwrap())
-            .unwrap()
-    };
 
     // No postback saved.
     let first = click().await;
     assert_eq!(convert(first.clone(), "&adv_sub=ORD-1").await, 200);
-    let c1 = conversion_of(&first);
+    let c1 = f.conversion_of(&first);
     let log = aff.get(&format!("/affiliate/postbacks/log?transaction={first}")).await;
     assert!(
         log.body
@@ -774,7 +769,7 @@ async fn a_missing_postback_is_explained_where_people_look(backend: Backend) {
     let pb: i64 = postbacks::table.select(postbacks::id).first(&mut f.app.pool.get().unwrap()).unwrap();
     let pending = click().await;
     assert_eq!(convert(pending.clone(), "&status=pending").await, 200);
-    let c2 = conversion_of(&pending);
+    let c2 = f.conversion_of(&pending);
     let mismatched = aff.get(&format!("/affiliate/postbacks/log?transaction={first}&conversion={c2}")).await;
     assert!(mismatched.body.contains("No postback jobs match."), "{}", mismatched.body);
     let log = aff.get(&format!("/affiliate/postbacks/log?conversion={c2}")).await;

@@ -15,7 +15,7 @@ use affnet_tracking::reports::Tz;
 use askama::Template;
 
 use super::deliveries::JobRow;
-use super::{conversion_statuses, money, offer_names, FilterForm};
+use super::{affiliate_names, conversion_statuses, goal_names, money, offer_names, FilterForm};
 use crate::auth::{AdvertiserUser, AffiliateUser, CurrentUser, Staff};
 use crate::csrf::CsrfForm;
 use crate::layout::{render, see_other, Layout};
@@ -53,18 +53,9 @@ async fn load_rows(
         .db(move |c| {
             let list = listing::conversions(c, tenant, &filter, limit, offset)?;
             let names = offer_names(c, tenant, list.iter().map(|r| r.conversion.offer_id))?;
-            let mut affiliates = std::collections::BTreeMap::new();
-            for a in list.iter().map(|r| r.conversion.affiliate_id).filter(|_| staff) {
-                if let std::collections::btree_map::Entry::Vacant(e) = affiliates.entry(a.0) {
-                    e.insert(affnet_offers::Affiliate::find(c, tenant, a).map(|a| a.name).unwrap_or_default());
-                }
-            }
-            let mut goals = std::collections::BTreeMap::new();
-            for g in list.iter().filter_map(|r| r.conversion.goal_id) {
-                if let std::collections::btree_map::Entry::Vacant(e) = goals.entry(g.0) {
-                    e.insert(affnet_offers::Goal::find(c, tenant, g).map(|g| g.name).unwrap_or_default());
-                }
-            }
+            let affiliates =
+                affiliate_names(c, tenant, list.iter().map(|r| r.conversion.affiliate_id).filter(|_| staff))?;
+            let goals = goal_names(c, tenant, list.iter().filter_map(|r| r.conversion.goal_id))?;
             Ok(list
                 .into_iter()
                 .map(|r| {
@@ -204,12 +195,7 @@ pub async fn staff_clicks(
             .db(move |c| {
                 let list = listing::clicks(c, tenant, &filter, PER_PAGE + 1, offset)?;
                 let names = offer_names(c, tenant, list.iter().map(|k| k.offer_id))?;
-                let mut affiliates = std::collections::BTreeMap::new();
-                for a in list.iter().map(|k| k.affiliate_id) {
-                    if let std::collections::btree_map::Entry::Vacant(e) = affiliates.entry(a.0) {
-                        e.insert(affnet_offers::Affiliate::find(c, tenant, a).map(|a| a.name).unwrap_or_default());
-                    }
-                }
+                let affiliates = affiliate_names(c, tenant, list.iter().map(|k| k.affiliate_id))?;
                 Ok(list
                     .into_iter()
                     .map(|click| ClickRow {
@@ -292,12 +278,7 @@ pub async fn tracer(
                     let why = affnet_tracking::outbox::why_no_postback(c, conv)?;
                     why_none.push(super::no_postback_words(conv, &why, false));
                 }
-                let mut goals = std::collections::BTreeMap::new();
-                for g in trace.conversions.iter().filter_map(|conv| conv.goal_id) {
-                    if let std::collections::btree_map::Entry::Vacant(e) = goals.entry(g.0) {
-                        e.insert(affnet_offers::Goal::find(c, tenant, g).map(|g| g.name).unwrap_or_default());
-                    }
-                }
+                let goals = goal_names(c, tenant, trace.conversions.iter().filter_map(|conv| conv.goal_id))?;
                 Ok((Some(trace), names.into_values().next().unwrap_or_default(), affiliate, changes, why_none, goals))
             })
             .await?

@@ -253,17 +253,42 @@ pub fn offer_names(
     tenant: affnet_db::TenantId,
     ids: impl IntoIterator<Item = OfferId>,
 ) -> Result<BTreeMap<i64, String>, AppError> {
+    names_of(ids, |id| id.0, |id| Offer::find(conn, tenant, id).map(|o| o.name))
+}
+
+/// Names of the affiliates with these ids (of the tenant), for lists that show names.
+pub fn affiliate_names(
+    conn: &mut DbConn,
+    tenant: affnet_db::TenantId,
+    ids: impl IntoIterator<Item = AffiliateId>,
+) -> Result<BTreeMap<i64, String>, AppError> {
+    names_of(ids, |id| id.0, |id| affnet_offers::Affiliate::find(conn, tenant, id).map(|a| a.name))
+}
+
+/// Names of the goals with these ids (of the tenant), for lists that show names.
+pub fn goal_names(
+    conn: &mut DbConn,
+    tenant: affnet_db::TenantId,
+    ids: impl IntoIterator<Item = affnet_db::GoalId>,
+) -> Result<BTreeMap<i64, String>, AppError> {
+    names_of(ids, |id| id.0, |id| affnet_offers::Goal::find(conn, tenant, id).map(|g| g.name))
+}
+
+/// Each id's name, looked up once (one gone since: an empty name).
+fn names_of<I: Copy>(
+    ids: impl IntoIterator<Item = I>,
+    key: impl Fn(I) -> i64,
+    mut find: impl FnMut(I) -> Result<String, affnet_offers::OffersError>,
+) -> Result<BTreeMap<i64, String>, AppError> {
     let mut names = BTreeMap::new();
     for id in ids {
-        if names.contains_key(&id.0) {
-            continue;
+        if let std::collections::btree_map::Entry::Vacant(e) = names.entry(key(id)) {
+            e.insert(match find(id) {
+                Ok(name) => name,
+                Err(affnet_offers::OffersError::NotFound) => String::new(),
+                Err(err) => return Err(offers_err(err)),
+            });
         }
-        let name = match Offer::find(conn, tenant, id) {
-            Ok(o) => o.name,
-            Err(affnet_offers::OffersError::NotFound) => String::new(),
-            Err(e) => return Err(offers_err(e)),
-        };
-        names.insert(id.0, name);
     }
     Ok(names)
 }
