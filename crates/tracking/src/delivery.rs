@@ -19,6 +19,8 @@ use sha2::Sha256;
 use affnet_db::schema::{affiliates, postback_attempts, postback_jobs, postbacks, tenants, users};
 use affnet_db::{AffiliateId, Clock, DbConn, DbPool, Micros, TenantId};
 
+use crate::host_slots::{HostSlots, Slot};
+
 /// How the worker behaves (from `AFFNET_POSTBACK_*` settings).
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
@@ -31,6 +33,11 @@ pub struct DeliveryConfig {
     /// Requests in flight to one host (`host:port`) at once, whatever `concurrency` allows: a
     /// burst of conversions does not flood an affiliate's tracker. 64 by default.
     pub per_host: usize,
+    /// The longest a claimed job waits for a free request to its host: one that would wait
+    /// longer is given back unsent, due again when the host is expected to have room
+    /// ([`crate::host_slots`]), so that a slow or hanging tracker with a backlog does not hold
+    /// the slots other hosts' postbacks need. 1 s by default.
+    pub host_wait: Duration,
     /// Attempts before a job is `failed`.
     pub max_attempts: i64,
     /// Delay before the first retry; doubles each time, capped at `max_backoff`.
@@ -56,6 +63,7 @@ impl Default for DeliveryConfig {
         Self {
             concurrency: 256,
             per_host: 64,
+            host_wait: Duration::from_secs(1),
             max_attempts: 10,
             first_backoff: Duration::from_secs(60),
             max_backoff: Duration::from_secs(86_400),
@@ -738,6 +746,39 @@ fn give_back_claimed(
     take_back(conn, Some(&given), TakenBack::Stopped, now)
 }
 
+/// Gives back claimed jobs that were never sent because their host was busy
+/// ([`crate::host_slots`]): each due again at its time (rounded up to the second, so that a round
+/// is a few statements), `queued` or `retry` as it was (by its attempts), with no attempt counted
+/// or logged. A job claimed again meanwhile under another key is left to that claim.
+fn give_back_deferred(conn: &mut DbConn, jobs: &[(&Claimed, Micros)], now: Micros) -> QueryResult<()> {
+    use postback_jobs as j;
+    let mut groups: std::collections::BTreeMap<(i64, &str, i64), Vec<i64>> = Default::default();
+    for (job, until) in jobs {
+        let state = if job.attempts == 0 { "queued" } else { "retry" };
+        let second = until.0.saturating_add(Micros::SECOND - 1).div_euclid(Micros::SECOND) * Micros::SECOND;
+        groups.entry((job.locked_by, state, second)).or_default().push(job.id);
+    }
+    for ((node, state, until), ids) in &groups {
+        diesel::update(j::table.filter(j::id.eq_any(ids)).filter(j::state.eq("sending")).filter(j::locked_by.eq(node)))
+            .set((
+                j::state.eq(*state),
+                j::next_attempt_at.eq(Micros(*until)),
+                j::locked_until.eq(None::<Micros>),
+                j::locked_by.eq(None::<i64>),
+                j::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    if !jobs.is_empty() {
+        crate::metrics::deferred(jobs.len());
+        tracing::info!(
+            jobs = jobs.len(),
+            "postbacks given back unsent: their host is busy; due again when it is expected to have room"
+        );
+    }
+    Ok(())
+}
+
 /// Moves a job whose attempt failed on: retry later, or failed after the last attempt.
 fn record_failure(
     conn: &mut DbConn,
@@ -952,9 +993,18 @@ pub struct Deliverer {
     next_lease_check: AtomicI64,
     /// This node's lock on its key, on PostgreSQL ([`crate::liveness`]).
     node: Option<Arc<crate::liveness::NodeLock>>,
-    /// Per `host:port`, the requests it may still get at once (`per_host`); an entry is
-    /// dropped when its last request ends, so the map holds only hosts being fired at.
-    hosts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// The requests in flight to each `host:port` (at most `per_host`), and its pacing.
+    hosts: HostSlots,
+}
+
+/// What became of a claimed job.
+#[derive(Debug)]
+enum Handled {
+    /// Its request was sent; the answer.
+    Sent(AttemptResult),
+    /// Given back unsent, due again then: its host had no free request slot and was not
+    /// expected to have one soon ([`crate::host_slots`]).
+    Deferred(Micros),
 }
 
 /// How many times a round of answers is recorded before it is given up (its jobs then wait for
@@ -1006,12 +1056,12 @@ impl Deliverer {
         Ok(Self {
             client: client(&config)?,
             pool: pool.clone(),
-            config,
             clock,
             alerts: None,
             next_lease_check: AtomicI64::new(i64::MIN),
             node: crate::liveness::NodeLock::acquire(&pool).map_err(|e| format!("postback worker: {e}"))?.map(Arc::new),
-            hosts: std::sync::Mutex::default(),
+            hosts: HostSlots::new(config.per_host, config.host_wait),
+            config,
         })
     }
 
@@ -1122,8 +1172,8 @@ impl Deliverer {
     }
 
     /// Fires one claimed job (waiting, if its host already has `per_host` requests in flight,
-    /// for one of them to end).
-    async fn fire_job(&self, (job, secret): (Claimed, String), on_send: impl FnOnce()) -> (Claimed, AttemptResult) {
+    /// for one of them to end, or deferring it if that would take longer than `host_wait`).
+    async fn fire_job(&self, (job, secret): (Claimed, String), on_send: impl FnOnce()) -> (Claimed, Handled) {
         let out = Outgoing {
             method: job.method.clone(),
             url: job.url.clone(),
@@ -1135,39 +1185,25 @@ impl Deliverer {
             .ok()
             .and_then(|u| u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0))))
             .unwrap_or_default();
-        let limit = self.host_limit(&host);
-        let permit = limit.clone().acquire_owned().await;
+        let request = match self.hosts.acquire(&host).await {
+            Slot::Granted(request) => request,
+            Slot::Deferred(after) => {
+                let until = self.clock.now().plus(i64::try_from(after.as_micros()).unwrap_or(i64::MAX));
+                return (job, Handled::Deferred(until));
+            }
+        };
         on_send();
         let result = fire(&self.client, &out, self.config.allow_private, self.clock.now().unix_seconds()).await;
-        drop(permit);
-        self.release_host(&host, limit);
-        (job, result)
+        drop(request);
+        (job, Handled::Sent(result))
     }
 
-    /// The request limit of `host`, created on first use.
-    fn host_limit(&self, host: &str) -> Arc<tokio::sync::Semaphore> {
-        let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        hosts
-            .entry(host.to_owned())
-            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.config.per_host.max(1))))
-            .clone()
-    }
-
-    /// Drops `host`'s entry once no request to it is waiting or in flight.
-    fn release_host(&self, host: &str, limit: Arc<tokio::sync::Semaphore>) {
-        let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Ours and the map's are the only references left.
-        if Arc::strong_count(&limit) == 2 {
-            hosts.remove(host);
-        }
-    }
-
-    /// Records fired jobs' attempts and moves the jobs on (delivered, retry later, failed), in
-    /// one transaction; then sends the alerts of postbacks that keep failing.
-    /// Records the answers of a round (`again`: a try after a failed one, which may have
-    /// committed before its connection broke: only the jobs still `sending` under this claim
-    /// are recorded, so no attempt is logged twice).
-    async fn record(&self, results: Arc<Vec<(Claimed, AttemptResult)>>, again: bool) -> QueryResult<()> {
+    /// Records fired jobs' attempts and moves the jobs on (delivered, retry later, failed), and
+    /// gives the deferred ones back, in one transaction; then sends the alerts of postbacks that
+    /// keep failing. `again`: a try after a failed one, which may have committed before its
+    /// connection broke: only the jobs still `sending` under this claim are recorded, so no
+    /// attempt is logged twice.
+    async fn record(&self, results: Arc<Vec<(Claimed, Handled)>>, again: bool) -> QueryResult<()> {
         if results.is_empty() {
             return Ok(());
         }
@@ -1181,7 +1217,7 @@ impl Deliverer {
             let alerts = crate::write_tx(&mut conn, |conn| -> QueryResult<Vec<FailureAlert>> {
                 let done = clock.now();
                 let mut alerts = Vec::new();
-                let results: Vec<&(Claimed, AttemptResult)> = if again {
+                let results: Vec<&(Claimed, Handled)> = if again {
                     let ids: Vec<i64> = results.iter().map(|(job, _)| job.id).collect();
                     let held: std::collections::HashSet<(i64, Option<i64>)> = postback_jobs::table
                         .filter(postback_jobs::id.eq_any(&ids))
@@ -1194,6 +1230,16 @@ impl Deliverer {
                 } else {
                     results.iter().collect()
                 };
+                let mut deferred: Vec<(&Claimed, Micros)> = Vec::new();
+                let mut sent: Vec<(&Claimed, &AttemptResult)> = Vec::new();
+                for (job, handled) in results {
+                    match handled {
+                        Handled::Sent(result) => sent.push((job, result)),
+                        Handled::Deferred(until) => deferred.push((job, *until)),
+                    }
+                }
+                let results = sent;
+                give_back_deferred(conn, &deferred, done)?;
                 let rows: Vec<NewAttempt<'_>> = results
                     .iter()
                     .map(|(job, result)| NewAttempt {
@@ -1289,7 +1335,7 @@ impl Deliverer {
         let concurrency = self.config.concurrency.clamp(1, Semaphore::MAX_PERMITS);
         let slots = Arc::new(Semaphore::new(concurrency));
         let (answered, mut answers) =
-            mpsc::unbounded_channel::<((Claimed, AttemptResult), tokio::sync::OwnedSemaphorePermit)>();
+            mpsc::unbounded_channel::<((Claimed, Handled), tokio::sync::OwnedSemaphorePermit)>();
         // The jobs fired and not answered yet, with their tasks: a worker that stops gives them
         // back (due again) and drops their answers, once the grace is over. An answer that
         // arrived is always recorded.

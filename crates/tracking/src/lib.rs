@@ -8,6 +8,7 @@ pub mod click;
 pub mod conversion;
 pub mod delivery;
 pub mod handlers;
+pub mod host_slots;
 pub mod listing;
 pub mod liveness;
 pub mod metrics;

@@ -13,6 +13,7 @@ static CONVERSION_BATCHES: AtomicU64 = AtomicU64::new(0);
 static CONVERSION_BATCH_ROWS: AtomicU64 = AtomicU64::new(0);
 static DELIVERED: AtomicU64 = AtomicU64::new(0);
 static NOT_DELIVERED: AtomicU64 = AtomicU64::new(0);
+static DEFERRED: AtomicU64 = AtomicU64::new(0);
 /// (metric, label value) → count, for the labelled counters (reasons are a small fixed set).
 static LABELLED: Mutex<BTreeMap<(&'static str, &'static str), u64>> = Mutex::new(BTreeMap::new());
 
@@ -45,6 +46,10 @@ pub(crate) fn conversion(reason: Option<&'static str>) {
 
 pub(crate) fn delivery(delivered: bool) {
     if delivered { &DELIVERED } else { &NOT_DELIVERED }.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn deferred(jobs: usize) {
+    DEFERRED.fetch_add(jobs as u64, Ordering::Relaxed);
 }
 
 /// The Prometheus text exposition of every counter.
@@ -82,6 +87,11 @@ pub fn render() -> String {
         "affnet_postback_attempts_failed_total",
         "Postback requests that failed (to be retried or failed).",
         NOT_DELIVERED.load(Ordering::Relaxed),
+    );
+    counter(
+        "affnet_postback_jobs_deferred_total",
+        "Postback jobs given back unsent because their host was busy (due again when it should have room).",
+        DEFERRED.load(Ordering::Relaxed),
     );
     let labelled = LABELLED.lock().map(|m| m.clone()).unwrap_or_default();
     for (metric, help, label) in [

@@ -57,6 +57,9 @@ async fn receive(
         // A tracking pixel: binary, with NUL bytes.
         "/pixel" => HttpResponse::Ok().content_type("image/gif").body(&b"GIF89a\x01\x00\x01\x00\x00\xff"[..]),
         "/hang" => {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = in_flight.0.fetch_add(1, SeqCst) + 1;
+            in_flight.1.fetch_max(now, SeqCst);
             actix_web::rt::time::sleep(Duration::from_secs(30)).await;
             HttpResponse::Ok().finish()
         }
@@ -859,6 +862,70 @@ async fn one_receiver_gets_at_most_per_host_requests_at_once(backend: Backend) {
     f.stop().await;
 }
 
+/// A tracker that hangs, with a backlog, does not hold up the postbacks to other hosts: a
+/// claimed job that would wait longer than `host_wait` for a free request to its host is given
+/// back unsent (no attempt counted), due again when the host is expected to have room, and the
+/// worker's slots go to other hosts' jobs. Before, the jobs waiting for the hanging host held
+/// the slots until its requests timed out, round after round (delivery probe: 600 jobs to a
+/// hanging host delayed another network's postback by 11 s).
+async fn a_hanging_host_with_a_backlog_does_not_hold_up_other_hosts(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.postback(&format!("{}/hang?t={{transaction_id}}", f.rx.base), |_| {});
+    for _ in 0..30 {
+        f.convert().await;
+        f.app.clock.advance(1);
+    }
+    let other = receiver().await;
+    f.postback(&format!("{}/ok?t={{transaction_id}}", other.base), |_| {});
+    let tid = f.convert().await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = f
+        .worker(|c| {
+            c.concurrency = 8;
+            c.per_host = 2;
+            c.idle_poll = Duration::from_millis(20);
+        })
+        .spawn(stop.clone())
+        .unwrap();
+    let started = Instant::now();
+    // Queued last, behind 31 jobs to the hanging host: 2 of those in flight at a time, each for
+    // the 2 s timeout, took it about 30 s.
+    while other.seen.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(6), "the other host got nothing: {:?}", f.jobs());
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(other.seen.lock().unwrap()[0].1, format!("/ok?t={tid}"));
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    actix_web::rt::task::spawn_blocking(move || worker.join().unwrap()).await.unwrap();
+    assert_eq!(f.rx.in_flight.1.load(std::sync::atomic::Ordering::SeqCst), 2, "per_host still holds");
+    let sent = f.rx.seen.lock().unwrap().len();
+    assert!((2..31).contains(&sent), "{sent} requests to the hanging host");
+    // Every request sent is an attempt (timed out, or cut by the stop); a job given back unsent
+    // counts none, logs none, and is queued again for later, at most 5 minutes on.
+    let mut c = f.app.pool.get().unwrap();
+    let now = f.app.clock.now();
+    let jobs: Vec<(String, String, i64, Micros)> = postback_jobs::table
+        .order(postback_jobs::id.asc())
+        .select((postback_jobs::url, postback_jobs::state, postback_jobs::attempts, postback_jobs::next_attempt_at))
+        .load(&mut c)
+        .unwrap();
+    let hanging: Vec<_> = jobs.iter().filter(|j| j.0.contains("/hang")).collect();
+    assert_eq!(hanging.len(), 31);
+    assert_eq!(hanging.iter().map(|j| j.2).sum::<i64>(), sent as i64, "{jobs:?}");
+    assert_eq!(f.attempts().len(), sent + 1);
+    let unsent: Vec<_> = hanging.iter().filter(|j| j.2 == 0).collect();
+    assert_eq!(unsent.len(), 31 - sent);
+    for (_, state, _, next) in unsent {
+        assert_eq!(state, "queued");
+        assert!(next.0 > now.0 && next.0 <= now.0 + 300_000_000, "due again within 5 minutes: {jobs:?}");
+    }
+    let delivered: Vec<_> = jobs.iter().filter(|j| j.1 == "delivered").collect();
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0].0.contains("/ok?t="));
+    other.handle.stop(false).await;
+    f.stop().await;
+}
+
 async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (Box::pin(a), Box::pin(b));
     let (mut ra, mut rb) = (None, None);
@@ -987,6 +1054,7 @@ crate::on_both_backends!(
     two_workers_deliver_each_job_exactly_once,
     two_running_workers_deliver_each_job_exactly_once,
     one_receiver_gets_at_most_per_host_requests_at_once,
+    a_hanging_host_with_a_backlog_does_not_hold_up_other_hosts,
     jobs_of_a_dead_node_are_claimed_after_their_lease,
     a_node_whose_clock_is_ahead_leaves_live_leases_alone,
     jobs_of_a_node_without_its_lock_are_claimed_once_their_request_is_over,
