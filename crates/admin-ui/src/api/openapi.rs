@@ -603,7 +603,7 @@ fn paths() -> Value {
                 query("offer_id", "Only this offer.", id()),
                 query("affiliate_id", "Only this affiliate (staff only; 422 otherwise).", id()),
                 query("status", "Only conversions of this status (default approved and pending).", enum_of(Value::from(reports::STATUSES.to_vec()))),
-                query("sort", "key, clicks, conversions, cr, payout, revenue or profit (the ones shown to the caller); a leading - sorts descending. Default: key for dates and hours, -conversions otherwise.", string()),
+                query("sort", "key, clicks, conversions, cr, payout, revenue or profit (the ones shown to the caller; an advertiser's revenue is its cost: cost or revenue); a leading - sorts descending. Default: key for dates and hours, -conversions otherwise.", string()),
             ],
             None, &[("200", ok("The report.", schema("Report")))], &["400", "403", "422"]) },
         "/users/{id}": { "get": op("users", "One user (staff: any of the network; others: themselves).", vec![path_id("user")], None,

@@ -398,6 +398,9 @@ impl ReportForm {
 /// A row as shown (and exported).
 pub struct Shown {
     pub key: String,
+    /// `key` is one of the report's own labels ("Total", "(empty)", "(no goal)"), not a value:
+    /// set apart on the page, not written as a value in the CSV.
+    pub label: bool,
     pub name: String,
     pub href: String,
     pub currency: String,
@@ -502,8 +505,13 @@ pub(crate) fn validate(
         None => (false, sort),
     };
     let by = match col {
+        "" if desc => {
+            e.add("sort", "name a column after \"-\" (-clicks sorts by clicks, most first)");
+            form.sort.clear();
+            None
+        }
         "" => None,
-        c => match SortBy::parse(c).filter(|c| allowed_sort(scope, *c)) {
+        c => match scope.parse_sort(c) {
             Some(c) => Some(c),
             None => {
                 e.add("sort", format!("cannot sort by \"{c}\""));
@@ -543,7 +551,27 @@ fn allowed_sort(scope: Scope, c: SortBy) -> bool {
     }
 }
 
+impl Scope {
+    /// The column `sort` names, among the ones this scope shows (advertisers see revenue as
+    /// "cost", and sort by either name).
+    fn parse_sort(self, name: &str) -> Option<SortBy> {
+        match (self, name) {
+            (Scope::Advertiser(_), "cost") => Some(SortBy::Revenue),
+            _ => SortBy::parse(name).filter(|c| allowed_sort(self, *c)),
+        }
+    }
+
+    /// How this scope's links name a sort column.
+    fn sort_name(self, c: SortBy) -> &'static str {
+        match (self, c) {
+            (Scope::Advertiser(_), SortBy::Revenue) => "cost",
+            _ => c.as_str(),
+        }
+    }
+}
+
 fn shown(scope: Scope, group: GroupBy, r: &Row, names: &HashMap<i64, String>, total: bool) -> Shown {
+    let label = total || matches!(r.key, Key::None) || matches!(&r.key, Key::Text(t) if t.is_empty());
     let (key, name, href) = if total {
         ("Total".to_owned(), String::new(), String::new())
     } else {
@@ -566,6 +594,7 @@ fn shown(scope: Scope, group: GroupBy, r: &Row, names: &HashMap<i64, String>, to
     };
     Shown {
         key,
+        label,
         name,
         href,
         currency: r.currency.clone(),
@@ -675,7 +704,7 @@ fn columns(scope: Scope, form: &ReportForm, action: &str, group: GroupBy, by: So
             // A click on the sorted column flips it; a new column starts ascending for the key,
             // descending for the numbers.
             let next_desc = if current { !desc } else { c != SortBy::Key };
-            let sort = format!("{}{}", if next_desc { "-" } else { "" }, c.as_str());
+            let sort = format!("{}{}", if next_desc { "-" } else { "" }, scope.sort_name(c));
             Column {
                 label,
                 href: format!("{action}?{}", form.params(&sort)),
@@ -765,8 +794,17 @@ async fn csv(state: &AppState, me: &CurrentUser, scope: Scope, form: ReportForm)
     }
     let mut out = header.join(",");
     out.push_str("\r\n");
-    for r in b.rows.iter().chain(b.totals.iter()) {
-        let mut f = vec![r.key.clone(), r.name.clone(), r.currency.clone()];
+    // A value that reads like a label ("(empty)", "Total") must not pass for one: a row without
+    // the value has an empty first cell, and the totals (one per currency) an empty first cell
+    // and "Total" as their name (real rows have a first cell, or no name).
+    let rows = b.rows.iter().map(|r| (r, false)).chain(b.totals.iter().map(|r| (r, true)));
+    for (r, total) in rows {
+        let (key, name) = match (total, r.label) {
+            (true, _) => (String::new(), r.key.clone()),
+            (false, true) => (String::new(), r.name.clone()),
+            (false, false) => (r.key.clone(), r.name.clone()),
+        };
+        let mut f = vec![key, name, r.currency.clone()];
         if group.has_clicks() {
             f.push(r.clicks.clone());
         }

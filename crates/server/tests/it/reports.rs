@@ -163,7 +163,7 @@ async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Back
         "date,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
          2026-11-19,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
          2026-11-20,,USD,2,1,50.00%,2.50,4.00,1.50\r\n\
-         Total,,USD,3,1,33.33%,2.50,4.00,1.50\r\n"
+         ,Total,USD,3,1,33.33%,2.50,4.00,1.50\r\n"
     );
     // Sorted by clicks, most first.
     let (_, body) = csv(&admin, &format!("/admin/reports.csv{q}&sort=-clicks")).await;
@@ -176,7 +176,7 @@ async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Back
         "hour,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
          2026-11-20 00:00,,USD,1,1,100.00%,2.50,4.00,1.50\r\n\
          2026-11-20 14:00,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
-         Total,,USD,2,1,50.00%,2.50,4.00,1.50\r\n"
+         ,Total,USD,2,1,50.00%,2.50,4.00,1.50\r\n"
     );
 
     // By offer over the month, most conversions first (the default for ids).
@@ -187,7 +187,7 @@ async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Back
             "offer,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
              #{x},Shop X,USD,4,2,50.00%,5.00,8.00,3.00\r\n\
              #{y},Shop Y,USD,1,1,100.00%,1.00,1.50,0.50\r\n\
-             Total,,USD,5,3,60.00%,6.00,9.50,3.50\r\n"
+             ,Total,USD,5,3,60.00%,6.00,9.50,3.50\r\n"
         )
     );
     let page = admin.get("/admin/reports?group_by=offer&from=2026-11-01&to=2026-11-30&sort=clicks").await;
@@ -198,18 +198,18 @@ async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Back
     // By affiliate, with a status filter: only approved conversions (all of them here).
     let (_, body) =
         csv(&admin, "/admin/reports.csv?group_by=affiliate&from=2026-11-01&to=2026-11-30&status=pending").await;
-    assert!(body.ends_with("Total,,USD,5,0,0.00%,0.00,0.00,0.00\r\n"), "{body}");
+    assert!(body.ends_with(",Total,USD,5,0,0.00%,0.00,0.00,0.00\r\n"), "{body}");
 
     // Sub ids read the raw rows.
     let (_, body) = csv(&admin, "/admin/reports.csv?group_by=aff_sub&from=2026-11-01&to=2026-11-30&sort=key").await;
     assert_eq!(
         body,
         "aff_sub,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
-         (empty),,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
+         ,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
          a,,USD,2,2,100.00%,3.50,5.50,2.00\r\n\
          b,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
          c,,USD,1,1,100.00%,2.50,4.00,1.50\r\n\
-         Total,,USD,5,3,60.00%,6.00,9.50,3.50\r\n"
+         ,Total,USD,5,3,60.00%,6.00,9.50,3.50\r\n"
     );
     let (_, body) =
         csv(&admin, &format!("/admin/reports.csv?group_by=source&offer={x}&from=2026-11-20&to=2026-11-20")).await;
@@ -218,8 +218,8 @@ async fn reports_group_sort_total_and_export_exactly_what_is_shown(backend: Back
     assert_eq!(
         body,
         "goal,name,currency,conversions,payout,revenue,profit\r\n\
-         (no goal),,USD,3,6.00,9.50,3.50\r\n\
-         Total,,USD,3,6.00,9.50,3.50\r\n"
+         ,,USD,3,6.00,9.50,3.50\r\n\
+         ,Total,USD,3,6.00,9.50,3.50\r\n"
     );
 
     // The raw-row limit: a sub id report reads at most that many raw clicks (here all of them:
@@ -271,7 +271,7 @@ async fn portals_see_only_their_own_rows_and_columns(backend: Backend) {
         format!(
             "offer,name,currency,clicks,conversions,conversion_rate,payout\r\n\
              #{},Shop X,USD,3,2,66.67%,5.00\r\n\
-             Total,,USD,3,2,66.67%,5.00\r\n",
+             ,Total,USD,3,2,66.67%,5.00\r\n",
             w.x.id
         )
     );
@@ -295,12 +295,22 @@ async fn portals_see_only_their_own_rows_and_columns(backend: Backend) {
         body,
         "date,name,currency,clicks,conversions,conversion_rate,cost\r\n\
          2026-11-20,,USD,2,1,50.00%,4.00\r\n\
-         Total,,USD,2,1,50.00%,4.00\r\n"
+         ,Total,USD,2,1,50.00%,4.00\r\n"
     );
     let page = adv.get("/advertiser/reports?group_by=offer&from=2026-11-01&to=2026-11-30").await;
     assert!(page.body.contains("Shop X") && !page.body.contains("Shop Y") && !page.body.contains(">Payout"));
     assert_eq!(adv.get("/advertiser/reports?group_by=aff_sub").await.status, 422);
     assert_eq!(csv(&adv, "/advertiser/reports.csv?sort=payout").await.0, 422);
+    // Advertisers sort by the column they see, "Cost" (reports probe: `sort=cost` was refused,
+    // and the Cost header linked to `sort=-revenue`); `revenue` is still taken.
+    let page = adv.get("/advertiser/reports?group_by=date&from=2026-11-19&to=2026-11-20&sort=-cost").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("sort=cost\">Cost ▼</a>"), "{}", page.body);
+    assert_eq!(adv.get("/advertiser/reports?sort=revenue").await.status, 200);
+    let (s, body) = csv(&adv, "/advertiser/reports.csv?group_by=date&from=2026-11-19&to=2026-11-20&sort=-cost").await;
+    assert_eq!(s, 200);
+    assert!(body.contains("cost\r\n2026-11-20,"), "most cost first: {body}");
+    assert_eq!(w.browser("admin@acme.test").await.get("/admin/reports?sort=cost").await.status, 422);
     w.app.stop().await;
 }
 
@@ -317,6 +327,9 @@ async fn bad_parameters_are_refused_with_a_clear_message(backend: Backend) {
     assert!(page.body.contains("choose one of date, hour, offer, affiliate, advertiser, goal, aff_sub"));
     let page = b.get("/admin/reports?from=2026-11-20&to=2026-11-01").await;
     assert!(page.status == 422 && page.body.contains("the end date comes before the start date"));
+    // A `-` without a column was the default order.
+    let page = b.get("/admin/reports?sort=-").await;
+    assert!(page.status == 422 && page.body.contains("name a column after"), "{}", page.body);
     let page = b.get("/admin/reports?status=paid&sort=-bogus").await;
     assert!(page.status == 422 && page.body.contains("unknown status") && page.body.contains("cannot sort by"));
     let (s, body) = csv(&b, "/admin/reports.csv?group_by=week").await;
@@ -405,10 +418,10 @@ async fn rejected_money_and_refused_clicks_show_the_same_in_every_grouping(backe
     for group in ["goal", "offer", "affiliate", "date", "aff_sub"] {
         let (s, body) = csv(&admin, &format!("/admin/reports.csv?group_by={group}&{range}")).await;
         assert_eq!(s, 200);
-        let total = body.lines().find(|l| l.starts_with("Total")).unwrap_or_else(|| panic!("{group}: {body}"));
+        let total = body.lines().find(|l| l.starts_with(",Total,")).unwrap_or_else(|| panic!("{group}: {body}"));
         // The day's 3 clicks (the refused one is none) and its 1 rejected conversion, no money.
         let expected =
-            if group == "goal" { "Total,,USD,1,0.00,0.00,0.00" } else { "Total,,USD,3,1,33.33%,0.00,0.00,0.00" };
+            if group == "goal" { ",Total,USD,1,0.00,0.00,0.00" } else { ",Total,USD,3,1,33.33%,0.00,0.00,0.00" };
         assert_eq!(total, expected, "{group}:\n{body}");
     }
     let (_, body) = csv(&admin, "/admin/reports.csv?group_by=affiliate&from=2026-11-01&to=2026-11-30").await;
@@ -438,12 +451,49 @@ async fn a_loss_is_exported_as_a_number(backend: Backend) {
         format!(
             "offer,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
              #{},Shop Z,USD,1,1,100.00%,5.00,4.00,-1.00\r\n\
-             Total,,USD,1,1,100.00%,5.00,4.00,-1.00\r\n",
+             ,Total,USD,1,1,100.00%,5.00,4.00,-1.00\r\n",
             z.id
         )
     );
     let (_, body) = csv(&admin, "/admin/reports.csv?group_by=aff_sub&from=2026-11-20&to=2026-11-20").await;
     assert!(body.contains("\r\n'=SUM(A1),"), "{body}");
+    w.app.stop().await;
+}
+
+/// A sub id that reads like one of the report's own labels ("(empty)", "Total") is told apart
+/// from them: in the CSV a click without the sub id is an empty cell and the totals rows have an
+/// empty first cell and "Total" as their name; on the page the labels are set apart (`<em>`, the
+/// totals in `<tfoot>`). Before, the CSV had two "(empty)" rows and two "Total" rows (reports
+/// probe).
+async fn labels_never_pass_for_sub_ids(backend: Backend) {
+    let w = world(backend).await;
+    w.click(&w.y, w.aff2, "&aff_sub5=(empty)").await;
+    w.click(&w.y, w.aff2, "&aff_sub5=Total").await;
+    w.click(&w.y, w.aff2, "").await;
+    let admin = w.browser("admin@acme.test").await;
+    let q = format!("group_by=aff_sub5&offer={}&from=2026-11-20&to=2026-11-20&sort=key", w.y.id);
+    let (_, body) = csv(&admin, &format!("/admin/reports.csv?{q}")).await;
+    assert_eq!(
+        body,
+        "aff_sub5,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
+         ,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
+         (empty),,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
+         Total,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
+         ,Total,USD,3,0,0.00%,0.00,0.00,0.00\r\n"
+    );
+    let page = admin.get(&format!("/admin/reports?{q}")).await;
+    assert!(page.body.contains("<td><em class=\"muted\">(empty)</em></td>"), "{}", page.body);
+    assert!(page.body.contains("<td>(empty)</td>"), "{}", page.body);
+    assert!(page.body.contains("<td>Total</td>"), "{}", page.body);
+    let (_, body) = csv(&admin, "/admin/reports.csv?group_by=goal&from=2026-11-01&to=2026-11-30").await;
+    assert_eq!(
+        body,
+        "goal,name,currency,conversions,payout,revenue,profit\r\n\
+         ,,USD,3,6.00,9.50,3.50\r\n\
+         ,Total,USD,3,6.00,9.50,3.50\r\n"
+    );
+    let page = admin.get("/admin/reports?group_by=goal&from=2026-11-01&to=2026-11-30").await;
+    assert!(page.body.contains("<td><em class=\"muted\">(no goal)</em></td>"), "{}", page.body);
     w.app.stop().await;
 }
 
@@ -542,6 +592,7 @@ async fn list_filters_count_the_networks_days_like_the_reports(backend: Backend)
 }
 
 crate::on_both_backends!(
+    labels_never_pass_for_sub_ids,
     list_filters_count_the_networks_days_like_the_reports,
     the_api_reports_what_the_pages_show_to_each_role,
     a_loss_is_exported_as_a_number,

@@ -443,7 +443,7 @@ async fn local_days_of_other_zones_span_daily_and_hourly_rollups(backend: Backen
         let cells = format!("USD,{clicks},{conv},{cr},{payout},{revenue},{profit}\r\n");
         format!(
             "offer,name,currency,clicks,conversions,conversion_rate,payout,revenue,profit\r\n\
-             #{},Shop X,{cells}Total,,{cells}",
+             #{},Shop X,{cells},Total,{cells}",
             x.id
         )
     };
@@ -458,7 +458,7 @@ async fn local_days_of_other_zones_span_daily_and_hourly_rollups(backend: Backen
              2026-10-24,,USD,2,0,0.00%,0.00,0.00,0.00\r\n\
              2026-10-25,,USD,4,1,25.00%,2.50,4.00,1.50\r\n\
              2026-10-26,,USD,2,1,50.00%,2.50,4.00,1.50\r\n\
-             Total,,USD,9,3,33.33%,7.50,12.00,4.50\r\n"
+             ,Total,USD,9,3,33.33%,7.50,12.00,4.50\r\n"
         )
     );
     // By offer: three whole UTC days from the daily rollups, 10-22 22:00-24:00 and
@@ -474,7 +474,7 @@ async fn local_days_of_other_zones_span_daily_and_hourly_rollups(backend: Backen
          2026-10-25 00:00,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
          2026-10-25 02:00,,USD,2,1,50.00%,2.50,4.00,1.50\r\n\
          2026-10-25 23:00,,USD,1,0,0.00%,0.00,0.00,0.00\r\n\
-         Total,,USD,4,1,25.00%,2.50,4.00,1.50\r\n"
+         ,Total,USD,4,1,25.00%,2.50,4.00,1.50\r\n"
     );
 
     // A fixed offset: local midnights at 19:00 UTC.
@@ -486,7 +486,7 @@ async fn local_days_of_other_zones_span_daily_and_hourly_rollups(backend: Backen
              2026-10-24,,USD,3,1,33.33%,2.50,4.00,1.50\r\n\
              2026-10-25,,USD,3,1,33.33%,2.50,4.00,1.50\r\n\
              2026-10-26,,USD,2,0,0.00%,0.00,0.00,0.00\r\n\
-             Total,,USD,9,2,22.22%,5.00,8.00,3.00\r\n"
+             ,Total,USD,9,2,22.22%,5.00,8.00,3.00\r\n"
         )
     );
     assert_eq!(
@@ -503,7 +503,7 @@ async fn local_days_of_other_zones_span_daily_and_hourly_rollups(backend: Backen
              2026-10-24,,USD,2,0,0.00%,0.00,0.00,0.00\r\n\
              2026-10-25,,USD,4,1,25.00%,2.50,4.00,1.50\r\n\
              2026-10-26,,USD,2,1,50.00%,2.50,4.00,1.50\r\n\
-             Total,,USD,10,3,30.00%,7.50,12.00,4.50\r\n"
+             ,Total,USD,10,3,30.00%,7.50,12.00,4.50\r\n"
         )
     );
     assert_eq!(
