@@ -382,6 +382,10 @@ struct Claimed {
     /// decides). Claims of one node share it, so a round's jobs stay one statement.
     #[diesel(sql_type = BigInt)]
     locked_by: i64,
+    /// The lease this claim set: with `locked_by`, it tells this claim from a later one of the
+    /// same node (a job given back and claimed again meanwhile), which then decides.
+    #[diesel(sql_type = BigInt)]
+    locked_until: i64,
 }
 
 /// `locked_by` of a claim made without a node key (node keys are positive).
@@ -416,7 +420,8 @@ fn claim(
         format!(
             "UPDATE postback_jobs SET state = 'sending', locked_until = $2, locked_by = $4, updated_at = $1 \
              WHERE id IN ({select}{lock}) \
-             RETURNING id, tenant_id, postback_id, affiliate_id, method, url, body, content_type, attempts, locked_by"
+             RETURNING id, tenant_id, postback_id, affiliate_id, method, url, body, content_type, attempts, locked_by, \
+             locked_until"
         )
     };
     // `orphans`: the statement is `expired_or_orphaned` and takes `$5` (SQLite refuses a
@@ -747,36 +752,38 @@ fn give_back_claimed(
 }
 
 /// Gives back claimed jobs that were never sent because their host was busy
-/// ([`crate::host_slots`]): each due again at its time (rounded up to the second, so that a round
-/// is a few statements), `queued` or `retry` as it was (by its attempts), with no attempt counted
-/// or logged. A job claimed again meanwhile under another key is left to that claim.
-fn give_back_deferred(conn: &mut DbConn, jobs: &[(&Claimed, Micros)], now: Micros) -> QueryResult<()> {
+/// ([`crate::host_slots`]): each due again at its time (rounded up to a tenth of a second, so
+/// that a round is a few statements), `queued` if it was never attempted, else `retry`, with no
+/// attempt counted or logged. A job claimed again meanwhile (by another node, or by this one
+/// after it was given back) is left to that claim. Returns how many were given back.
+fn give_back_deferred(conn: &mut DbConn, jobs: &[(&Claimed, Micros)], now: Micros) -> QueryResult<usize> {
     use postback_jobs as j;
-    let mut groups: std::collections::BTreeMap<(i64, &str, i64), Vec<i64>> = Default::default();
+    const TENTH: i64 = Micros::SECOND / 10;
+    let mut groups: std::collections::BTreeMap<(i64, i64, &str, i64), Vec<i64>> = Default::default();
     for (job, until) in jobs {
         let state = if job.attempts == 0 { "queued" } else { "retry" };
-        let second = until.0.saturating_add(Micros::SECOND - 1).div_euclid(Micros::SECOND) * Micros::SECOND;
-        groups.entry((job.locked_by, state, second)).or_default().push(job.id);
+        let until = until.0.saturating_add(TENTH - 1).div_euclid(TENTH).saturating_mul(TENTH);
+        groups.entry((job.locked_by, job.locked_until, state, until)).or_default().push(job.id);
     }
-    for ((node, state, until), ids) in &groups {
-        diesel::update(j::table.filter(j::id.eq_any(ids)).filter(j::state.eq("sending")).filter(j::locked_by.eq(node)))
-            .set((
-                j::state.eq(*state),
-                j::next_attempt_at.eq(Micros(*until)),
-                j::locked_until.eq(None::<Micros>),
-                j::locked_by.eq(None::<i64>),
-                j::updated_at.eq(now),
-            ))
-            .execute(conn)?;
+    let mut given = 0;
+    for ((node, lease, state, until), ids) in &groups {
+        given += diesel::update(
+            j::table
+                .filter(j::id.eq_any(ids))
+                .filter(j::state.eq("sending"))
+                .filter(j::locked_by.eq(node))
+                .filter(j::locked_until.eq(Micros(*lease))),
+        )
+        .set((
+            j::state.eq(*state),
+            j::next_attempt_at.eq(Micros(*until)),
+            j::locked_until.eq(None::<Micros>),
+            j::locked_by.eq(None::<i64>),
+            j::updated_at.eq(now),
+        ))
+        .execute(conn)?;
     }
-    if !jobs.is_empty() {
-        crate::metrics::deferred(jobs.len());
-        tracing::info!(
-            jobs = jobs.len(),
-            "postbacks given back unsent: their host is busy; due again when it is expected to have room"
-        );
-    }
-    Ok(())
+    Ok(given)
 }
 
 /// Moves a job whose attempt failed on: retry later, or failed after the last attempt.
@@ -795,7 +802,8 @@ fn record_failure(
             postback_jobs::table
                 .filter(postback_jobs::id.eq(job.id))
                 .filter(postback_jobs::state.eq("sending"))
-                .filter(postback_jobs::locked_by.eq(job.locked_by)),
+                .filter(postback_jobs::locked_by.eq(job.locked_by))
+                .filter(postback_jobs::locked_until.eq(Micros(job.locked_until))),
         )
         .set((
             postback_jobs::state.eq(state),
@@ -1060,7 +1068,9 @@ impl Deliverer {
             alerts: None,
             next_lease_check: AtomicI64::new(i64::MIN),
             node: crate::liveness::NodeLock::acquire(&pool).map_err(|e| format!("postback worker: {e}"))?.map(Arc::new),
-            hosts: HostSlots::new(config.per_host, config.host_wait),
+            // Slow hosts share half of the slots, so that several hanging trackers cannot take
+            // them all.
+            hosts: HostSlots::new(config.per_host, config.host_wait, config.concurrency.div_ceil(2)),
             config,
         })
     }
@@ -1214,19 +1224,22 @@ impl Deliverer {
             let mut rng = rand::thread_rng();
             // One transaction (one durable commit) for the whole round: every attempt in one
             // INSERT, every delivered job in one UPDATE, failures one by one (each its backoff).
-            let alerts = crate::write_tx(&mut conn, |conn| -> QueryResult<Vec<FailureAlert>> {
+            let alerts = crate::write_tx(&mut conn, |conn| -> QueryResult<(Vec<FailureAlert>, usize)> {
                 let done = clock.now();
                 let mut alerts = Vec::new();
                 let results: Vec<&(Claimed, Handled)> = if again {
                     let ids: Vec<i64> = results.iter().map(|(job, _)| job.id).collect();
-                    let held: std::collections::HashSet<(i64, Option<i64>)> = postback_jobs::table
+                    let held: std::collections::HashSet<(i64, Option<i64>, Option<Micros>)> = postback_jobs::table
                         .filter(postback_jobs::id.eq_any(&ids))
                         .filter(postback_jobs::state.eq("sending"))
-                        .select((postback_jobs::id, postback_jobs::locked_by))
+                        .select((postback_jobs::id, postback_jobs::locked_by, postback_jobs::locked_until))
                         .load(conn)?
                         .into_iter()
                         .collect();
-                    results.iter().filter(|(job, _)| held.contains(&(job.id, Some(job.locked_by)))).collect()
+                    results
+                        .iter()
+                        .filter(|(job, _)| held.contains(&(job.id, Some(job.locked_by), Some(Micros(job.locked_until)))))
+                        .collect()
                 } else {
                     results.iter().collect()
                 };
@@ -1239,7 +1252,7 @@ impl Deliverer {
                     }
                 }
                 let results = sent;
-                give_back_deferred(conn, &deferred, done)?;
+                let given_back = give_back_deferred(conn, &deferred, done)?;
                 let rows: Vec<NewAttempt<'_>> = results
                     .iter()
                     .map(|(job, result)| NewAttempt {
@@ -1260,17 +1273,18 @@ impl Deliverer {
                 insert_attempts(conn, &rows)?;
                 // By the node key they were claimed with (one group, but for a node that lost
                 // its lock meanwhile): a job claimed again by another node is left to that claim.
-                let mut delivered: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+                let mut delivered: std::collections::BTreeMap<(i64, i64), Vec<i64>> = Default::default();
                 for (job, r) in &results {
                     crate::metrics::delivery(r.delivered());
                     if r.delivered() {
-                        delivered.entry(job.locked_by).or_default().push(job.id);
+                        delivered.entry((job.locked_by, job.locked_until)).or_default().push(job.id);
                     }
                 }
-                for (node, ids) in &delivered {
+                for ((node, lease), ids) in &delivered {
                     diesel::update(
                         postback_jobs::table
                             .filter(postback_jobs::id.eq_any(ids))
+                            .filter(postback_jobs::locked_until.eq(Micros(*lease)))
                             .filter(postback_jobs::state.eq("sending"))
                             .filter(postback_jobs::locked_by.eq(node)),
                     )
@@ -1293,8 +1307,16 @@ impl Deliverer {
                         alerts.extend(failure_alert(conn, job, result, gave_up, done)?);
                     }
                 }
-                Ok(alerts)
+                Ok((alerts, given_back))
             })?;
+            let (alerts, given_back) = alerts;
+            if given_back > 0 {
+                crate::metrics::deferred(given_back);
+                tracing::info!(
+                    jobs = given_back,
+                    "postbacks given back unsent: their host is busy; due again when it should have room"
+                );
+            }
             if let Some(send) = &sender {
                 for alert in &alerts {
                     tracing::info!(
