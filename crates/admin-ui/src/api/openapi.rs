@@ -403,7 +403,7 @@ fn schemas() -> Value {
 fn report_schemas() -> Value {
     json!({
         "ReportRow": object(json!({
-            "key": { "type": "string", "description": "The group: a day (YYYY-MM-DD), an hour (YYYY-MM-DD HH:00), a sub id, an id as text, \"\" for the base conversion in a goal report, or \"total\" in totals." },
+            "key": { "type": "string", "description": "The group: a day (YYYY-MM-DD), an hour (YYYY-MM-DD HH:00), a sub id, an id as text, \"\" for the base conversion in a goal report or for clicks without the sub id, or \"total\" in totals." },
             "id": { "type": "integer", "format": "int64", "description": "Groupings by offer, affiliate, advertiser or goal: the id." },
             "name": { "type": "string", "description": "Groupings by id: its name." },
             "currency": string(),

@@ -28,7 +28,7 @@ pub struct ReportQuery {
 #[derive(serde::Serialize)]
 struct RowJson {
     /// The group: a day (`YYYY-MM-DD`), an hour (`YYYY-MM-DD HH:00`), a sub id, an id as text,
-    /// `""` for the base conversion of a goal report, or `"total"`.
+    /// `""` for the base conversion of a goal report or clicks without the sub id, or `"total"`.
     key: String,
     /// The offer's, affiliate's, advertiser's or goal's id for those groupings.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,6 +116,7 @@ pub async fn get(state: web::Data<AppState>, me: ApiUser, q: ApiQuery<ReportQuer
         status: q.status,
         group_by: q.group_by,
         sort: q.sort,
+        page: String::new(),
     };
     let tenant_id = me.user.tenant_id;
     let tenant = state.db(move |c| Ok(affnet_accounts::Tenant::find(c, tenant_id)?)).await?;

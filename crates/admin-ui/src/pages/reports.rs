@@ -11,7 +11,7 @@ use affnet_db::{AdvertiserId, AffiliateId, Currency, FieldErrors, Money, OfferId
 use affnet_tracking::reports::{self, GroupBy, Key, Query, Row, SortBy, Tz};
 use askama::Template;
 
-use super::catalogue::percent_encode;
+use super::catalogue::{percent_encode, Pager};
 use super::tracking::conversions::csv_field;
 use crate::auth::{AdvertiserUser, AffiliateUser, CurrentUser, Staff};
 use crate::layout::{render, Layout};
@@ -374,6 +374,8 @@ pub struct ReportForm {
     pub status: String,
     pub group_by: String,
     pub sort: String,
+    /// The page of rows shown (1-based; the CSV and the API hold every row).
+    pub page: String,
 }
 
 impl ReportForm {
@@ -660,6 +662,13 @@ struct ReportsPage {
     totals: Vec<Shown>,
     truncated: bool,
     limit: i64,
+    /// Every row's count, this page's number, the pages' count, and the first and last row shown.
+    total_rows: usize,
+    page: usize,
+    pages: usize,
+    first: usize,
+    last: usize,
+    pager: Pager,
     csv: String,
     tz_label: String,
     tz_notice: String,
@@ -724,20 +733,44 @@ async fn page(state: &AppState, me: &CurrentUser, scope: Scope, form: ReportForm
     let (tz, tz_notice) = tz_of(me);
     let groups = scope.groups().into_iter().map(|g| (g.as_str().to_owned(), g.label().to_owned())).collect::<Vec<_>>();
     let states = reports::STATUSES.iter().map(|s| (s.to_string(), s.to_string())).collect();
-    let (status, errors, built, by, desc) = match validate(scope, me.tenant.id, tz, state.clock.now(), &mut form) {
-        Ok((q, by, desc)) => {
+    let page_no = match form.page.trim() {
+        "" => Some(1),
+        p => p.parse::<usize>().ok().filter(|n| (1..=1_000_000).contains(n)),
+    };
+    let validated = validate(scope, me.tenant.id, tz, state.clock.now(), &mut form);
+    let (status, errors, built, by, desc) = match (validated, page_no) {
+        (Ok((q, by, desc)), Some(_)) => {
             let b = build(state, scope, q, by, desc).await?;
             (StatusCode::OK, FieldErrors::new(), Some(b), by, desc)
         }
-        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, e, None, SortBy::Key, false),
+        (validated, _) => {
+            let mut e = validated.err().unwrap_or_default();
+            if page_no.is_none() {
+                e.add("page", "a page number, from 1");
+            }
+            (StatusCode::UNPROCESSABLE_ENTITY, e, None, SortBy::Key, false)
+        }
     };
     let group = built.as_ref().map(|b| b.group).unwrap_or(GroupBy::Date);
     let columns = if built.is_some() { columns(scope, &form, &action, group, by, desc) } else { Vec::new() };
-    let (rows, totals, truncated) = match built {
+    let (mut rows, totals, truncated) = match built {
         Some(b) => (b.rows, b.totals, b.truncated),
         None => (Vec::new(), Vec::new(), false),
     };
     let qs = form.params(&form.sort);
+    // One page of the rows, in their order; the totals are of them all.
+    let page_no = page_no.unwrap_or(1);
+    let total_rows = rows.len();
+    let pages = total_rows.div_ceil(REPORT_PAGE).max(1);
+    let first = (page_no - 1).saturating_mul(REPORT_PAGE).min(total_rows);
+    let last = (first + REPORT_PAGE).min(total_rows);
+    rows.truncate(last);
+    rows.drain(..first);
+    let link = |n: usize| format!("{action}?{qs}&page={n}");
+    let pager = Pager {
+        prev: (page_no > 1).then(|| link((page_no - 1).min(pages))),
+        next: (page_no < pages).then(|| link(page_no + 1)),
+    };
     let page = ReportsPage {
         l: Layout::for_user(me, "Reports", active_of(scope)),
         csv: format!("{action}.csv?{qs}"),
@@ -753,12 +786,21 @@ async fn page(state: &AppState, me: &CurrentUser, scope: Scope, form: ReportForm
         totals,
         truncated,
         limit: reports::RAW_ROW_LIMIT,
+        total_rows,
+        page: page_no,
+        pages,
+        first: first + 1,
+        last,
+        pager,
         tz_label: tz.label(),
         tz_notice,
         q: form,
     };
     render(status, &page)
 }
+
+/// Rows per report page.
+const REPORT_PAGE: usize = 100;
 
 /// The navigation entry of a scope's reports page.
 fn active_of(scope: Scope) -> &'static str {

@@ -497,6 +497,49 @@ async fn labels_never_pass_for_sub_ids(backend: Backend) {
     w.app.stop().await;
 }
 
+/// A report of many rows is shown 100 at a time, in its order, with the totals of all of them and
+/// links to the other pages that keep the query; the CSV holds every row. Before, a report by
+/// sub id with 4,000 of them was one page of 1 MB (portals probe).
+async fn a_long_report_is_paged(backend: Backend) {
+    let w = world(backend).await;
+    for i in 0..120 {
+        w.click(&w.x, w.aff1, &format!("&aff_sub=s{i:03}")).await;
+    }
+    let admin = w.browser("admin@acme.test").await;
+    let q = "group_by=aff_sub&from=2026-11-20&to=2026-11-20&sort=key";
+    // By key: "" (the click with a source only), "a", s000 .. s119.
+    let first = admin.get(&format!("/admin/reports?{q}")).await;
+    assert_eq!(first.status, 200);
+    assert!(first.body.contains("Rows 1–100 of 122"), "{}", first.body);
+    assert!(first.body.contains("<td>s097</td>") && !first.body.contains("<td>s098</td>"));
+    assert!(first
+        .body
+        .contains("<th scope=\"row\">Total</th>\n        <td>USD</td>\n        <td class=\"num\">122</td>"));
+    let next = "href=\"/admin/reports?group_by=aff_sub&#38;from=2026-11-20&#38;to=2026-11-20&#38;sort=key&#38;page=2\"";
+    assert!(first.body.contains(next), "{}", first.body);
+    let second = admin.get(&format!("/admin/reports?{q}&page=2")).await;
+    assert!(second.body.contains("Rows 101–122 of 122"), "{}", second.body);
+    assert!(second.body.contains("<td>s098</td>") && second.body.contains("<td>s119</td>"));
+    assert!(!second.body.contains("<td>s097</td>") && !second.body.contains("page=3"));
+    assert!(second.body.contains("sort=key&#38;page=1\""), "{}", second.body);
+    // A sort link starts again at the first page.
+    assert!(second
+        .body
+        .contains("href=\"/admin/reports?group_by=aff_sub&#38;from=2026-11-20&#38;to=2026-11-20&#38;sort=-clicks\""));
+    let (_, body) = csv(&admin, &format!("/admin/reports.csv?{q}&page=2")).await;
+    assert_eq!(body.lines().count(), 1 + 122 + 1, "every row: {body}");
+    for bad in ["0", "x", "-1"] {
+        let page = admin.get(&format!("/admin/reports?{q}&page={bad}")).await;
+        assert_eq!(page.status, 422, "{bad}");
+        assert!(page.body.contains("a page number, from 1"), "{}", page.body);
+    }
+    // Past the last page: nothing there, and the way back.
+    let past = admin.get(&format!("/admin/reports?{q}&page=9")).await;
+    assert_eq!(past.status, 200);
+    assert!(past.body.contains("No rows on page 9 of 2."), "{}", past.body);
+    w.app.stop().await;
+}
+
 /// `GET /api/v1/reports` answers the pages' numbers as JSON, scoped like the pages: staff see
 /// payout, revenue and profit; an affiliate its own rows with its payout; an advertiser its
 /// offers with their cost. Money in minor units; totals per currency.
@@ -592,6 +635,7 @@ async fn list_filters_count_the_networks_days_like_the_reports(backend: Backend)
 }
 
 crate::on_both_backends!(
+    a_long_report_is_paged,
     labels_never_pass_for_sub_ids,
     list_filters_count_the_networks_days_like_the_reports,
     the_api_reports_what_the_pages_show_to_each_role,
