@@ -43,6 +43,35 @@ struct UsersPage {
     /// The network's own tracking domain (set by the operator), and what its links start with.
     tracking_domain: Option<String>,
     tracking_base: String,
+    /// The companies a new user may belong to, offered as the company id's choices: (id, what
+    /// it is: "Affiliate · name").
+    companies: Vec<(i64, String)>,
+}
+
+/// At most this many affiliates and as many advertisers are offered as a new user's company.
+const COMPANY_CHOICES: i64 = 1000;
+
+/// The network's affiliates and advertisers, by name, as the company id's choices.
+fn company_choices(c: &mut affnet_db::DbConn, tenant: affnet_db::TenantId) -> diesel::QueryResult<Vec<(i64, String)>> {
+    use affnet_db::schema::{advertisers as adv, affiliates as aff};
+    use diesel::prelude::*;
+    let affiliates: Vec<(i64, String)> = aff::table
+        .filter(aff::tenant_id.eq(tenant))
+        .order((aff::name.asc(), aff::id.asc()))
+        .select((aff::id, aff::name))
+        .limit(COMPANY_CHOICES)
+        .load(c)?;
+    let advertisers: Vec<(i64, String)> = adv::table
+        .filter(adv::tenant_id.eq(tenant))
+        .order((adv::name.asc(), adv::id.asc()))
+        .select((adv::id, adv::name))
+        .limit(COMPANY_CHOICES)
+        .load(c)?;
+    Ok(affiliates
+        .into_iter()
+        .map(|(id, name)| (id, format!("Affiliate · {name}")))
+        .chain(advertisers.into_iter().map(|(id, name)| (id, format!("Advertiser · {name}"))))
+        .collect())
 }
 
 /// The network settings' fields: the stored values, or what was submitted with its errors.
@@ -85,8 +114,14 @@ async fn users_page_with(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let tenant = me.tenant.id;
-    let (users, stored) = state
-        .db(move |c| Ok((User::list(c, tenant, filter, 500, 0)?, affnet_accounts::signup::settings(c, tenant)?)))
+    let (users, stored, companies) = state
+        .db(move |c| {
+            Ok((
+                User::list(c, tenant, filter, 500, 0)?,
+                affnet_accounts::signup::settings(c, tenant)?,
+                company_choices(c, tenant)?,
+            ))
+        })
         .await?;
     let mut settings = settings;
     let signup = settings.signup.take().unwrap_or(stored);
@@ -102,6 +137,7 @@ async fn users_page_with(
         settings,
         tracking_domain: me.tenant.tracking_domain.clone(),
         tracking_base: state.tracking_base(&me.tenant),
+        companies,
     };
     render(status, &page)
 }

@@ -51,6 +51,15 @@ async fn an_admin_creates_a_user_who_can_then_sign_in(backend: Backend) {
     let b = app.browser();
     b.sign_in("acme", "admin@acme.test", PASSWORD).await;
     let company = app.affiliate(&net.tenant, "Jo Media").id.to_string();
+    // The company id offers the network's companies by name (it had to be looked up by hand).
+    let shop = app.advertiser(&net.tenant, "Jo Shop").id;
+    let other = app.network("other");
+    app.affiliate(&other.tenant, "Not Ours");
+    let page = b.get("/admin/users").await;
+    assert!(page.body.contains("list=\"companies\""), "{}", page.body);
+    assert!(page.body.contains(&format!("<option value=\"{company}\">Affiliate · Jo Media</option>")), "{}", page.body);
+    assert!(page.body.contains(&format!("<option value=\"{shop}\">Advertiser · Jo Shop</option>")), "{}", page.body);
+    assert!(!page.body.contains("Not Ours"));
     let without_company = b
         .submit(
             "/admin/users",
