@@ -274,25 +274,53 @@ impl Postback {
         input: &PostbackInput,
         now: Micros,
     ) -> Result<Postback, OffersError> {
-        let existing = Postback::find(conn, tenant, affiliate, id)?;
-        let v = input.validate(conn, tenant, existing.affiliate_id, existing.offer_id)?;
+        let d = Postback::edited(conn, tenant, affiliate, id, input, now)?;
         diesel::update(postbacks::table.filter(postbacks::tenant_id.eq(tenant)).filter(postbacks::id.eq(id)))
             .set((
-                postbacks::offer_id.eq(input.offer_id),
-                postbacks::goal_id.eq(input.goal_id),
-                postbacks::url.eq(&v.url),
-                postbacks::method.eq(v.method),
-                postbacks::body.eq(&v.body),
-                postbacks::content_type.eq(v.content_type),
-                postbacks::on_approved.eq(input.on_approved),
-                postbacks::on_pending.eq(input.on_pending),
-                postbacks::on_rejected.eq(input.on_rejected),
-                postbacks::on_status_change.eq(input.on_status_change),
-                postbacks::enabled.eq(input.enabled),
-                postbacks::updated_at.eq(now),
+                postbacks::offer_id.eq(d.offer_id),
+                postbacks::goal_id.eq(d.goal_id),
+                postbacks::url.eq(&d.url),
+                postbacks::method.eq(&d.method),
+                postbacks::body.eq(&d.body),
+                postbacks::content_type.eq(&d.content_type),
+                postbacks::on_approved.eq(d.on_approved),
+                postbacks::on_pending.eq(d.on_pending),
+                postbacks::on_rejected.eq(d.on_rejected),
+                postbacks::on_status_change.eq(d.on_status_change),
+                postbacks::enabled.eq(d.enabled),
+                postbacks::updated_at.eq(d.updated_at),
             ))
             .execute(conn)?;
         Postback::find(conn, tenant, affiliate, id)
+    }
+
+    /// Postback `id` with `input` applied, checked as [`Postback::update`] checks it, not saved
+    /// (the edit form's preview; the update saves it).
+    pub fn edited(
+        conn: &mut DbConn,
+        tenant: TenantId,
+        affiliate: Option<AffiliateId>,
+        id: i64,
+        input: &PostbackInput,
+        now: Micros,
+    ) -> Result<Postback, OffersError> {
+        let existing = Postback::find(conn, tenant, affiliate, id)?;
+        let v = input.validate(conn, tenant, existing.affiliate_id, existing.offer_id)?;
+        Ok(Postback {
+            offer_id: input.offer_id,
+            goal_id: input.goal_id,
+            url: v.url,
+            method: v.method.to_owned(),
+            body: v.body,
+            content_type: v.content_type.to_owned(),
+            on_approved: input.on_approved,
+            on_pending: input.on_pending,
+            on_rejected: input.on_rejected,
+            on_status_change: input.on_status_change,
+            enabled: input.enabled,
+            updated_at: now,
+            ..existing
+        })
     }
 
     /// Postback `id` of the tenant, and of `affiliate` when given (an affiliate user never sees

@@ -306,6 +306,20 @@ async fn test_fires_reach_the_receiver_and_other_affiliates_get_404(backend: Bac
     let body = unescape(&res.body);
     assert!(body.contains(&format!("Edit postback #{id}")) && body.contains("Status: <strong>200</strong>"), "{body}");
     assert_eq!(f.rx.seen.lock().unwrap().len(), 2);
+    // The edit form previews the edited postback before saving it (the page previewed the saved
+    // URL only), and saves nothing; a refused edit is refused as saving would.
+    let edited = format!("{}/pb2?t={{transaction_id}}", f.rx.base);
+    let res = b.submit(&edit, &edit, &postback_form(&edited, &[("preview", "1")])).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let body = unescape(&res.body);
+    assert!(body.contains("Preview, not saved yet"), "{body}");
+    assert!(body.contains(&format!("GET {}/pb2?t={SAMPLE_TID}", f.rx.base)), "{body}");
+    assert!(body.contains(&format!("value=\"{edited}\"")), "the typed URL is kept");
+    assert_eq!(f.postbacks(), [(id, f.aff, url.clone(), true)], "nothing saved");
+    let res = b.submit(&edit, &edit, &postback_form("https://x.example/?c={clickid}", &[("preview", "1")])).await;
+    assert_eq!(res.status, 422);
+    assert!(crate::support::shows_field_error(&res.body, "unknown macro: {clickid}"), "{}", res.body);
+    assert_eq!(f.postbacks(), [(id, f.aff, url.clone(), true)]);
     // The delivery log shows the test-fire (it said "logged as a test" and no page showed it).
     let log = unescape(&b.get("/affiliate/postbacks/log").await.body);
     assert!(log.contains("Latest test-fires"), "{log}");

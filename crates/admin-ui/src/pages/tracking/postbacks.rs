@@ -611,6 +611,25 @@ async fn create(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackForm
 /// The create form's *Preview*: the typed postback expanded for a sample conversion, as it would
 /// be saved (refused as saving would refuse it); nothing is saved.
 async fn preview(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackForm) -> Result<HttpResponse, AppError> {
+    let (tenant, affiliate) = (o.tenant, o.affiliate);
+    let drafted =
+        draft(state, &o, &form, move |c, input, now| Postback::draft(c, tenant, affiliate, input, now)).await?;
+    match drafted {
+        Ok(fields) => list_page(state, me, o, fields, FieldErrors::new(), None, StatusCode::OK).await,
+        Err((fields, errors)) => list_page(state, me, o, fields, errors, None, StatusCode::UNPROCESSABLE_ENTITY).await,
+    }
+}
+
+/// The typed form's fields with their preview (the postback `make` builds from them, unsaved,
+/// expanded for a sample conversion), or with what it refuses.
+async fn draft(
+    state: &AppState,
+    o: &Owner,
+    form: &PostbackForm,
+    make: impl FnOnce(&mut affnet_db::DbConn, &PostbackInput, affnet_db::Micros) -> Result<Postback, OffersError>
+        + Send
+        + 'static,
+) -> Result<Result<Fields, (Fields, FieldErrors)>, AppError> {
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
     let f = form.clone();
     let drafted = state
@@ -620,7 +639,7 @@ async fn preview(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackFor
                 Ok(i) => i,
                 Err(e) => return Ok(Err(e)),
             };
-            let pb = match Postback::draft(c, tenant, affiliate, &input, now) {
+            let pb = match make(c, &input, now) {
                 Ok(pb) => pb,
                 Err(OffersError::Invalid(e)) => return Ok(Err(e)),
                 Err(e) => return Err(offers_err(e)),
@@ -630,14 +649,35 @@ async fn preview(state: &AppState, me: &CurrentUser, o: Owner, form: PostbackFor
             Ok(Ok((pb, sample)))
         })
         .await?;
-    let mut fields = Fields::from_form(&form);
-    match drafted {
+    let mut fields = Fields::from_form(form);
+    Ok(match drafted {
         Ok((pb, sample)) => {
             let (url, body) = preview_of(&pb, sample.as_ref());
             fields.preview = Some((pb.method.clone(), url, body, pb.content_type));
-            list_page(state, me, o, fields, FieldErrors::new(), None, StatusCode::OK).await
+            Ok(fields)
         }
-        Err(errors) => list_page(state, me, o, fields, errors, None, StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(errors) => Err((fields, errors)),
+    })
+}
+
+/// The edit form's *Preview*: the postback as edited, expanded for a sample conversion, checked
+/// as saving would check it; nothing is saved.
+async fn edit_preview(
+    state: &AppState,
+    me: &CurrentUser,
+    o: Owner,
+    id: i64,
+    form: PostbackForm,
+) -> Result<HttpResponse, AppError> {
+    let (tenant, affiliate) = (o.tenant, o.affiliate);
+    let drafted =
+        draft(state, &o, &form, move |c, input, now| Postback::edited(c, tenant, Some(affiliate), id, input, now))
+            .await?;
+    match drafted {
+        Ok(fields) => edit_page(state, me, o, id, Some(fields), FieldErrors::new(), None, StatusCode::OK).await,
+        Err((fields, errors)) => {
+            edit_page(state, me, o, id, Some(fields), errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
     }
 }
 
@@ -648,6 +688,9 @@ async fn update(
     id: i64,
     form: PostbackForm,
 ) -> Result<HttpResponse, AppError> {
+    if form.preview.is_some() {
+        return edit_preview(state, me, o, id, form).await;
+    }
     let (tenant, affiliate, now) = (o.tenant, o.affiliate, state.clock.now());
     let f = form.clone();
     let result = crate::audit::by_user(state, &me.user, move |c, log| {
