@@ -119,7 +119,7 @@ impl OfferAccess {
             e.add("offer_id", format!("you already applied (status: {})", existing.status));
         }
         e.into_result()?;
-        diesel::insert_into(offer_access::table)
+        let inserted = diesel::insert_into(offer_access::table)
             .values((
                 offer_access::tenant_id.eq(tenant),
                 offer_access::offer_id.eq(offer),
@@ -128,7 +128,20 @@ impl OfferAccess {
                 offer_access::message.eq(&message),
                 offer_access::requested_at.eq(now),
             ))
-            .execute(conn)?;
+            .execute(conn)
+            .map_err(OffersError::from);
+        match inserted {
+            // An application sent at the same time (a double click) won: this one is the second.
+            Err(e) if e.is_conflict() => {
+                let status = OfferAccess::find(conn, tenant, offer, affiliate)?.map(|a| a.status);
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|| AccessStatus::Pending.to_string());
+                return Err(OffersError::Invalid(FieldErrors::single(
+                    "offer_id",
+                    format!("you already applied (status: {status})"),
+                )));
+            }
+            other => other?,
+        };
         OfferAccess::find(conn, tenant, offer, affiliate)?.ok_or(OffersError::NotFound)
     }
 
@@ -152,35 +165,38 @@ impl OfferAccess {
             e.add("status", "a decision is approved or rejected");
         }
         e.into_result()?;
-        affnet_db::write_tx(conn, |conn| {
-            let updated = diesel::update(
-                offer_access::table
-                    .filter(offer_access::tenant_id.eq(tenant))
-                    .filter(offer_access::offer_id.eq(offer))
-                    .filter(offer_access::affiliate_id.eq(affiliate)),
-            )
-            .set((
-                offer_access::status.eq(status),
-                offer_access::note.eq(&note),
-                offer_access::decided_at.eq(Some(now)),
-                offer_access::decided_by.eq(Some(by)),
-            ))
-            .execute(conn)?;
-            if updated == 0 {
-                diesel::insert_into(offer_access::table)
-                    .values((
-                        offer_access::tenant_id.eq(tenant),
-                        offer_access::offer_id.eq(offer),
-                        offer_access::affiliate_id.eq(affiliate),
-                        offer_access::status.eq(status),
-                        offer_access::note.eq(&note),
-                        offer_access::requested_at.eq(now),
-                        offer_access::decided_at.eq(Some(now)),
-                        offer_access::decided_by.eq(Some(by)),
-                    ))
-                    .execute(conn)?;
-            }
-            Ok::<_, OffersError>(())
+        // A decision on the same pair sent at the same time may insert the row first.
+        crate::error::once_more_on_conflict(conn, |conn| {
+            affnet_db::write_tx(conn, |conn| {
+                let updated = diesel::update(
+                    offer_access::table
+                        .filter(offer_access::tenant_id.eq(tenant))
+                        .filter(offer_access::offer_id.eq(offer))
+                        .filter(offer_access::affiliate_id.eq(affiliate)),
+                )
+                .set((
+                    offer_access::status.eq(status),
+                    offer_access::note.eq(&note),
+                    offer_access::decided_at.eq(Some(now)),
+                    offer_access::decided_by.eq(Some(by)),
+                ))
+                .execute(conn)?;
+                if updated == 0 {
+                    diesel::insert_into(offer_access::table)
+                        .values((
+                            offer_access::tenant_id.eq(tenant),
+                            offer_access::offer_id.eq(offer),
+                            offer_access::affiliate_id.eq(affiliate),
+                            offer_access::status.eq(status),
+                            offer_access::note.eq(&note),
+                            offer_access::requested_at.eq(now),
+                            offer_access::decided_at.eq(Some(now)),
+                            offer_access::decided_by.eq(Some(by)),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok::<_, OffersError>(())
+            })
         })?;
         OfferAccess::find(conn, tenant, offer, affiliate)?.ok_or(OffersError::NotFound)
     }

@@ -12,6 +12,26 @@ pub enum OffersError {
     Db(DbError),
 }
 
+impl OffersError {
+    /// The database refused a second row for a unique key: a creation sent at the same time won
+    /// the race (the loser is answered as if sent after it).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, OffersError::Db(DbError::UniqueViolation(_)))
+    }
+}
+
+/// Runs `f` again once if a concurrent creation of the same row made it fail on the row's unique
+/// key: the second run finds the row and updates it.
+pub(crate) fn once_more_on_conflict<T>(
+    conn: &mut affnet_db::DbConn,
+    mut f: impl FnMut(&mut affnet_db::DbConn) -> Result<T, OffersError>,
+) -> Result<T, OffersError> {
+    match f(conn) {
+        Err(e) if e.is_conflict() => f(conn),
+        other => other,
+    }
+}
+
 impl From<DbError> for OffersError {
     fn from(e: DbError) -> Self {
         match e {

@@ -64,41 +64,45 @@ impl PayoutOverride {
         }
         input.payout.validate("payout", &mut e);
         e.into_result()?;
-        affnet_db::write_tx(conn, |conn| {
-            let existing = PayoutOverride::find_for(conn, tenant, input.offer_id, input.goal_id, input.affiliate_id)?;
-            match existing {
-                Some(o) => {
-                    diesel::update(
-                        payout_overrides::table
-                            .filter(payout_overrides::tenant_id.eq(tenant))
-                            .filter(payout_overrides::id.eq(o.id)),
-                    )
-                    .set((
-                        payout_overrides::payout_type.eq(input.payout.kind),
-                        payout_overrides::payout_flat.eq(input.payout.flat),
-                        payout_overrides::payout_bps.eq(input.payout.bps),
-                        payout_overrides::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
-                }
-                None => {
-                    diesel::insert_into(payout_overrides::table)
-                        .values((
-                            payout_overrides::tenant_id.eq(tenant),
-                            payout_overrides::offer_id.eq(input.offer_id),
-                            payout_overrides::goal_id.eq(input.goal_id),
-                            payout_overrides::affiliate_id.eq(input.affiliate_id),
+        // An override of the same key sent at the same time may insert the row first.
+        crate::error::once_more_on_conflict(conn, |conn| {
+            affnet_db::write_tx(conn, |conn| {
+                let existing =
+                    PayoutOverride::find_for(conn, tenant, input.offer_id, input.goal_id, input.affiliate_id)?;
+                match existing {
+                    Some(o) => {
+                        diesel::update(
+                            payout_overrides::table
+                                .filter(payout_overrides::tenant_id.eq(tenant))
+                                .filter(payout_overrides::id.eq(o.id)),
+                        )
+                        .set((
                             payout_overrides::payout_type.eq(input.payout.kind),
                             payout_overrides::payout_flat.eq(input.payout.flat),
                             payout_overrides::payout_bps.eq(input.payout.bps),
-                            payout_overrides::created_at.eq(now),
                             payout_overrides::updated_at.eq(now),
                         ))
                         .execute(conn)?;
+                    }
+                    None => {
+                        diesel::insert_into(payout_overrides::table)
+                            .values((
+                                payout_overrides::tenant_id.eq(tenant),
+                                payout_overrides::offer_id.eq(input.offer_id),
+                                payout_overrides::goal_id.eq(input.goal_id),
+                                payout_overrides::affiliate_id.eq(input.affiliate_id),
+                                payout_overrides::payout_type.eq(input.payout.kind),
+                                payout_overrides::payout_flat.eq(input.payout.flat),
+                                payout_overrides::payout_bps.eq(input.payout.bps),
+                                payout_overrides::created_at.eq(now),
+                                payout_overrides::updated_at.eq(now),
+                            ))
+                            .execute(conn)?;
+                    }
                 }
-            }
-            PayoutOverride::find_for(conn, tenant, input.offer_id, input.goal_id, input.affiliate_id)?
-                .ok_or(OffersError::NotFound)
+                PayoutOverride::find_for(conn, tenant, input.offer_id, input.goal_id, input.affiliate_id)?
+                    .ok_or(OffersError::NotFound)
+            })
         })
     }
 

@@ -1562,11 +1562,20 @@ async fn patch_changes_only_the_fields_it_names(backend: Backend) {
 
 /// Sends one `PATCH` of `path` per body, all at once.
 async fn patch_at_once(api: &crate::support::Api, path: &str, bodies: &[Value]) -> Vec<crate::support::Json> {
+    send_at_once(api, Method::PATCH, path, bodies).await
+}
+
+async fn send_at_once(
+    api: &crate::support::Api,
+    method: Method,
+    path: &str,
+    bodies: &[Value],
+) -> Vec<crate::support::Json> {
     let tasks: Vec<_> = bodies
         .iter()
         .map(|b| {
-            let (api, path, b) = (api.clone(), path.to_owned(), b.clone());
-            actix_web::rt::spawn(async move { api.send(Method::PATCH, &path, Some(b)).await })
+            let (api, path, b, method) = (api.clone(), path.to_owned(), b.clone(), method.clone());
+            actix_web::rt::spawn(async move { api.send(method, &path, Some(b)).await })
         })
         .collect();
     let mut answers = Vec::new();
@@ -1624,6 +1633,62 @@ async fn patches_sent_at_once_each_keep_the_others_fields(backend: Backend) {
                 assert_eq!(&now[k], v, "{path}");
             }
         }
+    }
+    app.stop().await;
+}
+
+/// Creations of one row sent at once never fail with a 500: the ones that lose the race to
+/// the row's unique key are answered as if sent after the winner (reports of the offers probe:
+/// a double-clicked *Apply*, concurrent override upserts and access decisions hit the unique
+/// key and answered 500, on both backends).
+async fn creations_sent_at_once_are_answered_as_one_after_the_other(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let net = app.network("acme");
+    let staff = app.api(&net.api_key.token);
+    let adv = app.advertiser(&net.tenant, "Shop").id.0;
+    let user = app.user(&net.tenant, "aff@acme.test", Role::Affiliate);
+    let aff_id = user.affiliate_id.unwrap().0;
+    let aff = app.api(&key(&app, &net.tenant, &user));
+    for round in 0..4 {
+        let gated =
+            staff.post("/api/v1/offers", minimal_offer(adv, &format!("Gated {round}"), "approval_required")).await;
+        let gated = gated.body["id"].as_i64().unwrap();
+        let private = staff.post("/api/v1/offers", minimal_offer(adv, &format!("Private {round}"), "private")).await;
+        let private = private.body["id"].as_i64().unwrap();
+
+        let answers =
+            send_at_once(&aff, Method::POST, &format!("/api/v1/offers/{gated}/apply"), &vec![json!({}); 8]).await;
+        let mut statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [201, 422, 422, 422, 422, 422, 422, 422],
+            "{:?}",
+            answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+        );
+        assert!(answers.iter().filter(|a| a.status == 422).all(|a| a.body.to_string().contains("you already applied")));
+
+        let bodies: Vec<Value> = (0..8)
+            .map(|i| json!({"offer_id": gated, "affiliate_id": aff_id, "payout": {"type": "cpa_flat", "flat": 100 + i, "bps": 0}}))
+            .collect();
+        let answers = send_at_once(&staff, Method::POST, "/api/v1/payout-overrides", &bodies).await;
+        assert!(
+            answers.iter().all(|a| a.status == 200 || a.status == 201),
+            "{:?}",
+            answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+        );
+        let listed = staff.get(&format!("/api/v1/payout-overrides?offer_id={gated}&affiliate_id={aff_id}")).await;
+        assert_eq!(listed.body["total"], 1, "{}", listed.body);
+
+        let decision = json!({"offer_id": private, "affiliate_id": aff_id, "status": "approved"});
+        let answers = send_at_once(&staff, Method::POST, "/api/v1/offer-access/decide", &vec![decision; 8]).await;
+        assert!(
+            answers.iter().all(|a| a.status == 200 || a.status == 201),
+            "{:?}",
+            answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+        );
+        let listed = staff.get(&format!("/api/v1/offer-access?offer_id={private}")).await;
+        assert_eq!(listed.body["total"], 1, "{}", listed.body);
     }
     app.stop().await;
 }
@@ -1768,4 +1833,5 @@ crate::on_both_backends!(
     offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields,
     patch_changes_only_the_fields_it_names,
     patches_sent_at_once_each_keep_the_others_fields,
+    creations_sent_at_once_are_answered_as_one_after_the_other,
 );
