@@ -48,12 +48,45 @@ impl std::fmt::Display for FieldErrors {
 }
 
 /// The message for a one-line text (a name) holding a control character: a line break, a tab,
-/// an escape. Such text would break the lines it is shown in (logs, mail subjects, CSV rows).
-pub const ONE_LINE: &str = "use one line of text, without line breaks or control characters";
+/// an escape, a text-direction override; or nothing visible. Such text would break the lines it
+/// is shown in (logs, mail subjects, CSV rows), reorder what is shown after it, or show blank.
+pub const ONE_LINE: &str =
+    "use one line of visible text, without line breaks, control characters or text-direction overrides";
 
-/// Whether `value` holds a control character (C0, DEL, C1: `\r`, `\n`, `\t`, U+0085…) or one
-/// of Unicode's line and paragraph separators (U+2028, U+2029: line breaks to every reader that
-/// follows Unicode's line breaking, and to JavaScript).
+/// Whether `value` holds a control character (C0, DEL, C1: `\r`, `\n`, `\t`, U+0085…), one of
+/// Unicode's line and paragraph separators (U+2028, U+2029: line breaks to every reader that
+/// follows Unicode's line breaking, and to JavaScript) or a text-direction embedding, override
+/// or isolate (U+202A–U+202E, U+2066–U+2069: they reorder the text shown after them, on the
+/// pages that show a name); or is not empty and shows nothing (zero-width spaces and joiners,
+/// the byte order mark, and the like only: a name that renders blank).
 pub fn has_control(value: &str) -> bool {
-    value.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    value.chars().any(|c| {
+        c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }) || (!value.is_empty() && value.chars().all(shows_nothing))
+}
+
+/// A character that shows nothing: white space, and the invisible format characters (soft
+/// hyphen, zero-width space, joiners and marks, word joiner, invisible operators, variation
+/// selectors, the byte order mark, Hangul fillers, tags).
+fn shows_nothing(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{AD}'
+                | '\u{34F}'
+                | '\u{61C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{206A}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
 }

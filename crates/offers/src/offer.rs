@@ -133,7 +133,8 @@ pub struct OfferInput {
     pub offer_url: String,
     #[serde(default)]
     pub preview_url: String,
-    /// Where paused, capped or refused traffic goes instead of an error page.
+    /// Where refused clicks go instead of an error page (a paused offer, an affiliate who may not
+    /// run it); caps refuse conversions, not clicks.
     #[serde(default)]
     pub fallback_url: String,
     /// `active` (default), `paused` or `archived`.
@@ -238,8 +239,13 @@ fn check_cap(value: Option<i64>, field: &str, errors: &mut FieldErrors) {
 impl OfferInput {
     fn validate(&self, conn: &mut DbConn, tenant: TenantId) -> Result<Valid, OffersError> {
         let mut e = FieldErrors::new();
-        let currency = match self.currency.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        let currency = match self.currency.as_deref().map(str::trim) {
             None => Currency::USD,
+            // Sent empty: said, not taken for USD (a PATCH of `""` turned an EUR offer into USD).
+            Some("") => {
+                e.add("currency", "choose a currency: an ISO 4217 code such as USD or EUR");
+                Currency::USD
+            }
             Some(c) => Currency::parse(c).unwrap_or_else(|err| {
                 e.add("currency", err.to_string());
                 Currency::USD

@@ -331,7 +331,7 @@ fn schemas() -> Value {
             "description": { "type": "string", "maxLength": 20000, "default": "" },
             "offer_url": { "type": "string", "description": "http(s) landing URL; may carry {transaction_id}, {offer_id}, {affiliate_id}, {aff_id}, {advertiser_id}, {aff_sub}..{aff_sub5}, {source}, {aff_click_id}, {ip}." },
             "preview_url": { "type": "string", "default": "" },
-            "fallback_url": { "type": "string", "default": "", "description": "Where paused, capped or refused traffic goes." },
+            "fallback_url": { "type": "string", "default": "", "description": "Where refused clicks go instead of an error page: a paused offer, an affiliate who may not run it. (Caps refuse conversions, not clicks.)" },
             "status": { "type": "string", "enum": words(OfferStatus::ALL, OfferStatus::as_str), "default": "active" },
             "visibility": { "type": "string", "enum": words(Visibility::ALL, Visibility::as_str), "default": "public" },
             "currency": { "type": "string", "default": "USD", "description": "ISO 4217 code; cannot change once the offer has conversions (422)." },

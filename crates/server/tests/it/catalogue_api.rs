@@ -318,6 +318,12 @@ async fn bad_offer_values_are_refused_by_field_and_change_nothing(backend: Backe
         ("daily_cap", json!(0), "daily_cap", "a cap must be a positive number (leave empty for no cap)"),
         ("visibility", json!("secret"), "visibility", "'secret' is not one of: public, approval_required, private"),
         ("currency", json!("EURO"), "currency", ""),
+        // Sent empty: not taken for USD (offers probe).
+        ("currency", json!(""), "currency", "choose a currency: an ISO 4217 code such as USD or EUR"),
+        // A name that shows nothing, or reorders the text shown after it (offers probe).
+        ("name", json!("\u{202e}\u{200b}"), "name", affnet_db::validation::ONE_LINE),
+        ("name", json!("\u{200b}\u{feff}"), "name", affnet_db::validation::ONE_LINE),
+        ("name", json!("Shop \u{202e}lanigiro"), "name", affnet_db::validation::ONE_LINE),
         ("conversion_status", json!("rejected"), "conversion_status", "new conversions can be approved or pending"),
         ("name", json!("  "), "name", "this field is required"),
         ("advertiser_id", json!(987_654), "advertiser_id", "choose an advertiser of this network"),
@@ -1420,12 +1426,7 @@ async fn offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields(
             "offer_url",
             "the host name must be written out: a macro cannot be in the host",
         ),
-        (
-            "name",
-            json!("Crlf offer\r\nBcc: evil@evil.example"),
-            "name",
-            "use one line of text, without line breaks or control characters",
-        ),
+        ("name", json!("Crlf offer\r\nBcc: evil@evil.example"), "name", affnet_db::validation::ONE_LINE),
     ] {
         let mut body = minimal_offer(adv, "Bad", "public");
         body[field] = value;
@@ -1448,7 +1449,7 @@ async fn offers_refuse_made_up_currencies_other_schemes_and_unknown_rate_fields(
         let res = api.post(path, body).await;
         assert_eq!(
             (res.status, res.body["fields"]["name"].as_str()),
-            (422, Some("use one line of text, without line breaks or control characters")),
+            (422, Some(affnet_db::validation::ONE_LINE)),
             "{path}"
         );
     }
