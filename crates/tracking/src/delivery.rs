@@ -751,6 +751,9 @@ fn give_back_claimed(
     take_back(conn, Some(&given), TakenBack::Stopped, now)
 }
 
+/// Job ids, and the leases of the claims that took them.
+type IdsAndLeases = (Vec<i64>, Vec<Micros>);
+
 /// Gives back claimed jobs that were never sent because their host was busy
 /// ([`crate::host_slots`]): each due again at its time (rounded up to a tenth of a second, so
 /// that a round is a few statements), `queued` if it was never attempted, else `retry`, with no
@@ -759,20 +762,25 @@ fn give_back_claimed(
 fn give_back_deferred(conn: &mut DbConn, jobs: &[(&Claimed, Micros)], now: Micros) -> QueryResult<usize> {
     use postback_jobs as j;
     const TENTH: i64 = Micros::SECOND / 10;
-    let mut groups: std::collections::BTreeMap<(i64, i64, &str, i64), Vec<i64>> = Default::default();
+    let mut groups: std::collections::BTreeMap<(i64, &str, i64), IdsAndLeases> = Default::default();
     for (job, until) in jobs {
         let state = if job.attempts == 0 { "queued" } else { "retry" };
         let until = until.0.saturating_add(TENTH - 1).div_euclid(TENTH).saturating_mul(TENTH);
-        groups.entry((job.locked_by, job.locked_until, state, until)).or_default().push(job.id);
+        let (ids, leases) = groups.entry((job.locked_by, state, until)).or_default();
+        ids.push(job.id);
+        if !leases.contains(&Micros(job.locked_until)) {
+            leases.push(Micros(job.locked_until));
+        }
     }
     let mut given = 0;
-    for ((node, lease, state, until), ids) in &groups {
+    for ((node, state, until), (ids, leases)) in &groups {
+        // The leases of their claims, as for the delivered ones ([`Deliverer::record`]).
         given += diesel::update(
             j::table
                 .filter(j::id.eq_any(ids))
                 .filter(j::state.eq("sending"))
                 .filter(j::locked_by.eq(node))
-                .filter(j::locked_until.eq(Micros(*lease))),
+                .filter(j::locked_until.eq_any(leases)),
         )
         .set((
             j::state.eq(*state),
@@ -1273,18 +1281,26 @@ impl Deliverer {
                 insert_attempts(conn, &rows)?;
                 // By the node key they were claimed with (one group, but for a node that lost
                 // its lock meanwhile): a job claimed again by another node is left to that claim.
-                let mut delivered: std::collections::BTreeMap<(i64, i64), Vec<i64>> = Default::default();
+                // And by the leases of their claims: a job given back and claimed again since
+                // has a lease of a later claim, not among this round's (a job's answers are
+                // recorded one round after the other), and is left to that claim. One statement
+                // per node, whatever the claims.
+                let mut delivered: std::collections::BTreeMap<i64, IdsAndLeases> = Default::default();
                 for (job, r) in &results {
                     crate::metrics::delivery(r.delivered());
                     if r.delivered() {
-                        delivered.entry((job.locked_by, job.locked_until)).or_default().push(job.id);
+                        let (ids, leases) = delivered.entry(job.locked_by).or_default();
+                        ids.push(job.id);
+                        if !leases.contains(&Micros(job.locked_until)) {
+                            leases.push(Micros(job.locked_until));
+                        }
                     }
                 }
-                for ((node, lease), ids) in &delivered {
+                for (node, (ids, leases)) in &delivered {
                     diesel::update(
                         postback_jobs::table
                             .filter(postback_jobs::id.eq_any(ids))
-                            .filter(postback_jobs::locked_until.eq(Micros(*lease)))
+                            .filter(postback_jobs::locked_until.eq_any(leases))
                             .filter(postback_jobs::state.eq("sending"))
                             .filter(postback_jobs::locked_by.eq(node)),
                     )
