@@ -385,7 +385,7 @@ struct Claimed {
     /// The lease this claim set: with `locked_by`, it tells this claim from a later one of the
     /// same node (a job given back and claimed again meanwhile), which then decides.
     #[diesel(sql_type = BigInt)]
-    locked_until: i64,
+    locked_until: Micros,
 }
 
 /// `locked_by` of a claim made without a node key (node keys are positive).
@@ -751,8 +751,22 @@ fn give_back_claimed(
     take_back(conn, Some(&given), TakenBack::Stopped, now)
 }
 
-/// Job ids, and the leases of the claims that took them.
-type IdsAndLeases = (Vec<i64>, Vec<Micros>);
+/// Job ids, and the leases of the claims that took them (to update the jobs still held by
+/// those claims in one statement).
+#[derive(Default)]
+struct IdsAndLeases {
+    ids: Vec<i64>,
+    leases: Vec<Micros>,
+}
+
+impl IdsAndLeases {
+    fn add(&mut self, job: &Claimed) {
+        self.ids.push(job.id);
+        if !self.leases.contains(&job.locked_until) {
+            self.leases.push(job.locked_until);
+        }
+    }
+}
 
 /// Gives back claimed jobs that were never sent because their host was busy
 /// ([`crate::host_slots`]): each due again at its time (rounded up to a tenth of a second, so
@@ -766,14 +780,10 @@ fn give_back_deferred(conn: &mut DbConn, jobs: &[(&Claimed, Micros)], now: Micro
     for (job, until) in jobs {
         let state = if job.attempts == 0 { "queued" } else { "retry" };
         let until = until.0.saturating_add(TENTH - 1).div_euclid(TENTH).saturating_mul(TENTH);
-        let (ids, leases) = groups.entry((job.locked_by, state, until)).or_default();
-        ids.push(job.id);
-        if !leases.contains(&Micros(job.locked_until)) {
-            leases.push(Micros(job.locked_until));
-        }
+        groups.entry((job.locked_by, state, until)).or_default().add(job);
     }
     let mut given = 0;
-    for ((node, state, until), (ids, leases)) in &groups {
+    for ((node, state, until), IdsAndLeases { ids, leases }) in &groups {
         // The leases of their claims, as for the delivered ones ([`Deliverer::record`]).
         given += diesel::update(
             j::table
@@ -811,7 +821,7 @@ fn record_failure(
                 .filter(postback_jobs::id.eq(job.id))
                 .filter(postback_jobs::state.eq("sending"))
                 .filter(postback_jobs::locked_by.eq(job.locked_by))
-                .filter(postback_jobs::locked_until.eq(Micros(job.locked_until))),
+                .filter(postback_jobs::locked_until.eq(job.locked_until)),
         )
         .set((
             postback_jobs::state.eq(state),
@@ -1232,7 +1242,7 @@ impl Deliverer {
             let mut rng = rand::thread_rng();
             // One transaction (one durable commit) for the whole round: every attempt in one
             // INSERT, every delivered job in one UPDATE, failures one by one (each its backoff).
-            let alerts = crate::write_tx(&mut conn, |conn| -> QueryResult<(Vec<FailureAlert>, usize)> {
+            let (alerts, given_back) = crate::write_tx(&mut conn, |conn| -> QueryResult<(Vec<FailureAlert>, usize)> {
                 let done = clock.now();
                 let mut alerts = Vec::new();
                 let results: Vec<&(Claimed, Handled)> = if again {
@@ -1246,7 +1256,7 @@ impl Deliverer {
                         .collect();
                     results
                         .iter()
-                        .filter(|(job, _)| held.contains(&(job.id, Some(job.locked_by), Some(Micros(job.locked_until)))))
+                        .filter(|(job, _)| held.contains(&(job.id, Some(job.locked_by), Some(job.locked_until))))
                         .collect()
                 } else {
                     results.iter().collect()
@@ -1289,14 +1299,10 @@ impl Deliverer {
                 for (job, r) in &results {
                     crate::metrics::delivery(r.delivered());
                     if r.delivered() {
-                        let (ids, leases) = delivered.entry(job.locked_by).or_default();
-                        ids.push(job.id);
-                        if !leases.contains(&Micros(job.locked_until)) {
-                            leases.push(Micros(job.locked_until));
-                        }
+                        delivered.entry(job.locked_by).or_default().add(job);
                     }
                 }
-                for (node, (ids, leases)) in &delivered {
+                for (node, IdsAndLeases { ids, leases }) in &delivered {
                     diesel::update(
                         postback_jobs::table
                             .filter(postback_jobs::id.eq_any(ids))
@@ -1325,7 +1331,6 @@ impl Deliverer {
                 }
                 Ok((alerts, given_back))
             })?;
-            let (alerts, given_back) = alerts;
             if given_back > 0 {
                 crate::metrics::deferred(given_back);
                 tracing::info!(
